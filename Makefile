@@ -1,0 +1,96 @@
+# Switchboard — one non-recursive GNU Makefile.
+#
+#   make            build ./switchboard
+#   make test       install deps, build, run the suite, then run it again under ASan+UBSan
+#   make demo       the offline demo (console adapter, demo agent)
+#   make bench      benchmarks (print numbers, never fail on speed)
+#   make deps       install the Debian packages we need (no-op when present)
+#   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
+
+PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3
+CC        ?= cc
+OPT       ?= -O2
+CFLAGS    ?= -g $(OPT)
+CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+             -MMD -MP -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+ifeq ($(SANITIZE),1)
+BUILD     := build/asan
+CFLAGS    += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS   += -fsanitize=address,undefined
+else
+BUILD     := build/default
+endif
+
+SRCS      := $(wildcard bot/*.c adapters/*.c orchestrator/*.c config/*.c)
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  := $(filter-out $(BUILD)/bot/main.o,$(OBJS))
+TEST_SRCS := $(wildcard tests/unit/test-*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRCS:= $(wildcard bench/*.c)
+BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
+             libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev \
+             python3 python3-aiohttp valgrind
+
+.PHONY: all test test-only test-asan unit demo bench deps clean install
+all: switchboard
+
+switchboard: $(BUILD)/switchboard
+ifneq ($(SANITIZE),1)
+	cp $< $@
+endif
+
+$(BUILD)/switchboard: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+unit: $(BUILD)/switchboard $(TEST_BINS)
+
+# Runs the whole suite twice: a normal build, then ASan+UBSan. The runner prints the
+# summary line "N passed, N failed" last and exits non-zero on any failure.
+test: deps
+	$(MAKE) unit
+	$(MAKE) unit SANITIZE=1
+	cp build/default/switchboard switchboard
+	tests/run.sh build/default build/asan
+
+test-only: unit
+	tests/run.sh $(BUILD)
+
+demo: deps all
+	tests/../examples/demo-setup.sh
+	./switchboard serve -c config/demo.conf
+
+bench: deps all $(BENCH_BINS)
+	bench/run.sh $(BUILD)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+install: all
+	install -D -m 0755 switchboard $(DESTDIR)/usr/local/bin/switchboard
+
+clean:
+	rm -rf build switchboard
+
+-include $(OBJS:.o=.d) $(TEST_BINS:=.d)

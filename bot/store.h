@@ -1,0 +1,57 @@
+/*
+ * store — the durable state: one SQLite database (WAL) in state_dir.
+ *
+ * The schema lives here as an ordered list of migrations recorded in a
+ * schema_version table; each runs in its own transaction, so a crash mid-way
+ * leaves the previous version intact.  Modules own their SQL (conversation.c
+ * queries conversations, outbox.c the outbox) through store_stmt(), which keeps
+ * one prepared statement per SQL text for the life of the database.
+ *
+ * Durability rules the rest of the code relies on: an inbound event is recorded
+ * (store_seen_add) before it is acted on; an outgoing message is in the outbox
+ * before it is sent; synchronous=FULL in WAL mode so a committed transaction
+ * survives kill -9 and power loss.
+ */
+#ifndef SB_STORE_H
+#define SB_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* Opens (creating) state_dir/switchboard.db and migrates.  -1 with *cause. */
+int		 store_open(const char *state_dir, char **cause);
+void		 store_close(void);
+sqlite3		*store_db(void);
+int		 store_schema_version(void);
+
+/*
+ * Prepared statement for sql, cached; reset and bindings cleared before it is
+ * returned.  Fatal on a SQL error (a programming error, not bad input).
+ */
+sqlite3_stmt	*store_stmt(const char *sql);
+/* Executes sql without results (DDL, simple updates).  -1 on error, logged. */
+int		 store_exec(const char *sql);
+
+/* Nested calls are counted; only the outermost BEGIN/COMMIT touches SQLite. */
+int		 store_begin(void);
+int		 store_commit(void);
+void		 store_rollback(void);
+
+/* Key/value (sync tokens, device ids).  get returns malloc'd or NULL. */
+char		*store_kv_get(const char *key);
+int		 store_kv_set(const char *key, const char *value);
+
+/*
+ * Seen inbound events: 1 if (source, id) is new and now recorded, 0 if it
+ * was seen already, -1 on error.  Entries expire after ttl_s seconds.
+ */
+int		 store_seen_add(const char *source, const char *id, int64_t ttl_s);
+int		 store_seen_expire(void);	/* deletes expired; count or -1 */
+
+/* Bind helpers: a NULL string binds SQL NULL.  Index is 1-based. */
+void		 store_bind_text(sqlite3_stmt *, int, const char *);
+void		 store_bind_int(sqlite3_stmt *, int, int64_t);
+/* Column text as malloc'd string, or NULL for SQL NULL. */
+char		*store_col_text(sqlite3_stmt *, int);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * config — the libconfig file, validated against one schema table.
+ *
+ * config/schema.c lists every key (path, type, default, help); validation walks
+ * the parsed file against it, so an unknown key is an error with file:line
+ * (typos must not be silent) and the example file and the docs come from the
+ * same table.  Secrets are written as "env:NAME" or "file:/path" and resolved
+ * here; a missing one is an error naming the key, never the value.  The
+ * resolved struct config is immutable once loaded: SIGHUP loads a new one and
+ * config_reload_diff() says which changes can be applied live.
+ */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include <stddef.h>
+
+struct cfg_repo {
+	char	*name;
+	char	*path;		/* an existing git repository */
+	char	*base;		/* base branch, default "main" */
+};
+
+struct cfg_agent {
+	char	 *name;
+	char	 *driver;	/* "command" (later "claude", "codex") */
+	char	**command;	/* argv template, NULL-terminated */
+	size_t	  ncommand;
+	int	  timeout;	/* seconds; 0 = limits.agent_timeout */
+};
+
+struct cfg_route {
+	char	*adapter;	/* "console", "slack", "matrix" */
+	char	*channel;	/* channel/room id or "*" */
+	char	*repo;		/* name of a cfg_repo */
+	char	*agent;		/* name of a cfg_agent */
+};
+
+struct config {
+	char			*path;
+	char			*state_dir;
+
+	char			*http_listen;	/* "" = no HTTP server */
+	size_t			 http_max_body;
+
+	char			*log_level;
+	int			 log_json;
+	char			*log_file;	/* NULL = stderr */
+
+	char			**allowed_users;	/* "console:*", "slack:U123" */
+	size_t			 nallowed_users;
+
+	struct cfg_repo		*repos;
+	size_t			 nrepos;
+	struct cfg_agent	*agents;
+	size_t			 nagents;
+	struct cfg_route	*routes;
+	size_t			 nroutes;
+
+	struct {
+		int		 enabled;
+	} console;
+	struct {
+		int		 enabled;
+		char		*mode;		/* "socket" | "events" */
+		char		*app_token;	/* resolved secret */
+		char		*bot_token;	/* resolved secret */
+		char		*signing_secret; /* resolved secret */
+		char		*api_url;
+	} slack;
+	struct {
+		int		 enabled;
+		char		*homeserver;
+		char		*user_id;
+		char		*access_token;	/* resolved secret */
+		char		*password;	/* resolved secret */
+		int		 autojoin;
+	} matrix;
+
+	struct {
+		int		 max_agents;
+		int		 max_agents_per_conversation;
+		int		 agent_timeout;		/* seconds */
+		int		 kill_grace;		/* seconds SIGTERM → SIGKILL */
+		int		 output_tail;		/* bytes of output kept per agent */
+	} limits;
+	struct {
+		char		*name;		/* commit identity */
+		char		*email;
+		int		 retention;	/* seconds to keep worktrees, 0 = forever */
+	} git;
+	struct {
+		int		 card_interval_ms;	/* status card edit coalescing */
+	} render;
+};
+
+/* 0 ok; -1 with *cause = "FILE:LINE: message" (malloc'd). */
+int	 config_load(const char *path, struct config **out, char **cause);
+void	 config_free(struct config *);
+
+/* Human summary for check-config; secrets shown as their reference only. */
+char	*config_summary(const struct config *);
+
+const struct cfg_repo	*config_repo(const struct config *, const char *name);
+const struct cfg_agent	*config_agent(const struct config *, const char *name);
+/* Route for (adapter, channel): exact channel first, then "*". NULL if none. */
+const struct cfg_route	*config_route(const struct config *, const char *adapter,
+			    const char *channel);
+/* 1 if "adapter:user" is allowed ("adapter:*" matches any user of it). */
+int	 config_user_allowed(const struct config *, const char *adapter,
+	    const char *user);
+
+/*
+ * Compares old and new for SIGHUP: returns a malloc'd, comma-separated list
+ * of keys that changed but need a restart (state_dir, http.listen, adapter
+ * credentials...), or NULL if everything can be applied live.
+ */
+char	*config_reload_diff(const struct config *old, const struct config *new);
+
+/* Writes the documented example (every key) generated from the schema. */
+char	*config_schema_doc(void);
+
+#endif

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every unit binary and every end-to-end script for each build dir given
+# (e.g. build/default build/asan) and prints one summary line at the end:
+#   N passed, N failed
+# Each test prints "PASS name" or "FAIL name: why"; a binary or script that
+# dies without saying so counts as one failure of its own.
+set -u
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+passed=0
+failed=0
+failures=()
+logdir=$(mktemp -d /tmp/sb-test-logs.XXXXXX)
+
+run_one() {	# label, command...
+	local label=$1; shift
+	local out="$logdir/$(echo "$label" | tr '/ ' '__').log"
+	local start=$SECONDS
+	timeout -k 5 300 "$@" >"$out" 2>&1
+	local rc=$?
+	local p f
+	p=$(grep -c '^PASS ' "$out")
+	f=$(grep -c '^FAIL ' "$out")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	grep '^FAIL ' "$out" | sed "s|^|  [$label] |"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		failed=$((failed + 1))
+		echo "  [$label] FAIL exited $rc without a FAIL line; last lines:"
+		tail -n 20 "$out" | sed 's/^/      /'
+	elif [ "$f" -gt 0 ]; then
+		echo "  [$label] log: $out"
+	fi
+	printf '%-40s %3d passed %3d failed  (%ds)\n' "$label" "$p" "$f" $((SECONDS - start))
+}
+
+for build in "$@"; do
+	variant=$(basename "$build")
+	export SWITCHBOARD_BIN="$PWD/$build/switchboard"
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=24
+	for t in "$build"/tests/test-*; do
+		[ -x "$t" ] || continue
+		case "$t" in *.d) continue;; esac
+		run_one "$variant/$(basename "$t")" "$t"
+	done
+	for t in tests/e2e/test_*.py; do
+		[ -f "$t" ] || continue
+		run_one "$variant/e2e/$(basename "$t" .py)" "$PY" "$t"
+	done
+done
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
