@@ -50,13 +50,20 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+# Tests and benches link against an archive, so a test may define its own
+# version of a module's functions (e.g. the chat_* upcalls) and the linker
+# then leaves that module out.
+$(BUILD)/libswitchboard.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
 
-$(BUILD)/bench/%: bench/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libswitchboard.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libswitchboard.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libswitchboard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libswitchboard.a $(LDLIBS)
 
 unit: $(BUILD)/switchboard $(TEST_BINS)
 
