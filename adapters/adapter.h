@@ -1,0 +1,134 @@
+/*
+ * adapter — the boundary between a chat platform and the core.
+ *
+ * Two directions, two shapes (bitlbee):
+ *   core → adapter: struct adapter_ops, a const vtable per platform;
+ *   adapter → core: plain functions prefixed chat_ (chat_on_event,
+ *   chat_on_state, chat_op_done, chat_op_failed), so every call site says
+ *   which way it goes.
+ *
+ * A place in chat is (adapter, channel, thread): Slack (channel id, thread_ts),
+ * Matrix (room id, thread root event id), console ("console", thread number).
+ * Message ids are the platform's (Slack ts, Matrix event id, console number).
+ * The core never looks inside them; it only stores and hands them back.
+ *
+ * Outgoing operations arrive one at a time per channel from the outbox, which
+ * owns ordering, pacing and retries; an adapter just performs one op and
+ * reports how it went.  It must report every op it accepted exactly once,
+ * possibly later from the loop (never from inside send()).
+ */
+#ifndef SB_ADAPTER_H
+#define SB_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct adapter;
+struct config;
+
+/* What the platform can do; the core renders for it without special cases. */
+struct adapter_caps {
+	unsigned	 threads:1;	/* replies can live in a thread */
+	unsigned	 edits:1;	/* messages can be edited in place */
+	unsigned	 reactions:1;	/* emoji reactions */
+	unsigned	 buttons:1;	/* clickable choices (Slack Block Kit) */
+	unsigned	 reaction_choices:1; /* choices answered by reacting (Matrix) */
+	size_t		 max_text;	/* bytes of text per message */
+	unsigned	 min_interval_ms; /* pacing per channel between ops */
+};
+
+enum chat_op_kind {
+	CHAT_OP_POST,		/* new message in a thread (or a new thread) */
+	CHAT_OP_EDIT,		/* replace the text of one of our messages */
+	CHAT_OP_REACT,		/* add a reaction to any message */
+};
+
+/* One outgoing operation.  Everything is borrowed until done/failed. */
+struct chat_op {
+	uint64_t		 id;		/* outbox row: the idempotency key */
+	enum chat_op_kind	 kind;
+	const char		*channel;
+	const char		*thread;	/* root id; NULL = start a new thread */
+	const char		*target;	/* EDIT/REACT: platform message id */
+	const char		*text;		/* POST/EDIT: plain text, already within max_text */
+	const char		*emoji;		/* REACT: unicode emoji, e.g. "👀" */
+	/* POST/EDIT of a question: clickable choices (may be empty). */
+	const char *const	*choices;	/* NULL-terminated or NULL */
+	const char		*question;	/* question id ("q5") the choices answer */
+	int			 closed;	/* EDIT: the question is settled; drop buttons */
+	void			*priv;		/* outbox's */
+};
+
+struct adapter_ops {
+	const char	*name;		/* "console", "slack", "matrix" — mandatory */
+	/* Create from config.  Mandatory.  NULL + *cause on bad config. */
+	struct adapter	*(*create)(const struct config *, char **cause);
+	/* Connect / start reading.  Mandatory.  -1 + *cause if it cannot. */
+	int		 (*start)(struct adapter *, char **cause);
+	/* Stop intake and close connections; may finish later.  Mandatory. */
+	void		 (*stop)(struct adapter *);
+	/* Free after stop.  Mandatory. */
+	void		 (*destroy)(struct adapter *);
+	/* Platform capabilities.  Mandatory; must not change after start. */
+	const struct adapter_caps *(*caps)(struct adapter *);
+	/*
+	 * Perform one op.  Mandatory.  Returns 0 if accepted (the adapter then
+	 * calls chat_op_done or chat_op_failed later), -1 if it cannot take it
+	 * now (not connected): the outbox keeps the op and retries.
+	 */
+	int		 (*send)(struct adapter *, struct chat_op *);
+	/* Our own user id on the platform, for logs/status.  Optional. */
+	const char	*(*self_id)(struct adapter *);
+};
+
+/* Every adapter begins with this header (first member). */
+struct adapter {
+	const struct adapter_ops	*ops;
+	const char			*state;	/* "starting", "connected", ... */
+	int				 refs;
+};
+
+/* Static registry (OpenSMTPD style): NULL if no such adapter. */
+const struct adapter_ops *adapter_lookup(const char *name);
+
+/* ---- adapter → core ---------------------------------------------------- */
+
+enum chat_event_kind {
+	CHAT_EV_MESSAGE,	/* a person wrote something */
+	CHAT_EV_CLICK,		/* a person clicked a choice button */
+	CHAT_EV_REACTION,	/* a person reacted to a message */
+};
+
+struct chat_event {
+	enum chat_event_kind	 kind;
+	const char		*channel;
+	const char		*thread;	/* root id; NULL for a top-level message */
+	const char		*msg_id;	/* this message (MESSAGE) */
+	const char		*sender;	/* platform user id, without adapter prefix */
+	const char		*sender_name;	/* display name for messages, or NULL */
+	const char		*text;		/* MESSAGE: mention already stripped */
+	const char		*reply_to;	/* MESSAGE: platform id it replies to, or NULL */
+	int			 mentioned;	/* the bot was addressed (mention or DM) */
+	const char		*question;	/* CLICK: question id ("q5") */
+	const char		*choice;	/* CLICK: chosen value */
+	const char		*target;	/* REACTION: message reacted to */
+	const char		*emoji;		/* REACTION */
+};
+
+/*
+ * An inbound event, already verified and deduplicated by the adapter and
+ * recorded durably where the platform redelivers.  Borrowed for the call.
+ */
+void	 chat_on_event(struct adapter *, const struct chat_event *);
+/* Connection state changed ("connected", "reconnecting", "stopped"...). */
+void	 chat_on_state(struct adapter *, const char *state);
+/* An op finished.  ref: platform id of the message posted (POST), or NULL. */
+void	 chat_op_done(struct chat_op *, const char *ref);
+/*
+ * An op failed.  retry_ms >= 0: try again no earlier than that (Retry-After);
+ * -1: back off by the outbox's own schedule; permanent: never retry.
+ */
+void	 chat_op_failed(struct chat_op *, long long retry_ms, int permanent,
+	    const char *error);
+
+#endif
