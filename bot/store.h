@@ -27,12 +27,18 @@ int		 store_schema_version(void);
 /*
  * Prepared statement for sql, cached; reset and bindings cleared before it is
  * returned.  Fatal on a SQL error (a programming error, not bad input).
+ * The same text yields the same statement, so finish with it (step to DONE
+ * or sqlite3_reset) before code you call can ask for that SQL again.
  */
 sqlite3_stmt	*store_stmt(const char *sql);
 /* Executes sql without results (DDL, simple updates).  -1 on error, logged. */
 int		 store_exec(const char *sql);
 
-/* Nested calls are counted; only the outermost BEGIN/COMMIT touches SQLite. */
+/*
+ * Nested calls are counted; only the outermost BEGIN/COMMIT touches SQLite.
+ * A rollback at any depth abandons the whole transaction: every enclosing
+ * store_commit() then returns -1 and store_begin() refuses until it unwinds.
+ */
 int		 store_begin(void);
 int		 store_commit(void);
 void		 store_rollback(void);
