@@ -220,7 +220,8 @@ http_req_free(struct http_req *r)
 /*
  * Headers of the final response only: curl's header API keeps 1xx and
  * CONNECT responses apart by origin, and request -1 is the last response of
- * the transfer, so nothing from a 100 Continue or a proxy leaks in.
+ * the transfer, so nothing from a 100 Continue, a proxy or an earlier
+ * redirect leaks in.  It also trims values and unfolds continuation lines.
  */
 static void
 http_collect_headers(struct http_req *r, struct http_response *res)
@@ -270,6 +271,13 @@ http_finish(struct http_req *r, CURLcode rc)
 		res.body_len = r->resp.len;
 		http_collect_headers(r, &res);
 	}
+	/*
+	 * Everything needed is copied out, so the easy handle goes before the
+	 * callback: that one may even call http_shutdown, after which no curl
+	 * object should outlive curl_global_cleanup.
+	 */
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
 	r->in_cb = 1;
 	r->cb(error != NULL ? NULL : &res, error, r->arg);
 	free(error);
@@ -356,6 +364,10 @@ http_request(const struct http_request_opts *o, http_cb cb, void *arg)
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, HTTP_USER_AGENT);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	if (o->follow_redirects) {
+		curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 5L);
+	}
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
 	    o->timeout_ms > 0 ? o->timeout_ms : HTTP_TIMEOUT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,

@@ -417,6 +417,24 @@ TEST(http_redirect_is_delivered_not_followed)
 	CHECK_INT(teardown(), 0);
 }
 
+TEST(http_followed_redirect_reports_only_the_last_response)
+{
+	struct result			 r = { .want = { "X-Redirect", "X-Test" } };
+	struct http_request_opts	 o = { .follow_redirects = 1 };
+
+	setup();
+	o.url = url("/redirect");
+	CHECK(http_request(&o, on_done, &r) != NULL);
+	run();
+	CHECK(r.error == NULL);
+	CHECK_INT(r.status, 200);
+	CHECK_STR(r.body, "hello");
+	CHECK(r.hdr[0] == NULL);	/* was on the 302 */
+	CHECK_STR(r.hdr[1], "yes");
+	result_free(&r);
+	CHECK_INT(teardown(), 0);
+}
+
 TEST(http_tls_is_verified_unless_insecure)
 {
 	struct result			 strict = { 0 }, lax = { 0 };
@@ -622,6 +640,32 @@ TEST(http_shutdown_with_requests_in_flight_calls_nothing_frees_all)
 	CHECK_INT(teardown(), 0);
 }
 
+static void
+shutdown_in_callback(const struct http_response *res, const char *error,
+    void *arg)
+{
+	(*(int *)arg)++;
+	http_shutdown();
+}
+
+TEST(http_shutdown_from_a_callback_drops_the_rest)
+{
+	struct http_request_opts	 o = { 0 };
+	int				 calls = 0, others = 0;
+
+	setup();
+	o.url = url("/slow");
+	CHECK(http_request(&o, must_not_run, &others) != NULL);
+	CHECK(http_request(&o, must_not_run, &others) != NULL);
+	o.url = url("/ok");
+	CHECK(http_request(&o, shutdown_in_callback, &calls) != NULL);
+	CHECK(run() < 1500);
+	CHECK_INT(calls, 1);
+	CHECK_INT(others, 0);
+	CHECK_INT(http_inflight(), 0);
+	CHECK_INT(teardown(), 0);
+}
+
 TEST(http_retry_after_reads_delta_seconds_and_http_dates)
 {
 	struct http_header	 h = { "retry-after", NULL };
@@ -671,12 +715,14 @@ main(void)
 	RUN(http_body_over_max_body_is_an_error);
 	RUN(http_headers_are_those_of_the_final_response);
 	RUN(http_redirect_is_delivered_not_followed);
+	RUN(http_followed_redirect_reports_only_the_last_response);
 	RUN(http_tls_is_verified_unless_insecure);
 	RUN(http_cancel_from_another_callback_suppresses_its_callback);
 	RUN(http_first_to_finish_cancels_the_other_exactly_one_callback);
 	RUN(http_callback_may_start_new_requests);
 	RUN(http_20_concurrent_requests_all_complete);
 	RUN(http_shutdown_with_requests_in_flight_calls_nothing_frees_all);
+	RUN(http_shutdown_from_a_callback_drops_the_rest);
 	RUN(http_retry_after_reads_delta_seconds_and_http_dates);
 	if (live)
 		teardown();
