@@ -55,12 +55,16 @@ struct http_request_opts {
 	long			 connect_timeout_ms; /* 0 = 10 s default */
 	size_t			 max_body;	/* response cap; 0 = 16 MiB */
 	int			 insecure;	/* 1 = skip TLS verification (tests) */
+	int			 follow_redirects; /* 1 = follow up to 5; 0 = deliver 3xx */
 };
 
 struct http_req;
 
 int	 http_init(uv_loop_t *);
-/* Cancels everything in flight without calling callbacks, frees all. */
+/*
+ * Cancels everything in flight without calling callbacks, frees all and
+ * closes the uv handles; every struct http_req is invalid afterwards.
+ */
 void	 http_shutdown(void);
 /* Number of requests in flight (graceful shutdown waits for them). */
 size_t	 http_inflight(void);
