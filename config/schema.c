@@ -546,10 +546,17 @@ walk_group(struct schema_errors *e, const config_setting_t *g,
 		dp = join(dpath, name);
 		if ((k = schema_lookup(sp)) != NULL)
 			check_value(e, k, s, sp, dp);
-		else if ((suggest = schema_suggest(sp)) != NULL)
+		else if ((suggest = schema_suggest(sp)) != NULL) {
+			/* In the same group, say it as the user would write it. */
+			free(sp);
+			if (strncmp(suggest, spath, plen) == 0 &&
+			    strchr(suggest + plen + (plen > 0), '.') == NULL)
+				sp = join(dpath, last_part(suggest));
+			else
+				sp = xstrdup(suggest);
 			schema_error(e, s, "unknown key '%s' (did you mean "
-			    "'%s'?)", dp, suggest);
-		else
+			    "'%s'?)", dp, sp);
+		} else
 			schema_error(e, s, "unknown key '%s'", dp);
 		free(sp);
 		free(dp);

@@ -157,7 +157,8 @@ TEST(unknown_nested_key_suggests_closest)
 TEST(unknown_key_in_list_item_names_item_index)
 {
 	CHECK(fails_with("unknown-list.conf",
-	    "unknown-list.conf:5: unknown key 'repos.[0].paht'"));
+	    "unknown-list.conf:5: unknown key 'repos.[0].paht' "
+	    "(did you mean 'repos.[0].path'?)"));
 }
 
 TEST(wrong_type_names_key_and_expected_type)
@@ -237,6 +238,18 @@ TEST(inline_secret_is_error_without_echoing_it)
 	    "references"));
 	CHECK(load("secret-inline.conf", &c, &cause) == -1);
 	CHECK(strstr(cause, "INLINE-SECRET") == NULL);
+	free(cause);
+}
+
+TEST(enabled_slack_events_mode_needs_signing_secret_and_listen)
+{
+	struct config	*c;
+	char		*cause = NULL;
+
+	CHECK(fails_with("slack-events.conf", "slack-events.conf:4: "
+	    "adapters.slack.signing_secret is required in events mode"));
+	CHECK(load("slack-events.conf", &c, &cause) == -1);
+	CHECK(strstr(cause, "events mode needs http.listen") != NULL);
 	free(cause);
 }
 
@@ -477,6 +490,7 @@ main(void)
 	RUN(unset_env_secret_names_variable_not_value);
 	RUN(unreadable_file_secret_is_error);
 	RUN(inline_secret_is_error_without_echoing_it);
+	RUN(enabled_slack_events_mode_needs_signing_secret_and_listen);
 	RUN(disabled_adapter_secrets_are_not_resolved);
 	RUN(secrets_resolve_and_never_appear_in_summary);
 	RUN(route_prefers_exact_channel_over_wildcard);
