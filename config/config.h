@@ -65,15 +65,23 @@ struct config {
 		char		*app_token;	/* resolved secret */
 		char		*bot_token;	/* resolved secret */
 		char		*signing_secret; /* resolved secret */
-		char		*api_url;
+		char		*api_url;	/* ends with '/' */
+		/* The references as written ("env:NAME", "file:/path"), for
+		 * summaries and reload diffs; NULL when unset.  Secrets are
+		 * only resolved when the adapter is enabled. */
+		char		*app_token_ref;
+		char		*bot_token_ref;
+		char		*signing_secret_ref;
 	} slack;
 	struct {
 		int		 enabled;
-		char		*homeserver;
+		char		*homeserver;	/* no trailing '/' */
 		char		*user_id;
 		char		*access_token;	/* resolved secret */
 		char		*password;	/* resolved secret */
 		int		 autojoin;
+		char		*access_token_ref;	/* as slack's *_ref */
+		char		*password_ref;
 	} matrix;
 
 	struct {

@@ -1,0 +1,785 @@
+#include "config/config.h"
+#include "config/schema.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <libconfig.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Larger than any token; a bigger "secret" file is a wrong path. */
+#define SECRET_MAX	65536
+
+struct load {
+	const char		*path;
+	char			*dir;		/* absolute directory of the file */
+	config_t		 cf;
+	struct schema_errors	 errs;
+};
+
+static config_setting_t *
+find(const config_setting_t *base, const char *rel)
+{
+	if (base == NULL)
+		return NULL;
+	return config_setting_lookup((config_setting_t *)base, rel);
+}
+
+/* The table's default for prefix.rel; asking for a key not in it is a bug. */
+static const char *
+def(const char *prefix, const char *rel)
+{
+	const struct schema_key	*k;
+	char			*path;
+
+	path = *prefix == '\0' ? xstrdup(rel) : xasprintf("%s.%s", prefix, rel);
+	if ((k = schema_lookup(path)) == NULL)
+		fatalx("config: %s is not in the schema", path);
+	free(path);
+	return k->def;
+}
+
+static const char *
+get_str(const config_setting_t *base, const char *prefix, const char *rel)
+{
+	const config_setting_t	*s;
+
+	if ((s = find(base, rel)) != NULL)
+		return config_setting_get_string(s);
+	return def(prefix, rel);
+}
+
+static char *
+dup_str(const config_setting_t *base, const char *prefix, const char *rel)
+{
+	const char	*v = get_str(base, prefix, rel);
+
+	return v == NULL ? NULL : xstrdup(v);
+}
+
+static long long
+get_int(const config_setting_t *base, const char *prefix, const char *rel)
+{
+	const config_setting_t	*s;
+	const char		*d;
+
+	if ((s = find(base, rel)) != NULL)
+		return config_setting_get_int64(s);
+	d = def(prefix, rel);
+	return d == NULL ? 0 : strtoll(d, NULL, 10);
+}
+
+static int
+get_bool(const config_setting_t *base, const char *prefix, const char *rel)
+{
+	const config_setting_t	*s;
+	const char		*d;
+
+	if ((s = find(base, rel)) != NULL)
+		return config_setting_get_bool(s);
+	d = def(prefix, rel);
+	return d != NULL && strcmp(d, "true") == 0;
+}
+
+/* A NULL-terminated copy of a list of strings; *n excludes the NULL. */
+static char **
+get_strings(const config_setting_t *s, size_t *n)
+{
+	char	**v;
+	int	  i, len;
+
+	len = s == NULL ? 0 : config_setting_length(s);
+	v = xcalloc(len + 1, sizeof *v);
+	for (i = 0; i < len; i++)
+		v[i] = xstrdup(config_setting_get_string_elem(s, i));
+	*n = len;
+	return v;
+}
+
+static void
+strings_free(char **v)
+{
+	char	**p;
+
+	if (v == NULL)
+		return;
+	for (p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+/*
+ * Relative to the config file's directory, not the working directory, so
+ * "switchboard serve -c /etc/switchboard/x.conf" means the same from anywhere.
+ */
+static char *
+resolve_path(const struct load *ld, const char *p)
+{
+	if (p[0] == '/')
+		return xstrdup(p);
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	if (strcmp(p, ".") == 0 || *p == '\0')
+		return xstrdup(ld->dir);
+	return xasprintf("%s/%s", ld->dir, p);
+}
+
+static void
+secret_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static char *
+read_secret_file(const char *path, char **why)
+{
+	char		*data;
+	ssize_t		 n;
+	size_t		 len = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*why = xasprintf("cannot read secret file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	data = xmalloc(SECRET_MAX + 1);
+	while (len < SECRET_MAX &&
+	    (n = read(fd, data + len, SECRET_MAX - len)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			*why = xasprintf("cannot read secret file %s: %s",
+			    path, strerror(errno));
+			goto fail;
+		}
+		len += n;
+	}
+	if (len == SECRET_MAX) {
+		*why = xasprintf("secret file %s is too large", path);
+		goto fail;
+	}
+	close(fd);
+	/* Editors and "echo x > file" add a newline that is not the secret. */
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	data[len] = '\0';
+	if (len == 0) {
+		*why = xasprintf("secret file %s is empty", path);
+		free(data);
+		return NULL;
+	}
+	return data;
+
+fail:
+	close(fd);
+	explicit_bzero(data, len);
+	free(data);
+	return NULL;
+}
+
+/* Errors name the key and the reference, never the value. */
+static char *
+resolve_secret(struct load *ld, const config_setting_t *adapter,
+    const char *adapter_path, const char *key)
+{
+	const config_setting_t	*s;
+	const char		*ref, *v;
+	char			*path, *why = NULL, *out;
+
+	if ((s = find(adapter, key)) == NULL)
+		return NULL;
+	ref = config_setting_get_string(s);
+	if (strncmp(ref, "env:", 4) == 0) {
+		if ((v = getenv(ref + 4)) == NULL) {
+			schema_error(&ld->errs, s, "%s.%s: environment variable "
+			    "%s is not set", adapter_path, key, ref + 4);
+			return NULL;
+		}
+		if (*v == '\0') {
+			schema_error(&ld->errs, s, "%s.%s: environment variable "
+			    "%s is empty", adapter_path, key, ref + 4);
+			return NULL;
+		}
+		return xstrdup(v);
+	}
+	path = resolve_path(ld, ref + 5);
+	out = read_secret_file(path, &why);
+	free(path);
+	if (out == NULL) {
+		schema_error(&ld->errs, s, "%s.%s: %s", adapter_path, key, why);
+		free(why);
+	}
+	return out;
+}
+
+static int
+repo_check(const char *path, const char *base, char **why)
+{
+	git_repository	*repo = NULL;
+	git_object	*obj = NULL;
+	struct stat	 st;
+	int		 rc = -1;
+
+	if (stat(path, &st) == -1) {
+		*why = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*why = xasprintf("%s is not a directory", path);
+		return -1;
+	}
+	/* libgit2's init is reference-counted, so this nests with the daemon's. */
+	git_libgit2_init();
+	if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH,
+	    NULL) != 0)
+		*why = xasprintf("%s is not a git repository", path);
+	else if (git_revparse_single(&obj, repo, base) != 0)
+		*why = xasprintf("base \"%s\" does not exist in %s", base, path);
+	else
+		rc = 0;
+	git_object_free(obj);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+static int
+list_length(const config_setting_t *s)
+{
+	return s == NULL ? 0 : config_setting_length(s);
+}
+
+static void
+load_repos(struct load *ld, struct config *c)
+{
+	const config_setting_t	*list, *item;
+	struct cfg_repo		*r;
+	char			*why;
+	int			 i, n;
+	size_t			 j;
+
+	list = config_lookup(&ld->cf, "repos");
+	n = list_length(list);
+	c->repos = xcalloc(n + 1, sizeof *c->repos);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(list, i);
+		r = &c->repos[c->nrepos++];
+		r->name = dup_str(item, "repos.[]", "name");
+		r->path = resolve_path(ld, get_str(item, "repos.[]", "path"));
+		r->base = dup_str(item, "repos.[]", "base");
+		for (j = 0; j + 1 < c->nrepos; j++) {
+			if (strcmp(c->repos[j].name, r->name) == 0) {
+				schema_error(&ld->errs, find(item, "name"),
+				    "repos.[%d].name: duplicate repo name "
+				    "'%s'", i, r->name);
+				break;
+			}
+		}
+		why = NULL;
+		if (repo_check(r->path, r->base, &why) != 0) {
+			schema_error(&ld->errs, find(item, "path"),
+			    "repos.[%d].path: %s", i, why);
+			free(why);
+		}
+	}
+}
+
+static void
+load_agents(struct load *ld, struct config *c)
+{
+	const config_setting_t	*list, *item;
+	struct cfg_agent	*a;
+	int			 i, n;
+	size_t			 j;
+
+	list = config_lookup(&ld->cf, "agents");
+	n = list_length(list);
+	c->agents = xcalloc(n + 1, sizeof *c->agents);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(list, i);
+		a = &c->agents[c->nagents++];
+		a->name = dup_str(item, "agents.[]", "name");
+		a->driver = dup_str(item, "agents.[]", "driver");
+		a->command = get_strings(find(item, "command"), &a->ncommand);
+		a->timeout = get_int(item, "agents.[]", "timeout");
+		for (j = 0; j + 1 < c->nagents; j++) {
+			if (strcmp(c->agents[j].name, a->name) == 0) {
+				schema_error(&ld->errs, find(item, "name"),
+				    "agents.[%d].name: duplicate agent name "
+				    "'%s'", i, a->name);
+				break;
+			}
+		}
+		if (strcmp(a->driver, "command") == 0 &&
+		    (a->ncommand == 0 || *a->command[0] == '\0'))
+			schema_error(&ld->errs, item, "agents.[%d].command: "
+			    "driver \"command\" needs a non-empty command list",
+			    i);
+	}
+}
+
+static void
+load_routes(struct load *ld, struct config *c)
+{
+	const config_setting_t	*list, *item;
+	struct cfg_route	*r;
+	int			 i, n;
+	size_t			 j;
+
+	list = config_lookup(&ld->cf, "routes");
+	n = list_length(list);
+	c->routes = xcalloc(n + 1, sizeof *c->routes);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(list, i);
+		r = &c->routes[c->nroutes++];
+		r->adapter = dup_str(item, "routes.[]", "adapter");
+		r->channel = dup_str(item, "routes.[]", "channel");
+		r->repo = dup_str(item, "routes.[]", "repo");
+		r->agent = dup_str(item, "routes.[]", "agent");
+		if (config_repo(c, r->repo) == NULL)
+			schema_error(&ld->errs, find(item, "repo"),
+			    "routes.[%d].repo: no repo named '%s'", i, r->repo);
+		if (config_agent(c, r->agent) == NULL)
+			schema_error(&ld->errs, find(item, "agent"),
+			    "routes.[%d].agent: no agent named '%s'", i,
+			    r->agent);
+		for (j = 0; j + 1 < c->nroutes; j++) {
+			if (strcmp(c->routes[j].adapter, r->adapter) == 0 &&
+			    strcmp(c->routes[j].channel, r->channel) == 0) {
+				schema_error(&ld->errs, item, "routes.[%d]: "
+				    "duplicate route for %s channel '%s'", i,
+				    r->adapter, r->channel);
+				break;
+			}
+		}
+	}
+}
+
+static void
+require(struct load *ld, const config_setting_t *group, const char *gpath,
+    const char *key, const char *why)
+{
+	if (find(group, key) == NULL)
+		schema_error(&ld->errs, group, "%s.%s is required %s", gpath,
+		    key, why);
+}
+
+static void
+load_slack(struct load *ld, struct config *c)
+{
+	const char		*p = "adapters.slack";
+	const config_setting_t	*g = config_lookup(&ld->cf, p);
+	const char		*url;
+
+	c->slack.enabled = get_bool(g, p, "enabled");
+	c->slack.mode = dup_str(g, p, "mode");
+	url = get_str(g, p, "api_url");
+	/* Callers append method names ("chat.postMessage") to it. */
+	if (url[strlen(url) - 1] == '/')
+		c->slack.api_url = xstrdup(url);
+	else
+		c->slack.api_url = xasprintf("%s/", url);
+	c->slack.app_token_ref = dup_str(g, p, "app_token");
+	c->slack.bot_token_ref = dup_str(g, p, "bot_token");
+	c->slack.signing_secret_ref = dup_str(g, p, "signing_secret");
+	if (!c->slack.enabled)
+		return;
+
+	require(ld, g, p, "bot_token", "when the adapter is enabled");
+	if (strcmp(c->slack.mode, "socket") == 0)
+		require(ld, g, p, "app_token", "in socket mode");
+	else {
+		require(ld, g, p, "signing_secret", "in events mode");
+		if (*c->http_listen == '\0')
+			schema_error(&ld->errs, find(g, "mode"), "%s.mode: "
+			    "events mode needs http.listen", p);
+	}
+	c->slack.app_token = resolve_secret(ld, g, p, "app_token");
+	c->slack.bot_token = resolve_secret(ld, g, p, "bot_token");
+	c->slack.signing_secret = resolve_secret(ld, g, p, "signing_secret");
+}
+
+static void
+load_matrix(struct load *ld, struct config *c)
+{
+	const char		*p = "adapters.matrix";
+	const config_setting_t	*g = config_lookup(&ld->cf, p);
+	size_t			 len;
+
+	c->matrix.enabled = get_bool(g, p, "enabled");
+	c->matrix.homeserver = dup_str(g, p, "homeserver");
+	/* Callers append "/_matrix/client/..." to it. */
+	if (c->matrix.homeserver != NULL) {
+		len = strlen(c->matrix.homeserver);
+		while (len > 0 && c->matrix.homeserver[len - 1] == '/')
+			c->matrix.homeserver[--len] = '\0';
+	}
+	c->matrix.user_id = dup_str(g, p, "user_id");
+	c->matrix.autojoin = get_bool(g, p, "autojoin");
+	c->matrix.access_token_ref = dup_str(g, p, "access_token");
+	c->matrix.password_ref = dup_str(g, p, "password");
+	if (!c->matrix.enabled)
+		return;
+
+	require(ld, g, p, "homeserver", "when the adapter is enabled");
+	require(ld, g, p, "user_id", "when the adapter is enabled");
+	if (find(g, "access_token") == NULL && find(g, "password") == NULL)
+		schema_error(&ld->errs, g, "%s.access_token or %s.password is "
+		    "required when the adapter is enabled", p, p);
+	c->matrix.access_token = resolve_secret(ld, g, p, "access_token");
+	c->matrix.password = resolve_secret(ld, g, p, "password");
+}
+
+static struct config *
+load_config(struct load *ld)
+{
+	const config_setting_t	*root = config_root_setting(&ld->cf);
+	struct config		*c;
+	const char		*v;
+
+	c = xcalloc(1, sizeof *c);
+	c->path = xstrdup(ld->path);
+	c->state_dir = resolve_path(ld, get_str(root, "", "state_dir"));
+	c->http_listen = dup_str(root, "", "http.listen");
+	c->http_max_body = get_int(root, "", "http.max_body");
+	c->log_level = dup_str(root, "", "log.level");
+	c->log_json = get_bool(root, "", "log.json");
+	if ((v = get_str(root, "", "log.file")) != NULL)
+		c->log_file = resolve_path(ld, v);
+	c->allowed_users = get_strings(find(root, "access.allowed_users"),
+	    &c->nallowed_users);
+
+	load_repos(ld, c);
+	load_agents(ld, c);
+	load_routes(ld, c);
+
+	c->console.enabled = get_bool(root, "", "adapters.console.enabled");
+	load_slack(ld, c);
+	load_matrix(ld, c);
+
+	c->limits.max_agents = get_int(root, "", "limits.max_agents");
+	c->limits.max_agents_per_conversation = get_int(root, "",
+	    "limits.max_agents_per_conversation");
+	c->limits.agent_timeout = get_int(root, "", "limits.agent_timeout");
+	c->limits.kill_grace = get_int(root, "", "limits.kill_grace");
+	c->limits.output_tail = get_int(root, "", "limits.output_tail");
+	c->git.name = dup_str(root, "", "git.name");
+	c->git.email = dup_str(root, "", "git.email");
+	c->git.retention = get_int(root, "", "git.retention");
+	c->render.card_interval_ms = get_int(root, "", "render.card_interval_ms");
+	return c;
+}
+
+int
+config_load(const char *path, struct config **out, char **cause)
+{
+	struct load	 ld = { .path = path, .errs = { .file = path } };
+	struct config	*c = NULL;
+	const char	*file;
+	char		*copy, real[PATH_MAX];
+	FILE		*f;
+
+	*out = NULL;
+	*cause = NULL;
+	/* libconfig says only "file I/O error"; say which and why. */
+	if ((f = fopen(path, "r")) == NULL) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	copy = xstrdup(path);
+	if (realpath(dirname(copy), real) == NULL) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		free(copy);
+		return -1;
+	}
+	free(copy);
+	ld.dir = xstrdup(real);
+
+	config_init(&ld.cf);
+	config_set_include_dir(&ld.cf, ld.dir);
+	if (config_read_file(&ld.cf, path) != CONFIG_TRUE) {
+		file = config_error_file(&ld.cf) ? config_error_file(&ld.cf) :
+		    path;
+		if (config_error_line(&ld.cf) > 0)
+			*cause = xasprintf("%s:%d: %s", file,
+			    config_error_line(&ld.cf), config_error_text(&ld.cf));
+		else
+			*cause = xasprintf("%s: %s", file,
+			    config_error_text(&ld.cf));
+		goto out;
+	}
+	/* Relations between keys assume every key already has the right type. */
+	if (schema_validate(&ld.cf, &ld.errs) == 0)
+		c = load_config(&ld);
+	if (ld.errs.count > 0) {
+		config_free(c);
+		c = NULL;
+		*cause = buf_steal(&ld.errs.text);
+	}
+
+out:
+	buf_free(&ld.errs.text);
+	config_destroy(&ld.cf);
+	free(ld.dir);
+	*out = c;
+	return c == NULL ? -1 : 0;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->state_dir);
+	free(c->http_listen);
+	free(c->log_level);
+	free(c->log_file);
+	strings_free(c->allowed_users);
+	for (i = 0; i < c->nrepos; i++) {
+		free(c->repos[i].name);
+		free(c->repos[i].path);
+		free(c->repos[i].base);
+	}
+	free(c->repos);
+	for (i = 0; i < c->nagents; i++) {
+		free(c->agents[i].name);
+		free(c->agents[i].driver);
+		strings_free(c->agents[i].command);
+	}
+	free(c->agents);
+	for (i = 0; i < c->nroutes; i++) {
+		free(c->routes[i].adapter);
+		free(c->routes[i].channel);
+		free(c->routes[i].repo);
+		free(c->routes[i].agent);
+	}
+	free(c->routes);
+	free(c->slack.mode);
+	secret_free(c->slack.app_token);
+	secret_free(c->slack.bot_token);
+	secret_free(c->slack.signing_secret);
+	free(c->slack.api_url);
+	free(c->slack.app_token_ref);
+	free(c->slack.bot_token_ref);
+	free(c->slack.signing_secret_ref);
+	free(c->matrix.homeserver);
+	free(c->matrix.user_id);
+	secret_free(c->matrix.access_token);
+	secret_free(c->matrix.password);
+	free(c->matrix.access_token_ref);
+	free(c->matrix.password_ref);
+	free(c->git.name);
+	free(c->git.email);
+	free(c);
+}
+
+const struct cfg_repo *
+config_repo(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nrepos; i++) {
+		if (strcmp(c->repos[i].name, name) == 0)
+			return &c->repos[i];
+	}
+	return NULL;
+}
+
+const struct cfg_agent *
+config_agent(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nagents; i++) {
+		if (strcmp(c->agents[i].name, name) == 0)
+			return &c->agents[i];
+	}
+	return NULL;
+}
+
+const struct cfg_route *
+config_route(const struct config *c, const char *adapter, const char *channel)
+{
+	const struct cfg_route	*any = NULL;
+	size_t			 i;
+
+	for (i = 0; i < c->nroutes; i++) {
+		if (strcmp(c->routes[i].adapter, adapter) != 0)
+			continue;
+		if (strcmp(c->routes[i].channel, channel) == 0)
+			return &c->routes[i];
+		if (any == NULL && strcmp(c->routes[i].channel, "*") == 0)
+			any = &c->routes[i];
+	}
+	return any;
+}
+
+int
+config_user_allowed(const struct config *c, const char *adapter,
+    const char *user)
+{
+	const char	*entry, *who;
+	size_t		 i, alen = strlen(adapter);
+
+	for (i = 0; i < c->nallowed_users; i++) {
+		entry = c->allowed_users[i];
+		if (strncmp(entry, adapter, alen) != 0 || entry[alen] != ':')
+			continue;
+		who = entry + alen + 1;
+		if (strcmp(who, "*") == 0 || strcmp(who, user) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static const char *
+or_unset(const char *s)
+{
+	return s == NULL ? "(unset)" : s;
+}
+
+char *
+config_summary(const struct config *c)
+{
+	struct buf	 b = { 0 };
+	size_t		 i, j;
+
+	buf_printf(&b, "config:     %s\n", c->path);
+	buf_printf(&b, "state dir:  %s\n", c->state_dir);
+	buf_printf(&b, "http:       %s\n", *c->http_listen == '\0' ?
+	    "off" : c->http_listen);
+	buf_printf(&b, "log:        %s%s to %s\n", c->log_level,
+	    c->log_json ? " json" : "", c->log_file ? c->log_file : "stderr");
+	buf_adds(&b, "adapters:  ");
+	if (!c->console.enabled && !c->slack.enabled && !c->matrix.enabled)
+		buf_adds(&b, " none");
+	if (c->console.enabled)
+		buf_adds(&b, " console");
+	if (c->slack.enabled)
+		buf_printf(&b, " slack (%s mode, %s, bot_token %s, "
+		    "app_token %s, signing_secret %s)", c->slack.mode,
+		    c->slack.api_url, or_unset(c->slack.bot_token_ref),
+		    or_unset(c->slack.app_token_ref),
+		    or_unset(c->slack.signing_secret_ref));
+	if (c->matrix.enabled)
+		buf_printf(&b, " matrix (%s on %s, access_token %s, "
+		    "password %s)", c->matrix.user_id, c->matrix.homeserver,
+		    or_unset(c->matrix.access_token_ref),
+		    or_unset(c->matrix.password_ref));
+	buf_adds(&b, "\naccess:    ");
+	if (c->nallowed_users == 0)
+		buf_adds(&b, " nobody");
+	for (i = 0; i < c->nallowed_users; i++)
+		buf_printf(&b, " %s", c->allowed_users[i]);
+	buf_printf(&b, "\nrepos:      %zu\n", c->nrepos);
+	for (i = 0; i < c->nrepos; i++)
+		buf_printf(&b, "  %s: %s (base %s)\n", c->repos[i].name,
+		    c->repos[i].path, c->repos[i].base);
+	buf_printf(&b, "agents:     %zu\n", c->nagents);
+	for (i = 0; i < c->nagents; i++) {
+		buf_printf(&b, "  %s: %s", c->agents[i].name,
+		    c->agents[i].driver);
+		for (j = 0; j < c->agents[i].ncommand; j++)
+			buf_printf(&b, " %s", c->agents[i].command[j]);
+		if (c->agents[i].timeout > 0)
+			buf_printf(&b, " (timeout %ds)", c->agents[i].timeout);
+		buf_adds(&b, "\n");
+	}
+	buf_printf(&b, "routes:     %zu\n", c->nroutes);
+	for (i = 0; i < c->nroutes; i++)
+		buf_printf(&b, "  %s %s -> %s with %s\n", c->routes[i].adapter,
+		    c->routes[i].channel, c->routes[i].repo,
+		    c->routes[i].agent);
+	buf_printf(&b, "limits:     %d agents, %d per conversation, timeout "
+	    "%ds, kill grace %ds\n", c->limits.max_agents,
+	    c->limits.max_agents_per_conversation, c->limits.agent_timeout,
+	    c->limits.kill_grace);
+	return buf_steal(&b);
+}
+
+static int
+differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static void
+note(struct buf *b, int changed, const char *key)
+{
+	if (changed)
+		buf_printf(b, "%s%s", b->len > 0 ? ", " : "", key);
+}
+
+/*
+ * Only what is bound at start-up: the state dir (database, sockets), the
+ * listening socket, the log sink, and the adapters' connections.  Secrets are
+ * compared by value too, so rotating a token file is noticed.
+ */
+char *
+config_reload_diff(const struct config *o, const struct config *n)
+{
+	struct buf	 b = { 0 };
+
+	note(&b, differ(o->state_dir, n->state_dir), "state_dir");
+	note(&b, differ(o->http_listen, n->http_listen), "http.listen");
+	note(&b, o->http_max_body != n->http_max_body, "http.max_body");
+	note(&b, o->log_json != n->log_json, "log.json");
+	note(&b, differ(o->log_file, n->log_file), "log.file");
+	note(&b, o->console.enabled != n->console.enabled,
+	    "adapters.console.enabled");
+	note(&b, o->slack.enabled != n->slack.enabled,
+	    "adapters.slack.enabled");
+	note(&b, differ(o->slack.mode, n->slack.mode), "adapters.slack.mode");
+	note(&b, differ(o->slack.api_url, n->slack.api_url),
+	    "adapters.slack.api_url");
+	note(&b, differ(o->slack.app_token_ref, n->slack.app_token_ref) ||
+	    differ(o->slack.app_token, n->slack.app_token),
+	    "adapters.slack.app_token");
+	note(&b, differ(o->slack.bot_token_ref, n->slack.bot_token_ref) ||
+	    differ(o->slack.bot_token, n->slack.bot_token),
+	    "adapters.slack.bot_token");
+	note(&b, differ(o->slack.signing_secret_ref,
+	    n->slack.signing_secret_ref) ||
+	    differ(o->slack.signing_secret, n->slack.signing_secret),
+	    "adapters.slack.signing_secret");
+	note(&b, o->matrix.enabled != n->matrix.enabled,
+	    "adapters.matrix.enabled");
+	note(&b, differ(o->matrix.homeserver, n->matrix.homeserver),
+	    "adapters.matrix.homeserver");
+	note(&b, differ(o->matrix.user_id, n->matrix.user_id),
+	    "adapters.matrix.user_id");
+	note(&b, differ(o->matrix.access_token_ref, n->matrix.access_token_ref) ||
+	    differ(o->matrix.access_token, n->matrix.access_token),
+	    "adapters.matrix.access_token");
+	note(&b, differ(o->matrix.password_ref, n->matrix.password_ref) ||
+	    differ(o->matrix.password, n->matrix.password),
+	    "adapters.matrix.password");
+	if (b.len == 0)
+		return NULL;
+	return buf_steal(&b);
+}
+
+char *
+config_schema_doc(void)
+{
+	return schema_doc();
+}

@@ -1,0 +1,655 @@
+#include "config/schema.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const slack_modes[] = { "socket", "events", NULL };
+static const char *const drivers[] = { "command", "claude", "codex", NULL };
+static const char *const adapter_names[] = { "console", "slack", "matrix", NULL };
+
+static int
+check_nonempty(const char *v, char **why)
+{
+	if (*v != '\0')
+		return 0;
+	*why = xstrdup("must not be empty");
+	return -1;
+}
+
+/* Repo and agent names end up in branch names and paths, so keep them plain. */
+static int
+check_name(const char *v, char **why)
+{
+	const char	*p;
+
+	if (*v == '\0' || *v == '.' || *v == '-') {
+		*why = xasprintf("\"%s\" must start with a letter, digit or "
+		    "'_'", v);
+		return -1;
+	}
+	for (p = v; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.')
+			continue;
+		*why = xasprintf("\"%s\" may only contain letters, digits, "
+		    "'_', '-' and '.'", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* "" (no server), "PORT", "HOST:PORT" or "[V6]:PORT"; port 0 = any free port. */
+static int
+check_listen(const char *v, char **why)
+{
+	const char	*port;
+
+	if (*v == '\0')
+		return 0;
+	port = strrchr(v, ':');
+	port = port == NULL ? v : port + 1;
+	if (parse_uint(port) < 0 || parse_uint(port) > 65535) {
+		*why = xasprintf("\"%s\" is not HOST:PORT", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_url(const char *v, char **why)
+{
+	if ((strncmp(v, "http://", 7) == 0 && v[7] != '\0') ||
+	    (strncmp(v, "https://", 8) == 0 && v[8] != '\0'))
+		return 0;
+	*why = xasprintf("\"%s\" is not an http:// or https:// URL", v);
+	return -1;
+}
+
+static int
+check_user(const char *v, char **why)
+{
+	const char	*colon;
+	size_t		 i;
+
+	colon = strchr(v, ':');
+	if (colon != NULL && colon[1] != '\0') {
+		for (i = 0; adapter_names[i] != NULL; i++) {
+			if (strlen(adapter_names[i]) == (size_t)(colon - v) &&
+			    strncmp(v, adapter_names[i], colon - v) == 0)
+				return 0;
+		}
+	}
+	*why = xasprintf("\"%s\" is not ADAPTER:USER (console:*, slack:U0123, "
+	    "matrix:@alice:example.org)", v);
+	return -1;
+}
+
+static int
+check_matrix_user(const char *v, char **why)
+{
+	if (v[0] == '@' && strchr(v, ':') != NULL)
+		return 0;
+	*why = xasprintf("\"%s\" is not a Matrix user id (@name:server)", v);
+	return -1;
+}
+
+/*
+ * The order here is the order of the generated documentation; a group's row
+ * comes before its members.
+ */
+const struct schema_key schema_keys[] = {
+	{ .path = "state_dir", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
+	  .check = check_nonempty,
+	  .help = "Directory for the database, worktrees and sockets; created "
+	  "if missing.  Relative to the config file's directory." },
+
+	{ .path = "http", .type = SCHEMA_GROUP,
+	  .help = "The HTTP server (Slack events mode, health, metrics)." },
+	{ .path = "http.listen", .type = SCHEMA_STRING, .def = "",
+	  .check = check_listen,
+	  .help = "HOST:PORT to listen on; \"\" = no HTTP server." },
+	{ .path = "http.max_body", .type = SCHEMA_INT, .def = "1048576",
+	  .min = 1024, .max = 1073741824,
+	  .help = "Largest request body accepted, in bytes." },
+
+	{ .path = "log", .type = SCHEMA_GROUP, .help = "Logging." },
+	{ .path = "log.level", .type = SCHEMA_STRING, .def = "info",
+	  .values = levels, .help = "Least severe level written." },
+	{ .path = "log.json", .type = SCHEMA_BOOL, .def = "false",
+	  .help = "One JSON object per line instead of plain text." },
+	{ .path = "log.file", .type = SCHEMA_STRING, .check = check_nonempty,
+	  .help = "Log file; unset = stderr.  Relative to the config file's "
+	  "directory." },
+
+	{ .path = "access", .type = SCHEMA_GROUP, .help = "Who may talk to the bot." },
+	{ .path = "access.allowed_users", .type = SCHEMA_STRINGS,
+	  .check = check_user,
+	  .help = "ADAPTER:USER entries (\"console:*\", \"slack:U0123\", "
+	  "\"matrix:@alice:example.org\"); \"ADAPTER:*\" allows every user of "
+	  "that adapter.  Empty = nobody." },
+
+	{ .path = "repos", .type = SCHEMA_LIST,
+	  .help = "Git repositories agents work in, one worktree per agent." },
+	{ .path = "repos.[].name", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
+	  .check = check_name, .help = "Name used by routes; unique." },
+	{ .path = "repos.[].path", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
+	  .check = check_nonempty,
+	  .help = "An existing git repository.  Relative to the config file's "
+	  "directory." },
+	{ .path = "repos.[].base", .type = SCHEMA_STRING, .def = "main",
+	  .check = check_nonempty, .help = "Branch new worktrees start from." },
+
+	{ .path = "agents", .type = SCHEMA_LIST, .help = "Coding agents." },
+	{ .path = "agents.[].name", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
+	  .check = check_name, .help = "Name used by routes; unique." },
+	{ .path = "agents.[].driver", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .values = drivers,
+	  .help = "How the agent is run and its output read." },
+	{ .path = "agents.[].command", .type = SCHEMA_STRINGS,
+	  .help = "argv of the agent; required (non-empty) for driver "
+	  "\"command\"." },
+	{ .path = "agents.[].timeout", .type = SCHEMA_INT, .def = "0",
+	  .min = 0, .max = 2592000,
+	  .help = "Seconds before the agent is stopped; 0 = limits.agent_timeout." },
+
+	{ .path = "routes", .type = SCHEMA_LIST,
+	  .help = "Which repo and agent serve a channel.  An exact channel wins "
+	  "over \"*\"." },
+	{ .path = "routes.[].adapter", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .values = adapter_names,
+	  .help = "Adapter the channel belongs to." },
+	{ .path = "routes.[].channel", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_nonempty,
+	  .help = "Channel or room id, or \"*\" for any channel of the adapter." },
+	{ .path = "routes.[].repo", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
+	  .help = "Name of a repos entry." },
+	{ .path = "routes.[].agent", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
+	  .help = "Name of an agents entry." },
+
+	{ .path = "adapters", .type = SCHEMA_GROUP, .help = "Chat adapters." },
+	{ .path = "adapters.console", .type = SCHEMA_GROUP,
+	  .help = "Local console (stdin/stdout), for trying things out." },
+	{ .path = "adapters.console.enabled", .type = SCHEMA_BOOL, .def = "false",
+	  .help = "Run the console adapter." },
+	{ .path = "adapters.slack", .type = SCHEMA_GROUP, .help = "Slack." },
+	{ .path = "adapters.slack.enabled", .type = SCHEMA_BOOL, .def = "false",
+	  .help = "Run the Slack adapter; its secrets are only resolved when "
+	  "true." },
+	{ .path = "adapters.slack.mode", .type = SCHEMA_STRING, .def = "socket",
+	  .values = slack_modes,
+	  .help = "\"socket\" (Socket Mode, needs app_token) or \"events\" "
+	  "(HTTP Events API, needs signing_secret and http.listen)." },
+	{ .path = "adapters.slack.app_token", .type = SCHEMA_SECRET,
+	  .help = "App-level token (xapp-...) for Socket Mode." },
+	{ .path = "adapters.slack.bot_token", .type = SCHEMA_SECRET,
+	  .help = "Bot token (xoxb-...); required when enabled." },
+	{ .path = "adapters.slack.signing_secret", .type = SCHEMA_SECRET,
+	  .help = "Signing secret for events mode." },
+	{ .path = "adapters.slack.api_url", .type = SCHEMA_STRING,
+	  .def = "https://slack.com/api/", .check = check_url,
+	  .help = "Web API base URL (tests point it at a fake); a missing "
+	  "trailing '/' is added." },
+	{ .path = "adapters.matrix", .type = SCHEMA_GROUP, .help = "Matrix." },
+	{ .path = "adapters.matrix.enabled", .type = SCHEMA_BOOL, .def = "false",
+	  .help = "Run the Matrix adapter; its secrets are only resolved when "
+	  "true." },
+	{ .path = "adapters.matrix.homeserver", .type = SCHEMA_STRING,
+	  .check = check_url,
+	  .help = "Homeserver base URL; required when enabled." },
+	{ .path = "adapters.matrix.user_id", .type = SCHEMA_STRING,
+	  .check = check_matrix_user,
+	  .help = "The bot's user id (@bot:example.org); required when enabled." },
+	{ .path = "adapters.matrix.access_token", .type = SCHEMA_SECRET,
+	  .help = "Access token; this or password is required when enabled." },
+	{ .path = "adapters.matrix.password", .type = SCHEMA_SECRET,
+	  .help = "Password to log in with when there is no access_token." },
+	{ .path = "adapters.matrix.autojoin", .type = SCHEMA_BOOL, .def = "true",
+	  .help = "Accept room invitations." },
+
+	{ .path = "limits", .type = SCHEMA_GROUP, .help = "Resource limits." },
+	{ .path = "limits.max_agents", .type = SCHEMA_INT, .def = "8",
+	  .min = 1, .max = 1000, .help = "Agents running at once, in total." },
+	{ .path = "limits.max_agents_per_conversation", .type = SCHEMA_INT,
+	  .def = "4", .min = 1, .max = 1000,
+	  .help = "Agents running at once in one thread." },
+	{ .path = "limits.agent_timeout", .type = SCHEMA_INT, .def = "3600",
+	  .min = 1, .max = 2592000,
+	  .help = "Seconds an agent may run before it is stopped." },
+	{ .path = "limits.kill_grace", .type = SCHEMA_INT, .def = "5",
+	  .min = 0, .max = 3600,
+	  .help = "Seconds between SIGTERM and SIGKILL." },
+	{ .path = "limits.output_tail", .type = SCHEMA_INT, .def = "8192",
+	  .min = 256, .max = 16777216,
+	  .help = "Bytes of each agent's output kept for status and errors." },
+
+	{ .path = "git", .type = SCHEMA_GROUP, .help = "Commits and worktrees." },
+	{ .path = "git.name", .type = SCHEMA_STRING, .def = "Switchboard",
+	  .check = check_nonempty, .help = "Commit author name." },
+	{ .path = "git.email", .type = SCHEMA_STRING,
+	  .def = "switchboard@localhost", .check = check_nonempty,
+	  .help = "Commit author email." },
+	{ .path = "git.retention", .type = SCHEMA_INT, .def = "0",
+	  .min = 0, .max = INT_MAX,
+	  .help = "Seconds to keep finished worktrees; 0 = forever." },
+
+	{ .path = "render", .type = SCHEMA_GROUP, .help = "Chat rendering." },
+	{ .path = "render.card_interval_ms", .type = SCHEMA_INT, .def = "2000",
+	  .min = 0, .max = 3600000,
+	  .help = "Least time between two edits of a status card, so platform "
+	  "rate limits are never hit." },
+};
+
+const size_t schema_nkeys = nitems(schema_keys);
+
+void
+schema_error(struct schema_errors *e, const config_setting_t *s,
+    const char *fmt, ...)
+{
+	va_list		 ap;
+	const char	*file = NULL;
+	char		*msg;
+	unsigned	 line = 0;
+
+	if (e->count > SCHEMA_MAX_ERRORS)
+		return;
+	if (e->text.len > 0)
+		buf_adds(&e->text, "\n");
+	if (e->count++ == SCHEMA_MAX_ERRORS) {
+		buf_printf(&e->text, "%s: too many errors", e->file);
+		return;
+	}
+	if (s != NULL) {
+		file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	if (file == NULL)
+		file = e->file;
+	if (line > 0)
+		buf_printf(&e->text, "%s:%u: ", file, line);
+	else
+		buf_printf(&e->text, "%s: ", file);
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_adds(&e->text, msg);
+	free(msg);
+}
+
+const struct schema_key *
+schema_lookup(const char *path)
+{
+	size_t	 i;
+
+	for (i = 0; i < schema_nkeys; i++) {
+		if (strcmp(schema_keys[i].path, path) == 0)
+			return &schema_keys[i];
+	}
+	return NULL;
+}
+
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b), i, j, prev, tmp, *row;
+
+	row = xcalloc(lb + 1, sizeof *row);
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] > row[j - 1] + 1)
+				row[j] = row[j - 1] + 1;
+			if (row[j] > tmp + 1)
+				row[j] = tmp + 1;
+			prev = tmp;
+		}
+	}
+	tmp = row[lb];
+	free(row);
+	return tmp;
+}
+
+static const char *
+last_part(const char *path)
+{
+	const char	*dot = strrchr(path, '.');
+
+	return dot == NULL ? path : dot + 1;
+}
+
+/* A typo (edit distance 2 or less), else the same key name in another group. */
+const char *
+schema_suggest(const char *path)
+{
+	const char	*best = NULL;
+	size_t		 i, d, bestd = 3;
+
+	for (i = 0; i < schema_nkeys; i++) {
+		d = distance(path, schema_keys[i].path);
+		if (d < bestd) {
+			bestd = d;
+			best = schema_keys[i].path;
+		}
+	}
+	if (best != NULL)
+		return best;
+	for (i = 0; i < schema_nkeys; i++) {
+		if (strcmp(last_part(path), last_part(schema_keys[i].path)) == 0)
+			return schema_keys[i].path;
+	}
+	return NULL;
+}
+
+static const char *
+type_name(enum schema_type t)
+{
+	switch (t) {
+	case SCHEMA_STRING:	return "a string";
+	case SCHEMA_INT:	return "an integer";
+	case SCHEMA_BOOL:	return "true or false";
+	case SCHEMA_SECRET:	return "a string \"env:NAME\" or \"file:/path\"";
+	case SCHEMA_STRINGS:	return "a list of strings [ \"...\", ... ]";
+	case SCHEMA_GROUP:	return "a group { ... }";
+	case SCHEMA_LIST:	return "a list of groups ( { ... }, ... )";
+	}
+	return "?";
+}
+
+static const char *
+found_name(const config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_GROUP:	return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:	return "an integer";
+	case CONFIG_TYPE_FLOAT:	return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL:	return "a boolean";
+	case CONFIG_TYPE_ARRAY:	return "an array";
+	case CONFIG_TYPE_LIST:	return "a list";
+	}
+	return "nothing";
+}
+
+static char *
+join(const char *parent, const char *name)
+{
+	if (*parent == '\0')
+		return xstrdup(name);
+	return xasprintf("%s.%s", parent, name);
+}
+
+static void	walk_group(struct schema_errors *, const config_setting_t *,
+		    const char *, const char *);
+
+static void
+check_string(struct schema_errors *e, const struct schema_key *k,
+    const config_setting_t *s, const char *dpath)
+{
+	const char	*v = config_setting_get_string(s);
+	char		*why = NULL;
+	struct buf	 b = { 0 };
+	size_t		 i;
+
+	if (k->values != NULL) {
+		for (i = 0; k->values[i] != NULL; i++) {
+			if (strcmp(v, k->values[i]) == 0)
+				return;
+		}
+		for (i = 0; k->values[i] != NULL; i++)
+			buf_printf(&b, "%s%s", i > 0 ? ", " : "", k->values[i]);
+		schema_error(e, s, "%s: \"%s\" is not one of %s", dpath, v,
+		    b.data);
+		buf_free(&b);
+		return;
+	}
+	if (k->check != NULL && k->check(v, &why) != 0) {
+		schema_error(e, s, "%s: %s", dpath, why);
+		free(why);
+	}
+}
+
+static int
+env_name_ok(const char *p)
+{
+	if (*p == '\0' || (*p >= '0' && *p <= '9'))
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Never echo the value: if it is not a reference it may be the secret itself. */
+static void
+check_secret(struct schema_errors *e, const config_setting_t *s,
+    const char *dpath)
+{
+	const char	*v = config_setting_get_string(s);
+
+	if (strncmp(v, "env:", 4) == 0) {
+		if (!env_name_ok(v + 4))
+			schema_error(e, s, "%s: \"env:\" needs an environment "
+			    "variable name", dpath);
+	} else if (strncmp(v, "file:", 5) == 0) {
+		if (v[5] == '\0')
+			schema_error(e, s, "%s: \"file:\" needs a path", dpath);
+	} else
+		schema_error(e, s, "%s: secrets must be env: or file: references "
+		    "(\"env:NAME\" or \"file:/path\"), never inline", dpath);
+}
+
+static void
+check_value(struct schema_errors *e, const struct schema_key *k,
+    const config_setting_t *s, const char *spath, const char *dpath)
+{
+	const config_setting_t	*elem;
+	long long		 n;
+	int			 type = config_setting_type(s), i, len;
+	char			*sp, *dp;
+
+	switch (k->type) {
+	case SCHEMA_STRING:
+	case SCHEMA_SECRET:
+		if (type != CONFIG_TYPE_STRING)
+			break;
+		if (k->type == SCHEMA_SECRET)
+			check_secret(e, s, dpath);
+		else
+			check_string(e, k, s, dpath);
+		return;
+	case SCHEMA_INT:
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+			break;
+		n = config_setting_get_int64(s);
+		if (n < k->min || n > k->max)
+			schema_error(e, s, "%s: %lld is out of range %lld..%lld",
+			    dpath, n, k->min, k->max);
+		return;
+	case SCHEMA_BOOL:
+		if (type != CONFIG_TYPE_BOOL)
+			break;
+		return;
+	case SCHEMA_STRINGS:
+		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+			break;
+		len = config_setting_length(s);
+		for (i = 0; i < len; i++) {
+			elem = config_setting_get_elem(s, i);
+			dp = xasprintf("%s.[%d]", dpath, i);
+			if (config_setting_type(elem) != CONFIG_TYPE_STRING)
+				schema_error(e, elem, "%s: expected a string, "
+				    "got %s", dp, found_name(elem));
+			else
+				check_string(e, k, elem, dp);
+			free(dp);
+		}
+		return;
+	case SCHEMA_GROUP:
+		if (type != CONFIG_TYPE_GROUP)
+			break;
+		walk_group(e, s, spath, dpath);
+		return;
+	case SCHEMA_LIST:
+		/* "[]" parses as an empty array; accept it as an empty list. */
+		if (type == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0)
+			return;
+		if (type != CONFIG_TYPE_LIST)
+			break;
+		sp = xasprintf("%s.[]", spath);
+		len = config_setting_length(s);
+		for (i = 0; i < len; i++) {
+			elem = config_setting_get_elem(s, i);
+			dp = xasprintf("%s.[%d]", dpath, i);
+			if (config_setting_type(elem) != CONFIG_TYPE_GROUP)
+				schema_error(e, elem, "%s: expected a group "
+				    "{ ... }, got %s", dp, found_name(elem));
+			else
+				walk_group(e, elem, sp, dp);
+			free(dp);
+		}
+		free(sp);
+		return;
+	}
+	schema_error(e, s, "%s: expected %s, got %s", dpath, type_name(k->type),
+	    found_name(s));
+}
+
+static void
+walk_group(struct schema_errors *e, const config_setting_t *g,
+    const char *spath, const char *dpath)
+{
+	const struct schema_key	*k;
+	const config_setting_t	*s;
+	const char		*name, *suggest;
+	char			*sp, *dp;
+	size_t			 plen = strlen(spath), i;
+	int			 n, j;
+
+	n = config_setting_length(g);
+	for (j = 0; j < n; j++) {
+		s = config_setting_get_elem(g, j);
+		name = config_setting_name(s);
+		sp = join(spath, name);
+		dp = join(dpath, name);
+		if ((k = schema_lookup(sp)) != NULL)
+			check_value(e, k, s, sp, dp);
+		else if ((suggest = schema_suggest(sp)) != NULL) {
+			/* In the same group, say it as the user would write it. */
+			free(sp);
+			if (strncmp(suggest, spath, plen) == 0 &&
+			    strchr(suggest + plen + (plen > 0), '.') == NULL)
+				sp = join(dpath, last_part(suggest));
+			else
+				sp = xstrdup(suggest);
+			schema_error(e, s, "unknown key '%s' (did you mean "
+			    "'%s'?)", dp, sp);
+		} else
+			schema_error(e, s, "unknown key '%s'", dp);
+		free(sp);
+		free(dp);
+	}
+
+	for (i = 0; i < schema_nkeys; i++) {
+		k = &schema_keys[i];
+		if (!(k->flags & SCHEMA_REQUIRED))
+			continue;
+		if (plen == 0) {
+			if (strchr(k->path, '.') != NULL)
+				continue;
+		} else if (strncmp(k->path, spath, plen) != 0 ||
+		    k->path[plen] != '.' || strchr(k->path + plen + 1, '.') != NULL)
+			continue;
+		name = last_part(k->path);
+		if (config_setting_get_member(g, name) == NULL) {
+			dp = join(dpath, name);
+			schema_error(e, g, "missing required key '%s'", dp);
+			free(dp);
+		}
+	}
+}
+
+int
+schema_validate(const config_t *cf, struct schema_errors *e)
+{
+	int	 before = e->count;
+
+	walk_group(e, config_root_setting(cf), "", "");
+	return e->count - before;
+}
+
+/* Help text indented by a tab and wrapped at about 72 columns. */
+static void
+wrap(struct buf *b, const char *text)
+{
+	const char	*p = text, *word;
+	size_t		 col = 0, len;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		word = p;
+		while (*p != '\0' && *p != ' ')
+			p++;
+		len = p - word;
+		if (len == 0)
+			break;
+		if (col > 0 && col + 1 + len > 64) {
+			buf_adds(b, "\n");
+			col = 0;
+		}
+		buf_adds(b, col == 0 ? "\t" : " ");
+		buf_add(b, word, len);
+		col += len + 1;
+	}
+	buf_adds(b, "\n");
+}
+
+char *
+schema_doc(void)
+{
+	const struct schema_key	*k;
+	struct buf		 b = { 0 };
+	size_t			 i, j;
+
+	buf_adds(&b,
+	    "# Switchboard configuration keys (generated from config/schema.c).\n"
+	    "#\n"
+	    "# The file is libconfig syntax.  \"repos.[].name\" is the key name\n"
+	    "# in every item of the list repos = ( { ... }, ... ).  Unknown keys\n"
+	    "# are errors.  Secrets are written \"env:NAME\" or \"file:/path\",\n"
+	    "# never inline.  Relative paths are resolved against the config\n"
+	    "# file's directory.\n\n");
+	for (i = 0; i < schema_nkeys; i++) {
+		k = &schema_keys[i];
+		buf_printf(&b, "%s\t%s", k->path, type_name(k->type));
+		if (k->values != NULL) {
+			buf_adds(&b, ": ");
+			for (j = 0; k->values[j] != NULL; j++)
+				buf_printf(&b, "%s\"%s\"", j > 0 ? " | " : "",
+				    k->values[j]);
+		}
+		if (k->type == SCHEMA_INT)
+			buf_printf(&b, ", %lld..%lld", k->min, k->max);
+		if (k->flags & SCHEMA_REQUIRED)
+			buf_adds(&b, ", required");
+		if (k->def != NULL)
+			buf_printf(&b, k->type == SCHEMA_STRING ?
+			    ", default \"%s\"" : ", default %s", k->def);
+		buf_adds(&b, "\n");
+		wrap(&b, k->help);
+	}
+	return buf_steal(&b);
+}
