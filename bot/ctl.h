@@ -1,0 +1,93 @@
+/*
+ * ctl — the unix-socket JSON-lines server on the loop, shared by the control
+ * socket (CLI: status, agents, cancel) and the agent socket (progress, ask,
+ * done).
+ *
+ * One JSON object per line, at most CTL_MAX_LINE bytes.  A request is
+ * {"v":1,"id":N,"op":"name",...}; every reply echoes the id and carries
+ * "ok":true or "ok":false with "error".  Replies may leave out of order: a
+ * handler can keep its struct ctl_req and answer minutes later (an agent's
+ * "ask") while other requests on the same connection are answered at once.
+ *
+ * The decision worth knowing: a ctl_req belongs to the handler until it calls
+ * ctl_reply or ctl_reply_error on it, exactly once, and stays valid until
+ * then even if the peer hangs up.  When the peer goes (or the server closes)
+ * the owner hears it through the on_gone callback; its reply is then simply
+ * discarded.  So there is no moment at which the owner holds a freed request,
+ * and a request nobody answers shows up as a leak under LSan, not a crash.
+ */
+#ifndef SB_CTL_H
+#define SB_CTL_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#define CTL_VERSION	1
+#define CTL_MAX_LINE	(1024 * 1024)	/* bytes, without the newline */
+#define CTL_MAX_CONNS	256
+
+struct ctl_server;
+struct ctl_req;
+
+/*
+ * Called once per well-formed request whose op was registered.  request is
+ * borrowed for the duration of the call (json_incref to keep it).  The handler
+ * answers now or later; see the ownership rule above.
+ */
+typedef void	(*ctl_handler)(struct ctl_req *, const json_t *request,
+		    void *arg);
+/* The peer hung up or the server closed while the request was pending. */
+typedef void	(*ctl_gone_cb)(struct ctl_req *, void *arg);
+
+/*
+ * Binds path (mode 0600 from the first instant: the umask is tightened around
+ * bind) and listens on the loop.  A stale socket file left by a dead daemon is
+ * replaced; a live one is refused with cause "... already running ...".  A
+ * lock file path.lock, held for the server's life, makes two daemons starting
+ * at once unable to steal each other's socket.  NULL + cause on failure.
+ */
+struct ctl_server *ctl_listen(const char *path, char **cause);
+
+/* Registers (or replaces) the handler for op. */
+void		 ctl_on(struct ctl_server *, const char *op, ctl_handler,
+		    void *arg);
+/* Default CTL_MAX_CONNS; connections past it get an error line and EOF. */
+void		 ctl_set_max_conns(struct ctl_server *, unsigned);
+
+/*
+ * Stops listening, unlinks the socket (if it is still ours), releases the
+ * lock (the lock file itself stays: unlinking it would let two daemons lock
+ * two different files) and closes every connection.  Replies already handed
+ * to ctl_reply are in the kernel unless the peer stopped reading.  Pending
+ * requests get their on_gone callback now; their owners still reply (the
+ * reply is dropped).  Memory is released from libuv close callbacks, so this
+ * is safe to call from inside a handler or an on_gone callback; the pointer
+ * must not be used afterwards.
+ */
+void		 ctl_close(struct ctl_server *);
+
+/*
+ * Answers req and releases it.  fields (stolen, may be NULL) are merged into
+ * the reply; "v", "id" and "ok":true are set over them.  A no-op apart from
+ * freeing when the peer is gone.
+ */
+void		 ctl_reply(struct ctl_req *, json_t *fields);
+void		 ctl_reply_error(struct ctl_req *, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Asks to hear when the peer goes while req is pending.  Called at most once;
+ * called immediately if the peer is already gone.  The callback may reply to
+ * req (and to any other request).
+ */
+void		 ctl_req_on_gone(struct ctl_req *, ctl_gone_cb, void *arg);
+int		 ctl_req_gone(const struct ctl_req *);
+
+/* Borrowed from req; valid until it is answered. */
+const char	*ctl_req_op(const struct ctl_req *);
+json_int_t	 ctl_req_id(const struct ctl_req *);
+/* The peer's credentials (SO_PEERCRED) taken when it connected. */
+pid_t		 ctl_req_pid(const struct ctl_req *);
+uid_t		 ctl_req_uid(const struct ctl_req *);
+
+#endif
