@@ -79,7 +79,8 @@ test-only: unit
 	tests/run.sh $(BUILD)
 
 demo: deps all
-	tests/../examples/demo-setup.sh
+	examples/demo-setup.sh
+	@echo "Type: new <a task>   (then answer the question: t<N> Formal, or click q<id> Casual; quit to stop)"
 	./switchboard serve -c config/demo.conf
 
 bench: deps all $(BENCH_BINS)

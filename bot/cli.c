@@ -1,11 +1,18 @@
 #include "bot/cli.h"
+#include "bot/ctl-client.h"
 #include "bot/log.h"
+#include "bot/serve.h"
 #include "bot/util.h"
+#include "config/config.h"
 
+#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define SB_VERSION "0.1.0"
+#define SB_VERSION	"0.1.0"
+#define DEFAULT_CONFIG	"/etc/switchboard/switchboard.conf"
 
 struct cli_cmd {
 	const char	*name;
@@ -14,10 +21,27 @@ struct cli_cmd {
 	int		(*fn)(int, char **);
 };
 
+static int	cmd_serve(int, char **);
+static int	cmd_check_config(int, char **);
+static int	cmd_status(int, char **);
+static int	cmd_cancel(int, char **);
+static int	cmd_agent(int, char **);
 static int	cmd_version(int, char **);
 static int	cmd_help(int, char **);
 
 static const struct cli_cmd cli_cmds[] = {
+	{ "serve", "serve [-c FILE]",
+	    "run the daemon", cmd_serve },
+	{ "check-config", "check-config [-c FILE]",
+	    "validate the configuration and print a summary", cmd_check_config },
+	{ "status", "status [-c FILE | -s STATE_DIR] [--json]",
+	    "uptime, adapters, conversations and agents of the running daemon",
+	    cmd_status },
+	{ "cancel", "cancel [-c FILE | -s STATE_DIR] AGENT_ID",
+	    "cancel a running agent", cmd_cancel },
+	{ "agent", "agent progress TEXT | ask QUESTION [--choice X]..."
+	    " [--timeout S] | done SUMMARY",
+	    "talk to switchboard from inside an agent", cmd_agent },
 	{ "version", "version", "print the version", cmd_version },
 	{ "help", "help [COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL }
@@ -41,9 +65,321 @@ usage_all(FILE *fp)
 
 	fprintf(fp, "usage: switchboard COMMAND [ARGS]\n\ncommands:\n");
 	for (c = cli_cmds; c->name != NULL; c++)
-		fprintf(fp, "  %-34s %s\n", c->usage, c->help);
-	fprintf(fp, "\nexit codes: 0 ok, 1 error, 2 usage, 3 cancelled/timed out,"
+		fprintf(fp, "  %-34s %s\n", c->name, c->help);
+	fprintf(fp, "\n`switchboard help COMMAND` or `switchboard COMMAND"
+	    " --help` shows its usage.\n"
+	    "exit codes: 0 ok, 1 error, 2 usage, 3 cancelled or timed out,"
 	    " 4 daemon not reachable\n");
+}
+
+static int
+usage_of(const char *name, int rc)
+{
+	const struct cli_cmd	*c = cli_lookup(name);
+
+	fprintf(rc == EXIT_OK ? stdout : stderr, "usage: switchboard %s\n  %s\n",
+	    c->usage, c->help);
+	return rc;
+}
+
+static int
+wants_help(int argc, char **argv)
+{
+	int	 i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+default_config(void)
+{
+	const char	*p = getenv("SWITCHBOARD_CONFIG");
+
+	return p != NULL && *p != '\0' ? p : DEFAULT_CONFIG;
+}
+
+/* Parses -c FILE / -s DIR / --json; leaves positional args from optind. */
+static int
+common_opts(const char *cmd, int argc, char **argv, const char **conf,
+    const char **state, int *json)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	 ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:s:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*conf = optarg;
+			break;
+		case 's':
+			if (state == NULL)
+				return -1;
+			*state = optarg;
+			break;
+		case 'j':
+			if (json == NULL)
+				return -1;
+			*json = 1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	const char	*conf = default_config();
+
+	if (wants_help(argc, argv))
+		return usage_of("serve", EXIT_OK);
+	if (common_opts("serve", argc, argv, &conf, NULL, NULL) != 0 ||
+	    optind != argc)
+		return usage_of("serve", EXIT_USAGE);
+	return serve_main(conf) == 0 ? EXIT_OK : EXIT_ERR;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	const char	*conf = default_config();
+	struct config	*cfg = NULL;
+	char		*cause = NULL, *sum;
+
+	if (wants_help(argc, argv))
+		return usage_of("check-config", EXIT_OK);
+	if (common_opts("check-config", argc, argv, &conf, NULL, NULL) != 0 ||
+	    optind != argc)
+		return usage_of("check-config", EXIT_USAGE);
+	if (config_load(conf, &cfg, &cause) != 0) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		return EXIT_ERR;
+	}
+	sum = config_summary(cfg);
+	printf("%s: ok\n%s", conf, sum);
+	free(sum);
+	config_free(cfg);
+	return EXIT_OK;
+}
+
+/* Connects to the daemon's control socket; the fd, or -1 after a message. */
+static int
+control_connect(const char *conf, const char *state)
+{
+	struct config	*cfg = NULL;
+	char		*cause = NULL, *path;
+	int		 fd;
+
+	if (state != NULL)
+		path = serve_ctl_path(state);
+	else {
+		if (config_load(conf, &cfg, &cause) != 0) {
+			fprintf(stderr, "switchboard: %s\n", cause);
+			free(cause);
+			return -1;
+		}
+		path = serve_ctl_path(cfg->state_dir);
+		config_free(cfg);
+	}
+	if ((fd = ctl_connect(path, &cause)) < 0) {
+		fprintf(stderr, "switchboard: %s\n", cause);
+		free(cause);
+	}
+	free(path);
+	return fd;
+}
+
+static int
+control_call(int fd, json_t *req, json_t **reply)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	rc = ctl_call(fd, req, reply, 10000, &cause);
+	json_decref(req);
+	if (rc != 0) {
+		fprintf(stderr, "switchboard: %s\n", cause);
+		free(cause);
+		return rc == CTL_REFUSED ? EXIT_ERR : EXIT_NODAEMON;
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	const char	*conf = default_config(), *state = NULL, *k;
+	json_t		*reply = NULL, *v, *a;
+	int		 json = 0, fd, rc;
+	size_t		 i;
+
+	if (wants_help(argc, argv))
+		return usage_of("status", EXIT_OK);
+	if (common_opts("status", argc, argv, &conf, &state, &json) != 0 ||
+	    optind != argc)
+		return usage_of("status", EXIT_USAGE);
+	if ((fd = control_connect(conf, state)) < 0)
+		return EXIT_NODAEMON;
+	rc = control_call(fd, json_pack("{s:s}", "op", "status"), &reply);
+	ctl_disconnect(fd);
+	if (rc != EXIT_OK)
+		return rc;
+	if (json) {
+		char *s = json_dumps(reply, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+	} else {
+		printf("uptime: %llds\n", (long long)json_integer_value(
+		    json_object_get(reply, "uptime_s")));
+		printf("adapters:");
+		json_object_foreach(json_object_get(reply, "adapters"), k, v)
+			printf(" %s=%s", k, json_string_value(v));
+		printf("\nconversations: %lld\n", (long long)json_integer_value(
+		    json_object_get(reply, "conversations")));
+		printf("outbox pending: %lld\n", (long long)json_integer_value(
+		    json_object_get(reply, "outbox_pending")));
+		v = json_object_get(reply, "agents");
+		printf("agents: %zu running or queued\n", json_array_size(v));
+		json_array_foreach(v, i, a) {
+			const char *br = json_string_value(json_object_get(a,
+			    "branch"));
+			printf("  #%lld %s %s %s (%s %s/%s)\n",
+			    (long long)json_integer_value(json_object_get(a,
+			    "id")), json_string_value(json_object_get(a, "name")),
+			    json_string_value(json_object_get(a, "state")),
+			    br != NULL ? br : "-",
+			    json_string_value(json_object_get(a, "adapter")),
+			    json_string_value(json_object_get(a, "channel")),
+			    json_string_value(json_object_get(a, "thread")));
+		}
+	}
+	json_decref(reply);
+	return EXIT_OK;
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	const char	*conf = default_config(), *state = NULL;
+	json_t		*reply = NULL;
+	long long	 id;
+	int		 fd, rc;
+
+	if (wants_help(argc, argv))
+		return usage_of("cancel", EXIT_OK);
+	if (common_opts("cancel", argc, argv, &conf, &state, NULL) != 0 ||
+	    optind != argc - 1)
+		return usage_of("cancel", EXIT_USAGE);
+	if ((id = parse_uint(argv[optind][0] == '#' ? argv[optind] + 1 :
+	    argv[optind])) <= 0)
+		return usage_of("cancel", EXIT_USAGE);
+	if ((fd = control_connect(conf, state)) < 0)
+		return EXIT_NODAEMON;
+	rc = control_call(fd, json_pack("{s:s, s:I}", "op", "cancel", "agent",
+	    (json_int_t)id), &reply);
+	ctl_disconnect(fd);
+	if (rc == EXIT_OK)
+		printf("cancelling #%lld\n", id);
+	json_decref(reply);
+	return rc;
+}
+
+/*
+ * switchboard agent …: the client side of the agent socket, for any script.
+ * The socket and the token come from the environment the daemon gave us.
+ */
+static int
+cmd_agent(int argc, char **argv)
+{
+	const char	*sock = getenv("SWITCHBOARD_SOCKET");
+	const char	*token = getenv("SWITCHBOARD_AGENT_TOKEN");
+	json_t		*req, *reply = NULL, *choices;
+	char		*cause = NULL;
+	long long	 timeout = 0;
+	int		 fd, i, rc;
+	const char	*op, *err;
+
+	if (wants_help(argc, argv) || argc < 3)
+		return usage_of("agent", argc < 3 && !wants_help(argc, argv) ?
+		    EXIT_USAGE : EXIT_OK);
+	if (sock == NULL || token == NULL) {
+		fprintf(stderr, "switchboard agent: SWITCHBOARD_SOCKET and"
+		    " SWITCHBOARD_AGENT_TOKEN are not set (run me from an agent"
+		    " that switchboard started)\n");
+		return EXIT_USAGE;
+	}
+	op = argv[1];
+	if (strcmp(op, "progress") == 0 && argc == 3)
+		req = json_pack("{s:s, s:s, s:s}", "op", "progress", "token",
+		    token, "text", argv[2]);
+	else if (strcmp(op, "done") == 0 && argc == 3)
+		req = json_pack("{s:s, s:s, s:s}", "op", "done", "token", token,
+		    "summary", argv[2]);
+	else if (strcmp(op, "ask") == 0) {
+		choices = json_array();
+		for (i = 3; i < argc; i++) {
+			if (strcmp(argv[i], "--choice") == 0 && i + 1 < argc)
+				json_array_append_new(choices,
+				    json_string(argv[++i]));
+			else if (strcmp(argv[i], "--timeout") == 0 &&
+			    i + 1 < argc &&
+			    (timeout = parse_uint(argv[i + 1])) >= 0)
+				i++;
+			else {
+				json_decref(choices);
+				return usage_of("agent", EXIT_USAGE);
+			}
+		}
+		req = json_pack("{s:s, s:s, s:s, s:o, s:I}", "op", "ask",
+		    "token", token, "question", argv[2], "choices", choices,
+		    "timeout", (json_int_t)timeout);
+	} else
+		return usage_of("agent", EXIT_USAGE);
+	if (req == NULL) {
+		fprintf(stderr, "switchboard agent: text must be UTF-8\n");
+		return EXIT_USAGE;
+	}
+
+	if ((fd = ctl_connect(sock, &cause)) < 0) {
+		fprintf(stderr, "switchboard agent: %s\n", cause);
+		free(cause);
+		json_decref(req);
+		return EXIT_NODAEMON;
+	}
+	rc = ctl_call(fd, req, &reply, -1, &cause);
+	json_decref(req);
+	ctl_disconnect(fd);
+	if (rc == CTL_REFUSED) {
+		/* The daemon said no: a settled question, a bad token... */
+		err = cause;
+		fprintf(stderr, "switchboard agent: %s\n", err);
+		rc = strcmp(err, "cancelled") == 0 ||
+		    strcmp(err, "expired") == 0 ? EXIT_CANCELLED : EXIT_ERR;
+		free(cause);
+		return rc;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "switchboard agent: %s\n", cause);
+		free(cause);
+		return EXIT_NODAEMON;
+	}
+	if (strcmp(op, "ask") == 0)
+		printf("%s\n", json_string_value(json_object_get(reply,
+		    "answer")));
+	json_decref(reply);
+	return EXIT_OK;
 }
 
 static int
@@ -56,11 +392,11 @@ cmd_version(int argc, char **argv)
 static int
 cmd_help(int argc, char **argv)
 {
-	const struct cli_cmd	*c;
-
-	if (argc > 1 && (c = cli_lookup(argv[1])) != NULL) {
-		printf("usage: switchboard %s\n  %s\n", c->usage, c->help);
-		return EXIT_OK;
+	if (argc > 1 && cli_lookup(argv[1]) != NULL)
+		return usage_of(argv[1], EXIT_OK);
+	if (argc > 1) {
+		fprintf(stderr, "switchboard: unknown command '%s'\n", argv[1]);
+		return EXIT_USAGE;
 	}
 	usage_all(stdout);
 	return EXIT_OK;
@@ -77,6 +413,8 @@ cli_main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return cmd_help(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(argc - 1, argv + 1);
 	if ((c = cli_lookup(argv[1])) == NULL) {
 		fprintf(stderr, "switchboard: unknown command '%s'\n", argv[1]);
 		usage_all(stderr);

@@ -328,6 +328,19 @@ load_agents(struct load *ld, struct config *c)
 			schema_error(&ld->errs, item, "agents.[%d].command: "
 			    "driver \"command\" needs a non-empty command list",
 			    i);
+		/*
+		 * A relative program path ("examples/x.sh") means the config's
+		 * directory, like every other path here; the child runs in
+		 * its worktree, where such a path would not resolve.  A bare
+		 * name ("claude") is looked up in PATH as usual.
+		 */
+		if (a->ncommand > 0 && a->command[0][0] != '/' &&
+		    strchr(a->command[0], '/') != NULL) {
+			char *abs = resolve_path(ld, a->command[0]);
+
+			free(a->command[0]);
+			a->command[0] = abs;
+		}
 	}
 }
 

@@ -1,0 +1,85 @@
+/*
+ * agent — the subagent runtime: one child process per turn, in its own libgit2
+ * worktree on its own branch, scheduled under limits.max_agents and
+ * max_agents_per_conversation (a FIFO queue beyond them).
+ *
+ * Lifecycle: queued → preparing (worktree, on the libuv threadpool: a
+ * checkout of a large repo must not stall the loop) → running → finishing
+ * (leftover commit + diff stat, threadpool again) → done | failed | cancelled
+ * | timeout | interrupted.  stdout/stderr go into a bounded ring so a flood
+ * costs at most limits.output_tail bytes; the tail is shown on failure.
+ * Cancel and timeout send SIGTERM to the child's process group, then SIGKILL
+ * after limits.kill_grace.  The child's environment holds none of the
+ * bridge's secrets; it gets SWITCHBOARD_SOCKET/AGENT_TOKEN/AGENT_ID.
+ *
+ * Agents are reference-counted: the socket, the question tickets and the
+ * process callbacks share them; the last unref frees on the next loop turn.
+ */
+#ifndef SB_AGENT_H
+#define SB_AGENT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+struct conversation;
+struct config;
+
+enum agent_state {
+	AGENT_QUEUED, AGENT_PREPARING, AGENT_RUNNING, AGENT_FINISHING,
+	AGENT_IDLE,		/* turn ended well; a follow-up may start another */
+	AGENT_DONE, AGENT_FAILED, AGENT_CANCELLED, AGENT_TIMEOUT,
+	AGENT_INTERRUPTED
+};
+
+#define AGENT_STEPS	5	/* last steps shown on the card */
+
+struct agent;
+
+/* Starts (or queues) a subagent for task in conv.  NULL + *cause on error. */
+struct agent	*agent_start(struct conversation *, const char *agent_name,
+		    const char *task, const char *by, char **cause);
+struct agent	*agent_find(int64_t id);
+struct agent	*agent_by_token(const char *token);
+/* 0 if it was cancelled or dequeued; -1 if it had already ended. */
+int		 agent_cancel(struct agent *, const char *by);
+/* A follow-up message from the thread. */
+void		 agent_followup(struct agent *, const char *text, const char *by);
+
+/* Driver and socket → agent events. */
+void		 agent_progress(struct agent *, const char *text);
+void		 agent_set_summary(struct agent *, const char *text);
+void		 agent_set_session(struct agent *, const char *session);
+/* Card must be re-rendered (coalesced by render.card_interval_ms). */
+void		 agent_touch(struct agent *);
+
+/* Accessors (borrowed). */
+int64_t		 agent_id(const struct agent *);
+const char	*agent_name(const struct agent *);
+const char	*agent_branch(const struct agent *);
+const char	*agent_worktree(const struct agent *);
+const char	*agent_task(const struct agent *);
+const char	*agent_token(const struct agent *);
+struct conversation *agent_conversation(const struct agent *);
+enum agent_state agent_state(const struct agent *);
+const char	*agent_state_name(enum agent_state);
+int		 agent_is_live(const struct agent *);	/* not ended */
+/* The agents of a conversation, ordered by id; fills up to n. */
+int		 agent_list(const struct conversation *, struct agent **, int n);
+/* Every live agent, for `switchboard status`. */
+int		 agent_list_all(struct agent **, int n);
+/* Human lines for `status` / `diff #n` (malloc'd). */
+char		*agent_status_line(const struct agent *);
+char		*agent_diff_text(const struct agent *);
+
+void		 agent_ref(struct agent *);
+void		 agent_unref(struct agent *);
+
+/* Config and paths; must be set before agent_start. */
+void		 agent_configure(const struct config *, const char *socket_path);
+/* On start: agents recorded as live are reported interrupted. */
+void		 agent_recover(void);
+/* Shutdown: terminate children, record them interrupted. */
+void		 agent_shutdown(void);
+size_t		 agent_live_count(void);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * agentsock — the agent socket: how subagents talk back.
+ *
+ * JSON lines on a unix socket (0600) in state_dir, {"v":1,"id":N,"token":T,
+ * "op":…}; the reply echoes id.  Ops: progress {text}, ask {question,
+ * choices?, timeout?} (the reply waits until the question is answered,
+ * cancelled or expired), done {summary}.  The token picks the agent; a wrong
+ * one is refused.  Transport and framing are bot/ctl's.
+ */
+#ifndef SB_AGENTSOCK_H
+#define SB_AGENTSOCK_H
+
+struct ctl_server;
+
+/* Registers the ops on srv (a ctl server listening on the agent socket). */
+void	 agentsock_init(struct ctl_server *srv);
+
+#endif

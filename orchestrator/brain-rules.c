@@ -1,0 +1,249 @@
+/*
+ * brain-rules — the command brain.  The first message of a thread is a task;
+ * later messages are commands, answers or follow-ups:
+ *
+ *	status | agents		one line per agent in this thread
+ *	new TASK		another agent in the same conversation
+ *	#N TEXT			follow-up for agent N
+ *	cancel #N		stop agent N
+ *	diff #N			diff stat of agent N's branch
+ *	qN TEXT			answer question N
+ *	help
+ *	anything else		the answer when exactly one question is open
+ *				(or when it replies to a question's message);
+ *				with several open, the bot lists them.
+ */
+#include "orchestrator/brain.h"
+#include "orchestrator/agent.h"
+#include "orchestrator/conversation.h"
+#include "orchestrator/question.h"
+#include "orchestrator/render.h"
+#include "bot/util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_LIST	64
+
+static void
+start(struct conversation *c, const char *task, const char *by)
+{
+	char	*cause = NULL;
+
+	if (*task == '\0') {
+		conversation_say(c, "What should the agent do? Say `new TASK`.");
+		return;
+	}
+	if (agent_start(c, c->agent, task, by, &cause) == NULL) {
+		conversation_say(c, "Could not start an agent: %s", cause);
+		free(cause);
+	}
+}
+
+/* "#12 rest" → 12, *rest = "rest"; -1 if s does not start with #N. */
+static long long
+parse_ref(const char *s, const char **rest)
+{
+	char		*end;
+	long long	 v;
+
+	if (*s != '#' || !isdigit((unsigned char)s[1]))
+		return -1;
+	v = strtoll(s + 1, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (rest != NULL)
+		*rest = end;
+	return v;
+}
+
+/* The agent #N if it belongs to this conversation. */
+static struct agent *
+find_here(struct conversation *c, long long n)
+{
+	struct agent	*a;
+
+	if (n <= 0 || (a = agent_find(n)) == NULL ||
+	    agent_conversation(a) != c) {
+		conversation_say(c, "There is no agent #%lld in this thread.",
+		    n);
+		return NULL;
+	}
+	return a;
+}
+
+static void
+status(struct conversation *c)
+{
+	struct agent	*v[MAX_LIST];
+	struct question	*qs[MAX_LIST];
+	struct buf	 b = { 0 };
+	char		*line;
+	int		 n, i, nq;
+
+	n = agent_list(c, v, MAX_LIST);
+	if (n == 0) {
+		conversation_say(c, "No agents in this thread yet.");
+		return;
+	}
+	for (i = 0; i < n && i < MAX_LIST; i++) {
+		line = agent_status_line(v[i]);
+		buf_printf(&b, "%s%s", i ? "\n" : "", line);
+		free(line);
+	}
+	nq = question_open_in(c, qs, MAX_LIST);
+	for (i = 0; i < nq && i < MAX_LIST; i++)
+		buf_printf(&b, "\nq%lld (#%lld) is waiting: %s",
+		    (long long)qs[i]->id, (long long)agent_id(qs[i]->agent),
+		    qs[i]->text);
+	conversation_say(c, "%s", b.data);
+	buf_free(&b);
+}
+
+static void
+answer(struct conversation *c, int64_t qid, const char *text, const char *by)
+{
+	struct question	*q;
+	char		*why = NULL;
+
+	if ((q = question_find(qid)) != NULL && agent_conversation(q->agent) != c) {
+		conversation_say(c, "q%lld belongs to another thread.",
+		    (long long)qid);
+		return;
+	}
+	if (question_answer(qid, text, by, &why) != 0) {
+		conversation_say(c, "Sorry, %s.", why);
+		free(why);
+	}
+}
+
+static void
+rules_on_message(struct conversation *c, const struct brain_msg *m)
+{
+	struct question	*qs[MAX_LIST];
+	struct agent	*a;
+	const char	*t = m->text, *rest;
+	long long	 n;
+	int		 nq, i;
+	char		*s;
+
+	if (m->first) {
+		start(c, t, m->by);
+		return;
+	}
+	if (strcasecmp(t, "status") == 0 || strcasecmp(t, "agents") == 0) {
+		status(c);
+		return;
+	}
+	if (strcasecmp(t, "help") == 0) {
+		s = render_help();
+		conversation_say(c, "%s", s);
+		free(s);
+		return;
+	}
+	if (strncasecmp(t, "new ", 4) == 0 || strcasecmp(t, "new") == 0) {
+		start(c, t + (t[3] == '\0' ? 3 : 4), m->by);
+		return;
+	}
+	if (strncasecmp(t, "cancel ", 7) == 0 || strncasecmp(t, "diff ", 5) == 0) {
+		int is_cancel = tolower((unsigned char)t[0]) == 'c';
+
+		rest = t + (is_cancel ? 7 : 5);
+		while (*rest == ' ')
+			rest++;
+		if ((n = parse_ref(rest, NULL)) < 0 &&
+		    (n = parse_uint(rest)) < 0) {
+			conversation_say(c, "Which one? Say `%s #N`.",
+			    is_cancel ? "cancel" : "diff");
+			return;
+		}
+		if ((a = find_here(c, n)) == NULL)
+			return;
+		if (!is_cancel) {
+			s = agent_diff_text(a);
+			conversation_say(c, "%s", s);
+			free(s);
+		} else if (agent_cancel(a, m->by) != 0)
+			conversation_say(c, "#%lld has already ended (%s).", n,
+			    agent_state_name(agent_state(a)));
+		else
+			conversation_say(c, "Cancelling #%lld.", n);
+		return;
+	}
+	if ((n = parse_ref(t, &rest)) >= 0) {
+		if ((a = find_here(c, n)) == NULL)
+			return;
+		if (*rest == '\0') {
+			conversation_say(c, "What should #%lld do? Say `#%lld"
+			    " TEXT`.", n, n);
+			return;
+		}
+		agent_followup(a, rest, m->by);
+		return;
+	}
+	/* qN TEXT: an explicit answer. */
+	if ((t[0] == 'q' || t[0] == 'Q') && isdigit((unsigned char)t[1])) {
+		n = strtoll(t + 1, &s, 10);
+		if (*s == ' ' || *s == '\0') {
+			while (*s == ' ')
+				s++;
+			if (*s == '\0') {
+				conversation_say(c, "What is the answer to"
+				    " q%lld? Say `q%lld ANSWER`.", n, n);
+				return;
+			}
+			answer(c, n, s, m->by);
+			return;
+		}
+	}
+	/* A reply to a question's own message answers that one. */
+	if (m->reply_to_key != NULL &&
+	    (n = question_parse_id(m->reply_to_key)) > 0 &&
+	    m->reply_to_key[0] == 'q') {
+		answer(c, n, t, m->by);
+		return;
+	}
+	nq = question_open_in(c, qs, MAX_LIST);
+	if (nq == 1) {
+		answer(c, qs[0]->id, t, m->by);
+		return;
+	}
+	if (nq > 1) {
+		struct buf b = { 0 };
+
+		buf_printf(&b, "%d questions are open; which one do you answer?"
+		    " Reply `qN ANSWER`:", nq);
+		for (i = 0; i < nq && i < MAX_LIST; i++)
+			buf_printf(&b, "\nq%lld (#%lld): %s",
+			    (long long)qs[i]->id,
+			    (long long)agent_id(qs[i]->agent), qs[i]->text);
+		conversation_say(c, "%s", b.data);
+		buf_free(&b);
+		return;
+	}
+	conversation_say(c, "No question is open here. Say `help` for what I"
+	    " understand, or `new TASK` to start another agent.");
+}
+
+static const struct brain_ops brain_rules = {
+	.name = "rules",
+	.on_message = rules_on_message,
+};
+
+static const struct brain_ops *const brains[] = {
+	&brain_rules,
+	NULL
+};
+
+const struct brain_ops *
+brain_lookup(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; brains[i] != NULL; i++)
+		if (strcmp(brains[i]->name, name) == 0)
+			return brains[i];
+	return NULL;
+}

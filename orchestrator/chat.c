@@ -1,0 +1,211 @@
+#include "orchestrator/chat.h"
+#include "orchestrator/agent.h"
+#include "orchestrator/brain.h"
+#include "orchestrator/conversation.h"
+#include "orchestrator/outbox.h"
+#include "orchestrator/question.h"
+#include "adapters/adapter.h"
+#include "config/config.h"
+#include "bot/log.h"
+#include "bot/metrics.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A refusal is said once per user per thread, for as long as we keep state. */
+#define REFUSAL_TTL	(10LL * 365 * 24 * 3600)
+
+static const struct config	*cfg;
+static struct metric		*m_in, *m_refused;
+
+/* Reaction keys for choices, as adapters without buttons show them. */
+static const char *const choice_keys[] = {
+	"1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"
+};
+
+void
+chat_configure(const struct config *c)
+{
+	cfg = c;
+	if (m_in == NULL) {
+		m_in = metrics_counter("switchboard_chat_events_total", "",
+		    "Chat events received from adapters");
+		m_refused = metrics_counter("switchboard_chat_refused_total", "",
+		    "Events from users who are not allowed");
+	}
+}
+
+void
+chat_on_state(struct adapter *a, const char *state)
+{
+	a->state = state;
+	health_set(a->ops->name, state);
+	log_info("adapter %s: %s", a->ops->name, state);
+}
+
+/* True (and says so once per thread) when user may not act here. */
+static int
+refuse(struct conversation *c, const char *adapter, const char *user)
+{
+	char	 id[256];
+
+	if (config_user_allowed(cfg, adapter, user))
+		return 0;
+	metrics_inc(m_refused);
+	log_info("chat: %s:%s is not allowed (conversation %lld)", adapter,
+	    user, (long long)c->id);
+	snprintf(id, sizeof id, "%lld:%s", (long long)c->id, user);
+	if (store_seen_add("refusal", id, REFUSAL_TTL) == 1)
+		conversation_say(c, "Sorry, %s:%s is not allowed to start agents"
+		    " or answer questions here.", adapter, user);
+	return 1;
+}
+
+static char *
+trimmed(const char *s)
+{
+	const char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		e--;
+	return xstrndup(s, (size_t)(e - s));
+}
+
+static void
+on_message(struct adapter *ad, const struct chat_event *ev)
+{
+	const char		*name = ad->ops->name;
+	const struct cfg_route	*route;
+	struct conversation	*c = NULL;
+	struct brain_msg	 m = { 0 };
+	char			*by, *text, *key = NULL;
+	int			 first = 0;
+
+	if (ev->thread != NULL)
+		c = conversation_find(name, ev->channel, ev->thread);
+	if (c == NULL) {
+		/*
+		 * Not a known thread: a new conversation if the bot was
+		 * addressed in a routed channel; rooted at the thread the
+		 * message is in, or at the message itself.
+		 */
+		if (!ev->mentioned) {
+			log_debug("chat: %s/%s: not addressed to us, ignored",
+			    name, ev->channel);
+			return;
+		}
+		if ((route = config_route(cfg, name, ev->channel)) == NULL) {
+			log_info("chat: %s/%s is not routed; message ignored",
+			    name, ev->channel);
+			return;
+		}
+		by = xasprintf("%s:%s", name, ev->sender);
+		c = conversation_create(name, ev->channel,
+		    ev->thread != NULL ? ev->thread : ev->msg_id, by,
+		    route->repo, route->agent,
+		    !config_user_allowed(cfg, name, ev->sender));
+		free(by);
+		if (c == NULL)
+			return;
+		first = 1;
+	}
+	if (refuse(c, name, ev->sender))
+		return;
+
+	text = trimmed(ev->text != NULL ? ev->text : "");
+	by = xasprintf("%s:%s", name, ev->sender);
+	if (ev->reply_to != NULL)
+		key = outbox_key_of(name, ev->channel, ev->reply_to);
+	if (ev->msg_id != NULL)
+		outbox_react(name, ev->channel, c->thread, ev->msg_id, "👀");
+	m.text = text;
+	m.by = by;
+	m.reply_to_key = key;
+	m.first = first;
+	brain_lookup("rules")->on_message(c, &m);
+	free(text);
+	free(by);
+	free(key);
+}
+
+static void
+on_answer(struct adapter *ad, int64_t qid, const char *choice,
+    const char *sender, const char *channel, const char *thread)
+{
+	const char		*name = ad->ops->name;
+	struct question		*q;
+	struct conversation	*c;
+	char			*by, *why = NULL;
+
+	if ((q = question_find(qid)) != NULL)
+		c = agent_conversation(q->agent);
+	else
+		c = thread != NULL ? conversation_find(name, channel, thread) :
+		    NULL;
+	if (c == NULL) {
+		log_info("chat: answer to unknown or settled q%lld from %s:%s",
+		    (long long)qid, name, sender);
+		return;
+	}
+	if (refuse(c, name, sender))
+		return;
+	by = xasprintf("%s:%s", name, sender);
+	if (question_answer(qid, choice, by, &why) != 0) {
+		conversation_say(c, "Sorry, %s.", why);
+		free(why);
+	}
+	free(by);
+}
+
+void
+chat_on_event(struct adapter *ad, const struct chat_event *ev)
+{
+	char	*key;
+	size_t	 i;
+
+	if (cfg == NULL)
+		return;
+	metrics_inc(m_in);
+	switch (ev->kind) {
+	case CHAT_EV_MESSAGE:
+		on_message(ad, ev);
+		break;
+	case CHAT_EV_CLICK:
+		on_answer(ad, question_parse_id(ev->question), ev->choice,
+		    ev->sender, ev->channel, ev->thread);
+		break;
+	case CHAT_EV_REACTION:
+		/* A choice key on a question's message answers it. */
+		key = ev->target != NULL ? outbox_key_of(ad->ops->name,
+		    ev->channel, ev->target) : NULL;
+		if (key == NULL || key[0] != 'q') {
+			free(key);
+			return;
+		}
+		for (i = 0; i < nitems(choice_keys); i++) {
+			if (strcmp(ev->emoji, choice_keys[i]) == 0) {
+				struct question *q;
+				int64_t qid = question_parse_id(key);
+
+				if ((q = question_find(qid)) != NULL) {
+					size_t n = 0;
+					while (q->choices[n] != NULL)
+						n++;
+					if (i < n)
+						on_answer(ad, qid, q->choices[i],
+						    ev->sender, ev->channel,
+						    ev->thread);
+				}
+				break;
+			}
+		}
+		free(key);
+		break;
+	}
+}

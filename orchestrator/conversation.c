@@ -1,0 +1,195 @@
+#include "orchestrator/conversation.h"
+#include "orchestrator/outbox.h"
+#include "bot/log.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONV_BUCKETS	1024
+
+static struct conversation	*conv_hash[CONV_BUCKETS];
+static int64_t			 conv_loaded;
+
+static unsigned
+conv_hashval(const char *adapter, const char *channel, const char *thread)
+{
+	const char	*parts[3] = { adapter, channel, thread };
+	unsigned	 h = 2166136261u;
+	const char	*p;
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		for (p = parts[i]; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		h = (h ^ 0xff) * 16777619u;
+	}
+	return h % CONV_BUCKETS;
+}
+
+static struct conversation *
+conv_cached(const char *adapter, const char *channel, const char *thread)
+{
+	struct conversation	*c;
+
+	for (c = conv_hash[conv_hashval(adapter, channel, thread)]; c != NULL;
+	    c = c->hnext)
+		if (strcmp(c->thread, thread) == 0 &&
+		    strcmp(c->channel, channel) == 0 &&
+		    strcmp(c->adapter, adapter) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+conv_insert(struct conversation *c)
+{
+	unsigned	 h = conv_hashval(c->adapter, c->channel, c->thread);
+
+	c->hnext = conv_hash[h];
+	conv_hash[h] = c;
+	conv_loaded++;
+}
+
+static struct conversation *
+conv_from_row(sqlite3_stmt *st)
+{
+	struct conversation	*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->id = sqlite3_column_int64(st, 0);
+	c->adapter = store_col_text(st, 1);
+	c->channel = store_col_text(st, 2);
+	c->thread = store_col_text(st, 3);
+	c->starter = store_col_text(st, 4);
+	c->repo = store_col_text(st, 5);
+	c->agent = store_col_text(st, 6);
+	c->refused = sqlite3_column_int(st, 7);
+	return c;
+}
+
+#define CONV_COLS "id, adapter, channel, thread, starter, repo, agent, refused"
+
+struct conversation *
+conversation_find(const char *adapter, const char *channel, const char *thread)
+{
+	struct conversation	*c;
+	sqlite3_stmt		*st;
+
+	if ((c = conv_cached(adapter, channel, thread)) != NULL)
+		return c;
+	st = store_stmt("SELECT " CONV_COLS " FROM conversations WHERE"
+	    " adapter = ? AND channel = ? AND thread = ?");
+	store_bind_text(st, 1, adapter);
+	store_bind_text(st, 2, channel);
+	store_bind_text(st, 3, thread);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c = conv_from_row(st);
+		conv_insert(c);
+	}
+	sqlite3_reset(st);
+	return c;
+}
+
+struct conversation *
+conversation_by_id(int64_t id)
+{
+	struct conversation	*c = NULL, *cached;
+	sqlite3_stmt		*st;
+
+	st = store_stmt("SELECT " CONV_COLS " FROM conversations WHERE id = ?");
+	store_bind_int(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		c = conv_from_row(st);
+	sqlite3_reset(st);
+	if (c == NULL)
+		return NULL;
+	if ((cached = conv_cached(c->adapter, c->channel, c->thread)) != NULL) {
+		free(c->adapter); free(c->channel); free(c->thread);
+		free(c->starter); free(c->repo); free(c->agent);
+		free(c);
+		return cached;
+	}
+	conv_insert(c);
+	return c;
+}
+
+struct conversation *
+conversation_create(const char *adapter, const char *channel,
+    const char *thread, const char *starter, const char *repo,
+    const char *agent, int refused)
+{
+	struct conversation	*c;
+	sqlite3_stmt		*st;
+
+	st = store_stmt("INSERT INTO conversations (adapter, channel, thread,"
+	    " starter, repo, agent, refused, created_at) VALUES"
+	    " (?, ?, ?, ?, ?, ?, ?, ?)");
+	store_bind_text(st, 1, adapter);
+	store_bind_text(st, 2, channel);
+	store_bind_text(st, 3, thread);
+	store_bind_text(st, 4, starter);
+	store_bind_text(st, 5, repo);
+	store_bind_text(st, 6, agent);
+	store_bind_int(st, 7, refused);
+	store_bind_int(st, 8, wall_s());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		log_warnx("conversation: insert failed: %s",
+		    sqlite3_errmsg(store_db()));
+		sqlite3_reset(st);
+		return NULL;
+	}
+	sqlite3_reset(st);
+	c = xcalloc(1, sizeof *c);
+	c->id = sqlite3_last_insert_rowid(store_db());
+	c->adapter = xstrdup(adapter);
+	c->channel = xstrdup(channel);
+	c->thread = xstrdup(thread);
+	c->starter = starter != NULL ? xstrdup(starter) : NULL;
+	c->repo = repo != NULL ? xstrdup(repo) : NULL;
+	c->agent = agent != NULL ? xstrdup(agent) : NULL;
+	c->refused = refused;
+	conv_insert(c);
+	log_info("conversation %lld: %s/%s/%s started by %s", (long long)c->id,
+	    adapter, channel, thread, starter != NULL ? starter : "?");
+	return c;
+}
+
+void
+conversation_say(struct conversation *c, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*text;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	outbox_post(c->adapter, c->channel, c->thread, NULL, NULL, text,
+	    NULL, NULL);
+	free(text);
+}
+
+int64_t
+conversation_count(void)
+{
+	return conv_loaded;
+}
+
+void
+conversation_free_all(void)
+{
+	struct conversation	*c;
+	size_t			 i;
+
+	for (i = 0; i < CONV_BUCKETS; i++) {
+		while ((c = conv_hash[i]) != NULL) {
+			conv_hash[i] = c->hnext;
+			free(c->adapter); free(c->channel); free(c->thread);
+			free(c->starter); free(c->repo); free(c->agent);
+			free(c);
+		}
+	}
+	conv_loaded = 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * conversation — one per chat thread (adapter, channel, thread root); durable.
+ *
+ * Rows live in SQLite; structs are loaded on first use and cached for the
+ * life of the process (they are small: a conversation costs its strings).
+ * A conversation carries the repo and default agent its route chose, so a
+ * later config change to routes does not move a running conversation.
+ */
+#ifndef SB_CONVERSATION_H
+#define SB_CONVERSATION_H
+
+#include <stdint.h>
+
+struct conversation {
+	int64_t		 id;
+	char		*adapter;
+	char		*channel;
+	char		*thread;	/* root message id */
+	char		*starter;	/* "console:me" */
+	char		*repo;		/* cfg repo name */
+	char		*agent;		/* cfg agent name (default driver) */
+	int		 refused;	/* started by a user who is not allowed */
+	struct conversation *hnext;
+};
+
+/* Cached or loaded; NULL if none. */
+struct conversation *conversation_find(const char *adapter, const char *channel,
+		    const char *thread);
+struct conversation *conversation_by_id(int64_t);
+/* Creates and records one.  NULL on a store error. */
+struct conversation *conversation_create(const char *adapter, const char *channel,
+		    const char *thread, const char *starter, const char *repo,
+		    const char *agent, int refused);
+/* Posts text as a reply in the conversation's thread (through the outbox). */
+void		 conversation_say(struct conversation *, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+int64_t		 conversation_count(void);
+void		 conversation_free_all(void);
+
+#endif

@@ -1,0 +1,621 @@
+#include "orchestrator/outbox.h"
+#include "adapters/adapter.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/metrics.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Give up on a transient failure after this many attempts (~45 min of back-off). */
+#define OUTBOX_MAX_ATTEMPTS	50
+#define OUTBOX_BACKOFF_MIN_MS	500
+#define OUTBOX_BACKOFF_MAX_MS	60000
+
+struct out_op;
+
+struct lane {
+	char		*adapter;
+	char		*channel;
+	struct out_op	*inflight;	/* at most one op per lane */
+	int64_t		 next_ok_ms;	/* pacing: not before this wall time */
+	uv_timer_t	*timer;
+	struct lane	*next;
+};
+
+struct out_op {
+	struct chat_op	 op;
+	struct lane	*lane;
+	char		*key;		/* POST: our key for the result */
+	json_t		*payload;	/* owns the strings op points into */
+	char		*target;	/* resolved EDIT target */
+	char		*thread;	/* resolved thread */
+	const char	**choices;
+	int		 cancelled;	/* lane gone while the adapter held it */
+};
+
+struct reg {
+	char		*name;
+	struct adapter	*adapter;
+	struct reg	*next;
+};
+
+static struct lane	*lanes;
+static struct reg	*regs;
+static int		 outbox_running;
+static struct metric	*m_sent, *m_failed, *m_retried;
+
+static void	lane_kick(struct lane *);
+
+static struct adapter *
+reg_find(const char *name)
+{
+	struct reg	*r;
+
+	for (r = regs; r != NULL; r = r->next)
+		if (strcmp(r->name, name) == 0)
+			return r->adapter;
+	return NULL;
+}
+
+void
+outbox_register(const char *name, struct adapter *a)
+{
+	struct reg	*r;
+
+	r = xcalloc(1, sizeof *r);
+	r->name = xstrdup(name);
+	r->adapter = a;
+	r->next = regs;
+	regs = r;
+}
+
+void
+outbox_unregister(const char *name)
+{
+	struct reg	**pp, *r;
+
+	for (pp = &regs; (r = *pp) != NULL; pp = &r->next) {
+		if (strcmp(r->name, name) == 0) {
+			*pp = r->next;
+			free(r->name);
+			free(r);
+			return;
+		}
+	}
+}
+
+static void
+lane_timer_fired(uv_timer_t *t)
+{
+	lane_kick(t->data);
+}
+
+static struct lane *
+lane_get(const char *adapter, const char *channel)
+{
+	struct lane	*l;
+
+	for (l = lanes; l != NULL; l = l->next)
+		if (strcmp(l->adapter, adapter) == 0 &&
+		    strcmp(l->channel, channel) == 0)
+			return l;
+	l = xcalloc(1, sizeof *l);
+	l->adapter = xstrdup(adapter);
+	l->channel = xstrdup(channel);
+	l->timer = xcalloc(1, sizeof *l->timer);
+	uv_timer_init(loop_uv(), l->timer);
+	l->timer->data = l;
+	l->next = lanes;
+	lanes = l;
+	return l;
+}
+
+static void
+op_free(struct out_op *o)
+{
+	if (o == NULL)
+		return;
+	json_decref(o->payload);
+	free(o->key);
+	free(o->target);
+	free(o->thread);
+	free(o->choices);
+	free(o);
+}
+
+static uint64_t
+enqueue(const char *adapter, const char *channel, const char *thread,
+    const char *op, const char *key, json_t *payload)
+{
+	sqlite3_stmt	*st;
+	char		*s;
+	uint64_t	 id = 0;
+
+	s = json_dumps(payload, JSON_COMPACT);
+	json_decref(payload);
+	st = store_stmt("INSERT INTO outbox (adapter, channel, thread, op,"
+	    " msg_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	store_bind_text(st, 1, adapter);
+	store_bind_text(st, 2, channel);
+	store_bind_text(st, 3, thread);
+	store_bind_text(st, 4, op);
+	store_bind_text(st, 5, key);
+	store_bind_text(st, 6, s);
+	store_bind_int(st, 7, wall_s());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_warnx("outbox: insert failed: %s",
+		    sqlite3_errmsg(store_db()));
+	else
+		id = (uint64_t)sqlite3_last_insert_rowid(store_db());
+	sqlite3_reset(st);
+	free(s);
+	if (id != 0 && outbox_running)
+		lane_kick(lane_get(adapter, channel));
+	return id;
+}
+
+static json_t *
+choices_json(const char *const *choices)
+{
+	json_t	*a;
+
+	if (choices == NULL)
+		return json_null();
+	a = json_array();
+	for (; *choices != NULL; choices++)
+		json_array_append_new(a, json_string(*choices));
+	return a;
+}
+
+uint64_t
+outbox_post(const char *adapter, const char *channel, const char *thread,
+    const char *thread_key, const char *key, const char *text,
+    const char *const *choices, const char *question)
+{
+	json_t	*p;
+
+	p = json_pack("{s:s, s:o, s:s?, s:s?}", "text", text,
+	    "choices", choices_json(choices), "question", question,
+	    "thread_key", thread_key);
+	return enqueue(adapter, channel, thread, "post", key, p);
+}
+
+uint64_t
+outbox_edit(const char *adapter, const char *channel, const char *thread,
+    const char *key, const char *text, const char *const *choices,
+    const char *question, int closed)
+{
+	sqlite3_stmt	*st;
+	json_t		*p;
+	char		*s;
+	int64_t		 busy = -1;
+	struct lane	*l;
+
+	p = json_pack("{s:s, s:o, s:s?, s:b}", "text", text,
+	    "choices", choices_json(choices), "question", question,
+	    "closed", closed);
+
+	/*
+	 * Latest state wins: rewrite a pending edit of the same message in
+	 * place, unless the adapter holds it right now.
+	 */
+	for (l = lanes; l != NULL; l = l->next)
+		if (l->inflight != NULL && strcmp(l->adapter, adapter) == 0 &&
+		    strcmp(l->channel, channel) == 0)
+			busy = (int64_t)l->inflight->op.id;
+	s = json_dumps(p, JSON_COMPACT);
+	st = store_stmt("UPDATE outbox SET payload = ? WHERE id = (SELECT"
+	    " max(id) FROM outbox WHERE status = 'pending' AND op = 'edit'"
+	    " AND adapter = ? AND channel = ? AND msg_key = ? AND id != ?)");
+	store_bind_text(st, 1, s);
+	store_bind_text(st, 2, adapter);
+	store_bind_text(st, 3, channel);
+	store_bind_text(st, 4, key);
+	store_bind_int(st, 5, busy);
+	free(s);
+	if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(store_db()) > 0) {
+		sqlite3_reset(st);
+		json_decref(p);
+		return 1;
+	}
+	sqlite3_reset(st);
+	return enqueue(adapter, channel, thread, "edit", key, p);
+}
+
+uint64_t
+outbox_react(const char *adapter, const char *channel, const char *thread,
+    const char *target, const char *emoji)
+{
+	json_t	*p;
+
+	p = json_pack("{s:s, s:s}", "target", target, "emoji", emoji);
+	return enqueue(adapter, channel, thread, "react", NULL, p);
+}
+
+char *
+outbox_ref_of(const char *key)
+{
+	sqlite3_stmt	*st;
+	char		*ref = NULL;
+
+	st = store_stmt("SELECT platform_ref FROM messages WHERE key = ?");
+	store_bind_text(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ref = store_col_text(st, 0);
+	sqlite3_reset(st);
+	return ref;
+}
+
+char *
+outbox_key_of(const char *adapter, const char *channel, const char *ref)
+{
+	sqlite3_stmt	*st;
+	char		*key = NULL;
+
+	st = store_stmt("SELECT key FROM messages WHERE adapter = ? AND"
+	    " channel = ? AND platform_ref = ?");
+	store_bind_text(st, 1, adapter);
+	store_bind_text(st, 2, channel);
+	store_bind_text(st, 3, ref);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		key = store_col_text(st, 0);
+	sqlite3_reset(st);
+	return key;
+}
+
+/* Is the POST that creates key failed for good?  Then dependants fail too. */
+static int
+key_failed(const char *key)
+{
+	sqlite3_stmt	*st;
+	int		 failed = 0;
+
+	st = store_stmt("SELECT 1 FROM outbox WHERE op = 'post' AND"
+	    " msg_key = ? AND status = 'failed'");
+	store_bind_text(st, 1, key);
+	failed = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return failed;
+}
+
+static void
+row_finish(uint64_t id, const char *status, const char *error, int attempts,
+    int64_t not_before)
+{
+	sqlite3_stmt	*st;
+
+	st = store_stmt("UPDATE outbox SET status = ?, last_error = ?,"
+	    " attempts = ?, not_before = ?, sent_at = CASE WHEN ? = 'sent'"
+	    " THEN ? ELSE sent_at END WHERE id = ?");
+	store_bind_text(st, 1, status);
+	store_bind_text(st, 2, error);
+	store_bind_int(st, 3, attempts);
+	store_bind_int(st, 4, not_before);
+	store_bind_text(st, 5, status);
+	store_bind_int(st, 6, wall_s());
+	store_bind_int(st, 7, (int64_t)id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_warnx("outbox: update of row %llu failed: %s",
+		    (unsigned long long)id, sqlite3_errmsg(store_db()));
+	sqlite3_reset(st);
+}
+
+static const char *
+ops_name(enum chat_op_kind k)
+{
+	switch (k) {
+	case CHAT_OP_POST:
+		return "post";
+	case CHAT_OP_EDIT:
+		return "edit";
+	default:
+		return "react";
+	}
+}
+
+/*
+ * Loads the lane's head row into an op.  Returns 1 with *out set, 0 when the
+ * lane is empty, or a positive wait in ms via *wait_ms (head not due yet).
+ */
+static int
+lane_head(struct lane *l, struct out_op **out, int64_t *wait_ms)
+{
+	sqlite3_stmt	*st;
+	struct out_op	*o;
+	const char	*op, *payload, *tk, *s;
+	json_error_t	 jerr;
+	json_t		*choices;
+	int64_t		 nb, now = wall_ms();
+	size_t		 i, n;
+
+	*out = NULL;
+	*wait_ms = 0;
+again:
+	st = store_stmt("SELECT id, thread, op, msg_key, payload, not_before,"
+	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
+	    " AND channel = ? ORDER BY id LIMIT 1");
+	store_bind_text(st, 1, l->adapter);
+	store_bind_text(st, 2, l->channel);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	nb = sqlite3_column_int64(st, 5);
+	if (nb > now) {
+		*wait_ms = nb - now;
+		sqlite3_reset(st);
+		return 0;
+	}
+	o = xcalloc(1, sizeof *o);
+	o->lane = l;
+	o->op.id = (uint64_t)sqlite3_column_int64(st, 0);
+	o->thread = store_col_text(st, 1);
+	op = (const char *)sqlite3_column_text(st, 2);
+	o->key = store_col_text(st, 3);
+	payload = (const char *)sqlite3_column_text(st, 4);
+	o->op.kind = strcmp(op, "post") == 0 ? CHAT_OP_POST :
+	    strcmp(op, "edit") == 0 ? CHAT_OP_EDIT : CHAT_OP_REACT;
+	o->payload = json_loads(payload, 0, &jerr);
+	sqlite3_reset(st);
+	if (o->payload == NULL) {
+		log_warnx("outbox: row %llu has a corrupt payload, dropped",
+		    (unsigned long long)o->op.id);
+		row_finish(o->op.id, "failed", "corrupt payload", 0, 0);
+		op_free(o);
+		goto again;
+	}
+
+	/* Resolve our keys to platform ids; the POST may still be queued. */
+	if (o->op.kind == CHAT_OP_EDIT) {
+		if ((o->target = outbox_ref_of(o->key)) == NULL) {
+			if (key_failed(o->key)) {
+				row_finish(o->op.id, "failed",
+				    "target message was never sent", 0, 0);
+				op_free(o);
+				goto again;
+			}
+			*wait_ms = 1000;
+			op_free(o);
+			return 0;
+		}
+	} else if (o->op.kind == CHAT_OP_REACT) {
+		s = json_string_value(json_object_get(o->payload, "target"));
+		o->target = xstrdup(s != NULL ? s : "");
+	}
+	tk = json_string_value(json_object_get(o->payload, "thread_key"));
+	if (o->thread == NULL && tk != NULL &&
+	    (o->thread = outbox_ref_of(tk)) == NULL) {
+		if (key_failed(tk)) {
+			row_finish(o->op.id, "failed",
+			    "thread root was never sent", 0, 0);
+			op_free(o);
+			goto again;
+		}
+		*wait_ms = 1000;
+		op_free(o);
+		return 0;
+	}
+
+	o->op.channel = l->channel;
+	o->op.thread = o->thread;
+	o->op.target = o->target;
+	o->op.text = json_string_value(json_object_get(o->payload, "text"));
+	o->op.emoji = json_string_value(json_object_get(o->payload, "emoji"));
+	o->op.question = json_string_value(json_object_get(o->payload,
+	    "question"));
+	o->op.closed = json_is_true(json_object_get(o->payload, "closed"));
+	choices = json_object_get(o->payload, "choices");
+	if (json_is_array(choices)) {
+		n = json_array_size(choices);
+		o->choices = xcalloc(n + 1, sizeof *o->choices);
+		for (i = 0; i < n; i++)
+			o->choices[i] = json_string_value(
+			    json_array_get(choices, i));
+		o->op.choices = o->choices;
+	}
+	o->op.priv = o;
+	*out = o;
+	return 1;
+}
+
+static void
+lane_kick(struct lane *l)
+{
+	struct adapter	*a;
+	struct out_op	*o;
+	int64_t		 wait, now;
+
+	if (l->inflight != NULL || !outbox_running)
+		return;
+	now = wall_ms();
+	if (l->next_ok_ms > now) {
+		uv_timer_start(l->timer, lane_timer_fired,
+		    (uint64_t)(l->next_ok_ms - now), 0);
+		return;
+	}
+	if ((a = reg_find(l->adapter)) == NULL)
+		return;		/* adapter disabled: rows wait for it */
+	if (lane_head(l, &o, &wait) == 0) {
+		if (wait > 0)
+			uv_timer_start(l->timer, lane_timer_fired,
+			    (uint64_t)wait, 0);
+		return;
+	}
+	l->inflight = o;
+	log_debug("outbox: %s row %llu to %s/%s", ops_name(o->op.kind),
+	    (unsigned long long)o->op.id, l->adapter, l->channel);
+	if (a->ops->send(a, &o->op) != 0) {
+		/* Not connected: keep the row, look again shortly. */
+		l->inflight = NULL;
+		op_free(o);
+		uv_timer_start(l->timer, lane_timer_fired, 1000, 0);
+	}
+}
+
+static void
+lane_next(struct lane *l)
+{
+	struct adapter			*a;
+	const struct adapter_caps	*caps;
+
+	l->inflight = NULL;
+	if ((a = reg_find(l->adapter)) != NULL) {
+		caps = a->ops->caps(a);
+		l->next_ok_ms = wall_ms() + caps->min_interval_ms;
+	}
+	lane_kick(l);
+}
+
+void
+chat_op_done(struct chat_op *op, const char *ref)
+{
+	struct out_op	*o = op->priv;
+	struct lane	*l = o->lane;
+	sqlite3_stmt	*st;
+
+	if (o->cancelled) {
+		op_free(o);
+		return;
+	}
+	store_begin();
+	row_finish(op->id, "sent", NULL, 0, 0);
+	if (op->kind == CHAT_OP_POST && o->key != NULL && ref != NULL) {
+		st = store_stmt("INSERT OR REPLACE INTO messages (key, adapter,"
+		    " channel, thread, platform_ref) VALUES (?, ?, ?, ?, ?)");
+		store_bind_text(st, 1, o->key);
+		store_bind_text(st, 2, l->adapter);
+		store_bind_text(st, 3, l->channel);
+		store_bind_text(st, 4, op->thread != NULL ? op->thread : ref);
+		store_bind_text(st, 5, ref);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			log_warnx("outbox: recording message %s failed: %s",
+			    o->key, sqlite3_errmsg(store_db()));
+		sqlite3_reset(st);
+	}
+	store_commit();
+	metrics_inc(m_sent);
+	op_free(o);
+	lane_next(l);
+}
+
+void
+chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
+    const char *error)
+{
+	struct out_op	*o = op->priv;
+	struct lane	*l = o->lane;
+	sqlite3_stmt	*st;
+	int		 attempts = 0;
+	long long	 backoff;
+
+	if (o->cancelled) {
+		op_free(o);
+		return;
+	}
+	st = store_stmt("SELECT attempts FROM outbox WHERE id = ?");
+	store_bind_int(st, 1, (int64_t)op->id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		attempts = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	attempts++;
+
+	if (permanent || attempts >= OUTBOX_MAX_ATTEMPTS) {
+		log_warnx("outbox: %s to %s/%s failed for good after %d"
+		    " attempt(s): %s", ops_name(op->kind), l->adapter,
+		    l->channel, attempts, error != NULL ? error : "?");
+		row_finish(op->id, "failed", error, attempts, 0);
+		metrics_inc(m_failed);
+	} else {
+		backoff = OUTBOX_BACKOFF_MIN_MS << (attempts < 8 ? attempts : 8);
+		if (backoff > OUTBOX_BACKOFF_MAX_MS)
+			backoff = OUTBOX_BACKOFF_MAX_MS;
+		backoff = backoff / 2 + (long long)(random() % (backoff / 2 + 1));
+		/* Retry-After is a floor: never earlier than the platform said. */
+		if (retry_ms >= 0)
+			backoff = retry_ms;
+		log_info("outbox: %s to %s/%s failed (%s), retry %d in %lld ms",
+		    ops_name(op->kind), l->adapter, l->channel,
+		    error != NULL ? error : "?", attempts, backoff);
+		row_finish(op->id, "pending", error, attempts,
+		    wall_ms() + backoff);
+		metrics_inc(m_retried);
+	}
+	op_free(o);
+	lane_next(l);
+}
+
+int
+outbox_init(void)
+{
+	sqlite3_stmt	*st;
+	struct lane	*l;
+
+	m_sent = metrics_counter("switchboard_outbox_sent_total", "",
+	    "Chat operations delivered");
+	m_failed = metrics_counter("switchboard_outbox_failed_total", "",
+	    "Chat operations given up on");
+	m_retried = metrics_counter("switchboard_outbox_retries_total", "",
+	    "Chat operations retried after a failure");
+	outbox_running = 1;
+	st = store_stmt("SELECT DISTINCT adapter, channel FROM outbox WHERE"
+	    " status = 'pending'");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		lane_get((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+	sqlite3_reset(st);
+	for (l = lanes; l != NULL; l = l->next)
+		lane_kick(l);
+	return 0;
+}
+
+void
+outbox_shutdown(void)
+{
+	struct lane	*l;
+	struct reg	*r;
+
+	outbox_running = 0;
+	while ((l = lanes) != NULL) {
+		lanes = l->next;
+		/* The adapter may still hold the op; it reports into a tombstone. */
+		if (l->inflight != NULL)
+			l->inflight->cancelled = 1;
+		loop_close_free((uv_handle_t *)l->timer);
+		free(l->adapter);
+		free(l->channel);
+		free(l);
+	}
+	while ((r = regs) != NULL) {
+		regs = r->next;
+		free(r->name);
+		free(r);
+	}
+}
+
+size_t
+outbox_pending(void)
+{
+	sqlite3_stmt	*st;
+	size_t		 n = 0;
+
+	st = store_stmt("SELECT count(*) FROM outbox WHERE status = 'pending'");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = (size_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+size_t
+outbox_inflight(void)
+{
+	struct lane	*l;
+	size_t		 n = 0;
+
+	for (l = lanes; l != NULL; l = l->next)
+		n += l->inflight != NULL;
+	return n;
+}

@@ -1,0 +1,60 @@
+/*
+ * outbox — every outgoing chat operation, durable before it is sent.
+ *
+ * A row is written (SQLite) before the adapter sees it; the row id is the
+ * idempotency key (Matrix txnId); a crash at any point leaves the row pending
+ * and it is sent on the next start.  Rows are dispatched in id order per lane
+ * (adapter + channel), one op in flight per lane, paced by the adapter's
+ * min_interval_ms, retried after its Retry-After or our back-off.  Ordering
+ * per channel is stronger than the per-thread order the design asks for and
+ * costs nothing at chat rates.
+ *
+ * Our messages are named by keys ("a3.card", "q5") the core chooses; the
+ * platform id a POST produces is recorded under the key (messages table), so
+ * an EDIT queued before its POST was sent still finds its target.  A pending
+ * EDIT of the same key is replaced, not appended: the latest state wins and
+ * a slow or rate-limited platform sees one edit, not a backlog.
+ */
+#ifndef SB_OUTBOX_H
+#define SB_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct adapter;
+
+/* Loads pending rows and starts dispatching; call after adapters register. */
+int		 outbox_init(void);
+void		 outbox_shutdown(void);
+void		 outbox_register(const char *name, struct adapter *);
+void		 outbox_unregister(const char *name);
+
+/*
+ * Enqueue a new message.  thread: root id, or NULL with thread_key naming
+ * one of our messages whose platform id is the root (resolved at send time),
+ * or both NULL to start a new thread.  key: our name for the message (may be
+ * NULL).  choices: NULL-terminated, may be NULL.  Returns the row id, 0 on error.
+ */
+uint64_t	 outbox_post(const char *adapter, const char *channel,
+		    const char *thread, const char *thread_key, const char *key,
+		    const char *text, const char *const *choices,
+		    const char *question);
+/* Replace the text of our message key (coalesced with a pending edit). */
+uint64_t	 outbox_edit(const char *adapter, const char *channel,
+		    const char *thread, const char *key, const char *text,
+		    const char *const *choices, const char *question,
+		    int closed);
+/* React to a platform message id. */
+uint64_t	 outbox_react(const char *adapter, const char *channel,
+		    const char *thread, const char *target, const char *emoji);
+
+/* Platform id of our message key once sent (malloc'd), or NULL. */
+char		*outbox_ref_of(const char *key);
+/* Our key for a platform message id in a channel (malloc'd), or NULL. */
+char		*outbox_key_of(const char *adapter, const char *channel,
+		    const char *ref);
+
+size_t		 outbox_pending(void);	/* rows not yet done */
+size_t		 outbox_inflight(void);	/* ops handed to adapters */
+
+#endif

@@ -1,0 +1,354 @@
+#include "orchestrator/question.h"
+#include "orchestrator/agent.h"
+#include "orchestrator/conversation.h"
+#include "orchestrator/outbox.h"
+#include "orchestrator/render.h"
+#include "bot/ctl.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct question	*open_list;
+
+static const char *
+state_name(enum question_state s)
+{
+	switch (s) {
+	case Q_OPEN:
+		return "open";
+	case Q_ANSWERED:
+		return "answered";
+	case Q_CANCELLED:
+		return "cancelled";
+	default:
+		return "expired";
+	}
+}
+
+static void
+q_key(int64_t id, char *buf, size_t len)
+{
+	snprintf(buf, len, "q%lld", (long long)id);
+}
+
+static void
+q_free(struct question *q)
+{
+	size_t	 i;
+
+	for (i = 0; q->choices != NULL && q->choices[i] != NULL; i++)
+		free(q->choices[i]);
+	free(q->choices);
+	free(q->text);
+	free(q->answer);
+	free(q->answered_by);
+	if (q->agent != NULL)
+		agent_unref(q->agent);
+	free(q);
+}
+
+static void
+q_unlink(struct question *q)
+{
+	struct question	**pp;
+
+	for (pp = &open_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			return;
+		}
+}
+
+/* The asking agent hung up (killed, crashed) while waiting. */
+static void
+q_req_gone(struct ctl_req *req, void *arg)
+{
+	struct question	*q = arg;
+
+	q->req = NULL;
+	if (q->state == Q_OPEN) {
+		char	 key[32];
+
+		q_key(q->id, key, sizeof key);
+		log_info("question %s: the agent hung up, cancelling", key);
+		question_answer(-q->id, NULL, "agent hung up", NULL);
+	}
+}
+
+/*
+ * Settles q: records it, edits its message, replies to the waiting agent
+ * and drops it from the open list.
+ */
+static void
+q_settle(struct question *q, enum question_state st, const char *answer,
+    const char *by)
+{
+	struct conversation	*c = agent_conversation(q->agent);
+	sqlite3_stmt		*s;
+	char			 key[32], *text;
+
+	q->state = st;
+	q->answer = answer != NULL ? xstrdup(answer) : NULL;
+	q->answered_by = by != NULL ? xstrdup(by) : NULL;
+	q_key(q->id, key, sizeof key);
+
+	s = store_stmt("UPDATE questions SET status = ?, answer = ?,"
+	    " answered_by = ?, answered_at = ? WHERE id = ?");
+	store_bind_text(s, 1, state_name(st));
+	store_bind_text(s, 2, answer);
+	store_bind_text(s, 3, by);
+	store_bind_int(s, 4, wall_s());
+	store_bind_int(s, 5, q->id);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		log_warnx("question %s: update failed: %s", key,
+		    sqlite3_errmsg(store_db()));
+	sqlite3_reset(s);
+
+	text = render_question_settled(q->id, agent_id(q->agent), q->text,
+	    state_name(st), st == Q_ANSWERED ? answer : NULL, by);
+	outbox_edit(c->adapter, c->channel, c->thread, key, text, NULL, key, 1);
+	free(text);
+
+	if (q->req != NULL) {
+		if (st == Q_ANSWERED)
+			ctl_reply(q->req, json_pack("{s:s, s:s}", "answer",
+			    answer, "answered_by", by));
+		else
+			ctl_reply_error(q->req, "%s", state_name(st));
+		q->req = NULL;
+	}
+	loop_timer_cancel(q->timer);
+	q->timer = NULL;
+	q_unlink(q);
+	log_info("question %s %s%s%s", key, state_name(st),
+	    by != NULL ? " by " : "", by != NULL ? by : "");
+	agent_touch(q->agent);
+	q_free(q);
+}
+
+static void
+q_expire(void *arg)
+{
+	struct question	*q = arg;
+
+	q->timer = NULL;	/* the timer frees itself */
+	q_settle(q, Q_EXPIRED, NULL, NULL);
+}
+
+struct question *
+question_open(struct agent *a, const char *text, const char *const *choices,
+    int timeout_s, struct ctl_req *req)
+{
+	struct conversation	*c = agent_conversation(a);
+	struct question		*q;
+	sqlite3_stmt		*s;
+	json_t			*cj;
+	char			*cs, key[32], *msg;
+	size_t			 n = 0, i;
+
+	while (choices != NULL && choices[n] != NULL)
+		n++;
+	cj = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(cj, json_string(choices[i]));
+	cs = json_dumps(cj, JSON_COMPACT);
+	json_decref(cj);
+
+	s = store_stmt("INSERT INTO questions (agent_id, text, choices,"
+	    " status, created_at) VALUES (?, ?, ?, 'open', ?)");
+	store_bind_int(s, 1, agent_id(a));
+	store_bind_text(s, 2, text);
+	store_bind_text(s, 3, cs);
+	store_bind_int(s, 4, wall_s());
+	free(cs);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		log_warnx("question: insert failed: %s",
+		    sqlite3_errmsg(store_db()));
+		sqlite3_reset(s);
+		return NULL;
+	}
+	sqlite3_reset(s);
+
+	q = xcalloc(1, sizeof *q);
+	q->id = sqlite3_last_insert_rowid(store_db());
+	q->agent = a;
+	agent_ref(a);
+	q->text = xstrdup(text);
+	q->choices = xcalloc(n + 1, sizeof *q->choices);
+	for (i = 0; i < n; i++)
+		q->choices[i] = xstrdup(choices[i]);
+	q->req = req;
+	q_key(q->id, key, sizeof key);
+
+	s = store_stmt("UPDATE questions SET msg_key = ? WHERE id = ?");
+	store_bind_text(s, 1, key);
+	store_bind_int(s, 2, q->id);
+	sqlite3_step(s);
+	sqlite3_reset(s);
+
+	/* Appended so "the open questions" list in the order they came. */
+	{
+		struct question	**pp = &open_list;
+
+		while (*pp != NULL)
+			pp = &(*pp)->next;
+		*pp = q;
+	}
+	if (req != NULL)
+		ctl_req_on_gone(req, q_req_gone, q);
+	if (timeout_s > 0)
+		q->timer = loop_timer_once((uint64_t)timeout_s * 1000,
+		    q_expire, q);
+
+	msg = render_question(q->id, agent_id(a), text,
+	    (const char *const *)q->choices);
+	outbox_post(c->adapter, c->channel, c->thread, NULL, key, msg,
+	    (const char *const *)q->choices, key);
+	free(msg);
+	log_info("question %s from agent %lld", key, (long long)agent_id(a));
+	agent_touch(a);
+	return q;
+}
+
+struct question *
+question_find(int64_t id)
+{
+	struct question	*q;
+
+	for (q = open_list; q != NULL; q = q->next)
+		if (q->id == id)
+			return q;
+	return NULL;
+}
+
+int64_t
+question_parse_id(const char *s)
+{
+	long long	 v;
+
+	if (s == NULL)
+		return -1;
+	if (*s == 'q' || *s == 'Q')
+		s++;
+	v = parse_uint(s);
+	return v > 0 ? v : -1;
+}
+
+int
+question_open_in(const struct conversation *c, struct question **out, int n)
+{
+	struct question	*q;
+	int		 count = 0;
+
+	for (q = open_list; q != NULL; q = q->next) {
+		if (agent_conversation(q->agent) != c)
+			continue;
+		if (count < n)
+			out[count] = q;
+		count++;
+	}
+	return count;
+}
+
+/* The choice a reply names: its text (any case) or its number. */
+static const char *
+q_match_choice(const struct question *q, const char *answer)
+{
+	long long	 n;
+	size_t		 i, count = 0;
+
+	while (q->choices[count] != NULL)
+		count++;
+	if (count == 0)
+		return answer;
+	for (i = 0; i < count; i++)
+		if (strcasecmp(q->choices[i], answer) == 0)
+			return q->choices[i];
+	n = parse_uint(answer);
+	if (n >= 1 && (size_t)n <= count)
+		return q->choices[n - 1];
+	/* Free text is allowed: a person may answer outside the choices. */
+	return answer;
+}
+
+int
+question_answer(int64_t id, const char *answer, const char *by, char **why)
+{
+	struct question	*q;
+	sqlite3_stmt	*s;
+	int		 cancel = id < 0;
+	char		*st = NULL, *who = NULL;
+
+	if (cancel)
+		id = -id;
+	if ((q = question_find(id)) == NULL) {
+		if (why == NULL)
+			return -1;
+		s = store_stmt("SELECT status, answered_by FROM questions"
+		    " WHERE id = ?");
+		store_bind_int(s, 1, id);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			st = store_col_text(s, 0);
+			who = store_col_text(s, 1);
+		}
+		sqlite3_reset(s);
+		if (st == NULL)
+			*why = xasprintf("there is no question q%lld",
+			    (long long)id);
+		else if (strcmp(st, "answered") == 0)
+			*why = xasprintf("q%lld was already answered by %s",
+			    (long long)id, who != NULL ? who : "someone");
+		else
+			*why = xasprintf("q%lld is %s and can no longer be"
+			    " answered", (long long)id, st);
+		free(st);
+		free(who);
+		return -1;
+	}
+	if (cancel)
+		q_settle(q, Q_CANCELLED, NULL, by);
+	else
+		q_settle(q, Q_ANSWERED, q_match_choice(q, answer), by);
+	return 0;
+}
+
+void
+question_cancel_agent(struct agent *a, const char *why)
+{
+	struct question	*q, *next;
+
+	for (q = open_list; q != NULL; q = next) {
+		next = q->next;
+		if (q->agent == a)
+			q_settle(q, Q_CANCELLED, NULL, why);
+	}
+}
+
+void
+question_cancel_stale(void)
+{
+	int	 n;
+
+	/* No process is waiting on these any more (we restarted). */
+	n = store_exec("UPDATE questions SET status = 'cancelled',"
+	    " answered_by = 'restart' WHERE status = 'open'");
+	if (n < 0)
+		log_warnx("question: cancelling stale questions failed");
+}
+
+void
+question_free_all(void)
+{
+	struct question	*q;
+
+	while ((q = open_list) != NULL) {
+		open_list = q->next;
+		loop_timer_cancel(q->timer);
+		q_free(q);
+	}
+}

@@ -1,0 +1,55 @@
+/*
+ * question — a ticket for an agent's question to the person: durable, shown as
+ * "q<id>", answered once (by click, by a reply to its message, or by a plain
+ * reply when it is the only one open in the thread), or cancelled/expired.
+ *
+ * The asking agent is blocked on its socket request (struct ctl_req) until the
+ * ticket settles; the reply goes back on that request.  If the agent hangs up
+ * first, the ticket is cancelled and its message says so.
+ */
+#ifndef SB_QUESTION_H
+#define SB_QUESTION_H
+
+#include <stdint.h>
+
+struct agent;
+struct ctl_req;
+struct conversation;
+
+enum question_state { Q_OPEN, Q_ANSWERED, Q_CANCELLED, Q_EXPIRED };
+
+struct question {
+	int64_t		 id;
+	struct agent	*agent;
+	char		*text;
+	char		**choices;	/* NULL-terminated, may be empty */
+	enum question_state state;
+	char		*answer;
+	char		*answered_by;
+	struct ctl_req	*req;		/* pending ask; NULL once replied */
+	struct loop_timer *timer;	/* ask timeout */
+	struct question	*next;		/* in the open list */
+};
+
+/* Opens a ticket and posts the question.  timeout_s 0 = none. */
+struct question	*question_open(struct agent *, const char *text,
+		    const char *const *choices, int timeout_s, struct ctl_req *);
+struct question	*question_find(int64_t id);	/* open ones only */
+/* Parses "q5" or "5". */
+int64_t		 question_parse_id(const char *);
+/* Open questions of a conversation (count, and fills up to n). */
+int		 question_open_in(const struct conversation *, struct question **,
+		    int n);
+/*
+ * Answers; 0 ok, -1 already settled (*why says by whom, malloc'd).  The
+ * answer for a question with choices may be the choice text or its number.
+ */
+int		 question_answer(int64_t id, const char *answer, const char *by,
+		    char **why);
+/* Cancels every open question of the agent (it ended). */
+void		 question_cancel_agent(struct agent *, const char *why);
+/* On start: questions left open by a previous run are cancelled. */
+void		 question_cancel_stale(void);
+void		 question_free_all(void);
+
+#endif
