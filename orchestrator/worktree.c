@@ -1,0 +1,730 @@
+#include "orchestrator/worktree.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <git2.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define WT_PREFIX	"sb-"		/* worktree (metadata) name prefix */
+#define WT_SUFFIX_MAX	99		/* "-2" .. "-99" before giving up */
+#define WT_STAT_WIDTH	72		/* chat bubbles are narrower than a tty */
+
+static int	git_ready;
+
+void
+worktree_git_init(void)
+{
+	if (git_ready)
+		return;
+	git_libgit2_init();
+	git_ready = 1;
+}
+
+void
+worktree_git_shutdown(void)
+{
+	if (!git_ready)
+		return;
+	git_libgit2_shutdown();
+	git_ready = 0;
+}
+
+/* Set *cause to the formatted text plus libgit2's last error, if any. */
+static int
+gfail(char **cause, const char *fmt, ...)
+{
+	const git_error	*e = git_error_last();
+	va_list		 ap;
+	char		*msg;
+
+	if (cause == NULL)
+		return -1;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (e != NULL && e->message != NULL && *e->message != '\0') {
+		*cause = xasprintf("%s: %s", msg, e->message);
+		free(msg);
+	} else
+		*cause = msg;
+	return -1;
+}
+
+/* Same, for failures that are ours: a stale libgit2 error would mislead. */
+static int
+fail(char **cause, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (cause == NULL)
+		return -1;
+	va_start(ap, fmt);
+	*cause = xvasprintf(fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+slug_char(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A' + 'a';
+	if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+		return c;
+	return 0;
+}
+
+/*
+ * Only [a-z0-9] and a '-' *between* two of them are ever written, so no '.',
+ * '/', '@', '{', control or non-ASCII byte reaches a ref name, and "..",
+ * ".lock", a leading or trailing '-' cannot form.
+ */
+void
+worktree_slug(const char *text, char *buf, size_t len)
+{
+	const unsigned char	*p;
+	size_t			 max, n = 0;
+	char			*dash;
+	int			 c, sep = 0, cut = 0;
+
+	max = len - 1 < WORKTREE_SLUG_MAX ? len - 1 : WORKTREE_SLUG_MAX;
+	for (p = (const unsigned char *)(text ? text : ""); *p != '\0'; p++) {
+		if ((c = slug_char(*p)) == 0) {
+			sep = 1;
+			continue;
+		}
+		if (sep && n > 0) {
+			if (n + 2 > max) {
+				cut = 1;
+				break;
+			}
+			buf[n++] = '-';
+		} else if (n + 1 > max) {
+			cut = 1;
+			break;
+		}
+		buf[n++] = c;
+		sep = 0;
+	}
+	buf[n] = '\0';
+
+	/* Cut in a word only when keeping whole words leaves too little. */
+	if (cut && !sep && (dash = strrchr(buf, '-')) != NULL &&
+	    (size_t)(dash - buf) >= max / 2)
+		*dash = '\0';
+	if (buf[0] == '\0')
+		snprintf(buf, len, "task");
+}
+
+static int
+open_repo(git_repository **repo, const char *path, char **cause)
+{
+	worktree_git_init();
+	if (git_repository_open_ext(repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH,
+	    NULL) < 0)
+		return gfail(cause, "cannot open repository %s", path);
+	return 0;
+}
+
+/*
+ * The commit work starts from: local branch base, else HEAD.  One rule for
+ * worktree_add and worktree_diffstat so a fallback at creation is also the
+ * base the result is measured against.
+ */
+static int
+resolve_base(git_repository *repo, const char *base, git_commit **out,
+    char **cause)
+{
+	git_reference	*ref = NULL;
+	int		 error;
+
+	if (base != NULL && *base != '\0') {
+		error = git_branch_lookup(&ref, repo, base, GIT_BRANCH_LOCAL);
+		if (error != 0 && error != GIT_ENOTFOUND &&
+		    error != GIT_EINVALIDSPEC)
+			return gfail(cause, "base branch %s", base);
+		if (error != 0)
+			log_warnx("worktree: base branch %s not found in %s, "
+			    "using HEAD", base, git_repository_commondir(repo));
+	}
+	if (ref == NULL && git_repository_head(&ref, repo) < 0)
+		return gfail(cause, "no base branch and no HEAD in %s",
+		    git_repository_commondir(repo));
+	error = git_reference_peel((git_object **)out, ref, GIT_OBJECT_COMMIT);
+	git_reference_free(ref);
+	if (error < 0)
+		return gfail(cause, "base %s is not a commit",
+		    base != NULL ? base : "HEAD");
+	return 0;
+}
+
+/* Absolute state_dir/worktrees, created if needed; caller frees. */
+static char *
+worktrees_dir(const char *state_dir, int create, char **cause)
+{
+	char	*dir, *abs;
+
+	dir = xasprintf("%s/worktrees", state_dir);
+	if (create && mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		fail(cause, "mkdir %s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	if ((abs = realpath(dir, NULL)) == NULL)
+		fail(cause, "%s: %s", dir, strerror(errno));
+	free(dir);
+	return abs;
+}
+
+static int
+prune(git_worktree *wt, uint32_t flags, char **cause)
+{
+	git_worktree_prune_options	 opts;
+
+	git_worktree_prune_options_init(&opts,
+	    GIT_WORKTREE_PRUNE_OPTIONS_VERSION);
+	opts.flags = flags;
+	if (git_worktree_prune(wt, &opts) < 0)
+		return gfail(cause, "cannot prune worktree %s",
+		    git_worktree_name(wt));
+	return 0;
+}
+
+int
+worktree_add(const char *repo_path, const char *base_branch,
+    const char *state_dir, int64_t agent_id, const char *task_text,
+    char **out_branch, char **out_path, char **cause)
+{
+	git_worktree_add_options opts;
+	git_repository	*repo = NULL;
+	git_commit	*base = NULL;
+	git_reference	*branch = NULL;
+	git_worktree	*wt = NULL;
+	char		 slug[WORKTREE_SLUG_MAX + 1], wtname[32], *reason;
+	char		*name = NULL, *dir = NULL, *path = NULL;
+	int		 error, valid, i, rc = -1;
+	struct stat	 sb;
+
+	*out_branch = *out_path = NULL;
+	if (agent_id < 0)
+		return fail(cause, "bad agent id %" PRId64, agent_id);
+	if (open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	if (resolve_base(repo, base_branch, &base, cause) < 0)
+		goto out;
+	if ((dir = worktrees_dir(state_dir, 1, cause)) == NULL)
+		goto out;
+	path = xasprintf("%s/%" PRId64, dir, agent_id);
+	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
+
+	/*
+	 * Metadata left from an earlier life whose directory is gone would
+	 * make git_worktree_add fail on its exclusive mkdir; a live one is a
+	 * real conflict (two agents with one id) and is not touched.
+	 */
+	if (git_worktree_lookup(&wt, repo, wtname) == 0) {
+		if (git_worktree_validate(wt) == 0) {
+			fail(cause, "agent %" PRId64 " already has worktree "
+			    "%s at %s", agent_id, wtname, git_worktree_path(wt));
+			goto out;
+		}
+		log_info("worktree: pruning stale %s (%s)", wtname,
+		    git_worktree_path(wt));
+		if (prune(wt, GIT_WORKTREE_PRUNE_LOCKED, cause) < 0)
+			goto out;
+		git_worktree_free(wt);
+		wt = NULL;
+	}
+	/* Checked here so a failed add never leaves a half-made worktree. */
+	if (lstat(path, &sb) == 0) {
+		fail(cause, "worktree directory %s already exists", path);
+		goto out;
+	}
+
+	worktree_slug(task_text, slug, sizeof slug);
+	for (i = 1; i <= WT_SUFFIX_MAX; i++) {
+		free(name);
+		if (i == 1)
+			name = xasprintf("sb/%" PRId64 "-%s", agent_id, slug);
+		else
+			name = xasprintf("sb/%" PRId64 "-%s-%d", agent_id, slug,
+			    i);
+		if (git_branch_name_is_valid(&valid, name) < 0 || !valid) {
+			fail(cause, "invalid branch name %s", name);
+			goto out;
+		}
+		error = git_branch_create(&branch, repo, name, base, 0);
+		if (error == 0)
+			break;
+		if (error != GIT_EEXISTS) {
+			gfail(cause, "cannot create branch %s", name);
+			goto out;
+		}
+		log_info("worktree: branch %s exists, keeping it", name);
+	}
+	if (branch == NULL) {
+		fail(cause, "branches sb/%" PRId64 "-%s-2..%d all exist",
+		    agent_id, slug, WT_SUFFIX_MAX);
+		goto out;
+	}
+
+	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
+	opts.ref = branch;
+	if (git_worktree_add(&wt, repo, wtname, path, &opts) < 0) {
+		gfail(cause, "cannot add worktree %s at %s", wtname, path);
+		/* Our precondition checks make anything named wtname ours. */
+		if (git_worktree_lookup(&wt, repo, wtname) == 0)
+			prune(wt, GIT_WORKTREE_PRUNE_VALID |
+			    GIT_WORKTREE_PRUNE_LOCKED |
+			    GIT_WORKTREE_PRUNE_WORKING_TREE, NULL);
+		if (git_branch_delete(branch) < 0)
+			log_warnx("worktree: cannot delete branch %s", name);
+		goto out;
+	}
+	reason = xasprintf("switchboard: agent %" PRId64, agent_id);
+	if (git_worktree_lock(wt, reason) < 0)
+		log_warnx("worktree: cannot lock %s: %s", wtname,
+		    git_error_last() ? git_error_last()->message : "?");
+	free(reason);
+
+	log_info("worktree: agent %" PRId64 " on %s at %s", agent_id, name,
+	    path);
+	*out_branch = name;
+	*out_path = path;
+	name = path = NULL;
+	rc = 0;
+out:
+	free(name);
+	free(path);
+	free(dir);
+	git_worktree_free(wt);
+	git_reference_free(branch);
+	git_commit_free(base);
+	git_repository_free(repo);
+	return rc;
+}
+
+static int
+lookup_agent(git_repository **repo, git_worktree **wt, const char *repo_path,
+    int64_t agent_id, char **cause)
+{
+	char	 wtname[32];
+
+	*wt = NULL;
+	if (open_repo(repo, repo_path, cause) < 0)
+		return -1;
+	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
+	if (git_worktree_lookup(wt, *repo, wtname) < 0) {
+		gfail(cause, "no worktree %s in %s", wtname, repo_path);
+		git_repository_free(*repo);
+		*repo = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+worktree_unlock(const char *repo_path, int64_t agent_id, char **cause)
+{
+	git_repository	*repo;
+	git_worktree	*wt;
+	int		 rc = 0;
+
+	if (lookup_agent(&repo, &wt, repo_path, agent_id, cause) < 0)
+		return -1;
+	/* 1 = was not locked: already unlocked is what the caller wants. */
+	if (git_worktree_unlock(wt) < 0)
+		rc = gfail(cause, "cannot unlock %s", git_worktree_name(wt));
+	git_worktree_free(wt);
+	git_repository_free(repo);
+	return rc;
+}
+
+int
+worktree_remove(const char *repo_path, int64_t agent_id, char **cause)
+{
+	git_repository	*repo;
+	git_worktree	*wt;
+	char		*path;
+	struct stat	 sb;
+	int		 rc;
+
+	if (lookup_agent(&repo, &wt, repo_path, agent_id, cause) < 0)
+		return -1;
+	path = xstrdup(git_worktree_path(wt));
+	rc = prune(wt, GIT_WORKTREE_PRUNE_VALID | GIT_WORKTREE_PRUNE_LOCKED |
+	    GIT_WORKTREE_PRUNE_WORKING_TREE, cause);
+	/*
+	 * libgit2 removes the directory only when its .git file is still
+	 * there; an agent that deleted it leaves the directory behind.  We do
+	 * not rm -rf a path read from metadata the agent could have edited.
+	 */
+	if (rc == 0 && lstat(path, &sb) == 0)
+		rc = fail(cause, "worktree metadata pruned but %s remains "
+		    "(its .git file was gone)", path);
+	if (rc == 0)
+		log_info("worktree: removed %s", path);
+	free(path);
+	git_worktree_free(wt);
+	git_repository_free(repo);
+	return rc;
+}
+
+int
+worktree_commit_leftovers(const char *path, const char *name,
+    const char *email, const char *message, int *committed, char **cause)
+{
+	git_repository	*repo = NULL;
+	git_reference	*head = NULL;
+	git_commit	*parent = NULL;
+	git_index	*index = NULL;
+	git_tree	*tree = NULL;
+	git_signature	*sig = NULL;
+	git_buf		 msg = GIT_BUF_INIT;
+	git_oid		 tree_id, id;
+	int		 error, rc = -1;
+
+	*committed = 0;
+	if (open_repo(&repo, path, cause) < 0)
+		return -1;
+	error = git_repository_head(&head, repo);
+	if (error == GIT_EUNBORNBRANCH)
+		head = NULL;
+	else if (error < 0) {
+		gfail(cause, "no HEAD in %s", path);
+		goto out;
+	} else if (!git_reference_is_branch(head)) {
+		fail(cause, "HEAD is detached in %s; not committing", path);
+		goto out;
+	} else if (git_reference_peel((git_object **)&parent, head,
+	    GIT_OBJECT_COMMIT) < 0) {
+		gfail(cause, "HEAD of %s", path);
+		goto out;
+	}
+
+	/* add_all: new and modified, ignored files skipped; update_all: deletions. */
+	if (git_repository_index(&index, repo) < 0 ||
+	    git_index_add_all(index, NULL, GIT_INDEX_ADD_DEFAULT, NULL,
+	    NULL) < 0 ||
+	    git_index_update_all(index, NULL, NULL, NULL) < 0 ||
+	    git_index_write(index) < 0 ||
+	    git_index_write_tree(&tree_id, index) < 0) {
+		gfail(cause, "cannot stage changes in %s", path);
+		goto out;
+	}
+	if (parent != NULL && git_oid_equal(&tree_id,
+	    git_commit_tree_id(parent))) {
+		rc = 0;
+		goto out;
+	}
+
+	if (git_signature_now(&sig, name, email) < 0) {
+		gfail(cause, "bad commit identity");
+		goto out;
+	}
+	if (message == NULL || *message == '\0')
+		message = "switchboard: changes left uncommitted by the agent";
+	if (git_message_prettify(&msg, message, 0, 0) < 0 ||
+	    git_tree_lookup(&tree, repo, &tree_id) < 0 ||
+	    git_commit_create(&id, repo, "HEAD", sig, sig, NULL, msg.ptr, tree,
+	    parent != NULL ? 1 : 0, (const git_commit **)&parent) < 0) {
+		gfail(cause, "cannot commit in %s", path);
+		goto out;
+	}
+	*committed = 1;
+	rc = 0;
+out:
+	git_buf_dispose(&msg);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_index_free(index);
+	git_commit_free(parent);
+	git_reference_free(head);
+	git_repository_free(repo);
+	return rc;
+}
+
+/* Tree of the merge base of base and tip; tip NULL means HEAD. */
+static int
+merge_base_tree(git_repository *repo, const char *base, const char *tip,
+    git_tree **base_tree, git_tree **tip_tree, char **cause)
+{
+	git_commit	*bc = NULL, *mbc = NULL;
+	git_object	*tc = NULL;
+	git_oid		 mb;
+	int		 rc = -1;
+
+	if (resolve_base(repo, base, &bc, cause) < 0)
+		return -1;
+	if (git_revparse_single(&tc, repo, tip != NULL ? tip : "HEAD") < 0 ||
+	    git_object_peel((git_object **)&mbc, tc, GIT_OBJECT_COMMIT) < 0) {
+		gfail(cause, "cannot resolve %s", tip != NULL ? tip : "HEAD");
+		goto out;
+	}
+	if (tip_tree != NULL && git_commit_tree(tip_tree, mbc) < 0) {
+		gfail(cause, "tree of %s", tip);
+		goto out;
+	}
+	git_commit_free(mbc);
+	mbc = NULL;
+	if (git_merge_base(&mb, repo, git_commit_id(bc),
+	    git_object_id(tc)) < 0) {
+		gfail(cause, "no merge base of %s and %s", base,
+		    tip != NULL ? tip : "HEAD");
+		goto out;
+	}
+	if (git_commit_lookup(&mbc, repo, &mb) < 0 ||
+	    git_commit_tree(base_tree, mbc) < 0) {
+		gfail(cause, "tree of merge base");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0 && tip_tree != NULL) {
+		git_tree_free(*tip_tree);
+		*tip_tree = NULL;
+	}
+	git_commit_free(mbc);
+	git_object_free(tc);
+	git_commit_free(bc);
+	return rc;
+}
+
+/*
+ * libgit2 prints every file and then the summary line; keep max_files
+ * lines, say how many were left out, keep the summary.
+ */
+static char *
+stat_text(const char *full, size_t nfiles, size_t max_files)
+{
+	struct buf	 b = { 0 };
+	const char	*p, *nl, *last;
+	size_t		 len, i;
+
+	len = strlen(full);
+	while (len > 0 && full[len - 1] == '\n')
+		len--;
+	for (last = full + len; last > full && last[-1] != '\n'; last--)
+		;
+	for (p = full, i = 0; p < last && i < max_files; p = nl + 1, i++) {
+		nl = memchr(p, '\n', last - p);
+		buf_add(&b, p, nl - p + 1);
+	}
+	if (nfiles > max_files)
+		buf_printf(&b, " ... and %zu more file%s\n", nfiles - max_files,
+		    nfiles - max_files == 1 ? "" : "s");
+	buf_add(&b, last, full + len - last);
+	return buf_steal(&b);
+}
+
+int
+worktree_diffstat(const char *repo_path, const char *base, const char *branch,
+    size_t max_files, struct worktree_stat *out, char **cause)
+{
+	git_repository	*repo = NULL;
+	git_tree	*old = NULL, *new = NULL;
+	git_diff	*diff = NULL;
+	git_diff_stats	*stats = NULL;
+	git_buf		 full = GIT_BUF_INIT;
+	int		 rc = -1;
+
+	memset(out, 0, sizeof *out);
+	if (open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	if (merge_base_tree(repo, base, branch, &old, &new, cause) < 0)
+		goto out;
+	/* find_similar with NULL options follows diff.renames, default on, as git. */
+	if (git_diff_tree_to_tree(&diff, repo, old, new, NULL) < 0 ||
+	    git_diff_find_similar(diff, NULL) < 0 ||
+	    git_diff_get_stats(&stats, diff) < 0 ||
+	    git_diff_stats_to_buf(&full, stats, GIT_DIFF_STATS_FULL,
+	    WT_STAT_WIDTH) < 0) {
+		gfail(cause, "cannot diff %s against %s", branch, base);
+		goto out;
+	}
+	out->files = git_diff_stats_files_changed(stats);
+	out->insertions = git_diff_stats_insertions(stats);
+	out->deletions = git_diff_stats_deletions(stats);
+	if (out->files == 0)
+		out->text = xstrdup(" 0 files changed");
+	else
+		out->text = stat_text(full.ptr, out->files, max_files);
+	rc = 0;
+out:
+	git_buf_dispose(&full);
+	git_diff_stats_free(stats);
+	git_diff_free(diff);
+	git_tree_free(new);
+	git_tree_free(old);
+	git_repository_free(repo);
+	return rc;
+}
+
+int
+worktree_changed_files(const char *worktree_path, const char *base,
+    size_t max, char ***out, size_t *n, size_t *total, char **cause)
+{
+	git_diff_options opts;
+	git_repository	*repo = NULL;
+	git_tree	*old = NULL;
+	git_diff	*diff = NULL;
+	const git_diff_delta *d;
+	size_t		 i, count;
+	int		 rc = -1;
+
+	*out = NULL;
+	*n = *total = 0;
+	if (open_repo(&repo, worktree_path, cause) < 0)
+		return -1;
+	if (merge_base_tree(repo, base, NULL, &old, NULL, cause) < 0)
+		goto out;
+	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	opts.flags = GIT_DIFF_INCLUDE_UNTRACKED |
+	    GIT_DIFF_RECURSE_UNTRACKED_DIRS;
+	if (git_diff_tree_to_workdir_with_index(&diff, repo, old, &opts) < 0) {
+		gfail(cause, "cannot diff %s against %s", worktree_path, base);
+		goto out;
+	}
+	count = git_diff_num_deltas(diff);
+	*total = count;
+	if (count > max)
+		count = max;
+	*out = xcalloc(count, sizeof **out);
+	for (i = 0; i < count; i++) {
+		d = git_diff_get_delta(diff, i);
+		(*out)[i] = xstrdup(d->new_file.path != NULL ?
+		    d->new_file.path : d->old_file.path);
+	}
+	*n = count;
+	rc = 0;
+out:
+	git_diff_free(diff);
+	git_tree_free(old);
+	git_repository_free(repo);
+	return rc;
+}
+
+void
+worktree_files_free(char **files, size_t n)
+{
+	size_t	 i;
+
+	if (files == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+}
+
+/* Newest mtime of the worktree directory and its index (commits touch it). */
+static time_t
+worktree_mtime(git_repository *repo, git_worktree *wt)
+{
+	struct stat	 sb;
+	time_t		 t = 0;
+	char		*index;
+
+	if (stat(git_worktree_path(wt), &sb) == 0)
+		t = sb.st_mtime;
+	index = xasprintf("%s/worktrees/%s/index",
+	    git_repository_commondir(repo), git_worktree_name(wt));
+	if (stat(index, &sb) == 0 && sb.st_mtime > t)
+		t = sb.st_mtime;
+	free(index);
+	return t;
+}
+
+static int
+is_agent_name(const char *name)
+{
+	const char	*p;
+
+	if (strncmp(name, WT_PREFIX, strlen(WT_PREFIX)) != 0)
+		return 0;
+	p = name + strlen(WT_PREFIX);
+	if (*p == '\0')
+		return 0;
+	for (; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+int
+worktree_cleanup_older(const char *repo_path, const char *state_dir,
+    int64_t retention_s, int *removed, char **cause)
+{
+	git_repository	*repo = NULL;
+	git_worktree	*wt;
+	git_strarray	 names = { 0 };
+	char		*dir = NULL, *prefix = NULL;
+	const char	*path;
+	time_t		 now;
+	size_t		 i;
+	int		 count = 0, rc = -1;
+
+	if (removed != NULL)
+		*removed = 0;
+	if (open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	/* No worktrees dir: nothing of ours can be valid, nothing to match. */
+	if ((dir = worktrees_dir(state_dir, 0, NULL)) == NULL) {
+		rc = 0;
+		goto out;
+	}
+	prefix = xasprintf("%s/", dir);
+	if (git_worktree_list(&names, repo) < 0) {
+		gfail(cause, "cannot list worktrees of %s", repo_path);
+		goto out;
+	}
+	now = time(NULL);
+	for (i = 0; i < names.count; i++) {
+		if (!is_agent_name(names.strings[i]) ||
+		    git_worktree_lookup(&wt, repo, names.strings[i]) < 0)
+			continue;
+		/* Another daemon's state dir may share this repository. */
+		path = git_worktree_path(wt);
+		if (strncmp(path, prefix, strlen(prefix)) != 0) {
+			git_worktree_free(wt);
+			continue;
+		}
+		if (git_worktree_validate(wt) != 0) {
+			/* Directory gone: only metadata is left to drop. */
+			if (prune(wt, GIT_WORKTREE_PRUNE_LOCKED, NULL) == 0) {
+				log_info("worktree: pruned stale %s",
+				    names.strings[i]);
+				count++;
+			}
+		} else if (git_worktree_is_locked(NULL, wt) == 0 &&
+		    now - worktree_mtime(repo, wt) > retention_s) {
+			if (prune(wt, GIT_WORKTREE_PRUNE_VALID |
+			    GIT_WORKTREE_PRUNE_WORKING_TREE, NULL) == 0) {
+				log_info("worktree: removed old %s (%s)",
+				    names.strings[i], path);
+				count++;
+			} else
+				log_warnx("worktree: cannot remove %s: %s",
+				    path, git_error_last() ?
+				    git_error_last()->message : "?");
+		}
+		git_worktree_free(wt);
+	}
+	rc = 0;
+out:
+	if (removed != NULL)
+		*removed = count;
+	git_strarray_dispose(&names);
+	free(prefix);
+	free(dir);
+	git_repository_free(repo);
+	return rc;
+}

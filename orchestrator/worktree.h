@@ -1,0 +1,121 @@
+/*
+ * worktree — one branch and one linked git worktree per subagent, via libgit2.
+ *
+ * A subagent with id N works on branch "sb/N-<slug>" (slug made from its task
+ * text) in STATE_DIR/worktrees/N, registered in the repository as worktree
+ * "sb-N".  Only the integer id ever reaches the filesystem path, so no task
+ * text can steer where a directory is created; the slug only reaches a ref
+ * name and is validated with libgit2 before use.
+ *
+ * Decisions worth knowing:
+ *  - An existing branch is never reused or moved: if "sb/N-slug" exists (state
+ *    dir wiped, ids restarted) the new branch gets a suffix "-2", "-3", ...
+ *    so earlier work is never clobbered; the name actually used is returned
+ *    and must be stored.  A *valid* worktree "sb-N" that already exists is an
+ *    error; a stale one whose directory is gone is pruned and recreated.
+ *  - Worktrees are created *locked* ("switchboard: agent N") so that neither
+ *    worktree_cleanup_older() nor a human's `git worktree prune` removes one
+ *    an agent may still use; worktree_unlock() when the agent is finished.
+ *    worktree_remove() removes locked ones too: it is an explicit request.
+ *  - Branches are kept by remove and cleanup: they are the agents' results.
+ *
+ * Every call opens its own git_repository and shares no state but the libgit2
+ * global init, so a caller may run these off the loop thread (uv_queue_work):
+ * a checkout of a large repository takes a second or more.  All return 0 on
+ * success, -1 with a malloc'd *cause (when cause is not NULL) on failure.
+ */
+#ifndef SB_WORKTREE_H
+#define SB_WORKTREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WORKTREE_SLUG_MAX	40
+
+/*
+ * Initialise libgit2 once (idempotent; every function below calls it), and
+ * shut it down (tests, daemon exit).
+ */
+void	 worktree_git_init(void);
+void	 worktree_git_shutdown(void);
+
+/*
+ * Branch slug from free text into buf (at least WORKTREE_SLUG_MAX + 1 bytes):
+ * lowercase ASCII letters, digits and single '-', never empty ("task"), never
+ * starting or ending with '-'.
+ */
+void	 worktree_slug(const char *text, char *buf, size_t len);
+
+/*
+ * Create branch sb/<agent_id>-<slug> from local branch base_branch (or from
+ * HEAD, with a log line, when that branch does not exist) and a linked,
+ * locked worktree for it at state_dir/worktrees/<agent_id>.  On success
+ * *out_branch is the short branch name ("sb/7-fix-login") and *out_path the
+ * absolute worktree path; both belong to the caller.
+ */
+int	 worktree_add(const char *repo_path, const char *base_branch,
+	    const char *state_dir, int64_t agent_id, const char *task_text,
+	    char **out_branch, char **out_path, char **cause);
+
+/* Remove the lock worktree_add() placed; the worktree becomes cleanable. */
+int	 worktree_unlock(const char *repo_path, int64_t agent_id, char **cause);
+
+/*
+ * Stage everything in the worktree at path (new files unless ignored by
+ * .gitignore, modifications, deletions) and commit it on the checked-out
+ * branch as name <email>.  *committed is 1 if a commit was made, 0 if the
+ * worktree was clean.  Refuses a detached HEAD: such a commit would be on no
+ * branch and invisible to worktree_diffstat().
+ */
+int	 worktree_commit_leftovers(const char *path, const char *name,
+	    const char *email, const char *message, int *committed,
+	    char **cause);
+
+struct worktree_stat {
+	size_t	 files;
+	size_t	 insertions;
+	size_t	 deletions;
+	char	*text;		/* git --stat style; caller frees */
+};
+
+/*
+ * Diff stat of branch's tip against its merge base with base (resolved like
+ * worktree_add: local branch, else HEAD).  repo_path may be the main
+ * repository or any of its worktrees.  text holds at most max_files per-file
+ * lines, then "... and N more files" if cut, then the summary line
+ * " 3 files changed, 10 insertions(+), 2 deletions(-)".  Renames are
+ * detected, as git does by default.
+ */
+int	 worktree_diffstat(const char *repo_path, const char *base,
+	    const char *branch, size_t max_files, struct worktree_stat *out,
+	    char **cause);
+
+/*
+ * Paths that differ between the merge base of base and HEAD and the
+ * worktree's files, committed or not, untracked included (ignored files
+ * excluded): what an agent has touched so far, for status cards.  At most
+ * max paths are returned in *out (caller frees with worktree_files_free);
+ * *total is the full count.  It reads every file's stat, so call it at a
+ * coalesced rate, not per event.
+ */
+int	 worktree_changed_files(const char *worktree_path, const char *base,
+	    size_t max, char ***out, size_t *n, size_t *total, char **cause);
+void	 worktree_files_free(char **, size_t);
+
+/*
+ * Delete worktree sb-<agent_id>: its directory and its metadata in the
+ * repository (even if locked).  The branch stays.
+ */
+int	 worktree_remove(const char *repo_path, int64_t agent_id,
+	    char **cause);
+
+/*
+ * Remove this repository's unlocked agent worktrees under
+ * state_dir/worktrees whose directory and index were last modified more than
+ * retention_s seconds ago, and prune agent worktree metadata whose directory
+ * is gone.  *removed (may be NULL) counts both.  Branches stay.
+ */
+int	 worktree_cleanup_older(const char *repo_path, const char *state_dir,
+	    int64_t retention_s, int *removed, char **cause);
+
+#endif

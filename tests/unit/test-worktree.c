@@ -1,0 +1,644 @@
+#include "orchestrator/worktree.h"
+#include "bot/util.h"
+#include "tests/unit/t.h"
+
+#include <git2.h>
+
+#include <ftw.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static char	 tmp[PATH_MAX];		/* realpath of the test's temp dir */
+static char	 repo_path[PATH_MAX + 16];
+static char	 state_dir[PATH_MAX + 16];
+static char	*cause;
+
+static void
+write_file(const char *dir, const char *rel, const char *text)
+{
+	char	*p = xasprintf("%s/%s", dir, rel);
+	FILE	*f = fopen(p, "w");
+
+	if (f == NULL)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	free(p);
+}
+
+static char *
+read_file(const char *dir, const char *rel)
+{
+	char	*p = xasprintf("%s/%s", dir, rel), buf[4096];
+	FILE	*f = fopen(p, "r");
+	size_t	 n;
+
+	free(p);
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/* dir/rel in a static buffer: for one call's argument. */
+static const char *
+at(const char *dir, const char *rel)
+{
+	static char	 p[2 * PATH_MAX];
+
+	snprintf(p, sizeof p, "%s/%s", dir, rel);
+	return p;
+}
+
+static int
+exists(const char *path)
+{
+	struct stat	 sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	return remove(p);
+}
+
+static void
+rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Commit the whole index of repo on HEAD (which may be unborn). */
+static void
+commit_all(git_repository *repo, const char *msg)
+{
+	git_index	*idx;
+	git_oid		 tid, cid;
+	git_tree	*tree;
+	git_signature	*sig;
+	git_reference	*head = NULL;
+	git_commit	*parent = NULL;
+
+	if (git_repository_index(&idx, repo) < 0 ||
+	    git_index_add_all(idx, NULL, 0, NULL, NULL) < 0 ||
+	    git_index_update_all(idx, NULL, NULL, NULL) < 0 ||
+	    git_index_write(idx) < 0 || git_index_write_tree(&tid, idx) < 0 ||
+	    git_tree_lookup(&tree, repo, &tid) < 0 ||
+	    git_signature_now(&sig, "Fixture", "fixture@example.org") < 0)
+		abort();
+	if (git_repository_head(&head, repo) == 0)
+		git_reference_peel((git_object **)&parent, head,
+		    GIT_OBJECT_COMMIT);
+	if (git_commit_create(&cid, repo, "HEAD", sig, sig, NULL, msg, tree,
+	    parent ? 1 : 0, (const git_commit **)&parent) < 0)
+		abort();
+	git_commit_free(parent);
+	git_reference_free(head);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_index_free(idx);
+}
+
+/*
+ * A fresh repo on "main": a.txt (3 lines), b.txt (2 lines), c.txt, and a
+ * .gitignore for *.log.
+ */
+static void
+fixture(void)
+{
+	git_repository_init_options	 o;
+	git_repository			*repo;
+	char				 t[] = "/tmp/sb-wt-XXXXXX";
+
+	if (mkdtemp(t) == NULL || realpath(t, tmp) == NULL)
+		abort();
+	snprintf(repo_path, sizeof repo_path, "%s/repo", tmp);
+	snprintf(state_dir, sizeof state_dir, "%s/state", tmp);
+	mkdir(state_dir, 0700);
+	git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	o.flags = GIT_REPOSITORY_INIT_MKPATH;
+	o.initial_head = "main";
+	if (git_repository_init_ext(&repo, repo_path, &o) < 0)
+		abort();
+	write_file(repo_path, "a.txt", "one\ntwo\nthree\n");
+	write_file(repo_path, "b.txt", "bee\nbuzz\n");
+	write_file(repo_path, "c.txt", "sea\n");
+	write_file(repo_path, ".gitignore", "*.log\n");
+	commit_all(repo, "initial\n");
+	git_repository_free(repo);
+	free(cause);
+	cause = NULL;
+}
+
+static void
+fixture_done(void)
+{
+	rm_rf(tmp);
+	free(cause);
+	cause = NULL;
+}
+
+static git_oid
+ref_target(const char *repo, const char *refname)
+{
+	git_repository	*r;
+	git_oid		 id;
+
+	memset(&id, 0, sizeof id);
+	if (git_repository_open(&r, repo) < 0)
+		return id;
+	git_reference_name_to_id(&id, r, refname);
+	git_repository_free(r);
+	return id;
+}
+
+static int
+branch_exists(const char *name)
+{
+	git_repository	*r;
+	git_reference	*ref;
+	int		 ok;
+
+	if (git_repository_open(&r, repo_path) < 0)
+		return 0;
+	ok = git_branch_lookup(&ref, r, name, GIT_BRANCH_LOCAL) == 0;
+	if (ok)
+		git_reference_free(ref);
+	git_repository_free(r);
+	return ok;
+}
+
+TEST(slug_keeps_only_lowercase_alnum_and_single_dashes)
+{
+	char	 s[WORKTREE_SLUG_MAX + 1];
+
+	worktree_slug("Fix the Login page!!  (again)", s, sizeof s);
+	CHECK_STR(s, "fix-the-login-page-again");
+	worktree_slug("", s, sizeof s);
+	CHECK_STR(s, "task");
+	worktree_slug(NULL, s, sizeof s);
+	CHECK_STR(s, "task");
+	worktree_slug("--- ... ---", s, sizeof s);
+	CHECK_STR(s, "task");
+	worktree_slug("résumé ünïcode", s, sizeof s);
+	CHECK_STR(s, "r-sum-n-code");
+	/* Long text is cut at a word boundary, within the limit. */
+	worktree_slug("implement the oauth login flow with github and google "
+	    "providers", s, sizeof s);
+	CHECK_STR(s, "implement-the-oauth-login-flow-with");
+	worktree_slug("averyveryveryveryveryveryveryveryverylongword and more",
+	    s, sizeof s);
+	CHECK_INT(strlen(s), WORKTREE_SLUG_MAX);
+	CHECK(s[WORKTREE_SLUG_MAX - 1] != '-');
+}
+
+TEST(add_creates_branch_and_checked_out_locked_worktree)
+{
+	git_repository	*wt;
+	git_reference	*head;
+	char		*branch = NULL, *path = NULL, *a, *want;
+	int		 rc;
+
+	fixture();
+	rc = worktree_add(repo_path, "main", state_dir, 7,
+	    "Fix the login page", &branch, &path, &cause);
+	if (rc != 0)
+		printf("cause: %s\n", cause);
+	CHECK_INT(rc, 0);
+	CHECK_STR(branch, "sb/7-fix-the-login-page");
+	want = xasprintf("%s/worktrees/7", state_dir);
+	CHECK_STR(path, want);
+	free(want);
+	CHECK(exists(path));
+	a = read_file(path, "a.txt");
+	CHECK_STR(a, "one\ntwo\nthree\n");
+	free(a);
+	CHECK(git_repository_open(&wt, path) == 0);
+	CHECK(git_repository_head(&head, wt) == 0);
+	CHECK_STR(git_reference_name(head), "refs/heads/sb/7-fix-the-login-page");
+	git_reference_free(head);
+	CHECK(git_repository_is_worktree(wt));
+	git_repository_free(wt);
+	/* Branch starts at main. */
+	git_oid m = ref_target(repo_path, "refs/heads/main");
+	git_oid b = ref_target(repo_path, "refs/heads/sb/7-fix-the-login-page");
+	CHECK(git_oid_equal(&m, &b));
+	/* Locked, so cleanup and `git worktree prune` leave it alone. */
+	{
+		git_repository	*r;
+		git_worktree	*w;
+		CHECK(git_repository_open(&r, repo_path) == 0);
+		CHECK(git_worktree_lookup(&w, r, "sb-7") == 0);
+		CHECK_INT(git_worktree_is_locked(NULL, w), 1);
+		git_worktree_free(w);
+		git_repository_free(r);
+	}
+	CHECK_INT(worktree_unlock(repo_path, 7, &cause), 0);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(commit_leftovers_stages_adds_mods_deletes_and_skips_ignored)
+{
+	git_repository	*r;
+	git_commit	*c;
+	git_oid		 id;
+	git_tree	*tree;
+	git_tree_entry	*e;
+	git_status_list	*st;
+	char		*branch, *path;
+	int		 committed = -1;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 3, "edit", &branch,
+	    &path, &cause) == 0);
+	write_file(path, "new.txt", "fresh\n");
+	write_file(path, "a.txt", "one\nTWO\nthree\n");
+	CHECK(unlink(at(path, "b.txt")) == 0);
+	write_file(path, "debug.log", "ignored\n");
+	CHECK_INT(worktree_commit_leftovers(path, "Switch Board",
+	    "sb@example.org", "agent 3: leftovers", &committed, &cause), 0);
+	CHECK_INT(committed, 1);
+
+	CHECK(git_repository_open(&r, path) == 0);
+	CHECK(git_reference_name_to_id(&id, r, "refs/heads/sb/3-edit") == 0);
+	CHECK(git_commit_lookup(&c, r, &id) == 0);
+	CHECK_STR(git_commit_author(c)->name, "Switch Board");
+	CHECK_STR(git_commit_author(c)->email, "sb@example.org");
+	CHECK_STR(git_commit_message(c), "agent 3: leftovers\n");
+	CHECK_INT(git_commit_parentcount(c), 1);
+	CHECK(git_commit_tree(&tree, c) == 0);
+	CHECK(git_tree_entry_bypath(&e, tree, "new.txt") == 0);
+	git_tree_entry_free(e);
+	CHECK(git_tree_entry_bypath(&e, tree, "b.txt") == GIT_ENOTFOUND);
+	CHECK(git_tree_entry_bypath(&e, tree, "debug.log") == GIT_ENOTFOUND);
+	git_tree_free(tree);
+	git_commit_free(c);
+	{
+		git_status_options so;
+		git_status_options_init(&so, GIT_STATUS_OPTIONS_VERSION);
+		so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED;
+		CHECK(git_status_list_new(&st, r, &so) == 0);
+	}
+	CHECK_INT(git_status_list_entrycount(st), 0);
+	git_status_list_free(st);
+	git_repository_free(r);
+
+	committed = -1;
+	CHECK_INT(worktree_commit_leftovers(path, "Switch Board",
+	    "sb@example.org", NULL, &committed, &cause), 0);
+	CHECK_INT(committed, 0);
+	CHECK(git_oid_equal(&id, &(git_oid){ 0 }) == 0);
+	{
+		git_oid again = ref_target(repo_path, "refs/heads/sb/3-edit");
+		CHECK(git_oid_equal(&id, &again));
+	}
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(commit_leftovers_refuses_detached_head_and_bad_identity)
+{
+	git_repository	*r;
+	git_oid		 id;
+	char		*branch, *path;
+	int		 committed;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 4, "x", &branch,
+	    &path, &cause) == 0);
+	write_file(path, "new.txt", "fresh\n");
+	CHECK_INT(worktree_commit_leftovers(path, "", "", NULL, &committed,
+	    &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "identity") != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(git_repository_open(&r, path) == 0);
+	CHECK(git_reference_name_to_id(&id, r, "HEAD") == 0);
+	CHECK(git_repository_set_head_detached(r, &id) == 0);
+	git_repository_free(r);
+	CHECK_INT(worktree_commit_leftovers(path, "A", "a@b", NULL, &committed,
+	    &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "detached") != NULL);
+	CHECK_INT(committed, 0);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+static void
+commit_on_main(const char *rel, const char *text)
+{
+	git_repository	*r;
+
+	write_file(repo_path, rel, text);
+	if (git_repository_open(&r, repo_path) < 0)
+		abort();
+	commit_all(r, "main moves on\n");
+	git_repository_free(r);
+}
+
+TEST(diffstat_counts_exactly_against_merge_base)
+{
+	struct worktree_stat	 st;
+	char			*branch, *path;
+	int			 committed;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 5, "stat", &branch,
+	    &path, &cause) == 0);
+	/* a: 1 line changed (+1 -1); b deleted (-2); new: +3. */
+	write_file(path, "a.txt", "one\nTWO\nthree\n");
+	CHECK(unlink(at(path, "b.txt")) == 0);
+	write_file(path, "new.txt", "1\n2\n3\n");
+	CHECK(worktree_commit_leftovers(path, "A", "a@b", "m", &committed,
+	    &cause) == 0);
+	/* main advancing after the fork must not count. */
+	commit_on_main("c.txt", "sea\nmore\nlines\n");
+
+	CHECK_INT(worktree_diffstat(repo_path, "main", branch, 10, &st,
+	    &cause), 0);
+	CHECK_INT(st.files, 3);
+	CHECK_INT(st.insertions, 4);
+	CHECK_INT(st.deletions, 3);
+	CHECK(strstr(st.text, " a.txt ") != NULL);
+	CHECK(strstr(st.text, "\n 3 files changed, 4 insertions(+), "
+	    "3 deletions(-)") != NULL);
+	CHECK(strstr(st.text, "create mode") == NULL);
+	CHECK(st.text[strlen(st.text) - 1] != '\n');
+	free(st.text);
+
+	/* Bounded text; counts unchanged.  Works from the worktree too. */
+	CHECK_INT(worktree_diffstat(path, "main", branch, 1, &st, &cause), 0);
+	CHECK_INT(st.files, 3);
+	CHECK(strstr(st.text, " a.txt ") != NULL);
+	CHECK(strstr(st.text, "b.txt") == NULL);
+	CHECK(strstr(st.text, "\n ... and 2 more files\n 3 files changed")
+	    != NULL);
+	free(st.text);
+
+	CHECK_INT(worktree_diffstat(repo_path, "main", "main", 5, &st,
+	    &cause), 0);
+	CHECK_INT(st.files, 0);
+	free(st.text);
+	CHECK_INT(worktree_diffstat(repo_path, "main", "no-such-branch", 5,
+	    &st, &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "no-such-branch") != NULL);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(changed_files_lists_committed_and_uncommitted_bounded)
+{
+	char	*branch, *path, **files;
+	size_t	 n, total;
+	int	 committed;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 6, "files", &branch,
+	    &path, &cause) == 0);
+	CHECK_INT(worktree_changed_files(path, "main", 10, &files, &n, &total,
+	    &cause), 0);
+	CHECK_INT(total, 0);
+	worktree_files_free(files, n);
+
+	write_file(path, "a.txt", "changed\n");
+	CHECK(worktree_commit_leftovers(path, "A", "a@b", "m", &committed,
+	    &cause) == 0);
+	CHECK(mkdir(at(path, "dir"), 0755) == 0);
+	write_file(path, "dir/untracked.txt", "u\n");
+	write_file(path, "c.txt", "edited, uncommitted\n");
+	write_file(path, "x.log", "ignored\n");
+	CHECK_INT(worktree_changed_files(path, "main", 10, &files, &n, &total,
+	    &cause), 0);
+	CHECK_INT(total, 3);
+	CHECK_INT(n, 3);
+	CHECK_STR(files[0], "a.txt");
+	CHECK_STR(files[1], "c.txt");
+	CHECK_STR(files[2], "dir/untracked.txt");
+	worktree_files_free(files, n);
+	CHECK_INT(worktree_changed_files(path, "main", 2, &files, &n, &total,
+	    &cause), 0);
+	CHECK_INT(total, 3);
+	CHECK_INT(n, 2);
+	worktree_files_free(files, n);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(remove_deletes_directory_and_metadata_keeps_branch)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	char		*branch, *path;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 8, "gone soon",
+	    &branch, &path, &cause) == 0);
+	write_file(path, "scratch.txt", "x\n");
+	CHECK_INT(worktree_remove(repo_path, 8, &cause), 0);
+	CHECK(!exists(path));
+	CHECK(branch_exists(branch));
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	CHECK(git_worktree_lookup(&w, r, "sb-8") < 0);
+	git_repository_free(r);
+	CHECK_INT(worktree_remove(repo_path, 8, &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "sb-8") != NULL);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(hostile_task_texts_stay_inside_sb_and_state_dir)
+{
+	static const char *texts[] = {
+		"../../etc/passwd", "a..b", "@{-1}", "~^:?*[\\", "x.lock",
+		"line one\nline two\r\n\t", "日本語のタスク", "-", "refs/heads/main",
+		"/absolute/path", " HEAD ", NULL,
+	};
+	char	*big, *branch, *path, *want, *prefix;
+	int	 valid, i, n;
+
+	fixture();
+	big = xmalloc(10 * 1024 + 1);
+	for (i = 0; i < 10 * 1024; i++)
+		big[i] = "ab./.. @{}\n"[i % 11];
+	big[10 * 1024] = '\0';
+	for (n = 0; n < (int)nitems(texts); n++) {
+		const char *t = texts[n] != NULL ? texts[n] : big;	/* last */
+		int64_t id = 100 + n;
+
+		CHECK_INT(worktree_add(repo_path, "main", state_dir, id, t,
+		    &branch, &path, &cause), 0);
+		prefix = xasprintf("sb/%d-", (int)id);
+		CHECK(strncmp(branch, prefix, strlen(prefix)) == 0);
+		CHECK(strlen(branch) <= strlen(prefix) + WORKTREE_SLUG_MAX);
+		CHECK(strstr(branch, "..") == NULL);
+		CHECK(strchr(branch + 3, '/') == NULL);
+		CHECK(branch[strlen(branch) - 1] != '-');
+		CHECK(git_branch_name_is_valid(&valid, branch) == 0 && valid);
+		want = xasprintf("%s/worktrees/%d", state_dir, (int)id);
+		CHECK_STR(path, want);
+		CHECK(exists(path));
+		free(want);
+		free(prefix);
+		free(branch);
+		free(path);
+	}
+	free(big);
+	fixture_done();
+}
+
+TEST(existing_branch_gets_suffix_existing_worktree_is_refused)
+{
+	char	*b1, *p1, *b2, *p2, *b3, *p3;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 9, "again", &b1, &p1,
+	    &cause) == 0);
+	CHECK_STR(b1, "sb/9-again");
+	/* Same id while its worktree is alive: refused, nothing created. */
+	CHECK_INT(worktree_add(repo_path, "main", state_dir, 9, "again", &b2,
+	    &p2, &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "already has worktree") != NULL);
+	CHECK(b2 == NULL && p2 == NULL);
+	CHECK(!branch_exists("sb/9-again-2"));
+	free(cause);
+	cause = NULL;
+	/* Its directory vanished (state dir wiped): stale metadata pruned,
+	 * the old branch kept and a suffixed one made. */
+	rm_rf(p1);
+	CHECK_INT(worktree_add(repo_path, "main", state_dir, 9, "again", &b2,
+	    &p2, &cause), 0);
+	CHECK_STR(b2, "sb/9-again-2");
+	CHECK(branch_exists("sb/9-again"));
+	CHECK(exists(p2));
+	/* A foreign directory in the way is refused and the branch undone. */
+	CHECK_INT(worktree_remove(repo_path, 9, &cause), 0);
+	mkdir(p2, 0700);
+	CHECK_INT(worktree_add(repo_path, "main", state_dir, 9, "again", &b3,
+	    &p3, &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "already exists") != NULL);
+	CHECK(!branch_exists("sb/9-again-3"));
+	free(b1);
+	free(p1);
+	free(b2);
+	free(p2);
+	fixture_done();
+}
+
+TEST(missing_base_branch_falls_back_to_head)
+{
+	git_repository	*r;
+	git_oid		 dev, tip;
+	char		*branch, *path;
+
+	fixture();
+	/* HEAD on "dev", one commit ahead of main, so the fallback shows. */
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	{
+		git_reference	*h, *nb;
+		git_commit	*c;
+		CHECK(git_repository_head(&h, r) == 0);
+		CHECK(git_reference_peel((git_object **)&c, h,
+		    GIT_OBJECT_COMMIT) == 0);
+		CHECK(git_branch_create(&nb, r, "dev", c, 0) == 0);
+		git_reference_free(nb);
+		git_commit_free(c);
+		git_reference_free(h);
+	}
+	CHECK(git_repository_set_head(r, "refs/heads/dev") == 0);
+	write_file(repo_path, "dev.txt", "dev\n");
+	commit_all(r, "dev work\n");
+	git_repository_free(r);
+	dev = ref_target(repo_path, "refs/heads/dev");
+
+	CHECK_INT(worktree_add(repo_path, "no-such-base", state_dir, 11,
+	    "fallback", &branch, &path, &cause), 0);
+	tip = ref_target(repo_path, "refs/heads/sb/11-fallback");
+	CHECK(git_oid_equal(&dev, &tip));
+	CHECK(exists(at(path, "dev.txt")));
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+static void
+age(const char *path, time_t secs_ago)
+{
+	struct timeval	 tv[2];
+
+	tv[0].tv_sec = tv[1].tv_sec = time(NULL) - secs_ago;
+	tv[0].tv_usec = tv[1].tv_usec = 0;
+	utimes(path, tv);
+}
+
+TEST(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches)
+{
+	char	*b[4], *p[4], *idx;
+	int	 i, removed = -1;
+
+	fixture();
+	for (i = 0; i < 4; i++)
+		CHECK(worktree_add(repo_path, "main", state_dir, 20 + i,
+		    "old", &b[i], &p[i], &cause) == 0);
+	/* 20: old, unlocked → removed.  21: old but locked → kept.
+	 * 22: unlocked but fresh → kept.  23: directory gone → pruned. */
+	CHECK_INT(worktree_unlock(repo_path, 20, &cause), 0);
+	CHECK_INT(worktree_unlock(repo_path, 22, &cause), 0);
+	CHECK_INT(worktree_unlock(repo_path, 23, &cause), 0);
+	for (i = 20; i <= 21; i++) {
+		age(p[i - 20], 7200);
+		idx = xasprintf("%s/.git/worktrees/sb-%d/index", repo_path, i);
+		age(idx, 7200);
+		free(idx);
+	}
+	rm_rf(p[3]);
+	CHECK_INT(worktree_cleanup_older(repo_path, state_dir, 3600, &removed,
+	    &cause), 0);
+	CHECK_INT(removed, 2);
+	CHECK(!exists(p[0]));
+	CHECK(exists(p[1]));
+	CHECK(exists(p[2]));
+	for (i = 0; i < 4; i++)
+		CHECK(branch_exists(b[i]));
+	/* Nothing left to do: idempotent. */
+	CHECK_INT(worktree_cleanup_older(repo_path, state_dir, 3600, &removed,
+	    &cause), 0);
+	CHECK_INT(removed, 0);
+	for (i = 0; i < 4; i++) {
+		free(b[i]);
+		free(p[i]);
+	}
+	fixture_done();
+}
+
+int
+main(void)
+{
+	worktree_git_init();
+	RUN(slug_keeps_only_lowercase_alnum_and_single_dashes);
+	RUN(add_creates_branch_and_checked_out_locked_worktree);
+	RUN(commit_leftovers_stages_adds_mods_deletes_and_skips_ignored);
+	RUN(commit_leftovers_refuses_detached_head_and_bad_identity);
+	RUN(diffstat_counts_exactly_against_merge_base);
+	RUN(changed_files_lists_committed_and_uncommitted_bounded);
+	RUN(remove_deletes_directory_and_metadata_keeps_branch);
+	RUN(hostile_task_texts_stay_inside_sb_and_state_dir);
+	RUN(existing_branch_gets_suffix_existing_worktree_is_refused);
+	RUN(missing_base_branch_falls_back_to_head);
+	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
+	worktree_git_shutdown();
+	return t_done();
+}
