@@ -762,9 +762,21 @@ wt_work(uv_work_t *w)
 		j->cause = cause;
 		return;
 	}
-	if (worktree_diffstat(j->repo_path, j->base, j->branch, &j->diffstat,
-	    &j->files, &cause) != 0) {
-		j->cause = cause;	/* a missing diff stat is not fatal */
+	{
+		struct worktree_stat	 ws = { 0 };
+		size_t			 n = 0, total = 0;
+
+		if (worktree_diffstat(j->repo_path, j->base, j->branch, 10, &ws,
+		    &cause) != 0) {
+			j->cause = cause;	/* a missing stat is not fatal */
+			return;
+		}
+		j->diffstat = ws.text;
+		if (worktree_changed_files(j->worktree, j->base, 20, &j->files,
+		    &n, &total, &cause) != 0) {
+			j->cause = cause;
+			j->files = NULL;
+		}
 	}
 }
 
@@ -1214,23 +1226,20 @@ agent_status_line(const struct agent *a)
 char *
 agent_diff_text(const struct agent *a)
 {
-	char	*text = NULL, *cause = NULL;
-	char	**files = NULL;
-	size_t	 i;
+	struct worktree_stat	 ws = { 0 };
+	char			*text, *cause = NULL;
 
 	if (a->branch == NULL)
 		return xasprintf("#%lld has no branch yet", (long long)a->id);
 	/* Cheap enough for a command: one diff of a branch against base. */
-	if (worktree_diffstat(a->repo_path, a->base, a->branch, &text, &files,
+	if (worktree_diffstat(a->repo_path, a->base, a->branch, 30, &ws,
 	    &cause) != 0) {
 		char *s = xasprintf("#%lld: no diff stat: %s", (long long)a->id,
 		    cause);
 		free(cause);
 		return s;
 	}
-	for (i = 0; files != NULL && files[i] != NULL; i++)
-		free(files[i]);
-	free(files);
+	text = ws.text;
 	{
 		char *s = xasprintf("#%lld `%s` against %s (committed"
 		    " changes):\n%s", (long long)a->id, a->branch, a->base,
