@@ -263,7 +263,8 @@ console_write_all(int fd, const char *p, size_t n)
 
 /*
  * Writes data (taken) to stdout.  op, if not NULL, is reported from the loop
- * once the write has completed, with ref (taken) on success.
+ * once the write has completed, with ref (taken) on success; with data NULL
+ * the op is refused (permanently) the same way.
  */
 static void
 console_emit(struct console *c, char *data, struct chat_op *op, char *ref)
@@ -280,7 +281,7 @@ console_emit(struct console *c, char *data, struct chat_op *op, char *ref)
 	w->req.data = w;
 	c->pending++;
 
-	if (c->out_io == CONSOLE_IO_STREAM && c->out_open) {
+	if (data != NULL && c->out_io == CONSOLE_IO_STREAM && c->out_open) {
 		b = uv_buf_init(w->data, strlen(w->data));
 		rc = uv_write(&w->req, &c->out.stream, &b, 1, console_on_write);
 		if (rc == 0) {
@@ -289,7 +290,8 @@ console_emit(struct console *c, char *data, struct chat_op *op, char *ref)
 		}
 		w->error = uv_strerror(rc);
 		w->permanent = 1;
-	} else if (c->out_io == CONSOLE_IO_FILE && c->out_fd != -1) {
+	} else if (data != NULL && c->out_io == CONSOLE_IO_FILE &&
+	    c->out_fd != -1) {
 		/* A regular file does not block for long: write in place. */
 		if (console_write_all(c->out_fd, w->data,
 		    strlen(w->data)) == -1) {
@@ -297,8 +299,11 @@ console_emit(struct console *c, char *data, struct chat_op *op, char *ref)
 			w->error = "write to stdout failed";
 			w->permanent = 1;
 		}
+	} else if (data == NULL) {
+		w->error = "console: op without a target or of unknown kind";
+		w->permanent = 1;
 	} else {
-		w->error = "console: no stdout";
+		w->error = "no stdout";
 		w->permanent = 1;
 	}
 	if (op == NULL && w->error != NULL) {
@@ -966,17 +971,7 @@ console_send(struct adapter *a, struct chat_op *op)
 		return 0;
 	}
 	/* Accepted so the outbox hears about it once, and never retries. */
-	{
-		struct console_write	*w;
-
-		w = xcalloc(1, sizeof *w);
-		w->c = c;
-		w->op = op;
-		w->error = "console: op without a target or of unknown kind";
-		w->permanent = 1;
-		c->pending++;
-		loop_defer(console_deferred_finish, w);
-	}
+	console_emit(c, NULL, op, NULL);
 	return 0;
 }
 

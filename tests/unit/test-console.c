@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* ---- recorders --------------------------------------------------------- */
@@ -490,6 +491,8 @@ TEST(console_ops_print_in_the_fixed_format_and_complete_after_write)
 	struct chat_op		 foreign = { .id = 6, .kind = CHAT_OP_EDIT,
 				    .channel = "console", .thread = "7",
 				    .target = "99", .text = "x" };
+	struct chat_op		 bad = { .id = 8, .kind = CHAT_OP_EDIT,
+				    .channel = "console", .text = "no target" };
 	struct chat_op		 mapped = { .id = 7, .kind = CHAT_OP_REACT,
 				    .channel = "console", .target = "2",
 				    .emoji = "✅" };
@@ -510,8 +513,10 @@ TEST(console_ops_print_in_the_fixed_format_and_complete_after_write)
 	CHECK_INT(send_op(a, &react), 0);
 	CHECK_INT(send_op(a, &foreign), 0);
 	CHECK_INT(send_op(a, &mapped), 0);
-	WAIT(ndones == 7);
-	CHECK_INT(ndones, 7);
+	CHECK_INT(send_op(a, &bad), 0);
+	WAIT(ndones == 8);
+	CHECK_INT(ndones, 8);
+	CHECK(dones[7].op == &bad && dones[7].failed && dones[7].permanent);
 	CHECK(!reported_in_send);
 	CHECK_STR(dones[1].ref, "2");
 	CHECK_STR(dones[2].ref, "3");
@@ -694,6 +699,65 @@ TEST(console_reads_stdin_file_and_writes_stdout_file)
 	fx_end();
 }
 
+/* Open fds of this process that refer to path. */
+static int
+count_fds_on(const char *path)
+{
+	char	 proc[64], link[256];
+	ssize_t	 n;
+	int	 fd, count = 0;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		if ((n = readlink(proc, link, sizeof link - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, path) == 0)
+			count++;
+	}
+	return count;
+}
+
+TEST(console_on_a_terminal_reads_and_writes_the_tty_without_leaking_fds)
+{
+	struct adapter	*a;
+	struct chat_op	 post = { .kind = CHAT_OP_POST, .channel = "console",
+			    .thread = "1", .text = "on the tty" };
+	struct termios	 tio;
+	char		 pts[64];
+	int		 master, slave;
+
+	CHECK((master = posix_openpt(O_RDWR | O_NOCTTY)) != -1);
+	CHECK(grantpt(master) == 0 && unlockpt(master) == 0);
+	snprintf(pts, sizeof pts, "%s", ptsname(master));
+	CHECK((slave = open(pts, O_RDWR | O_NOCTTY)) != -1);
+	/* No echo: the master then reads only what the console writes. */
+	CHECK(tcgetattr(slave, &tio) == 0);
+	tio.c_lflag &= ~(tcflag_t)ECHO;
+	tio.c_oflag &= ~(tcflag_t)OPOST;
+	CHECK(tcsetattr(slave, TCSANOW, &tio) == 0);
+	fx_begin(dup(slave), slave);
+	CHECK(uv_guess_handle(0) == UV_TTY && uv_guess_handle(1) == UV_TTY);
+	in_w = dup(master);
+	out_r = master;
+	fcntl(out_r, F_SETFL, O_NONBLOCK);
+	a = console_up();
+	feed("new hello tty\n");
+	WAIT(nevents == 1 && out_has("[t1] 1 console:me: hello tty"));
+	CHECK_INT(nevents, 1);
+	CHECK_STR(events[0].text, "hello tty");
+	CHECK(out_has("[t1] 1 console:me: hello tty"));
+	CHECK_INT(send_op(a, &post), 0);
+	WAIT(ndones == 1 && out_has("[t1] 2 switchboard: on the tty"));
+	CHECK(!dones[0].failed);
+	CHECK(out_has("[t1] 2 switchboard: on the tty"));
+	console_down(a);
+	/* libuv reopened the tty twice; only fds 0 and 1 may remain. */
+	CHECK_INT(count_fds_on(pts), 2);
+	CHECK(isatty(0) && isatty(1));
+	fx_end();
+}
+
 TEST(console_registered_with_its_caps)
 {
 	const struct adapter_caps	*caps;
@@ -735,6 +799,7 @@ main(void)
 	RUN(console_stop_flushes_output_restores_stdio_and_reports_stopped_later);
 	RUN(console_destroy_right_after_stop_frees_later_without_upcalls);
 	RUN(console_reads_stdin_file_and_writes_stdout_file);
+	RUN(console_on_a_terminal_reads_and_writes_the_tty_without_leaking_fds);
 	RUN(console_registered_with_its_caps);
 	fx_end();
 	return t_done();
