@@ -580,18 +580,32 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 	}
 }
 
-/* Values of the bridge's secrets: never handed to a child. */
+/*
+ * The bridge's secrets are never handed to a child: variables the config
+ * names in an env: reference (enabled adapter or not), any variable holding
+ * a resolved secret's value, and our own SWITCHBOARD_* settings.
+ */
 static int
 env_is_secret(const char *entry)
 {
 	const char	*eq = strchr(entry, '=');
-	const char	*secrets[5];
-	size_t		 i;
+	const char	*secrets[5], *refs[5];
+	size_t		 i, n;
 
 	if (eq == NULL)
 		return 1;
 	if (strncmp(entry, "SWITCHBOARD_", 12) == 0)
 		return 1;
+	refs[0] = cfg->slack.app_token_ref;
+	refs[1] = cfg->slack.bot_token_ref;
+	refs[2] = cfg->slack.signing_secret_ref;
+	refs[3] = cfg->matrix.access_token_ref;
+	refs[4] = cfg->matrix.password_ref;
+	n = (size_t)(eq - entry);
+	for (i = 0; i < nitems(refs); i++)
+		if (refs[i] != NULL && strncmp(refs[i], "env:", 4) == 0 &&
+		    strlen(refs[i] + 4) == n && strncmp(refs[i] + 4, entry, n) == 0)
+			return 1;
 	secrets[0] = cfg->slack.app_token;
 	secrets[1] = cfg->slack.bot_token;
 	secrets[2] = cfg->slack.signing_secret;
@@ -776,7 +790,11 @@ wt_work(uv_work_t *w)
 		    &n, &total, &cause) != 0) {
 			j->cause = cause;
 			j->files = NULL;
+			return;
 		}
+		/* NULL-terminated for the card renderer. */
+		j->files = xrealloc(j->files, (n + 1) * sizeof *j->files);
+		j->files[n] = NULL;
 	}
 }
 

@@ -70,7 +70,7 @@ q_req_gone(struct ctl_req *req, void *arg)
 {
 	struct question	*q = arg;
 
-	q->req = NULL;
+	/* ctl still wants its reply (it is discarded): settling sends it. */
 	if (q->state == Q_OPEN) {
 		char	 key[32];
 

@@ -47,6 +47,14 @@ def git(*args, cwd=None):
                           capture_output=True, text=True).stdout
 
 
+def branch_of(repo, agent_id):
+    """The agent's branch name (sb/<id>-slug), from the repository."""
+    out = git("for-each-ref", "--format=%(refname:short)",
+              "refs/heads/sb/%d-*" % agent_id, cwd=repo).split()
+    check(len(out) == 1, "branches for agent %d: %r" % (agent_id, out))
+    return out[0]
+
+
 def make_repo(path):
     os.makedirs(path)
     git("init", "-q", "-b", "main", cwd=path)
@@ -60,7 +68,7 @@ def make_repo(path):
 
 
 def conf_text(state, repo, agents, extra="", allowed='"console:me"',
-              http=""):
+              http="", adapters=""):
     agent_items = ",\n".join(
         '{ name = "%s"; driver = "command"; command = [ %s ]; timeout = %d; }'
         % (name, ", ".join(json.dumps(a) for a in argv), timeout)
@@ -74,7 +82,7 @@ access = {{ allowed_users = [ {allowed} ]; }};
 repos = ( {{ name = "r"; path = "{repo}"; base = "main"; }} );
 agents = ( {agent_items} );
 routes = ( {{ adapter = "console"; channel = "*"; repo = "r"; agent = "{first}"; }} );
-adapters = {{ console = {{ enabled = true; }}; }};
+adapters = {{ console = {{ enabled = true; }}; {adapters} }};
 limits = {{ max_agents = 4; max_agents_per_conversation = 3; agent_timeout = 60;
            kill_grace = 1; output_tail = 4096; }};
 render = {{ card_interval_ms = 200; }};
@@ -86,7 +94,7 @@ class Daemon:
     """One `switchboard serve` with the console adapter on pipes."""
 
     def __init__(self, tmp, agents, extra="", allowed='"console:me"',
-                 http="", repo=None, env=None):
+                 http="", repo=None, env=None, adapters=""):
         self.tmp = tmp
         self.state = os.path.join(tmp, "state")
         self.repo = repo or os.path.join(tmp, "repo")
@@ -95,7 +103,7 @@ class Daemon:
         self.conf = os.path.join(tmp, "sb.conf")
         with open(self.conf, "w") as f:
             f.write(conf_text(self.state, self.repo, agents, extra, allowed,
-                              http))
+                              http, adapters))
         self.env = dict(os.environ, **(env or {}))
         self.lines = []
         self.q = queue.Queue()
@@ -156,6 +164,11 @@ class Daemon:
             if line is None:
                 return
             check(not rx.search(line), "unexpected line: %s" % line)
+
+    def saw(self, pattern):
+        """True if any line so far matches (order-independent checks)."""
+        rx = re.compile(pattern)
+        return any(rx.search(l) for l in self.lines)
 
     def stderr_tail(self, n=30):
         try:

@@ -3,6 +3,7 @@
 set -eu
 sb=$SWITCHBOARD_BIN
 "$sb" agent progress "step one: $1"
+sleep 0.6
 a=$("$sb" agent ask "Which provider for $1?" --choice GitHub --choice Google)
 echo "$a" > answer.txt
 "$sb" agent progress "got $a"

@@ -1,0 +1,351 @@
+"""End-to-end tests of the orchestrator core through the console adapter:
+the real binary, real worktrees, real child processes."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import Daemon, agent, branch_of, check, git, run_tests  # noqa: E402
+
+ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
+
+
+def started(d, thread):
+    m = d.expect(r"^\[t%s\] \d+ switchboard: Started #(\d+) ask on `(sb/[^`]+)`"
+                 % thread)
+    return int(m.group(1)), m.group(2)
+
+
+def test_task_runs_with_card_edits_and_answer_by_plain_reply(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    d.send("new login page")
+    m = d.expect(r"^\[t(\d+)\] (\d+) console:me: login page$")
+    t, root = m.group(1), m.group(2)
+    d.expect(r"^\[t%s\] \+👀 %s$" % (t, root))
+    card = d.expect(r"^\[t%s\] (\d+) switchboard: #1 ask · queued" % t).group(1)
+    aid, branch = started(d, t)
+    check(branch == "sb/1-login-page", "branch is %s" % branch)
+    q = d.expect(r"^\[t%s\] (\d+) switchboard: ❓ q(\d+) from #1: Which provider"
+                 " for login page\?" % t)
+    qmsg, qid = q.group(1), q.group(2)
+    d.expect(r"^\s+\[choices q%s: GitHub \| Google\]" % qid)
+    d.send("t%s google" % t)     # plain reply, any case, matches the choice
+    d.expect(r"^\[t%s\] ~%s ✅ q%s" % (t, qmsg, qid))
+    d.expect(r"answered by console:me: Google")
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done on `%s`" % (t, branch))
+    d.expect(r"chose Google")
+    d.expect(r"1 file changed, 1 insertion\(\+\)")
+    d.expect(r"^\[t%s\] ~%s #1 ask · done" % (t, card))
+    # The card was edited in place while it ran (order vs. posts may vary).
+    check(d.saw(r"^\[t%s\] ~%s #1 ask · running" % (t, card)), "running card")
+    check(d.saw(r"^\s+• step one: login page"), "progress step on the card")
+    check(d.saw(r"^\s+waiting for an answer to q%s" % qid), "waiting shown")
+    # The leftover file was committed on the agent's branch, not on main.
+    show = git("show", "%s:answer.txt" % branch, cwd=d.repo)
+    check(show.strip() == "Google", "answer.txt on branch: %r" % show)
+    log = git("log", "-1", "--format=%an <%ae>", branch, cwd=d.repo)
+    check("Switchboard" in log, "commit author: %r" % log)
+    check(git("rev-parse", "main", cwd=d.repo) ==
+          git("rev-parse", "main~0", cwd=d.repo), "main untouched")
+    rc = d.stop()
+    check(rc == 0, "exit status %s" % rc)
+
+
+def test_answer_by_click_and_second_answer_is_refused(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    d.send("new oauth")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: oauth").group(1)
+    qid = d.expect(r"❓ q(\d+) from #1").group(1)
+    d.send("click q%s GitHub" % qid)
+    d.expect(r"answered by console:me: GitHub")
+    d.expect(r"✅ #1 done")
+    d.send("t%s q%s Google" % (t, qid))
+    d.expect(r"Sorry, q%s was already answered by console:me" % qid)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_two_agents_two_questions_routed_by_id(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    d.send("new alpha")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: alpha").group(1)
+    qa = d.expect(r"❓ q(\d+) from #1: Which provider for alpha").group(1)
+    d.send("t%s new beta" % t)
+    qb = d.expect(r"❓ q(\d+) from #2: Which provider for beta").group(1)
+    d.send("t%s GitHub" % t)        # ambiguous: two are open
+    d.expect(r"2 questions are open; which one")
+    d.expect(r"^\s+q%s \(#1\)" % qa)
+    d.send("t%s q%s Google" % (t, qb))
+    d.expect(r"q%s from #2.*" % qb)
+    d.expect(r"answered by console:me: Google")
+    d.expect(r"✅ #2 done")
+    d.send("t%s GitHub" % t)        # now only one is open: plain reply works
+    d.expect(r"answered by console:me: GitHub")
+    d.expect(r"✅ #1 done")
+    br1 = branch_of(d.repo, 1)
+    br2 = branch_of(d.repo, 2)
+    check(git("show", "%s:answer.txt" % br1, cwd=d.repo).strip() == "GitHub",
+          "agent 1 got its own answer")
+    check(git("show", "%s:answer.txt" % br2, cwd=d.repo).strip() == "Google",
+          "agent 2 got its own answer")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_cancel_stops_agent_and_cancels_its_question(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    d.send("new cancel me")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: cancel me").group(1)
+    qmsg, qid = d.expect(r"^\[t\d+\] (\d+) switchboard: ❓ q(\d+)").groups()
+    d.send("t%s cancel #1" % t)
+    d.expect(r"Cancelling #1")
+    d.expect(r"^\[t%s\] ~%s ✖ q%s" % (t, qmsg, qid))
+    d.expect(r"⚠️ #1 cancelled")
+    d.expect(r"cancelled by console:me")
+    # The cancelled question can no longer be answered.
+    d.send("t%s q%s GitHub" % (t, qid))
+    d.expect(r"Sorry, q%s is cancelled and can no longer be answered" % qid)
+    d.send("t%s cancel #1" % t)
+    d.expect(r"#1 has already ended \(cancelled\)")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_crashing_agent_reports_failure_with_output_tail(tmp, ds):
+    d = Daemon(tmp, [("crash", [agent("crash.sh")], 60)]).start()
+    ds.append(d)
+    d.send("new break it")
+    d.expect(r"⚠️ #1 failed \(exit 7\)")
+    d.expect(r"output tail:")
+    d.expect(r"error: the thing is broken at line 42")
+    d.expect(r"#1 crash · failed")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_hanging_agent_is_killed_at_timeout(tmp, ds):
+    d = Daemon(tmp, [("hang", [agent("hang.sh")], 2)]).start()
+    ds.append(d)
+    d.send("new hang forever")
+    d.expect(r"#1 hang · running")
+    # SIGTERM is ignored by the script; SIGKILL after kill_grace ends it.
+    d.expect(r"⚠️ #1 timeout \(killed by signal 9\)", timeout=15)
+    log = open(d.errlog).read()
+    check("timed out" in log and "SIGKILL" in log, "timeout and SIGKILL logged")
+    check(d.stop() == 0, "clean exit")
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_flooding_agent_keeps_memory_bounded(tmp, ds):
+    d = Daemon(tmp, [("flood", [agent("flood.sh")], 60)]).start()
+    ds.append(d)
+    time.sleep(0.3)
+    before = rss_kb(d.proc.pid)
+    d.send("new flood")
+    peak = before
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        peak = max(peak, rss_kb(d.proc.pid))
+        if any("⚠️ #1 failed" in line for line in d.lines):
+            break
+        time.sleep(0.05)
+    d.expect(r"⚠️ #1 failed \(exit 1\)")
+    d.expect(r"LAST LINE OF THE FLOOD")
+    # 64 MB went through; the daemon keeps only the configured tail.
+    check(peak - before < 20 * 1024,
+          "RSS grew by %d kB for 64 MB of output" % (peak - before))
+    check(d.stop() == 0, "clean exit")
+
+
+def test_not_allowed_user_gets_one_refusal_and_nothing_runs(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    d.send("as mallory new rm -rf everything")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:mallory: rm -rf").group(1)
+    d.expect(r"Sorry, console:mallory is not allowed")
+    d.send("as mallory t%s please" % t)
+    d.send("t%s status" % t)        # an allowed user in the same thread
+    d.expect(r"No agents in this thread yet")
+    refusals = [l for l in d.lines if "is not allowed" in l]
+    check(len(refusals) == 1, "refusals: %r" % refusals)
+    check(d.db("SELECT count(*) FROM agents")[0][0] == 0, "no agent recorded")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_kill9_then_restart_reports_interrupted_and_loses_nothing(tmp, ds):
+    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)]).start()
+    ds.append(d)
+    d.send("new slow job")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: slow job").group(1)
+    d.expect(r"#1 slow · running")
+    d.expect(r"working 2")
+    # Queue a burst of outgoing messages, then die mid-run.
+    for _ in range(5):
+        d.send("t%s status" % t)
+    time.sleep(0.05)
+    d.kill9()
+    first_run = list(d.lines)
+
+    d2 = Daemon(tmp, [("slow", [agent("slow.sh")], 60)])
+    ds.append(d2)
+    d2.start()
+    d2.expect(r"^\[t%s\] \d+ switchboard: ⚠️ #1 was interrupted" % t)
+    time.sleep(0.5)
+    check(d2.saw(r"^\[t%s\] ~\d+ #1 · interrupted" % t), "card shows interrupted")
+    time.sleep(1)
+    check(d2.db("SELECT count(*) FROM outbox WHERE status != 'sent'")[0][0]
+          == 0, "outbox drained")
+    # Every row was printed exactly once across both runs: each message id
+    # printed is unique, and the count of posts equals the outbox rows.
+    posts = [l for l in first_run + d2.lines
+             if re.match(r"^\[t\d+\] \d+ switchboard:", l)]
+    ids = [l.split()[1] for l in posts]
+    check(len(ids) == len(set(ids)), "a message id printed twice")
+    rows = d2.db("SELECT count(*) FROM outbox WHERE op = 'post'")[0][0]
+    check(rows == len(posts), "%d post rows, %d printed" % (rows, len(posts)))
+    # The orphaned agent process was terminated, not left running.
+    pid = d2.db("SELECT pid FROM agents WHERE id = 1")[0][0]
+    time.sleep(0.5)
+    alive = pid and os.path.exists("/proc/%d" % pid) and \
+        "SWITCHBOARD_AGENT_ID=1" in open("/proc/%d/environ" % pid).read()
+    check(not alive, "orphaned agent still running")
+    check(d2.stop() == 0, "clean exit")
+
+
+def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
+    hostile = "x; touch /tmp/sb-pwned-$$ `id` $(id) ../../etc"
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}", "--id={agent_id}",
+                              "{branch}"], 60)],
+               env={"SB_TEST_SECRET": "xoxb-very-secret-value",
+                    "SWITCHBOARD_CONFIG": "/nope"},
+               adapters='slack = { enabled = false; '
+                        'bot_token = "env:SB_TEST_SECRET"; };').start()
+    ds.append(d)
+    d.send("new " + hostile)
+    d.expect(r"✅ #1 done")
+    wt = os.path.join(d.state, "worktrees", "1")
+    br = branch_of(d.repo, 1)
+    args = git("show", "%s:args.txt" % br, cwd=d.repo).splitlines()
+    check(args[0] == hostile, "argv[1] is the literal task: %r" % args[0])
+    check(args[1] == "--id=1", "agent id substituted: %r" % args[1])
+    check(args[2] == br, "branch substituted: %r" % args[2])
+    check(not any(os.path.exists(p) for p in
+                  [f for f in os.listdir("/tmp") if f.startswith("sb-pwned")]),
+          "a shell ran the task text")
+    env = git("show", "%s:env.txt" % br, cwd=d.repo)
+    check("SWITCHBOARD_AGENT_TOKEN=" in env and "SWITCHBOARD_SOCKET=" in env,
+          "agent variables present")
+    check("SWITCHBOARD_CONFIG=" not in env, "bridge variables stripped")
+    check("SB_TEST_SECRET" not in env and "very-secret" not in env,
+          "a variable the config names as a secret reached the agent")
+    pwd = git("show", "%s:pwd.txt" % br, cwd=d.repo).strip()
+    check(os.path.realpath(pwd) == os.path.realpath(wt), "cwd is the worktree")
+    check(re.match(r"^sb/1-[a-z0-9-]+$", br), "sanitized branch %r" % br)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_wrong_agent_token_is_refused(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    time.sleep(0.3)
+    sock = os.path.join(d.state, "agent.sock")
+    r = d.cli("agent", "progress", "hi", env={"SWITCHBOARD_SOCKET": sock,
+                                             "SWITCHBOARD_AGENT_TOKEN": "f" * 64})
+    check(r.returncode == 1, "exit %d" % r.returncode)
+    check("unknown or expired agent token" in r.stderr, r.stderr)
+    check(oct(os.stat(sock).st_mode & 0o777) == "0o600", "agent socket 0600")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_ask_timeout_exits_3_and_marks_question_expired(tmp, ds):
+    script = os.path.join(tmp, "asktimeout.sh")
+    with open(script, "w") as f:
+        f.write('#!/bin/sh\n"$SWITCHBOARD_BIN" agent ask "Quick?" --timeout 1\n'
+                'echo "ask exit $?" > rc.txt\n'
+                '"$SWITCHBOARD_BIN" agent done "asked"\n')
+    os.chmod(script, 0o755)
+    d = Daemon(tmp, [("t", [script], 60)]).start()
+    ds.append(d)
+    d.send("new quick question")
+    qmsg, qid = d.expect(r"^\[t\d+\] (\d+) switchboard: ❓ q(\d+)").groups()
+    d.expect(r"^\[t\d+\] ~%s ✖ q%s.*" % (qmsg, qid))
+    d.expect(r"✅ #1 done")
+    br = branch_of(d.repo, 1)
+    check(git("show", "%s:rc.txt" % br, cwd=d.repo).strip() == "ask exit 3",
+          "ask exits 3 on expiry")
+    st = d.db("SELECT status FROM questions WHERE id = %s" % qid)[0][0]
+    check(st == "expired", "question status %s" % st)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_queue_beyond_per_conversation_limit(tmp, ds):
+    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)],
+               extra="").start()
+    ds.append(d)
+    d.send("new one")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: one").group(1)
+    d.send("t%s new two" % t)
+    d.send("t%s new three" % t)
+    d.send("t%s new four" % t)      # limit is 3 per conversation
+    d.expect(r"#4 is queued, 0 ahead")
+    check(not d.saw(r"Started #4"), "#4 started beyond the limit")
+    d.expect(r"✅ #[123] done", timeout=20)
+    d.expect(r"Started #4 slow", timeout=20)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_commands_status_diff_help_and_unknown(tmp, ds):
+    d = Daemon(tmp, ASK).start()
+    ds.append(d)
+    d.send("new status check")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: status check").group(1)
+    qid = d.expect(r"❓ q(\d+) from #1").group(1)
+    d.send("t%s status" % t)
+    d.expect(r"#1 ask · running")
+    d.expect(r"^\s+q%s \(#1\) is waiting: Which provider" % qid)
+    d.send("t%s help" % t)
+    d.expect(r"I run coding agents for this thread")
+    d.send("t%s click q%s Google" % (t, qid))
+    d.expect(r"✅ #1 done")
+    d.send("t%s diff #1" % t)
+    d.expect(r"#1 `sb/1-status-check` against main")
+    d.expect(r"answer.txt")
+    d.send("t%s what is going on" % t)
+    d.expect(r"No question is open here. Say `help`")
+    d.send("t%s cancel #99" % t)
+    d.expect(r"There is no agent #99 in this thread")
+    r = d.cli("status", "-s", d.state)
+    check(r.returncode == 0 and "conversations: 1" in r.stdout, r.stdout + r.stderr)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
+    ds.append(d)
+    d.send("new first")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d.expect(r"✅ #1 done")
+    d.send("t%s #1 second round" % t)
+    d.expect(r"#1: starting a new turn with your follow-up")
+    d.expect(r"✅ #1 done")
+    br = branch_of(d.repo, 1)
+    args = git("show", "%s:args.txt" % br, cwd=d.repo).strip()
+    check(args == "second round", "second turn argv %r" % args)
+    n = int(git("rev-list", "--count", "main..%s" % br, cwd=d.repo))
+    check(n == 2, "two commits on the branch, got %d" % n)
+    check(d.stop() == 0, "clean exit")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
