@@ -196,6 +196,12 @@ lws_shutdown(void)
 	uv_idle_start(finisher, lws_finish);
 }
 
+struct lws_context *
+lws_the_context(void)
+{
+	return finisher != NULL ? NULL : ctx;
+}
+
 int
 lws_busy(void)
 {

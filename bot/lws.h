@@ -27,6 +27,9 @@
  */
 struct lws_vhost	*lws_client_vhost(const struct lws_protocols *);
 
+/* The context the vhosts above belong to, or NULL before first use. */
+struct lws_context	*lws_the_context(void);
+
 /*
  * A listening vhost on iface (NULL = any) and port (0 = ephemeral) serving
  * protocols.  finalize(arg) runs when lws frees the vhost (after
