@@ -65,9 +65,17 @@ struct adapter_ops {
 	struct adapter	*(*create)(const struct config *, char **cause);
 	/* Connect / start reading.  Mandatory.  -1 + *cause if it cannot. */
 	int		 (*start)(struct adapter *, char **cause);
-	/* Stop intake and close connections; may finish later.  Mandatory. */
+	/*
+	 * Stop intake: no more chat_on_event after this.  Sending must keep
+	 * working (the outbox flushes during shutdown) until destroy.
+	 * Mandatory.
+	 */
 	void		 (*stop)(struct adapter *);
-	/* Free after stop.  Mandatory. */
+	/*
+	 * Close everything and free (possibly later).  Ops still held are
+	 * reported with chat_op_failed (retryable) or dropped silently if the
+	 * outbox is already gone.  Mandatory.
+	 */
 	void		 (*destroy)(struct adapter *);
 	/* Platform capabilities.  Mandatory; must not change after start. */
 	const struct adapter_caps *(*caps)(struct adapter *);

@@ -239,7 +239,7 @@ console_on_write(uv_write_t *req, int status)
 	struct console		*c = w->c;
 
 	c->nwrites--;
-	if (c->stopping && c->nwrites == 0)
+	if (c->destroyed && c->nwrites == 0)
 		console_close_out(c);
 	console_write_finish(w, status);
 }
@@ -839,6 +839,12 @@ console_stop_settle(void *arg)
 	struct console	*c = arg;
 
 	c->pending--;
+	/* Intake is closed: that is what "stopped" means; output lives on. */
+	if (!c->destroyed && !c->stopped_sent) {
+		c->stopped_sent = 1;
+		c->hdr.state = "stopped";
+		chat_on_state(&c->hdr, "stopped");
+	}
 	console_settle(c);
 }
 
@@ -894,10 +900,11 @@ console_stop(struct adapter *a)
 		return;
 	c->stopping = 1;
 	c->hdr.state = "stopping";
+	/*
+	 * Intake stops here; output stays open until destroy(), so the
+	 * outbox can still flush what shutdown says ("interrupted...").
+	 */
 	console_close_in(c);
-	/* Output already queued is flushed first (the last write closes). */
-	if (c->nwrites == 0)
-		console_close_out(c);
 	/* "stopped" comes from the loop, never from inside stop(). */
 	c->pending++;
 	loop_defer(console_stop_settle, c);
@@ -917,6 +924,9 @@ console_destroy(struct adapter *a)
 	if (!c->stopping)
 		console_stop(a);
 	c->destroyed = 1;
+	/* Output already queued is flushed first (the last write closes). */
+	if (c->nwrites == 0)
+		console_close_out(c);
 	console_settle(c);
 }
 
@@ -936,7 +946,7 @@ console_send(struct adapter *a, struct chat_op *op)
 	long long	 t;
 	uint64_t	 id;
 
-	if (!c->started || c->stopping)
+	if (!c->started || c->destroyed)
 		return -1;
 	switch (op->kind) {
 	case CHAT_OP_POST:

@@ -251,11 +251,19 @@ close_walk(uv_handle_t *h, void *arg)
 void
 loop_free(void)
 {
+	int	 i;
+
 	if (!loop_ready)
 		return;
 	/* Run what is still deferred; it may free objects. */
 	while (defer_head != NULL)
 		on_defer(&defer_idle);
+	/*
+	 * Let closes already under way finish first: libwebsockets closes its
+	 * handles over several turns and asserts if we close them for it.
+	 */
+	for (i = 0; i < 50; i++)
+		uv_run(&the_loop, UV_RUN_NOWAIT);
 	/*
 	 * Handles still open here belong to modules that did not close in
 	 * time; their memory is theirs.  Close them so uv_loop_close works.

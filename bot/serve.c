@@ -197,6 +197,7 @@ on_reload(void *arg)
 		log_warnx("reload: changed but need a restart: %s", diff);
 		free(diff);
 	}
+	config_keep_restart_keys(sv.cfg, nc);
 	if (log_set_level(nc->log_level) == -1)
 		log_warnx("reload: bad log level %s", nc->log_level);
 	/*
@@ -212,7 +213,7 @@ on_reload(void *arg)
 	sv.cfg = nc;
 	chat_configure(sv.cfg);
 	{
-		char *p = serve_agent_path(sv.retired[0]->state_dir);
+		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
 		free(p);
 	}
@@ -321,7 +322,8 @@ serve_main(const char *config_path)
 	goto out;
 fail:
 	fprintf(stderr, "switchboard: %s\n", cause);
-	log_warnx("start failed: %s", cause);
+	if (sv.cfg->log_file != NULL)	/* stderr has it already */
+		log_warnx("start failed: %s", cause);
 	free(cause);
 	rc = 1;
 	if (loop_uv() != NULL)

@@ -791,6 +791,30 @@ config_reload_diff(const struct config *o, const struct config *n)
 	return buf_steal(&b);
 }
 
+#define SWAP(a, b) do {					\
+	__typeof__(a) swap_tmp_ = (a);				\
+	(a) = (b);						\
+	(b) = swap_tmp_;					\
+} while (0)
+
+void
+config_keep_restart_keys(struct config *o, struct config *n)
+{
+	/*
+	 * Swapped, not copied: each config still frees exactly what it
+	 * holds, and the retired one keeps the values nobody uses any more.
+	 * Keep this list in step with config_reload_diff().
+	 */
+	SWAP(o->state_dir, n->state_dir);
+	SWAP(o->http_listen, n->http_listen);
+	SWAP(o->http_max_body, n->http_max_body);
+	SWAP(o->log_json, n->log_json);
+	SWAP(o->log_file, n->log_file);
+	SWAP(o->console, n->console);
+	SWAP(o->slack, n->slack);
+	SWAP(o->matrix, n->matrix);
+}
+
 char *
 config_schema_doc(void)
 {

@@ -124,6 +124,12 @@ int	 config_user_allowed(const struct config *, const char *adapter,
  */
 char	*config_reload_diff(const struct config *old, const struct config *new);
 
+/*
+ * For a live reload: new takes old's values of every key that needs a
+ * restart (the running daemon goes on with what it started with).
+ */
+void	 config_keep_restart_keys(struct config *old, struct config *new);
+
 /* Writes the documented example (every key) generated from the schema. */
 char	*config_schema_doc(void);
 
