@@ -70,8 +70,8 @@ unit: $(BUILD)/switchboard $(TEST_BINS)
 # Runs the whole suite twice: a normal build, then ASan+UBSan. The runner prints the
 # summary line "N passed, N failed" last and exits non-zero on any failure.
 test: deps
-	$(MAKE) unit
-	$(MAKE) unit SANITIZE=1
+	$(MAKE) -j2 unit
+	$(MAKE) -j2 unit SANITIZE=1
 	cp build/default/switchboard switchboard
 	tests/run.sh build/default build/asan
 
