@@ -1,4 +1,5 @@
 #include "orchestrator/outbox.h"
+#include "orchestrator/render.h"
 #include "adapters/adapter.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -171,16 +172,67 @@ choices_json(const char *const *choices)
 	return a;
 }
 
+/* The adapter's text limit, or 0 when it is not registered (disabled). */
+static size_t
+max_text(const char *adapter)
+{
+	struct adapter	*a;
+
+	if ((a = reg_find(adapter)) == NULL)
+		return 0;
+	return a->ops->caps(a)->max_text;
+}
+
+/* A copy of text cut to max bytes (UTF-8 safe) with a marker, or NULL. */
+static char *
+truncated(const char *text, size_t max)
+{
+	static const char	 mark[] = "\n… (cut)";
+	char			*s;
+
+	if (max == 0 || strlen(text) <= max || max < sizeof mark)
+		return NULL;
+	s = xstrdup(text);
+	utf8_truncate(s, max - sizeof mark);
+	s = xrealloc(s, strlen(s) + sizeof mark);
+	strcat(s, mark);
+	return s;
+}
+
 uint64_t
 outbox_post(const char *adapter, const char *channel, const char *thread,
     const char *thread_key, const char *key, const char *text,
     const char *const *choices, const char *question)
 {
-	json_t	*p;
+	json_t		*p;
+	size_t		 max = max_text(adapter), n, i;
+	char		**parts, *cut;
+	uint64_t	 id = 0;
 
-	p = json_pack("{s:s, s:o, s:s?, s:s?}", "text", text,
+	/*
+	 * Long plain text is split into several messages in order; a keyed
+	 * message (a card, a question) is one message we edit later, so it
+	 * is cut instead.
+	 */
+	if (key == NULL && choices == NULL && max > 0 && strlen(text) > max) {
+		n = render_split(text, max, &parts);
+		for (i = 0; i < n; i++) {
+			p = json_pack("{s:s, s:o, s:s?}", "text", parts[i],
+			    "choices", json_null(), "thread_key", thread_key);
+			if ((id = enqueue(adapter, channel, thread, "post",
+			    NULL, p)) == 0)
+				break;
+		}
+		for (i = 0; i < n; i++)
+			free(parts[i]);
+		free(parts);
+		return id;
+	}
+	cut = truncated(text, max);
+	p = json_pack("{s:s, s:o, s:s?, s:s?}", "text", cut != NULL ? cut : text,
 	    "choices", choices_json(choices), "question", question,
 	    "thread_key", thread_key);
+	free(cut);
 	return enqueue(adapter, channel, thread, "post", key, p);
 }
 
@@ -191,13 +243,15 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 {
 	sqlite3_stmt	*st;
 	json_t		*p;
-	char		*s;
+	char		*s, *cut;
 	int64_t		 busy = -1;
 	struct lane	*l;
 
-	p = json_pack("{s:s, s:o, s:s?, s:b}", "text", text,
+	cut = truncated(text, max_text(adapter));
+	p = json_pack("{s:s, s:o, s:s?, s:b}", "text", cut != NULL ? cut : text,
 	    "choices", choices_json(choices), "question", question,
 	    "closed", closed);
+	free(cut);
 
 	/*
 	 * Latest state wins: rewrite a pending edit of the same message in

@@ -1,0 +1,268 @@
+/*
+ * The outbox against a scripted adapter: order per channel, pacing,
+ * Retry-After as a floor, permanent failures, edits that wait for their
+ * post, coalesced edits, splitting, and rows surviving a restart.
+ */
+#include "orchestrator/outbox.h"
+#include "adapters/adapter.h"
+#include "bot/loop.h"
+#include "bot/store.h"
+#include "bot/util.h"
+#include "tests/unit/t.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct sent {
+	enum chat_op_kind	 kind;
+	char			 text[256];
+	char			 target[64];
+	char			 thread[64];
+	uint64_t		 at_ms;
+};
+
+static struct sent	 sent[64];
+static int		 nsent;
+static int		 fail_next;	/* 0 none, 1 retry(ms), 2 permanent */
+static long long	 fail_retry_ms;
+static int		 next_ref = 100;
+static struct adapter_caps caps = { .threads = 1, .edits = 1,
+    .max_text = 1000, .min_interval_ms = 0 };
+
+struct fake {
+	struct adapter	 hdr;
+};
+
+struct pending {
+	struct chat_op	*op;
+	char		 ref[32];
+};
+
+static void
+complete(void *arg)
+{
+	struct pending	*p = arg;
+	struct chat_op	*op = p->op;
+	char		 ref[32];
+
+	snprintf(ref, sizeof ref, "%s", p->ref);
+	free(p);
+	if (fail_next == 1) {
+		fail_next = 0;
+		chat_op_failed(op, fail_retry_ms, 0, "ratelimited");
+	} else if (fail_next == 2) {
+		fail_next = 0;
+		chat_op_failed(op, -1, 1, "channel_not_found");
+	} else
+		chat_op_done(op, op->kind == CHAT_OP_POST ? ref : NULL);
+}
+
+static int
+fake_send(struct adapter *a, struct chat_op *op)
+{
+	struct sent	*s = &sent[nsent++];
+	struct pending	*p = xcalloc(1, sizeof *p);
+
+	s->kind = op->kind;
+	snprintf(s->text, sizeof s->text, "%s", op->text ? op->text : "");
+	snprintf(s->target, sizeof s->target, "%s", op->target ? op->target : "");
+	snprintf(s->thread, sizeof s->thread, "%s", op->thread ? op->thread : "");
+	s->at_ms = now_ms();
+	snprintf(p->ref, sizeof p->ref, "%d", next_ref++);
+	p->op = op;
+	loop_defer(complete, p);	/* never from inside send() */
+	return 0;
+}
+
+static const struct adapter_caps *
+fake_caps(struct adapter *a)
+{
+	return &caps;
+}
+
+static const struct adapter_ops fake_ops = {
+	.name = "fake", .send = fake_send, .caps = fake_caps,
+};
+
+static struct fake	 the_fake = { .hdr = { .ops = &fake_ops } };
+static char		 dir[64];
+
+/* metrics are not under test here */
+static void
+setup(void)
+{
+	char	*cause = NULL;
+
+	nsent = 0;
+	fail_next = 0;
+	next_ref = 100;
+	caps.min_interval_ms = 0;
+	strcpy(dir, "/tmp/sb-outbox-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(loop_init() == 0);
+	CHECK(store_open(dir, &cause) == 0);
+	outbox_register("fake", &the_fake.hdr);
+	outbox_init();
+}
+
+static void
+teardown(int remove)
+{
+	char	 cmd[128];
+
+	outbox_shutdown();
+	loop_free();
+	store_close();
+	if (remove) {
+		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+		CHECK(system(cmd) == 0);
+	}
+}
+
+static void
+pump_until(int n, uint64_t max_ms)
+{
+	uint64_t	 dl = now_ms() + max_ms;
+
+	while (nsent < n && now_ms() < dl)
+		uv_run(loop_uv(), UV_RUN_ONCE);
+	/* let the last completion land */
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+}
+
+TEST(outbox_sends_in_order_and_edit_targets_the_posted_ref)
+{
+	setup();
+	outbox_post("fake", "C1", "T1", NULL, "a1.card", "card v1", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "hello", NULL, NULL);
+	outbox_edit("fake", "C1", "T1", "a1.card", "card v2", NULL, NULL, 0);
+	pump_until(3, 2000);
+	CHECK_INT(nsent, 3);
+	CHECK_STR(sent[0].text, "card v1");
+	CHECK_STR(sent[1].text, "hello");
+	CHECK(sent[2].kind == CHAT_OP_EDIT);
+	CHECK_STR(sent[2].target, "100");	/* the ref the post produced */
+	CHECK_INT(outbox_pending(), 0);
+	teardown(1);
+}
+
+TEST(outbox_pending_edits_of_one_message_coalesce_to_the_latest)
+{
+	setup();
+	caps.min_interval_ms = 200;	/* keeps the edits queued */
+	outbox_post("fake", "C1", "T1", NULL, "k", "v0", NULL, NULL);
+	outbox_edit("fake", "C1", "T1", "k", "v1", NULL, NULL, 0);
+	outbox_edit("fake", "C1", "T1", "k", "v2", NULL, NULL, 0);
+	outbox_edit("fake", "C1", "T1", "k", "v3", NULL, NULL, 0);
+	pump_until(4, 1500);
+	CHECK_INT(nsent, 2);
+	CHECK_STR(sent[1].text, "v3");
+	teardown(1);
+}
+
+TEST(outbox_paces_a_channel_by_min_interval)
+{
+	setup();
+	caps.min_interval_ms = 150;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "one", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "two", NULL, NULL);
+	outbox_post("fake", "C2", "T9", NULL, NULL, "other channel", NULL, NULL);
+	pump_until(3, 2000);
+	CHECK_INT(nsent, 3);
+	/* the other channel is not held up by C1's pacing */
+	CHECK_STR(sent[1].text, "other channel");
+	CHECK(sent[2].at_ms - sent[0].at_ms >= 140);
+	teardown(1);
+}
+
+TEST(outbox_retry_after_is_a_floor_and_order_is_kept)
+{
+	setup();
+	fail_next = 1;
+	fail_retry_ms = 400;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "second", NULL, NULL);
+	pump_until(3, 3000);
+	CHECK_INT(nsent, 3);
+	CHECK_STR(sent[0].text, "first");
+	CHECK_STR(sent[1].text, "first");	/* retried before "second" */
+	CHECK_STR(sent[2].text, "second");
+	CHECK(sent[1].at_ms - sent[0].at_ms >= 400);
+	teardown(1);
+}
+
+TEST(outbox_permanent_failure_is_dropped_and_its_edits_fail_too)
+{
+	sqlite3_stmt	*st;
+
+	setup();
+	fail_next = 2;
+	outbox_post("fake", "C1", "T1", NULL, "gone", "never", NULL, NULL);
+	outbox_edit("fake", "C1", "T1", "gone", "edit of never", NULL, NULL, 0);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "after", NULL, NULL);
+	pump_until(2, 2000);
+	CHECK_INT(nsent, 2);
+	CHECK_STR(sent[1].text, "after");
+	st = store_stmt("SELECT count(*) FROM outbox WHERE status = 'failed'");
+	CHECK(sqlite3_step(st) == SQLITE_ROW);
+	CHECK_INT(sqlite3_column_int(st, 0), 2);
+	sqlite3_reset(st);
+	teardown(1);
+}
+
+TEST(outbox_splits_long_plain_text_and_cuts_keyed_messages)
+{
+	char	*big;
+
+	setup();
+	big = xmalloc(2501);
+	memset(big, 'x', 2500);
+	big[2500] = '\0';
+	outbox_post("fake", "C1", "T1", NULL, NULL, big, NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, "card", big, NULL, NULL);
+	pump_until(4, 2000);
+	CHECK_INT(nsent, 4);	/* 1000 + 1000 + 500, then one cut card */
+	CHECK_INT(strlen(sent[0].text), 255);	/* the recorder keeps 255 */
+	CHECK(strstr(sent[3].text, "x") != NULL);
+	free(big);
+	teardown(1);
+}
+
+TEST(outbox_rows_survive_a_restart_and_go_out_once)
+{
+	char	*cause = NULL;
+
+	setup();
+	outbox_unregister("fake");	/* adapter down: nothing can go out */
+	outbox_post("fake", "C1", "T1", NULL, NULL, "kept", NULL, NULL);
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+	CHECK_INT(nsent, 0);
+	teardown(0);
+
+	CHECK(loop_init() == 0);
+	CHECK(store_open(dir, &cause) == 0);
+	outbox_register("fake", &the_fake.hdr);
+	outbox_init();
+	pump_until(1, 2000);
+	CHECK_INT(nsent, 1);
+	CHECK_STR(sent[0].text, "kept");
+	pump_until(2, 300);
+	CHECK_INT(nsent, 1);
+	CHECK_INT(outbox_pending(), 0);
+	teardown(1);
+}
+
+int
+main(void)
+{
+	RUN(outbox_sends_in_order_and_edit_targets_the_posted_ref);
+	RUN(outbox_pending_edits_of_one_message_coalesce_to_the_latest);
+	RUN(outbox_paces_a_channel_by_min_interval);
+	RUN(outbox_retry_after_is_a_floor_and_order_is_kept);
+	RUN(outbox_permanent_failure_is_dropped_and_its_edits_fail_too);
+	RUN(outbox_splits_long_plain_text_and_cuts_keyed_messages);
+	RUN(outbox_rows_survive_a_restart_and_go_out_once);
+	return t_done();
+}
