@@ -50,6 +50,7 @@ struct agent {
 	int			 open_handles;	/* process + pipes not yet closed */
 	int64_t			 exit_code;
 	int			 term_signal;
+	int			 cleaned;	/* worktree removed; no more turns */
 
 	char			*ring;		/* output tail, circular */
 	size_t			 ring_cap, ring_len, ring_pos;
@@ -770,6 +771,20 @@ wt_work(uv_work_t *w)
 		    j->id, j->task, &j->out_branch, &j->out_path, &j->cause);
 		return;
 	}
+	if (j->finishing == 2) {
+		/* cleanup #n: the directory goes, the branch stays */
+		j->rc = worktree_remove(j->repo_path, j->id, &j->cause);
+		return;
+	}
+	/*
+	 * Between turns the worktree is unlocked: the retention sweep may
+	 * take it once the agent has been idle that long.
+	 */
+	if (worktree_unlock(j->repo_path, j->id, &cause) != 0) {
+		log_debug("agent %lld: unlock: %s", (long long)j->id, cause);
+		free(cause);
+		cause = NULL;
+	}
 	if (worktree_commit_leftovers(j->worktree, j->git_name, j->git_email,
 	    j->message, &committed, &cause) != 0) {
 		j->rc = -1;
@@ -805,7 +820,20 @@ wt_after(uv_work_t *w, int status)
 	struct agent	*a = j->agent;
 	char		 key[32], *text;
 
-	if (!j->finishing) {
+	if (j->finishing == 2) {
+		if (j->rc != 0)
+			conversation_say(a->conv, "Could not remove the worktree"
+			    " of #%lld: %s", (long long)a->id, j->cause);
+		else {
+			conversation_say(a->conv, "Removed the worktree of #%lld;"
+			    " its branch `%s` stays.", (long long)a->id,
+			    a->branch);
+			free(a->worktree);
+			a->worktree = NULL;
+			a->cleaned = 1;
+			db_update(a);
+		}
+	} else if (!j->finishing) {
 		if (j->rc != 0 || a->end_reason != NULL) {
 			if (j->rc != 0) {
 				log_warnx("agent %lld: worktree: %s",
@@ -895,6 +923,17 @@ turn_start(struct agent *a)
 	if (a->worktree == NULL) {
 		set_state(a, AGENT_PREPARING);
 		wt_queue(a, 0);
+	} else if (access(a->worktree, F_OK) == -1) {
+		/* The retention sweep removed it while the agent was idle. */
+		a->cleaned = 1;
+		a->end_reason = "worktree";
+		ring_add(a, "its worktree was cleaned up; start a new agent",
+		    46);
+		free(a->worktree);
+		a->worktree = NULL;
+		a->state = AGENT_FINISHING;
+		a->open_handles = 0;
+		turn_finished(a);
 	} else {
 		set_state(a, AGENT_PREPARING);
 		spawn(a);
@@ -1170,6 +1209,13 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	char		*line;
 
 	log_info("agent %lld: follow-up from %s", (long long)a->id, by);
+	if (a->cleaned) {
+		conversation_say(a->conv, "#%lld's worktree was removed; its"
+		    " branch `%s` keeps the work. Start a new agent with `new"
+		    " TASK`.", (long long)a->id, a->branch != NULL ? a->branch :
+		    "-");
+		return;
+	}
 	if (a->state == AGENT_RUNNING) {
 		if (a->drv->followup_running != NULL &&
 		    a->drv->followup_running(a, text) == 0)
@@ -1223,6 +1269,15 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	}
 }
 
+int
+agent_cleanup(struct agent *a)
+{
+	if (agent_is_live(a) || a->worktree == NULL)
+		return -1;
+	wt_queue(a, 2);
+	return 0;
+}
+
 char *
 agent_status_line(const struct agent *a)
 {
@@ -1267,6 +1322,73 @@ agent_diff_text(const struct agent *a)
 	}
 }
 
+/* ---- retention ------------------------------------------------------------ */
+
+struct sweep_job {
+	uv_work_t	 work;
+	char		**repos;
+	size_t		 nrepos;
+	char		*state_dir;
+	int64_t		 retention;
+	int		 removed;
+};
+
+static uv_timer_t	*sweep_timer;
+
+static void
+sweep_work(uv_work_t *w)
+{
+	struct sweep_job	*j = w->data;
+	char			*cause = NULL;
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < j->nrepos; i++) {
+		n = 0;
+		if (worktree_cleanup_older(j->repos[i], j->state_dir,
+		    j->retention, &n, &cause) != 0) {
+			log_warnx("worktree sweep of %s: %s", j->repos[i], cause);
+			free(cause);
+			cause = NULL;
+		}
+		j->removed += n;
+	}
+}
+
+static void
+sweep_after(uv_work_t *w, int status)
+{
+	struct sweep_job	*j = w->data;
+	size_t			 i;
+
+	if (j->removed > 0)
+		log_info("worktree sweep: removed %d worktree(s) idle for more"
+		    " than %llds", j->removed, (long long)j->retention);
+	for (i = 0; i < j->nrepos; i++)
+		free(j->repos[i]);
+	free(j->repos);
+	free(j->state_dir);
+	free(j);
+}
+
+static void
+sweep_fired(uv_timer_t *t)
+{
+	struct sweep_job	*j;
+	size_t			 i;
+
+	if (cfg->git.retention <= 0 || cfg->nrepos == 0)
+		return;
+	j = xcalloc(1, sizeof *j);
+	j->work.data = j;
+	j->repos = xcalloc(cfg->nrepos, sizeof *j->repos);
+	for (i = 0; i < cfg->nrepos; i++)
+		j->repos[j->nrepos++] = xstrdup(cfg->repos[i].path);
+	j->state_dir = xstrdup(cfg->state_dir);
+	j->retention = cfg->git.retention;
+	uv_queue_work(loop_uv(), &j->work, sweep_work, sweep_after);
+}
+
 /* ---- start, recovery, shutdown ------------------------------------------- */
 
 void
@@ -1281,6 +1403,19 @@ agent_configure(const struct config *c, const char *socket_path)
 	free(self_exe);
 	self_exe = uv_exepath(buf, &len) == 0 ? xstrdup(buf) :
 	    xstrdup("switchboard");
+	if (sweep_timer == NULL && c->git.retention > 0) {
+		uint64_t every = (uint64_t)c->git.retention * 1000 / 4;
+
+		/* Sweep a few times per retention period, at most hourly. */
+		if (every > 3600 * 1000)
+			every = 3600 * 1000;
+		if (every < 1000)
+			every = 1000;
+		sweep_timer = xcalloc(1, sizeof *sweep_timer);
+		uv_timer_init(loop_uv(), sweep_timer);
+		uv_timer_start(sweep_timer, sweep_fired, 0, every);
+		uv_unref((uv_handle_t *)sweep_timer);
+	}
 	if (m_started == NULL) {
 		m_started = metrics_counter("switchboard_agents_started_total",
 		    "", "Subagents started");
@@ -1415,6 +1550,10 @@ agent_shutdown(void)
 	struct agent	*a;
 
 	queue_head = NULL;
+	if (sweep_timer != NULL) {
+		loop_close_free((uv_handle_t *)sweep_timer);
+		sweep_timer = NULL;
+	}
 	while ((a = agents) != NULL) {
 		agents = a->next;
 		if (a->proc != NULL) {

@@ -42,6 +42,8 @@ struct agent	*agent_find(int64_t id);
 struct agent	*agent_by_token(const char *token);
 /* 0 if it was cancelled or dequeued; -1 if it had already ended. */
 int		 agent_cancel(struct agent *, const char *by);
+/* Removes an ended agent's worktree (the branch stays); -1 if live. */
+int		 agent_cleanup(struct agent *);
 /* A follow-up message from the thread. */
 void		 agent_followup(struct agent *, const char *text, const char *by);
 

@@ -7,6 +7,7 @@
  *	#N TEXT			follow-up for agent N
  *	cancel #N		stop agent N
  *	diff #N			diff stat of agent N's branch
+ *	cleanup #N		remove agent N's worktree (the branch stays)
  *	qN TEXT			answer question N
  *	help
  *	anything else		the answer when exactly one question is open
@@ -145,6 +146,22 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 	}
 	if (strncasecmp(t, "new ", 4) == 0 || strcasecmp(t, "new") == 0) {
 		start(c, t + (t[3] == '\0' ? 3 : 4), m->by);
+		return;
+	}
+	if (strncasecmp(t, "cleanup ", 8) == 0) {
+		rest = t + 8;
+		while (*rest == ' ')
+			rest++;
+		if ((n = parse_ref(rest, NULL)) < 0 &&
+		    (n = parse_uint(rest)) < 0) {
+			conversation_say(c, "Which one? Say `cleanup #N`.");
+			return;
+		}
+		if ((a = find_here(c, n)) == NULL)
+			return;
+		if (agent_cleanup(a) != 0)
+			conversation_say(c, "#%lld is still running or has no"
+			    " worktree.", n);
 		return;
 	}
 	if (strncasecmp(t, "cancel ", 7) == 0 || strncasecmp(t, "diff ", 5) == 0) {

@@ -139,6 +139,7 @@ render_help(void)
 	    "  #N TEXT         follow-up for agent N\n"
 	    "  cancel #N       stop agent N\n"
 	    "  diff #N         the diff stat of agent N's branch\n"
+	    "  cleanup #N      remove agent N's worktree (its branch stays)\n"
 	    "  qN ANSWER       answer question N (a plain reply works when"
 	    " only one is open)\n"
 	    "  help            this text");

@@ -347,5 +347,31 @@ def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
+               extra="git = { retention = 2; };").start()
+    ds.append(d)
+    d.send("new keep me")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: keep me").group(1)
+    d.expect(r"✅ #1 done")
+    d.send("t%s new sweep me" % t)
+    d.expect(r"✅ #2 done")
+    wt1 = os.path.join(d.state, "worktrees", "1")
+    wt2 = os.path.join(d.state, "worktrees", "2")
+    d.send("t%s cleanup #1" % t)
+    d.expect(r"Removed the worktree of #1; its branch `sb/1-keep-me` stays")
+    check(not os.path.exists(wt1), "worktree 1 still there")
+    check(branch_of(d.repo, 1) == "sb/1-keep-me", "branch 1 kept")
+    d.send("t%s #1 more please" % t)
+    d.expect(r"#1's worktree was removed")
+    # The retention sweep (2 s) takes #2's idle worktree; its branch stays.
+    deadline = time.time() + 15
+    while os.path.exists(wt2) and time.time() < deadline:
+        time.sleep(0.2)
+    check(not os.path.exists(wt2), "retention did not remove worktree 2")
+    check(branch_of(d.repo, 2) == "sb/2-sweep-me", "branch 2 kept")
+    check(d.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
