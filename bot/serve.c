@@ -334,7 +334,12 @@ out:
 	conversation_free_all();
 	loop_free();
 	store_close();
-	worktree_git_shutdown();
+	/*
+	 * No git_libgit2_shutdown: it deletes libgit2's thread-local key while
+	 * the libuv threadpool threads that ran worktree jobs still hold
+	 * their error state, which then shows up as lost memory.  The process
+	 * is exiting; the OS takes it all.
+	 */
 	metrics_reset();
 	for (i = 0; i < sv.nretired; i++)
 		config_free(sv.retired[i]);

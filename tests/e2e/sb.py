@@ -94,7 +94,7 @@ class Daemon:
     """One `switchboard serve` with the console adapter on pipes."""
 
     def __init__(self, tmp, agents, extra="", allowed='"console:me"',
-                 http="", repo=None, env=None, adapters=""):
+                 http="", repo=None, env=None, adapters="", wrapper=None):
         self.tmp = tmp
         self.state = os.path.join(tmp, "state")
         self.repo = repo or os.path.join(tmp, "repo")
@@ -109,10 +109,12 @@ class Daemon:
         self.q = queue.Queue()
         self.proc = None
         self.errlog = os.path.join(tmp, "stderr.log")
+        self.wrapper = wrapper or []
 
     def start(self):
         self.errf = open(self.errlog, "ab")
-        self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf],
+        self.proc = subprocess.Popen([*self.wrapper, BIN, "serve", "-c",
+                                      self.conf],
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=self.errf, env=self.env)
