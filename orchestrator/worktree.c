@@ -199,6 +199,77 @@ prune(git_worktree *wt, uint32_t flags, char **cause)
 	return 0;
 }
 
+static int
+find_gitattributes(const char *root, const git_tree_entry *e, void *arg)
+{
+	if (strcmp(git_tree_entry_name(e), ".gitattributes") == 0) {
+		*(int *)arg = 1;
+		return -1;	/* stop the walk */
+	}
+	return 0;
+}
+
+static int
+file_exists(const char *dir, const char *rel)
+{
+	struct stat	 sb;
+	char		*p;
+	int		 ok;
+
+	if (dir == NULL)
+		return 0;
+	p = xasprintf("%s/%s", dir, rel);
+	ok = stat(p, &sb) == 0;
+	free(p);
+	return ok;
+}
+
+/*
+ * Whether checkout filters (CRLF conversion, ident) could change a byte of
+ * this checkout.  They cost a third of a 20,000-file checkout in libgit2 1.5
+ * (per-file attribute lookups that realpath the target twice; see
+ * bench/worktree.c), and do nothing unless core.autocrlf is on or some
+ * attributes file exists: the tree's .gitattributes, info/attributes,
+ * core.attributesFile or its XDG default, /etc/gitattributes.  libgit2 runs
+ * no external filter drivers (LFS) either way.  When unsure: they matter.
+ */
+static int
+filters_matter(git_repository *repo, git_commit *base)
+{
+	git_config	*cfg = NULL;
+	git_tree	*tree = NULL;
+	const char	*home, *xdg;
+	int		 autocrlf = 0, found = 0, error;
+	git_buf		 b = GIT_BUF_INIT;
+
+	if (git_repository_config_snapshot(&cfg, repo) < 0)
+		return 1;
+	error = git_config_get_bool(&autocrlf, cfg, "core.autocrlf");
+	if ((error < 0 && error != GIT_ENOTFOUND) || autocrlf)
+		found = 1;	/* "input" is not a bool, and it converts */
+	if (!found && git_config_get_string_buf(&b, cfg,
+	    "core.attributesfile") != GIT_ENOTFOUND)
+		found = 1;
+	git_buf_dispose(&b);
+	git_config_free(cfg);
+	git_error_clear();
+
+	xdg = getenv("XDG_CONFIG_HOME");
+	home = getenv("HOME");
+	if (found || file_exists(git_repository_commondir(repo),
+	    "info/attributes") || file_exists("/etc", "gitattributes") ||
+	    (xdg != NULL && *xdg != '\0' ? file_exists(xdg, "git/attributes") :
+	    file_exists(home, ".config/git/attributes")))
+		return 1;
+	if (git_commit_tree(&tree, base) < 0 ||
+	    (git_tree_walk(tree, GIT_TREEWALK_PRE, find_gitattributes,
+	    &found) < 0 && !found))
+		found = 1;
+	git_tree_free(tree);
+	git_error_clear();
+	return found;
+}
+
 int
 worktree_add(const char *repo_path, const char *base_branch,
     const char *state_dir, int64_t agent_id, const char *task_text,
@@ -279,6 +350,7 @@ worktree_add(const char *repo_path, const char *base_branch,
 
 	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
 	opts.ref = branch;
+	opts.checkout_options.disable_filters = !filters_matter(repo, base);
 	if (git_worktree_add(&wt, repo, wtname, path, &opts) < 0) {
 		gfail(cause, "cannot add worktree %s at %s", wtname, path);
 		/* Our precondition checks make anything named wtname ours. */
@@ -538,6 +610,8 @@ worktree_diffstat(const char *repo_path, const char *base, const char *branch,
 	int		 rc = -1;
 
 	memset(out, 0, sizeof *out);
+	if (branch == NULL)
+		branch = "HEAD";
 	if (open_repo(&repo, repo_path, cause) < 0)
 		return -1;
 	if (merge_base_tree(repo, base, branch, &old, &new, cause) < 0)

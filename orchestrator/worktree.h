@@ -20,8 +20,9 @@
  *  - Branches are kept by remove and cleanup: they are the agents' results.
  *
  * Every call opens its own git_repository and shares no state but the libgit2
- * global init, so a caller may run these off the loop thread (uv_queue_work):
- * a checkout of a large repository takes a second or more.  All return 0 on
+ * global init, so a caller may run these off the loop thread (uv_queue_work)
+ * once worktree_git_init() has run on it: a checkout of 20,000 files takes
+ * most of a second (bench/worktree.c).  They do log.  All return 0 on
  * success, -1 with a malloc'd *cause (when cause is not NULL) on failure.
  */
 #ifndef SB_WORKTREE_H
@@ -49,7 +50,9 @@ void	 worktree_slug(const char *text, char *buf, size_t len);
 /*
  * Create branch sb/<agent_id>-<slug> from local branch base_branch (or from
  * HEAD, with a log line, when that branch does not exist) and a linked,
- * locked worktree for it at state_dir/worktrees/<agent_id>.  On success
+ * locked worktree for it at state_dir/worktrees/<agent_id>.  Checkout
+ * filters are skipped when no attributes or core.autocrlf could make them
+ * act (a third of the time on large repositories).  On success
  * *out_branch is the short branch name ("sb/7-fix-login") and *out_path the
  * absolute worktree path; both belong to the caller.
  */
@@ -79,10 +82,10 @@ struct worktree_stat {
 };
 
 /*
- * Diff stat of branch's tip against its merge base with base (resolved like
- * worktree_add: local branch, else HEAD).  repo_path may be the main
- * repository or any of its worktrees.  text holds at most max_files per-file
- * lines, then "... and N more files" if cut, then the summary line
+ * Diff stat of branch's tip (NULL: HEAD) against its merge base with base
+ * (resolved like worktree_add: local branch, else HEAD).  repo_path may be
+ * the main repository or any of its worktrees.  text holds at most max_files
+ * per-file lines, then "... and N more files" if cut, then the summary line
  * " 3 files changed, 10 insertions(+), 2 deletions(-)".  Renames are
  * detected, as git does by default.
  */

@@ -574,6 +574,34 @@ TEST(missing_base_branch_falls_back_to_head)
 	fixture_done();
 }
 
+/*
+ * worktree_add skips checkout filters when nothing could make them act; a
+ * .gitattributes asking for CRLF must still get CRLF, as git would.
+ */
+TEST(add_applies_eol_attributes_when_repo_has_them)
+{
+	git_repository	*r;
+	char		*branch, *path, *text;
+
+	fixture();
+	write_file(repo_path, ".gitattributes", "*.crlf text eol=crlf\n");
+	write_file(repo_path, "x.crlf", "a\nb\n");
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	commit_all(r, "attributes\n");
+	git_repository_free(r);
+	CHECK_INT(worktree_add(repo_path, "main", state_dir, 12, "eol",
+	    &branch, &path, &cause), 0);
+	text = read_file(path, "x.crlf");
+	CHECK_STR(text, "a\r\nb\r\n");
+	free(text);
+	text = read_file(path, "a.txt");
+	CHECK_STR(text, "one\ntwo\nthree\n");
+	free(text);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
 static void
 age(const char *path, time_t secs_ago)
 {
@@ -638,6 +666,7 @@ main(void)
 	RUN(hostile_task_texts_stay_inside_sb_and_state_dir);
 	RUN(existing_branch_gets_suffix_existing_worktree_is_refused);
 	RUN(missing_base_branch_falls_back_to_head);
+	RUN(add_applies_eol_attributes_when_repo_has_them);
 	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
 	worktree_git_shutdown();
 	return t_done();
