@@ -1,43 +1,40 @@
 #!/usr/bin/python3
-"""WebSocket test peer for tests/unit/test-ws.c (Debian python3-websockets 10.x).
+"""WebSocket test peer for tests/unit/test-ws.c (Debian python3-aiohttp).
 
 Binds 127.0.0.1:0 and prints the port on the first stdout line.  Paths:
-  /echo   echoes every text message
+  /echo   echoes every text message (and answers pings)
   /drop   closes the TCP connection abruptly after the first message
   /close  sends close code 4001 with reason "bye"
   /deaf   never pongs and never sends anything
-With --tls CERT KEY it serves wss:// instead.
-Runs until killed.
+With --tls CERT KEY it serves wss:// instead.  Runs until killed.
 """
 import asyncio
 import ssl
 import sys
 
-import websockets
-from websockets.legacy.server import WebSocketServerProtocol
+from aiohttp import WSMsgType, web
 
 
-class Protocol(WebSocketServerProtocol):
-    async def pong(self, data=b""):
-        # The library answers pings through this method; /deaf must not.
-        if self.path == "/deaf":
-            return
-        await super().pong(data)
-
-
-async def handler(ws, path):
+async def handler(request):
+    path = request.path
+    # autoping=False: pings reach us as messages and get no automatic pong.
+    ws = web.WebSocketResponse(autoping=(path != "/deaf"), max_msg_size=0)
+    await ws.prepare(request)
     if path == "/echo":
         async for msg in ws:
-            await ws.send(msg)
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_str(msg.data)
     elif path == "/drop":
-        await ws.recv()
-        ws.transport.abort()
+        await ws.receive()
+        request.transport.abort()
     elif path == "/close":
-        await ws.close(code=4001, reason="bye")
+        await ws.close(code=4001, message=b"bye")
     elif path == "/deaf":
-        await ws.wait_closed()
+        async for msg in ws:
+            pass
     else:
-        await ws.close(code=4004, reason="no such path")
+        await ws.close(code=4004, message=b"no such path")
+    return ws
 
 
 async def main():
@@ -45,10 +42,13 @@ async def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--tls":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-    server = await websockets.serve(handler, "127.0.0.1", 0, ssl=ctx,
-                                    create_protocol=Protocol,
-                                    ping_interval=None, max_size=None)
-    print(server.sockets[0].getsockname()[1], flush=True)
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    print(site._server.sockets[0].getsockname()[1], flush=True)
     await asyncio.Future()
 
 

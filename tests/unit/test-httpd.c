@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 static int	 baseline_handles;
+static const char *url_host = "127.0.0.1";	/* what curl connects to */
 
 static void
 count_open(uv_handle_t *h, void *arg)
@@ -35,9 +36,23 @@ open_handles(void)
 	return n;
 }
 
+static int	 dirty;	/* a test is between setup and teardown */
+
 static void
 setup(void)
 {
+	/*
+	 * A failed CHECK skips teardown, leaving the loop and lws (and
+	 * callbacks into the dead test's stack) behind.  Carrying on would
+	 * only hang or crash, so stop here; the FAIL line is already out.
+	 */
+	if (dirty) {
+		printf("FAIL %s: not run, an earlier failure left lws "
+		    "running\n", t_cur_name);
+		fflush(stdout);
+		_exit(1);
+	}
+	dirty = 1;
 	CHECK(loop_init() == 0);
 	baseline_handles = open_handles();
 }
@@ -52,6 +67,7 @@ teardown(void)
 	CHECK(!lws_busy());
 	CHECK_INT(open_handles(), baseline_handles);
 	loop_free();
+	dirty = 0;
 	metrics_reset();
 }
 
@@ -132,7 +148,8 @@ curl(struct reply *r, const char *path, const char *const *extra)
 	fh = mkstemp(hdrs);
 	close(fb);
 	close(fh);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", httpd_port(), path);
+	snprintf(url, sizeof url, "http://%s:%d%s", url_host, httpd_port(),
+	    path);
 	argv[n++] = "/usr/bin/curl";
 	argv[n++] = "-sS";
 	argv[n++] = "--max-time";
@@ -281,7 +298,8 @@ TEST(httpd_unknown_path_is_404_and_wrong_method_is_405)
 
 TEST(httpd_body_over_limit_is_413_without_running_handler)
 {
-	char		 big[3000], path[] = "/tmp/sb-httpd-big.XXXXXX", at[64];
+	static char	 big[300 * 1024];
+	char		 path[] = "/tmp/sb-httpd-big.XXXXXX", at[64];
 	struct reply	 r;
 	int		 fd;
 
@@ -294,6 +312,14 @@ TEST(httpd_body_over_limit_is_413_without_running_handler)
 	close(fd);
 	snprintf(at, sizeof at, "@%s", path);
 	const char *args[] = { "--data-binary", at, NULL };
+	CHECK(curl(&r, "/hook", args) == 0);
+	CHECK_INT(r.status, 413);
+	CHECK(seen_body == NULL);
+	reply_free(&r);
+	/* Just over the limit, in one segment. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(write(fd, big, 1025) == 1025);
+	close(fd);
 	CHECK(curl(&r, "/hook", args) == 0);
 	CHECK_INT(r.status, 413);
 	CHECK(seen_body == NULL);
@@ -399,6 +425,78 @@ TEST(httpd_bad_listen_address_is_refused)
 	teardown();
 }
 
+TEST(httpd_chunked_body_is_refused_with_411)
+{
+	char		 path[] = "/tmp/sb-httpd-chunk.XXXXXX", at[64];
+	struct reply	 r;
+	int		 fd;
+
+	setup();
+	start(1024);
+	httpd_route("POST", "/hook", echo_handler, NULL);
+	fd = mkstemp(path);
+	CHECK(write(fd, "hello", 5) == 5);
+	close(fd);
+	snprintf(at, sizeof at, "@%s", path);
+	const char *args[] = { "--data-binary", at, "-H",
+	    "Transfer-Encoding: chunked", NULL };
+	CHECK(curl(&r, "/hook", args) == 0);
+	unlink(path);
+	CHECK_INT(r.status, 411);
+	CHECK(seen_body == NULL);
+	reply_free(&r);
+	teardown();
+}
+
+TEST(httpd_listens_on_ipv6_loopback_and_on_any_address)
+{
+	struct reply	 r;
+	char		*cause = NULL;
+
+	setup();
+	CHECK(httpd_start("[::1]:0", 4096, &cause) == 0);
+	url_host = "[::1]";
+	CHECK(curl(&r, "/healthz", NULL) == 0);
+	url_host = "127.0.0.1";
+	CHECK_INT(r.status, 200);
+	reply_free(&r);
+	httpd_stop();
+	CHECK_INT(httpd_port(), -1);
+	CHECK(httpd_start(":0", 4096, &cause) == 0);
+	CHECK(curl(&r, "/healthz", NULL) == 0);
+	CHECK_INT(r.status, 200);
+	reply_free(&r);
+	teardown();
+}
+
+static void
+start_shutdown(void *arg)
+{
+	loop_shutdown("test");
+}
+
+TEST(httpd_loop_shutdown_stops_httpd_and_lws_so_the_loop_ends)
+{
+	struct reply	 r;
+	uint64_t	 t0;
+
+	setup();
+	start(4096);
+	CHECK(curl(&r, "/healthz", NULL) == 0);
+	CHECK_INT(r.status, 200);
+	reply_free(&r);
+	/* The daemon's path: shutdown hooks only, no explicit teardown. */
+	loop_timer_once(10, start_shutdown, NULL);
+	t0 = now_ms();
+	CHECK_INT(loop_run(), 0);
+	CHECK(now_ms() - t0 < 2000);
+	CHECK(!lws_busy());
+	CHECK_INT(httpd_port(), -1);
+	loop_free();
+	metrics_reset();
+	dirty = 0;
+}
+
 int
 main(void)
 {
@@ -409,5 +507,8 @@ main(void)
 	RUN(httpd_metrics_exposes_counters_and_counts_requests_by_class);
 	RUN(httpd_port_in_use_fails_with_clear_cause);
 	RUN(httpd_bad_listen_address_is_refused);
+	RUN(httpd_chunked_body_is_refused_with_411);
+	RUN(httpd_listens_on_ipv6_loopback_and_on_any_address);
+	RUN(httpd_loop_shutdown_stops_httpd_and_lws_so_the_loop_ends);
 	return t_done();
 }

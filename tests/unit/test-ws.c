@@ -41,6 +41,8 @@ struct server {
 	int	 port;
 };
 
+static pid_t	 live_server;	/* killed if a failed test skipped its stop */
+
 /* Starts the fake; its first stdout line is the port. */
 static int
 server_start(struct server *s, const char *cert, const char *key)
@@ -64,6 +66,7 @@ server_start(struct server *s, const char *cert, const char *key)
 		_exit(127);
 	}
 	close(fds[1]);
+	live_server = s->pid;
 	f = fdopen(fds[0], "r");
 	s->port = 0;
 	if (fgets(line, sizeof line, f) != NULL)
@@ -79,6 +82,7 @@ server_stop(struct server *s)
 		kill(s->pid, SIGTERM);
 		waitpid(s->pid, NULL, 0);
 		s->pid = 0;
+		live_server = 0;
 	}
 }
 
@@ -169,9 +173,27 @@ run_until_closed(struct rec *r)
 		loop_timer_cancel(t);
 }
 
+static int	 dirty;	/* a test is between setup and teardown */
+
 static void
 setup(void)
 {
+	/*
+	 * A failed CHECK skips teardown, leaving the loop and lws (and
+	 * callbacks into the dead test's stack) behind.  Carrying on would
+	 * only hang or crash, so stop here; the FAIL line is already out.
+	 */
+	if (dirty) {
+	if (live_server > 0) {
+		kill(live_server, SIGTERM);
+		waitpid(live_server, NULL, 0);
+	}
+		printf("FAIL %s: not run, an earlier failure left lws "
+		    "running\n", t_cur_name);
+		fflush(stdout);
+		_exit(1);
+	}
+	dirty = 1;
 	CHECK(loop_init() == 0);
 	baseline_handles = open_handles();
 }
@@ -184,6 +206,7 @@ teardown(void)
 	CHECK(!lws_busy());
 	CHECK_INT(open_handles(), baseline_handles);
 	loop_free();
+	dirty = 0;
 }
 
 static struct ws_conn *
@@ -515,9 +538,19 @@ TEST(wss_verifies_certificates_unless_insecure)
 	teardown();
 }
 
+static void
+kill_leftover_server(void)
+{
+	if (live_server > 0) {
+		kill(live_server, SIGTERM);
+		waitpid(live_server, NULL, 0);
+	}
+}
+
 int
 main(void)
 {
+	atexit(kill_leftover_server);
 	RUN(ws_echo_round_trips_several_messages_including_200k);
 	RUN(ws_server_drop_reports_1006_with_reason);
 	RUN(ws_server_close_code_and_reason_are_surfaced);
