@@ -33,7 +33,7 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev \
-             python3 python3-aiohttp python3-websockets openssl valgrind
+             python3 python3-aiohttp openssl curl valgrind
 
 .PHONY: all test test-only test-asan unit demo bench deps clean install
 all: switchboard
