@@ -16,6 +16,7 @@
 #include "orchestrator/conversation.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
+#include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
 #include <jansson.h>
@@ -212,13 +213,14 @@ on_reload(void *arg)
 	sv.retired[sv.nretired++] = sv.cfg;
 	sv.cfg = nc;
 	chat_configure(sv.cfg);
+	webhook_configure(sv.cfg);
 	{
 		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
 		free(p);
 	}
-	log_info("reload: access, routes, repos, agents, limits and log level"
-	    " applied");
+	log_info("reload: access, routes, webhooks, repos, agents, limits and"
+	    " log level applied");
 }
 
 /* ---- start --------------------------------------------------------------- */
@@ -304,6 +306,7 @@ serve_main(const char *config_path)
 
 	chat_configure(sv.cfg);
 	agent_configure(sv.cfg, path);
+	webhook_configure(sv.cfg);
 	free(path);
 	path = NULL;
 	if (start_adapters(&cause) != 0)

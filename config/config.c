@@ -381,6 +381,138 @@ load_routes(struct load *ld, struct config *c)
 	}
 }
 
+static int
+adapter_on(const struct config *c, const char *name)
+{
+	if (strcmp(name, "console") == 0)
+		return c->console.enabled;
+	if (strcmp(name, "slack") == 0)
+		return c->slack.enabled;
+	return c->matrix.enabled;
+}
+
+/* A list of strings, or def (NULL-terminated) when the key is absent. */
+static char **
+strings_or(const config_setting_t *s, const char *const *def, size_t *n)
+{
+	char	**v;
+	size_t	  i;
+
+	if (s != NULL)
+		return get_strings(s, n);
+	for (i = 0; def[i] != NULL; i++)
+		;
+	v = xcalloc(i + 1, sizeof *v);
+	for (*n = 0; *n < i; (*n)++)
+		v[*n] = xstrdup(def[*n]);
+	return v;
+}
+
+/*
+ * The list defaults are here, not in the schema table, because the table's
+ * defaults are single values; the help text there says the same.
+ */
+static const char *const webhook_labels_def[] = { "agent", NULL };
+static const char *const webhook_events_def[] = { "issues", "issue_comment",
+    "pull_request", "workflow_run", "check_run", NULL };
+
+static void
+load_webhooks(struct load *ld, struct config *c)
+{
+	const char		*p = "webhooks.[]";
+	const config_setting_t	*list, *item;
+	struct cfg_webhook	*w;
+	const char		*url;
+	char			*gp;
+	size_t			 j, len;
+	int			 i, n;
+
+	list = config_lookup(&ld->cf, "webhooks");
+	n = list_length(list);
+	c->webhooks = xcalloc(n + 1, sizeof *c->webhooks);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(list, i);
+		w = &c->webhooks[c->nwebhooks++];
+		w->name = dup_str(item, p, "name");
+		w->enabled = get_bool(item, p, "enabled");
+		w->path = dup_str(item, p, "path");
+		w->kind = dup_str(item, p, "kind");
+		w->secret_ref = dup_str(item, p, "secret");
+		w->target_adapter = dup_str(item, p, "target.adapter");
+		w->target_channel = dup_str(item, p, "target.channel");
+		w->repo = dup_str(item, p, "repo");
+		w->agent = dup_str(item, p, "agent");
+		w->github.labels = strings_or(find(item, "github.labels"),
+		    webhook_labels_def, &w->github.nlabels);
+		w->github.command = dup_str(item, p, "github.command");
+		w->github.events = strings_or(find(item, "github.events"),
+		    webhook_events_def, &w->github.nevents);
+		w->github.token_ref = dup_str(item, p, "github.token");
+		url = get_str(item, p, "github.api_url");
+		len = strlen(url);
+		while (len > 0 && url[len - 1] == '/')
+			len--;
+		/* Callers append "/repos/...". */
+		w->github.api_url = xstrndup(url, len);
+		w->generic.task_field = dup_str(item, p, "generic.task_field");
+		w->generic.thread_field = dup_str(item, p,
+		    "generic.thread_field");
+		w->generic.id_field = dup_str(item, p, "generic.id_field");
+		w->generic.timestamp_header = dup_str(item, p,
+		    "generic.timestamp_header");
+		w->generic.signature_header = dup_str(item, p,
+		    "generic.signature_header");
+
+		for (j = 0; j + 1 < c->nwebhooks; j++) {
+			if (strcmp(c->webhooks[j].name, w->name) == 0)
+				schema_error(&ld->errs, find(item, "name"),
+				    "webhooks.[%d].name: duplicate webhook "
+				    "name '%s'", i, w->name);
+			if (strcmp(c->webhooks[j].path, w->path) == 0)
+				schema_error(&ld->errs, find(item, "path"),
+				    "webhooks.[%d].path: '%s' is already "
+				    "webhook '%s'", i, w->path,
+				    c->webhooks[j].name);
+		}
+		if (strcmp(w->path, "/healthz") == 0 ||
+		    strcmp(w->path, "/metrics") == 0)
+			schema_error(&ld->errs, find(item, "path"),
+			    "webhooks.[%d].path: '%s' is built in", i, w->path);
+		if (config_repo(c, w->repo) == NULL)
+			schema_error(&ld->errs, find(item, "repo"),
+			    "webhooks.[%d].repo: no repo named '%s'", i,
+			    w->repo);
+		if (config_agent(c, w->agent) == NULL)
+			schema_error(&ld->errs, find(item, "agent"),
+			    "webhooks.[%d].agent: no agent named '%s'", i,
+			    w->agent);
+		if (strcmp(w->kind, "github") != 0 &&
+		    find(item, "github") != NULL)
+			schema_error(&ld->errs, find(item, "github"),
+			    "webhooks.[%d].github: only for kind \"github\"",
+			    i);
+		if (strcmp(w->kind, "generic") != 0 &&
+		    find(item, "generic") != NULL)
+			schema_error(&ld->errs, find(item, "generic"),
+			    "webhooks.[%d].generic: only for kind \"generic\"",
+			    i);
+		if (!w->enabled)
+			continue;
+		if (*c->http_listen == '\0')
+			schema_error(&ld->errs, item, "webhooks.[%d]: an "
+			    "enabled webhook needs http.listen", i);
+		/* Its threads would wait in the outbox for ever. */
+		if (!adapter_on(c, w->target_adapter))
+			schema_error(&ld->errs, find(item, "target.adapter"),
+			    "webhooks.[%d].target.adapter: adapter '%s' is "
+			    "not enabled", i, w->target_adapter);
+		gp = xasprintf("webhooks.[%d]", i);
+		w->secret = resolve_secret(ld, item, gp, "secret");
+		w->github.token = resolve_secret(ld, item, gp, "github.token");
+		free(gp);
+	}
+}
+
 static void
 require(struct load *ld, const config_setting_t *group, const char *gpath,
     const char *key, const char *why)
@@ -482,6 +614,7 @@ load_config(struct load *ld)
 	c->console.enabled = get_bool(root, "", "adapters.console.enabled");
 	load_slack(ld, c);
 	load_matrix(ld, c);
+	load_webhooks(ld, c);
 
 	c->limits.max_agents = get_int(root, "", "limits.max_agents");
 	c->limits.max_agents_per_conversation = get_int(root, "",
@@ -584,6 +717,31 @@ config_free(struct config *c)
 		free(c->routes[i].agent);
 	}
 	free(c->routes);
+	for (i = 0; i < c->nwebhooks; i++) {
+		struct cfg_webhook *w = &c->webhooks[i];
+
+		free(w->name);
+		free(w->path);
+		free(w->kind);
+		secret_free(w->secret);
+		free(w->secret_ref);
+		free(w->target_adapter);
+		free(w->target_channel);
+		free(w->repo);
+		free(w->agent);
+		strings_free(w->github.labels);
+		free(w->github.command);
+		strings_free(w->github.events);
+		secret_free(w->github.token);
+		free(w->github.token_ref);
+		free(w->github.api_url);
+		free(w->generic.task_field);
+		free(w->generic.thread_field);
+		free(w->generic.id_field);
+		free(w->generic.timestamp_header);
+		free(w->generic.signature_header);
+	}
+	free(c->webhooks);
 	free(c->slack.mode);
 	secret_free(c->slack.app_token);
 	secret_free(c->slack.bot_token);
@@ -623,6 +781,18 @@ config_agent(const struct config *c, const char *name)
 	for (i = 0; i < c->nagents; i++) {
 		if (strcmp(c->agents[i].name, name) == 0)
 			return &c->agents[i];
+	}
+	return NULL;
+}
+
+const struct cfg_webhook *
+config_webhook(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nwebhooks; i++) {
+		if (strcmp(c->webhooks[i].name, name) == 0)
+			return &c->webhooks[i];
 	}
 	return NULL;
 }
@@ -720,6 +890,17 @@ config_summary(const struct config *c)
 		buf_printf(&b, "  %s %s -> %s with %s\n", c->routes[i].adapter,
 		    c->routes[i].channel, c->routes[i].repo,
 		    c->routes[i].agent);
+	buf_printf(&b, "webhooks:   %zu\n", c->nwebhooks);
+	for (i = 0; i < c->nwebhooks; i++) {
+		const struct cfg_webhook *w = &c->webhooks[i];
+
+		buf_printf(&b, "  %s: %s POST %s -> %s %s, %s with %s, secret "
+		    "%s%s%s%s\n", w->name, w->kind, w->path, w->target_adapter,
+		    w->target_channel, w->repo, w->agent, w->secret_ref,
+		    w->github.token_ref != NULL ? ", token " : "",
+		    w->github.token_ref != NULL ? w->github.token_ref : "",
+		    w->enabled ? "" : " (disabled)");
+	}
 	buf_printf(&b, "limits:     %d agents, %d per conversation, timeout "
 	    "%ds, kill grace %ds\n", c->limits.max_agents,
 	    c->limits.max_agents_per_conversation, c->limits.agent_timeout,

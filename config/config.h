@@ -35,6 +35,41 @@ struct cfg_route {
 	char	*agent;		/* name of a cfg_agent */
 };
 
+/*
+ * A signed inbound HTTP POST that opens (or continues) a thread in
+ * target_adapter/target_channel and starts agent in repo.  Secrets are
+ * resolved only when enabled.
+ */
+struct cfg_webhook {
+	char	 *name;
+	int	  enabled;
+	char	 *path;		/* "/hooks/github" */
+	char	 *kind;		/* "github" | "generic" */
+	char	 *secret;	/* resolved; NULL when disabled */
+	char	 *secret_ref;	/* as written */
+	char	 *target_adapter;
+	char	 *target_channel;
+	char	 *repo;
+	char	 *agent;
+	struct {
+		char	**labels;	/* NULL-terminated */
+		size_t	  nlabels;
+		char	 *command;	/* "/agent" */
+		char	**events;	/* NULL-terminated */
+		size_t	  nevents;
+		char	 *token;	/* resolved; NULL = no write-back */
+		char	 *token_ref;
+		char	 *api_url;	/* no trailing '/' */
+	} github;
+	struct {
+		char	*task_field;
+		char	*thread_field;
+		char	*id_field;
+		char	*timestamp_header;
+		char	*signature_header;
+	} generic;
+};
+
 struct config {
 	char			*path;
 	char			*state_dir;
@@ -55,6 +90,8 @@ struct config {
 	size_t			 nagents;
 	struct cfg_route	*routes;
 	size_t			 nroutes;
+	struct cfg_webhook	*webhooks;
+	size_t			 nwebhooks;
 
 	struct {
 		int		 enabled;
@@ -113,6 +150,8 @@ const struct cfg_agent	*config_agent(const struct config *, const char *name);
 /* Route for (adapter, channel): exact channel first, then "*". NULL if none. */
 const struct cfg_route	*config_route(const struct config *, const char *adapter,
 			    const char *channel);
+/* Webhook by name, or NULL. */
+const struct cfg_webhook *config_webhook(const struct config *, const char *name);
 /* 1 if "adapter:user" is allowed ("adapter:*" matches any user of it). */
 int	 config_user_allowed(const struct config *, const char *adapter,
 	    const char *user);

@@ -11,6 +11,9 @@ static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const slack_modes[] = { "socket", "events", NULL };
 static const char *const drivers[] = { "command", "claude", "codex", NULL };
 static const char *const adapter_names[] = { "console", "slack", "matrix", NULL };
+static const char *const webhook_kinds[] = { "github", "generic", NULL };
+static const char *const github_events[] = { "issues", "issue_comment",
+    "pull_request", "workflow_run", "check_run", NULL };
 
 static int
 check_nonempty(const char *v, char **why)
@@ -59,6 +62,45 @@ check_listen(const char *v, char **why)
 		return -1;
 	}
 	return 0;
+}
+
+/* A route path: "/hooks/github".  No query, no spaces (httpd matches exactly). */
+static int
+check_http_path(const char *v, char **why)
+{
+	const char	*p;
+
+	if (v[0] != '/' || v[1] == '\0') {
+		*why = xasprintf("\"%s\" must start with '/' and name a path", v);
+		return -1;
+	}
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '?' || *p == '#' || *p == ' ' || *p == '\t') {
+			*why = xasprintf("\"%s\" may not contain '?', '#' or "
+			    "spaces", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* An HTTP header name (RFC 9110 token characters). */
+static int
+check_header(const char *v, char **why)
+{
+	const char	*p;
+
+	for (p = v; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p)
+		    != NULL)
+			continue;
+		break;
+	}
+	if (*v != '\0' && *p == '\0')
+		return 0;
+	*why = xasprintf("\"%s\" is not an HTTP header name", v);
+	return -1;
 }
 
 static int
@@ -171,6 +213,89 @@ const struct schema_key schema_keys[] = {
 	  .help = "Name of a repos entry." },
 	{ .path = "routes.[].agent", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
 	  .help = "Name of an agents entry." },
+
+	{ .path = "webhooks", .type = SCHEMA_LIST,
+	  .help = "Signed HTTP POSTs (GitHub, or any sender that signs like "
+	  "Slack) that open a thread in a chat channel and start an agent.  "
+	  "Need http.listen." },
+	{ .path = "webhooks.[].name", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_name,
+	  .help = "Unique; names the webhook in logs, metrics and the keys "
+	  "that map events to threads." },
+	{ .path = "webhooks.[].enabled", .type = SCHEMA_BOOL, .def = "true",
+	  .help = "Serve this webhook; its secrets are only resolved when "
+	  "true." },
+	{ .path = "webhooks.[].path", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_http_path,
+	  .help = "URL path it is served on (POST), e.g. \"/hooks/github\"; "
+	  "unique." },
+	{ .path = "webhooks.[].kind", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .values = webhook_kinds,
+	  .help = "\"github\" (X-Hub-Signature-256, X-GitHub-Event) or "
+	  "\"generic\" (HMAC-SHA256 over timestamp.body, see generic)." },
+	{ .path = "webhooks.[].secret", .type = SCHEMA_SECRET,
+	  .flags = SCHEMA_REQUIRED,
+	  .help = "The shared secret the sender signs with." },
+	{ .path = "webhooks.[].target", .type = SCHEMA_GROUP,
+	  .flags = SCHEMA_REQUIRED,
+	  .help = "Where the thread is opened." },
+	{ .path = "webhooks.[].target.adapter", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .values = adapter_names,
+	  .help = "An enabled adapter." },
+	{ .path = "webhooks.[].target.channel", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_nonempty,
+	  .help = "Channel or room id (\"console\" for the console)." },
+	{ .path = "webhooks.[].repo", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .help = "Name of a repos entry." },
+	{ .path = "webhooks.[].agent", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .help = "Name of an agents entry." },
+	{ .path = "webhooks.[].github", .type = SCHEMA_GROUP,
+	  .help = "Trigger rules and write-back for kind \"github\"." },
+	{ .path = "webhooks.[].github.labels", .type = SCHEMA_STRINGS,
+	  .check = check_nonempty,
+	  .help = "An issue starts work when it is labeled with one of these, "
+	  "or opened carrying one.  Unset = [ \"agent\" ]; [] = every "
+	  "opened issue." },
+	{ .path = "webhooks.[].github.command", .type = SCHEMA_STRING,
+	  .def = "/agent", .check = check_nonempty,
+	  .help = "An issue or PR comment starting with this starts work (or "
+	  "is a follow-up); the rest of the comment is the task." },
+	{ .path = "webhooks.[].github.events", .type = SCHEMA_STRINGS,
+	  .values = github_events,
+	  .help = "Events acted on (unset = all five): issues "
+	  "(opened/labeled), issue_comment (created, with the command), "
+	  "pull_request (opened), workflow_run and check_run (completed with "
+	  "a failure).  Others get 200 and no action." },
+	{ .path = "webhooks.[].github.token", .type = SCHEMA_SECRET,
+	  .help = "GitHub token; when set, the bot comments on the issue or PR "
+	  "where the work happens and, at the end, the branch and result." },
+	{ .path = "webhooks.[].github.api_url", .type = SCHEMA_STRING,
+	  .def = "https://api.github.com", .check = check_url,
+	  .help = "REST API base URL (GitHub Enterprise: https://HOST/api/v3; "
+	  "tests point it at a fake)." },
+	{ .path = "webhooks.[].generic", .type = SCHEMA_GROUP,
+	  .help = "Fields and headers for kind \"generic\".  The sender signs "
+	  "\"TIMESTAMP.BODY\" with HMAC-SHA256 and sends sha256=HEX; "
+	  "requests more than 5 minutes old are refused." },
+	{ .path = "webhooks.[].generic.task_field", .type = SCHEMA_STRING,
+	  .def = "task", .check = check_nonempty,
+	  .help = "JSON field (a.b for nested) holding the task text; "
+	  "required in every request." },
+	{ .path = "webhooks.[].generic.thread_field", .type = SCHEMA_STRING,
+	  .def = "thread", .check = check_nonempty,
+	  .help = "Optional JSON field: requests with the same value continue "
+	  "the same thread (a follow-up for its agent)." },
+	{ .path = "webhooks.[].generic.id_field", .type = SCHEMA_STRING,
+	  .def = "id", .check = check_nonempty,
+	  .help = "JSON field with a unique request id for deduplication; "
+	  "without one, the signature is the id." },
+	{ .path = "webhooks.[].generic.timestamp_header", .type = SCHEMA_STRING,
+	  .def = "X-Switchboard-Timestamp", .check = check_header,
+	  .help = "Header with the unix time (seconds) the request was "
+	  "signed." },
+	{ .path = "webhooks.[].generic.signature_header", .type = SCHEMA_STRING,
+	  .def = "X-Switchboard-Signature", .check = check_header,
+	  .help = "Header with sha256=HEX." },
 
 	{ .path = "adapters", .type = SCHEMA_GROUP, .help = "Chat adapters." },
 	{ .path = "adapters.console", .type = SCHEMA_GROUP,

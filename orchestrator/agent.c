@@ -83,6 +83,13 @@ static struct agent		*agents;
 static struct agent		*queue_head;
 static struct metric		*m_started, *m_live;
 
+#define AGENT_MAX_OBSERVERS	4
+static struct {
+	agent_end_fn	 fn;
+	void		*arg;
+} end_observers[AGENT_MAX_OBSERVERS];
+static int			 n_end_observers;
+
 static void	schedule(void);
 static void	turn_start(struct agent *);
 static void	turn_finished(struct agent *);
@@ -119,6 +126,35 @@ const char *agent_branch(const struct agent *a) { return a->branch; }
 const char *agent_worktree(const struct agent *a) { return a->worktree; }
 const char *agent_task(const struct agent *a) { return a->task; }
 const char *agent_token(const struct agent *a) { return a->token; }
+const char *agent_summary(const struct agent *a) { return a->summary; }
+
+void
+agent_on_end(agent_end_fn fn, void *arg)
+{
+	int	 i;
+
+	for (i = 0; i < n_end_observers; i++)
+		if (end_observers[i].fn == fn && end_observers[i].arg == arg)
+			return;
+	if (n_end_observers == AGENT_MAX_OBSERVERS)
+		fatalx("agent: too many end observers");
+	end_observers[n_end_observers].fn = fn;
+	end_observers[n_end_observers++].arg = arg;
+}
+
+int64_t
+agent_next_id(void)
+{
+	sqlite3_stmt	*st;
+	int64_t		 id = 1;
+
+	/* A rowid table without AUTOINCREMENT takes max(rowid) + 1. */
+	st = store_stmt("SELECT COALESCE(max(id), 0) + 1 FROM agents");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return id;
+}
 struct conversation *agent_conversation(const struct agent *a) { return a->conv; }
 enum agent_state agent_state(const struct agent *a) { return a->state; }
 
@@ -996,6 +1032,14 @@ turn_finished(struct agent *a)
 	free(text);
 	free(tail);
 	set_state(a, end);
+	{
+		int i;
+
+		agent_ref(a);	/* an observer may do anything */
+		for (i = 0; i < n_end_observers; i++)
+			end_observers[i].fn(a, end_observers[i].arg);
+		agent_unref(a);
+	}
 
 	/* Follow-ups that came in while it ran start the next turn. */
 	if ((f = a->followups) != NULL && end == AGENT_DONE) {

@@ -54,6 +54,20 @@ void		 agent_set_session(struct agent *, const char *session);
 /* Card must be re-rendered (coalesced by render.card_interval_ms). */
 void		 agent_touch(struct agent *);
 
+/*
+ * Observers of the end of every turn (done, failed, cancelled, timeout),
+ * called after the result is posted; webhooks report back to GitHub from
+ * here.  Register at start; at most a handful.
+ */
+typedef void	(*agent_end_fn)(struct agent *, void *arg);
+void		 agent_on_end(agent_end_fn, void *arg);
+/*
+ * The id the next agent_start will get (the agents table's next rowid), so
+ * a message posted before the start can name it.  Only exact if nothing
+ * else starts an agent in between (same loop turn).
+ */
+int64_t		 agent_next_id(void);
+
 /* Accessors (borrowed). */
 int64_t		 agent_id(const struct agent *);
 const char	*agent_name(const struct agent *);
@@ -61,6 +75,7 @@ const char	*agent_branch(const struct agent *);
 const char	*agent_worktree(const struct agent *);
 const char	*agent_task(const struct agent *);
 const char	*agent_token(const struct agent *);
+const char	*agent_summary(const struct agent *);	/* may be NULL */
 struct conversation *agent_conversation(const struct agent *);
 enum agent_state agent_state(const struct agent *);
 const char	*agent_state_name(enum agent_state);

@@ -53,6 +53,21 @@ conv_insert(struct conversation *c)
 	conv_loaded++;
 }
 
+static void
+conv_unlink(struct conversation *c)
+{
+	struct conversation	**pp;
+
+	pp = &conv_hash[conv_hashval(c->adapter, c->channel, c->thread)];
+	for (; *pp != NULL; pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			conv_loaded--;
+			return;
+		}
+	}
+}
+
 static struct conversation *
 conv_from_row(sqlite3_stmt *st)
 {
@@ -72,6 +87,55 @@ conv_from_row(sqlite3_stmt *st)
 
 #define CONV_COLS "id, adapter, channel, thread, starter, repo, agent, refused"
 
+/*
+ * thread may be the platform id of a root we posted (conversation_open): the
+ * conversation is then still filed under the root's key.  Re-file it under
+ * the platform id, so the next lookup is a plain one.  The struct stays the
+ * same object (agents hold it), only its thread string changes.
+ */
+static struct conversation *
+conv_learn_root(const char *adapter, const char *channel, const char *thread)
+{
+	struct conversation	*c;
+	sqlite3_stmt		*st;
+	char			*key;
+
+	if ((key = outbox_key_of(adapter, channel, thread)) == NULL)
+		return NULL;
+	if ((c = conv_cached(adapter, channel, key)) == NULL) {
+		st = store_stmt("SELECT " CONV_COLS " FROM conversations WHERE"
+		    " adapter = ? AND channel = ? AND thread = ?");
+		store_bind_text(st, 1, adapter);
+		store_bind_text(st, 2, channel);
+		store_bind_text(st, 3, key);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			c = conv_from_row(st);
+			conv_insert(c);
+		}
+		sqlite3_reset(st);
+	}
+	free(key);
+	if (c == NULL)
+		return NULL;
+	st = store_stmt("UPDATE conversations SET thread = ? WHERE id = ?");
+	store_bind_text(st, 1, thread);
+	store_bind_int(st, 2, c->id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		/* Still usable: the next lookup tries again. */
+		log_warnx("conversation %lld: recording thread %s failed: %s",
+		    (long long)c->id, thread, sqlite3_errmsg(store_db()));
+		sqlite3_reset(st);
+		return c;
+	}
+	sqlite3_reset(st);
+	conv_unlink(c);
+	free(c->thread);
+	c->thread = xstrdup(thread);
+	conv_insert(c);
+	log_debug("conversation %lld: root is %s", (long long)c->id, thread);
+	return c;
+}
+
 struct conversation *
 conversation_find(const char *adapter, const char *channel, const char *thread)
 {
@@ -90,6 +154,8 @@ conversation_find(const char *adapter, const char *channel, const char *thread)
 		conv_insert(c);
 	}
 	sqlite3_reset(st);
+	if (c == NULL)
+		c = conv_learn_root(adapter, channel, thread);
 	return c;
 }
 
@@ -154,6 +220,69 @@ conversation_create(const char *adapter, const char *channel,
 	conv_insert(c);
 	log_info("conversation %lld: %s/%s/%s started by %s", (long long)c->id,
 	    adapter, channel, thread, starter != NULL ? starter : "?");
+	return c;
+}
+
+struct conversation *
+conversation_open(const char *adapter, const char *channel, const char *text,
+    const char *starter, const char *repo, const char *agent)
+{
+	struct conversation	*c;
+	sqlite3_stmt		*st;
+	int64_t			 id;
+	char			*key;
+
+	if (store_begin() != 0)
+		return NULL;
+	/* The key needs the id: insert under a placeholder, then rename. */
+	st = store_stmt("INSERT INTO conversations (adapter, channel, thread,"
+	    " starter, repo, agent, refused, created_at) VALUES"
+	    " (?, ?, '', ?, ?, ?, 0, ?)");
+	store_bind_text(st, 1, adapter);
+	store_bind_text(st, 2, channel);
+	store_bind_text(st, 3, starter);
+	store_bind_text(st, 4, repo);
+	store_bind_text(st, 5, agent);
+	store_bind_int(st, 6, wall_s());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		log_warnx("conversation: insert failed: %s",
+		    sqlite3_errmsg(store_db()));
+		sqlite3_reset(st);
+		store_rollback();
+		return NULL;
+	}
+	sqlite3_reset(st);
+	id = sqlite3_last_insert_rowid(store_db());
+	key = xasprintf("c%lld.root", (long long)id);
+	st = store_stmt("UPDATE conversations SET thread = ? WHERE id = ?");
+	store_bind_text(st, 1, key);
+	store_bind_int(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE ||
+	    outbox_post(adapter, channel, NULL, NULL, key, text, NULL,
+	    NULL) == 0) {
+		log_warnx("conversation: opening a thread failed: %s",
+		    sqlite3_errmsg(store_db()));
+		sqlite3_reset(st);
+		store_rollback();
+		free(key);
+		return NULL;
+	}
+	sqlite3_reset(st);
+	if (store_commit() != 0) {
+		free(key);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->id = id;
+	c->adapter = xstrdup(adapter);
+	c->channel = xstrdup(channel);
+	c->thread = key;
+	c->starter = starter != NULL ? xstrdup(starter) : NULL;
+	c->repo = repo != NULL ? xstrdup(repo) : NULL;
+	c->agent = agent != NULL ? xstrdup(agent) : NULL;
+	conv_insert(c);
+	log_info("conversation %lld: new thread in %s/%s opened for %s",
+	    (long long)id, adapter, channel, starter != NULL ? starter : "?");
 	return c;
 }
 

@@ -321,6 +321,32 @@ outbox_key_of(const char *adapter, const char *channel, const char *ref)
 	return key;
 }
 
+static int
+is_root_key(const char *s)
+{
+	size_t	 n = strlen(s), sn = strlen(OUTBOX_ROOT_SUFFIX);
+
+	return n > sn && strcmp(s + n - sn, OUTBOX_ROOT_SUFFIX) == 0;
+}
+
+/* Root key → platform id, in this lane only; NULL if not (yet) sent. */
+static char *
+lane_root_ref(const struct lane *l, const char *key)
+{
+	sqlite3_stmt	*st;
+	char		*ref = NULL;
+
+	st = store_stmt("SELECT platform_ref FROM messages WHERE key = ? AND"
+	    " adapter = ? AND channel = ?");
+	store_bind_text(st, 1, key);
+	store_bind_text(st, 2, l->adapter);
+	store_bind_text(st, 3, l->channel);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ref = store_col_text(st, 0);
+	sqlite3_reset(st);
+	return ref;
+}
+
 /* Is the POST that creates key failed for good?  Then dependants fail too. */
 static int
 key_failed(const char *key)
@@ -381,6 +407,7 @@ lane_head(struct lane *l, struct out_op **out, int64_t *wait_ms)
 	sqlite3_stmt	*st;
 	struct out_op	*o;
 	const char	*op, *payload, *tk, *s;
+	char		*ref;
 	json_error_t	 jerr;
 	json_t		*choices;
 	int64_t		 nb, now = wall_ms();
@@ -441,6 +468,18 @@ again:
 		o->target = xstrdup(s != NULL ? s : "");
 	}
 	tk = json_string_value(json_object_get(o->payload, "thread_key"));
+	if (o->thread != NULL && tk == NULL && is_root_key(o->thread)) {
+		/* Lane order: the root's POST has been settled by now. */
+		if ((ref = lane_root_ref(l, o->thread)) != NULL) {
+			free(o->thread);
+			o->thread = ref;
+		} else if (key_failed(o->thread)) {
+			row_finish(o->op.id, "failed",
+			    "thread root was never sent", 0, 0);
+			op_free(o);
+			goto again;
+		}
+	}
 	if (o->thread == NULL && tk != NULL &&
 	    (o->thread = outbox_ref_of(tk)) == NULL) {
 		if (key_failed(tk)) {

@@ -30,9 +30,17 @@ void		 outbox_register(const char *name, struct adapter *);
 void		 outbox_unregister(const char *name);
 
 /*
- * Enqueue a new message.  thread: root id, or NULL with thread_key naming
- * one of our messages whose platform id is the root (resolved at send time),
- * or both NULL to start a new thread.  key: our name for the message (may be
+ * A thread root we post ourselves has a key ending in this ("c7.root"); a
+ * thread given as such a key (instead of a platform id) is resolved to the
+ * root's platform id at send time, like thread_key.  The lane sends in row
+ * order, so the root is sent before anything queued after it in its channel.
+ */
+#define OUTBOX_ROOT_SUFFIX	".root"
+
+/*
+ * Enqueue a new message.  thread: root id (or a root key, see above), or
+ * NULL with thread_key naming one of our messages whose platform id is the
+ * root (resolved at send time), or both NULL to start a new thread.  key: our name for the message (may be
  * NULL).  choices: NULL-terminated, may be NULL.  Returns the row id, 0 on error.
  */
 uint64_t	 outbox_post(const char *adapter, const char *channel,
