@@ -374,6 +374,39 @@ def test_encrypted_room_one_notice_no_action(tmp, ds):
         fake.stop()
 
 
+def test_dm_room_needs_no_mention_group_room_does(tmp, ds):
+    fake = Fake()
+    try:
+        dm = fake.room()
+        group = fake.room(members=(ALICE, "@carol:localhost"))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(dm)
+        fake.invite(group)
+        joined(fake, dm)
+        joined(fake, group)
+        synced(fake, 3)
+        quiet = fake.say(group, "just chatting")
+        ev = fake.say(dm, "status")
+        fake.wait(lambda e: find(e, "m.reaction", target=ev, key="👀"),
+                  "👀 in the DM without a mention")
+        time.sleep(0.5)
+        check(not find(fake.sent()["events"], target=quiet),
+              "group chatter without a mention ignored")
+        # An edit of a user's message is not a new request.
+        fake.event(dm, {"msgtype": "m.text", "body": "* status",
+                        "m.new_content": {"msgtype": "m.text",
+                                          "body": "status"},
+                        "m.relates_to": {"rel_type": "m.replace",
+                                         "event_id": ev}})
+        time.sleep(0.5)
+        check(len(find(fake.sent()["events"], "m.reaction", key="👀")) == 1,
+              "edit not taken")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_invite_from_not_allowed_user_is_not_joined(tmp, ds):
     fake = Fake()
     try:

@@ -280,6 +280,67 @@ TEST(choice_line_uses_keycaps_and_stops_at_ten)
 	CHECK(matrix_choice_key(10) == NULL);
 }
 
+/*
+ * A poor man's fuzzer (the libFuzzer target is fuzz/fuzz-matrix-event.c):
+ * seeds mutated by byte flips, insertions and truncation; whatever loads
+ * as JSON must classify without a crash or a leak (ASan build).
+ */
+TEST(mutated_events_never_crash_the_parser)
+{
+	static const char *const seeds[] = {
+		"{\"type\":\"m.room.message\",\"event_id\":\"$b\",\"sender\":"
+		"\"@a:x\",\"content\":{\"msgtype\":\"m.text\",\"body\":\"> q\\n\\nbot: x\","
+		"\"m.mentions\":{\"user_ids\":[\"@bot:example.org\"]},"
+		"\"formatted_body\":\"<a href=\\\"https://matrix.to/#/@bot:example.org\\\">\","
+		"\"m.relates_to\":{\"rel_type\":\"m.thread\",\"event_id\":\"$r\","
+		"\"is_falling_back\":false,\"m.in_reply_to\":{\"event_id\":\"$x\"}}}}",
+		"{\"type\":\"m.reaction\",\"event_id\":\"$r\",\"sender\":\"@a:x\","
+		"\"content\":{\"m.relates_to\":{\"rel_type\":\"m.annotation\","
+		"\"event_id\":\"$q\",\"key\":\"1\\u20e3\"}}}",
+	};
+	struct matrix_ev	 e;
+	json_error_t		 err;
+	json_t			*j;
+	char			 buf[1024];
+	size_t			 i, n, k, len;
+	unsigned		 seed = 12345;
+	int			 parsed = 0;
+
+	for (i = 0; i < 20000; i++) {
+		len = strlen(seeds[i % nitems(seeds)]);
+		memcpy(buf, seeds[i % nitems(seeds)], len);
+		for (k = 0; k < 1 + i % 4; k++) {
+			seed = seed * 1103515245 + 12345;
+			n = (seed >> 8) % len;
+			switch ((seed >> 4) % 4) {
+			case 0:		/* flip a byte */
+				buf[n] = (char)(seed >> 16);
+				break;
+			case 1:		/* truncate */
+				len = n + 1;
+				break;
+			case 2:		/* duplicate a byte */
+				if (len + 1 < sizeof buf) {
+					memmove(buf + n + 1, buf + n, len - n);
+					len++;
+				}
+				break;
+			default:	/* swap in a quote or a brace */
+				buf[n] = "\"{}[]:,0"[(seed >> 20) % 8];
+			}
+		}
+		if ((j = json_loadb(buf, len, 0, &err)) == NULL)
+			continue;
+		parsed++;
+		matrix_ev_parse(j, SELF, &e);
+		CHECK(e.kind != MATRIX_EV_IGNORE || e.why != NULL);
+		CHECK(e.kind != MATRIX_EV_MESSAGE || e.text != NULL);
+		matrix_ev_clear(&e);
+		json_decref(j);
+	}
+	CHECK(parsed > 100);	/* the mutations left enough valid JSON */
+}
+
 int
 main(void)
 {
@@ -296,5 +357,6 @@ main(void)
 	RUN(txn_id_derives_from_row_id_and_part);
 	RUN(path_escape_encodes_room_and_event_id_characters);
 	RUN(choice_line_uses_keycaps_and_stops_at_ten);
+	RUN(mutated_events_never_crash_the_parser);
 	return t_done();
 }
