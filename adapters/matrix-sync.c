@@ -595,8 +595,12 @@ matrix_record(struct matrix *m, json_t *body, const char *next, int initial,
 				log_debug("matrix: %s already seen", id);
 				continue;
 			}
-			if (rc == -1)
-				break;
+			if (rc == -1) {
+				/* Not recorded: the token must not move past it. */
+				store_rollback();
+				matrix_pending_free(head);
+				return -1;
+			}
 			p = xcalloc(1, sizeof *p);
 			p->room = xstrdup(room);
 			p->event = json_incref(e);
