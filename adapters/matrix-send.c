@@ -1,0 +1,433 @@
+/*
+ * matrix-send — outbound ops: messages, thread replies, edits, reactions.
+ *
+ * A question (a POST with choices) shows its choices as "1️⃣ GitHub  2️⃣
+ * Google" and is pre-reacted with those keys as part of the same op: the
+ * message, then one m.reaction per key, each under its own txnId derived from
+ * the row id ("sb-<id>", "sb-<id>-k1"...).  If any step fails transiently the
+ * whole op is retried, and the steps already done come back as the same
+ * events (txnId) or as a duplicate annotation, which counts as done.
+ */
+#include "adapters/matrix-int.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Whole event ≤ 65,536 bytes (spec); leave room for the envelope. */
+#define MATRIX_MAX_CONTENT	60000
+
+struct matrix_out {
+	struct matrix		*m;
+	struct chat_op		*op;
+	char			*event_id;	/* POST: the message, once sent */
+	int			 step;		/* 0 message, n: n-th key */
+	int			 nkeys;
+	struct matrix_out	*next;
+};
+
+static const char *const choice_keys[] = {
+	"1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"
+};
+
+const char *
+matrix_choice_key(size_t i)
+{
+	return i < nitems(choice_keys) ? choice_keys[i] : NULL;
+}
+
+char *
+matrix_choice_line(const char *const *choices)
+{
+	struct buf	 b = { 0 };
+	size_t		 i;
+
+	if (choices == NULL || choices[0] == NULL)
+		return NULL;
+	for (i = 0; choices[i] != NULL && i < nitems(choice_keys); i++)
+		buf_printf(&b, "%s%s %s", i > 0 ? "  " : "", choice_keys[i],
+		    choices[i]);
+	return buf_steal(&b);
+}
+
+static void
+matrix_html_escape(struct buf *b, const char *p, size_t n)
+{
+	for (; n > 0; p++, n--) {
+		switch (*p) {
+		case '&':
+			buf_adds(b, "&amp;");
+			break;
+		case '<':
+			buf_adds(b, "&lt;");
+			break;
+		case '>':
+			buf_adds(b, "&gt;");
+			break;
+		case '"':
+			buf_adds(b, "&quot;");
+			break;
+		case '\'':
+			buf_adds(b, "&#39;");
+			break;
+		case '\n':
+			buf_adds(b, "<br>");
+			break;
+		default:
+			buf_add(b, p, 1);
+		}
+	}
+}
+
+/* End of a span opened by c at p (p after the opener) on this line, or NULL. */
+static const char *
+matrix_span_end(const char *p, char c)
+{
+	const char	*e;
+
+	for (e = p; *e != '\0' && *e != '\n'; e++)
+		if (*e == c)
+			return e > p ? e : NULL;
+	return NULL;
+}
+
+char *
+matrix_html(const char *text)
+{
+	struct buf	 b = { 0 };
+	const char	*p = text, *e;
+
+	buf_adds(&b, "");
+	while (*p != '\0') {
+		if (*p == '`' && (e = matrix_span_end(p + 1, '`')) != NULL) {
+			buf_adds(&b, "<code>");
+			matrix_html_escape(&b, p + 1, (size_t)(e - p - 1));
+			buf_adds(&b, "</code>");
+			p = e + 1;
+		} else if (*p == '*' && p[1] != ' ' && p[1] != '*' &&
+		    (e = matrix_span_end(p + 1, '*')) != NULL && e[-1] != ' ') {
+			buf_adds(&b, "<strong>");
+			matrix_html_escape(&b, p + 1, (size_t)(e - p - 1));
+			buf_adds(&b, "</strong>");
+			p = e + 1;
+		} else {
+			matrix_html_escape(&b, p, 1);
+			p++;
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* ---- building events ----------------------------------------------------- */
+
+static json_t *
+matrix_text_content(const char *text, int html)
+{
+	json_t	*c;
+	char	*h;
+
+	c = json_pack("{s:s, s:s}", "msgtype", "m.text", "body", text);
+	if (html) {
+		h = matrix_html(text);
+		json_object_set_new(c, "format",
+		    json_string("org.matrix.custom.html"));
+		json_object_set_new(c, "formatted_body", json_string(h));
+		free(h);
+	}
+	return c;
+}
+
+static size_t
+matrix_json_size(json_t *j)
+{
+	char	*s = json_dumps(j, JSON_COMPACT);
+	size_t	 n = s != NULL ? strlen(s) : 0;
+
+	free(s);
+	return n;
+}
+
+/* The text of a POST/EDIT, choices shown as reaction keys unless closed. */
+static char *
+matrix_op_text(const struct chat_op *op)
+{
+	char	*line, *t;
+
+	line = op->closed ? NULL : matrix_choice_line(op->choices);
+	if (line == NULL)
+		return xstrdup(op->text != NULL ? op->text : "");
+	t = xasprintf("%s\n\n%s", op->text != NULL ? op->text : "", line);
+	free(line);
+	return t;
+}
+
+static json_t *
+matrix_build(struct matrix *m, const struct chat_op *op, const char *text,
+    int html)
+{
+	json_t	*c, *nc;
+	char	*star;
+
+	c = matrix_text_content(text, html);
+	if (op->kind == CHAT_OP_EDIT) {
+		/* The edit keeps the original's thread; m.new_content has none. */
+		nc = c;
+		star = xasprintf("* %s", text);
+		c = matrix_text_content(star, html);
+		free(star);
+		json_object_set_new(c, "m.new_content", nc);
+		json_object_set_new(c, "m.relates_to", json_pack("{s:s, s:s}",
+		    "rel_type", "m.replace", "event_id", op->target));
+	} else if (op->thread != NULL) {
+		json_object_set_new(c, "m.relates_to", json_pack(
+		    "{s:s, s:s, s:b, s:{s:s}}", "rel_type", "m.thread",
+		    "event_id", op->thread, "is_falling_back", 1,
+		    "m.in_reply_to", "event_id",
+		    matrix_thread_latest(m, op->channel, op->thread)));
+	}
+	return c;
+}
+
+/* Content within the event limit: without HTML if need be, then shortened. */
+static json_t *
+matrix_build_fitting(struct matrix *m, const struct chat_op *op)
+{
+	json_t	*c;
+	char	*text = matrix_op_text(op);
+	size_t	 n;
+
+	c = matrix_build(m, op, text, 1);
+	while (matrix_json_size(c) > MATRIX_MAX_CONTENT) {
+		json_decref(c);
+		c = matrix_build(m, op, text, 0);
+		if ((n = matrix_json_size(c)) <= MATRIX_MAX_CONTENT)
+			break;
+		json_decref(c);
+		/* Plain text grows by JSON escaping at most 6x; cut and retry. */
+		utf8_truncate(text, strlen(text) * 3 / 4);
+		c = matrix_build(m, op, text, 0);
+		if (matrix_json_size(c) <= MATRIX_MAX_CONTENT) {
+			log_warnx("matrix: message of row %llu truncated to fit "
+			    "the event size limit", (unsigned long long)op->id);
+			break;
+		}
+	}
+	free(text);
+	return c;
+}
+
+/* ---- sending --------------------------------------------------------------- */
+
+static void	 matrix_out_step(struct matrix_out *);
+
+static void
+matrix_out_unlink(struct matrix_out *o)
+{
+	struct matrix_out	**pp;
+
+	for (pp = &o->m->outs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	free(o->event_id);
+	free(o);
+}
+
+static void
+matrix_out_done(struct matrix_out *o)
+{
+	struct chat_op	*op = o->op;
+	char		*ref = o->event_id != NULL ? xstrdup(o->event_id) : NULL;
+
+	matrix_out_unlink(o);
+	chat_op_done(op, ref);
+	free(ref);
+}
+
+static void
+matrix_out_failed(struct matrix_out *o, long long retry_ms, int permanent,
+    const char *error)
+{
+	struct chat_op	*op = o->op;
+	char		*e = xstrdup(error != NULL ? error : "?");
+
+	matrix_out_unlink(o);
+	chat_op_failed(op, retry_ms, permanent, e);
+	free(e);
+}
+
+static void
+matrix_out_drop(void *arg)
+{
+	matrix_out_failed(arg, -1, 0, "matrix adapter shut down");
+}
+
+static int
+matrix_duplicate_annotation(const struct matrix_reply *r)
+{
+	const char	*e;
+
+	if (r->status != 400)
+		return 0;
+	if (r->errcode != NULL && strcmp(r->errcode, "M_DUPLICATE_ANNOTATION")
+	    == 0)
+		return 1;
+	/* Older Synapse: 400 M_UNKNOWN "Can't send same reaction twice". */
+	e = json_string_value(json_object_get(r->body, "error"));
+	return e != NULL && strstr(e, "twice") != NULL;
+}
+
+static void
+matrix_on_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	struct matrix_out	*o = arg;
+	struct chat_op		*op = o->op;
+	const char		*eid;
+	int			 reaction;
+
+	reaction = op->kind == CHAT_OP_REACT || o->step > 0;
+	if (r->status == 200) {
+		eid = json_string_value(json_object_get(r->body, "event_id"));
+		if (o->step == 0 && op->kind == CHAT_OP_POST) {
+			if (eid == NULL) {
+				matrix_out_failed(o, -1, 0,
+				    "send: no event_id in the answer");
+				return;
+			}
+			o->event_id = xstrdup(eid);
+			if (op->thread != NULL)
+				matrix_thread_note(m, op->channel, op->thread,
+				    eid);
+		}
+	} else if (reaction && matrix_duplicate_annotation(r)) {
+		log_debug("matrix: reaction of row %llu was there already",
+		    (unsigned long long)op->id);
+	} else if (r->status == 429) {
+		matrix_out_failed(o, r->retry_ms, 0, "rate limited");
+		return;
+	} else if (r->status == 401) {
+		matrix_out_failed(o, -1, 0, r->error);
+		matrix_auth_lost(m, "send: the access token is no longer valid");
+		return;
+	} else if (r->status == 0 || r->status >= 500) {
+		matrix_out_failed(o, -1, 0, r->error);
+		return;
+	} else if (o->step > 0) {
+		/* A pre-reaction is a convenience; the question stands. */
+		log_warnx("matrix: pre-reaction %d of row %llu refused: %s",
+		    o->step, (unsigned long long)op->id, r->error);
+	} else {
+		matrix_out_failed(o, -1, 1, r->error);
+		return;
+	}
+	if (o->step < o->nkeys) {
+		o->step++;
+		matrix_out_step(o);
+		return;
+	}
+	matrix_out_done(o);
+}
+
+static void
+matrix_put(struct matrix_out *o, const char *type, json_t *content)
+{
+	struct chat_op	*op = o->op;
+	char		*room, *txn, *etxn, *path;
+
+	room = matrix_path_escape(op->channel);
+	txn = matrix_txn_id(op->id, o->step);
+	etxn = matrix_path_escape(txn);
+	path = xasprintf("/_matrix/client/v3/rooms/%s/send/%s/%s", room, type,
+	    etxn);
+	matrix_call(o->m, "PUT", path, content, 0, matrix_on_sent,
+	    matrix_out_drop, o);
+	free(path);
+	free(etxn);
+	free(txn);
+	free(room);
+}
+
+static json_t *
+matrix_reaction(const char *target, const char *key)
+{
+	return json_pack("{s:{s:s, s:s, s:s}}", "m.relates_to",
+	    "rel_type", "m.annotation", "event_id", target, "key", key);
+}
+
+static void
+matrix_out_step(struct matrix_out *o)
+{
+	struct chat_op	*op = o->op;
+
+	if (o->step > 0)
+		matrix_put(o, "m.reaction", matrix_reaction(o->event_id,
+		    choice_keys[o->step - 1]));
+	else if (op->kind == CHAT_OP_REACT)
+		matrix_put(o, "m.reaction", matrix_reaction(op->target,
+		    op->emoji));
+	else
+		matrix_put(o, "m.room.message", matrix_build_fitting(o->m, op));
+}
+
+static void
+matrix_refuse(void *arg)
+{
+	chat_op_failed(arg, -1, 1, "matrix: op without room, target or emoji");
+}
+
+int
+matrix_send(struct adapter *a, struct chat_op *op)
+{
+	struct matrix		*m = (struct matrix *)a;
+	struct matrix_out	*o;
+	size_t			 n = 0;
+
+	if (!m->connected || m->destroyed || m->logging_in)
+		return -1;
+	if (op->channel == NULL || (op->kind != CHAT_OP_POST &&
+	    op->target == NULL) || (op->kind == CHAT_OP_REACT &&
+	    op->emoji == NULL)) {
+		log_warnx("matrix: row %llu has no room, target or emoji",
+		    (unsigned long long)op->id);
+		/* Reported from the loop, never inside send(). */
+		loop_defer(matrix_refuse, op);
+		return 0;
+	}
+	o = xcalloc(1, sizeof *o);
+	o->m = m;
+	o->op = op;
+	o->next = m->outs;
+	m->outs = o;
+	if (op->kind == CHAT_OP_POST && op->choices != NULL)
+		while (op->choices[n] != NULL && n < nitems(choice_keys))
+			n++;
+	o->nkeys = (int)n;
+	matrix_out_step(o);
+	return 0;
+}
+
+static void
+matrix_on_notice(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	if (r->status != 200)
+		log_warnx("matrix: notice not sent: %s", r->error);
+}
+
+void
+matrix_send_notice(struct matrix *m, const char *room, const char *txn,
+    const char *text)
+{
+	char	*er, *et, *path;
+
+	er = matrix_path_escape(room);
+	et = matrix_path_escape(txn);
+	path = xasprintf("/_matrix/client/v3/rooms/%s/send/m.room.message/%s",
+	    er, et);
+	matrix_call(m, "PUT", path, json_pack("{s:s, s:s}", "msgtype",
+	    "m.notice", "body", text), 0, matrix_on_notice, NULL, NULL);
+	free(path);
+	free(et);
+	free(er);
+}

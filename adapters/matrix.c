@@ -1,0 +1,595 @@
+/*
+ * matrix — lifecycle, authentication and the request helper.  The /sync loop
+ * lives in matrix-sync.c, outbound ops in matrix-send.c.
+ *
+ * Authentication tries, in order: the token of an earlier password login
+ * (store kv), the configured access_token, then a password login that passes
+ * the stored device_id, so the homeserver keeps the same device and the
+ * txnIds we already used stay meaningful across a re-login or a restart.
+ */
+#include "adapters/matrix-int.h"
+#include "config/config.h"
+#include "bot/log.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MATRIX_MAX_THREADS	256
+
+struct matrix_call {
+	struct matrix		*m;
+	struct http_req		*req;
+	matrix_cb		 cb;
+	void			(*drop)(void *);
+	void			*arg;
+	struct matrix_call	*next;
+};
+
+enum matrix_auth_step {
+	AUTH_STORED,		/* token of an earlier password login */
+	AUTH_CONFIGURED,	/* adapters.matrix.access_token */
+	AUTH_PASSWORD,		/* /login */
+};
+
+static const struct adapter_caps matrix_caps = {
+	.threads = 1,
+	.edits = 1,
+	.reactions = 1,
+	.buttons = 0,
+	.reaction_choices = 1,
+	.max_text = MATRIX_MAX_TEXT,
+	.min_interval_ms = 200,
+};
+
+static void	 matrix_auth_try(struct matrix *, enum matrix_auth_step);
+
+/* ---- pure helpers ------------------------------------------------------ */
+
+char *
+matrix_txn_id(uint64_t id, int part)
+{
+	if (part == 0)
+		return xasprintf("sb-%" PRIu64, id);
+	return xasprintf("sb-%" PRIu64 "-k%d", id, part);
+}
+
+char *
+matrix_path_escape(const char *s)
+{
+	char	*e, *r;
+
+	/* curl ignores the handle for escaping; encodes all but A-Za-z0-9-._~ */
+	if ((e = curl_easy_escape(NULL, s, (int)strlen(s))) == NULL)
+		fatalx("curl_easy_escape: out of memory");
+	r = xstrdup(e);
+	curl_free(e);
+	return r;
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+void
+matrix_thread_note(struct matrix *m, const char *room, const char *root,
+    const char *latest)
+{
+	struct matrix_thread	*t, **pp;
+
+	for (pp = &m->threads; (t = *pp) != NULL; pp = &t->next) {
+		if (strcmp(t->room, room) == 0 && strcmp(t->root, root) == 0) {
+			*pp = t->next;
+			free(t->latest);
+			t->latest = xstrdup(latest);
+			t->next = m->threads;
+			m->threads = t;
+			return;
+		}
+	}
+	t = xcalloc(1, sizeof *t);
+	t->room = xstrdup(room);
+	t->root = xstrdup(root);
+	t->latest = xstrdup(latest);
+	t->next = m->threads;
+	m->threads = t;
+	/* Bounded: forgetting only costs a fallback to the root. */
+	if (++m->nthreads > MATRIX_MAX_THREADS) {
+		for (pp = &m->threads; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		t = *pp;
+		*pp = NULL;
+		free(t->room);
+		free(t->root);
+		free(t->latest);
+		free(t);
+		m->nthreads--;
+	}
+}
+
+const char *
+matrix_thread_latest(struct matrix *m, const char *room, const char *root)
+{
+	struct matrix_thread	*t;
+
+	for (t = m->threads; t != NULL; t = t->next)
+		if (strcmp(t->room, room) == 0 && strcmp(t->root, root) == 0)
+			return t->latest;
+	return root;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void
+matrix_free(struct matrix *m)
+{
+	struct matrix_thread	*t;
+
+	while ((t = m->threads) != NULL) {
+		m->threads = t->next;
+		free(t->room);
+		free(t->root);
+		free(t->latest);
+		free(t);
+	}
+	matrix_sync_free(m);
+	free(m->hs);
+	free(m->user_id);
+	free(m->token);
+	free(m->device_id);
+	free(m->since);
+	free(m);
+}
+
+/* Ends a callback: a destroy() that came in meanwhile frees now. */
+static void
+matrix_unbusy(struct matrix *m)
+{
+	if (--m->busy == 0 && m->destroyed)
+		matrix_free(m);
+}
+
+static void
+matrix_on_http(const struct http_response *res, const char *error, void *arg)
+{
+	struct matrix_call	*c = arg, **pp;
+	struct matrix		*m = c->m;
+	struct matrix_reply	 r;
+	json_error_t		 jerr;
+	json_t			*v;
+	long long		 ra;
+
+	for (pp = &m->calls; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	memset(&r, 0, sizeof r);
+	r.retry_ms = -1;
+	if (res == NULL)
+		r.error = error != NULL ? error : "no response";
+	else {
+		r.status = res->status;
+		r.body = json_loadb(res->body, res->body_len, 0, &jerr);
+		if (r.body != NULL && !json_is_object(r.body)) {
+			json_decref(r.body);
+			r.body = NULL;
+		}
+		r.errcode = json_string_value(json_object_get(r.body,
+		    "errcode"));
+		if (res->status == 429) {
+			v = json_object_get(r.body, "retry_after_ms");
+			if (json_is_integer(v) && json_integer_value(v) >= 0)
+				r.retry_ms = json_integer_value(v);
+			if ((ra = http_retry_after_ms(res)) > r.retry_ms)
+				r.retry_ms = ra;
+			if (r.retry_ms < 0)
+				r.retry_ms = 5000;
+		}
+		if (res->status >= 300 && r.errcode == NULL)
+			r.error = "HTTP error";
+		else if (res->status >= 300)
+			r.error = json_string_value(json_object_get(r.body,
+			    "error"));
+		if (res->status >= 300 && r.error == NULL)
+			r.error = r.errcode;
+	}
+	m->busy++;
+	c->cb(m, &r, c->arg);
+	json_decref(r.body);
+	free(c);
+	matrix_unbusy(m);
+}
+
+void
+matrix_call(struct matrix *m, const char *method, const char *path,
+    json_t *body, long timeout_ms, matrix_cb cb, void (*drop)(void *),
+    void *arg)
+{
+	struct http_request_opts	 o;
+	struct matrix_call		*c;
+	const char			*hdrs[3];
+	char				*url, *auth = NULL, *data = NULL;
+	size_t				 n = 0;
+
+	url = xasprintf("%s%s", m->hs, path);
+	if (m->token != NULL) {
+		auth = xasprintf("Authorization: Bearer %s", m->token);
+		hdrs[n++] = auth;
+	}
+	if (body != NULL) {
+		hdrs[n++] = "Content-Type: application/json";
+		if ((data = json_dumps(body, JSON_COMPACT)) == NULL)
+			fatalx("json_dumps: out of memory");
+		json_decref(body);
+	}
+	hdrs[n] = NULL;
+	memset(&o, 0, sizeof o);
+	o.method = method;
+	o.url = url;
+	o.headers = hdrs;
+	o.body = data;
+	o.body_len = data != NULL ? strlen(data) : 0;
+	o.timeout_ms = timeout_ms;
+	o.max_body = 32 << 20;
+
+	c = xcalloc(1, sizeof *c);
+	c->m = m;
+	c->cb = cb;
+	c->drop = drop;
+	c->arg = arg;
+	c->next = m->calls;
+	m->calls = c;
+	/* Without the query: filters are long and say nothing new. */
+	log_debug("matrix: %s %.*s", method, (int)strcspn(path, "?"), path);
+	c->req = http_request(&o, matrix_on_http, c);
+	free(url);
+	if (auth != NULL) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	free(data);
+}
+
+static void
+matrix_cancel_all(struct matrix *m)
+{
+	struct matrix_call	*c;
+
+	while ((c = m->calls) != NULL) {
+		m->calls = c->next;
+		http_cancel(c->req);
+		if (c->drop != NULL)
+			c->drop(c->arg);
+		free(c);
+	}
+}
+
+void
+matrix_set_state(struct matrix *m, const char *state)
+{
+	if (m->hdr.state != NULL && strcmp(m->hdr.state, state) == 0)
+		return;
+	m->hdr.state = state;
+	chat_on_state(&m->hdr, state);
+}
+
+long long
+matrix_backoff_next(struct matrix *m)
+{
+	long long	 d;
+
+	if (m->backoff_ms == 0)
+		m->backoff_ms = MATRIX_BACKOFF_MIN_MS;
+	else if ((m->backoff_ms *= 2) > MATRIX_BACKOFF_MAX_MS)
+		m->backoff_ms = MATRIX_BACKOFF_MAX_MS;
+	/* Jitter: half fixed, half random, so restarts do not stampede. */
+	d = m->backoff_ms / 2 + random() % (m->backoff_ms / 2 + 1);
+	return d;
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
+static void
+matrix_set_token(struct matrix *m, const char *token)
+{
+	if (m->token != NULL) {
+		explicit_bzero(m->token, strlen(m->token));
+		free(m->token);
+	}
+	m->token = token != NULL ? xstrdup(token) : NULL;
+}
+
+static void
+matrix_authed(struct matrix *m)
+{
+	m->logging_in = 0;
+	m->backoff_ms = 0;
+	/* Sends need no sync; the first long-poll may hold for 30 s. */
+	m->connected = 1;
+	matrix_set_state(m, "connected");
+	log_info("matrix: signed in as %s (device %s)", m->user_id,
+	    m->device_id != NULL ? m->device_id : "?");
+	matrix_sync_start(m);
+}
+
+static void
+matrix_give_up(struct matrix *m, const char *why)
+{
+	m->logging_in = 0;
+	log_warnx("matrix: %s; the adapter stops (fix the credentials and "
+	    "restart)", why);
+	matrix_sync_stop(m);
+	m->connected = 0;
+	matrix_set_state(m, "unauthorized");
+}
+
+static void
+matrix_auth_retry(void *arg)
+{
+	struct matrix	*m = arg;
+
+	m->sync_timer = NULL;
+	m->busy++;
+	matrix_auth_try(m, (enum matrix_auth_step)m->auth_step);
+	matrix_unbusy(m);
+}
+
+static void
+matrix_auth_later(struct matrix *m, enum matrix_auth_step step,
+    const struct matrix_reply *r)
+{
+	long long	 ms;
+
+	ms = r->retry_ms >= 0 ? r->retry_ms : matrix_backoff_next(m);
+	log_warnx("matrix: sign-in failed (%s), retrying in %lld ms",
+	    r->error != NULL ? r->error : "?", ms);
+	m->auth_step = step;
+	m->sync_timer = loop_timer_once((uint64_t)ms, matrix_auth_retry, m);
+}
+
+static int
+matrix_rejected(const struct matrix_reply *r)
+{
+	return r->status == 401 || r->status == 403;
+}
+
+static void
+matrix_on_whoami(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	enum matrix_auth_step	 step = (enum matrix_auth_step)(intptr_t)arg;
+	const char		*uid = NULL, *dev = NULL;
+
+	if (m->stopping)
+		return;
+	if (r->status == 200 && json_unpack(r->body, "{s:s, s?:s}",
+	    "user_id", &uid, "device_id", &dev) == 0) {
+		if (strcmp(uid, m->user_id) != 0)
+			log_warnx("matrix: the token belongs to %s, not the "
+			    "configured %s; using %s", uid, m->user_id, uid);
+		free(m->user_id);
+		m->user_id = xstrdup(uid);
+		if (dev != NULL) {
+			free(m->device_id);
+			m->device_id = xstrdup(dev);
+		}
+		m->token_from_login = step == AUTH_STORED;
+		matrix_authed(m);
+		return;
+	}
+	if (matrix_rejected(r)) {
+		log_warnx("matrix: %s access token rejected (%s)",
+		    step == AUTH_STORED ? "stored" : "configured",
+		    r->errcode != NULL ? r->errcode : "?");
+		if (step == AUTH_STORED)
+			store_kv_set(MATRIX_KV_TOKEN, "");
+		matrix_auth_try(m, step + 1);
+		return;
+	}
+	matrix_auth_later(m, step, r);
+}
+
+static void
+matrix_on_login(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	const char	*tok = NULL, *dev = NULL, *uid = NULL;
+
+	if (m->stopping)
+		return;
+	if (r->status == 200 && json_unpack(r->body, "{s:s, s:s, s?:s}",
+	    "access_token", &tok, "device_id", &dev, "user_id", &uid) == 0) {
+		matrix_set_token(m, tok);
+		free(m->device_id);
+		m->device_id = xstrdup(dev);
+		if (uid != NULL) {
+			free(m->user_id);
+			m->user_id = xstrdup(uid);
+		}
+		m->token_from_login = 1;
+		store_begin();
+		store_kv_set(MATRIX_KV_DEVICE, dev);
+		store_kv_set(MATRIX_KV_TOKEN, tok);
+		store_commit();
+		matrix_authed(m);
+		return;
+	}
+	if (r->status == 403 || r->status == 401 || r->status == 400) {
+		matrix_give_up(m, r->errcode != NULL &&
+		    strcmp(r->errcode, "M_FORBIDDEN") == 0 ?
+		    "password login refused (M_FORBIDDEN: wrong user or "
+		    "password)" : "password login refused");
+		return;
+	}
+	matrix_auth_later(m, AUTH_PASSWORD, r);
+}
+
+static void
+matrix_auth_try(struct matrix *m, enum matrix_auth_step step)
+{
+	const char	*pw = m->cfg->matrix.password;
+	const char	*ct = m->cfg->matrix.access_token;
+	char		*v;
+	json_t		*body;
+
+	m->logging_in = 1;
+	matrix_set_state(m, "connecting");
+	if (step == AUTH_STORED) {
+		/* Only a password login stores a token: it needs the password. */
+		v = store_kv_get(MATRIX_KV_TOKEN);
+		if (v != NULL && *v != '\0' && pw != NULL) {
+			matrix_set_token(m, v);
+			explicit_bzero(v, strlen(v));
+			free(v);
+			matrix_call(m, "GET", "/_matrix/client/v3/account/whoami",
+			    NULL, 0, matrix_on_whoami, NULL,
+			    (void *)AUTH_STORED);
+			return;
+		}
+		free(v);
+		step = AUTH_CONFIGURED;
+	}
+	if (step == AUTH_CONFIGURED) {
+		if (ct != NULL && *ct != '\0') {
+			matrix_set_token(m, ct);
+			matrix_call(m, "GET", "/_matrix/client/v3/account/whoami",
+			    NULL, 0, matrix_on_whoami, NULL,
+			    (void *)AUTH_CONFIGURED);
+			return;
+		}
+		step = AUTH_PASSWORD;
+	}
+	if (pw == NULL || *pw == '\0') {
+		matrix_give_up(m, "the access token was rejected "
+		    "(M_UNKNOWN_TOKEN) and no password is configured");
+		return;
+	}
+	matrix_set_token(m, NULL);
+	body = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s}",
+	    "type", "m.login.password",
+	    "identifier", "type", "m.id.user", "user", m->cfg->matrix.user_id,
+	    "password", pw,
+	    "initial_device_display_name", "Switchboard");
+	/* The same device across logins keeps txnIds idempotent. */
+	if (m->device_id != NULL)
+		json_object_set_new(body, "device_id",
+		    json_string(m->device_id));
+	log_info("matrix: logging in as %s with a password%s%s",
+	    m->cfg->matrix.user_id, m->device_id != NULL ? ", device " : "",
+	    m->device_id != NULL ? m->device_id : "");
+	matrix_call(m, "POST", "/_matrix/client/v3/login", body, 0,
+	    matrix_on_login, NULL, NULL);
+}
+
+void
+matrix_auth_lost(struct matrix *m, const char *why)
+{
+	if (m->logging_in || m->stopping)
+		return;
+	log_warnx("matrix: %s", why);
+	m->connected = 0;
+	matrix_sync_stop(m);
+	if (m->token_from_login)
+		store_kv_set(MATRIX_KV_TOKEN, "");
+	/* A token that just failed is not tried again: password or stop. */
+	matrix_auth_try(m, AUTH_PASSWORD);
+}
+
+/* ---- adapter_ops --------------------------------------------------------- */
+
+static struct adapter *
+matrix_create(const struct config *cfg, char **cause)
+{
+	struct matrix	*m;
+	char		*v;
+
+	if (cfg->matrix.homeserver == NULL || cfg->matrix.user_id == NULL) {
+		*cause = xstrdup("matrix: homeserver and user_id are required");
+		return NULL;
+	}
+	m = xcalloc(1, sizeof *m);
+	m->hdr.ops = &matrix_ops;
+	m->hdr.state = "created";
+	m->hdr.refs = 1;
+	m->cfg = cfg;
+	m->hs = xstrdup(cfg->matrix.homeserver);
+	m->user_id = xstrdup(cfg->matrix.user_id);
+	if ((v = store_kv_get(MATRIX_KV_DEVICE)) != NULL && *v != '\0')
+		m->device_id = v;
+	else
+		free(v);
+	return &m->hdr;
+}
+
+static int
+matrix_start(struct adapter *a, char **cause)
+{
+	struct matrix	*m = (struct matrix *)a;
+
+	if (m->started) {
+		*cause = xstrdup("matrix: already started");
+		return -1;
+	}
+	m->started = 1;
+	matrix_auth_try(m, AUTH_STORED);
+	return 0;
+}
+
+static void
+matrix_stop(struct adapter *a)
+{
+	struct matrix	*m = (struct matrix *)a;
+
+	if (m->stopping)
+		return;
+	m->stopping = 1;
+	/*
+	 * Intake stops now; sends already accepted go on so the outbox can
+	 * flush (destroy cancels whatever is still in flight).
+	 */
+	matrix_sync_stop(m);
+	if (m->sync_timer != NULL) {
+		loop_timer_cancel(m->sync_timer);
+		m->sync_timer = NULL;
+	}
+	matrix_set_state(m, "stopped");
+}
+
+static void
+matrix_destroy(struct adapter *a)
+{
+	struct matrix	*m = (struct matrix *)a;
+
+	if (m == NULL)
+		return;
+	if (!m->stopping)
+		matrix_stop(a);
+	matrix_sync_stop(m);
+	matrix_cancel_all(m);
+	m->destroyed = 1;
+	if (m->busy == 0)
+		matrix_free(m);
+}
+
+static const struct adapter_caps *
+matrix_caps_get(struct adapter *a)
+{
+	return &matrix_caps;
+}
+
+static const char *
+matrix_self_id(struct adapter *a)
+{
+	return ((struct matrix *)a)->user_id;
+}
+
+const struct adapter_ops matrix_ops = {
+	.name = "matrix",
+	.create = matrix_create,
+	.start = matrix_start,
+	.stop = matrix_stop,
+	.destroy = matrix_destroy,
+	.caps = matrix_caps_get,
+	.send = matrix_send,
+	.self_id = matrix_self_id,
+};

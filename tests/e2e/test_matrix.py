@@ -1,0 +1,429 @@
+"""End-to-end tests of the Matrix adapter: the real binary against
+tests/fakes/fake-matrix.py (a separate process on loopback)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import SLOW, Daemon, agent, check, run_tests  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAKE = os.path.join(ROOT, "tests", "fakes", "fake-matrix.py")
+BOT = "@bot:localhost"
+ALICE = "@alice:localhost"
+ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
+KEY1, KEY2 = "1\ufe0f\u20e3", "2\ufe0f\u20e3"
+
+
+class Fake:
+    def __init__(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", FAKE],
+                                     stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data,
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def room(self, members=(ALICE,), encrypted=False):
+        return self.call("POST", "/_test/room", {"members": list(members),
+                                                 "encrypted": encrypted})["room_id"]
+
+    def invite(self, room, sender=ALICE):
+        self.call("POST", "/_test/invite", {"room": room, "sender": sender,
+                                            "user": BOT})
+
+    def event(self, room, content, sender=ALICE, type="m.room.message"):
+        return self.call("POST", "/_test/event", {
+            "room": room, "sender": sender, "type": type,
+            "content": content})["event_id"]
+
+    def say(self, room, text, thread=None, reply_to=None, mention=False):
+        c = {"msgtype": "m.text", "body": text}
+        if mention:
+            c["m.mentions"] = {"user_ids": [BOT]}
+        if thread:
+            c["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread,
+                                 "is_falling_back": reply_to is None,
+                                 "m.in_reply_to": {"event_id":
+                                                   reply_to or thread}}
+        elif reply_to:
+            c["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        return self.event(room, c)
+
+    def react(self, room, target, key, sender=ALICE):
+        return self.event(room, {"m.relates_to": {
+            "rel_type": "m.annotation", "event_id": target, "key": key}},
+            sender=sender, type="m.reaction")
+
+    def mode(self, **kw):
+        return self.call("POST", "/_test/mode", kw)
+
+    def sent(self):
+        return self.call("GET", "/_test/sent")
+
+    def wait(self, pred, what, timeout=15):
+        """Polls the bot's events until pred(events) returns a truthy value."""
+        deadline = time.time() + timeout * SLOW
+        while time.time() < deadline:
+            s = self.sent()
+            r = pred(s["events"])
+            if r:
+                return r
+            time.sleep(0.05)
+        evs = self.sent()["events"]
+        raise AssertionError("timed out waiting for %s; bot events:\n  %s" % (
+            what, "\n  ".join(json.dumps(e, ensure_ascii=False)[:300]
+                              for e in evs[-12:])))
+
+    def wait_state(self, pred, what, timeout=15):
+        deadline = time.time() + timeout * SLOW
+        while time.time() < deadline:
+            s = self.sent()
+            if pred(s):
+                return s
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for %s" % what)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def find(evs, type=None, rel=None, target=None, key=None, body=None):
+    out = []
+    for e in evs:
+        c = e.get("content", {})
+        r = c.get("m.relates_to", {})
+        if type and e["type"] != type:
+            continue
+        if rel and r.get("rel_type") != rel:
+            continue
+        if target and r.get("event_id") != target:
+            continue
+        if key and r.get("key") != key:
+            continue
+        if body and body not in c.get("body", ""):
+            continue
+        out.append(e)
+    return out
+
+
+def daemon(tmp, fake, extra_allowed="", token=None, password=True):
+    creds = 'password = "env:MX_PW";' if password else ""
+    if token:
+        creds += ' access_token = "env:MX_TOKEN";'
+    adapters = ('matrix = { enabled = true; homeserver = "%s"; user_id = "%s";'
+                ' %s autojoin = true; };' % (fake.url, BOT, creds))
+    d = Daemon(tmp, ASK, adapters=adapters,
+               allowed='"console:me", "matrix:%s"%s' % (ALICE, extra_allowed),
+               env={"MX_PW": "hunter2", "MX_TOKEN": token or ""})
+    with open(d.conf) as f:
+        conf = f.read()
+    conf = conf.replace('routes = ( ', 'routes = ( { adapter = "matrix";'
+                        ' channel = "*"; repo = "r"; agent = "ask"; }, ')
+    with open(d.conf, "w") as f:
+        f.write(conf)
+    return d
+
+
+def synced(fake, n=1):
+    """Waits until the bot is in its long-poll (a sync with a since token)."""
+    fake.wait_state(lambda s: sum(1 for x in s["syncs"]
+                                  if x.get("since") and "status" not in x)
+                    >= n, "a long-poll sync")
+
+
+def joined(fake, room):
+    fake.wait_state(lambda s: any(j["room"] == room for j in s["joins"]),
+                    "join of %s" % room)
+    time.sleep(0.2)
+
+
+def start(tmp, ds, fake, **kw):
+    d = daemon(tmp, fake, **kw).start()
+    ds.append(d)
+    return d
+
+
+def test_invite_mention_thread_question_by_reaction_result(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.say(room, "bot: login page")
+        # 👀 on the message that started it.
+        fake.wait(lambda e: find(e, "m.reaction", "m.annotation", root,
+                                 "👀"), "👀 on the request")
+        card = fake.wait(lambda e: find(e, "m.room.message", "m.thread",
+                                        root, body="#1 ask"), "status card")[0]
+        rel = card["content"]["m.relates_to"]
+        check(rel["is_falling_back"] is True and
+              rel["m.in_reply_to"]["event_id"], "thread reply shape %r" % rel)
+        check(card["content"]["format"] == "org.matrix.custom.html" and
+              "formatted_body" in card["content"], "html body")
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        check("%s GitHub  %s Google" % (KEY1, KEY2) in q["content"]["body"],
+              "choices as keys: %r" % q["content"]["body"])
+        for k in (KEY1, KEY2):
+            fake.wait(lambda e: find(e, "m.reaction", "m.annotation",
+                                     q["event_id"], k), "pre-reaction %s" % k)
+        fake.react(room, q["event_id"], KEY2)
+        fake.wait(lambda e: [x for x in find(e, "m.room.message", "m.replace",
+                                             q["event_id"])
+                             if "answered by matrix:%s: Google" % ALICE in
+                             x["content"]["m.new_content"]["body"]],
+                  "question settled by the reaction")
+        res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                       body="✅ #1 done"), "result")[0]
+        check("chose Google" in res["content"]["body"], "result text")
+        edits = find(fake.sent()["events"], "m.room.message", "m.replace",
+                     card["event_id"])
+        check(edits, "status card edited in place")
+        e = edits[-1]["content"]
+        check(e["body"].startswith("* ") and "m.relates_to" not in
+              e["m.new_content"], "edit shape %r" % e)
+        evs = fake.sent()["events"]
+        txns = [x["txn_id"] for x in evs if x["type"] != "m.room.member"]
+        check(len(txns) == len(set(txns)), "txnIds unique")
+        check(all(t.startswith("sb-") for t in txns), "txnIds from rows")
+        check(not find(evs, "m.reaction", key="👀", target=q["event_id"]),
+              "own question not taken as a request")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_answer_by_thread_reply_and_own_events_ignored(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        # Our own account mentioning us (another device) is not a request.
+        own = fake.event(room, {"msgtype": "m.text", "body": "@bot:localhost x",
+                                "m.mentions": {"user_ids": [BOT]}}, sender=BOT)
+        root = fake.say(room, "please oauth", mention=True)
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        fake.say(room, "GitHub", thread=root, reply_to=q["event_id"])
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                 body="✅ #1 done"), "result")
+        check("chose GitHub" in find(fake.sent()["events"], body="✅ #1 done")[0]
+              ["content"]["body"], "answer reached the agent")
+        check(not find(fake.sent()["events"], "m.reaction", target=own),
+              "own event ignored")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_kill9_between_send_and_record_resends_same_txn_no_replay(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        # The homeserver stores the 👀 but answers late: the daemon dies
+        # before it records the send.
+        fake.mode(send_delay_ms=4000 * SLOW)
+        root = fake.say(room, "bot: status")
+        fake.wait_state(lambda s: any(p["type"] == "m.reaction"
+                                      for p in s["put_log"]), "the 👀 PUT")
+        time.sleep(0.2)
+        d.kill9()
+        before = fake.sent()
+        fake.mode(send_delay_ms=0)
+        nsync = before["nsyncs"]
+        d2 = daemon(tmp, fake).start()
+        ds.append(d2)
+        fake.wait_state(lambda s: sum(1 for p in s["put_log"]
+                                      if p["type"] == "m.reaction") >= 2,
+                        "the 👀 PUT again after restart")
+        synced(fake, 3)
+        time.sleep(0.5)
+        s = fake.sent()
+        eyes = find(s["events"], "m.reaction", target=root, key="👀")
+        check(len(eyes) == 1, "one 👀, got %d" % len(eyes))
+        txn = eyes[0]["txn_id"]
+        check(sum(1 for p in s["put_log"] if p["txn"] == txn) >= 2,
+              "same txnId re-sent")
+        check(s["login_log"][-1] == s["login_log"][0] or
+              len(s["login_log"]) == 1, "device reused: %r" % s["login_log"])
+        after = s["syncs"][-(s["nsyncs"] - nsync):]
+        check(after and all(x.get("since") for x in after),
+              "resumed from the stored token: %r" % after[:1])
+        # Nothing replayed: still one card/answer-worthy reaction per message.
+        check(len([e for e in s["events"] if e["type"] == "m.room.message"])
+              == len({e["txn_id"] for e in s["events"]
+                      if e["type"] == "m.room.message"}), "no duplicates")
+        fake.say(room, "bot: help")
+        fake.wait(lambda e: len(find(e, "m.reaction", key="👀")) >= 2,
+                  "the new message is acted on")
+        check(d2.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_429_on_sync_and_send_is_honoured(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        fake.mode(sync_429=1, send_429=1, retry_after_ms=1500)
+        # Wake the long-poll so the next sync meets the 429.
+        root = fake.say(room, "bot: status")
+        fake.wait(lambda e: find(e, "m.reaction", target=root, key="👀"),
+                  "👀 after the 429", timeout=20)
+        s = fake.sent()
+        puts = [p for p in s["put_log"] if p["type"] == "m.reaction"]
+        check(puts[0]["status"] == 429, "first PUT was limited")
+        check(puts[1]["t"] - puts[0]["t"] >= 1.4, "send retry waited %.2fs"
+              % (puts[1]["t"] - puts[0]["t"]))
+        syncs = s["syncs"]
+        i = next(i for i, x in enumerate(syncs) if x.get("status") == 429)
+        check(syncs[i + 1]["t"] - syncs[i]["t"] >= 1.4, "sync retry waited")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_expired_token_relogs_in_with_password_same_device(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        fake.mode(expire_tokens=True)
+        fake.wait_state(lambda s: len(s["login_log"]) >= 2, "re-login")
+        s = fake.sent()
+        check(s["login_log"][1] is not None, "device asked for")
+        root = fake.say(room, "bot: status")
+        fake.wait(lambda e: find(e, "m.reaction", target=root, key="👀"),
+                  "works after re-login")
+        check(d.stop() == 0, "clean exit")
+        log = open(d.errlog).read()
+        check("hunter2" not in log and "tok1" not in log, "no secret logged")
+    finally:
+        fake.stop()
+
+
+def test_expired_configured_token_without_password_stops(tmp, ds):
+    fake = Fake()
+    try:
+        fake.call("POST", "/_test/token", {"token": "cfgtok", "user": BOT})
+        d = start(tmp, ds, fake, token="cfgtok", password=False)
+        synced(fake)
+        fake.mode(expire_tokens=True)
+        deadline = time.time() + 10 * SLOW
+        while time.time() < deadline and "no password is configured" not in \
+                open(d.errlog).read():
+            time.sleep(0.1)
+        check("no password is configured" in open(d.errlog).read(),
+              "clear log line")
+        check(fake.sent()["logins"] == 0, "no login attempted")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_encrypted_room_one_notice_no_action(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room(encrypted=True)
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        fake.wait(lambda e: find(e, "m.room.message"), "the notice")
+        fake.say(room, "bot: do something", mention=True)
+        fake.say(room, "bot: again", mention=True)
+        time.sleep(1.0 * SLOW)
+        evs = fake.sent()["events"]
+        msgs = find(evs, "m.room.message")
+        check(len(msgs) == 1 and msgs[0]["content"]["msgtype"] == "m.notice"
+              and "encrypted" in msgs[0]["content"]["body"],
+              "one notice: %r" % msgs)
+        check(not find(evs, "m.reaction"), "no action")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_dm_room_needs_no_mention_group_room_does(tmp, ds):
+    fake = Fake()
+    try:
+        dm = fake.room()
+        group = fake.room(members=(ALICE, "@carol:localhost"))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(dm)
+        fake.invite(group)
+        joined(fake, dm)
+        joined(fake, group)
+        synced(fake, 3)
+        quiet = fake.say(group, "just chatting")
+        ev = fake.say(dm, "status")
+        fake.wait(lambda e: find(e, "m.reaction", target=ev, key="👀"),
+                  "👀 in the DM without a mention")
+        time.sleep(0.5)
+        check(not find(fake.sent()["events"], target=quiet),
+              "group chatter without a mention ignored")
+        # An edit of a user's message is not a new request.
+        fake.event(dm, {"msgtype": "m.text", "body": "* status",
+                        "m.new_content": {"msgtype": "m.text",
+                                          "body": "status"},
+                        "m.relates_to": {"rel_type": "m.replace",
+                                         "event_id": ev}})
+        time.sleep(0.5)
+        check(len(find(fake.sent()["events"], "m.reaction", key="👀")) == 1,
+              "edit not taken")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_invite_from_not_allowed_user_is_not_joined(tmp, ds):
+    fake = Fake()
+    try:
+        room = fake.room(members=("@mallory:localhost",))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room, sender="@mallory:localhost")
+        deadline = time.time() + 10 * SLOW
+        while time.time() < deadline and "who is not allowed" not in \
+                open(d.errlog).read():
+            time.sleep(0.1)
+        check("who is not allowed" in open(d.errlog).read(), "logged")
+        check(not fake.sent()["joins"], "not joined")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
