@@ -247,5 +247,39 @@ def test_codex_success_ask_resume_and_failure(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_mcp_server_over_pipes_protocol_errors(tmp, ds):
+    import subprocess
+    from sb import BIN
+    p = subprocess.Popen([BIN, "mcp"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, SWITCHBOARD_SOCKET=os.path.join(
+                             tmp, "none.sock"), SWITCHBOARD_AGENT_TOKEN="t"))
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        "this is not json",
+        {"jsonrpc": "2.0", "id": 2, "method": "no/such/method"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "report_progress", "arguments": {"text": "hi"}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+            "name": "report_progress", "arguments": {}}},
+    ]
+    data = "".join((l if isinstance(l, str) else json.dumps(l)) + "\n"
+                   for l in lines)
+    out, err = p.communicate(data.encode(), timeout=20)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, err))
+    r = [json.loads(l) for l in out.decode().splitlines()]
+    check(len(r) == 5, "one reply per request, none for notifications: %r" % r)
+    check(r[0]["id"] == 1 and "tools" in r[0]["result"]["capabilities"],
+          "initialize")
+    check(r[1]["id"] is None and r[1]["error"]["code"] == -32700, "parse")
+    check(r[2]["id"] == 2 and r[2]["error"]["code"] == -32601, "method")
+    check(r[3]["result"]["isError"] is True and "no daemon" in
+          r[3]["result"]["content"][0]["text"], "unreachable daemon")
+    check(r[4]["error"]["code"] == -32602, "missing argument")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
