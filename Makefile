@@ -5,6 +5,7 @@
 #   make demo       the offline demo (console adapter, demo agent)
 #   make bench      benchmarks (print numbers, never fail on speed)
 #   make deps       install the Debian packages we need (no-op when present)
+#   make fuzz       libFuzzer targets (clang) into build/fuzz; not part of make test
 #   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
 
 PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libcrypto
@@ -35,7 +36,7 @@ DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebs
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
              python3 python3-aiohttp openssl curl valgrind
 
-.PHONY: all test test-only test-asan unit demo bench deps clean install
+.PHONY: all test test-only test-asan unit demo bench deps clean install fuzz
 all: switchboard
 
 switchboard: $(BUILD)/switchboard
@@ -94,6 +95,21 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# Fuzz targets: the stream parsers and the MCP server, linked with every object
+# but main.o, built by clang with -fsanitize=fuzzer into build/fuzz.  Run one:
+#   build/fuzz/fuzz-claude -max_total_time=60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_FLAGS:= -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS))
+
+fuzz: $(FUZZ_BINS)
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(LDLIBS)
 
 install: all
 	install -D -m 0755 switchboard $(DESTDIR)/usr/local/bin/switchboard

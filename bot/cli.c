@@ -1,6 +1,7 @@
 #include "bot/cli.h"
 #include "bot/ctl-client.h"
 #include "bot/log.h"
+#include "bot/mcp.h"
 #include "bot/serve.h"
 #include "bot/util.h"
 #include "config/config.h"
@@ -42,6 +43,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "agent", "agent progress TEXT | ask QUESTION [--choice X]..."
 	    " [--timeout S] | done SUMMARY",
 	    "talk to switchboard from inside an agent", cmd_agent },
+	{ "mcp", "mcp",
+	    "stdio MCP server for Claude Code / Codex agents", mcp_main },
 	{ "version", "version", "print the version", cmd_version },
 	{ "help", "help [COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL }

@@ -78,6 +78,20 @@ get_int(const config_setting_t *base, const char *prefix, const char *rel)
 	return d == NULL ? 0 : strtoll(d, NULL, 10);
 }
 
+static double
+get_float(const config_setting_t *base, const char *prefix, const char *rel)
+{
+	const config_setting_t	*s;
+	const char		*d;
+
+	if ((s = find(base, rel)) != NULL)
+		return config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(s) :
+		    (double)config_setting_get_int64(s);
+	d = def(prefix, rel);
+	return d == NULL ? 0 : strtod(d, NULL);
+}
+
 static int
 get_bool(const config_setting_t *base, const char *prefix, const char *rel)
 {
@@ -315,6 +329,23 @@ load_agents(struct load *ld, struct config *c)
 		a->driver = dup_str(item, "agents.[]", "driver");
 		a->command = get_strings(find(item, "command"), &a->ncommand);
 		a->timeout = get_int(item, "agents.[]", "timeout");
+		a->model = dup_str(item, "agents.[]", "model");
+		a->permission_mode = dup_str(item, "agents.[]",
+		    "permission_mode");
+		a->args = get_strings(find(item, "args"), &a->nargs);
+		a->approvals_chat = strcmp(get_str(item, "agents.[]",
+		    "approvals"), "chat") == 0;
+		a->auto_allow = get_strings(find(item, "auto_allow"),
+		    &a->nauto_allow);
+		a->auto_deny = get_strings(find(item, "auto_deny"),
+		    &a->nauto_deny);
+		a->max_turns = get_int(item, "agents.[]", "max_turns");
+		a->max_wall_time = get_int(item, "agents.[]", "max_wall_time");
+		a->max_cost_usd = get_float(item, "agents.[]", "max_cost_usd");
+		if (a->approvals_chat && strcmp(a->driver, "claude") != 0)
+			schema_error(&ld->errs, find(item, "approvals"),
+			    "agents.[%d].approvals: \"chat\" needs driver "
+			    "\"claude\"", i);
 		for (j = 0; j + 1 < c->nagents; j++) {
 			if (strcmp(c->agents[j].name, a->name) == 0) {
 				schema_error(&ld->errs, find(item, "name"),
@@ -708,6 +739,11 @@ config_free(struct config *c)
 		free(c->agents[i].name);
 		free(c->agents[i].driver);
 		strings_free(c->agents[i].command);
+		free(c->agents[i].model);
+		free(c->agents[i].permission_mode);
+		strings_free(c->agents[i].args);
+		strings_free(c->agents[i].auto_allow);
+		strings_free(c->agents[i].auto_deny);
 	}
 	free(c->agents);
 	for (i = 0; i < c->nroutes; i++) {
@@ -883,6 +919,8 @@ config_summary(const struct config *c)
 			buf_printf(&b, " %s", c->agents[i].command[j]);
 		if (c->agents[i].timeout > 0)
 			buf_printf(&b, " (timeout %ds)", c->agents[i].timeout);
+		if (c->agents[i].approvals_chat)
+			buf_adds(&b, " (approvals in chat)");
 		buf_adds(&b, "\n");
 	}
 	buf_printf(&b, "routes:     %zu\n", c->nroutes);

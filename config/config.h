@@ -22,10 +22,25 @@ struct cfg_repo {
 
 struct cfg_agent {
 	char	 *name;
-	char	 *driver;	/* "command" (later "claude", "codex") */
-	char	**command;	/* argv template, NULL-terminated */
+	char	 *driver;	/* "command", "claude", "codex" */
+	char	**command;	/* argv template, NULL-terminated; for claude
+				 * and codex the program, default its name */
 	size_t	  ncommand;
 	int	  timeout;	/* seconds; 0 = limits.agent_timeout */
+	/* claude / codex */
+	char	 *model;		/* NULL = the CLI's default */
+	char	 *permission_mode;	/* NULL = the CLI's default */
+	char	**args;			/* extra argv, NULL-terminated */
+	size_t	  nargs;
+	int	  approvals_chat;	/* approvals = "chat" */
+	char	**auto_allow;		/* tool names, NULL-terminated */
+	size_t	  nauto_allow;
+	char	**auto_deny;
+	size_t	  nauto_deny;
+	/* Budgets per run; 0 = none. */
+	int	  max_turns;
+	int	  max_wall_time;	/* seconds */
+	double	  max_cost_usd;
 };
 
 struct cfg_route {

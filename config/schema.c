@@ -14,6 +14,7 @@ static const char *const adapter_names[] = { "console", "slack", "matrix", NULL 
 static const char *const webhook_kinds[] = { "github", "generic", NULL };
 static const char *const github_events[] = { "issues", "issue_comment",
     "pull_request", "workflow_run", "check_run", NULL };
+static const char *const approval_modes[] = { "none", "chat", NULL };
 
 static int
 check_nonempty(const char *v, char **why)
@@ -195,10 +196,47 @@ const struct schema_key schema_keys[] = {
 	  .help = "How the agent is run and its output read." },
 	{ .path = "agents.[].command", .type = SCHEMA_STRINGS,
 	  .help = "argv of the agent; required (non-empty) for driver "
-	  "\"command\"." },
+	  "\"command\".  For \"claude\" and \"codex\" the program (and any "
+	  "leading arguments) to run; default [ \"claude\" ] or "
+	  "[ \"codex\" ]." },
 	{ .path = "agents.[].timeout", .type = SCHEMA_INT, .def = "0",
 	  .min = 0, .max = 2592000,
 	  .help = "Seconds before the agent is stopped; 0 = limits.agent_timeout." },
+	{ .path = "agents.[].model", .type = SCHEMA_STRING,
+	  .check = check_nonempty,
+	  .help = "claude/codex: the model (--model); unset = the CLI's "
+	  "default." },
+	{ .path = "agents.[].permission_mode", .type = SCHEMA_STRING,
+	  .check = check_nonempty,
+	  .help = "claude: --permission-mode (default, acceptEdits, plan, "
+	  "bypassPermissions); unset = the CLI's default." },
+	{ .path = "agents.[].args", .type = SCHEMA_STRINGS,
+	  .help = "claude/codex: extra arguments added to every run, before "
+	  "the prompt." },
+	{ .path = "agents.[].approvals", .type = SCHEMA_STRING, .def = "none",
+	  .values = approval_modes,
+	  .help = "claude: \"chat\" asks in the thread (Allow / Deny / Allow "
+	  "for this session) when a tool needs permission; \"none\" leaves "
+	  "it to permission_mode." },
+	{ .path = "agents.[].auto_allow", .type = SCHEMA_STRINGS,
+	  .check = check_nonempty,
+	  .help = "Tool names (\"Read\", \"Bash\", \"mcp__x__y\") allowed "
+	  "without asking when approvals = \"chat\"." },
+	{ .path = "agents.[].auto_deny", .type = SCHEMA_STRINGS,
+	  .check = check_nonempty,
+	  .help = "Tool names denied without asking; wins over auto_allow." },
+	{ .path = "agents.[].max_turns", .type = SCHEMA_INT, .def = "0",
+	  .min = 0, .max = 100000,
+	  .help = "claude/codex budget: assistant turns per run; 0 = no "
+	  "limit.  Over it the agent is stopped and its partial work kept." },
+	{ .path = "agents.[].max_wall_time", .type = SCHEMA_INT, .def = "0",
+	  .min = 0, .max = 2592000,
+	  .help = "Budget: seconds per run; 0 = no limit.  Like timeout, but "
+	  "reported as a budget stop." },
+	{ .path = "agents.[].max_cost_usd", .type = SCHEMA_FLOAT, .def = "0",
+	  .min = 0, .max = 1000000,
+	  .help = "claude/codex budget: US dollars per run, from the stream's "
+	  "total_cost_usd; 0 = no limit." },
 
 	{ .path = "routes", .type = SCHEMA_LIST,
 	  .help = "Which repo and agent serve a channel.  An exact channel wins "
@@ -481,6 +519,7 @@ type_name(enum schema_type t)
 	switch (t) {
 	case SCHEMA_STRING:	return "a string";
 	case SCHEMA_INT:	return "an integer";
+	case SCHEMA_FLOAT:	return "a number";
 	case SCHEMA_BOOL:	return "true or false";
 	case SCHEMA_SECRET:	return "a string \"env:NAME\" or \"file:/path\"";
 	case SCHEMA_STRINGS:	return "a list of strings [ \"...\", ... ]";
@@ -603,6 +642,20 @@ check_value(struct schema_errors *e, const struct schema_key *k,
 			schema_error(e, s, "%s: %lld is out of range %lld..%lld",
 			    dpath, n, k->min, k->max);
 		return;
+	case SCHEMA_FLOAT: {
+		double	 f;
+
+		if (type == CONFIG_TYPE_FLOAT)
+			f = config_setting_get_float(s);
+		else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
+			f = (double)config_setting_get_int64(s);
+		else
+			break;
+		if (!(f >= (double)k->min && f <= (double)k->max))
+			schema_error(e, s, "%s: %g is out of range %lld..%lld",
+			    dpath, f, k->min, k->max);
+		return;
+	}
 	case SCHEMA_BOOL:
 		if (type != CONFIG_TYPE_BOOL)
 			break;
@@ -766,7 +819,7 @@ schema_doc(void)
 				buf_printf(&b, "%s\"%s\"", j > 0 ? " | " : "",
 				    k->values[j]);
 		}
-		if (k->type == SCHEMA_INT)
+		if (k->type == SCHEMA_INT || k->type == SCHEMA_FLOAT)
 			buf_printf(&b, ", %lld..%lld", k->min, k->max);
 		if (k->flags & SCHEMA_REQUIRED)
 			buf_adds(&b, ", required");

@@ -20,6 +20,7 @@
 enum schema_type {
 	SCHEMA_STRING,
 	SCHEMA_INT,
+	SCHEMA_FLOAT,		/* 1.5 (an integer is accepted too); min..max */
 	SCHEMA_BOOL,
 	SCHEMA_SECRET,		/* a string "env:NAME" or "file:/path" */
 	SCHEMA_STRINGS,		/* [ "a", "b" ] or ( "a", "b" ) */

@@ -41,8 +41,13 @@ struct agent {
 	char			*worktree;
 	char			 token[65];
 	enum agent_state	 state;
-	const char		*end_reason;	/* forced end: "timeout", "cancel" */
+	const char		*end_reason;	/* forced end: "timeout", "cancel",
+						 * "budget" */
 	char			*cancelled_by;
+	char			*why;		/* agent_fail/agent_stop reason */
+	int			 wall_budget;	/* timeout_timer is max_wall_time */
+	void			*drv_data;
+	void			(*drv_data_free)(void *);
 
 	uv_process_t		*proc;
 	uv_pipe_t		*in, *out, *err;
@@ -156,6 +161,25 @@ agent_next_id(void)
 	return id;
 }
 struct conversation *agent_conversation(const struct agent *a) { return a->conv; }
+const char *agent_session(const struct agent *a) { return a->session; }
+void *agent_driver_data(const struct agent *a) { return a->drv_data; }
+const char *agent_socket_path(void) { return sock_path; }
+const char *agent_state_dir(void) { return cfg->state_dir; }
+
+const struct cfg_agent *
+agent_config(const struct agent *a)
+{
+	return config_agent(cfg, a->name);
+}
+
+void
+agent_set_driver_data(struct agent *a, void *data, void (*free_fn)(void *))
+{
+	if (a->drv_data_free != NULL && a->drv_data != data)
+		a->drv_data_free(a->drv_data);
+	a->drv_data = data;
+	a->drv_data_free = free_fn;
+}
 enum agent_state agent_state(const struct agent *a) { return a->state; }
 
 void
@@ -174,6 +198,9 @@ agent_free(void *arg)
 	free(a->name); free(a->task); free(a->prompt); free(a->repo_path);
 	free(a->base); free(a->branch); free(a->worktree);
 	free(a->cancelled_by); free(a->ring); buf_free(&a->line);
+	free(a->why);
+	if (a->drv_data_free != NULL)
+		a->drv_data_free(a->drv_data);
 	for (i = 0; i < a->nsteps; i++)
 		free(a->steps[i]);
 	free(a->summary); free(a->session); free(a->diffstat);
@@ -591,8 +618,38 @@ timeout_fired(uv_timer_t *t)
 {
 	struct agent	*a = t->data;
 
+	if (a->wall_budget) {
+		char	*why = xasprintf("budget: max_wall_time %ds reached",
+		    a->wall_budget);
+
+		agent_stop(a, why);
+		free(why);
+		return;
+	}
 	log_warnx("agent %lld: timed out", (long long)a->id);
 	terminate(a, "timeout");
+}
+
+void
+agent_fail(struct agent *a, const char *reason)
+{
+	if (a->why != NULL)
+		return;
+	log_info("agent %lld: failed: %s", (long long)a->id, reason);
+	a->why = xstrdup(reason);
+	utf8_truncate(a->why, 500);
+}
+
+void
+agent_stop(struct agent *a, const char *reason)
+{
+	if (a->state != AGENT_RUNNING || a->end_reason != NULL)
+		return;
+	log_info("agent %lld: stopping: %s", (long long)a->id, reason);
+	free(a->why);
+	a->why = xstrdup(reason);
+	utf8_truncate(a->why, 500);
+	terminate(a, "budget");
 }
 
 static void
@@ -741,6 +798,10 @@ spawn(struct agent *a)
 	uv_read_start((uv_stream_t *)a->out, alloc_cb, read_cb);
 	uv_read_start((uv_stream_t *)a->err, alloc_cb, read_cb);
 	timeout = ca->timeout > 0 ? ca->timeout : cfg->limits.agent_timeout;
+	a->wall_budget = 0;
+	if (ca->max_wall_time > 0 && (timeout <= 0 ||
+	    ca->max_wall_time < timeout))
+		timeout = a->wall_budget = ca->max_wall_time;
 	if (timeout > 0)
 		uv_timer_start(a->timeout_timer, timeout_fired,
 		    (uint64_t)timeout * 1000, 0);
@@ -953,6 +1014,8 @@ static void
 turn_start(struct agent *a)
 {
 	a->end_reason = NULL;
+	free(a->why);
+	a->why = NULL;
 	a->exit_code = 0;
 	a->term_signal = 0;
 	a->ended_ms = 0;
@@ -999,12 +1062,13 @@ turn_finished(struct agent *a)
 	a->ended_ms = now_ms();
 	if (a->end_reason != NULL && strcmp(a->end_reason, "timeout") == 0)
 		end = AGENT_TIMEOUT;
-	else if (a->end_reason != NULL && strcmp(a->end_reason, "cancel") == 0)
+	else if (a->end_reason != NULL && (strcmp(a->end_reason, "cancel") == 0 ||
+	    strcmp(a->end_reason, "budget") == 0))
 		end = AGENT_CANCELLED;
 	else if (a->end_reason != NULL && strcmp(a->end_reason, "shutdown") == 0)
 		end = AGENT_INTERRUPTED;
 	else if (a->exit_code == 0 && a->term_signal == 0 &&
-	    a->end_reason == NULL)
+	    a->end_reason == NULL && a->why == NULL)
 		end = AGENT_DONE;
 	else
 		end = AGENT_FAILED;
@@ -1022,8 +1086,17 @@ turn_finished(struct agent *a)
 	r.term_signal = a->term_signal;
 	r.tail = tail;
 	text = render_result(&r);
-	if (end == AGENT_CANCELLED && a->cancelled_by != NULL) {
+	if (a->end_reason != NULL && strcmp(a->end_reason, "budget") == 0) {
+		char *t = xasprintf("%s\nstopped: %s; the branch keeps the"
+		    " partial work", text, a->why);
+		free(text);
+		text = t;
+	} else if (end == AGENT_CANCELLED && a->cancelled_by != NULL) {
 		char *t = xasprintf("%s\ncancelled by %s", text, a->cancelled_by);
+		free(text);
+		text = t;
+	} else if (end == AGENT_FAILED && a->why != NULL) {
+		char *t = xasprintf("%s\nreason: %s", text, a->why);
 		free(text);
 		text = t;
 	}

@@ -23,6 +23,7 @@
 
 struct conversation;
 struct config;
+struct cfg_agent;
 
 enum agent_state {
 	AGENT_QUEUED, AGENT_PREPARING, AGENT_RUNNING, AGENT_FINISHING,
@@ -53,6 +54,25 @@ void		 agent_set_summary(struct agent *, const char *text);
 void		 agent_set_session(struct agent *, const char *session);
 /* Card must be re-rendered (coalesced by render.card_interval_ms). */
 void		 agent_touch(struct agent *);
+/*
+ * The stream said the turn failed (Claude Code's error_max_turns, Codex's
+ * turn.failed): the turn ends failed with reason shown, even if the process
+ * exits 0.  The first reason of a turn is kept.
+ */
+void		 agent_fail(struct agent *, const char *reason);
+/*
+ * Stops a running turn like cancel (SIGTERM, then SIGKILL), for reason
+ * ("budget: max_turns 20 reached").  The agent ends cancelled; the leftover
+ * work is committed on its branch as always, and the result says why.
+ */
+void		 agent_stop(struct agent *, const char *reason);
+/*
+ * Per-agent state a driver keeps between lines (parser counters); freed
+ * with free_fn when the agent is freed or another is set.
+ */
+void		*agent_driver_data(const struct agent *);
+void		 agent_set_driver_data(struct agent *, void *,
+		    void (*free_fn)(void *));
 
 /*
  * Observers of the end of every turn (done, failed, cancelled, timeout),
@@ -76,6 +96,12 @@ const char	*agent_worktree(const struct agent *);
 const char	*agent_task(const struct agent *);
 const char	*agent_token(const struct agent *);
 const char	*agent_summary(const struct agent *);	/* may be NULL */
+const char	*agent_session(const struct agent *);	/* NULL until known */
+/* Its entry in the current config; NULL if it is no longer configured. */
+const struct cfg_agent *agent_config(const struct agent *);
+/* Where drivers keep per-agent files, and the agent socket's path. */
+const char	*agent_state_dir(void);
+const char	*agent_socket_path(void);
 struct conversation *agent_conversation(const struct agent *);
 enum agent_state agent_state(const struct agent *);
 const char	*agent_state_name(enum agent_state);

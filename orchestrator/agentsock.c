@@ -1,6 +1,8 @@
 #include "orchestrator/agentsock.h"
 #include "orchestrator/agent.h"
+#include "orchestrator/driver.h"
 #include "orchestrator/question.h"
+#include "config/config.h"
 #include "bot/ctl.h"
 #include "bot/log.h"
 #include "bot/util.h"
@@ -8,6 +10,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ASK_MAX_CHOICES	10
 #define TEXT_MAX	4000
@@ -113,9 +116,197 @@ op_ask(struct ctl_req *req, const json_t *msg, void *arg)
 	/* The reply comes when the ticket settles. */
 }
 
+/* ---- approvals ---------------------------------------------------------- */
+
+#define CHOICE_ALLOW	"Allow"
+#define CHOICE_DENY	"Deny"
+#define CHOICE_SESSION	"Allow for this session"
+
+/* "Allow for this session" answers, per agent and tool. */
+struct session_allow {
+	int64_t			 agent;
+	char			*tool;
+	struct session_allow	*next;
+};
+static struct session_allow	*allowed;
+
+struct approval {
+	int64_t	 agent;
+	char	*tool;
+	json_t	*input;
+};
+
+static int
+session_allowed(int64_t agent, const char *tool)
+{
+	struct session_allow	*s;
+
+	for (s = allowed; s != NULL; s = s->next)
+		if (s->agent == agent && strcmp(s->tool, tool) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+session_allow(int64_t agent, const char *tool)
+{
+	struct session_allow	*s, **pp;
+
+	/* Forget agents that are gone, so the list stays small. */
+	for (pp = &allowed; (s = *pp) != NULL;) {
+		if (agent_find(s->agent) == NULL) {
+			*pp = s->next;
+			free(s->tool);
+			free(s);
+		} else
+			pp = &s->next;
+	}
+	if (session_allowed(agent, tool))
+		return;
+	s = xcalloc(1, sizeof *s);
+	s->agent = agent;
+	s->tool = xstrdup(tool);
+	s->next = allowed;
+	allowed = s;
+}
+
+static int
+listed(char *const *list, const char *tool)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (strcmp(*list, tool) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+reply_allow(struct ctl_req *req, const json_t *input)
+{
+	ctl_reply(req, json_pack("{s:s, s:O}", "behavior", "allow",
+	    "updatedInput", input));
+}
+
+static void
+reply_deny(struct ctl_req *req, const char *message)
+{
+	ctl_reply(req, json_pack("{s:s, s:s}", "behavior", "deny", "message",
+	    message));
+}
+
+/* The ticket settled: the person's answer becomes Claude Code's decision. */
+static void
+approval_settled(struct question *q, struct ctl_req *req)
+{
+	struct approval	*ap = q->settle_arg;
+	const char	*ans = q->answer, *by = q->answered_by, *reason;
+	char		*msg;
+
+	if (by == NULL)
+		by = "nobody";
+	if (q->state != Q_ANSWERED || ans == NULL) {
+		log_info("agent %lld: %s denied: question %s (%s)",
+		    (long long)ap->agent, ap->tool, q->state == Q_EXPIRED ?
+		    "expired" : "cancelled", by);
+		reply_deny(req, "the permission question was cancelled"
+		    " without an answer");
+	} else if (strcasecmp(ans, CHOICE_SESSION) == 0) {
+		session_allow(ap->agent, ap->tool);
+		log_info("agent %lld: %s allowed for this session by %s",
+		    (long long)ap->agent, ap->tool, by);
+		reply_allow(req, ap->input);
+	} else if (strcasecmp(ans, CHOICE_ALLOW) == 0) {
+		log_info("agent %lld: %s allowed by %s", (long long)ap->agent,
+		    ap->tool, by);
+		reply_allow(req, ap->input);
+	} else {
+		/* "Deny", "Deny: reason", or any other text as the reason. */
+		reason = ans;
+		if (strncasecmp(reason, CHOICE_DENY, 4) == 0) {
+			reason += 4;
+			while (*reason == ':' || *reason == ' ')
+				reason++;
+		}
+		if (*reason != '\0')
+			msg = xasprintf("%s denied this: %s", by, reason);
+		else
+			msg = xasprintf("%s denied this tool use", by);
+		log_info("agent %lld: %s denied by %s%s%s", (long long)ap->agent,
+		    ap->tool, by, *reason != '\0' ? ": " : "", reason);
+		reply_deny(req, msg);
+		free(msg);
+	}
+	q->settle_arg = NULL;
+	free(ap->tool);
+	json_decref(ap->input);
+	free(ap);
+}
+
+static void
+op_approve(struct ctl_req *req, const json_t *msg, void *arg)
+{
+	static const char *const choices[] = { CHOICE_ALLOW, CHOICE_DENY,
+	    CHOICE_SESSION, NULL };
+	const struct cfg_agent	*ca;
+	struct agent		*a;
+	struct question		*q;
+	struct approval		*ap;
+	const json_t		*input;
+	const char		*tool;
+	char			*step, *text;
+
+	if ((a = authorize(req, msg)) == NULL ||
+	    (tool = text_field(req, msg, "tool_name")) == NULL)
+		return;
+	input = json_object_get(msg, "input");
+	if (input != NULL && !json_is_object(input)) {
+		ctl_reply_error(req, "'input' must be an object");
+		return;
+	}
+	if (input == NULL)
+		input = json_object();
+	else
+		json_incref((json_t *)input);
+	ca = agent_config(a);
+	if (ca != NULL && listed(ca->auto_deny, tool)) {
+		log_info("agent %lld: %s denied by config (auto_deny)",
+		    (long long)agent_id(a), tool);
+		reply_deny(req, "denied by switchboard's configuration"
+		    " (auto_deny)");
+	} else if (ca != NULL && listed(ca->auto_allow, tool)) {
+		log_info("agent %lld: %s allowed by config (auto_allow)",
+		    (long long)agent_id(a), tool);
+		reply_allow(req, input);
+	} else if (session_allowed(agent_id(a), tool)) {
+		log_info("agent %lld: %s allowed (allowed for this session"
+		    " earlier)", (long long)agent_id(a), tool);
+		reply_allow(req, input);
+	} else {
+		step = driver_tool_step(tool, input, agent_worktree(a));
+		text = xasprintf("May #%lld use %s?\n%s\n(Allow, Deny, or"
+		    " \"Deny: reason\")", (long long)agent_id(a), tool, step);
+		free(step);
+		ap = xcalloc(1, sizeof *ap);
+		ap->agent = agent_id(a);
+		ap->tool = xstrdup(tool);
+		ap->input = json_incref((json_t *)input);
+		if ((q = question_open(a, text, choices, 0, req)) == NULL) {
+			free(ap->tool);
+			json_decref(ap->input);
+			free(ap);
+			ctl_reply_error(req, "cannot record the question");
+		} else {
+			q->on_settle = approval_settled;
+			q->settle_arg = ap;
+		}
+		free(text);
+	}
+	json_decref((json_t *)input);
+}
+
 void
 agentsock_init(struct ctl_server *srv)
 {
+	ctl_on(srv, "approve", op_approve, NULL);
 	ctl_on(srv, "progress", op_progress, NULL);
 	ctl_on(srv, "ask", op_ask, NULL);
 	ctl_on(srv, "done", op_done, NULL);

@@ -4,8 +4,12 @@
  * JSON lines on a unix socket (0600) in state_dir, {"v":1,"id":N,"token":T,
  * "op":…}; the reply echoes id.  Ops: progress {text}, ask {question,
  * choices?, timeout?} (the reply waits until the question is answered,
- * cancelled or expired), done {summary}.  The token picks the agent; a wrong
- * one is refused.  Transport and framing are bot/ctl's.
+ * cancelled or expired), done {summary}, approve {tool_name, input} (Claude
+ * Code's permission prompt: auto_allow/auto_deny decide first, then "allow
+ * for this session" answers, else a question with Allow / Deny / Allow for
+ * this session; the reply is {"behavior":"allow","updatedInput":…} or
+ * {"behavior":"deny","message":…}; every decision is logged with who made
+ * it).  The token picks the agent; a wrong one is refused.  Transport and framing are bot/ctl's.
  */
 #ifndef SB_AGENTSOCK_H
 #define SB_AGENTSOCK_H

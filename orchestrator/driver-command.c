@@ -95,6 +95,8 @@ const struct agent_driver driver_command = {
 
 static const struct agent_driver *const drivers[] = {
 	&driver_command,
+	&driver_claude,
+	&driver_codex,
 	NULL
 };
 

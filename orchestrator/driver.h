@@ -32,10 +32,56 @@ struct agent_driver {
 	int		 (*followup_running)(struct agent *, const char *text);
 };
 
+extern const struct agent_driver driver_command, driver_claude, driver_codex;
+
 const struct agent_driver *driver_lookup(const char *name);
 void		 driver_argv_free(char **);
 
 /* The command driver's substitution: {task} {worktree} {branch} {agent_id}. */
 char		*driver_subst(const char *tmpl, const struct agent *, const char *prompt);
+
+/*
+ * The stream parsers of the claude and codex drivers, callable without an
+ * agent (unit tests, fuzzers): one line of JSON in, events out through emit,
+ * counters in the struct.  Garbage lines return -1 and change nothing.
+ */
+enum drv_event {
+	DRV_PROGRESS,	/* a short line for the card */
+	DRV_SESSION,	/* session (claude) or thread (codex) id */
+	DRV_SUMMARY,	/* the result text, with cost/turns/usage */
+	DRV_FAIL,	/* the run failed; text is the reason */
+};
+
+struct drv_stream {
+	void		(*emit)(void *arg, enum drv_event, const char *text);
+	void		*arg;
+	int		 turns;		/* assistant turns (claude: messages;
+					 * codex: completed model steps) */
+	double		 cost_usd;	/* claude's total_cost_usd, this run */
+	long long	 input_tokens, output_tokens;
+	int		 ended;		/* a result / turn.completed was seen */
+	char		*cwd;		/* from claude's init: paths shown
+					 * relative to it */
+	char		*last_msg_id;	/* claude: turns are counted by it */
+	char		*last_text;	/* codex: the last agent message */
+};
+
+int		 claude_stream_line(struct drv_stream *, const char *, size_t);
+int		 codex_stream_line(struct drv_stream *, const char *, size_t);
+void		 drv_stream_free(struct drv_stream *);	/* contents only */
+
+/*
+ * A one-line step for a tool use: "Edit src/login.c", "Run: make test".
+ * Truncated, with env-var-looking assignments and token-looking words
+ * masked, so a command line never carries a secret into the chat.
+ * input may be NULL; cwd (may be NULL) is stripped from paths.
+ */
+struct json_t;
+char		*driver_tool_step(const char *tool, const struct json_t *input,
+		    const char *cwd);
+/* This executable's path, for the MCP server entry (`switchboard mcp`). */
+const char	*driver_self_exe(void);
+/* Masks NAME=value and token-like words in place of copying (malloc'd). */
+char		*driver_redact(const char *text);
 
 #endif

@@ -115,7 +115,9 @@ q_settle(struct question *q, enum question_state st, const char *answer,
 	free(text);
 
 	if (q->req != NULL) {
-		if (st == Q_ANSWERED)
+		if (q->on_settle != NULL)
+			q->on_settle(q, q->req);
+		else if (st == Q_ANSWERED)
 			ctl_reply(q->req, json_pack("{s:s, s:s}", "answer",
 			    answer, "answered_by", by));
 		else

@@ -28,6 +28,14 @@ struct question {
 	char		*answered_by;
 	struct ctl_req	*req;		/* pending ask; NULL once replied */
 	struct loop_timer *timer;	/* ask timeout */
+	/*
+	 * Optional, set by the opener right after question_open: answers req
+	 * itself when the ticket settles (state, answer and answered_by are
+	 * set), instead of the default {"answer","answered_by"} reply.  The
+	 * approval op uses it to turn "Deny: reason" into a decision.
+	 */
+	void		(*on_settle)(struct question *, struct ctl_req *);
+	void		*settle_arg;
 	struct question	*next;		/* in the open list */
 };
 

@@ -1,0 +1,437 @@
+/*
+ * driver-claude — Claude Code, headless:
+ *
+ *	claude -p --output-format stream-json --verbose --mcp-config FILE
+ *	    [--permission-mode M] [--model M]
+ *	    [--permission-prompt-tool mcp__switchboard__approve] [ARGS...]
+ *	    [--resume SESSION] -- PROMPT
+ *
+ * The prompt comes last, after "--", so a task that starts with '-' is never
+ * read as an option.  FILE (state_dir/mcp/agent-ID.json, 0600, outside the
+ * worktree so it is never committed) points Claude Code at `switchboard mcp`
+ * with the agent's socket and token; the agent then has report_progress,
+ * ask_user, finish and, with approvals = "chat", the approve tool Claude Code
+ * calls when a tool use needs permission.
+ *
+ * The stream is one JSON object per line (PROTOCOLS.md): system/init carries
+ * the session id (the first one is kept: a resumed run may report another),
+ * assistant messages carry text and tool_use blocks (→ card steps), result
+ * carries the summary, cost, turns and usage, or an error subtype.  A
+ * follow-up to a running agent waits for the next turn (--resume).
+ */
+#include "orchestrator/driver.h"
+#include "orchestrator/agent.h"
+#include "config/config.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define TEXT_STEP_MAX	160
+
+/* ---- the stream parser (no agent needed) ------------------------------- */
+
+static void
+emit(struct drv_stream *st, enum drv_event ev, const char *text)
+{
+	if (st->emit != NULL)
+		st->emit(st->arg, ev, text);
+}
+
+/* First non-empty line of text, for the card. */
+static void
+emit_text(struct drv_stream *st, const char *text)
+{
+	const char	*p = text, *nl;
+	char		*line;
+
+	while (*p == '\n' || *p == ' ' || *p == '\r' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return;
+	nl = strchr(p, '\n');
+	line = nl != NULL ? xstrndup(p, (size_t)(nl - p)) : xstrdup(p);
+	utf8_truncate(line, TEXT_STEP_MAX);
+	emit(st, DRV_PROGRESS, line);
+	free(line);
+}
+
+/* " — 3 turns · $0.0123 · 1200 tokens in / 340 out" */
+static char *
+stats(const struct drv_stream *st, long long turns)
+{
+	struct buf	 b = { 0 };
+
+	buf_adds(&b, "—");
+	if (turns > 0)
+		buf_printf(&b, " %lld turn%s ·", turns, turns == 1 ? "" : "s");
+	if (st->cost_usd > 0)
+		buf_printf(&b, " $%.4f ·", st->cost_usd);
+	buf_printf(&b, " %lld tokens in / %lld out", st->input_tokens,
+	    st->output_tokens);
+	return buf_steal(&b);
+}
+
+static long long
+int_of(const json_t *o, const char *key)
+{
+	const json_t	*v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (long long)json_real_value(v);
+	return 0;
+}
+
+static void
+on_assistant(struct drv_stream *st, const json_t *j)
+{
+	const json_t	*msg = json_object_get(j, "message"), *c, *blk;
+	const char	*id, *type, *name;
+	char		*step;
+	size_t		 i;
+
+	if (!json_is_object(msg))
+		return;
+	/* One API response may arrive as several events with one id. */
+	id = json_string_value(json_object_get(msg, "id"));
+	if (id == NULL || st->last_msg_id == NULL ||
+	    strcmp(id, st->last_msg_id) != 0) {
+		st->turns++;
+		free(st->last_msg_id);
+		st->last_msg_id = id != NULL ? xstrdup(id) : NULL;
+	}
+	c = json_object_get(msg, "content");
+	json_array_foreach(c, i, blk) {
+		type = json_string_value(json_object_get(blk, "type"));
+		if (type == NULL)
+			continue;
+		if (strcmp(type, "text") == 0 &&
+		    json_is_string(json_object_get(blk, "text")))
+			emit_text(st, json_string_value(json_object_get(blk,
+			    "text")));
+		else if (strcmp(type, "tool_use") == 0) {
+			name = json_string_value(json_object_get(blk, "name"));
+			/* Our own tools report themselves through the socket. */
+			if (name != NULL &&
+			    strncmp(name, "mcp__switchboard__", 18) == 0)
+				continue;
+			step = driver_tool_step(name, json_object_get(blk,
+			    "input"), st->cwd);
+			emit(st, DRV_PROGRESS, step);
+			free(step);
+		}
+	}
+}
+
+static void
+on_result(struct drv_stream *st, const json_t *j)
+{
+	const char	*sub = json_string_value(json_object_get(j, "subtype"));
+	const char	*res = json_string_value(json_object_get(j, "result"));
+	const json_t	*usage = json_object_get(j, "usage"), *v;
+	long long	 turns = int_of(j, "num_turns");
+	char		*s, *text, *why;
+	int		 is_error = json_is_true(json_object_get(j, "is_error"));
+
+	st->ended = 1;
+	if (json_is_number(v = json_object_get(j, "total_cost_usd")) &&
+	    json_number_value(v) >= 0)
+		st->cost_usd = json_number_value(v);
+	if (json_is_object(usage)) {
+		st->input_tokens = int_of(usage, "input_tokens") +
+		    int_of(usage, "cache_creation_input_tokens") +
+		    int_of(usage, "cache_read_input_tokens");
+		st->output_tokens = int_of(usage, "output_tokens");
+	}
+	s = stats(st, turns);
+	text = xasprintf("%s%s%s", res != NULL ? res : "",
+	    res != NULL && *res != '\0' ? "\n" : "", s);
+	emit(st, DRV_SUMMARY, text);
+	free(text);
+	free(s);
+	if (sub != NULL && strcmp(sub, "success") == 0 && !is_error)
+		return;
+	if (sub != NULL && strcmp(sub, "error_max_turns") == 0)
+		why = xasprintf("error_max_turns: Claude Code reached its turn"
+		    " limit after %lld turns", turns);
+	else if (sub != NULL && strcmp(sub, "success") != 0)
+		why = xasprintf("%s%s%s", sub, res != NULL ? ": " : "",
+		    res != NULL ? res : "");
+	else
+		why = xasprintf("error: %s", res != NULL ? res : "unknown");
+	emit(st, DRV_FAIL, why);
+	free(why);
+}
+
+int
+claude_stream_line(struct drv_stream *st, const char *line, size_t len)
+{
+	json_t		*j;
+	const char	*type, *sub, *sid, *cwd;
+
+	if ((j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+		return -1;
+	if (!json_is_object(j) ||
+	    (type = json_string_value(json_object_get(j, "type"))) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	if (strcmp(type, "system") == 0) {
+		sub = json_string_value(json_object_get(j, "subtype"));
+		sid = json_string_value(json_object_get(j, "session_id"));
+		cwd = json_string_value(json_object_get(j, "cwd"));
+		if (sub != NULL && strcmp(sub, "init") == 0) {
+			if (sid != NULL && *sid != '\0')
+				emit(st, DRV_SESSION, sid);
+			if (cwd != NULL) {
+				free(st->cwd);
+				st->cwd = xstrdup(cwd);
+			}
+		}
+	} else if (strcmp(type, "assistant") == 0)
+		on_assistant(st, j);
+	else if (strcmp(type, "result") == 0)
+		on_result(st, j);
+	/* "user" (tool results) and newer event types: nothing to show. */
+	json_decref(j);
+	return 0;
+}
+
+/* ---- the driver ---------------------------------------------------------- */
+
+struct claude {
+	struct drv_stream	 st;
+	double			 spent;		/* earlier runs, USD */
+	char			*mcp_path;
+	int			 stopping;
+};
+
+static void
+claude_free(void *arg)
+{
+	struct claude	*c = arg;
+
+	drv_stream_free(&c->st);
+	/* Holds a token that dies with the agent: no reason to keep it. */
+	if (c->mcp_path != NULL)
+		unlink(c->mcp_path);
+	free(c->mcp_path);
+	free(c);
+}
+
+static void
+claude_emit(void *arg, enum drv_event ev, const char *text)
+{
+	struct agent	*a = arg;
+
+	switch (ev) {
+	case DRV_PROGRESS:
+		agent_progress(a, text);
+		break;
+	case DRV_SESSION:
+		agent_set_session(a, text);
+		break;
+	case DRV_SUMMARY:
+		agent_set_summary(a, text);
+		break;
+	case DRV_FAIL:
+		agent_fail(a, text);
+		break;
+	}
+}
+
+static struct claude *
+claude_data(struct agent *a)
+{
+	struct claude	*c;
+
+	if ((c = agent_driver_data(a)) == NULL) {
+		c = xcalloc(1, sizeof *c);
+		agent_set_driver_data(a, c, claude_free);
+	}
+	c->st.emit = claude_emit;
+	c->st.arg = a;
+	return c;
+}
+
+const char *
+driver_self_exe(void)
+{
+	static char	 path[4096];
+	size_t		 len = sizeof path;
+
+	if (path[0] == '\0' && uv_exepath(path, &len) != 0)
+		snprintf(path, sizeof path, "switchboard");
+	return path;
+}
+
+/* Writes state_dir/mcp/agent-ID.json (0600); its path or NULL + cause. */
+static char *
+write_mcp_config(const struct agent *a, char **cause)
+{
+	json_t	*j;
+	char	*dir, *path, *text, id[32];
+	size_t	 len;
+	ssize_t	 n;
+	int	 fd;
+
+	dir = xasprintf("%s/mcp", agent_state_dir());
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		*cause = xasprintf("mkdir %s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	path = xasprintf("%s/agent-%lld.json", dir, (long long)agent_id(a));
+	free(dir);
+	snprintf(id, sizeof id, "%lld", (long long)agent_id(a));
+	j = json_pack("{s:{s:{s:s, s:s, s:[s], s:{s:s, s:s, s:s}}}}",
+	    "mcpServers", "switchboard", "type", "stdio", "command",
+	    driver_self_exe(), "args", "mcp", "env",
+	    "SWITCHBOARD_SOCKET", agent_socket_path(),
+	    "SWITCHBOARD_AGENT_TOKEN", agent_token(a),
+	    "SWITCHBOARD_AGENT_ID", id);
+	text = json_dumps(j, JSON_INDENT(2));
+	json_decref(j);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1 || fchmod(fd, 0600) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	len = strlen(text);
+	if ((n = write(fd, text, len)) != (ssize_t)len) {
+		*cause = xasprintf("%s: %s", path, n < 0 ? strerror(errno) :
+		    "short write");
+		goto fail;
+	}
+	close(fd);
+	free(text);
+	return path;
+fail:
+	if (fd != -1)
+		close(fd);
+	free(text);
+	free(path);
+	return NULL;
+}
+
+static void
+push(char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 2) * sizeof **v);
+	(*v)[(*n)++] = xstrdup(s);
+	(*v)[*n] = NULL;
+}
+
+static char **
+claude_argv(const struct agent *ca, const struct cfg_agent *cfg,
+    const char *prompt, int followup, char **cause)
+{
+	/* The runtime owns the agent; argv only sets up this driver's state. */
+	struct agent	*a = (struct agent *)ca;
+	struct claude	*c = claude_data(a);
+	char		**argv = NULL;
+	size_t		  n = 0, i;
+
+	/* A new run: this run's counters start at zero. */
+	c->spent += c->st.cost_usd;
+	drv_stream_free(&c->st);
+	memset(&c->st, 0, sizeof c->st);
+	claude_data(a);
+	c->stopping = 0;
+	if (cfg->max_cost_usd > 0 && c->spent >= cfg->max_cost_usd) {
+		*cause = xasprintf("budget: max_cost_usd $%.2f already spent"
+		    " ($%.4f)", cfg->max_cost_usd, c->spent);
+		return NULL;
+	}
+	free(c->mcp_path);
+	if ((c->mcp_path = write_mcp_config(a, cause)) == NULL)
+		return NULL;
+
+	if (cfg->ncommand > 0)
+		for (i = 0; i < cfg->ncommand; i++)
+			push(&argv, &n, cfg->command[i]);
+	else
+		push(&argv, &n, "claude");
+	push(&argv, &n, "-p");
+	push(&argv, &n, "--output-format");
+	push(&argv, &n, "stream-json");
+	push(&argv, &n, "--verbose");
+	push(&argv, &n, "--mcp-config");
+	push(&argv, &n, c->mcp_path);
+	if (cfg->permission_mode != NULL) {
+		push(&argv, &n, "--permission-mode");
+		push(&argv, &n, cfg->permission_mode);
+	}
+	if (cfg->model != NULL) {
+		push(&argv, &n, "--model");
+		push(&argv, &n, cfg->model);
+	}
+	if (cfg->approvals_chat) {
+		push(&argv, &n, "--permission-prompt-tool");
+		push(&argv, &n, "mcp__switchboard__approve");
+	}
+	for (i = 0; i < cfg->nargs; i++)
+		push(&argv, &n, cfg->args[i]);
+	if (followup && agent_session(a) != NULL) {
+		push(&argv, &n, "--resume");
+		push(&argv, &n, agent_session(a));
+	}
+	push(&argv, &n, "--");
+	push(&argv, &n, prompt);
+	return argv;
+}
+
+static void
+claude_on_line(struct agent *a, const char *line, size_t len)
+{
+	struct claude		*c = claude_data(a);
+	const struct cfg_agent	*cfg;
+	char			*why;
+
+	if (len == 0)
+		return;
+	if (claude_stream_line(&c->st, line, len) != 0) {
+		log_debug("agent %lld: not a stream-json event: %.*s",
+		    (long long)agent_id(a), len > 120 ? 120 : (int)len, line);
+		return;
+	}
+	if (c->stopping || (cfg = agent_config(a)) == NULL)
+		return;
+	why = NULL;
+	if (cfg->max_turns > 0 && c->st.turns > cfg->max_turns)
+		why = xasprintf("budget: max_turns %d reached", cfg->max_turns);
+	else if (cfg->max_cost_usd > 0 &&
+	    c->spent + c->st.cost_usd > cfg->max_cost_usd)
+		why = xasprintf("budget: max_cost_usd $%.2f reached ($%.4f)",
+		    cfg->max_cost_usd, c->spent + c->st.cost_usd);
+	if (why != NULL) {
+		c->stopping = 1;
+		agent_stop(a, why);
+		free(why);
+	}
+}
+
+static int
+claude_followup_running(struct agent *a, const char *text)
+{
+	/* -p reads no more input: the text starts the next turn (--resume). */
+	return -1;
+}
+
+const struct agent_driver driver_claude = {
+	.name = "claude",
+	.argv = claude_argv,
+	.on_line = claude_on_line,
+	.followup_running = claude_followup_running,
+};

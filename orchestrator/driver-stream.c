@@ -1,0 +1,240 @@
+/*
+ * driver-stream — what the claude and codex drivers share: the one-line steps
+ * shown on the card for a tool use, and the redaction that keeps secrets out
+ * of them.
+ *
+ * A step is built from the tool's input (a command line, a path), which the
+ * model wrote and which may hold a token it found in the environment; so
+ * every step goes through driver_redact, which masks NAME=value assignments,
+ * --token=value style flags and words that look like credentials.  It errs on
+ * the side of masking: a step is a glance at what happens, not a log.
+ */
+#include "orchestrator/driver.h"
+#include "orchestrator/render.h"
+#include "bot/util.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STEP_MAX	120
+
+static const char *const token_prefixes[] = { "sk-", "sk_", "xoxb-", "xoxp-",
+    "xoxa-", "xapp-", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat-",
+    "AKIA", "ASIA", "AIza", "ya29.", "eyJ" };
+static const char *const secret_words[] = { "token", "secret", "password",
+    "passwd", "key", "auth", "credential" };
+
+/* NAME=value with NAME like an environment variable (upper case). */
+static int
+is_env_assignment(const char *w, size_t n, size_t *eq)
+{
+	size_t	 i;
+	int	 upper = 0;
+
+	for (i = 0; i < n && w[i] != '='; i++) {
+		if (isupper((unsigned char)w[i]))
+			upper = 1;
+		else if (!isdigit((unsigned char)w[i]) && w[i] != '_')
+			return 0;
+	}
+	if (i == 0 || i >= n - 1 || !upper || isdigit((unsigned char)w[0]))
+		return 0;
+	*eq = i;
+	return 1;
+}
+
+/* --api-key=value, --password=value, token=value... */
+static int
+is_secret_flag(const char *w, size_t n, size_t *eq)
+{
+	const char	*p;
+	size_t		 i, k;
+	char		 name[64];
+
+	if ((p = memchr(w, '=', n)) == NULL || p == w || p == w + n - 1)
+		return 0;
+	k = (size_t)(p - w);
+	if (k >= sizeof name)
+		return 0;
+	for (i = 0; i < k; i++)
+		name[i] = (char)tolower((unsigned char)w[i]);
+	name[k] = '\0';
+	for (i = 0; i < nitems(secret_words); i++)
+		if (strstr(name, secret_words[i]) != NULL) {
+			*eq = k;
+			return 1;
+		}
+	return 0;
+}
+
+/* A long word mixing upper and lower case letters and digits. */
+static int
+looks_random(const char *w, size_t n)
+{
+	size_t	 i;
+	int	 up = 0, low = 0, dig = 0;
+
+	if (n < 24)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (isupper((unsigned char)w[i]))
+			up = 1;
+		else if (islower((unsigned char)w[i]))
+			low = 1;
+		else if (isdigit((unsigned char)w[i]))
+			dig = 1;
+		else if (strchr("-_+/=.", w[i]) == NULL)
+			return 0;
+	}
+	return up && low && dig;
+}
+
+static int
+has_token_prefix(const char *w, size_t n)
+{
+	size_t	 i, k;
+
+	/* Quotes around a word do not hide it. */
+	while (n > 0 && (*w == '"' || *w == '\'')) {
+		w++;
+		n--;
+	}
+	for (i = 0; i < nitems(token_prefixes); i++) {
+		k = strlen(token_prefixes[i]);
+		if (n > k + 8 && strncmp(w, token_prefixes[i], k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+char *
+driver_redact(const char *text)
+{
+	struct buf	 b = { 0 };
+	const char	*p = text, *w;
+	size_t		 n, eq;
+	int		 mask_next = 0;
+
+	while (*p != '\0') {
+		if (isspace((unsigned char)*p)) {
+			buf_add(&b, p, 1);
+			p++;
+			continue;
+		}
+		w = p;
+		while (*p != '\0' && !isspace((unsigned char)*p))
+			p++;
+		n = (size_t)(p - w);
+		if (mask_next) {
+			buf_adds(&b, "***");
+			mask_next = 0;
+		} else if (is_env_assignment(w, n, &eq) ||
+		    is_secret_flag(w, n, &eq)) {
+			buf_add(&b, w, eq + 1);
+			buf_adds(&b, "***");
+		} else if (has_token_prefix(w, n) || looks_random(w, n))
+			buf_adds(&b, "***");
+		else {
+			buf_add(&b, w, n);
+			/* "Bearer X", "--password X", "-p X" after a secret word */
+			if ((n == 6 && strncasecmp(w, "bearer", 6) == 0) ||
+			    (n > 2 && w[0] == '-' && w[1] == '-' &&
+			    memchr(w, '=', n) == NULL && (strstr(w, "token") ||
+			    strstr(w, "password") || strstr(w, "secret") ||
+			    strstr(w, "api-key") || strstr(w, "apikey"))))
+				mask_next = 1;
+		}
+	}
+	if (b.data == NULL)
+		return xstrdup("");
+	return buf_steal(&b);
+}
+
+static const char *
+str_of(const json_t *input, const char *key)
+{
+	return json_string_value(json_object_get(input, key));
+}
+
+static const char *
+relative(const char *path, const char *cwd)
+{
+	size_t	 n;
+
+	if (path == NULL || cwd == NULL || (n = strlen(cwd)) == 0)
+		return path;
+	if (strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1] != '\0')
+		return path + n + 1;
+	return path;
+}
+
+char *
+driver_tool_step(const char *tool, const json_t *input, const char *cwd)
+{
+	const char	*v, *p;
+	char		*raw, *red, *out;
+	json_t		*todos, *t;
+	size_t		 i, done = 0;
+
+	if (tool == NULL)
+		tool = "tool";
+	if (strcmp(tool, "Edit") == 0 || strcmp(tool, "MultiEdit") == 0 ||
+	    strcmp(tool, "Write") == 0 || strcmp(tool, "Read") == 0 ||
+	    strcmp(tool, "NotebookEdit") == 0) {
+		v = str_of(input, "file_path");
+		if (v == NULL)
+			v = str_of(input, "notebook_path");
+		raw = xasprintf("%s %s", tool, v != NULL ? relative(v, cwd) :
+		    "a file");
+	} else if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0) {
+		v = str_of(input, "command");
+		raw = xasprintf("Run: %s", v != NULL ? v : "?");
+	} else if (strcmp(tool, "Grep") == 0 || strcmp(tool, "Glob") == 0) {
+		v = str_of(input, "pattern");
+		raw = xasprintf("%s %s", strcmp(tool, "Grep") == 0 ? "Search:" :
+		    "Find:", v != NULL ? v : "?");
+	} else if (strcmp(tool, "WebFetch") == 0) {
+		v = str_of(input, "url");
+		raw = xasprintf("Fetch %s", v != NULL ? v : "a page");
+	} else if (strcmp(tool, "WebSearch") == 0) {
+		v = str_of(input, "query");
+		raw = xasprintf("Search the web: %s", v != NULL ? v : "?");
+	} else if (strcmp(tool, "Task") == 0) {
+		v = str_of(input, "description");
+		raw = xasprintf("Subagent: %s", v != NULL ? v : "a task");
+	} else if (strcmp(tool, "TodoWrite") == 0) {
+		todos = json_object_get(input, "todos");
+		v = NULL;
+		json_array_foreach(todos, i, t) {
+			p = str_of(t, "status");
+			if (p != NULL && strcmp(p, "completed") == 0)
+				done++;
+			else if (v == NULL && p != NULL &&
+			    strcmp(p, "in_progress") == 0)
+				v = str_of(t, "content");
+		}
+		raw = xasprintf("Plan: %zu/%zu done%s%s", done,
+		    json_array_size(todos), v != NULL ? " · now: " : "",
+		    v != NULL ? v : "");
+	} else if (strncmp(tool, "mcp__", 5) == 0 &&
+	    (p = strstr(tool + 5, "__")) != NULL)
+		raw = xasprintf("%.*s: %s", (int)(p - tool - 5), tool + 5, p + 2);
+	else
+		raw = xstrdup(tool);
+	red = driver_redact(raw);
+	out = render_oneline(red, STEP_MAX);
+	free(raw);
+	free(red);
+	return out;
+}
+
+void
+drv_stream_free(struct drv_stream *st)
+{
+	free(st->cwd);
+	free(st->last_msg_id);
+	free(st->last_text);
+	st->cwd = st->last_msg_id = st->last_text = NULL;
+}
