@@ -36,7 +36,7 @@ DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebs
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
              python3 python3-aiohttp openssl curl valgrind
 
-.PHONY: all test test-only test-asan unit demo bench deps clean install fuzz
+.PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz
 all: switchboard
 
 switchboard: $(BUILD)/switchboard
@@ -105,7 +105,10 @@ FUZZ_FLAGS:= -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefin
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS))
 
-fuzz: $(FUZZ_BINS)
+fuzz: deps-fuzz $(FUZZ_BINS)
+
+deps-fuzz:
+	@command -v clang >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang)
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC)
 	@mkdir -p $(dir $@)

@@ -761,15 +761,13 @@ TEST(console_on_a_terminal_reads_and_writes_the_tty_without_leaking_fds)
 	fx_end();
 }
 
-TEST(console_registered_with_its_caps)
+/* The registry itself is tested in test-registry.c, with every adapter. */
+TEST(console_caps_are_as_specified)
 {
 	const struct adapter_caps	*caps;
 	struct adapter			*a;
 	char				*cause = NULL;
 
-	CHECK(adapter_lookup("console") == &console_ops);
-	CHECK(adapter_lookup("nope") == NULL);
-	CHECK(adapter_lookup(NULL) == NULL);
 	CHECK((a = console_ops.create(NULL, &cause)) != NULL);
 	caps = console_ops.caps(a);
 	CHECK(caps->threads && caps->edits && caps->reactions && caps->buttons);
@@ -803,7 +801,7 @@ main(void)
 	RUN(console_destroy_right_after_stop_frees_later_without_upcalls);
 	RUN(console_reads_stdin_file_and_writes_stdout_file);
 	RUN(console_on_a_terminal_reads_and_writes_the_tty_without_leaking_fds);
-	RUN(console_registered_with_its_caps);
+	RUN(console_caps_are_as_specified);
 	fx_end();
 	return t_done();
 }

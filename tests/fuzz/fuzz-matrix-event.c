@@ -3,12 +3,7 @@
  * are loaded as JSON and, when they parse, classified as a timeline event
  * (and every element of an array as one, like a sync batch's timeline).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *     -I. fuzz/fuzz-matrix-event.c adapters/matrix-sync.c adapters/matrix.c \
- *     adapters/matrix-send.c ... $(pkg-config --cflags --libs ...)
- *
- * (a `make fuzz` target is still to be added to the Makefile; until then
- * tests/unit/test-matrix.c runs the same loop over mutated seeds.)
+ *   make fuzz && build/fuzz/fuzz-matrix-event -max_total_time=60
  */
 #include "adapters/matrix.h"
 
