@@ -7,7 +7,7 @@
 #   make deps       install the Debian packages we need (no-op when present)
 #   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
 
-PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3
+PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libcrypto
 CC        ?= cc
 OPT       ?= -O2
 CFLAGS    ?= -g $(OPT)
@@ -32,7 +32,7 @@ BENCH_SRCS:= $(wildcard bench/*.c)
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
-             libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev \
+             libcurl4-openssl-dev libssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev \
              python3 python3-aiohttp python3-websockets openssl valgrind
 
 .PHONY: all test test-only test-asan unit demo bench deps clean install
