@@ -642,7 +642,7 @@ slack_op_fail(struct slack_send *x, long status, json_t *reply,
     long long retry_ms, const char *error)
 {
 	struct slack	*s = x->s;
-	struct chat_op	*op = x->op;
+	struct chat_op	*op = x->op;	/* freed by chat_op_*: report last */
 	const char	*e;
 	char		*why;
 
@@ -650,11 +650,13 @@ slack_op_fail(struct slack_send *x, long status, json_t *reply,
 		chat_op_failed(op, -1, 0, error);
 		return;
 	}
+	/* Slack answered: nothing of this row was posted yet. */
+	if (op->kind == CHAT_OP_POST && x->next == 0 &&
+	    (status == 429 || (status < 500 && reply != NULL)))
+		post_mark_clean(s, op->id);
 	if (status == 429) {
 		chat_op_failed(op, retry_ms >= 0 ? retry_ms : 1000, 0,
 		    "ratelimited");
-		if (op->kind == CHAT_OP_POST && x->next == 0)
-			post_mark_clean(s, op->id);
 		return;
 	}
 	if (status >= 500 || reply == NULL) {
@@ -664,8 +666,6 @@ slack_op_fail(struct slack_send *x, long status, json_t *reply,
 		return;
 	}
 	e = reply_error(reply);
-	if (op->kind == CHAT_OP_POST && x->next == 0)
-		post_mark_clean(s, op->id);
 	if (strcmp(e, "ratelimited") == 0 || strcmp(e, "internal_error") == 0 ||
 	    strcmp(e, "fatal_error") == 0 ||
 	    strcmp(e, "service_unavailable") == 0 ||
@@ -676,8 +676,8 @@ slack_op_fail(struct slack_send *x, long status, json_t *reply,
 	}
 	if (slack_auth_error(e)) {
 		/* Kept for after the token is fixed; the adapter stops. */
-		chat_op_failed(op, -1, 0, e);
 		why = xasprintf("the bot token was refused (%s)", e);
+		chat_op_failed(op, -1, 0, e);
 		slack_halt(s, "stopped: invalid_auth", why);
 		free(why);
 		return;
