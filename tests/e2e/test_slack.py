@@ -196,7 +196,7 @@ def test_socket_message_and_app_mention_of_one_message_start_one_agent(tmp,
         fake.event(mention("1700.000001", etype="message"))
         fake.event(mention("1700.000001"))
         fake.wait_call("chat.postMessage", lambda c: "#1 ask" in text_of(c))
-        time.sleep(1.5)
+        time.sleep(1.0)
         cards = [c for c in fake.calls("chat.postMessage")
                  if re.search(r"#\d+ ask", text_of(c))
                  and "Started" not in text_of(c)]
@@ -226,7 +226,7 @@ def test_socket_redelivered_envelope_and_own_messages_are_ignored(tmp, ds):
                     "channel": "C1", "ts": "1701.000004",
                     "message": {"user": "U1", "text": "<@UBOT> x",
                                 "ts": "1701.000001"}})
-        time.sleep(2)
+        time.sleep(1)
         check(len(fake.calls("reactions.add")) == 1,
               "reactions %r" % fake.calls("reactions.add"))
         env = [e for e in fake.get("/_test/envelopes")
@@ -257,6 +257,32 @@ def test_socket_429_retry_after_is_honoured(tmp, ds):
         fake.stop()
 
 
+def test_socket_post_whose_reply_was_lost_is_not_posted_twice(tmp, ds):
+    fake = FakeSlack("--no-echo")
+    try:
+        slack_daemon(tmp, ds, fake)
+        connected(fake)
+        fake.post("/_test/lose", {"method": "chat.postMessage", "count": 1})
+        fake.event(mention("1705.000001"))
+        # The retry reads the thread back, finds row N's metadata, and the
+        # card's edit then goes to the message that was really posted.
+        look = fake.wait_call("conversations.replies")
+        check(look["args"]["ts"] == "1705.000001", "looked in the thread")
+        check([c for c in fake.calls("chat.postMessage")
+               if c.get("done_but_lost")], "a reply was lost")
+        upd = fake.wait_call("chat.update",
+                             lambda c: text_of(c).startswith("#1 ask"))
+        posted = fake.get("/_test/calls")
+        check(upd["args"]["ts"] == "1700000000.000001",
+              "edit targets the post whose reply was lost: %r" % upd["args"])
+        cards = [c for c in posted if c["method"] == "chat.postMessage"
+                 and text_of(c).startswith("#1 ask")]
+        check(len(cards) == 1, "card posted %d times" % len(cards))
+        check(ds[0].stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_socket_refresh_opens_new_socket_before_old_closes(tmp, ds):
     fake = FakeSlack("--no-echo")
     try:
@@ -282,7 +308,7 @@ def test_socket_refresh_opens_new_socket_before_old_closes(tmp, ds):
 def test_socket_deaf_and_dropped_sockets_are_replaced(tmp, ds):
     fake = FakeSlack("--no-echo")
     try:
-        slack_daemon(tmp, ds, fake, extra_slack="socket_timeout_ms = 1500;")
+        slack_daemon(tmp, ds, fake, extra_slack="socket_timeout_ms = 1000;")
         connected(fake)
         fake.post("/_test/deaf", {})
         fake.wait("a replacement socket", lambda: len(

@@ -27,6 +27,8 @@ Control (test only, no auth):
   POST /_test/deaf         newest socket stops answering pings and sending
   POST /_test/ratelimit    {"method", "count", "retry_after"}
   POST /_test/fail         {"method", "error", "count"}: ok:false replies
+  POST /_test/lose         {"method", "count"}: perform the call, then
+                           answer 503 (the client cannot know it worked)
   GET  /_test/calls        recorded Web API calls
   GET  /_test/sockets      socket records (opened/hello/closed/closed_by)
   GET  /_test/envelopes    envelopes and whether they were acked
@@ -57,6 +59,7 @@ class Fake:
         self.reactions = set()
         self.ratelimits = {}    # method -> [count, retry_after]
         self.failures = {}      # method -> [count, error]
+        self.lost = {}          # method -> [count]: done, then 503
         self.ts_counter = 0
         self.port = 0
         self.event_seq = 0
@@ -158,7 +161,14 @@ class Fake:
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return reply({"ok": False, "error": "unknown_method"})
-        return reply(await handler(args))
+        result = await handler(args)
+        lost = self.lost.get(method)
+        if lost and lost[0] > 0:
+            # Done, but the client never hears so (a 5xx from a proxy).
+            lost[0] -= 1
+            call["done_but_lost"] = True
+            return reply({"ok": False, "error": "internal_error"}, 503)
+        return reply(result)
 
     async def m_auth_test(self, a):
         return {"ok": True, "url": "https://test.slack.com/", "team": "Test",
@@ -381,6 +391,11 @@ class Fake:
         self.failures[b["method"]] = [b.get("count", 1), b["error"]]
         return web.json_response({"ok": True})
 
+    async def t_lose(self, request):
+        b = await request.json()
+        self.lost[b["method"]] = [b.get("count", 1)]
+        return web.json_response({"ok": True})
+
     async def t_calls(self, request):
         return web.json_response(self.calls)
 
@@ -411,6 +426,7 @@ async def main():
     app.router.add_post("/_test/deaf", fake.t_deaf)
     app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
     app.router.add_post("/_test/fail", fake.t_fail)
+    app.router.add_post("/_test/lose", fake.t_lose)
     app.router.add_get("/_test/calls", fake.t_calls)
     app.router.add_get("/_test/sockets", fake.t_sockets)
     app.router.add_get("/_test/envelopes", fake.t_envelopes)
