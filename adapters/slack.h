@@ -4,9 +4,10 @@
  * httpd), messages out over the Web API (chat.postMessage, chat.update,
  * reactions.add) with the bot token.
  *
- * Four files, one concept each:
- *	slack.c		the adapter_ops, auth.test, inbound events → chat_on_event,
- *			ops → Web API calls and their errors
+ * Five files, one concept each:
+ *	slack.c		the adapter_ops, auth.test, the Web API, ops → Web API
+ *			calls and their errors
+ *	slack-inbound.c	events and clicks → chat_on_event: filters, dedup
  *	slack-socket.c	Socket Mode: connections, hello, acks, disconnects, dead
  *			sockets, reconnect back-off
  *	slack-events.c	Events API: routes, v0 signatures, url_verification
