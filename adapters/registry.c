@@ -7,12 +7,14 @@
 #include "adapters/adapter.h"
 #include "adapters/console.h"
 #include "adapters/matrix.h"
+#include "adapters/slack.h"
 #include "bot/util.h"
 
 #include <string.h>
 
 static const struct adapter_ops *const adapters[] = {
 	&console_ops,
+	&slack_ops,
 	&matrix_ops,
 };
 

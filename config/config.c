@@ -568,6 +568,7 @@ load_slack(struct load *ld, struct config *c)
 		c->slack.api_url = xstrdup(url);
 	else
 		c->slack.api_url = xasprintf("%s/", url);
+	c->slack.socket_timeout_ms = (int)get_int(g, p, "socket_timeout_ms");
 	c->slack.app_token_ref = dup_str(g, p, "app_token");
 	c->slack.bot_token_ref = dup_str(g, p, "bot_token");
 	c->slack.signing_secret_ref = dup_str(g, p, "signing_secret");

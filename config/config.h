@@ -118,6 +118,7 @@ struct config {
 		char		*bot_token;	/* resolved secret */
 		char		*signing_secret; /* resolved secret */
 		char		*api_url;	/* ends with '/' */
+		int		 socket_timeout_ms; /* dead-socket limit */
 		/* The references as written ("env:NAME", "file:/path"), for
 		 * summaries and reload diffs; NULL when unset.  Secrets are
 		 * only resolved when the adapter is enabled. */

@@ -358,6 +358,10 @@ const struct schema_key schema_keys[] = {
 	  .def = "https://slack.com/api/", .check = check_url,
 	  .help = "Web API base URL (tests point it at a fake); a missing "
 	  "trailing '/' is added." },
+	{ .path = "adapters.slack.socket_timeout_ms", .type = SCHEMA_INT,
+	  .def = "30000", .min = 1000, .max = 300000,
+	  .help = "Socket Mode: a socket silent (no frame, no pong) this long "
+	  "is dead and replaced; pings go out at a third of it." },
 	{ .path = "adapters.matrix", .type = SCHEMA_GROUP, .help = "Matrix." },
 	{ .path = "adapters.matrix.enabled", .type = SCHEMA_BOOL, .def = "false",
 	  .help = "Run the Matrix adapter; its secrets are only resolved when "

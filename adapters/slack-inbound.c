@@ -1,0 +1,301 @@
+/*
+ * slack-inbound — Slack events to chat events: the filters (our own
+ * messages, edits, joins), the two-level dedup (event_id, then channel+ts),
+ * threads, mentions and Slack's markup, button clicks.  Everything is
+ * recorded before the transport acks, and reaches the core on the next loop
+ * turn ("ack first, work later").
+ */
+#include "adapters/slack.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* An inbound event, copied for delivery on the next loop turn. */
+struct slack_in {
+	struct slack		*s;
+	enum chat_event_kind	 kind;
+	char			*channel, *thread, *msg_id, *sender, *text;
+	char			*question, *choice, *target, *emoji;
+	int			 mentioned;
+};
+
+/* ---- inbound ------------------------------------------------------------------ */
+
+static void
+slack_in_free(struct slack_in *in)
+{
+	free(in->channel);
+	free(in->thread);
+	free(in->msg_id);
+	free(in->sender);
+	free(in->text);
+	free(in->question);
+	free(in->choice);
+	free(in->target);
+	free(in->emoji);
+	free(in);
+}
+
+static void
+slack_in_deliver(void *arg)
+{
+	struct slack_in		*in = arg;
+	struct slack		*s = in->s;
+	struct chat_event	 ev;
+
+	if (!s->destroyed) {
+		memset(&ev, 0, sizeof ev);
+		ev.kind = in->kind;
+		ev.channel = in->channel;
+		ev.thread = in->thread;
+		ev.msg_id = in->msg_id;
+		ev.sender = in->sender;
+		ev.text = in->text;
+		ev.mentioned = in->mentioned;
+		ev.question = in->question;
+		ev.choice = in->choice;
+		ev.target = in->target;
+		ev.emoji = in->emoji;
+		/* Slack threads have no per-message reply-to. */
+		ev.reply_to = NULL;
+		chat_on_event(&s->hdr, &ev);
+	}
+	slack_in_free(in);
+	s->pending--;
+	slack_settle(s);
+}
+
+/* Ack first, work later: the event reaches the core on the next turn. */
+static void
+slack_in_schedule(struct slack *s, struct slack_in *in)
+{
+	in->s = s;
+	s->pending++;
+	loop_defer(slack_in_deliver, in);
+}
+
+static char *
+dupj(json_t *o, const char *key)
+{
+	const char	*v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
+static const char *
+strj(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Unicode for a Slack reaction name, for the few the core understands. */
+static const char *
+slack_emoji_unicode(const char *name)
+{
+	static const char *const emo[] = { "👀", "1️⃣", "2️⃣", "3️⃣", "4️⃣",
+	    "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟", "✅", "👍", "👎" };
+	const char	*n;
+	size_t		 i;
+
+	for (i = 0; i < nitems(emo); i++)
+		if ((n = slack_emoji_name(emo[i])) != NULL &&
+		    strcmp(n, name) == 0)
+			return emo[i];
+	return NULL;
+}
+
+static int
+slack_on_reaction(struct slack *s, json_t *ev)
+{
+	struct slack_in	*in;
+	json_t		*item = json_object_get(ev, "item");
+	const char	*user = strj(ev, "user"), *name = strj(ev, "reaction");
+	const char	*uni;
+
+	if (user == NULL || name == NULL || !json_is_object(item) ||
+	    strj(item, "channel") == NULL || strj(item, "ts") == NULL ||
+	    strcmp(user, s->bot_user) == 0)
+		return 0;
+	if ((uni = slack_emoji_unicode(name)) == NULL)
+		return 0;
+	in = xcalloc(1, sizeof *in);
+	in->kind = CHAT_EV_REACTION;
+	in->channel = dupj(item, "channel");
+	in->target = dupj(item, "ts");
+	in->sender = xstrdup(user);
+	in->emoji = xstrdup(uni);
+	slack_in_schedule(s, in);
+	return 0;
+}
+
+static int
+slack_on_message(struct slack *s, json_t *ev, int app_mention)
+{
+	struct slack_in	*in;
+	const char	*subtype = strj(ev, "subtype"), *user, *bot_id;
+	const char	*channel, *ts, *thread_ts, *text, *ctype;
+	char		*key;
+	int		 r;
+
+	/* Plain messages, replies broadcast to the channel, file shares. */
+	if (subtype != NULL && strcmp(subtype, "thread_broadcast") != 0 &&
+	    strcmp(subtype, "file_share") != 0) {
+		log_debug("slack: message subtype %s ignored", subtype);
+		return 0;
+	}
+	user = strj(ev, "user");
+	if (user == NULL && json_is_object(json_object_get(ev, "root")))
+		/* thread_broadcast: read the author from its root (reply-loop bug). */
+		user = strj(json_object_get(ev, "root"), "user");
+	bot_id = strj(ev, "bot_id");
+	channel = strj(ev, "channel");
+	ts = strj(ev, "ts");
+	if (user == NULL || channel == NULL || ts == NULL) {
+		log_debug("slack: message without user, channel or ts ignored");
+		return 0;
+	}
+	if (strcmp(user, s->bot_user) == 0 || (bot_id != NULL &&
+	    s->bot_id != NULL && strcmp(bot_id, s->bot_id) == 0)) {
+		log_debug("slack: our own message %s ignored", ts);
+		return 0;
+	}
+	/* message and app_mention of the same message: act on the first. */
+	key = xasprintf("%s:%s", channel, ts);
+	r = store_seen_add("slack.msg", key, SLACK_SEEN_TTL_S);
+	free(key);
+	if (r == -1)
+		return -1;
+	if (r == 0) {
+		log_debug("slack: message %s/%s already handled", channel, ts);
+		return 0;
+	}
+
+	text = strj(ev, "text");
+	thread_ts = strj(ev, "thread_ts");
+	ctype = strj(ev, "channel_type");
+	in = xcalloc(1, sizeof *in);
+	in->kind = CHAT_EV_MESSAGE;
+	in->channel = xstrdup(channel);
+	in->msg_id = xstrdup(ts);
+	/* A thread parent carries thread_ts == ts: it is top-level. */
+	if (thread_ts != NULL && strcmp(thread_ts, ts) != 0)
+		in->thread = xstrdup(thread_ts);
+	in->sender = xstrdup(user);
+	in->mentioned = app_mention || slack_text_mentions(text, s->bot_user) ||
+	    (ctype != NULL && strcmp(ctype, "im") == 0) ||
+	    (ctype == NULL && channel[0] == 'D');
+	in->text = slack_text_decode(text != NULL ? text : "", s->bot_user);
+	slack_in_schedule(s, in);
+	return 0;
+}
+
+int
+slack_inbound_event(struct slack *s, json_t *payload)
+{
+	json_t		*ev;
+	const char	*type, *event_id;
+	int		 r;
+
+	if (!json_is_object(payload) ||
+	    (type = strj(payload, "type")) == NULL) {
+		log_warnx("slack: event payload without a type, skipped");
+		return 0;
+	}
+	if (strcmp(type, "event_callback") != 0) {
+		log_info("slack: %s payload ignored", type);
+		return 0;
+	}
+	ev = json_object_get(payload, "event");
+	if ((event_id = strj(payload, "event_id")) == NULL ||
+	    !json_is_object(ev) || (type = strj(ev, "type")) == NULL) {
+		log_warnx("slack: event_callback without event_id or event,"
+		    " skipped");
+		return 0;
+	}
+	/* Redeliveries keep the event_id (even with retry_attempt 0). */
+	if ((r = store_seen_add("slack.event", event_id, SLACK_SEEN_TTL_S))
+	    == -1)
+		return -1;
+	if (r == 0) {
+		log_debug("slack: event %s seen already, dropped", event_id);
+		return 0;
+	}
+	if (!s->ready)
+		return 0;
+	if (strcmp(type, "message") == 0)
+		return slack_on_message(s, ev, 0);
+	if (strcmp(type, "app_mention") == 0)
+		return slack_on_message(s, ev, 1);
+	if (strcmp(type, "reaction_added") == 0)
+		return slack_on_reaction(s, ev);
+	log_debug("slack: %s event ignored", type);
+	return 0;
+}
+
+int
+slack_inbound_interactive(struct slack *s, json_t *payload)
+{
+	struct slack_in	*in;
+	json_t		*actions, *a, *msg, *container;
+	const char	*type, *user, *channel, *thread, *ats;
+	char		*id, *question;
+	size_t		 i;
+	int		 r;
+
+	if (!json_is_object(payload) || (type = strj(payload, "type")) == NULL) {
+		log_warnx("slack: interactive payload without a type, skipped");
+		return 0;
+	}
+	if (strcmp(type, "block_actions") != 0) {
+		log_info("slack: interactive %s ignored", type);
+		return 0;
+	}
+	user = strj(json_object_get(payload, "user"), "id");
+	container = json_object_get(payload, "container");
+	msg = json_object_get(payload, "message");
+	channel = strj(json_object_get(payload, "channel"), "id");
+	if (channel == NULL)
+		channel = strj(container, "channel_id");
+	thread = strj(msg, "thread_ts");
+	if (thread == NULL)
+		thread = strj(container, "thread_ts");
+	actions = json_object_get(payload, "actions");
+	if (user == NULL || channel == NULL || !json_is_array(actions)) {
+		log_warnx("slack: block_actions without user, channel or "
+		    "actions, skipped");
+		return 0;
+	}
+	json_array_foreach(actions, i, a) {
+		if (slack_action_parse(strj(a, "action_id"), &question) != 0)
+			continue;
+		if (strj(a, "value") == NULL) {
+			free(question);
+			continue;
+		}
+		/* No event_id here: the click's own time and author are stable. */
+		ats = strj(a, "action_ts");
+		id = xasprintf("%s:%s:%s", user, ats != NULL ? ats : "?",
+		    strj(a, "action_id"));
+		r = store_seen_add("slack.action", id, SLACK_SEEN_TTL_S);
+		free(id);
+		if (r != 1) {
+			free(question);
+			if (r == -1)
+				return -1;
+			continue;
+		}
+		in = xcalloc(1, sizeof *in);
+		in->kind = CHAT_EV_CLICK;
+		in->channel = xstrdup(channel);
+		in->thread = thread != NULL ? xstrdup(thread) : NULL;
+		in->sender = xstrdup(user);
+		in->question = question;
+		in->choice = dupj(a, "value");
+		slack_in_schedule(s, in);
+	}
+	return 0;
+}

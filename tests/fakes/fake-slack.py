@@ -1,0 +1,447 @@
+#!/usr/bin/python3
+"""Fake Slack for end-to-end tests: the Web API and Socket Mode on one
+127.0.0.1 port (printed as the first stdout line), behaving as
+/work/shared/PROTOCOLS.md describes, plus a control API for the test.
+
+Web API (POST /api/<method>, JSON body, Authorization: Bearer):
+  auth.test, apps.connections.open (xapp- token; returns a single-use
+  ws://127.0.0.1:PORT/socket?ticket=… URL), chat.postMessage, chat.update,
+  reactions.add (already_reacted on a repeat), conversations.replies,
+  conversations.history (metadata only with include_all_metadata).
+  Every call is recorded.  Bad or missing tokens: invalid_auth / not_authed.
+  Non-JSON content type: invalid_arguments (real Slack would accept a form;
+  our client must send JSON).
+
+Socket Mode: hello on connect; envelopes not acked within --redeliver-ms are
+sent again (retry_attempt+1, retry_reason "timeout"), up to 3 times, on the
+newest socket.  Bot posts are echoed back as message events (like Slack).
+
+Control (test only, no auth):
+  POST /_test/event        {"event": {...}} or {"interactive": {...}}
+                           → {"envelope_id", "event_id"}
+  POST /_test/redeliver    {"envelope_id"}: send it again, retry_attempt 0
+  POST /_test/disconnect   {"reason"}: disconnect frame on the newest socket;
+                           refresh_requested/warning close it after
+                           --close-after-ms if the client has not
+  POST /_test/drop         abort the newest socket's TCP connection
+  POST /_test/deaf         newest socket stops answering pings and sending
+  POST /_test/ratelimit    {"method", "count", "retry_after"}
+  POST /_test/fail         {"method", "error", "count"}: ok:false replies
+  POST /_test/lose         {"method", "count"}: perform the call, then
+                           answer 503 (the client cannot know it worked)
+  GET  /_test/calls        recorded Web API calls
+  GET  /_test/sockets      socket records (opened/hello/closed/closed_by)
+  GET  /_test/envelopes    envelopes and whether they were acked
+"""
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+
+from aiohttp import WSMsgType, web
+
+BOT_USER = "UBOT"
+BOT_ID = "BBOT"
+TEAM = "T0TEST"
+APP = "A0TEST"
+
+
+class Fake:
+    def __init__(self, args):
+        self.args = args
+        self.calls = []
+        self.sockets = []       # dicts, with "ws" while open
+        self.tickets = set()
+        self.envelopes = {}     # envelope_id -> record
+        self.messages = {}      # (channel, ts) -> message dict
+        self.reactions = set()
+        self.ratelimits = {}    # method -> [count, retry_after]
+        self.failures = {}      # method -> [count, error]
+        self.lost = {}          # method -> [count]: done, then 503
+        self.ts_counter = 0
+        self.port = 0
+        self.event_seq = 0
+
+    # ---- helpers -------------------------------------------------------
+    def next_ts(self):
+        self.ts_counter += 1
+        return "1700000000.%06d" % self.ts_counter
+
+    def live_sockets(self):
+        return [s for s in self.sockets if s.get("ws") is not None and
+                not s["ws"].closed and s.get("hello_at")]
+
+    async def send_envelope(self, rec):
+        socks = self.live_sockets()
+        if not socks:
+            return False
+        env = {"envelope_id": rec["envelope_id"], "type": rec["type"],
+               "payload": rec["payload"], "accepts_response_payload": False,
+               "retry_attempt": rec["attempt"],
+               "retry_reason": "timeout" if rec["attempt"] else ""}
+        sock = socks[-1]
+        if sock.get("deaf"):
+            return False
+        try:
+            await sock["ws"].send_str(json.dumps(env))
+        except Exception:  # noqa: BLE001
+            return False
+        rec["deliveries"].append({"socket": sock["id"], "at": time.time(),
+                                  "attempt": rec["attempt"]})
+        return True
+
+    async def redeliver_loop(self, rec):
+        """Like Slack: resend an unacked envelope after a delay, 3 times."""
+        while rec["attempt"] < 3:
+            await asyncio.sleep(self.args.redeliver_ms / 1000.0)
+            if rec["acked"]:
+                return
+            rec["attempt"] += 1
+            await self.send_envelope(rec)
+
+    async def push(self, etype, payload):
+        eid = str(uuid.uuid4())
+        rec = {"envelope_id": eid, "type": etype, "payload": payload,
+               "attempt": 0, "acked": False, "acks": 0, "deliveries": []}
+        self.envelopes[eid] = rec
+        await self.send_envelope(rec)
+        asyncio.get_event_loop().create_task(self.redeliver_loop(rec))
+        return rec
+
+    def event_callback(self, event):
+        self.event_seq += 1
+        return {"token": "verification-token", "team_id": TEAM,
+                "api_app_id": APP, "event": event, "type": "event_callback",
+                "event_id": "Ev%08d" % self.event_seq,
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": TEAM, "user_id": BOT_USER,
+                                    "is_bot": True}]}
+
+    # ---- Web API -------------------------------------------------------
+    async def api(self, request):
+        method = request.match_info["method"]
+        auth = request.headers.get("Authorization", "")
+        ctype = request.headers.get("Content-Type", "")
+        raw = await request.read()
+        try:
+            args = json.loads(raw) if raw else {}
+        except ValueError:
+            args = None
+        call = {"method": method, "args": args, "at": time.time(),
+                "token": auth[7:13] if auth.startswith("Bearer ") else ""}
+        self.calls.append(call)
+
+        def reply(obj, status=200, headers=None):
+            call["reply"] = obj
+            call["status"] = status
+            return web.json_response(obj, status=status, headers=headers)
+
+        rl = self.ratelimits.get(method)
+        if rl and rl[0] > 0:
+            rl[0] -= 1
+            return reply({"ok": False, "error": "ratelimited"}, 429,
+                         {"Retry-After": str(rl[1])})
+        if not auth.startswith("Bearer "):
+            return reply({"ok": False, "error": "not_authed"})
+        token = auth[7:]
+        want = self.args.app_token if method == "apps.connections.open" \
+            else self.args.bot_token
+        if token != want:
+            return reply({"ok": False, "error": "invalid_auth"})
+        if raw and not ctype.startswith("application/json"):
+            return reply({"ok": False, "error": "invalid_arguments"})
+        if args is None or not isinstance(args, dict):
+            return reply({"ok": False, "error": "invalid_json"})
+        fl = self.failures.get(method)
+        if fl and fl[0] > 0:
+            fl[0] -= 1
+            return reply({"ok": False, "error": fl[1]})
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return reply({"ok": False, "error": "unknown_method"})
+        result = await handler(args)
+        lost = self.lost.get(method)
+        if lost and lost[0] > 0:
+            # Done, but the client never hears so (a 5xx from a proxy).
+            lost[0] -= 1
+            call["done_but_lost"] = True
+            return reply({"ok": False, "error": "internal_error"}, 503)
+        return reply(result)
+
+    async def m_auth_test(self, a):
+        return {"ok": True, "url": "https://test.slack.com/", "team": "Test",
+                "user": "switchboard", "team_id": TEAM, "user_id": BOT_USER,
+                "bot_id": BOT_ID, "app_id": APP}
+
+    async def m_apps_connections_open(self, a):
+        ticket = uuid.uuid4().hex
+        self.tickets.add(ticket)
+        return {"ok": True, "url": "ws://127.0.0.1:%d/socket?ticket=%s"
+                "&app_id=%s" % (self.port, ticket, APP)}
+
+    def check_text(self, a):
+        if "channel" not in a:
+            return "channel_not_found"
+        if a["channel"].startswith("CNOTFOUND"):
+            return "channel_not_found"
+        if not a.get("text") and not a.get("blocks"):
+            return "no_text"
+        if len(a.get("text") or "") > 40000:
+            return "msg_too_long"
+        blocks = a.get("blocks")
+        if blocks is not None:
+            if not isinstance(blocks, list) or len(blocks) > 50:
+                return "invalid_blocks"
+            for b in blocks:
+                if b.get("type") == "section" and \
+                        len(b["text"]["text"]) > 3000:
+                    return "invalid_blocks"
+                for el in b.get("elements", []):
+                    if len(el["text"]["text"]) > 75 or \
+                            len(el.get("action_id", "")) > 255:
+                        return "invalid_blocks"
+        return None
+
+    async def m_chat_postMessage(self, a):
+        err = self.check_text(a)
+        if err:
+            return {"ok": False, "error": err}
+        ts = self.next_ts()
+        msg = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID,
+               "text": a.get("text", ""), "ts": ts, "app_id": APP,
+               "team": TEAM}
+        if a.get("thread_ts"):
+            msg["thread_ts"] = a["thread_ts"]
+        if a.get("blocks") is not None:
+            msg["blocks"] = a["blocks"]
+        if a.get("metadata") is not None:
+            msg["metadata"] = a["metadata"]
+        self.messages[(a["channel"], ts)] = msg
+        if self.args.echo:
+            ev = dict(msg, channel=a["channel"], channel_type="channel")
+            ev.pop("metadata", None)
+            await self.push("events_api", self.event_callback(ev))
+        return {"ok": True, "channel": a["channel"], "ts": ts,
+                "message": msg}
+
+    async def m_chat_update(self, a):
+        key = (a.get("channel"), a.get("ts"))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        err = self.check_text(a)
+        if err:
+            return {"ok": False, "error": err}
+        msg = self.messages[key]
+        msg["text"] = a.get("text", "")
+        if "blocks" in a:
+            msg["blocks"] = a["blocks"]
+        return {"ok": True, "channel": a["channel"], "ts": a["ts"],
+                "text": msg["text"]}
+
+    async def m_reactions_add(self, a):
+        if not a.get("name") or not a.get("timestamp") or \
+                not a.get("channel"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if ":" in a["name"]:
+            return {"ok": False, "error": "invalid_name"}
+        key = (a["channel"], a["timestamp"], a["name"])
+        if key in self.reactions:
+            return {"ok": False, "error": "already_reacted"}
+        self.reactions.add(key)
+        return {"ok": True}
+
+    def listing(self, a, pred):
+        out = []
+        for (ch, ts), m in sorted(self.messages.items(),
+                                  key=lambda kv: kv[0][1]):
+            if ch != a.get("channel") or not pred(m):
+                continue
+            m = dict(m)
+            if not a.get("include_all_metadata"):
+                m.pop("metadata", None)
+            out.append(m)
+        return out
+
+    async def m_conversations_replies(self, a):
+        root = a.get("ts")
+        return {"ok": True, "messages": self.listing(
+            a, lambda m: m["ts"] == root or m.get("thread_ts") == root),
+            "has_more": False}
+
+    async def m_conversations_history(self, a):
+        return {"ok": True, "messages": self.listing(
+            a, lambda m: "thread_ts" not in m)[::-1], "has_more": False}
+
+    # ---- Socket Mode ---------------------------------------------------
+    async def socket(self, request):
+        ticket = request.query.get("ticket", "")
+        if ticket not in self.tickets:
+            return web.Response(status=401, text="invalid ticket")
+        self.tickets.discard(ticket)    # single use
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        rec = {"id": len(self.sockets) + 1, "ws": ws, "opened": time.time(),
+               "hello_at": None, "closed": None, "closed_by": None,
+               "deaf": False}
+        self.sockets.append(rec)
+        await ws.send_str(json.dumps({
+            "type": "hello", "num_connections": len(self.live_sockets()) + 1,
+            "debug_info": {"host": "fake-slack", "build_number": 1,
+                           "approximate_connection_time": 18060},
+            "connection_info": {"app_id": APP}}))
+        rec["hello_at"] = time.time()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.PING:
+                    if not rec["deaf"]:
+                        await ws.pong(msg.data)
+                elif msg.type == WSMsgType.TEXT:
+                    if rec["deaf"]:
+                        continue
+                    try:
+                        d = json.loads(msg.data)
+                    except ValueError:
+                        continue
+                    env = self.envelopes.get(d.get("envelope_id"))
+                    if env is not None:
+                        env["acked"] = True
+                        env["acks"] += 1
+                elif msg.type == WSMsgType.CLOSE:
+                    if rec["closed_by"] is None:
+                        rec["closed_by"] = "client"
+                    break
+        finally:
+            if rec["closed_by"] is None:
+                rec["closed_by"] = "client"
+            rec["closed"] = time.time()
+            rec["ws"] = None
+        return ws
+
+    async def close_later(self, rec, delay):
+        await asyncio.sleep(delay)
+        ws = rec.get("ws")
+        if ws is not None and not ws.closed:
+            rec["closed_by"] = "server"
+            await ws.close()
+
+    # ---- control -------------------------------------------------------
+    async def t_event(self, request):
+        body = await request.json()
+        if "interactive" in body:
+            rec = await self.push("interactive", body["interactive"])
+            return web.json_response({"envelope_id": rec["envelope_id"]})
+        payload = self.event_callback(body["event"])
+        if body.get("event_id"):
+            payload["event_id"] = body["event_id"]
+        rec = await self.push("events_api", payload)
+        return web.json_response({"envelope_id": rec["envelope_id"],
+                                  "event_id": payload["event_id"]})
+
+    async def t_redeliver(self, request):
+        body = await request.json()
+        rec = self.envelopes[body["envelope_id"]]
+        saved = rec["attempt"]
+        rec["attempt"] = 0      # observed: duplicates with retry_attempt 0
+        ok = await self.send_envelope(rec)
+        rec["attempt"] = saved
+        return web.json_response({"ok": ok})
+
+    async def t_disconnect(self, request):
+        body = await request.json()
+        socks = self.live_sockets()
+        if not socks:
+            return web.json_response({"ok": False})
+        rec = socks[-1]
+        reason = body.get("reason", "refresh_requested")
+        await rec["ws"].send_str(json.dumps({
+            "type": "disconnect", "reason": reason,
+            "debug_info": {"host": "fake-slack"}}))
+        if reason in ("refresh_requested", "warning", "link_disabled"):
+            asyncio.get_event_loop().create_task(
+                self.close_later(rec, self.args.close_after_ms / 1000.0))
+        return web.json_response({"ok": True, "socket": rec["id"]})
+
+    async def t_drop(self, request):
+        socks = self.live_sockets()
+        if not socks:
+            return web.json_response({"ok": False})
+        rec = socks[-1]
+        rec["closed_by"] = "server-abort"
+        request.app["drop"] = rec
+        rec["ws"]._req.transport.abort()
+        return web.json_response({"ok": True, "socket": rec["id"]})
+
+    async def t_deaf(self, request):
+        socks = self.live_sockets()
+        if not socks:
+            return web.json_response({"ok": False})
+        socks[-1]["deaf"] = True
+        return web.json_response({"ok": True, "socket": socks[-1]["id"]})
+
+    async def t_ratelimit(self, request):
+        b = await request.json()
+        self.ratelimits[b["method"]] = [b.get("count", 1),
+                                        b.get("retry_after", 1)]
+        return web.json_response({"ok": True})
+
+    async def t_fail(self, request):
+        b = await request.json()
+        self.failures[b["method"]] = [b.get("count", 1), b["error"]]
+        return web.json_response({"ok": True})
+
+    async def t_lose(self, request):
+        b = await request.json()
+        self.lost[b["method"]] = [b.get("count", 1)]
+        return web.json_response({"ok": True})
+
+    async def t_calls(self, request):
+        return web.json_response(self.calls)
+
+    async def t_sockets(self, request):
+        return web.json_response([{k: v for k, v in s.items() if k != "ws"}
+                                  for s in self.sockets])
+
+    async def t_envelopes(self, request):
+        return web.json_response(list(self.envelopes.values()))
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bot-token", default="xoxb-test-bot")
+    ap.add_argument("--app-token", default="xapp-test-app")
+    ap.add_argument("--redeliver-ms", type=int, default=3000)
+    ap.add_argument("--close-after-ms", type=int, default=10000)
+    ap.add_argument("--no-echo", dest="echo", action="store_false")
+    args = ap.parse_args()
+    fake = Fake(args)
+    app = web.Application()
+    app.router.add_post("/api/{method}", fake.api)
+    app.router.add_get("/socket", fake.socket)
+    app.router.add_post("/_test/event", fake.t_event)
+    app.router.add_post("/_test/redeliver", fake.t_redeliver)
+    app.router.add_post("/_test/disconnect", fake.t_disconnect)
+    app.router.add_post("/_test/drop", fake.t_drop)
+    app.router.add_post("/_test/deaf", fake.t_deaf)
+    app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
+    app.router.add_post("/_test/fail", fake.t_fail)
+    app.router.add_post("/_test/lose", fake.t_lose)
+    app.router.add_get("/_test/calls", fake.t_calls)
+    app.router.add_get("/_test/sockets", fake.t_sockets)
+    app.router.add_get("/_test/envelopes", fake.t_envelopes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fake.port = site._server.sockets[0].getsockname()[1]
+    print(fake.port, flush=True)
+    while True:
+        await asyncio.sleep(3600)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
