@@ -605,7 +605,11 @@ slack_send(struct adapter *a, struct chat_op *op)
 	json_t			*body;
 	char			*text;
 
-	if (!s->ready || s->stopping || s->halted || s->destroyed)
+	/*
+	 * stop() ends intake only: the outbox flushes what shutdown says
+	 * ("interrupted...") through here until destroy().
+	 */
+	if (!s->ready || s->halted || s->destroyed)
 		return -1;
 	x = xcalloc(1, sizeof *x);
 	x->s = s;
