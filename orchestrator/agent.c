@@ -56,6 +56,7 @@ struct agent {
 	int64_t			 exit_code;
 	int			 term_signal;
 	int			 cleaned;	/* worktree removed; no more turns */
+	int			 kill_stage;	/* 0: stop signal sent, 1: SIGTERM */
 
 	char			*ring;		/* output tail, circular */
 	size_t			 ring_cap, ring_len, ring_pos;
@@ -591,11 +592,26 @@ kill_group(struct agent *a, int sig)
 		    sig);
 }
 
+/*
+ * The escalation after a driver's polite stop signal: SIGTERM (if the first
+ * signal was something gentler, e.g. SIGINT for Claude Code, which then
+ * ends its turn cleanly), then SIGKILL, one kill_grace apart.
+ */
 static void
 kill_timer_fired(uv_timer_t *t)
 {
 	struct agent	*a = t->data;
 
+	if (a->kill_stage == 0 && a->drv->stop_signal != 0 &&
+	    a->drv->stop_signal != SIGTERM) {
+		a->kill_stage = 1;
+		log_warnx("agent %lld: still alive after signal %d, sending"
+		    " SIGTERM", (long long)a->id, a->drv->stop_signal);
+		kill_group(a, SIGTERM);
+		uv_timer_start(a->kill_timer, kill_timer_fired,
+		    (uint64_t)cfg->limits.kill_grace * 1000, 0);
+		return;
+	}
 	log_warnx("agent %lld: still alive after SIGTERM, sending SIGKILL",
 	    (long long)a->id);
 	kill_group(a, SIGKILL);
@@ -608,7 +624,9 @@ terminate(struct agent *a, const char *reason)
 		a->end_reason = reason;
 	if (a->proc == NULL)
 		return;
-	kill_group(a, SIGTERM);
+	a->kill_stage = 0;
+	kill_group(a, a->drv->stop_signal != 0 ? a->drv->stop_signal :
+	    SIGTERM);
 	uv_timer_start(a->kill_timer, kill_timer_fired,
 	    (uint64_t)cfg->limits.kill_grace * 1000, 0);
 }

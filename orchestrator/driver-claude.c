@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -434,4 +435,6 @@ const struct agent_driver driver_claude = {
 	.argv = claude_argv,
 	.on_line = claude_on_line,
 	.followup_running = claude_followup_running,
+	/* Claude Code ends a turn cleanly on SIGINT, like Ctrl-C. */
+	.stop_signal = SIGINT,
 };

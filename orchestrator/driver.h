@@ -30,6 +30,11 @@ struct agent_driver {
 	 * -1 to queue it for the next turn.
 	 */
 	int		 (*followup_running)(struct agent *, const char *text);
+	/*
+	 * Optional.  First signal on cancel/timeout (0 = SIGTERM); SIGTERM
+	 * and SIGKILL follow, limits.kill_grace apart, if the agent lingers.
+	 */
+	int		 stop_signal;
 };
 
 extern const struct agent_driver driver_command, driver_claude, driver_codex;

@@ -213,6 +213,20 @@ def test_claude_budget_wall_time(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_claude_cancel_escalates_sigint_sigterm_sigkill(tmp, ds):
+    d = daemon(tmp, ds, [claude()])
+    d.send("new scenario=stubborn do not stop")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: scenario=stubborn").group(1)
+    d.expect(r"ignoring you")
+    d.send("t%s cancel #1" % t)
+    d.expect(r"⚠️ #1 cancelled \(killed by signal 9\)", timeout=15)
+    sigs = open(os.path.join(d.state, "worktrees", "1", "signals.txt")).read()
+    check(sigs.split() == ["2", "15"], "signals seen: %r" % sigs)
+    log = open(d.errlog).read()
+    check("sending SIGTERM" in log and "sending SIGKILL" in log, "escalation logged")
+    check(d.stop() == 0, "clean exit")
+
+
 def test_codex_success_ask_resume_and_failure(tmp, ds):
     d = daemon(tmp, ds, [codex()])
     d.send("new scenario=success add feature")
