@@ -315,6 +315,14 @@ record(const struct cfg_webhook *w, const char *id)
 	return rc;
 }
 
+/*
+ * The delivery id, the conversation, the opening message (outbox) and the
+ * agent row are written in one transaction before the 202 goes out: once
+ * the sender hears "accepted", a crash cannot lose the event (a restart
+ * sends the opening message and reports the agent interrupted), and a
+ * failure before the commit is a 503 the sender may redeliver.  This is all
+ * SQLite and queueing — the worktree and the process start on later turns.
+ */
 static void
 accept_event(struct httpd_response *resp, const struct cfg_webhook *w,
     const char *id, struct webhook_event *ev)
@@ -322,12 +330,24 @@ accept_event(struct httpd_response *resp, const struct cfg_webhook *w,
 	struct job	*j;
 	int		 rc;
 
+	if (loop_stopping()) {
+		webhook_event_free(ev);
+		answer(resp, 503, "shutting down; retry later");
+		return;
+	}
+	if (store_begin() != 0) {
+		webhook_event_free(ev);
+		answer(resp, 503, "cannot record the delivery; retry");
+		return;
+	}
 	if ((rc = record(w, id)) == -1) {
+		store_rollback();
 		webhook_event_free(ev);
 		answer(resp, 503, "cannot record the delivery; retry");
 		return;
 	}
 	if (rc == 0) {
+		store_commit();
 		count("switchboard_webhook_duplicates_total",
 		    "Webhook deliveries seen before and dropped.", w, NULL);
 		log_info("webhook %s: delivery %s seen before, dropped",
@@ -336,16 +356,21 @@ accept_event(struct httpd_response *resp, const struct cfg_webhook *w,
 		answer(resp, 200, "duplicate delivery, ignored");
 		return;
 	}
-	count("switchboard_webhook_accepted_total",
-	    "Webhook events acted on.", w, NULL);
 	log_info("webhook %s: delivery %s accepted: %s", w->name, id,
 	    ev->headline);
 	j = xcalloc(1, sizeof *j);
 	j->hook = xstrdup(w->name);
 	j->ev = *ev;
 	memset(ev, 0, sizeof *ev);
-	/* Ack first: opening threads and starting agents happens after. */
-	loop_defer(job_run, j);
+	job_run(j);
+	if (store_commit() != 0) {
+		log_warnx("webhook %s: delivery %s could not be committed",
+		    w->name, id);
+		answer(resp, 503, "cannot record the delivery; retry");
+		return;
+	}
+	count("switchboard_webhook_accepted_total",
+	    "Webhook events acted on.", w, NULL);
 	answer(resp, 202, "accepted");
 }
 

@@ -345,5 +345,24 @@ def test_write_back_comments_on_the_issue_through_the_api(tmp, ds):
         fake.wait()
 
 
+def test_accepted_event_is_posted_once_and_accounted_for_across_kill9(tmp, ds):
+    d = start(tmp, ds)
+    status, _ = github(d, "issues", labeled(n=31))
+    check(status == 202, "status %d" % status)
+    d.kill9()                       # the very moment after "accepted"
+    first = list(d.lines)
+    d2 = start(tmp, ds)
+    time.sleep(1.5)
+    both = first + d2.lines
+    opening = [l for l in both if "GitHub issue #31" in l and "starting #1" in l]
+    check(len(opening) == 1, "opening message %d times: %r" % (len(opening), both))
+    done = any("✅ #1 done" in l for l in first)
+    interrupted = any("#1 was interrupted" in l for l in d2.lines)
+    check(done or interrupted, "agent #1 neither finished nor reported: %r" % both)
+    rows = d2.db("SELECT count(*) FROM conversations")[0][0]
+    check(rows == 1, "%d conversations" % rows)
+    check(d2.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
