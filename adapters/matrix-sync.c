@@ -655,8 +655,29 @@ matrix_on_sync(struct matrix *m, const struct matrix_reply *r, void *arg)
 		matrix_sync_later(m, matrix_backoff_next(m));
 		return;
 	}
+	/*
+	 * The batch's ids, the new token and what the core does with the
+	 * events commit together: a crash anywhere before the commit repeats
+	 * the whole batch (same since token), after it nothing is lost.
+	 * matrix_record's own transaction nests inside this one.
+	 */
+	if (store_begin() == -1) {
+		log_warnx("matrix: cannot open a transaction; retrying");
+		matrix_sync_later(m, matrix_backoff_next(m));
+		return;
+	}
 	if (matrix_record(m, r->body, next, initial, &evs) == -1) {
+		store_rollback();
 		log_warnx("matrix: could not record the sync batch; retrying");
+		matrix_sync_later(m, matrix_backoff_next(m));
+		return;
+	}
+	for (p = evs; p != NULL && !m->stopping; p = p->next)
+		matrix_dispatch(m, p->room, p->event);
+	matrix_pending_free(evs);
+	if (store_commit() == -1) {
+		/* Acted on but not recorded: the retry may repeat the batch. */
+		log_warnx("matrix: could not commit the sync batch; retrying");
 		matrix_sync_later(m, matrix_backoff_next(m));
 		return;
 	}
@@ -667,10 +688,6 @@ matrix_on_sync(struct matrix *m, const struct matrix_reply *r, void *arg)
 	matrix_set_state(m, "connected");
 	if (initial)
 		log_info("matrix: first run: starting from now (token stored)");
-
-	for (p = evs; p != NULL && !m->stopping; p = p->next)
-		matrix_dispatch(m, p->room, p->event);
-	matrix_pending_free(evs);
 	inv = json_object_get(json_object_get(r->body, "rooms"), "invite");
 	json_object_foreach(inv, room, v)
 		if (!m->stopping)

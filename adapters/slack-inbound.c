@@ -69,13 +69,20 @@ slack_in_deliver(void *arg)
 	slack_settle(s);
 }
 
-/* Ack first, work later: the event reaches the core on the next turn. */
+/*
+ * The event reaches the core at once, inside the transaction that records
+ * its id (see slack_inbound_event): recorded and acted on commit together,
+ * and the ack goes out after the commit.  What the core does here is
+ * SQLite and queueing, well inside Slack's 3 s; the slow work (worktrees,
+ * processes, posts) happens on later turns.  Deferring the hand-off
+ * instead would lose an event to a crash between the ack and the next turn.
+ */
 static void
 slack_in_schedule(struct slack *s, struct slack_in *in)
 {
 	in->s = s;
 	s->pending++;
-	loop_defer(slack_in_deliver, in);
+	slack_in_deliver(in);
 }
 
 static char *
@@ -193,8 +200,37 @@ slack_on_message(struct slack *s, json_t *ev, int app_mention)
 	return 0;
 }
 
+static int	inbound_event(struct slack *, json_t *);
+static int	inbound_interactive(struct slack *, json_t *);
+
+/* Runs fn in one transaction: the dedup records and the core's writes. */
+static int
+in_transaction(int (*fn)(struct slack *, json_t *), struct slack *s,
+    json_t *payload)
+{
+	if (store_begin() == -1)
+		return -1;
+	if (fn(s, payload) == -1) {
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
 int
 slack_inbound_event(struct slack *s, json_t *payload)
+{
+	return in_transaction(inbound_event, s, payload);
+}
+
+int
+slack_inbound_interactive(struct slack *s, json_t *payload)
+{
+	return in_transaction(inbound_interactive, s, payload);
+}
+
+static int
+inbound_event(struct slack *s, json_t *payload)
 {
 	json_t		*ev;
 	const char	*type, *event_id;
@@ -236,8 +272,8 @@ slack_inbound_event(struct slack *s, json_t *payload)
 	return 0;
 }
 
-int
-slack_inbound_interactive(struct slack *s, json_t *payload)
+static int
+inbound_interactive(struct slack *s, json_t *payload)
 {
 	struct slack_in	*in;
 	json_t		*actions, *a, *msg, *container;
