@@ -22,7 +22,7 @@ struct lane {
 	char		*adapter;
 	char		*channel;
 	struct out_op	*inflight;	/* at most one op per lane */
-	int64_t		 next_ok_ms;	/* pacing: not before this wall time */
+	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
 	uv_timer_t	*timer;
 	struct lane	*next;
 };
@@ -524,18 +524,25 @@ lane_kick(struct lane *l)
 
 	if (l->inflight != NULL || !outbox_running)
 		return;
-	now = wall_ms();
-	if (l->next_ok_ms > now) {
-		uv_timer_start(l->timer, lane_timer_fired,
-		    (uint64_t)(l->next_ok_ms - now), 0);
-		return;
-	}
 	if ((a = reg_find(l->adapter)) == NULL)
 		return;		/* adapter disabled: rows wait for it */
 	if (lane_head(l, &o, &wait) == 0) {
 		if (wait > 0)
 			uv_timer_start(l->timer, lane_timer_fired,
 			    (uint64_t)wait, 0);
+		return;
+	}
+	/*
+	 * Pacing is for new messages (Slack: about one per second per
+	 * channel).  Reactions and edits have their own per-method limits,
+	 * which a 429 enforces; pacing them too would hold the first reply
+	 * of every thread behind its 👀 for a whole interval.
+	 */
+	now = wall_ms();
+	if (o->op.kind == CHAT_OP_POST && l->next_post_ms > now) {
+		op_free(o);
+		uv_timer_start(l->timer, lane_timer_fired,
+		    (uint64_t)(l->next_post_ms - now), 0);
 		return;
 	}
 	l->inflight = o;
@@ -550,15 +557,15 @@ lane_kick(struct lane *l)
 }
 
 static void
-lane_next(struct lane *l)
+lane_next(struct lane *l, enum chat_op_kind done)
 {
 	struct adapter			*a;
 	const struct adapter_caps	*caps;
 
 	l->inflight = NULL;
-	if ((a = reg_find(l->adapter)) != NULL) {
+	if (done == CHAT_OP_POST && (a = reg_find(l->adapter)) != NULL) {
 		caps = a->ops->caps(a);
-		l->next_ok_ms = wall_ms() + caps->min_interval_ms;
+		l->next_post_ms = wall_ms() + caps->min_interval_ms;
 	}
 	lane_kick(l);
 }
@@ -568,6 +575,7 @@ chat_op_done(struct chat_op *op, const char *ref)
 {
 	struct out_op	*o = op->priv;
 	struct lane	*l = o->lane;
+	enum chat_op_kind kind;
 	sqlite3_stmt	*st;
 
 	if (o->cancelled) {
@@ -591,8 +599,9 @@ chat_op_done(struct chat_op *op, const char *ref)
 	}
 	store_commit();
 	metrics_inc(m_sent);
+	kind = op->kind;
 	op_free(o);
-	lane_next(l);
+	lane_next(l, kind);
 }
 
 void
@@ -601,6 +610,7 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 {
 	struct out_op	*o = op->priv;
 	struct lane	*l = o->lane;
+	enum chat_op_kind kind;
 	sqlite3_stmt	*st;
 	int		 attempts = 0;
 	long long	 backoff;
@@ -637,8 +647,9 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 		    wall_ms() + backoff);
 		metrics_inc(m_retried);
 	}
+	kind = op->kind;
 	op_free(o);
-	lane_next(l);
+	lane_next(l, kind);
 }
 
 int

@@ -290,8 +290,7 @@ def test_ask_timeout_exits_3_and_marks_question_expired(tmp, ds):
 
 
 def test_queue_beyond_per_conversation_limit(tmp, ds):
-    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)],
-               extra="").start()
+    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)]).start()
     ds.append(d)
     d.send("new one")
     t = d.expect(r"^\[t(\d+)\] \d+ console:me: one").group(1)
@@ -299,9 +298,19 @@ def test_queue_beyond_per_conversation_limit(tmp, ds):
     d.send("t%s new three" % t)
     d.send("t%s new four" % t)      # limit is 3 per conversation
     d.expect(r"#4 is queued, 0 ahead")
-    check(not d.saw(r"Started #4"), "#4 started beyond the limit")
-    d.expect(r"✅ #[123] done", timeout=20)
-    d.expect(r"Started #4 slow", timeout=20)
+    d.expect(r"Started #4 slow", timeout=30)
+    # #4 started only after one of the first three had ended.
+    lines = list(d.lines)
+    start4 = next(i for i, l in enumerate(lines) if "Started #4 slow" in l)
+    ended = [i for i, l in enumerate(lines)
+             if re.search(r"switchboard: (✅|⚠️) #[123] ", l)]
+    check(ended and ended[0] < start4,
+          "#4 started before any of #1-#3 ended:\n" + "\n".join(lines))
+    for n in (1, 2, 3, 4):
+        if not d.saw(r"switchboard: (✅|⚠️) #%d " % n):
+            d.expect(r"switchboard: (✅|⚠️) #%d " % n, timeout=30)
+    check(all(d.saw(r"switchboard: ✅ #%d done" % n) for n in (1, 2, 3, 4)),
+          "an agent did not finish well:\n" + "\n".join(d.lines))
     check(d.stop() == 0, "clean exit")
 
 

@@ -254,12 +254,33 @@ TEST(outbox_rows_survive_a_restart_and_go_out_once)
 	teardown(1);
 }
 
+TEST(outbox_paces_posts_but_not_reactions_or_edits)
+{
+	setup();
+	caps.min_interval_ms = 300;
+	outbox_post("fake", "C1", "T1", NULL, "k", "first", NULL, NULL);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	outbox_edit("fake", "C1", "T1", "k", "first, edited", NULL, NULL, 0);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "second", NULL, NULL);
+	pump_until(4, 2000);
+	CHECK_INT(nsent, 4);
+	CHECK(sent[1].kind == CHAT_OP_REACT);
+	CHECK(sent[2].kind == CHAT_OP_EDIT);
+	/* the reaction and the edit go right away, in order */
+	CHECK(sent[2].at_ms - sent[0].at_ms < 150);
+	/* the next post waits out the interval since the last post */
+	CHECK_STR(sent[3].text, "second");
+	CHECK(sent[3].at_ms - sent[0].at_ms >= 290);
+	teardown(1);
+}
+
 int
 main(void)
 {
 	RUN(outbox_sends_in_order_and_edit_targets_the_posted_ref);
 	RUN(outbox_pending_edits_of_one_message_coalesce_to_the_latest);
 	RUN(outbox_paces_a_channel_by_min_interval);
+	RUN(outbox_paces_posts_but_not_reactions_or_edits);
 	RUN(outbox_retry_after_is_a_floor_and_order_is_kept);
 	RUN(outbox_permanent_failure_is_dropped_and_its_edits_fail_too);
 	RUN(outbox_splits_long_plain_text_and_cuts_keyed_messages);
