@@ -1,9 +1,9 @@
 /*
  * slack-inbound — Slack events to chat events: the filters (our own
  * messages, edits, joins), the two-level dedup (event_id, then channel+ts),
- * threads, mentions and Slack's markup, button clicks.  Everything is
- * recorded before the transport acks, and reaches the core on the next loop
- * turn ("ack first, work later").
+ * threads, mentions and Slack's markup, button clicks, and Socket Mode's
+ * frames around them.  Everything is recorded before the transport acks,
+ * and reaches the core on the next loop turn ("ack first, work later").
  */
 #include "adapters/slack.h"
 #include "bot/log.h"
@@ -334,4 +334,62 @@ inbound_interactive(struct slack *s, json_t *payload)
 		slack_in_schedule(s, in);
 	}
 	return 0;
+}
+
+enum slack_frame
+slack_inbound_frame(struct slack *s, const char *data, size_t len,
+    int refuse, char **arg)
+{
+	json_t			*msg, *payload;
+	json_error_t		 jerr;
+	const char		*type, *eid;
+	enum slack_frame	 f = SLACK_FRAME_SKIP;
+	int			 rc = 0;
+
+	*arg = NULL;
+	/*
+	 * jansson refuses invalid UTF-8 and NUL: such a frame is skipped
+	 * whole.  Without its envelope_id there is nothing to ack; Slack
+	 * redelivers it a few times and then gives up.
+	 */
+	if ((msg = json_loadb(data, len, 0, &jerr)) == NULL ||
+	    !json_is_object(msg)) {
+		log_warnx("slack: malformed frame of %zu bytes skipped (%s)",
+		    len, msg == NULL ? jerr.text : "not an object");
+		json_decref(msg);
+		return SLACK_FRAME_SKIP;
+	}
+	type = strj(msg, "type");
+	eid = strj(msg, "envelope_id");
+	payload = json_object_get(msg, "payload");
+	if (type != NULL && strcmp(type, "hello") == 0)
+		f = SLACK_FRAME_HELLO;
+	else if (type != NULL && strcmp(type, "disconnect") == 0) {
+		f = SLACK_FRAME_DISCONNECT;
+		*arg = dupj(msg, "reason");
+	} else if (eid != NULL) {
+		if (refuse)
+			rc = -1;
+		else if (type != NULL && strcmp(type, "events_api") == 0)
+			rc = slack_inbound_event(s, payload);
+		else if (type != NULL && strcmp(type, "interactive") == 0)
+			rc = slack_inbound_interactive(s, payload);
+		else
+			/* slash_commands and whatever comes next. */
+			log_info("slack: %s envelope acked and ignored",
+			    type != NULL ? type : "untyped");
+		/* Acked only once recorded; otherwise Slack redelivers. */
+		if (rc == 0) {
+			f = SLACK_FRAME_ACK;
+			*arg = xstrdup(eid);
+		} else {
+			f = SLACK_FRAME_NOACK;
+			log_warnx("slack: envelope %s not recorded, not acked",
+			    eid);
+		}
+	} else
+		log_info("slack: %s frame without an envelope_id ignored",
+		    type != NULL ? type : "untyped");
+	json_decref(msg);
+	return f;
 }

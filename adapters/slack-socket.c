@@ -148,46 +148,24 @@ sock_on_text(struct ws_conn *ws, const char *data, size_t len, void *arg)
 {
 	struct slack_sock	*k = arg;
 	struct slack		*s = k->s;
-	json_t			*msg, *payload;
-	json_error_t		 jerr;
-	const char		*type, *eid;
-	int			 rc = 0;
+	char			*what;
 
-	if ((msg = json_loadb(data, len, 0, &jerr)) == NULL ||
-	    !json_is_object(msg)) {
-		log_warnx("slack: socket %u: malformed frame skipped (%s)",
-		    k->id, msg == NULL ? jerr.text : "not an object");
-		json_decref(msg);
-		return;
-	}
-	type = json_string_value(json_object_get(msg, "type"));
-	eid = json_string_value(json_object_get(msg, "envelope_id"));
-	payload = json_object_get(msg, "payload");
-	if (type != NULL && strcmp(type, "hello") == 0)
+	switch (slack_inbound_frame(s, data, len, s->stopping || s->halted,
+	    &what)) {
+	case SLACK_FRAME_HELLO:
 		sock_hello(k);
-	else if (type != NULL && strcmp(type, "disconnect") == 0)
-		sock_disconnect(k, json_string_value(json_object_get(msg,
-		    "reason")));
-	else if (eid != NULL) {
-		if (s->stopping || s->halted)
-			rc = -1;	/* not ours to take any more: redelivered */
-		else if (type != NULL && strcmp(type, "events_api") == 0)
-			rc = slack_inbound_event(s, payload);
-		else if (type != NULL && strcmp(type, "interactive") == 0)
-			rc = slack_inbound_interactive(s, payload);
-		else
-			log_info("slack: %s envelope acked and ignored",
-			    type != NULL ? type : "untyped");
-		/* Acked only once recorded; otherwise Slack redelivers. */
-		if (rc == 0)
-			sock_ack(k, eid);
-		else
-			log_warnx("slack: envelope %s not recorded, not acked",
-			    eid);
-	} else
-		log_info("slack: socket %u: %s frame ignored", k->id,
-		    type != NULL ? type : "untyped");
-	json_decref(msg);
+		break;
+	case SLACK_FRAME_DISCONNECT:
+		sock_disconnect(k, what);
+		break;
+	case SLACK_FRAME_ACK:
+		sock_ack(k, what);
+		break;
+	case SLACK_FRAME_NOACK:
+	case SLACK_FRAME_SKIP:
+		break;
+	}
+	free(what);
 }
 
 static void

@@ -41,15 +41,15 @@ struct slack_call {
 	struct slack_call	*next;
 };
 
-/* One op on its way: a POST may take several calls (lookup, parts). */
+/*
+ * One op on its way: a POST may take two calls (a look-up, then the post).
+ * One op is one message: the core splits long text to caps.max_text.
+ */
 struct slack_send {
 	struct slack		*s;
 	struct chat_op		*op;
-	char			*text;		/* escaped */
-	char			**parts;	/* POST without buttons */
-	size_t			 nparts, next;
-	char			*first_ts;
-	char			*last_ts;
+	char			*text;		/* clipped, then escaped */
+	int			 posting;	/* past the look-up */
 	const char		*refuse;	/* report this permanent error */
 };
 
@@ -330,9 +330,6 @@ static void
 slack_send_free(struct slack_send *x)
 {
 	free(x->text);
-	slack_text_free_pieces(x->parts, x->nparts);
-	free(x->first_ts);
-	free(x->last_ts);
 	free(x);
 }
 
@@ -371,8 +368,11 @@ slack_op_fail(struct slack_send *x, long status, json_t *reply,
 		chat_op_failed(op, -1, 0, error);
 		return;
 	}
-	/* Slack answered: nothing of this row was posted yet. */
-	if (op->kind == CHAT_OP_POST && x->next == 0 &&
+	/*
+	 * Slack refused the post itself: nothing of this row is there.  (A
+	 * refused look-up says nothing about an earlier attempt.)
+	 */
+	if (op->kind == CHAT_OP_POST && x->posting &&
 	    (status == 429 || (status < 500 && reply != NULL)))
 		post_mark_clean(s, op->id);
 	if (status == 429) {
@@ -407,14 +407,11 @@ slack_op_fail(struct slack_send *x, long status, json_t *reply,
 }
 
 static json_t *
-post_metadata(uint64_t id, size_t part)
+post_metadata(uint64_t id)
 {
-	return json_pack("{s:s, s:{s:I, s:I}}", "event_type", "switchboard",
-	    "event_payload", "outbox_id", (json_int_t)id, "part",
-	    (json_int_t)part);
+	return json_pack("{s:s, s:{s:I}}", "event_type", "switchboard",
+	    "event_payload", "outbox_id", (json_int_t)id);
 }
-
-static void	 slack_post_next(struct slack_send *);
 
 static void
 slack_post_done(struct slack *s, long status, json_t *reply,
@@ -424,68 +421,42 @@ slack_post_done(struct slack *s, long status, json_t *reply,
 	const char		*ts;
 
 	if (error != NULL || status != 200 || reply_error(reply) != NULL ||
-	    (ts = strj(reply, "ts")) == NULL) {
+	    (ts = strj(reply, "ts")) == NULL)
 		slack_op_fail(x, status, reply, retry_ms, error);
-		slack_send_free(x);
-		return;
-	}
-	if (x->next == 0)
-		x->first_ts = xstrdup(ts);
-	free(x->last_ts);
-	x->last_ts = xstrdup(ts);
-	x->next++;
-	if (x->next < x->nparts && !s->destroyed) {
-		slack_post_next(x);
-		return;
-	}
-	if (x->next < x->nparts) {
-		chat_op_failed(x->op, -1, 0, "adapter destroyed");
-		slack_send_free(x);
-		return;
-	}
-	/* A new thread is named by its first message; a reply by its last. */
-	chat_op_done(x->op, x->op->thread == NULL ? x->first_ts : x->last_ts);
+	else
+		chat_op_done(x->op, ts);
 	slack_send_free(x);
 }
 
 static void
-slack_post_next(struct slack_send *x)
+slack_post_now(struct slack_send *x)
 {
 	struct chat_op	*op = x->op;
-	const char	*thread = op->thread != NULL ? op->thread : x->first_ts;
 	json_t		*body;
-	char		*text;
 
-	body = json_pack("{s:s, s:o}", "channel", op->channel,
-	    "metadata", post_metadata(op->id, x->next));
-	if (thread != NULL)
-		json_object_set_new(body, "thread_ts", json_string(thread));
-	if (x->parts != NULL)
-		json_object_set_new(body, "text",
-		    json_string(x->parts[x->next]));
-	else {
-		/* A question: one message, the buttons under its sections. */
-		text = slack_text_clip(x->text, SLACK_MAX_TEXT);
-		json_object_set_new(body, "text", json_string(text));
-		free(text);
+	x->posting = 1;
+	body = json_pack("{s:s, s:s, s:o}", "channel", op->channel, "text",
+	    x->text, "metadata", post_metadata(op->id));
+	if (op->thread != NULL)
+		json_object_set_new(body, "thread_ts", json_string(op->thread));
+	/* A question: the buttons under its sections. */
+	if (op->choices != NULL && op->choices[0] != NULL &&
+	    op->question != NULL)
 		json_object_set_new(body, "blocks", slack_blocks_question(
 		    x->text, op->question, op->choices, 0));
-	}
 	slack_api(x->s, "chat.postMessage", 0, body, slack_post_done, x);
 }
 
-/* Finds the parts of this op already in Slack (the metadata we put there). */
+/* Finds this op's message if it is in Slack already (our metadata). */
 static void
 slack_lookup_done(struct slack *s, long status, json_t *reply,
     long long retry_ms, const char *error, void *arg)
 {
 	struct slack_send	*x = arg;
 	json_t			*msgs, *m, *meta;
-	json_int_t		 id, part;
-	const char		*ts;
+	json_int_t		 id;
+	const char		*ts, *found = NULL;
 	size_t			 i;
-	long			 found = -1;
-	char			*first = NULL, *last = NULL;
 
 	if (error != NULL || status == 429 || status >= 500) {
 		slack_op_fail(x, status, reply, retry_ms, error);
@@ -497,39 +468,23 @@ slack_lookup_done(struct slack *s, long status, json_t *reply,
 		meta = json_object_get(json_object_get(m, "metadata"),
 		    "event_payload");
 		ts = strj(m, "ts");
-		if (ts == NULL || json_unpack(meta, "{s:I, s:I}", "outbox_id",
-		    &id, "part", &part) != 0 || (uint64_t)id != x->op->id)
-			continue;
-		if (part == 0) {
-			free(first);
-			first = xstrdup(ts);
-		}
-		if (part > found) {
-			found = (long)part;
-			free(last);
-			last = xstrdup(ts);
+		if (ts != NULL && json_unpack(meta, "{s:I}", "outbox_id",
+		    &id) == 0 && (uint64_t)id == x->op->id) {
+			found = ts;
+			break;
 		}
 	}
-	if (found >= 0 && (first != NULL || x->op->thread != NULL)) {
+	if (found != NULL) {
 		log_info("slack: row %" PRIu64 " was posted before (%s), "
-		    "not posting it again", x->op->id, last);
-		x->first_ts = first;
-		x->last_ts = last;
-		x->next = (size_t)found + 1;
-		if (x->parts == NULL || x->next >= x->nparts) {
-			chat_op_done(x->op, x->op->thread == NULL ?
-			    x->first_ts : x->last_ts);
-			slack_send_free(x);
-			return;
-		}
-	} else {
-		free(first);
-		free(last);
-		if (reply_error(reply) != NULL)
-			log_info("slack: cannot read back row %" PRIu64
-			    " (%s); posting it", x->op->id, reply_error(reply));
+		    "not posting it again", x->op->id, found);
+		chat_op_done(x->op, found);
+		slack_send_free(x);
+		return;
 	}
-	slack_post_next(x);
+	if (reply_error(reply) != NULL)
+		log_info("slack: cannot read back row %" PRIu64 " (%s); "
+		    "posting it", x->op->id, reply_error(reply));
+	slack_post_now(x);
 }
 
 static void
@@ -540,10 +495,6 @@ slack_post(struct slack_send *x)
 	json_t		*body;
 	int		 r;
 
-	if (op->choices == NULL || op->choices[0] == NULL ||
-	    op->question == NULL)
-		x->nparts = slack_text_split(x->text, SLACK_MAX_TEXT, &x->parts);
-
 	/*
 	 * First attempt of this row ever: post.  Otherwise, unless we know
 	 * the last attempt posted nothing, look for it in Slack first.
@@ -551,7 +502,7 @@ slack_post(struct slack_send *x)
 	snprintf(id, sizeof id, "%" PRIu64, op->id);
 	r = store_seen_add("slack.post", id, SLACK_SEEN_TTL_S);
 	if (r != 0 || post_is_clean(x->s, op->id)) {
-		slack_post_next(x);
+		slack_post_now(x);
 		return;
 	}
 	if (op->thread != NULL)
@@ -603,7 +554,7 @@ slack_send(struct adapter *a, struct chat_op *op)
 	struct slack_send	*x;
 	const char		*name;
 	json_t			*body;
-	char			*text;
+	char			*clipped;
 
 	/*
 	 * stop() ends intake only: the outbox flushes what shutdown says
@@ -614,7 +565,17 @@ slack_send(struct adapter *a, struct chat_op *op)
 	x = xcalloc(1, sizeof *x);
 	x->s = s;
 	x->op = op;
-	x->text = slack_text_escape(op->text != NULL ? op->text : "");
+	/*
+	 * The core splits long text and cuts keyed messages to max_text
+	 * bytes, so this clip is only a guard.  It counts the characters a
+	 * reader sees, before escaping, so it never cuts an &entity; and
+	 * the escaped text (at most 5 times as long) stays far inside
+	 * Slack's hard limit of 40,000.
+	 */
+	clipped = slack_text_clip(op->text != NULL ? op->text : "",
+	    SLACK_MAX_TEXT);
+	x->text = slack_text_escape(clipped);
+	free(clipped);
 	switch (op->kind) {
 	case CHAT_OP_POST:
 		slack_post(x);
@@ -622,10 +583,8 @@ slack_send(struct adapter *a, struct chat_op *op)
 	case CHAT_OP_EDIT:
 		if (op->target == NULL)
 			break;
-		text = slack_text_clip(x->text, SLACK_MAX_TEXT);
 		body = json_pack("{s:s, s:s, s:s}", "channel", op->channel,
-		    "ts", op->target, "text", text);
-		free(text);
+		    "ts", op->target, "text", x->text);
 		/* Blocks replace the old ones: closed drops the buttons. */
 		if (op->question != NULL && (op->closed ||
 		    (op->choices != NULL && op->choices[0] != NULL)))

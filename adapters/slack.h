@@ -175,6 +175,23 @@ int	 slack_inbound_event(struct slack *, json_t *payload);
 /* Same for an interactive payload (block_actions). */
 int	 slack_inbound_interactive(struct slack *, json_t *payload);
 
+/* What a Socket Mode frame asks of the socket (slack_inbound_frame). */
+enum slack_frame {
+	SLACK_FRAME_SKIP,	/* malformed or not for us: logged, dropped */
+	SLACK_FRAME_HELLO,
+	SLACK_FRAME_DISCONNECT,	/* *arg: the reason, or NULL */
+	SLACK_FRAME_ACK,	/* *arg: the envelope_id to ack */
+	SLACK_FRAME_NOACK,	/* could not be recorded: Slack redelivers */
+};
+/*
+ * Parses one Socket Mode text frame and, for an envelope, records and
+ * schedules what it carries (unless refuse is set: stopping, so not ours
+ * to take).  *arg is malloc'd (or NULL).  Never touches a socket, so the
+ * fuzzer can drive it.
+ */
+enum slack_frame slack_inbound_frame(struct slack *, const char *data,
+	    size_t len, int refuse, char **arg);
+
 /*
  * A Web API call with the bot token (app == 0) or the app token (app == 1);
  * body is stolen.  The callback gets the HTTP status and the parsed reply

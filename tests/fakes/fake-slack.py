@@ -14,7 +14,9 @@ Web API (POST /api/<method>, JSON body, Authorization: Bearer):
 
 Socket Mode: hello on connect; envelopes not acked within --redeliver-ms are
 sent again (retry_attempt+1, retry_reason "timeout"), up to 3 times, on the
-newest socket.  Bot posts are echoed back as message events (like Slack).
+newest socket; a new connection also gets every unacked envelope whose last
+delivery went nowhere or to a socket that is gone (like Slack after a client
+restart).  Bot posts are echoed back as message events (like Slack).
 
 Control (test only, no auth):
   POST /_test/event        {"event": {...}} or {"interactive": {...}}
@@ -26,6 +28,9 @@ Control (test only, no auth):
   POST /_test/drop         abort the newest socket's TCP connection
   POST /_test/deaf         newest socket stops answering pings and sending
   POST /_test/ratelimit    {"method", "count", "retry_after"}
+  POST /_test/hold_acks    {"on": bool}: while on, acks are counted
+                           ("held") but envelopes stay unacked, as if the
+                           ack never reached Slack
   POST /_test/fail         {"method", "error", "count"}: ok:false replies
   POST /_test/lose         {"method", "count"}: perform the call, then
                            answer 503 (the client cannot know it worked)
@@ -63,6 +68,7 @@ class Fake:
         self.ts_counter = 0
         self.port = 0
         self.event_seq = 0
+        self.hold_acks = False
 
     # ---- helpers -------------------------------------------------------
     def next_ts(self):
@@ -92,6 +98,18 @@ class Fake:
                                   "attempt": rec["attempt"]})
         return True
 
+    async def redeliver_stranded(self):
+        """Unacked envelopes whose last delivery reached no live socket go
+        to the new connection, whatever their attempt count."""
+        live = {s["id"] for s in self.live_sockets()}
+        for rec in list(self.envelopes.values()):
+            if rec["acked"]:
+                continue
+            last = rec["deliveries"][-1]["socket"] if rec["deliveries"] \
+                else None
+            if last is None or last not in live:
+                await self.send_envelope(rec)
+
     async def redeliver_loop(self, rec):
         """Like Slack: resend an unacked envelope after a delay, 3 times."""
         while rec["attempt"] < 3:
@@ -104,7 +122,8 @@ class Fake:
     async def push(self, etype, payload):
         eid = str(uuid.uuid4())
         rec = {"envelope_id": eid, "type": etype, "payload": payload,
-               "attempt": 0, "acked": False, "acks": 0, "deliveries": []}
+               "attempt": 0, "acked": False, "acks": 0, "held": 0,
+               "deliveries": []}
         self.envelopes[eid] = rec
         await self.send_envelope(rec)
         asyncio.get_event_loop().create_task(self.redeliver_loop(rec))
@@ -292,6 +311,7 @@ class Fake:
                            "approximate_connection_time": 18060},
             "connection_info": {"app_id": APP}}))
         rec["hello_at"] = time.time()
+        await self.redeliver_stranded()
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.PING:
@@ -305,7 +325,9 @@ class Fake:
                     except ValueError:
                         continue
                     env = self.envelopes.get(d.get("envelope_id"))
-                    if env is not None:
+                    if env is not None and self.hold_acks:
+                        env["held"] += 1
+                    elif env is not None:
                         env["acked"] = True
                         env["acks"] += 1
                 elif msg.type == WSMsgType.CLOSE:
@@ -396,6 +418,11 @@ class Fake:
         self.lost[b["method"]] = [b.get("count", 1)]
         return web.json_response({"ok": True})
 
+    async def t_hold_acks(self, request):
+        b = await request.json()
+        self.hold_acks = bool(b.get("on"))
+        return web.json_response({"ok": True})
+
     async def t_calls(self, request):
         return web.json_response(self.calls)
 
@@ -427,6 +454,7 @@ async def main():
     app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
     app.router.add_post("/_test/fail", fake.t_fail)
     app.router.add_post("/_test/lose", fake.t_lose)
+    app.router.add_post("/_test/hold_acks", fake.t_hold_acks)
     app.router.add_get("/_test/calls", fake.t_calls)
     app.router.add_get("/_test/sockets", fake.t_sockets)
     app.router.add_get("/_test/envelopes", fake.t_envelopes)

@@ -498,6 +498,91 @@ TEST(malformed_payloads_are_skipped_without_crashing)
 	fake_free(s);
 }
 
+static enum slack_frame
+frame(struct slack *s, const char *data, int refuse, char **arg)
+{
+	return slack_inbound_frame(s, data, strlen(data), refuse, arg);
+}
+
+TEST(frames_malformed_invalid_utf8_and_unknown_are_skipped_or_acked)
+{
+	struct slack	*s = fake_slack();
+	char		*arg;
+
+	seen_reset();
+	CHECK(frame(s, "{not json", 0, &arg) == SLACK_FRAME_SKIP);
+	CHECK(arg == NULL);
+	CHECK(frame(s, "[1,2]", 0, &arg) == SLACK_FRAME_SKIP);
+	CHECK(frame(s, "", 0, &arg) == SLACK_FRAME_SKIP);
+	/* Invalid UTF-8 and an escaped NUL: jansson refuses both. */
+	CHECK(frame(s, "{\"type\":\"events_api\",\"envelope_id\":\"e0\","
+	    "\"payload\":{\"x\":\"\xff\xfe\"}}", 0, &arg) ==
+	    SLACK_FRAME_SKIP);
+	CHECK(frame(s, "{\"envelope_id\":\"e0\",\"payload\":\"a\\u0000b\"}",
+	    0, &arg) == SLACK_FRAME_SKIP);
+	CHECK(arg == NULL);
+	CHECK(frame(s, "{\"type\":\"hello\",\"num_connections\":1}", 0,
+	    &arg) == SLACK_FRAME_HELLO);
+	CHECK(frame(s, "{\"type\":\"disconnect\",\"reason\":\"warning\"}", 0,
+	    &arg) == SLACK_FRAME_DISCONNECT);
+	CHECK_STR(arg, "warning");
+	free(arg);
+	CHECK(frame(s, "{\"type\":\"disconnect\",\"reason\":7}", 0, &arg) ==
+	    SLACK_FRAME_DISCONNECT);
+	CHECK(arg == NULL);
+	/* Unknown envelope types and broken payloads are acked all the same:
+	 * Slack would only send them again. */
+	CHECK(frame(s, "{\"type\":\"slash_commands\",\"envelope_id\":\"e1\","
+	    "\"payload\":{}}", 0, &arg) == SLACK_FRAME_ACK);
+	CHECK_STR(arg, "e1");
+	free(arg);
+	CHECK(frame(s, "{\"envelope_id\":\"e2\"}", 0, &arg) ==
+	    SLACK_FRAME_ACK);
+	free(arg);
+	CHECK(frame(s, "{\"type\":\"events_api\",\"envelope_id\":\"e3\","
+	    "\"payload\":[]}", 0, &arg) == SLACK_FRAME_ACK);
+	free(arg);
+	CHECK(frame(s, "{\"type\":\"interactive\",\"envelope_id\":\"e4\","
+	    "\"payload\":{\"type\":\"view_submission\"}}", 0, &arg) ==
+	    SLACK_FRAME_ACK);
+	free(arg);
+	CHECK(frame(s, "{\"type\":\"weird\",\"x\":1}", 0, &arg) ==
+	    SLACK_FRAME_SKIP);
+	/* Stopping: not ours to take, so not acked (Slack redelivers). */
+	CHECK(frame(s, "{\"type\":\"events_api\",\"envelope_id\":\"e5\","
+	    "\"payload\":{}}", 1, &arg) == SLACK_FRAME_NOACK);
+	CHECK(arg == NULL);
+	turn();
+	CHECK_INT(nseen, 0);
+	fake_free(s);
+}
+
+TEST(huge_message_in_a_frame_is_recorded_acked_and_delivered)
+{
+	struct slack	*s = fake_slack();
+	struct buf	 b = { 0 };
+	char		*arg;
+	size_t		 i;
+
+	seen_reset();
+	buf_adds(&b, "{\"type\":\"events_api\",\"envelope_id\":\"eh\","
+	    "\"payload\":{\"type\":\"event_callback\",\"event_id\":\"EvH\","
+	    "\"event\":{\"type\":\"app_mention\",\"channel\":\"C1\","
+	    "\"user\":\"U1\",\"ts\":\"500.1\",\"text\":\"<@UBOT> ");
+	for (i = 0; i < 200000; i++)
+		buf_adds(&b, "&amp;é");
+	buf_adds(&b, "\"}}}");
+	CHECK(slack_inbound_frame(s, b.data, b.len, 0, &arg) ==
+	    SLACK_FRAME_ACK);
+	CHECK_STR(arg, "eh");
+	free(arg);
+	turn();
+	CHECK_INT(nseen, 1);
+	CHECK(nseen == 1 && strlen(seen[0].text) == 1 + 200000 * 3);
+	buf_free(&b);
+	fake_free(s);
+}
+
 TEST(backoff_grows_to_cap_with_jitter)
 {
 	uint64_t	 d;
@@ -538,6 +623,8 @@ main(void)
 	RUN(thread_reply_broadcast_and_dm_are_mapped);
 	RUN(block_actions_click_is_delivered_once);
 	RUN(malformed_payloads_are_skipped_without_crashing);
+	RUN(frames_malformed_invalid_utf8_and_unknown_are_skipped_or_acked);
+	RUN(huge_message_in_a_frame_is_recorded_acked_and_delivered);
 	RUN(backoff_grows_to_cap_with_jitter);
 	seen_reset();
 	store_close();
