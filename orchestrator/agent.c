@@ -917,6 +917,24 @@ wt_after(uv_work_t *w, int status)
 	struct agent	*a = j->agent;
 	char		 key[32], *text;
 
+	if (j->finishing != 2 && loop_stopping()) {
+		/*
+		 * agent_shutdown settled the agent (interrupted) and closed its
+		 * timers while this ran on the threadpool: starting the child
+		 * or settling the turn now would use them.  Keep the record.
+		 */
+		if (!j->finishing && j->rc == 0) {
+			free(a->branch);
+			free(a->worktree);
+			a->branch = j->out_branch;
+			a->worktree = j->out_path;
+			j->out_branch = j->out_path = NULL;
+			db_update(a);
+		}
+		wt_job_free(j);
+		agent_unref(a);
+		return;
+	}
 	if (j->finishing == 2) {
 		if (j->rc != 0)
 			conversation_say(a->conv, "Could not remove the worktree"

@@ -83,6 +83,29 @@ def test_sigterm_with_running_agent_exits_promptly_and_reports_it(tmp, ds):
     check(st == "interrupted", "agent status %s" % st)
 
 
+def test_sigterm_while_worktree_is_prepared_starts_nothing_and_exits_0(tmp, ds):
+    # A repository with enough files that the checkout is still running on
+    # the threadpool when SIGTERM arrives (fast-import: no files written).
+    repo = os.path.join(tmp, "repo")
+    make_repo(repo)
+    stream = ["blob", "mark :1", "data 2", "x", "",
+              "commit refs/heads/main", "committer t <t@l> 0 +0000",
+              "data 5", "many", "from refs/heads/main^0"]
+    stream += ["M 100644 :1 d%d/f%d" % (i // 100, i % 100)
+               for i in range(3000)]
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, check=True,
+                   input="\n".join(stream) + "\n", text=True)
+    d = Daemon(tmp, [("hang", [agent("hang.sh")], 600)], repo=repo).start()
+    ds.append(d)
+    d.send("new hang around")
+    d.expect(r"#1 hang · queued")
+    rc = d.stop(signal.SIGTERM, timeout=20)
+    check(rc == 0, "exit status %s; stderr:\n%s" % (rc, d.stderr_tail()))
+    check(not d.saw(r"Started #1"), "agent started during shutdown")
+    st = d.db("SELECT status FROM agents WHERE id = 1")[0][0]
+    check(st == "interrupted", "agent status %s" % st)
+
+
 def test_port_in_use_fails_with_one_line_and_nothing_half_started(tmp, ds):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
