@@ -1384,6 +1384,11 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	/* Ended: a new turn in the same worktree. */
 	if (a->state == AGENT_DONE || a->state == AGENT_FAILED ||
 	    a->state == AGENT_CANCELLED || a->state == AGENT_TIMEOUT) {
+		/*
+		 * Oldest first: follow-ups queued while a turn that then
+		 * failed or was cancelled ran are still waiting their turn.
+		 */
+		f = a->followups;
 		a->followups = f->next;
 		free(a->prompt);
 		a->prompt = f->text;

@@ -347,6 +347,33 @@ def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_followups_queued_before_a_cancel_are_run_in_order_not_lost(tmp, ds):
+    script = os.path.join(tmp, "hang-or-done.sh")
+    with open(script, "w") as f:
+        f.write('#!/bin/sh\ncase "$1" in hang*) trap "" TERM;'
+                ' while :; do sleep 1; done;; esac\n'
+                '"$SWITCHBOARD_BIN" agent done "ran $1"\n')
+    os.chmod(script, 0o755)
+    d = Daemon(tmp, [("hd", [script, "{task}"], 60)]).start()
+    ds.append(d)
+    d.send("new hang one")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: hang one").group(1)
+    d.send("t%s new hang two" % t)
+    d.send("t%s new hang three" % t)
+    d.send("t%s new four" % t)      # limit is 3 per conversation
+    d.expect(r"#4 is queued")
+    d.send("t%s #4 first follow-up" % t)
+    d.expect(r"#4: queued for its next turn")
+    d.send("t%s cancel #4" % t)
+    d.expect(r"#4 cancelled")
+    d.send("t%s #4 second follow-up" % t)
+    d.expect(r"#4: starting a new turn")
+    d.send("t%s cancel #1" % t)
+    d.expect(r"ran first follow-up", timeout=20)
+    d.expect(r"ran second follow-up", timeout=20)
+    check(d.stop() == 0, "clean exit")
+
+
 def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
     d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
                extra="git = { retention = 2; };").start()
