@@ -956,6 +956,15 @@ wt_after(uv_work_t *w, int status)
 				ring_add(a, j->cause, strlen(j->cause));
 				a->exit_code = 1;
 				a->end_reason = "worktree";
+			} else {
+				/*
+				 * Cancelled while it was made: it exists now,
+				 * and a later turn could not make it again.
+				 */
+				a->branch = j->out_branch;
+				a->worktree = j->out_path;
+				j->out_branch = j->out_path = NULL;
+				db_update(a);
 			}
 			a->open_handles = 0;
 			turn_finished(a);

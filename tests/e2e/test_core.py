@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import Daemon, agent, branch_of, check, git, run_tests  # noqa: E402
+from sb import Daemon, add_many_files, agent, branch_of, check, git, make_repo, run_tests  # noqa: E402
 
 ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
 
@@ -371,6 +371,25 @@ def test_followups_queued_before_a_cancel_are_run_in_order_not_lost(tmp, ds):
     d.send("t%s cancel #1" % t)
     d.expect(r"ran first follow-up", timeout=20)
     d.expect(r"ran second follow-up", timeout=20)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_cancel_while_preparing_keeps_worktree_for_a_followup(tmp, ds):
+    repo = os.path.join(tmp, "repo")
+    make_repo(repo)
+    add_many_files(repo)        # the checkout takes a while
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
+               repo=repo).start()
+    ds.append(d)
+    d.send("new first")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d.send("t%s cancel #1" % t)
+    d.expect(r"#1 cancelled", timeout=20)
+    d.send("t%s #1 second round" % t)
+    d.expect(r"#1: starting a new turn with your follow-up")
+    d.expect(r"✅ #1 done", timeout=20)
+    args = git("show", "%s:args.txt" % branch_of(repo, 1), cwd=repo).strip()
+    check(args == "second round", "second turn argv %r" % args)
     check(d.stop() == 0, "clean exit")
 
 

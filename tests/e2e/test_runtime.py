@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import BIN, SLOW, Daemon, agent, check, free_port, make_repo, run_tests  # noqa: E402
+from sb import BIN, SLOW, Daemon, add_many_files, agent, check, free_port, make_repo, run_tests  # noqa: E402
 
 ENV = [("env", [agent("env.sh")], 60)]
 
@@ -84,17 +84,10 @@ def test_sigterm_with_running_agent_exits_promptly_and_reports_it(tmp, ds):
 
 
 def test_sigterm_while_worktree_is_prepared_starts_nothing_and_exits_0(tmp, ds):
-    # A repository with enough files that the checkout is still running on
-    # the threadpool when SIGTERM arrives (fast-import: no files written).
+    # Enough files that the checkout still runs when SIGTERM arrives.
     repo = os.path.join(tmp, "repo")
     make_repo(repo)
-    stream = ["blob", "mark :1", "data 2", "x", "",
-              "commit refs/heads/main", "committer t <t@l> 0 +0000",
-              "data 5", "many", "from refs/heads/main^0"]
-    stream += ["M 100644 :1 d%d/f%d" % (i // 100, i % 100)
-               for i in range(3000)]
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, check=True,
-                   input="\n".join(stream) + "\n", text=True)
+    add_many_files(repo)
     d = Daemon(tmp, [("hang", [agent("hang.sh")], 600)], repo=repo).start()
     ds.append(d)
     d.send("new hang around")
