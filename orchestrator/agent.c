@@ -674,6 +674,17 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 	}
 }
 
+/* Does entry (n = length of its name) name or hold this secret? */
+static int
+env_holds(const char *entry, size_t n, const char *ref, const char *value)
+{
+	if (ref != NULL && strncmp(ref, "env:", 4) == 0 &&
+	    strlen(ref + 4) == n && strncmp(ref + 4, entry, n) == 0)
+		return 1;
+	return value != NULL && *value != '\0' && strcmp(entry + n + 1,
+	    value) == 0;
+}
+
 /*
  * The bridge's secrets are never handed to a child: variables the config
  * names in an env: reference (enabled adapter or not), any variable holding
@@ -708,6 +719,13 @@ env_is_secret(const char *entry)
 	for (i = 0; i < nitems(secrets); i++)
 		if (secrets[i] != NULL && *secrets[i] != '\0' &&
 		    strcmp(eq + 1, secrets[i]) == 0)
+			return 1;
+	/* Webhook signing secrets and forge tokens are secrets too. */
+	for (i = 0; i < cfg->nwebhooks; i++)
+		if (env_holds(entry, n, cfg->webhooks[i].secret_ref,
+		    cfg->webhooks[i].secret) || env_holds(entry, n,
+		    cfg->webhooks[i].github.token_ref,
+		    cfg->webhooks[i].github.token))
 			return 1;
 	return 0;
 }

@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import Daemon, add_many_files, agent, branch_of, check, git, make_repo, run_tests  # noqa: E402
+from sb import Daemon, add_many_files, agent, branch_of, check, free_port, git, make_repo, run_tests  # noqa: E402
 
 ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
 
@@ -228,9 +228,17 @@ def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
     d = Daemon(tmp, [("env", [agent("env.sh"), "{task}", "--id={agent_id}",
                               "{branch}"], 60)],
                env={"SB_TEST_SECRET": "xoxb-very-secret-value",
+                    "SB_HOOK_SECRET": "hook-signing-secret",
+                    "SB_FORGE_TOKEN": "ghp_forge-token-value",
                     "SWITCHBOARD_CONFIG": "/nope"},
                adapters='slack = { enabled = false; '
-                        'bot_token = "env:SB_TEST_SECRET"; };').start()
+                        'bot_token = "env:SB_TEST_SECRET"; };',
+               extra='webhooks = ( { name = "gh"; path = "/hooks/gh";'
+                     ' kind = "github"; secret = "env:SB_HOOK_SECRET";'
+                     ' target = { adapter = "console"; channel = "console"; };'
+                     ' repo = "r"; agent = "env";'
+                     ' github = { token = "env:SB_FORGE_TOKEN"; }; } );',
+               http="127.0.0.1:%d" % free_port()).start()
     ds.append(d)
     d.send("new " + hostile)
     d.expect(r"✅ #1 done")
@@ -249,6 +257,9 @@ def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
     check("SWITCHBOARD_CONFIG=" not in env, "bridge variables stripped")
     check("SB_TEST_SECRET" not in env and "very-secret" not in env,
           "a variable the config names as a secret reached the agent")
+    check("SB_HOOK_SECRET" not in env and "hook-signing" not in env and
+          "SB_FORGE_TOKEN" not in env and "forge-token" not in env,
+          "a webhook secret or forge token reached the agent")
     pwd = git("show", "%s:pwd.txt" % br, cwd=d.repo).strip()
     check(os.path.realpath(pwd) == os.path.realpath(wt), "cwd is the worktree")
     check(re.match(r"^sb/1-[a-z0-9-]+$", br), "sanitized branch %r" % br)
