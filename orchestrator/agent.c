@@ -692,6 +692,17 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 	}
 }
 
+/* Does entry (n = length of its name) name or hold this secret? */
+static int
+env_holds(const char *entry, size_t n, const char *ref, const char *value)
+{
+	if (ref != NULL && strncmp(ref, "env:", 4) == 0 &&
+	    strlen(ref + 4) == n && strncmp(ref + 4, entry, n) == 0)
+		return 1;
+	return value != NULL && *value != '\0' && strcmp(entry + n + 1,
+	    value) == 0;
+}
+
 /*
  * The bridge's secrets are never handed to a child: variables the config
  * names in an env: reference (enabled adapter or not), any variable holding
@@ -726,6 +737,13 @@ env_is_secret(const char *entry)
 	for (i = 0; i < nitems(secrets); i++)
 		if (secrets[i] != NULL && *secrets[i] != '\0' &&
 		    strcmp(eq + 1, secrets[i]) == 0)
+			return 1;
+	/* Webhook signing secrets and forge tokens are secrets too. */
+	for (i = 0; i < cfg->nwebhooks; i++)
+		if (env_holds(entry, n, cfg->webhooks[i].secret_ref,
+		    cfg->webhooks[i].secret) || env_holds(entry, n,
+		    cfg->webhooks[i].github.token_ref,
+		    cfg->webhooks[i].github.token))
 			return 1;
 	return 0;
 }
@@ -935,6 +953,24 @@ wt_after(uv_work_t *w, int status)
 	struct agent	*a = j->agent;
 	char		 key[32], *text;
 
+	if (j->finishing != 2 && loop_stopping()) {
+		/*
+		 * agent_shutdown settled the agent (interrupted) and closed its
+		 * timers while this ran on the threadpool: starting the child
+		 * or settling the turn now would use them.  Keep the record.
+		 */
+		if (!j->finishing && j->rc == 0) {
+			free(a->branch);
+			free(a->worktree);
+			a->branch = j->out_branch;
+			a->worktree = j->out_path;
+			j->out_branch = j->out_path = NULL;
+			db_update(a);
+		}
+		wt_job_free(j);
+		agent_unref(a);
+		return;
+	}
 	if (j->finishing == 2) {
 		if (j->rc != 0)
 			conversation_say(a->conv, "Could not remove the worktree"
@@ -956,6 +992,15 @@ wt_after(uv_work_t *w, int status)
 				ring_add(a, j->cause, strlen(j->cause));
 				a->exit_code = 1;
 				a->end_reason = "worktree";
+			} else {
+				/*
+				 * Cancelled while it was made: it exists now,
+				 * and a later turn could not make it again.
+				 */
+				a->branch = j->out_branch;
+				a->worktree = j->out_path;
+				j->out_branch = j->out_path = NULL;
+				db_update(a);
 			}
 			a->open_handles = 0;
 			turn_finished(a);
@@ -1384,6 +1429,11 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	/* Ended: a new turn in the same worktree. */
 	if (a->state == AGENT_DONE || a->state == AGENT_FAILED ||
 	    a->state == AGENT_CANCELLED || a->state == AGENT_TIMEOUT) {
+		/*
+		 * Oldest first: follow-ups queued while a turn that then
+		 * failed or was cancelled ran are still waiting their turn.
+		 */
+		f = a->followups;
 		a->followups = f->next;
 		free(a->prompt);
 		a->prompt = f->text;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +271,8 @@ filters_matter(git_repository *repo, git_commit *base)
 	return found;
 }
 
+static pthread_mutex_t	 add_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int
 worktree_add(const char *repo_path, const char *base_branch,
     const char *state_dir, int64_t agent_id, const char *task_text,
@@ -351,7 +354,16 @@ worktree_add(const char *repo_path, const char *base_branch,
 	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
 	opts.ref = branch;
 	opts.checkout_options.disable_filters = !filters_matter(repo, base);
-	if (git_worktree_add(&wt, repo, wtname, path, &opts) < 0) {
+	/*
+	 * Agents start on the threadpool in parallel, and two adds in one
+	 * repository race: both create .git/worktrees ("directory exists"),
+	 * and one sees the other's half-made worktree and refuses its branch
+	 * ("reference is already checked out").  One add at a time.
+	 */
+	pthread_mutex_lock(&add_lock);
+	error = git_worktree_add(&wt, repo, wtname, path, &opts);
+	pthread_mutex_unlock(&add_lock);
+	if (error < 0) {
 		gfail(cause, "cannot add worktree %s at %s", wtname, path);
 		/* Our precondition checks make anything named wtname ours. */
 		if (git_worktree_lookup(&wt, repo, wtname) == 0)

@@ -67,6 +67,18 @@ def make_repo(path):
         "-m", "initial", cwd=path)
 
 
+def add_many_files(repo, n=3000):
+    """Commits n files to main without writing them (git fast-import), so
+    that checking out a worktree takes a while: tests that must act while
+    an agent is still preparing."""
+    stream = ["blob", "mark :1", "data 2", "x", "",
+              "commit refs/heads/main", "committer t <t@l> 0 +0000",
+              "data 5", "many", "from refs/heads/main^0"]
+    stream += ["M 100644 :1 d%d/f%d" % (i // 100, i % 100) for i in range(n)]
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, check=True,
+                   input="\n".join(stream) + "\n", text=True)
+
+
 def conf_text(state, repo, agents, extra="", allowed='"console:me"',
               http="", adapters=""):
     agent_items = ",\n".join(

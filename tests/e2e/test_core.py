@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import Daemon, agent, branch_of, check, git, run_tests  # noqa: E402
+from sb import Daemon, add_many_files, agent, branch_of, check, free_port, git, make_repo, run_tests  # noqa: E402
 
 ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
 
@@ -228,9 +228,17 @@ def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
     d = Daemon(tmp, [("env", [agent("env.sh"), "{task}", "--id={agent_id}",
                               "{branch}"], 60)],
                env={"SB_TEST_SECRET": "xoxb-very-secret-value",
+                    "SB_HOOK_SECRET": "hook-signing-secret",
+                    "SB_FORGE_TOKEN": "ghp_forge-token-value",
                     "SWITCHBOARD_CONFIG": "/nope"},
                adapters='slack = { enabled = false; '
-                        'bot_token = "env:SB_TEST_SECRET"; };').start()
+                        'bot_token = "env:SB_TEST_SECRET"; };',
+               extra='webhooks = ( { name = "gh"; path = "/hooks/gh";'
+                     ' kind = "github"; secret = "env:SB_HOOK_SECRET";'
+                     ' target = { adapter = "console"; channel = "console"; };'
+                     ' repo = "r"; agent = "env";'
+                     ' github = { token = "env:SB_FORGE_TOKEN"; }; } );',
+               http="127.0.0.1:%d" % free_port()).start()
     ds.append(d)
     d.send("new " + hostile)
     d.expect(r"✅ #1 done")
@@ -249,6 +257,9 @@ def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
     check("SWITCHBOARD_CONFIG=" not in env, "bridge variables stripped")
     check("SB_TEST_SECRET" not in env and "very-secret" not in env,
           "a variable the config names as a secret reached the agent")
+    check("SB_HOOK_SECRET" not in env and "hook-signing" not in env and
+          "SB_FORGE_TOKEN" not in env and "forge-token" not in env,
+          "a webhook secret or forge token reached the agent")
     pwd = git("show", "%s:pwd.txt" % br, cwd=d.repo).strip()
     check(os.path.realpath(pwd) == os.path.realpath(wt), "cwd is the worktree")
     check(re.match(r"^sb/1-[a-z0-9-]+$", br), "sanitized branch %r" % br)
@@ -353,6 +364,52 @@ def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
     check(args == "second round", "second turn argv %r" % args)
     n = int(git("rev-list", "--count", "main..%s" % br, cwd=d.repo))
     check(n == 2, "two commits on the branch, got %d" % n)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_followups_queued_before_a_cancel_are_run_in_order_not_lost(tmp, ds):
+    script = os.path.join(tmp, "hang-or-done.sh")
+    with open(script, "w") as f:
+        f.write('#!/bin/sh\ncase "$1" in hang*) trap "" TERM;'
+                ' while :; do sleep 1; done;; esac\n'
+                '"$SWITCHBOARD_BIN" agent done "ran $1"\n')
+    os.chmod(script, 0o755)
+    d = Daemon(tmp, [("hd", [script, "{task}"], 60)]).start()
+    ds.append(d)
+    d.send("new hang one")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: hang one").group(1)
+    d.send("t%s new hang two" % t)
+    d.send("t%s new hang three" % t)
+    d.send("t%s new four" % t)      # limit is 3 per conversation
+    d.expect(r"#4 is queued")
+    d.send("t%s #4 first follow-up" % t)
+    d.expect(r"#4: queued for its next turn")
+    d.send("t%s cancel #4" % t)
+    d.expect(r"#4 cancelled")
+    d.send("t%s #4 second follow-up" % t)
+    d.expect(r"#4: starting a new turn")
+    d.send("t%s cancel #1" % t)
+    d.expect(r"ran first follow-up", timeout=20)
+    d.expect(r"ran second follow-up", timeout=20)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_cancel_while_preparing_keeps_worktree_for_a_followup(tmp, ds):
+    repo = os.path.join(tmp, "repo")
+    make_repo(repo)
+    add_many_files(repo)        # the checkout takes a while
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
+               repo=repo).start()
+    ds.append(d)
+    d.send("new first")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d.send("t%s cancel #1" % t)
+    d.expect(r"#1 cancelled", timeout=20)
+    d.send("t%s #1 second round" % t)
+    d.expect(r"#1: starting a new turn with your follow-up")
+    d.expect(r"✅ #1 done", timeout=20)
+    args = git("show", "%s:args.txt" % branch_of(repo, 1), cwd=repo).strip()
+    check(args == "second round", "second turn argv %r" % args)
     check(d.stop() == 0, "clean exit")
 
 

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import BIN, SLOW, Daemon, agent, check, free_port, make_repo, run_tests  # noqa: E402
+from sb import BIN, SLOW, Daemon, add_many_files, agent, check, free_port, make_repo, run_tests  # noqa: E402
 
 ENV = [("env", [agent("env.sh")], 60)]
 
@@ -79,6 +79,22 @@ def test_sigterm_with_running_agent_exits_promptly_and_reports_it(tmp, ds):
     check(time.time() - t0 < 5 * SLOW, "took %.1fs" % (time.time() - t0))
     check(d.saw(r"#1 was interrupted: switchboard is shutting down"),
           "interruption said in the thread")
+    st = d.db("SELECT status FROM agents WHERE id = 1")[0][0]
+    check(st == "interrupted", "agent status %s" % st)
+
+
+def test_sigterm_while_worktree_is_prepared_starts_nothing_and_exits_0(tmp, ds):
+    # Enough files that the checkout still runs when SIGTERM arrives.
+    repo = os.path.join(tmp, "repo")
+    make_repo(repo)
+    add_many_files(repo)
+    d = Daemon(tmp, [("hang", [agent("hang.sh")], 600)], repo=repo).start()
+    ds.append(d)
+    d.send("new hang around")
+    d.expect(r"#1 hang · queued")
+    rc = d.stop(signal.SIGTERM, timeout=20)
+    check(rc == 0, "exit status %s; stderr:\n%s" % (rc, d.stderr_tail()))
+    check(not d.saw(r"Started #1"), "agent started during shutdown")
     st = d.db("SELECT status FROM agents WHERE id = 1")[0][0]
     check(st == "interrupted", "agent status %s" % st)
 

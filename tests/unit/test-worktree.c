@@ -5,6 +5,7 @@
 #include <git2.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -652,6 +653,58 @@ TEST(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches)
 	fixture_done();
 }
 
+struct par_add {
+	pthread_barrier_t	*go;
+	int64_t			 id;
+	int			 rc;
+	char			*branch, *path, *cause;
+};
+
+static void *
+par_add_run(void *arg)
+{
+	struct par_add	*p = arg;
+
+	pthread_barrier_wait(p->go);
+	p->rc = worktree_add(repo_path, "main", state_dir, p->id, "task",
+	    &p->branch, &p->path, &p->cause);
+	return NULL;
+}
+
+/* Agents start on the threadpool: the first worktrees of a repo in parallel. */
+TEST(parallel_first_adds_in_a_fresh_repo_all_succeed)
+{
+	pthread_barrier_t	 go;
+	pthread_t		 th[4];
+	struct par_add		 p[4];
+	int			 round, i, failed = 0;
+
+	for (round = 0; round < 8; round++) {
+		fixture();
+		pthread_barrier_init(&go, NULL, 4);
+		memset(p, 0, sizeof p);
+		for (i = 0; i < 4; i++) {
+			p[i].go = &go;
+			p[i].id = i + 1;
+			pthread_create(&th[i], NULL, par_add_run, &p[i]);
+		}
+		for (i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			if (p[i].rc != 0) {
+				printf("# round %d agent %d: %s\n", round, i + 1,
+				    p[i].cause);
+				failed++;
+			}
+			free(p[i].branch);
+			free(p[i].path);
+			free(p[i].cause);
+		}
+		pthread_barrier_destroy(&go);
+		fixture_done();
+	}
+	CHECK_INT(failed, 0);
+}
+
 int
 main(void)
 {
@@ -668,6 +721,7 @@ main(void)
 	RUN(missing_base_branch_falls_back_to_head);
 	RUN(add_applies_eol_attributes_when_repo_has_them);
 	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
+	RUN(parallel_first_adds_in_a_fresh_repo_all_succeed);
 	worktree_git_shutdown();
 	return t_done();
 }
