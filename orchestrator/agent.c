@@ -21,6 +21,9 @@
 
 extern char **environ;
 
+/* Seconds to wait for output after the process exited. */
+#define AGENT_DRAIN_S	2
+
 struct followup {
 	char		*text;
 	struct followup	*next;
@@ -670,6 +673,31 @@ agent_stop(struct agent *a, const char *reason)
 	terminate(a, "budget");
 }
 
+/*
+ * The child is gone but its stdout/stderr are still open: a grandchild in
+ * a session of its own holds them.  Its output is not ours to wait for;
+ * close the pipes so the turn can settle.
+ */
+static void
+drain_timer_fired(uv_timer_t *t)
+{
+	struct agent	*a = t->data;
+
+	if (a->out == NULL && a->err == NULL)
+		return;
+	log_warnx("agent %lld: output still open %d s after the process"
+	    " exited (a detached child holds it); closing", (long long)a->id,
+	    AGENT_DRAIN_S);
+	if (a->out != NULL) {
+		close_handle(a, (uv_handle_t *)a->out);
+		a->out = NULL;
+	}
+	if (a->err != NULL) {
+		close_handle(a, (uv_handle_t *)a->err);
+		a->err = NULL;
+	}
+}
+
 static void
 exit_cb(uv_process_t *p, int64_t status, int sig)
 {
@@ -690,6 +718,9 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 		close_handle(a, (uv_handle_t *)a->in);
 		a->in = NULL;
 	}
+	if (a->out != NULL || a->err != NULL)
+		uv_timer_start(a->kill_timer, drain_timer_fired,
+		    AGENT_DRAIN_S * 1000, 0);
 }
 
 /* Does entry (n = length of its name) name or hold this secret? */
@@ -784,6 +815,7 @@ spawn(struct agent *a)
 	if ((argv = a->drv->argv(a, ca, a->prompt, a->turn > 0, &cause)) == NULL)
 		goto fail;
 	env = child_env(a);
+	uv_timer_stop(a->kill_timer);	/* a previous turn's drain timer */
 
 	a->proc = xcalloc(1, sizeof *a->proc);
 	a->in = xcalloc(1, sizeof *a->in);

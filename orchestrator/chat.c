@@ -143,9 +143,21 @@ on_answer(struct adapter *ad, int64_t qid, const char *choice,
 	struct conversation	*c;
 	char			*by, *why = NULL;
 
-	if ((q = question_find(qid)) != NULL)
+	if ((q = question_find(qid)) != NULL) {
 		c = agent_conversation(q->agent);
-	else
+		/*
+		 * A click or reaction names its question; it must come from
+		 * where the question was asked, as typed answers must.
+		 */
+		if (strcmp(c->adapter, name) != 0 ||
+		    (channel != NULL && strcmp(c->channel, channel) != 0)) {
+			log_warnx("chat: %s:%s answered q%lld from %s/%s, not"
+			    " from its thread; ignored", name, sender,
+			    (long long)qid, name, channel != NULL ? channel :
+			    "?");
+			return;
+		}
+	} else
 		c = thread != NULL ? conversation_find(name, channel, thread) :
 		    NULL;
 	if (c == NULL) {

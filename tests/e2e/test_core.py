@@ -439,5 +439,14 @@ def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_turn_settles_when_a_detached_grandchild_holds_stdout(tmp, ds):
+    d = Daemon(tmp, [("detach", [agent("detach.sh")], 60)]).start()
+    ds.append(d)
+    d.send("new leave a child")
+    d.expect(r"✅ #1 done", timeout=15)
+    check("output still open" in open(d.errlog).read(), "drain not logged")
+    check(d.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

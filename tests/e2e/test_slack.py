@@ -214,6 +214,15 @@ def test_socket_mention_starts_thread_with_card_question_and_click(tmp, ds):
               "action id %s" % btns["elements"][1]["action_id"])
         fake.wait_call("chat.update", lambda c: c["args"]["ts"] ==
                        card["reply"]["ts"])
+        # A click naming this question from another channel is ignored.
+        stray = click(q, choice_index=0)
+        stray["channel"] = {"id": "C9"}
+        stray["container"]["channel_id"] = "C9"
+        fake.post("/_test/event", {"interactive": stray})
+        time.sleep(0.5)
+        check(not any(c["args"]["ts"] == q["reply"]["ts"]
+                      for c in fake.calls("chat.update")),
+              "a click from another channel answered the question")
         fake.post("/_test/event", {"interactive": click(q)})
         upd = fake.wait_call("chat.update", lambda c: c["args"]["ts"] ==
                              q["reply"]["ts"])
