@@ -100,6 +100,7 @@ static struct {
 static int			 n_end_observers;
 
 static void	schedule(void);
+static struct agent *agent_load(int64_t);
 static void	turn_start(struct agent *);
 static void	turn_finished(struct agent *);
 static void	card_flush(struct agent *);
@@ -272,7 +273,7 @@ agent_find(int64_t id)
 	for (a = agents; a != NULL; a = a->next)
 		if (a->id == id)
 			return a;
-	return NULL;
+	return agent_load(id);
 }
 
 struct agent *
@@ -1273,6 +1274,101 @@ queue_position(const struct agent *a)
 	return n;
 }
 
+/* A new in-memory agent on the agents list (one ref: the list's). */
+static struct agent *
+agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
+    const struct agent_driver *drv, const char *task,
+    const struct cfg_repo *cr, const unsigned char rnd[32])
+{
+	struct agent	*a;
+
+	a = xcalloc(1, sizeof *a);
+	a->refs = 1;	/* the agents list */
+	a->id = id;
+	a->conv = c;
+	a->name = xstrdup(agent_name);
+	a->drv = drv;
+	a->task = xstrdup(task);
+	a->prompt = xstrdup(task);
+	a->repo_path = xstrdup(cr->path);
+	a->base = xstrdup(cr->base);
+	hex_encode(rnd, 32, a->token);
+	a->created_s = wall_s();
+	a->ring_cap = (size_t)cfg->limits.output_tail;
+	a->ring = xmalloc(a->ring_cap ? a->ring_cap : 1);
+	a->timeout_timer = xcalloc(1, sizeof *a->timeout_timer);
+	a->kill_timer = xcalloc(1, sizeof *a->kill_timer);
+	a->card_timer = xcalloc(1, sizeof *a->card_timer);
+	uv_timer_init(loop_uv(), a->timeout_timer);
+	uv_timer_init(loop_uv(), a->kill_timer);
+	uv_timer_init(loop_uv(), a->card_timer);
+	a->timeout_timer->data = a->kill_timer->data = a->card_timer->data = a;
+	a->next = agents;
+	agents = a;
+	return a;
+}
+
+/*
+ * An agent of an earlier run, which has ended (a restart reports live ones
+ * interrupted first): loaded on demand, so that `#N TEXT` (a new turn in
+ * the same worktree, resuming the driver's session), `diff #N` and
+ * `cleanup #N` keep working across restarts.  NULL if there is none or its
+ * repo or driver is no longer configured.
+ */
+static struct agent *
+agent_load(int64_t id)
+{
+	const struct cfg_repo		*cr;
+	const struct agent_driver	*drv;
+	struct conversation		*c;
+	struct agent			*a = NULL;
+	sqlite3_stmt			*st;
+	unsigned char			 rnd[32];
+	const char			*status;
+	int				 i;
+
+	if (cfg == NULL || id <= 0 || uv_random(NULL, NULL, rnd, sizeof rnd,
+	    0, NULL) != 0)
+		return NULL;
+	st = store_stmt("SELECT conversation_id, agent_name, driver, task,"
+	    " repo, branch, worktree, session_id, status, summary, exit_code"
+	    " FROM agents WHERE id = ?");
+	store_bind_int(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	status = (const char *)sqlite3_column_text(st, 8);
+	if ((c = conversation_by_id(sqlite3_column_int64(st, 0))) == NULL ||
+	    (cr = config_repo(cfg, (const char *)sqlite3_column_text(st, 4)))
+	    == NULL || (drv = driver_lookup((const char *)
+	    sqlite3_column_text(st, 2))) == NULL) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	a = agent_alloc(id, c, (const char *)sqlite3_column_text(st, 1), drv,
+	    (const char *)sqlite3_column_text(st, 3), cr, rnd);
+	a->state = AGENT_INTERRUPTED;
+	for (i = AGENT_DONE; i <= AGENT_INTERRUPTED; i++)
+		if (status != NULL && strcmp(status, agent_state_name(i)) == 0)
+			a->state = i;
+	a->branch = store_col_text(st, 5);
+	a->worktree = store_col_text(st, 6);
+	a->session = store_col_text(st, 7);
+	a->summary = store_col_text(st, 9);
+	a->exit_code = sqlite3_column_int64(st, 10);
+	a->turn = 1;	/* the next turn is a follow-up (resume) */
+	sqlite3_reset(st);
+	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
+		free(a->worktree);
+		a->worktree = NULL;
+		a->cleaned = 1;
+	}
+	log_info("agent %lld: loaded from the store (%s)", (long long)id,
+	    agent_state_name(a->state));
+	return a;
+}
+
 struct agent *
 agent_start(struct conversation *c, const char *agent_name, const char *task,
     const char *by, char **cause)
@@ -1322,30 +1418,9 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	}
 	sqlite3_reset(st);
 
-	a = xcalloc(1, sizeof *a);
-	a->refs = 1;	/* the agents list */
-	a->id = sqlite3_last_insert_rowid(store_db());
-	a->conv = c;
-	a->name = xstrdup(agent_name);
-	a->drv = drv;
-	a->task = xstrdup(task);
-	a->prompt = xstrdup(task);
-	a->repo_path = xstrdup(cr->path);
-	a->base = xstrdup(cr->base);
-	hex_encode(rnd, sizeof rnd, a->token);
+	a = agent_alloc(sqlite3_last_insert_rowid(store_db()), c, agent_name,
+	    drv, task, cr, rnd);
 	a->state = AGENT_QUEUED;
-	a->created_s = wall_s();
-	a->ring_cap = (size_t)cfg->limits.output_tail;
-	a->ring = xmalloc(a->ring_cap ? a->ring_cap : 1);
-	a->timeout_timer = xcalloc(1, sizeof *a->timeout_timer);
-	a->kill_timer = xcalloc(1, sizeof *a->kill_timer);
-	a->card_timer = xcalloc(1, sizeof *a->card_timer);
-	uv_timer_init(loop_uv(), a->timeout_timer);
-	uv_timer_init(loop_uv(), a->kill_timer);
-	uv_timer_init(loop_uv(), a->card_timer);
-	a->timeout_timer->data = a->kill_timer->data = a->card_timer->data = a;
-	a->next = agents;
-	agents = a;
 	metrics_inc(m_started);
 
 	card_key(a, key, sizeof key);
@@ -1459,8 +1534,7 @@ agent_followup(struct agent *a, const char *text, const char *by)
 		return;
 	}
 	/* Ended: a new turn in the same worktree. */
-	if (a->state == AGENT_DONE || a->state == AGENT_FAILED ||
-	    a->state == AGENT_CANCELLED || a->state == AGENT_TIMEOUT) {
+	if (!agent_is_live(a)) {
 		/*
 		 * Oldest first: follow-ups queued while a turn that then
 		 * failed or was cancelled ran are still waiting their turn.

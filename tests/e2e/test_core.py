@@ -220,6 +220,13 @@ def test_kill9_then_restart_reports_interrupted_and_loses_nothing(tmp, ds):
     alive = pid and os.path.exists("/proc/%d" % pid) and \
         "SWITCHBOARD_AGENT_ID=1" in open("/proc/%d/environ" % pid).read()
     check(not alive, "orphaned agent still running")
+    # What the interruption notice promises holds after the restart: the
+    # agent is found again and a follow-up is a new turn on its branch.
+    d2.send("t%s diff #1" % t)
+    d2.expect(r"#1 `sb/1-slow-job` against main")
+    d2.send("t%s #1 finish it" % t)
+    d2.expect(r"#1: starting a new turn with your follow-up")
+    d2.expect(r"✅ #1 done on `sb/1-slow-job`", timeout=30)
     check(d2.stop() == 0, "clean exit")
 
 
