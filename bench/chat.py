@@ -452,7 +452,7 @@ def main():
                "%.2f / %.2f / %.2f ms" % (ms(bl.pct(reply, 50)),
                                           ms(bl.pct(reply, 99)),
                                           ms(max(reply))),
-               how + "; reply is paced behind the 👀 by the outbox",
+               how + "; reply follows the 👀 in the channel's lane (one op in flight)",
                "p99 < 5 ms", bl.verdict(ms(bl.pct(reply, 99)), 5.0))
     if "slack rate" in out:
         best = out["slack rate"]
