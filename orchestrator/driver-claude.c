@@ -230,27 +230,6 @@ claude_free(void *arg)
 	free(c);
 }
 
-static void
-claude_emit(void *arg, enum drv_event ev, const char *text)
-{
-	struct agent	*a = arg;
-
-	switch (ev) {
-	case DRV_PROGRESS:
-		agent_progress(a, text);
-		break;
-	case DRV_SESSION:
-		agent_set_session(a, text);
-		break;
-	case DRV_SUMMARY:
-		agent_set_summary(a, text);
-		break;
-	case DRV_FAIL:
-		agent_fail(a, text);
-		break;
-	}
-}
-
 static struct claude *
 claude_data(struct agent *a)
 {
@@ -260,7 +239,7 @@ claude_data(struct agent *a)
 		c = xcalloc(1, sizeof *c);
 		agent_set_driver_data(a, c, claude_free);
 	}
-	c->st.emit = claude_emit;
+	c->st.emit = driver_emit_to_agent;
 	c->st.arg = a;
 	return c;
 }

@@ -256,27 +256,6 @@ codex_free(void *arg)
 	free(c);
 }
 
-static void
-codex_emit(void *arg, enum drv_event ev, const char *text)
-{
-	struct agent	*a = arg;
-
-	switch (ev) {
-	case DRV_PROGRESS:
-		agent_progress(a, text);
-		break;
-	case DRV_SESSION:
-		agent_set_session(a, text);
-		break;
-	case DRV_SUMMARY:
-		agent_set_summary(a, text);
-		break;
-	case DRV_FAIL:
-		agent_fail(a, text);
-		break;
-	}
-}
-
 static struct codex *
 codex_data(struct agent *a)
 {
@@ -286,7 +265,7 @@ codex_data(struct agent *a)
 		c = xcalloc(1, sizeof *c);
 		agent_set_driver_data(a, c, codex_free);
 	}
-	c->st.emit = codex_emit;
+	c->st.emit = driver_emit_to_agent;
 	c->st.arg = a;
 	return c;
 }

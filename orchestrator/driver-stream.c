@@ -10,6 +10,7 @@
  * the side of masking: a step is a glance at what happens, not a log.
  */
 #include "orchestrator/driver.h"
+#include "orchestrator/agent.h"
 #include "orchestrator/render.h"
 #include "bot/util.h"
 
@@ -237,4 +238,26 @@ drv_stream_free(struct drv_stream *st)
 	free(st->last_msg_id);
 	free(st->last_text);
 	st->cwd = st->last_msg_id = st->last_text = NULL;
+}
+
+/* The stream parsers' events, for a running agent (arg). */
+void
+driver_emit_to_agent(void *arg, enum drv_event ev, const char *text)
+{
+	struct agent	*a = arg;
+
+	switch (ev) {
+	case DRV_PROGRESS:
+		agent_progress(a, text);
+		break;
+	case DRV_SESSION:
+		agent_set_session(a, text);
+		break;
+	case DRV_SUMMARY:
+		agent_set_summary(a, text);
+		break;
+	case DRV_FAIL:
+		agent_fail(a, text);
+		break;
+	}
 }

@@ -57,6 +57,10 @@ enum drv_event {
 	DRV_FAIL,	/* the run failed; text is the reason */
 };
 
+/* An emit callback that forwards to agent_progress/_set_session/... (arg: the agent). */
+void		 driver_emit_to_agent(void *arg, enum drv_event, const char *text);
+
+
 struct drv_stream {
 	void		(*emit)(void *arg, enum drv_event, const char *text);
 	void		*arg;
