@@ -142,6 +142,7 @@ close_all(void)
 	if (sv.agents != NULL)
 		ctl_close(sv.agents);
 	sv.ctl = sv.agents = NULL;
+	agent_kill_survivors();
 	httpd_stop();
 	http_shutdown();
 	lws_shutdown();
@@ -152,8 +153,12 @@ flush_tick(uv_timer_t *t)
 {
 	size_t	 pending = outbox_pending();
 
-	/* Wait for what the adapters hold, and a little for what is queued. */
-	if (outbox_inflight() == 0 && (pending == 0 ||
+	/*
+	 * Wait for what the adapters hold, and a little for what is queued
+	 * and for agents to end on SIGTERM (the rest get SIGKILL).
+	 */
+	if (outbox_inflight() == 0 && ((pending == 0 &&
+	    !agent_survivors_alive()) ||
 	    now_ms() - sv.flush_start >= SERVE_FLUSH_MS)) {
 		if (pending > 0)
 			log_info("shutdown: %zu outgoing message(s) stay in the"

@@ -1835,6 +1835,36 @@ close_timer(uv_timer_t **t)
 	}
 }
 
+/* Process groups sent SIGTERM at shutdown, for agent_kill_survivors(). */
+static int	 survivors[256];
+static size_t	 nsurvivors;
+
+int
+agent_survivors_alive(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nsurvivors; i++)
+		if (survivors[i] > 0 && kill(-survivors[i], 0) == 0)
+			return 1;
+	return 0;
+}
+
+void
+agent_kill_survivors(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nsurvivors; i++) {
+		if (survivors[i] > 0 && kill(-survivors[i], 0) == 0) {
+			log_warnx("agent process group %d ignored SIGTERM;"
+			    " sending SIGKILL", survivors[i]);
+			kill(-survivors[i], SIGKILL);
+		}
+	}
+	nsurvivors = 0;
+}
+
 void
 agent_shutdown(void)
 {
@@ -1851,6 +1881,8 @@ agent_shutdown(void)
 			log_info("agent %lld: terminating for shutdown",
 			    (long long)a->id);
 			kill_group(a, SIGTERM);
+			if (nsurvivors < nitems(survivors))
+				survivors[nsurvivors++] = a->pid;
 		}
 		if (agent_is_live(a)) {
 			a->state = AGENT_INTERRUPTED;

@@ -123,6 +123,10 @@ void		 agent_configure(const struct config *, const char *socket_path);
 void		 agent_recover(void);
 /* Shutdown: terminate children, record them interrupted. */
 void		 agent_shutdown(void);
+/* 1 while a process group sent SIGTERM at shutdown still exists. */
+int		 agent_survivors_alive(void);
+/* Last step of shutdown: SIGKILL the groups that outlived SIGTERM. */
+void		 agent_kill_survivors(void);
 size_t		 agent_live_count(void);
 
 #endif

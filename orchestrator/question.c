@@ -134,6 +134,18 @@ q_settle(struct question *q, enum question_state st, const char *answer,
 }
 
 static void
+q_gone_later(void *arg)
+{
+	int64_t	 id = (int64_t)(intptr_t)arg;
+
+	if (question_find(id) != NULL) {
+		log_info("question q%lld: the agent hung up, cancelling",
+		    (long long)id);
+		question_answer(-id, NULL, "agent hung up", NULL);
+	}
+}
+
+static void
 q_expire(void *arg)
 {
 	struct question	*q = arg;
@@ -201,7 +213,14 @@ question_open(struct agent *a, const char *text, const char *const *choices,
 			pp = &(*pp)->next;
 		*pp = q;
 	}
-	if (req != NULL)
+	/*
+	 * ctl calls on_gone at once when the peer has already hung up; that
+	 * would settle and free q under our feet (and before a caller sets
+	 * on_settle).  Settle such a question on the next turn instead.
+	 */
+	if (req != NULL && ctl_req_gone(req))
+		loop_defer(q_gone_later, (void *)(intptr_t)q->id);
+	else if (req != NULL)
 		ctl_req_on_gone(req, q_req_gone, q);
 	if (timeout_s > 0)
 		q->timer = loop_timer_once((uint64_t)timeout_s * 1000,

@@ -79,8 +79,13 @@ def test_sigterm_with_running_agent_exits_promptly_and_reports_it(tmp, ds):
     check(time.time() - t0 < 5 * SLOW, "took %.1fs" % (time.time() - t0))
     check(d.saw(r"#1 was interrupted: switchboard is shutting down"),
           "interruption said in the thread")
-    st = d.db("SELECT status FROM agents WHERE id = 1")[0][0]
+    st, pid = d.db("SELECT status, pid FROM agents WHERE id = 1")[0]
     check(st == "interrupted", "agent status %s" % st)
+    # hang.sh ignores SIGTERM: it got SIGKILL before the daemon exited.
+    time.sleep(0.2)
+    check(not os.path.exists("/proc/%d" % pid) or
+          open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+          "agent %d outlived the daemon" % pid)
 
 
 def test_sigterm_while_worktree_is_prepared_starts_nothing_and_exits_0(tmp, ds):
@@ -95,8 +100,13 @@ def test_sigterm_while_worktree_is_prepared_starts_nothing_and_exits_0(tmp, ds):
     rc = d.stop(signal.SIGTERM, timeout=20)
     check(rc == 0, "exit status %s; stderr:\n%s" % (rc, d.stderr_tail()))
     check(not d.saw(r"Started #1"), "agent started during shutdown")
-    st = d.db("SELECT status FROM agents WHERE id = 1")[0][0]
+    st, pid = d.db("SELECT status, pid FROM agents WHERE id = 1")[0]
     check(st == "interrupted", "agent status %s" % st)
+    # hang.sh ignores SIGTERM: it got SIGKILL before the daemon exited.
+    time.sleep(0.2)
+    check(not os.path.exists("/proc/%d" % pid) or
+          open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+          "agent %d outlived the daemon" % pid)
 
 
 def test_port_in_use_fails_with_one_line_and_nothing_half_started(tmp, ds):
