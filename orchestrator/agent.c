@@ -819,15 +819,19 @@ spawn(struct agent *a)
 	uv_timer_stop(a->kill_timer);	/* a previous turn's drain timer */
 
 	a->proc = xcalloc(1, sizeof *a->proc);
-	a->in = xcalloc(1, sizeof *a->in);
 	a->out = xcalloc(1, sizeof *a->out);
 	a->err = xcalloc(1, sizeof *a->err);
-	uv_pipe_init(loop_uv(), a->in, 0);
 	uv_pipe_init(loop_uv(), a->out, 0);
 	uv_pipe_init(loop_uv(), a->err, 0);
-	a->proc->data = a->in->data = a->out->data = a->err->data = a;
-	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	stdio[0].data.stream = (uv_stream_t *)a->in;
+	a->proc->data = a->out->data = a->err->data = a;
+	if (a->drv->stdin_pipe) {
+		a->in = xcalloc(1, sizeof *a->in);
+		uv_pipe_init(loop_uv(), a->in, 0);
+		a->in->data = a;
+		stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+		stdio[0].data.stream = (uv_stream_t *)a->in;
+	} else
+		stdio[0].flags = UV_IGNORE;	/* libuv opens /dev/null */
 	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	stdio[1].data.stream = (uv_stream_t *)a->out;
 	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -841,9 +845,9 @@ spawn(struct agent *a)
 	opts.stdio = stdio;
 	opts.exit_cb = exit_cb;
 
-	/* Four handles to close (process + 3 pipes), each holds a ref. */
-	a->open_handles = 4;
-	a->refs += 4;
+	/* Handles to close (process + pipes), each holds a ref. */
+	a->open_handles = a->in != NULL ? 4 : 3;
+	a->refs += a->open_handles;
 	if ((r = uv_spawn(loop_uv(), a->proc, &opts)) != 0) {
 		cause = xasprintf("cannot start %s: %s", argv[0],
 		    uv_strerror(r));
@@ -851,7 +855,8 @@ spawn(struct agent *a)
 		a->end_reason = "spawn";
 		ring_add(a, cause, strlen(cause));
 		close_handle(a, (uv_handle_t *)a->proc);
-		close_handle(a, (uv_handle_t *)a->in);
+		if (a->in != NULL)
+			close_handle(a, (uv_handle_t *)a->in);
 		close_handle(a, (uv_handle_t *)a->out);
 		close_handle(a, (uv_handle_t *)a->err);
 		a->proc = NULL;

@@ -91,6 +91,7 @@ const struct agent_driver driver_command = {
 	.argv = command_argv,
 	.on_line = NULL,		/* output only feeds the ring */
 	.followup_running = NULL,	/* agent.c writes it to stdin */
+	.stdin_pipe = 1,
 };
 
 static const struct agent_driver *const drivers[] = {

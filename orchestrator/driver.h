@@ -35,6 +35,13 @@ struct agent_driver {
 	 * and SIGKILL follow, limits.kill_grace apart, if the agent lingers.
 	 */
 	int		 stop_signal;
+	/*
+	 * 1: the child's stdin is a pipe we keep open (the command driver
+	 * passes follow-ups as lines on it).  0: stdin is /dev/null, because
+	 * the real CLIs wait on an open stdin: `codex exec` reads it until EOF
+	 * before starting, Claude Code waits 3 s for it.
+	 */
+	int		 stdin_pipe;
 };
 
 extern const struct agent_driver driver_command, driver_claude, driver_codex;
