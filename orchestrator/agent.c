@@ -1,10 +1,14 @@
-#include "orchestrator/agent.h"
+/*
+ * agent — the subagent lifecycle: start, turns, scheduling under the
+ * limits, cancel, follow-ups.  See agent.h for the states, agent-int.h for
+ * how the module is split, runner.h for where a turn runs.
+ */
+#include "orchestrator/agent-int.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/driver.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
-#include "orchestrator/worktree.h"
 #include "config/config.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -21,76 +25,12 @@
 
 extern char **environ;
 
-/* Seconds to wait for output after the process exited. */
-#define AGENT_DRAIN_S	2
-
-struct followup {
-	char		*text;
-	struct followup	*next;
-};
-
-struct agent {
-	int			 refs;
-	int64_t			 id;
-	struct conversation	*conv;
-	char			*name;
-	const struct agent_driver *drv;
-	char			*task;
-	char			*prompt;	/* of the current turn */
-	int			 turn;		/* 0 first, then follow-ups */
-	char			*repo_path;
-	char			*base;
-	char			*branch;
-	char			*worktree;
-	char			 token[65];
-	enum agent_state	 state;
-	const char		*end_reason;	/* forced end: "timeout", "cancel",
-						 * "budget" */
-	char			*cancelled_by;
-	char			*why;		/* agent_fail/agent_stop reason */
-	int			 wall_budget;	/* timeout_timer is max_wall_time */
-	void			*drv_data;
-	void			(*drv_data_free)(void *);
-
-	uv_process_t		*proc;
-	uv_pipe_t		*in, *out, *err;
-	int			 pid;
-	int			 open_handles;	/* process + pipes not yet closed */
-	int64_t			 exit_code;
-	int			 term_signal;
-	int			 cleaned;	/* worktree removed; no more turns */
-	int			 kill_stage;	/* 0: stop signal sent, 1: SIGTERM */
-
-	char			*ring;		/* output tail, circular */
-	size_t			 ring_cap, ring_len, ring_pos;
-	struct buf		 line;		/* partial stdout line for the driver */
-
-	char			*steps[AGENT_STEPS];
-	int			 nsteps;
-	char			*summary;
-	char			*session;
-	char			*diffstat;
-	char			**files;
-
-	int64_t			 created_s;
-	uint64_t		 started_ms;
-	uint64_t		 ended_ms;
-	uv_timer_t		*timeout_timer;
-	uv_timer_t		*kill_timer;
-	uv_timer_t		*card_timer;
-	uint64_t		 card_last_ms;
-	struct followup		*followups;
-
-	struct agent		*next;		/* all agents */
-	struct agent		*qnext;		/* run queue */
-};
-
-static const struct config	*cfg;
-static char			*sock_path;
-static char			*self_exe;
-static struct agent		*agents;
-static struct agent		*queue_head;
-static struct metric		*m_started, *m_live;
+const struct config	*agent_cfg;
+char			*agent_sock;
+char			*agent_self_exe;
+struct agent		*agent_all;
+struct agent		*agent_queue;
+static struct metric	*m_started, *m_live;
 
 #define AGENT_MAX_OBSERVERS	4
 static struct {
@@ -100,10 +40,8 @@ static struct {
 static int			 n_end_observers;
 
 static void	schedule(void);
-static struct agent *agent_load(int64_t);
 static void	turn_start(struct agent *);
 static void	turn_finished(struct agent *);
-static void	card_flush(struct agent *);
 
 /* ---- bookkeeping ------------------------------------------------------- */
 
@@ -168,13 +106,13 @@ agent_next_id(void)
 struct conversation *agent_conversation(const struct agent *a) { return a->conv; }
 const char *agent_session(const struct agent *a) { return a->session; }
 void *agent_driver_data(const struct agent *a) { return a->drv_data; }
-const char *agent_socket_path(void) { return sock_path; }
-const char *agent_state_dir(void) { return cfg->state_dir; }
+const char *agent_socket_path(void) { return agent_sock; }
+const char *agent_state_dir(void) { return agent_cfg->state_dir; }
 
 const struct cfg_agent *
 agent_config(const struct agent *a)
 {
-	return config_agent(cfg, a->name);
+	return config_agent(agent_cfg, a->name);
 }
 
 void
@@ -228,8 +166,8 @@ agent_unref(struct agent *a)
 		loop_defer(agent_free, a);
 }
 
-static void
-db_update(struct agent *a)
+void
+agent_db_update(struct agent *a)
 {
 	sqlite3_stmt	*st;
 
@@ -252,15 +190,15 @@ db_update(struct agent *a)
 	sqlite3_reset(st);
 }
 
-static void
-set_state(struct agent *a, enum agent_state s)
+void
+agent_set_state(struct agent *a, enum agent_state s)
 {
 	if (a->state == s)
 		return;
 	log_info("agent %lld: %s → %s", (long long)a->id,
 	    agent_state_name(a->state), agent_state_name(s));
 	a->state = s;
-	db_update(a);
+	agent_db_update(a);
 	metrics_set(m_live, (double)agent_live_count());
 	agent_touch(a);
 }
@@ -270,7 +208,7 @@ agent_find(int64_t id)
 {
 	struct agent	*a;
 
-	for (a = agents; a != NULL; a = a->next)
+	for (a = agent_all; a != NULL; a = a->next)
 		if (a->id == id)
 			return a;
 	return agent_load(id);
@@ -283,7 +221,7 @@ agent_by_token(const char *token)
 
 	if (token == NULL)
 		return NULL;
-	for (a = agents; a != NULL; a = a->next)
+	for (a = agent_all; a != NULL; a = a->next)
 		if (agent_is_live(a) && ct_equal(a->token, strlen(a->token),
 		    token, strlen(token)))
 			return a;
@@ -296,7 +234,7 @@ agent_list(const struct conversation *c, struct agent **out, int n)
 	struct agent	*a;
 	int		 count = 0, i, j;
 
-	for (a = agents; a != NULL; a = a->next) {
+	for (a = agent_all; a != NULL; a = a->next) {
 		if (a->conv != c)
 			continue;
 		if (count < n)
@@ -318,7 +256,7 @@ agent_list_all(struct agent **out, int n)
 	struct agent	*a;
 	int		 count = 0;
 
-	for (a = agents; a != NULL; a = a->next) {
+	for (a = agent_all; a != NULL; a = a->next) {
 		if (!agent_is_live(a))
 			continue;
 		if (count < n)
@@ -334,215 +272,14 @@ agent_live_count(void)
 	struct agent	*a;
 	size_t		 n = 0;
 
-	for (a = agents; a != NULL; a = a->next)
+	for (a = agent_all; a != NULL; a = a->next)
 		n += agent_is_live(a);
 	return n;
 }
 
-/* ---- the status card --------------------------------------------------- */
+/* ---- the turn's process --------------------------------------------------- */
 
-static void
-card_key(const struct agent *a, char *buf, size_t len)
-{
-	snprintf(buf, len, "a%lld.card", (long long)a->id);
-}
-
-static char *
-card_text(struct agent *a)
-{
-	struct render_card	 c = { 0 };
-	const char		*steps[AGENT_STEPS + 1] = { 0 };
-	struct question		*qs[8];
-	char			 qbuf[32];
-	uint64_t		 end;
-	int			 i, nq, k;
-
-	c.id = a->id;
-	c.name = a->name;
-	c.state = agent_state_name(a->state);
-	c.branch = a->branch;
-	end = a->ended_ms != 0 ? a->ended_ms : now_ms();
-	c.elapsed_s = a->started_ms != 0 ?
-	    (int64_t)((end - a->started_ms) / 1000) : 0;
-	for (i = 0; i < a->nsteps; i++)
-		steps[i] = a->steps[i];
-	c.steps = steps;
-	c.files = (const char *const *)a->files;
-	nq = question_open_in(a->conv, qs, (int)nitems(qs));
-	for (k = 0; k < nq && k < (int)nitems(qs); k++)
-		if (qs[k]->agent == a) {
-			snprintf(qbuf, sizeof qbuf, "q%lld",
-			    (long long)qs[k]->id);
-			c.waiting = qbuf;
-			break;
-		}
-	return render_card(&c);
-}
-
-static void
-card_flush(struct agent *a)
-{
-	char	 key[32], *text;
-
-	card_key(a, key, sizeof key);
-	text = card_text(a);
-	outbox_edit(a->conv->adapter, a->conv->channel, a->conv->thread, key,
-	    text, NULL, NULL, 0);
-	free(text);
-	a->card_last_ms = now_ms();
-}
-
-static void
-card_timer_fired(uv_timer_t *t)
-{
-	card_flush(t->data);
-}
-
-/*
- * Coalesces card edits to one per render.card_interval_ms; the final state
- * of an agent is always flushed at once, so the card never ends stale.
- */
-void
-agent_touch(struct agent *a)
-{
-	uint64_t	 now = now_ms(), interval, due;
-
-	if (a->card_timer == NULL)
-		return;
-	interval = (uint64_t)cfg->render.card_interval_ms;
-	if (!agent_is_live(a)) {
-		uv_timer_stop(a->card_timer);
-		card_flush(a);
-		return;
-	}
-	if (uv_is_active((uv_handle_t *)a->card_timer))
-		return;		/* an edit is already due; it will read the latest */
-	due = a->card_last_ms + interval;
-	uv_timer_start(a->card_timer, card_timer_fired,
-	    due > now ? due - now : 0, 0);
-}
-
-void
-agent_progress(struct agent *a, const char *text)
-{
-	int	 i;
-
-	if (a->nsteps == AGENT_STEPS) {
-		free(a->steps[0]);
-		for (i = 1; i < AGENT_STEPS; i++)
-			a->steps[i - 1] = a->steps[i];
-		a->nsteps--;
-	}
-	a->steps[a->nsteps++] = render_oneline(text, 200);
-	agent_touch(a);
-}
-
-void
-agent_set_summary(struct agent *a, const char *text)
-{
-	free(a->summary);
-	a->summary = xstrdup(text);
-	utf8_truncate(a->summary, 3000);
-}
-
-void
-agent_set_session(struct agent *a, const char *session)
-{
-	/* Keep the first: a resumed turn may report a new one (PROTOCOLS.md). */
-	if (a->session == NULL) {
-		a->session = xstrdup(session);
-		db_update(a);
-	}
-}
-
-/* ---- output ring --------------------------------------------------------- */
-
-static void
-ring_add(struct agent *a, const char *p, size_t n)
-{
-	size_t	 k;
-
-	if (a->ring_cap == 0)
-		return;
-	if (n >= a->ring_cap) {
-		memcpy(a->ring, p + n - a->ring_cap, a->ring_cap);
-		a->ring_pos = 0;
-		a->ring_len = a->ring_cap;
-		return;
-	}
-	while (n > 0) {
-		k = a->ring_cap - a->ring_pos;
-		if (k > n)
-			k = n;
-		memcpy(a->ring + a->ring_pos, p, k);
-		a->ring_pos = (a->ring_pos + k) % a->ring_cap;
-		p += k;
-		n -= k;
-		a->ring_len = a->ring_len + k > a->ring_cap ? a->ring_cap :
-		    a->ring_len + k;
-	}
-}
-
-/* The last max bytes of output, from a line start, valid UTF-8. */
-static char *
-ring_tail(struct agent *a, size_t max)
-{
-	char	*s, *p;
-	size_t	 start, n = a->ring_len, i;
-
-	s = xmalloc(n + 1);
-	start = (a->ring_pos + a->ring_cap - n) % (a->ring_cap ? a->ring_cap : 1);
-	for (i = 0; i < n; i++)
-		s[i] = a->ring[(start + i) % a->ring_cap];
-	s[n] = '\0';
-	p = s;
-	if (n > max) {
-		p = s + n - max;
-		if ((p = strchr(p, '\n')) == NULL)
-			p = s + n - max;
-		else
-			p++;
-	}
-	while (((unsigned char)*p & 0xc0) == 0x80)
-		p++;
-	memmove(s, p, strlen(p) + 1);
-	/* Drop control bytes other than newline and tab. */
-	for (p = s; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t')
-			*p = ' ';
-	return s;
-}
-
-/* ---- process ----------------------------------------------------------- */
-
-static void
-handle_closed(uv_handle_t *h)
-{
-	struct agent	*a = h->data;
-
-	free(h);
-	if (--a->open_handles == 0)
-		turn_finished(a);
-	agent_unref(a);
-}
-
-static void
-close_handle(struct agent *a, uv_handle_t *h)
-{
-	if (h != NULL && !uv_is_closing(h))
-		uv_close(h, handle_closed);
-}
-
-static void
-alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	static char	 slab[65536];
-
-	(void)h; (void)hint;
-	buf->base = slab;
-	buf->len = sizeof slab;
-}
-
+/* Hooks of the turn's run: output feeds the ring and the driver. */
 static void
 feed_lines(struct agent *a, const char *p, size_t n)
 {
@@ -567,58 +304,31 @@ feed_lines(struct agent *a, const char *p, size_t n)
 }
 
 static void
-read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+run_output(void *arg, int stream, const char *p, size_t n)
 {
-	struct agent	*a = s->data;
+	struct agent	*a = arg;
 
-	if (nread < 0) {
-		if (nread != UV_EOF)
-			log_warnx("agent %lld: read: %s", (long long)a->id,
-			    uv_strerror((int)nread));
-		close_handle(a, (uv_handle_t *)s);
-		if ((uv_pipe_t *)s == a->out)
-			a->out = NULL;
-		else
-			a->err = NULL;
-		return;
-	}
-	ring_add(a, buf->base, (size_t)nread);
-	if ((uv_pipe_t *)s == a->out && a->drv->on_line != NULL)
-		feed_lines(a, buf->base, (size_t)nread);
+	agent_ring_add(a, p, n);
+	if (stream == 1 && a->drv->on_line != NULL)
+		feed_lines(a, p, n);
 }
 
 static void
-kill_group(struct agent *a, int sig)
+run_exited(void *arg, int64_t status, int sig, const char *error)
 {
-	/* The child leads its own session (UV_PROCESS_DETACHED). */
-	if (a->pid > 0 && kill(-a->pid, sig) == -1 && errno != ESRCH)
-		log_warn("agent %lld: kill(-%d, %d)", (long long)a->id, a->pid,
-		    sig);
-}
+	struct agent	*a = arg;
 
-/*
- * The escalation after a driver's polite stop signal: SIGTERM (if the first
- * signal was something gentler, e.g. SIGINT for Claude Code, which then
- * ends its turn cleanly), then SIGKILL, one kill_grace apart.
- */
-static void
-kill_timer_fired(uv_timer_t *t)
-{
-	struct agent	*a = t->data;
-
-	if (a->kill_stage == 0 && a->drv->stop_signal != 0 &&
-	    a->drv->stop_signal != SIGTERM) {
-		a->kill_stage = 1;
-		log_warnx("agent %lld: still alive after signal %d, sending"
-		    " SIGTERM", (long long)a->id, a->drv->stop_signal);
-		kill_group(a, SIGTERM);
-		uv_timer_start(a->kill_timer, kill_timer_fired,
-		    (uint64_t)cfg->limits.kill_grace * 1000, 0);
-		return;
+	a->run = NULL;
+	a->pid = 0;
+	a->exit_code = status;
+	a->term_signal = sig;
+	if (error != NULL) {
+		agent_ring_add(a, error, strlen(error));
+		a->end_reason = "spawn";
 	}
-	log_warnx("agent %lld: still alive after SIGTERM, sending SIGKILL",
-	    (long long)a->id);
-	kill_group(a, SIGKILL);
+	uv_timer_stop(a->timeout_timer);
+	turn_finished(a);
+	agent_unref(a);		/* the run's */
 }
 
 static void
@@ -626,13 +336,10 @@ terminate(struct agent *a, const char *reason)
 {
 	if (a->end_reason == NULL)
 		a->end_reason = reason;
-	if (a->proc == NULL)
+	if (a->run == NULL)
 		return;
-	a->kill_stage = 0;
-	kill_group(a, a->drv->stop_signal != 0 ? a->drv->stop_signal :
-	    SIGTERM);
-	uv_timer_start(a->kill_timer, kill_timer_fired,
-	    (uint64_t)cfg->limits.kill_grace * 1000, 0);
+	a->runner->stop(a->run, a->drv->stop_signal,
+	    agent_cfg->limits.kill_grace);
 }
 
 static void
@@ -674,56 +381,6 @@ agent_stop(struct agent *a, const char *reason)
 	terminate(a, "budget");
 }
 
-/*
- * The child is gone but its stdout/stderr are still open: a grandchild in
- * a session of its own holds them.  Its output is not ours to wait for;
- * close the pipes so the turn can settle.
- */
-static void
-drain_timer_fired(uv_timer_t *t)
-{
-	struct agent	*a = t->data;
-
-	if (a->out == NULL && a->err == NULL)
-		return;
-	log_warnx("agent %lld: output still open %d s after the process"
-	    " exited (a detached child holds it); closing", (long long)a->id,
-	    AGENT_DRAIN_S);
-	if (a->out != NULL) {
-		close_handle(a, (uv_handle_t *)a->out);
-		a->out = NULL;
-	}
-	if (a->err != NULL) {
-		close_handle(a, (uv_handle_t *)a->err);
-		a->err = NULL;
-	}
-}
-
-static void
-exit_cb(uv_process_t *p, int64_t status, int sig)
-{
-	struct agent	*a = p->data;
-
-	a->exit_code = status;
-	a->term_signal = sig;
-	log_info("agent %lld: process %d exited (status %lld, signal %d)",
-	    (long long)a->id, a->pid, (long long)status, sig);
-	/* Stragglers in its group (background jobs) end with the agent. */
-	kill_group(a, SIGTERM);
-	a->pid = 0;
-	uv_timer_stop(a->timeout_timer);
-	uv_timer_stop(a->kill_timer);
-	close_handle(a, (uv_handle_t *)p);
-	a->proc = NULL;
-	if (a->in != NULL) {
-		close_handle(a, (uv_handle_t *)a->in);
-		a->in = NULL;
-	}
-	if (a->out != NULL || a->err != NULL)
-		uv_timer_start(a->kill_timer, drain_timer_fired,
-		    AGENT_DRAIN_S * 1000, 0);
-}
-
 /* Does entry (n = length of its name) name or hold this secret? */
 static int
 env_holds(const char *entry, size_t n, const char *ref, const char *value)
@@ -751,31 +408,31 @@ env_is_secret(const char *entry)
 		return 1;
 	if (strncmp(entry, "SWITCHBOARD_", 12) == 0)
 		return 1;
-	refs[0] = cfg->slack.app_token_ref;
-	refs[1] = cfg->slack.bot_token_ref;
-	refs[2] = cfg->slack.signing_secret_ref;
-	refs[3] = cfg->matrix.access_token_ref;
-	refs[4] = cfg->matrix.password_ref;
+	refs[0] = agent_cfg->slack.app_token_ref;
+	refs[1] = agent_cfg->slack.bot_token_ref;
+	refs[2] = agent_cfg->slack.signing_secret_ref;
+	refs[3] = agent_cfg->matrix.access_token_ref;
+	refs[4] = agent_cfg->matrix.password_ref;
 	n = (size_t)(eq - entry);
 	for (i = 0; i < nitems(refs); i++)
 		if (refs[i] != NULL && strncmp(refs[i], "env:", 4) == 0 &&
 		    strlen(refs[i] + 4) == n && strncmp(refs[i] + 4, entry, n) == 0)
 			return 1;
-	secrets[0] = cfg->slack.app_token;
-	secrets[1] = cfg->slack.bot_token;
-	secrets[2] = cfg->slack.signing_secret;
-	secrets[3] = cfg->matrix.access_token;
-	secrets[4] = cfg->matrix.password;
+	secrets[0] = agent_cfg->slack.app_token;
+	secrets[1] = agent_cfg->slack.bot_token;
+	secrets[2] = agent_cfg->slack.signing_secret;
+	secrets[3] = agent_cfg->matrix.access_token;
+	secrets[4] = agent_cfg->matrix.password;
 	for (i = 0; i < nitems(secrets); i++)
 		if (secrets[i] != NULL && *secrets[i] != '\0' &&
 		    strcmp(eq + 1, secrets[i]) == 0)
 			return 1;
 	/* Webhook signing secrets and forge tokens are secrets too. */
-	for (i = 0; i < cfg->nwebhooks; i++)
-		if (env_holds(entry, n, cfg->webhooks[i].secret_ref,
-		    cfg->webhooks[i].secret) || env_holds(entry, n,
-		    cfg->webhooks[i].github.token_ref,
-		    cfg->webhooks[i].github.token))
+	for (i = 0; i < agent_cfg->nwebhooks; i++)
+		if (env_holds(entry, n, agent_cfg->webhooks[i].secret_ref,
+		    agent_cfg->webhooks[i].secret) || env_holds(entry, n,
+		    agent_cfg->webhooks[i].github.token_ref,
+		    agent_cfg->webhooks[i].github.token))
 			return 1;
 	return 0;
 }
@@ -792,10 +449,10 @@ child_env(struct agent *a)
 	for (i = 0; i < n; i++)
 		if (!env_is_secret(environ[i]))
 			env[k++] = xstrdup(environ[i]);
-	env[k++] = xasprintf("SWITCHBOARD_SOCKET=%s", sock_path);
+	env[k++] = xasprintf("SWITCHBOARD_SOCKET=%s", agent_sock);
 	env[k++] = xasprintf("SWITCHBOARD_AGENT_TOKEN=%s", a->token);
 	env[k++] = xasprintf("SWITCHBOARD_AGENT_ID=%lld", (long long)a->id);
-	env[k++] = xasprintf("SWITCHBOARD_BIN=%s", self_exe);
+	env[k++] = xasprintf("SWITCHBOARD_BIN=%s", agent_self_exe);
 	env[k] = NULL;
 	return env;
 }
@@ -803,11 +460,11 @@ child_env(struct agent *a)
 static void
 spawn(struct agent *a)
 {
-	const struct cfg_agent	*ca = config_agent(cfg, a->name);
-	uv_process_options_t	 opts = { 0 };
-	uv_stdio_container_t	 stdio[3];
+	const struct cfg_agent	*ca = config_agent(agent_cfg, a->name);
+	struct run_spec		 spec = { 0 };
+	struct run_hooks	 hooks = { run_output, run_exited, a };
 	char			**argv = NULL, **env = NULL, *cause = NULL;
-	int			 r, timeout;
+	int			 timeout;
 
 	if (ca == NULL) {
 		cause = xasprintf("agent '%s' is no longer configured", a->name);
@@ -816,297 +473,167 @@ spawn(struct agent *a)
 	if ((argv = a->drv->argv(a, ca, a->prompt, a->turn > 0, &cause)) == NULL)
 		goto fail;
 	env = child_env(a);
-	uv_timer_stop(a->kill_timer);	/* a previous turn's drain timer */
-
-	a->proc = xcalloc(1, sizeof *a->proc);
-	a->out = xcalloc(1, sizeof *a->out);
-	a->err = xcalloc(1, sizeof *a->err);
-	uv_pipe_init(loop_uv(), a->out, 0);
-	uv_pipe_init(loop_uv(), a->err, 0);
-	a->proc->data = a->out->data = a->err->data = a;
-	if (a->drv->stdin_pipe) {
-		a->in = xcalloc(1, sizeof *a->in);
-		uv_pipe_init(loop_uv(), a->in, 0);
-		a->in->data = a;
-		stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-		stdio[0].data.stream = (uv_stream_t *)a->in;
-	} else
-		stdio[0].flags = UV_IGNORE;	/* libuv opens /dev/null */
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)a->out;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)a->err;
-	opts.file = argv[0];
-	opts.args = argv;
-	opts.env = env;
-	opts.cwd = a->worktree;
-	opts.flags = UV_PROCESS_DETACHED;
-	opts.stdio_count = 3;
-	opts.stdio = stdio;
-	opts.exit_cb = exit_cb;
-
-	/* Handles to close (process + pipes), each holds a ref. */
-	a->open_handles = a->in != NULL ? 4 : 3;
-	a->refs += a->open_handles;
-	if ((r = uv_spawn(loop_uv(), a->proc, &opts)) != 0) {
-		cause = xasprintf("cannot start %s: %s", argv[0],
-		    uv_strerror(r));
-		a->exit_code = 127;
-		a->end_reason = "spawn";
-		ring_add(a, cause, strlen(cause));
-		close_handle(a, (uv_handle_t *)a->proc);
-		if (a->in != NULL)
-			close_handle(a, (uv_handle_t *)a->in);
-		close_handle(a, (uv_handle_t *)a->out);
-		close_handle(a, (uv_handle_t *)a->err);
-		a->proc = NULL;
-		a->in = a->out = a->err = NULL;
-		log_warnx("agent %lld: %s", (long long)a->id, cause);
-		free(cause);
-		driver_argv_free(argv);
-		driver_argv_free(env);
-		set_state(a, AGENT_RUNNING);
-		return;		/* turn_finished runs when the handles close */
-	}
-	a->pid = a->proc->pid;
-	uv_read_start((uv_stream_t *)a->out, alloc_cb, read_cb);
-	uv_read_start((uv_stream_t *)a->err, alloc_cb, read_cb);
-	timeout = ca->timeout > 0 ? ca->timeout : cfg->limits.agent_timeout;
+	spec.argv = argv;
+	spec.env = env;
+	spec.cwd = a->worktree;
+	spec.stdin_pipe = a->drv->stdin_pipe;
+	spec.agent_id = a->id;
+	agent_ref(a);		/* the run's, dropped in run_exited */
+	a->run = a->runner->start(&spec, &hooks);
+	a->pid = a->runner->pid(a->run);
+	driver_argv_free(argv);
+	driver_argv_free(env);
+	timeout = ca->timeout > 0 ? ca->timeout : agent_cfg->limits.agent_timeout;
 	a->wall_budget = 0;
 	if (ca->max_wall_time > 0 && (timeout <= 0 ||
 	    ca->max_wall_time < timeout))
 		timeout = a->wall_budget = ca->max_wall_time;
-	if (timeout > 0)
+	if (timeout > 0 && a->pid > 0)
 		uv_timer_start(a->timeout_timer, timeout_fired,
 		    (uint64_t)timeout * 1000, 0);
 	if (a->started_ms == 0)
 		a->started_ms = now_ms();
-	log_info("agent %lld: started %s (pid %d) in %s", (long long)a->id,
-	    argv[0], a->pid, a->worktree);
-	driver_argv_free(argv);
-	driver_argv_free(env);
-	set_state(a, AGENT_RUNNING);
+	agent_set_state(a, AGENT_RUNNING);
 	return;
 fail:
 	log_warnx("agent %lld: %s", (long long)a->id, cause);
-	ring_add(a, cause, strlen(cause));
+	agent_ring_add(a, cause, strlen(cause));
 	free(cause);
 	driver_argv_free(argv);
 	a->exit_code = 127;
 	a->end_reason = "spawn";
-	a->open_handles = 0;
 	turn_finished(a);
 }
 
-/* ---- worktree work on the threadpool --------------------------------------- */
-
-struct wt_job {
-	uv_work_t	 work;
-	struct agent	*agent;
-	int		 finishing;	/* 0 = add, 1 = commit + diffstat */
-	/* inputs: copies, the agent is not touched off the loop */
-	char		*repo_path, *base, *state_dir, *task, *worktree, *branch;
-	char		*git_name, *git_email, *message;
-	int64_t		 id;
-	/* outputs */
-	int		 rc;
-	char		*out_branch, *out_path, *cause, *diffstat;
-	char		**files;
-};
+/* ---- the workspace --------------------------------------------------------- */
 
 static void
-wt_job_free(struct wt_job *j)
+ws_req_fill(struct agent *a, struct ws_req *q, char **message)
 {
-	free(j->repo_path); free(j->base); free(j->state_dir); free(j->task);
-	free(j->worktree); free(j->branch); free(j->git_name);
-	free(j->git_email); free(j->message); free(j->out_branch);
-	free(j->out_path); free(j->cause); free(j->diffstat);
-	if (j->files != NULL) {
-		size_t i;
-		for (i = 0; j->files[i] != NULL; i++)
-			free(j->files[i]);
-		free(j->files);
-	}
-	free(j);
+	char	*m = render_oneline(a->prompt, 60);
+
+	*message = xasprintf("switchboard #%lld: %s", (long long)a->id, m);
+	free(m);
+	q->agent_id = a->id;
+	q->repo_path = a->repo_path;
+	q->base = a->base;
+	q->state_dir = agent_cfg->state_dir;
+	q->task = a->task;
+	q->worktree = a->worktree;
+	q->branch = a->branch;
+	q->git_name = agent_cfg->git.name;
+	q->git_email = agent_cfg->git.email;
+	q->message = *message;
+}
+
+/* Takes the worktree the runner made (it exists now, whatever happens). */
+static void
+take_workspace(struct agent *a, struct ws_result *res)
+{
+	free(a->branch);
+	free(a->worktree);
+	a->branch = res->branch;
+	a->worktree = res->path;
+	res->branch = res->path = NULL;
+	agent_db_update(a);
 }
 
 static void
-wt_work(uv_work_t *w)
+prepared(void *arg, struct ws_result *res)
 {
-	struct wt_job	*j = w->data;
-	int		 committed = 0;
-	char		*cause = NULL;
+	struct agent	*a = arg;
+	char		*text;
 
-	if (!j->finishing) {
-		j->rc = worktree_add(j->repo_path, j->base, j->state_dir,
-		    j->id, j->task, &j->out_branch, &j->out_path, &j->cause);
-		return;
-	}
-	if (j->finishing == 2) {
-		/* cleanup #n: the directory goes, the branch stays */
-		j->rc = worktree_remove(j->repo_path, j->id, &j->cause);
-		return;
-	}
-	/*
-	 * Between turns the worktree is unlocked: the retention sweep may
-	 * take it once the agent has been idle that long.
-	 */
-	if (worktree_unlock(j->repo_path, j->id, &cause) != 0) {
-		log_debug("agent %lld: unlock: %s", (long long)j->id, cause);
-		free(cause);
-		cause = NULL;
-	}
-	if (worktree_commit_leftovers(j->worktree, j->git_name, j->git_email,
-	    j->message, &committed, &cause) != 0) {
-		j->rc = -1;
-		j->cause = cause;
-		return;
-	}
-	{
-		struct worktree_stat	 ws = { 0 };
-		size_t			 n = 0, total = 0;
-
-		if (worktree_diffstat(j->repo_path, j->base, j->branch, 10, &ws,
-		    &cause) != 0) {
-			j->cause = cause;	/* a missing stat is not fatal */
-			return;
-		}
-		j->diffstat = ws.text;
-		if (worktree_changed_files(j->worktree, j->base, 20, &j->files,
-		    &n, &total, &cause) != 0) {
-			j->cause = cause;
-			j->files = NULL;
-			return;
-		}
-		/* NULL-terminated for the card renderer. */
-		j->files = xrealloc(j->files, (n + 1) * sizeof *j->files);
-		j->files[n] = NULL;
-	}
-}
-
-static void
-wt_after(uv_work_t *w, int status)
-{
-	struct wt_job	*j = w->data;
-	struct agent	*a = j->agent;
-	char		 key[32], *text;
-
-	if (j->finishing != 2 && loop_stopping()) {
+	if (loop_stopping()) {
 		/*
 		 * agent_shutdown settled the agent (interrupted) and closed its
 		 * timers while this ran on the threadpool: starting the child
-		 * or settling the turn now would use them.  Keep the record.
+		 * now would use them.  Keep the record.
 		 */
-		if (!j->finishing && j->rc == 0) {
-			free(a->branch);
-			free(a->worktree);
-			a->branch = j->out_branch;
-			a->worktree = j->out_path;
-			j->out_branch = j->out_path = NULL;
-			db_update(a);
-		}
-		wt_job_free(j);
-		agent_unref(a);
-		return;
-	}
-	if (j->finishing == 2) {
-		if (j->rc != 0)
-			conversation_say(a->conv, "Could not remove the worktree"
-			    " of #%lld: %s", (long long)a->id, j->cause);
-		else {
-			conversation_say(a->conv, "Removed the worktree of #%lld;"
-			    " its branch `%s` stays.", (long long)a->id,
-			    a->branch);
-			free(a->worktree);
-			a->worktree = NULL;
-			a->cleaned = 1;
-			db_update(a);
-		}
-	} else if (!j->finishing) {
-		if (j->rc != 0 || a->end_reason != NULL) {
-			if (j->rc != 0) {
-				log_warnx("agent %lld: worktree: %s",
-				    (long long)a->id, j->cause);
-				ring_add(a, j->cause, strlen(j->cause));
-				a->exit_code = 1;
-				a->end_reason = "worktree";
-			} else {
-				/*
-				 * Cancelled while it was made: it exists now,
-				 * and a later turn could not make it again.
-				 */
-				a->branch = j->out_branch;
-				a->worktree = j->out_path;
-				j->out_branch = j->out_path = NULL;
-				db_update(a);
-			}
-			a->open_handles = 0;
-			turn_finished(a);
-		} else {
-			a->branch = j->out_branch;
-			a->worktree = j->out_path;
-			j->out_branch = j->out_path = NULL;
-			db_update(a);
-			card_key(a, key, sizeof key);
-			text = xasprintf("Started #%lld %s on `%s` in repo %s",
-			    (long long)a->id, a->name, a->branch,
-			    a->conv->repo);
-			outbox_post(a->conv->adapter, a->conv->channel,
-			    a->conv->thread, NULL, NULL, text, NULL, NULL);
-			free(text);
-			spawn(a);
-		}
-	} else {
-		if (j->rc != 0)
-			log_warnx("agent %lld: committing leftovers: %s",
-			    (long long)a->id, j->cause);
-		else if (j->cause != NULL)
-			log_warnx("agent %lld: diff stat: %s",
-			    (long long)a->id, j->cause);
-		free(a->diffstat);
-		a->diffstat = j->diffstat;
-		j->diffstat = NULL;
-		if (j->files != NULL) {
-			size_t i;
-			for (i = 0; a->files != NULL && a->files[i] != NULL; i++)
-				free(a->files[i]);
-			free(a->files);
-			a->files = j->files;
-			j->files = NULL;
-		}
+		if (res->rc == 0)
+			take_workspace(a, res);
+	} else if (res->rc != 0) {
+		log_warnx("agent %lld: worktree: %s", (long long)a->id,
+		    res->cause);
+		agent_ring_add(a, res->cause, strlen(res->cause));
+		a->exit_code = 1;
+		a->end_reason = "worktree";
 		turn_finished(a);
+	} else if (a->end_reason != NULL) {
+		/* Cancelled while it was made: a later turn could not make it again. */
+		take_workspace(a, res);
+		turn_finished(a);
+	} else {
+		take_workspace(a, res);
+		text = xasprintf("Started #%lld %s on `%s` in repo %s",
+		    (long long)a->id, a->name, a->branch, a->conv->repo);
+		outbox_post(a->conv->adapter, a->conv->channel,
+		    a->conv->thread, NULL, NULL, text, NULL, NULL);
+		free(text);
+		spawn(a);
 	}
-	wt_job_free(j);
-	agent_unref(a);
+	agent_unref(a);		/* the job's */
 }
 
 static void
-wt_queue(struct agent *a, int finishing)
+collected(void *arg, struct ws_result *res)
 {
-	struct wt_job	*j;
+	struct agent	*a = arg;
+	size_t		 i;
 
-	j = xcalloc(1, sizeof *j);
-	j->work.data = j;
-	j->agent = a;
-	agent_ref(a);
-	j->finishing = finishing;
-	j->id = a->id;
-	j->repo_path = xstrdup(a->repo_path);
-	j->base = xstrdup(a->base);
-	j->state_dir = xstrdup(cfg->state_dir);
-	j->task = xstrdup(a->task);
-	j->worktree = a->worktree != NULL ? xstrdup(a->worktree) : NULL;
-	j->branch = a->branch != NULL ? xstrdup(a->branch) : NULL;
-	j->git_name = xstrdup(cfg->git.name);
-	j->git_email = xstrdup(cfg->git.email);
-	j->message = render_oneline(a->prompt, 60);
-	{
-		char *m = xasprintf("switchboard #%lld: %s", (long long)a->id,
-		    j->message);
-		free(j->message);
-		j->message = m;
+	if (!loop_stopping()) {
+		if (res->rc != 0)
+			log_warnx("agent %lld: committing leftovers: %s",
+			    (long long)a->id, res->cause);
+		else if (res->cause != NULL)
+			log_warnx("agent %lld: diff stat: %s",
+			    (long long)a->id, res->cause);
+		free(a->diffstat);
+		a->diffstat = res->diffstat;
+		res->diffstat = NULL;
+		if (res->files != NULL) {
+			for (i = 0; a->files != NULL && a->files[i] != NULL; i++)
+				free(a->files[i]);
+			free(a->files);
+			a->files = res->files;
+			res->files = NULL;
+		}
+		turn_finished(a);
 	}
-	uv_queue_work(loop_uv(), &j->work, wt_work, wt_after);
+	agent_unref(a);		/* the job's */
+}
+
+static void
+cleaned(void *arg, struct ws_result *res)
+{
+	struct agent	*a = arg;
+
+	if (res->rc != 0)
+		conversation_say(a->conv, "Could not remove the worktree of"
+		    " #%lld: %s", (long long)a->id, res->cause);
+	else {
+		conversation_say(a->conv, "Removed the worktree of #%lld; its"
+		    " branch `%s` stays.", (long long)a->id, a->branch);
+		free(a->worktree);
+		a->worktree = NULL;
+		a->cleaned = 1;
+		agent_db_update(a);
+	}
+	agent_unref(a);		/* the job's */
+}
+
+/* Runs one workspace job for a (which it holds a ref on). */
+static void
+ws_job(struct agent *a, void (*op)(const struct ws_req *, ws_done_fn, void *),
+    ws_done_fn done)
+{
+	struct ws_req	 q = { 0 };
+	char		*message;
+
+	ws_req_fill(a, &q, &message);
+	agent_ref(a);
+	op(&q, done, a);
+	free(message);
 }
 
 /* ---- turns ------------------------------------------------------------- */
@@ -1121,21 +648,20 @@ turn_start(struct agent *a)
 	a->term_signal = 0;
 	a->ended_ms = 0;
 	if (a->worktree == NULL) {
-		set_state(a, AGENT_PREPARING);
-		wt_queue(a, 0);
+		agent_set_state(a, AGENT_PREPARING);
+		ws_job(a, a->runner->prepare, prepared);
 	} else if (access(a->worktree, F_OK) == -1) {
 		/* The retention sweep removed it while the agent was idle. */
 		a->cleaned = 1;
 		a->end_reason = "worktree";
-		ring_add(a, "its worktree was cleaned up; start a new agent",
+		agent_ring_add(a, "its worktree was cleaned up; start a new agent",
 		    46);
 		free(a->worktree);
 		a->worktree = NULL;
 		a->state = AGENT_FINISHING;
-		a->open_handles = 0;
 		turn_finished(a);
 	} else {
-		set_state(a, AGENT_PREPARING);
+		agent_set_state(a, AGENT_PREPARING);
 		spawn(a);
 	}
 }
@@ -1152,8 +678,8 @@ turn_finished(struct agent *a)
 	if (a->state != AGENT_FINISHING && a->worktree != NULL &&
 	    a->branch != NULL) {
 		/* First the leftover commit and the diff stat, off the loop. */
-		set_state(a, AGENT_FINISHING);
-		wt_queue(a, 1);
+		agent_set_state(a, AGENT_FINISHING);
+		ws_job(a, a->runner->collect, collected);
 		return;
 	}
 	if (a->line.len > 0 && a->drv->on_line != NULL) {
@@ -1177,7 +703,7 @@ turn_finished(struct agent *a)
 	question_cancel_agent(a, end == AGENT_DONE ? "agent finished" :
 	    agent_state_name(end));
 	if (end != AGENT_DONE)
-		tail = ring_tail(a, 1500);
+		tail = agent_ring_tail(a, 1500);
 	r.id = a->id;
 	r.state = agent_state_name(end);
 	r.branch = a->branch;
@@ -1205,7 +731,7 @@ turn_finished(struct agent *a)
 	    NULL, text, NULL, NULL);
 	free(text);
 	free(tail);
-	set_state(a, end);
+	agent_set_state(a, end);
 	{
 		int i;
 
@@ -1222,10 +748,10 @@ turn_finished(struct agent *a)
 		a->prompt = f->text;
 		free(f);
 		a->turn++;
-		set_state(a, AGENT_QUEUED);
+		agent_set_state(a, AGENT_QUEUED);
 		a->qnext = NULL;
 		{
-			struct agent **pp = &queue_head;
+			struct agent **pp = &agent_queue;
 			while (*pp != NULL)
 				pp = &(*pp)->qnext;
 			*pp = a;
@@ -1242,7 +768,7 @@ busy_in(const struct conversation *c)
 	struct agent	*a;
 	int		 n = 0;
 
-	for (a = agents; a != NULL; a = a->next)
+	for (a = agent_all; a != NULL; a = a->next)
 		if (agent_is_busy(a) && (c == NULL || a->conv == c))
 			n++;
 	return n;
@@ -1255,10 +781,10 @@ schedule(void)
 
 	if (loop_stopping())
 		return;
-	for (pp = &queue_head; (a = *pp) != NULL;) {
-		if (busy_in(NULL) >= cfg->limits.max_agents)
+	for (pp = &agent_queue; (a = *pp) != NULL;) {
+		if (busy_in(NULL) >= agent_cfg->limits.max_agents)
 			return;
-		if (busy_in(a->conv) >= cfg->limits.max_agents_per_conversation) {
+		if (busy_in(a->conv) >= agent_cfg->limits.max_agents_per_conversation) {
 			pp = &a->qnext;
 			continue;
 		}
@@ -1274,13 +800,13 @@ queue_position(const struct agent *a)
 	const struct agent	*q;
 	int			 n = 0;
 
-	for (q = queue_head; q != NULL && q != a; q = q->qnext)
+	for (q = agent_queue; q != NULL && q != a; q = q->qnext)
 		n++;
 	return n;
 }
 
 /* A new in-memory agent on the agents list (one ref: the list's). */
-static struct agent *
+struct agent *
 agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
     const struct agent_driver *drv, const char *task,
     const struct cfg_repo *cr, const unsigned char rnd[32])
@@ -1288,89 +814,28 @@ agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
 	struct agent	*a;
 
 	a = xcalloc(1, sizeof *a);
-	a->refs = 1;	/* the agents list */
+	a->refs = 1;	/* the agent_all list */
 	a->id = id;
 	a->conv = c;
 	a->name = xstrdup(agent_name);
 	a->drv = drv;
+	/* The only runner so far; agent kinds will name theirs in config. */
+	a->runner = &runner_local;
 	a->task = xstrdup(task);
 	a->prompt = xstrdup(task);
 	a->repo_path = xstrdup(cr->path);
 	a->base = xstrdup(cr->base);
 	hex_encode(rnd, 32, a->token);
 	a->created_s = wall_s();
-	a->ring_cap = (size_t)cfg->limits.output_tail;
+	a->ring_cap = (size_t)agent_cfg->limits.output_tail;
 	a->ring = xmalloc(a->ring_cap ? a->ring_cap : 1);
 	a->timeout_timer = xcalloc(1, sizeof *a->timeout_timer);
-	a->kill_timer = xcalloc(1, sizeof *a->kill_timer);
 	a->card_timer = xcalloc(1, sizeof *a->card_timer);
 	uv_timer_init(loop_uv(), a->timeout_timer);
-	uv_timer_init(loop_uv(), a->kill_timer);
 	uv_timer_init(loop_uv(), a->card_timer);
-	a->timeout_timer->data = a->kill_timer->data = a->card_timer->data = a;
-	a->next = agents;
-	agents = a;
-	return a;
-}
-
-/*
- * An agent of an earlier run, which has ended (a restart reports live ones
- * interrupted first): loaded on demand, so that `#N TEXT` (a new turn in
- * the same worktree, resuming the driver's session), `diff #N` and
- * `cleanup #N` keep working across restarts.  NULL if there is none or its
- * repo or driver is no longer configured.
- */
-static struct agent *
-agent_load(int64_t id)
-{
-	const struct cfg_repo		*cr;
-	const struct agent_driver	*drv;
-	struct conversation		*c;
-	struct agent			*a = NULL;
-	sqlite3_stmt			*st;
-	unsigned char			 rnd[32];
-	const char			*status;
-	int				 i;
-
-	if (cfg == NULL || id <= 0 || uv_random(NULL, NULL, rnd, sizeof rnd,
-	    0, NULL) != 0)
-		return NULL;
-	st = store_stmt("SELECT conversation_id, agent_name, driver, task,"
-	    " repo, branch, worktree, session_id, status, summary, exit_code"
-	    " FROM agents WHERE id = ?");
-	store_bind_int(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return NULL;
-	}
-	status = (const char *)sqlite3_column_text(st, 8);
-	if ((c = conversation_by_id(sqlite3_column_int64(st, 0))) == NULL ||
-	    (cr = config_repo(cfg, (const char *)sqlite3_column_text(st, 4)))
-	    == NULL || (drv = driver_lookup((const char *)
-	    sqlite3_column_text(st, 2))) == NULL) {
-		sqlite3_reset(st);
-		return NULL;
-	}
-	a = agent_alloc(id, c, (const char *)sqlite3_column_text(st, 1), drv,
-	    (const char *)sqlite3_column_text(st, 3), cr, rnd);
-	a->state = AGENT_INTERRUPTED;
-	for (i = AGENT_DONE; i <= AGENT_INTERRUPTED; i++)
-		if (status != NULL && strcmp(status, agent_state_name(i)) == 0)
-			a->state = i;
-	a->branch = store_col_text(st, 5);
-	a->worktree = store_col_text(st, 6);
-	a->session = store_col_text(st, 7);
-	a->summary = store_col_text(st, 9);
-	a->exit_code = sqlite3_column_int64(st, 10);
-	a->turn = 1;	/* the next turn is a follow-up (resume) */
-	sqlite3_reset(st);
-	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
-		free(a->worktree);
-		a->worktree = NULL;
-		a->cleaned = 1;
-	}
-	log_info("agent %lld: loaded from the store (%s)", (long long)id,
-	    agent_state_name(a->state));
+	a->timeout_timer->data = a->card_timer->data = a;
+	a->next = agent_all;
+	agent_all = a;
 	return a;
 }
 
@@ -1386,7 +851,7 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	unsigned char		 rnd[32];
 	char			 key[32], *text;
 
-	if ((ca = config_agent(cfg, agent_name)) == NULL) {
+	if ((ca = config_agent(agent_cfg, agent_name)) == NULL) {
 		*cause = xasprintf("no agent named '%s' is configured",
 		    agent_name);
 		return NULL;
@@ -1396,7 +861,7 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 		    agent_name, ca->driver);
 		return NULL;
 	}
-	if ((cr = config_repo(cfg, c->repo)) == NULL) {
+	if ((cr = config_repo(agent_cfg, c->repo)) == NULL) {
 		*cause = xasprintf("no repo named '%s' is configured",
 		    c->repo != NULL ? c->repo : "(none)");
 		return NULL;
@@ -1428,13 +893,13 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	a->state = AGENT_QUEUED;
 	metrics_inc(m_started);
 
-	card_key(a, key, sizeof key);
+	agent_card_key(a, key, sizeof key);
 	st = store_stmt("UPDATE agents SET card_key = ? WHERE id = ?");
 	store_bind_text(st, 1, key);
 	store_bind_int(st, 2, a->id);
 	sqlite3_step(st);
 	sqlite3_reset(st);
-	text = card_text(a);
+	text = agent_card_text(a);
 	outbox_post(c->adapter, c->channel, c->thread, NULL, key, text, NULL,
 	    NULL);
 	free(text);
@@ -1442,15 +907,15 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	log_info("agent %lld: %s for conversation %lld by %s", (long long)a->id,
 	    agent_name, (long long)c->id, by);
 
-	for (pp = &queue_head; *pp != NULL; pp = &(*pp)->qnext)
+	for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
 		;
 	*pp = a;
 	schedule();
 	if (a->state == AGENT_QUEUED) {
 		conversation_say(c, "#%lld is queued, %d ahead (limits: %d"
-		    " agents, %d per thread)", (long long)a->id,
-		    queue_position(a), cfg->limits.max_agents,
-		    cfg->limits.max_agents_per_conversation);
+		    " agent_all, %d per thread)", (long long)a->id,
+		    queue_position(a), agent_cfg->limits.max_agents,
+		    agent_cfg->limits.max_agents_per_conversation);
 	}
 	return a;
 }
@@ -1464,13 +929,12 @@ agent_cancel(struct agent *a, const char *by)
 	a->cancelled_by = xstrdup(by);
 	switch (a->state) {
 	case AGENT_QUEUED:
-		for (pp = &queue_head; *pp != NULL; pp = &(*pp)->qnext)
+		for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
 			if (*pp == a) {
 				*pp = a->qnext;
 				break;
 			}
 		a->end_reason = "cancel";
-		a->open_handles = 0;
 		a->state = AGENT_FINISHING;	/* no leftover work to commit */
 		turn_finished(a);
 		return 0;
@@ -1485,20 +949,10 @@ agent_cancel(struct agent *a, const char *by)
 	}
 }
 
-static void
-write_done(uv_write_t *w, int status)
-{
-	free(w->data);
-	free(w);
-}
-
 void
 agent_followup(struct agent *a, const char *text, const char *by)
 {
 	struct followup	*f, **pp;
-	uv_write_t	*w;
-	uv_buf_t	 b;
-	char		*line;
 
 	log_info("agent %lld: follow-up from %s", (long long)a->id, by);
 	if (a->cleaned) {
@@ -1512,20 +966,12 @@ agent_followup(struct agent *a, const char *text, const char *by)
 		if (a->drv->followup_running != NULL &&
 		    a->drv->followup_running(a, text) == 0)
 			return;
-		if (a->drv->followup_running == NULL && a->in != NULL) {
-			/* command driver: one line on its stdin */
-			line = xasprintf("%s\n", text);
-			w = xcalloc(1, sizeof *w);
-			w->data = line;
-			b = uv_buf_init(line, (unsigned)strlen(line));
-			if (uv_write(w, (uv_stream_t *)a->in, &b, 1,
-			    write_done) == 0) {
-				conversation_say(a->conv, "#%lld: passed on to"
-				    " the running agent", (long long)a->id);
-				return;
-			}
-			free(line);
-			free(w);
+		/* command driver: one line on its stdin */
+		if (a->drv->followup_running == NULL && a->run != NULL &&
+		    a->drv->stdin_pipe && a->runner->write(a->run, text) == 0) {
+			conversation_say(a->conv, "#%lld: passed on to the"
+			    " running agent", (long long)a->id);
+			return;
 		}
 	}
 	f = xcalloc(1, sizeof *f);
@@ -1551,9 +997,9 @@ agent_followup(struct agent *a, const char *text, const char *by)
 		free(f);
 		a->turn++;
 		a->state = AGENT_QUEUED;
-		db_update(a);
+		agent_db_update(a);
 		for (pp = NULL, a->qnext = NULL; ; ) {
-			struct agent **qq = &queue_head;
+			struct agent **qq = &agent_queue;
 			while (*qq != NULL)
 				qq = &(*qq)->qnext;
 			*qq = a;
@@ -1570,356 +1016,30 @@ agent_cleanup(struct agent *a)
 {
 	if (agent_is_live(a) || a->worktree == NULL)
 		return -1;
-	wt_queue(a, 2);
+	ws_job(a, a->runner->cleanup, cleaned);
 	return 0;
 }
 
-char *
-agent_status_line(const struct agent *a)
+void
+agent_free_timers(struct agent *a)
 {
-	char	*el, *s;
-	uint64_t end;
-
-	end = a->ended_ms != 0 ? a->ended_ms : now_ms();
-	el = render_elapsed(a->started_ms != 0 ?
-	    (int64_t)((end - a->started_ms) / 1000) : 0);
-	s = xasprintf("#%lld %s · %s · %s · `%s`%s%s", (long long)a->id,
-	    a->name, agent_state_name(a->state), el,
-	    a->branch != NULL ? a->branch : "-",
-	    a->nsteps > 0 ? " · " : "",
-	    a->nsteps > 0 ? a->steps[a->nsteps - 1] : "");
-	free(el);
-	return s;
-}
-
-char *
-agent_diff_text(const struct agent *a)
-{
-	struct worktree_stat	 ws = { 0 };
-	char			*text, *cause = NULL;
-
-	if (a->branch == NULL)
-		return xasprintf("#%lld has no branch yet", (long long)a->id);
-	/* Cheap enough for a command: one diff of a branch against base. */
-	if (worktree_diffstat(a->repo_path, a->base, a->branch, 30, &ws,
-	    &cause) != 0) {
-		char *s = xasprintf("#%lld: no diff stat: %s", (long long)a->id,
-		    cause);
-		free(cause);
-		return s;
+	if (a->timeout_timer != NULL) {
+		loop_close_free((uv_handle_t *)a->timeout_timer);
+		a->timeout_timer = NULL;
 	}
-	text = ws.text;
-	{
-		char *s = xasprintf("#%lld `%s` against %s (committed"
-		    " changes):\n%s", (long long)a->id, a->branch, a->base,
-		    text != NULL && *text != '\0' ? text : "no changes");
-		free(text);
-		return s;
+	if (a->card_timer != NULL) {
+		loop_close_free((uv_handle_t *)a->card_timer);
+		a->card_timer = NULL;
 	}
 }
 
-/* ---- retention ------------------------------------------------------------ */
-
-struct sweep_job {
-	uv_work_t	 work;
-	char		**repos;
-	size_t		 nrepos;
-	char		*state_dir;
-	int64_t		 retention;
-	int		 removed;
-};
-
-static uv_timer_t	*sweep_timer;
-
-static void
-sweep_work(uv_work_t *w)
+void
+agent_metrics_init(void)
 {
-	struct sweep_job	*j = w->data;
-	char			*cause = NULL;
-	size_t			 i;
-	int			 n;
-
-	for (i = 0; i < j->nrepos; i++) {
-		n = 0;
-		if (worktree_cleanup_older(j->repos[i], j->state_dir,
-		    j->retention, &n, &cause) != 0) {
-			log_warnx("worktree sweep of %s: %s", j->repos[i], cause);
-			free(cause);
-			cause = NULL;
-		}
-		j->removed += n;
-	}
-}
-
-static void
-sweep_after(uv_work_t *w, int status)
-{
-	struct sweep_job	*j = w->data;
-	size_t			 i;
-
-	if (j->removed > 0)
-		log_info("worktree sweep: removed %d worktree(s) idle for more"
-		    " than %llds", j->removed, (long long)j->retention);
-	for (i = 0; i < j->nrepos; i++)
-		free(j->repos[i]);
-	free(j->repos);
-	free(j->state_dir);
-	free(j);
-}
-
-static void
-sweep_fired(uv_timer_t *t)
-{
-	struct sweep_job	*j;
-	size_t			 i;
-
-	if (cfg->git.retention <= 0 || cfg->nrepos == 0)
+	if (m_started != NULL)
 		return;
-	j = xcalloc(1, sizeof *j);
-	j->work.data = j;
-	j->repos = xcalloc(cfg->nrepos, sizeof *j->repos);
-	for (i = 0; i < cfg->nrepos; i++)
-		j->repos[j->nrepos++] = xstrdup(cfg->repos[i].path);
-	j->state_dir = xstrdup(cfg->state_dir);
-	j->retention = cfg->git.retention;
-	uv_queue_work(loop_uv(), &j->work, sweep_work, sweep_after);
-}
-
-/* ---- start, recovery, shutdown ------------------------------------------- */
-
-void
-agent_configure(const struct config *c, const char *socket_path)
-{
-	char	 buf[4096];
-	size_t	 len = sizeof buf;
-
-	cfg = c;
-	free(sock_path);
-	sock_path = xstrdup(socket_path);
-	free(self_exe);
-	self_exe = uv_exepath(buf, &len) == 0 ? xstrdup(buf) :
-	    xstrdup("switchboard");
-	if (sweep_timer == NULL && c->git.retention > 0) {
-		uint64_t every = (uint64_t)c->git.retention * 1000 / 4;
-
-		/* Sweep a few times per retention period, at most hourly. */
-		if (every > 3600 * 1000)
-			every = 3600 * 1000;
-		if (every < 1000)
-			every = 1000;
-		sweep_timer = xcalloc(1, sizeof *sweep_timer);
-		uv_timer_init(loop_uv(), sweep_timer);
-		uv_timer_start(sweep_timer, sweep_fired, 0, every);
-		uv_unref((uv_handle_t *)sweep_timer);
-	}
-	if (m_started == NULL) {
-		m_started = metrics_counter("switchboard_agents_started_total",
-		    "", "Subagents started");
-		m_live = metrics_gauge("switchboard_agents_live", "",
-		    "Subagents queued or running");
-	}
-}
-
-/* Is pid still one of our agents?  Its environment says so. */
-static int
-pid_is_agent(int pid, int64_t id)
-{
-	char	 path[64], want[64], *buf = NULL;
-	FILE	*fp;
-	size_t	 n, cap = 0, len = 0;
-	int	 found = 0;
-
-	if (pid <= 0 || kill(pid, 0) == -1)
-		return 0;
-	snprintf(path, sizeof path, "/proc/%d/environ", pid);
-	snprintf(want, sizeof want, "SWITCHBOARD_AGENT_ID=%lld", (long long)id);
-	if ((fp = fopen(path, "r")) == NULL)
-		return 0;
-	do {
-		cap += 4096;
-		buf = xrealloc(buf, cap + 1);
-		n = fread(buf + len, 1, cap - len, fp);
-		len += n;
-	} while (n > 0 && len < (1 << 20));
-	fclose(fp);
-	for (n = 0; n < len; n += strnlen(buf + n, len - n) + 1)
-		if (strncmp(buf + n, want, strlen(want) + 1) == 0 ||
-		    (strlen(buf + n) == strlen(want) &&
-		    strcmp(buf + n, want) == 0))
-			found = 1;
-	free(buf);
-	return found;
-}
-
-void
-agent_recover(void)
-{
-	sqlite3_stmt	*st;
-	struct {
-		int64_t	 id, conv;
-		int	 pid;
-		char	*branch;
-	} *v = NULL;
-	size_t		 n = 0, i;
-	struct conversation *c;
-	char		 key[32], *text;
-
-	st = store_stmt("SELECT id, conversation_id, pid, branch FROM agents"
-	    " WHERE status IN ('queued', 'preparing', 'running', 'finishing')");
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		v = xrealloc(v, (n + 1) * sizeof *v);
-		v[n].id = sqlite3_column_int64(st, 0);
-		v[n].conv = sqlite3_column_int64(st, 1);
-		v[n].pid = sqlite3_column_int(st, 2);
-		v[n].branch = store_col_text(st, 3);
-		n++;
-	}
-	sqlite3_reset(st);
-
-	/* Questions of those agents: their messages say they are over. */
-	st = store_stmt("SELECT q.id, q.text, q.agent_id, c.adapter, c.channel,"
-	    " c.thread FROM questions q JOIN agents a ON a.id = q.agent_id"
-	    " JOIN conversations c ON c.id = a.conversation_id WHERE"
-	    " q.status = 'open'");
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(key, sizeof key, "q%lld",
-		    (long long)sqlite3_column_int64(st, 0));
-		text = render_question_settled(sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 2),
-		    (const char *)sqlite3_column_text(st, 1),
-		    "cancelled: switchboard restarted", NULL, NULL);
-		outbox_edit((const char *)sqlite3_column_text(st, 3),
-		    (const char *)sqlite3_column_text(st, 4),
-		    (const char *)sqlite3_column_text(st, 5), key, text, NULL,
-		    key, 1);
-		free(text);
-	}
-	sqlite3_reset(st);
-	question_cancel_stale();
-
-	for (i = 0; i < n; i++) {
-		if (pid_is_agent(v[i].pid, v[i].id)) {
-			log_info("agent %lld: orphaned process %d, terminating",
-			    (long long)v[i].id, v[i].pid);
-			kill(-v[i].pid, SIGTERM);
-		}
-		st = store_stmt("UPDATE agents SET status = 'interrupted',"
-		    " ended_at = ? WHERE id = ?");
-		store_bind_int(st, 1, wall_s());
-		store_bind_int(st, 2, v[i].id);
-		sqlite3_step(st);
-		sqlite3_reset(st);
-		if ((c = conversation_by_id(v[i].conv)) != NULL) {
-			snprintf(key, sizeof key, "a%lld.card",
-			    (long long)v[i].id);
-			text = xasprintf("#%lld · interrupted · `%s`",
-			    (long long)v[i].id,
-			    v[i].branch != NULL ? v[i].branch : "-");
-			outbox_edit(c->adapter, c->channel, c->thread, key,
-			    text, NULL, NULL, 0);
-			free(text);
-			conversation_say(c, "⚠️ #%lld was interrupted: switchboard"
-			    " restarted while it ran. Its branch `%s` keeps what"
-			    " it committed; `#%lld TEXT` starts a new turn.",
-			    (long long)v[i].id,
-			    v[i].branch != NULL ? v[i].branch : "-",
-			    (long long)v[i].id);
-		}
-		log_info("agent %lld: reported interrupted", (long long)v[i].id);
-		free(v[i].branch);
-	}
-	free(v);
-}
-
-static void
-close_timer(uv_timer_t **t)
-{
-	if (*t != NULL) {
-		loop_close_free((uv_handle_t *)*t);
-		*t = NULL;
-	}
-}
-
-/* Process groups sent SIGTERM at shutdown, for agent_kill_survivors(). */
-static int	 survivors[256];
-static size_t	 nsurvivors;
-
-int
-agent_survivors_alive(void)
-{
-	size_t	 i;
-
-	for (i = 0; i < nsurvivors; i++)
-		if (survivors[i] > 0 && kill(-survivors[i], 0) == 0)
-			return 1;
-	return 0;
-}
-
-void
-agent_kill_survivors(void)
-{
-	size_t	 i;
-
-	for (i = 0; i < nsurvivors; i++) {
-		if (survivors[i] > 0 && kill(-survivors[i], 0) == 0) {
-			log_warnx("agent process group %d ignored SIGTERM;"
-			    " sending SIGKILL", survivors[i]);
-			kill(-survivors[i], SIGKILL);
-		}
-	}
-	nsurvivors = 0;
-}
-
-void
-agent_shutdown(void)
-{
-	struct agent	*a;
-
-	queue_head = NULL;
-	if (sweep_timer != NULL) {
-		loop_close_free((uv_handle_t *)sweep_timer);
-		sweep_timer = NULL;
-	}
-	while ((a = agents) != NULL) {
-		agents = a->next;
-		if (a->proc != NULL) {
-			log_info("agent %lld: terminating for shutdown",
-			    (long long)a->id);
-			kill_group(a, SIGTERM);
-			if (nsurvivors < nitems(survivors))
-				survivors[nsurvivors++] = a->pid;
-		}
-		if (agent_is_live(a)) {
-			a->state = AGENT_INTERRUPTED;
-			a->ended_ms = now_ms();
-			db_update(a);
-			card_flush(a);
-			conversation_say(a->conv, "⚠️ #%lld was interrupted:"
-			    " switchboard is shutting down. Its branch `%s` keeps"
-			    " what it committed.", (long long)a->id,
-			    a->branch != NULL ? a->branch : "-");
-		}
-		/* Process handles close with the loop; their refs free a. */
-		if (a->proc != NULL) {
-			a->proc->data = a;
-			close_handle(a, (uv_handle_t *)a->proc);
-			a->proc = NULL;
-		}
-		if (a->in != NULL)
-			close_handle(a, (uv_handle_t *)a->in);
-		if (a->out != NULL)
-			close_handle(a, (uv_handle_t *)a->out);
-		if (a->err != NULL)
-			close_handle(a, (uv_handle_t *)a->err);
-		a->in = a->out = a->err = NULL;
-		a->open_handles = -1000;	/* never finish a turn now */
-		close_timer(&a->timeout_timer);
-		close_timer(&a->kill_timer);
-		close_timer(&a->card_timer);
-		agent_unref(a);
-	}
-	free(sock_path);
-	sock_path = NULL;
-	free(self_exe);
-	self_exe = NULL;
+	m_started = metrics_counter("switchboard_agents_started_total", "",
+	    "Subagents started");
+	m_live = metrics_gauge("switchboard_agents_live", "",
+	    "Subagents queued or running");
 }

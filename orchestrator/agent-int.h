@@ -1,0 +1,110 @@
+/*
+ * agent-int — what the agent module's files share, and nobody else.
+ *
+ *   agent.c          lifecycle: start, turns, scheduling, cancel, follow-ups
+ *   agent-view.c     what an agent shows: status card, output tail, status
+ *                    and diff lines
+ *   agent-restart.c  across restarts: configure, load on demand, recover,
+ *                    shutdown, the retention sweep
+ *
+ * Where a turn runs (worktree, process) is the runner's (runner.h).
+ */
+#ifndef SB_AGENT_INT_H
+#define SB_AGENT_INT_H
+
+#include "orchestrator/agent.h"
+#include "orchestrator/runner.h"
+#include "bot/util.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+struct agent_driver;
+struct cfg_repo;
+
+struct followup {
+	char		*text;
+	struct followup	*next;
+};
+
+struct agent {
+	int			 refs;
+	int64_t			 id;
+	struct conversation	*conv;
+	char			*name;
+	const struct agent_driver *drv;
+	const struct runner_ops	*runner;
+	char			*task;
+	char			*prompt;	/* of the current turn */
+	int			 turn;		/* 0 first, then follow-ups */
+	char			*repo_path;
+	char			*base;
+	char			*branch;
+	char			*worktree;
+	char			 token[65];
+	enum agent_state	 state;
+	const char		*end_reason;	/* forced end: "timeout", "cancel",
+						 * "budget", "spawn", "worktree" */
+	char			*cancelled_by;
+	char			*why;		/* agent_fail/agent_stop reason */
+	int			 wall_budget;	/* timeout_timer is max_wall_time */
+	void			*drv_data;
+	void			(*drv_data_free)(void *);
+
+	struct run		*run;		/* the turn's process, or NULL */
+	int			 pid;		/* recorded for recovery */
+	int64_t			 exit_code;
+	int			 term_signal;
+	int			 cleaned;	/* worktree removed; no more turns */
+
+	char			*ring;		/* output tail, circular */
+	size_t			 ring_cap, ring_len, ring_pos;
+	struct buf		 line;		/* partial stdout line for the driver */
+
+	char			*steps[AGENT_STEPS];
+	int			 nsteps;
+	char			*summary;
+	char			*session;
+	char			*diffstat;
+	char			**files;
+
+	int64_t			 created_s;
+	uint64_t		 started_ms;
+	uint64_t		 ended_ms;
+	uv_timer_t		*timeout_timer;
+	uv_timer_t		*card_timer;
+	uint64_t		 card_last_ms;
+	struct followup		*followups;
+
+	struct agent		*next;		/* all agents */
+	struct agent		*qnext;		/* run queue */
+};
+
+/* Shared state of the module (agent.c owns it). */
+extern const struct config	*agent_cfg;
+extern char			*agent_sock;
+extern char			*agent_self_exe;
+extern struct agent		*agent_all;
+extern struct agent		*agent_queue;
+
+/* agent.c */
+void		 agent_db_update(struct agent *);
+void		 agent_set_state(struct agent *, enum agent_state);
+struct agent	*agent_alloc(int64_t id, struct conversation *,
+		    const char *agent_name, const struct agent_driver *,
+		    const char *task, const struct cfg_repo *,
+		    const unsigned char rnd[32]);
+void		 agent_free_timers(struct agent *);
+void		 agent_metrics_init(void);
+
+/* agent-view.c */
+void		 agent_card_key(const struct agent *, char *, size_t);
+char		*agent_card_text(struct agent *);
+void		 agent_card_flush(struct agent *);
+void		 agent_ring_add(struct agent *, const char *, size_t);
+char		*agent_ring_tail(struct agent *, size_t max);
+
+/* agent-restart.c */
+struct agent	*agent_load(int64_t id);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * agent-restart — agents across restarts: configuration, agents of an
+ * earlier run loaded on demand, recovery of the ones a dead daemon left
+ * live, shutdown, and the retention sweep of idle worktrees.
+ */
+#include "orchestrator/agent-int.h"
+#include "orchestrator/conversation.h"
+#include "orchestrator/driver.h"
+#include "orchestrator/outbox.h"
+#include "orchestrator/question.h"
+#include "orchestrator/render.h"
+#include "orchestrator/worktree.h"
+#include "config/config.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/metrics.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * An agent of an earlier run, which has ended (a restart reports live ones
+ * interrupted first): loaded on demand, so that `#N TEXT` (a new turn in
+ * the same worktree, resuming the driver's session), `diff #N` and
+ * `cleanup #N` keep working across restarts.  NULL if there is none or its
+ * repo or driver is no longer configured.
+ */
+struct agent *
+agent_load(int64_t id)
+{
+	const struct cfg_repo		*cr;
+	const struct agent_driver	*drv;
+	struct conversation		*c;
+	struct agent			*a = NULL;
+	sqlite3_stmt			*st;
+	unsigned char			 rnd[32];
+	const char			*status;
+	int				 i;
+
+	if (agent_cfg == NULL || id <= 0 || uv_random(NULL, NULL, rnd, sizeof rnd,
+	    0, NULL) != 0)
+		return NULL;
+	st = store_stmt("SELECT conversation_id, agent_name, driver, task,"
+	    " repo, branch, worktree, session_id, status, summary, exit_code"
+	    " FROM agents WHERE id = ?");
+	store_bind_int(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	status = (const char *)sqlite3_column_text(st, 8);
+	if ((c = conversation_by_id(sqlite3_column_int64(st, 0))) == NULL ||
+	    (cr = config_repo(agent_cfg, (const char *)sqlite3_column_text(st, 4)))
+	    == NULL || (drv = driver_lookup((const char *)
+	    sqlite3_column_text(st, 2))) == NULL) {
+		sqlite3_reset(st);
+		return NULL;
+	}
+	a = agent_alloc(id, c, (const char *)sqlite3_column_text(st, 1), drv,
+	    (const char *)sqlite3_column_text(st, 3), cr, rnd);
+	a->state = AGENT_INTERRUPTED;
+	for (i = AGENT_DONE; i <= AGENT_INTERRUPTED; i++)
+		if (status != NULL && strcmp(status, agent_state_name(i)) == 0)
+			a->state = i;
+	a->branch = store_col_text(st, 5);
+	a->worktree = store_col_text(st, 6);
+	a->session = store_col_text(st, 7);
+	a->summary = store_col_text(st, 9);
+	a->exit_code = sqlite3_column_int64(st, 10);
+	a->turn = 1;	/* the next turn is a follow-up (resume) */
+	sqlite3_reset(st);
+	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
+		free(a->worktree);
+		a->worktree = NULL;
+		a->cleaned = 1;
+	}
+	log_info("agent %lld: loaded from the store (%s)", (long long)id,
+	    agent_state_name(a->state));
+	return a;
+}
+
+/* ---- retention ------------------------------------------------------------ */
+
+struct sweep_job {
+	uv_work_t	 work;
+	char		**repos;
+	size_t		 nrepos;
+	char		*state_dir;
+	int64_t		 retention;
+	int		 removed;
+};
+
+static uv_timer_t	*sweep_timer;
+
+static void
+sweep_work(uv_work_t *w)
+{
+	struct sweep_job	*j = w->data;
+	char			*cause = NULL;
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < j->nrepos; i++) {
+		n = 0;
+		if (worktree_cleanup_older(j->repos[i], j->state_dir,
+		    j->retention, &n, &cause) != 0) {
+			log_warnx("worktree sweep of %s: %s", j->repos[i], cause);
+			free(cause);
+			cause = NULL;
+		}
+		j->removed += n;
+	}
+}
+
+static void
+sweep_after(uv_work_t *w, int status)
+{
+	struct sweep_job	*j = w->data;
+	size_t			 i;
+
+	if (j->removed > 0)
+		log_info("worktree sweep: removed %d worktree(s) idle for more"
+		    " than %llds", j->removed, (long long)j->retention);
+	for (i = 0; i < j->nrepos; i++)
+		free(j->repos[i]);
+	free(j->repos);
+	free(j->state_dir);
+	free(j);
+}
+
+static void
+sweep_fired(uv_timer_t *t)
+{
+	struct sweep_job	*j;
+	size_t			 i;
+
+	if (agent_cfg->git.retention <= 0 || agent_cfg->nrepos == 0)
+		return;
+	j = xcalloc(1, sizeof *j);
+	j->work.data = j;
+	j->repos = xcalloc(agent_cfg->nrepos, sizeof *j->repos);
+	for (i = 0; i < agent_cfg->nrepos; i++)
+		j->repos[j->nrepos++] = xstrdup(agent_cfg->repos[i].path);
+	j->state_dir = xstrdup(agent_cfg->state_dir);
+	j->retention = agent_cfg->git.retention;
+	uv_queue_work(loop_uv(), &j->work, sweep_work, sweep_after);
+}
+
+/* ---- start, recovery, shutdown ------------------------------------------- */
+
+void
+agent_configure(const struct config *c, const char *socket_path)
+{
+	char	 buf[4096];
+	size_t	 len = sizeof buf;
+
+	agent_cfg = c;
+	free(agent_sock);
+	agent_sock = xstrdup(socket_path);
+	free(agent_self_exe);
+	agent_self_exe = uv_exepath(buf, &len) == 0 ? xstrdup(buf) :
+	    xstrdup("switchboard");
+	if (sweep_timer == NULL && c->git.retention > 0) {
+		uint64_t every = (uint64_t)c->git.retention * 1000 / 4;
+
+		/* Sweep a few times per retention period, at most hourly. */
+		if (every > 3600 * 1000)
+			every = 3600 * 1000;
+		if (every < 1000)
+			every = 1000;
+		sweep_timer = xcalloc(1, sizeof *sweep_timer);
+		uv_timer_init(loop_uv(), sweep_timer);
+		uv_timer_start(sweep_timer, sweep_fired, 0, every);
+		uv_unref((uv_handle_t *)sweep_timer);
+	}
+	agent_metrics_init();
+}
+
+void
+agent_recover(void)
+{
+	sqlite3_stmt	*st;
+	struct {
+		int64_t	 id, conv;
+		int	 pid;
+		char	*branch;
+	} *v = NULL;
+	size_t		 n = 0, i;
+	struct conversation *c;
+	char		 key[32], *text;
+
+	st = store_stmt("SELECT id, conversation_id, pid, branch FROM agents"
+	    " WHERE status IN ('queued', 'preparing', 'running', 'finishing')");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		v = xrealloc(v, (n + 1) * sizeof *v);
+		v[n].id = sqlite3_column_int64(st, 0);
+		v[n].conv = sqlite3_column_int64(st, 1);
+		v[n].pid = sqlite3_column_int(st, 2);
+		v[n].branch = store_col_text(st, 3);
+		n++;
+	}
+	sqlite3_reset(st);
+
+	/* Questions of those agents: their messages say they are over. */
+	st = store_stmt("SELECT q.id, q.text, q.agent_id, c.adapter, c.channel,"
+	    " c.thread FROM questions q JOIN agents a ON a.id = q.agent_id"
+	    " JOIN conversations c ON c.id = a.conversation_id WHERE"
+	    " q.status = 'open'");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(key, sizeof key, "q%lld",
+		    (long long)sqlite3_column_int64(st, 0));
+		text = render_question_settled(sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 2),
+		    (const char *)sqlite3_column_text(st, 1),
+		    "cancelled: switchboard restarted", NULL, NULL);
+		outbox_edit((const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (const char *)sqlite3_column_text(st, 5), key, text, NULL,
+		    key, 1);
+		free(text);
+	}
+	sqlite3_reset(st);
+	question_cancel_stale();
+
+	for (i = 0; i < n; i++) {
+		/* Only the local runner leaves host processes behind. */
+		runner_local.reap_orphan(v[i].pid, v[i].id,
+		    agent_cfg->limits.kill_grace);
+		st = store_stmt("UPDATE agents SET status = 'interrupted',"
+		    " ended_at = ? WHERE id = ?");
+		store_bind_int(st, 1, wall_s());
+		store_bind_int(st, 2, v[i].id);
+		sqlite3_step(st);
+		sqlite3_reset(st);
+		if ((c = conversation_by_id(v[i].conv)) != NULL) {
+			snprintf(key, sizeof key, "a%lld.card",
+			    (long long)v[i].id);
+			text = xasprintf("#%lld · interrupted · `%s`",
+			    (long long)v[i].id,
+			    v[i].branch != NULL ? v[i].branch : "-");
+			outbox_edit(c->adapter, c->channel, c->thread, key,
+			    text, NULL, NULL, 0);
+			free(text);
+			conversation_say(c, "⚠️ #%lld was interrupted: switchboard"
+			    " restarted while it ran. Its branch `%s` keeps what"
+			    " it committed; `#%lld TEXT` starts a new turn.",
+			    (long long)v[i].id,
+			    v[i].branch != NULL ? v[i].branch : "-",
+			    (long long)v[i].id);
+		}
+		log_info("agent %lld: reported interrupted", (long long)v[i].id);
+		free(v[i].branch);
+	}
+	free(v);
+}
+
+int
+agent_survivors_alive(void)
+{
+	return runner_survivors_alive();
+}
+
+void
+agent_kill_survivors(void)
+{
+	runner_kill_survivors();
+}
+
+void
+agent_shutdown(void)
+{
+	struct agent	*a;
+
+	agent_queue = NULL;
+	if (sweep_timer != NULL) {
+		loop_close_free((uv_handle_t *)sweep_timer);
+		sweep_timer = NULL;
+	}
+	while ((a = agent_all) != NULL) {
+		agent_all = a->next;
+		if (a->run != NULL) {
+			log_info("agent %lld: terminating for shutdown",
+			    (long long)a->id);
+			/* Its hooks are never called now: drop their ref. */
+			a->runner->abandon(a->run);
+			a->run = NULL;
+			agent_unref(a);
+		}
+		if (agent_is_live(a)) {
+			a->state = AGENT_INTERRUPTED;
+			a->ended_ms = now_ms();
+			agent_db_update(a);
+			agent_card_flush(a);
+			conversation_say(a->conv, "⚠️ #%lld was interrupted:"
+			    " switchboard is shutting down. Its branch `%s` keeps"
+			    " what it committed.", (long long)a->id,
+			    a->branch != NULL ? a->branch : "-");
+		}
+		agent_free_timers(a);
+		agent_unref(a);
+	}
+	free(agent_sock);
+	agent_sock = NULL;
+	free(agent_self_exe);
+	agent_self_exe = NULL;
+}

@@ -1,0 +1,237 @@
+/*
+ * agent-view — what an agent shows: its status card (coalesced edits), the
+ * tail of its output, and the lines of `status` and `diff #N`.
+ */
+#include "orchestrator/agent-int.h"
+#include "orchestrator/conversation.h"
+#include "orchestrator/outbox.h"
+#include "orchestrator/question.h"
+#include "orchestrator/render.h"
+#include "orchestrator/worktree.h"
+#include "config/config.h"
+#include "bot/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the status card --------------------------------------------------- */
+
+void
+agent_card_key(const struct agent *a, char *buf, size_t len)
+{
+	snprintf(buf, len, "a%lld.card", (long long)a->id);
+}
+
+char *
+agent_card_text(struct agent *a)
+{
+	struct render_card	 c = { 0 };
+	const char		*steps[AGENT_STEPS + 1] = { 0 };
+	struct question		*qs[8];
+	char			 qbuf[32];
+	uint64_t		 end;
+	int			 i, nq, k;
+
+	c.id = a->id;
+	c.name = a->name;
+	c.state = agent_state_name(a->state);
+	c.branch = a->branch;
+	end = a->ended_ms != 0 ? a->ended_ms : now_ms();
+	c.elapsed_s = a->started_ms != 0 ?
+	    (int64_t)((end - a->started_ms) / 1000) : 0;
+	for (i = 0; i < a->nsteps; i++)
+		steps[i] = a->steps[i];
+	c.steps = steps;
+	c.files = (const char *const *)a->files;
+	nq = question_open_in(a->conv, qs, (int)nitems(qs));
+	for (k = 0; k < nq && k < (int)nitems(qs); k++)
+		if (qs[k]->agent == a) {
+			snprintf(qbuf, sizeof qbuf, "q%lld",
+			    (long long)qs[k]->id);
+			c.waiting = qbuf;
+			break;
+		}
+	return render_card(&c);
+}
+
+void
+agent_card_flush(struct agent *a)
+{
+	char	 key[32], *text;
+
+	agent_card_key(a, key, sizeof key);
+	text = agent_card_text(a);
+	outbox_edit(a->conv->adapter, a->conv->channel, a->conv->thread, key,
+	    text, NULL, NULL, 0);
+	free(text);
+	a->card_last_ms = now_ms();
+}
+
+static void
+card_timer_fired(uv_timer_t *t)
+{
+	agent_card_flush(t->data);
+}
+
+/*
+ * Coalesces card edits to one per render.card_interval_ms; the final state
+ * of an agent is always flushed at once, so the card never ends stale.
+ */
+void
+agent_touch(struct agent *a)
+{
+	uint64_t	 now = now_ms(), interval, due;
+
+	if (a->card_timer == NULL)
+		return;
+	interval = (uint64_t)agent_cfg->render.card_interval_ms;
+	if (!agent_is_live(a)) {
+		uv_timer_stop(a->card_timer);
+		agent_card_flush(a);
+		return;
+	}
+	if (uv_is_active((uv_handle_t *)a->card_timer))
+		return;		/* an edit is already due; it will read the latest */
+	due = a->card_last_ms + interval;
+	uv_timer_start(a->card_timer, card_timer_fired,
+	    due > now ? due - now : 0, 0);
+}
+
+void
+agent_progress(struct agent *a, const char *text)
+{
+	int	 i;
+
+	if (a->nsteps == AGENT_STEPS) {
+		free(a->steps[0]);
+		for (i = 1; i < AGENT_STEPS; i++)
+			a->steps[i - 1] = a->steps[i];
+		a->nsteps--;
+	}
+	a->steps[a->nsteps++] = render_oneline(text, 200);
+	agent_touch(a);
+}
+
+void
+agent_set_summary(struct agent *a, const char *text)
+{
+	free(a->summary);
+	a->summary = xstrdup(text);
+	utf8_truncate(a->summary, 3000);
+}
+
+void
+agent_set_session(struct agent *a, const char *session)
+{
+	/* Keep the first: a resumed turn may report a new one (PROTOCOLS.md). */
+	if (a->session == NULL) {
+		a->session = xstrdup(session);
+		agent_db_update(a);
+	}
+}
+
+/* ---- output ring --------------------------------------------------------- */
+
+void
+agent_ring_add(struct agent *a, const char *p, size_t n)
+{
+	size_t	 k;
+
+	if (a->ring_cap == 0)
+		return;
+	if (n >= a->ring_cap) {
+		memcpy(a->ring, p + n - a->ring_cap, a->ring_cap);
+		a->ring_pos = 0;
+		a->ring_len = a->ring_cap;
+		return;
+	}
+	while (n > 0) {
+		k = a->ring_cap - a->ring_pos;
+		if (k > n)
+			k = n;
+		memcpy(a->ring + a->ring_pos, p, k);
+		a->ring_pos = (a->ring_pos + k) % a->ring_cap;
+		p += k;
+		n -= k;
+		a->ring_len = a->ring_len + k > a->ring_cap ? a->ring_cap :
+		    a->ring_len + k;
+	}
+}
+
+/* The last max bytes of output, from a line start, valid UTF-8. */
+char *
+agent_ring_tail(struct agent *a, size_t max)
+{
+	char	*s, *p;
+	size_t	 start, n = a->ring_len, i;
+
+	s = xmalloc(n + 1);
+	start = (a->ring_pos + a->ring_cap - n) % (a->ring_cap ? a->ring_cap : 1);
+	for (i = 0; i < n; i++)
+		s[i] = a->ring[(start + i) % a->ring_cap];
+	s[n] = '\0';
+	p = s;
+	if (n > max) {
+		p = s + n - max;
+		if ((p = strchr(p, '\n')) == NULL)
+			p = s + n - max;
+		else
+			p++;
+	}
+	while (((unsigned char)*p & 0xc0) == 0x80)
+		p++;
+	memmove(s, p, strlen(p) + 1);
+	/* Drop control bytes other than newline and tab. */
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t')
+			*p = ' ';
+	return s;
+}
+
+/* ---- status and diff lines ------------------------------------------------ */
+
+char *
+agent_status_line(const struct agent *a)
+{
+	char	*el, *s;
+	uint64_t end;
+
+	end = a->ended_ms != 0 ? a->ended_ms : now_ms();
+	el = render_elapsed(a->started_ms != 0 ?
+	    (int64_t)((end - a->started_ms) / 1000) : 0);
+	s = xasprintf("#%lld %s · %s · %s · `%s`%s%s", (long long)a->id,
+	    a->name, agent_state_name(a->state), el,
+	    a->branch != NULL ? a->branch : "-",
+	    a->nsteps > 0 ? " · " : "",
+	    a->nsteps > 0 ? a->steps[a->nsteps - 1] : "");
+	free(el);
+	return s;
+}
+
+char *
+agent_diff_text(const struct agent *a)
+{
+	struct worktree_stat	 ws = { 0 };
+	char			*text, *cause = NULL;
+
+	if (a->branch == NULL)
+		return xasprintf("#%lld has no branch yet", (long long)a->id);
+	/* Cheap enough for a command: one diff of a branch against base. */
+	if (worktree_diffstat(a->repo_path, a->base, a->branch, 30, &ws,
+	    &cause) != 0) {
+		char *s = xasprintf("#%lld: no diff stat: %s", (long long)a->id,
+		    cause);
+		free(cause);
+		return s;
+	}
+	text = ws.text;
+	{
+		char *s = xasprintf("#%lld `%s` against %s (committed"
+		    " changes):\n%s", (long long)a->id, a->branch, a->base,
+		    text != NULL && *text != '\0' ? text : "no changes");
+		free(text);
+		return s;
+	}
+}
+
