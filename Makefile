@@ -24,9 +24,11 @@ else
 BUILD     := build/default
 endif
 
-SRCS      := $(wildcard bot/*.c adapters/*.c orchestrator/*.c config/*.c)
+SRCS      := $(filter-out bot/agent-main.c,$(wildcard bot/*.c adapters/*.c orchestrator/*.c config/*.c))
 OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS  := $(filter-out $(BUILD)/bot/main.o,$(OBJS))
+# switchboard-agent: what agents call many times a second; libc + jansson only.
+AGENT_OBJS:= $(addprefix $(BUILD)/bot/,agent-main.o agentcmd.o ctl-client.o util.o log.o)
 TEST_SRCS := $(wildcard tests/unit/test-*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRCS:= $(wildcard bench/*.c)
@@ -37,15 +39,23 @@ DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebs
              python3 python3-aiohttp openssl curl valgrind
 
 .PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz
-all: switchboard
+all: switchboard switchboard-agent
 
 switchboard: $(BUILD)/switchboard
 ifneq ($(SANITIZE),1)
 	cp $< $@
 endif
 
+switchboard-agent: $(BUILD)/switchboard-agent
+ifneq ($(SANITIZE),1)
+	cp $< $@
+endif
+
 $(BUILD)/switchboard: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/switchboard-agent: $(AGENT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -66,7 +76,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libswitchboard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libswitchboard.a $(LDLIBS)
 
-unit: $(BUILD)/switchboard $(TEST_BINS)
+unit: $(BUILD)/switchboard $(BUILD)/switchboard-agent $(TEST_BINS)
 
 # Runs the whole suite twice: a normal build, then ASan+UBSan. The runner prints the
 # summary line "N passed, N failed" last and exits non-zero on any failure.
@@ -74,6 +84,7 @@ test: deps
 	$(MAKE) -j2 unit
 	$(MAKE) -j2 unit SANITIZE=1
 	cp build/default/switchboard switchboard
+	cp build/default/switchboard-agent switchboard-agent
 	tests/run.sh build/default build/asan
 
 test-only: unit
@@ -118,6 +129,6 @@ install: all
 	install -D -m 0755 switchboard $(DESTDIR)/usr/local/bin/switchboard
 
 clean:
-	rm -rf build switchboard
+	rm -rf build switchboard switchboard-agent
 
--include $(OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(OBJS:.o=.d) $(AGENT_OBJS:.o=.d) $(TEST_BINS:=.d)

@@ -1,4 +1,5 @@
 #include "bot/cli.h"
+#include "bot/agentcmd.h"
 #include "bot/ctl-client.h"
 #include "bot/log.h"
 #include "bot/mcp.h"
@@ -299,90 +300,17 @@ cmd_cancel(int argc, char **argv)
 	return rc;
 }
 
-/*
- * switchboard agent …: the client side of the agent socket, for any script.
- * The socket and the token come from the environment the daemon gave us.
- */
+/* switchboard agent …: the client side of the agent socket (agentcmd.c). */
 static int
 cmd_agent(int argc, char **argv)
 {
-	const char	*sock = getenv("SWITCHBOARD_SOCKET");
-	const char	*token = getenv("SWITCHBOARD_AGENT_TOKEN");
-	json_t		*req, *reply = NULL, *choices;
-	char		*cause = NULL;
-	long long	 timeout = 0;
-	int		 fd, i, rc;
-	const char	*op, *err;
+	int	 rc;
 
-	if (wants_help(argc, argv) || argc < 3)
-		return usage_of("agent", argc < 3 && !wants_help(argc, argv) ?
-		    EXIT_USAGE : EXIT_OK);
-	if (sock == NULL || token == NULL) {
-		fprintf(stderr, "switchboard agent: SWITCHBOARD_SOCKET and"
-		    " SWITCHBOARD_AGENT_TOKEN are not set (run me from an agent"
-		    " that switchboard started)\n");
-		return EXIT_USAGE;
-	}
-	op = argv[1];
-	if (strcmp(op, "progress") == 0 && argc == 3)
-		req = json_pack("{s:s, s:s, s:s}", "op", "progress", "token",
-		    token, "text", argv[2]);
-	else if (strcmp(op, "done") == 0 && argc == 3)
-		req = json_pack("{s:s, s:s, s:s}", "op", "done", "token", token,
-		    "summary", argv[2]);
-	else if (strcmp(op, "ask") == 0) {
-		choices = json_array();
-		for (i = 3; i < argc; i++) {
-			if (strcmp(argv[i], "--choice") == 0 && i + 1 < argc)
-				json_array_append_new(choices,
-				    json_string(argv[++i]));
-			else if (strcmp(argv[i], "--timeout") == 0 &&
-			    i + 1 < argc &&
-			    (timeout = parse_uint(argv[i + 1])) >= 0)
-				i++;
-			else {
-				json_decref(choices);
-				return usage_of("agent", EXIT_USAGE);
-			}
-		}
-		req = json_pack("{s:s, s:s, s:s, s:o, s:I}", "op", "ask",
-		    "token", token, "question", argv[2], "choices", choices,
-		    "timeout", (json_int_t)timeout);
-	} else
+	if (wants_help(argc, argv))
+		return usage_of("agent", EXIT_OK);
+	if ((rc = agentcmd_main(argc, argv)) == AGENTCMD_USAGE)
 		return usage_of("agent", EXIT_USAGE);
-	if (req == NULL) {
-		fprintf(stderr, "switchboard agent: text must be UTF-8\n");
-		return EXIT_USAGE;
-	}
-
-	if ((fd = ctl_connect(sock, &cause)) < 0) {
-		fprintf(stderr, "switchboard agent: %s\n", cause);
-		free(cause);
-		json_decref(req);
-		return EXIT_NODAEMON;
-	}
-	rc = ctl_call(fd, req, &reply, -1, &cause);
-	json_decref(req);
-	ctl_disconnect(fd);
-	if (rc == CTL_REFUSED) {
-		/* The daemon said no: a settled question, a bad token... */
-		err = cause;
-		fprintf(stderr, "switchboard agent: %s\n", err);
-		rc = strcmp(err, "cancelled") == 0 ||
-		    strcmp(err, "expired") == 0 ? EXIT_CANCELLED : EXIT_ERR;
-		free(cause);
-		return rc;
-	}
-	if (rc != 0) {
-		fprintf(stderr, "switchboard agent: %s\n", cause);
-		free(cause);
-		return EXIT_NODAEMON;
-	}
-	if (strcmp(op, "ask") == 0)
-		printf("%s\n", json_string_value(json_object_get(reply,
-		    "answer")));
-	json_decref(reply);
-	return EXIT_OK;
+	return rc;
 }
 
 static int

@@ -83,7 +83,7 @@ struct agent {
 /* Shared state of the module (agent.c owns it). */
 extern const struct config	*agent_cfg;
 extern char			*agent_sock;
-extern char			*agent_self_exe;
+extern char			*agent_client_exe;	/* agents' SWITCHBOARD_BIN */
 extern struct agent		*agent_all;
 extern struct agent		*agent_queue;
 

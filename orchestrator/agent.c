@@ -27,7 +27,7 @@ extern char **environ;
 
 const struct config	*agent_cfg;
 char			*agent_sock;
-char			*agent_self_exe;
+char			*agent_client_exe;
 struct agent		*agent_all;
 struct agent		*agent_queue;
 static struct metric	*m_started, *m_live;
@@ -452,7 +452,7 @@ child_env(struct agent *a)
 	env[k++] = xasprintf("SWITCHBOARD_SOCKET=%s", agent_sock);
 	env[k++] = xasprintf("SWITCHBOARD_AGENT_TOKEN=%s", a->token);
 	env[k++] = xasprintf("SWITCHBOARD_AGENT_ID=%lld", (long long)a->id);
-	env[k++] = xasprintf("SWITCHBOARD_BIN=%s", agent_self_exe);
+	env[k++] = xasprintf("SWITCHBOARD_BIN=%s", agent_client_exe);
 	env[k] = NULL;
 	return env;
 }

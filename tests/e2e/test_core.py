@@ -9,6 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sb  # noqa: E402
 from sb import Daemon, add_many_files, agent, branch_of, check, free_port, git, make_repo, run_tests  # noqa: E402
 
 ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
@@ -270,6 +271,32 @@ def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
     pwd = git("show", "%s:pwd.txt" % br, cwd=d.repo).strip()
     check(os.path.realpath(pwd) == os.path.realpath(wt), "cwd is the worktree")
     check(re.match(r"^sb/1-[a-z0-9-]+$", br), "sanitized branch %r" % br)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_agents_call_the_small_client_which_links_only_libc_and_jansson(tmp, ds):
+    small = os.path.join(os.path.dirname(os.path.abspath(sb.BIN)),
+                         "switchboard-agent")
+    check(os.access(small, os.X_OK), "%s is built beside the daemon" % small)
+    libs = subprocess.run(["ldd", small], capture_output=True, text=True).stdout
+    heavy = [l for l in ("libuv", "libwebsockets", "libcurl", "libgit2",
+                         "libsqlite3", "libconfig", "libcrypto") if l in libs]
+    check(not heavy, "switchboard-agent links %s" % heavy)
+    # Not an agent op: handed to the full binary beside it.
+    r = subprocess.run([small, "version"], capture_output=True, text=True)
+    check(r.returncode == 0 and r.stdout.startswith("switchboard "),
+          "version via the full binary: %r" % (r.stdout + r.stderr))
+    r = subprocess.run([small, "agent", "progress"], capture_output=True,
+                       text=True, env={"PATH": "/usr/bin:/bin"})
+    check(r.returncode == 2, "usage error exits 2, got %d" % r.returncode)
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
+    ds.append(d)
+    d.send("new look at the environment")
+    d.expect(r"✅ #1 done")
+    env = git("show", "%s:env.txt" % branch_of(d.repo, 1), cwd=d.repo)
+    check(("SWITCHBOARD_BIN=%s\n" % os.path.realpath(small)) in env,
+          "agents' SWITCHBOARD_BIN is the small client: %r" %
+          [l for l in env.splitlines() if l.startswith("SWITCHBOARD_BIN=")])
     check(d.stop() == 0, "clean exit")
 
 
