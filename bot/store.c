@@ -50,6 +50,8 @@ static const char *const migrations[] = {
 	"  not_before INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
 	"  created_at INTEGER NOT NULL, sent_at INTEGER);"
 	"CREATE INDEX outbox_pending ON outbox(status, adapter, channel, id);",
+	/* 2: a thread's agents are listed from the store, not from memory. */
+	"CREATE INDEX agents_conversation ON agents(conversation_id, id);",
 };
 
 #define STMT_BUCKETS	64

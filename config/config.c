@@ -654,6 +654,7 @@ load_config(struct load *ld)
 	c->limits.agent_timeout = get_int(root, "", "limits.agent_timeout");
 	c->limits.kill_grace = get_int(root, "", "limits.kill_grace");
 	c->limits.output_tail = get_int(root, "", "limits.output_tail");
+	c->limits.keep_ended = get_int(root, "", "limits.keep_ended");
 	c->git.name = dup_str(root, "", "git.name");
 	c->git.email = dup_str(root, "", "git.email");
 	c->git.retention = get_int(root, "", "git.retention");

@@ -143,6 +143,7 @@ struct config {
 		int		 agent_timeout;		/* seconds */
 		int		 kill_grace;		/* seconds SIGTERM → SIGKILL */
 		int		 output_tail;		/* bytes of output kept per agent */
+		int		 keep_ended;		/* seconds an ended agent stays loaded */
 	} limits;
 	struct {
 		char		*name;		/* commit identity */

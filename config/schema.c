@@ -394,6 +394,10 @@ const struct schema_key schema_keys[] = {
 	{ .path = "limits.output_tail", .type = SCHEMA_INT, .def = "8192",
 	  .min = 256, .max = 16777216,
 	  .help = "Bytes of each agent's output kept for status and errors." },
+	{ .path = "limits.keep_ended", .type = SCHEMA_INT, .def = "300",
+	  .min = 0, .max = 86400,
+	  .help = "Seconds an ended agent stays in memory; after that it is"
+	  " loaded from the state database when a command names it." },
 
 	{ .path = "git", .type = SCHEMA_GROUP, .help = "Commits and worktrees." },
 	{ .path = "git.name", .type = SCHEMA_STRING, .def = "Switchboard",

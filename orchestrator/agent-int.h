@@ -76,7 +76,8 @@ struct agent {
 	uint64_t		 card_last_ms;
 	struct followup		*followups;
 
-	struct agent		*next;		/* all agents */
+	struct agent		*next;		/* all agents in memory */
+	struct agent		*hnext;		/* id hash chain */
 	struct agent		*qnext;		/* run queue */
 };
 
@@ -96,6 +97,8 @@ struct agent	*agent_alloc(int64_t id, struct conversation *,
 		    const unsigned char rnd[32]);
 void		 agent_free_timers(struct agent *);
 void		 agent_metrics_init(void);
+/* Takes it out of the id table and the list (the caller drops the list's ref). */
+void		 agent_unlink(struct agent *);
 
 /* agent-view.c */
 void		 agent_card_key(const struct agent *, char *, size_t);

@@ -72,6 +72,7 @@ agent_load(int64_t id)
 	a->summary = store_col_text(st, 9);
 	a->exit_code = sqlite3_column_int64(st, 10);
 	a->turn = 1;	/* the next turn is a follow-up (resume) */
+	a->ended_ms = now_ms();	/* unloaded again once idle that long */
 	sqlite3_reset(st);
 	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
 		free(a->worktree);
@@ -95,6 +96,8 @@ struct sweep_job {
 };
 
 static uv_timer_t	*sweep_timer;
+static uv_timer_t	*unload_timer;
+static struct metric	*m_loaded;
 
 static void
 sweep_work(uv_work_t *w)
@@ -150,6 +153,58 @@ sweep_fired(uv_timer_t *t)
 	uv_queue_work(loop_uv(), &j->work, sweep_work, sweep_after);
 }
 
+/* ---- ended agents leave memory --------------------------------------------- */
+
+/*
+ * An agent that ended limits.keep_ended ago and that nothing holds (its
+ * card flushed, no run, no follow-up waiting, no question or observer with
+ * a ref) is dropped from memory; agent_find() loads it again from the
+ * store when a command names it.  So memory and every walk over the
+ * in-memory agents stay proportional to what is live, not to history.
+ */
+static void
+unload_fired(uv_timer_t *t)
+{
+	struct agent	*a, *next;
+	uint64_t	 now = now_ms(), keep;
+
+	keep = (uint64_t)agent_cfg->limits.keep_ended * 1000;
+	for (a = agent_all; a != NULL; a = next) {
+		next = a->next;
+		if (agent_is_live(a) || a->refs != 1 || a->run != NULL ||
+		    a->followups != NULL || a->ended_ms == 0 ||
+		    now - a->ended_ms < keep ||
+		    (a->card_timer != NULL &&
+		    uv_is_active((uv_handle_t *)a->card_timer)))
+			continue;
+		log_debug("agent %lld: unloaded (ended, idle)", (long long)a->id);
+		agent_unlink(a);
+		agent_free_timers(a);
+		agent_unref(a);
+	}
+	metrics_set(m_loaded, (double)agent_loaded_count());
+}
+
+static void
+unload_start(const struct config *c)
+{
+	uint64_t	 every = (uint64_t)c->limits.keep_ended * 1000 / 2;
+
+	if (every < 1000)
+		every = 1000;
+	if (every > 60 * 1000)
+		every = 60 * 1000;
+	if (unload_timer == NULL) {
+		unload_timer = xcalloc(1, sizeof *unload_timer);
+		uv_timer_init(loop_uv(), unload_timer);
+		uv_unref((uv_handle_t *)unload_timer);
+	}
+	uv_timer_start(unload_timer, unload_fired, every, every);
+	if (m_loaded == NULL)
+		m_loaded = metrics_gauge("switchboard_agents_loaded", "",
+		    "Subagents in memory: live, or ended recently");
+}
+
 /* ---- start, recovery, shutdown ------------------------------------------- */
 
 void
@@ -197,6 +252,7 @@ agent_configure(const struct config *c, const char *socket_path)
 		uv_unref((uv_handle_t *)sweep_timer);
 	}
 	agent_metrics_init();
+	unload_start(c);
 }
 
 void
@@ -299,8 +355,12 @@ agent_shutdown(void)
 		loop_close_free((uv_handle_t *)sweep_timer);
 		sweep_timer = NULL;
 	}
+	if (unload_timer != NULL) {
+		loop_close_free((uv_handle_t *)unload_timer);
+		unload_timer = NULL;
+	}
 	while ((a = agent_all) != NULL) {
-		agent_all = a->next;
+		agent_unlink(a);
 		if (a->run != NULL) {
 			log_info("agent %lld: terminating for shutdown",
 			    (long long)a->id);

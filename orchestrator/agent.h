@@ -106,8 +106,13 @@ struct conversation *agent_conversation(const struct agent *);
 enum agent_state agent_state(const struct agent *);
 const char	*agent_state_name(enum agent_state);
 int		 agent_is_live(const struct agent *);	/* not ended */
-/* The agents of a conversation, ordered by id; fills up to n. */
+/*
+ * The agents of a conversation, ended ones included (loaded from the store
+ * on demand): fills out with the newest n in id order, returns how many.
+ */
 int		 agent_list(const struct conversation *, struct agent **, int n);
+/* Agents in memory (live, or ended less than limits.keep_ended ago). */
+size_t		 agent_loaded_count(void);
 /* Every live agent, for `switchboard status`. */
 int		 agent_list_all(struct agent **, int n);
 /* Human lines for `status` / `diff #n` (malloc'd). */

@@ -80,7 +80,7 @@ def add_many_files(repo, n=3000):
 
 
 def conf_text(state, repo, agents, extra="", allowed='"console:me"',
-              http="", adapters=""):
+              http="", adapters="", limits=""):
     agent_items = ",\n".join(
         '{ name = "%s"; driver = "command"; command = [ %s ]; timeout = %d; }'
         % (name, ", ".join(json.dumps(a) for a in argv), timeout)
@@ -96,7 +96,7 @@ agents = ( {agent_items} );
 routes = ( {{ adapter = "console"; channel = "*"; repo = "r"; agent = "{first}"; }} );
 adapters = {{ console = {{ enabled = true; }}; {adapters} }};
 limits = {{ max_agents = 4; max_agents_per_conversation = 3; agent_timeout = 60;
-           kill_grace = 1; output_tail = 4096; }};
+           kill_grace = 1; output_tail = 4096; {limits} }};
 render = {{ card_interval_ms = 200; }};
 {extra}
 """
@@ -106,7 +106,8 @@ class Daemon:
     """One `switchboard serve` with the console adapter on pipes."""
 
     def __init__(self, tmp, agents, extra="", allowed='"console:me"',
-                 http="", repo=None, env=None, adapters="", wrapper=None):
+                 http="", repo=None, env=None, adapters="", wrapper=None,
+                 limits=""):
         self.tmp = tmp
         self.state = os.path.join(tmp, "state")
         self.repo = repo or os.path.join(tmp, "repo")
@@ -115,7 +116,7 @@ class Daemon:
         self.conf = os.path.join(tmp, "sb.conf")
         with open(self.conf, "w") as f:
             f.write(conf_text(self.state, self.repo, agents, extra, allowed,
-                              http, adapters))
+                              http, adapters, limits))
         self.env = dict(os.environ, **(env or {}))
         self.lines = []
         self.q = queue.Queue()

@@ -384,6 +384,34 @@ def test_commands_status_diff_help_and_unknown(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_ended_agents_leave_memory_and_come_back_when_named(tmp, ds):
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
+               limits="keep_ended = 1;").start()
+    ds.append(d)
+    d.send("new first")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d.expect(r"✅ #1 done")
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        with open(d.errlog, errors="replace") as f:
+            if "agent 1: unloaded" in f.read():
+                break
+        time.sleep(0.2)
+    else:
+        check(False, "an ended agent was never unloaded from memory")
+    d.send("t%s status" % t)
+    d.expect(r"#1 env · done")
+    d.send("t%s diff #1" % t)
+    d.expect(r"#1 `sb/1-first` against main")
+    d.send("t%s #1 second round" % t)
+    d.expect(r"#1: starting a new turn with your follow-up")
+    d.expect(r"✅ #1 done")
+    with open(d.errlog, errors="replace") as f:
+        check("agent 1: loaded from the store" in f.read(),
+              "#1 was loaded back from the store")
+    check(d.stop() == 0, "clean exit")
+
+
 def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
     d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
     ds.append(d)
