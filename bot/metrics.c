@@ -1,5 +1,6 @@
 #include "bot/metrics.h"
 #include "bot/util.h"
+#include "bot/version.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -187,7 +188,8 @@ health_render(void)
 	comps = json_object();
 	for (c = components_head; c != NULL; c = c->next)
 		json_object_set_new(comps, c->name, json_string(c->state));
-	root = json_pack("{s:s, s:I, s:o}", "status", "ok",
+	root = json_pack("{s:s, s:s, s:I, s:o}", "status", "ok",
+	    "version", sb_version,
 	    "uptime_s", (json_int_t)((now_ms() - start_ms) / 1000),
 	    "components", comps);
 	s = json_dumps(root, JSON_COMPACT);

@@ -6,6 +6,7 @@
 #include "bot/loop.h"
 #include "bot/lws.h"
 #include "bot/metrics.h"
+#include "bot/sdnotify.h"
 #include "bot/store.h"
 #include "bot/util.h"
 #include "adapters/adapter.h"
@@ -174,6 +175,8 @@ on_shutdown(void *arg)
 {
 	size_t	 i;
 
+	sdnotify("STOPPING=1");
+	sdnotify_watchdog_stop();
 	/* Intake first: no new work while we wind down. */
 	for (i = 0; i < nitems(sv.adapters); i++)
 		if (sv.adapters[i] != NULL)
@@ -193,9 +196,16 @@ on_reload(void *arg)
 	struct config	*nc = NULL;
 	char		*cause = NULL, *diff;
 
+	/*
+	 * MONOTONIC_USEC lets systemd tell this reload from an older one;
+	 * uv_hrtime() is CLOCK_MONOTONIC on Linux.
+	 */
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)(uv_hrtime() / 1000));
 	if (config_load(sv.cfg->path, &nc, &cause) != 0) {
 		log_warnx("reload: %s; keeping the running configuration",
 		    cause);
+		sdnotify("READY=1\nSTATUS=reload failed: %.200s", cause);
 		free(cause);
 		return;
 	}
@@ -226,6 +236,7 @@ on_reload(void *arg)
 	}
 	log_info("reload: access, routes, webhooks, repos, agents, limits and"
 	    " log level applied");
+	sdnotify("READY=1\nSTATUS=serving (reloaded)");
 }
 
 /* ---- start --------------------------------------------------------------- */
@@ -266,6 +277,7 @@ serve_main(const char *config_path)
 	int	 rc = 1, i;
 
 	memset(&sv, 0, sizeof sv);
+	sdnotify_init();
 	if (config_load(config_path, &sv.cfg, &cause) != 0) {
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
@@ -322,6 +334,8 @@ serve_main(const char *config_path)
 
 	loop_on_shutdown(on_shutdown, NULL);
 	loop_on_reload(on_reload, NULL);
+	sdnotify_watchdog_start(loop_uv());
+	sdnotify("READY=1\nSTATUS=serving");
 	log_info("switchboard serving (state %s%s%s)", sv.cfg->state_dir,
 	    *sv.cfg->http_listen != '\0' ? ", http " : "",
 	    sv.cfg->http_listen);

@@ -1,0 +1,218 @@
+"""Running Switchboard as a service: the version it reports, `make install`
+and `make uninstall`, the systemd unit (systemd-analyze verify and security),
+and the sd_notify datagrams the daemon sends to a socket the test binds."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import BIN, ROOT, SLOW, Daemon, agent, check, git, branch_of, free_port, run_tests  # noqa: E402
+from test_runtime import http_get, wait_http  # noqa: E402
+
+UNIT = os.path.join(ROOT, "config", "switchboard.service")
+
+
+def expected_version_prefix():
+    r = subprocess.run(["git", "describe", "--tags", "--match", "v[0-9]*"],
+                       cwd=ROOT, capture_output=True, text=True)
+    if r.returncode == 0:
+        return r.stdout.strip()[1:].split("-")[0]
+    with open(os.path.join(ROOT, "VERSION")) as f:
+        return f.read().strip()
+
+
+def test_version_comes_from_the_build_and_healthz_reports_it(tmp, ds):
+    r = subprocess.run([BIN, "version"], capture_output=True, text=True)
+    check(r.returncode == 0, r.stderr)
+    m = re.fullmatch(r"switchboard (\S+)\n", r.stdout)
+    check(m is not None, "version output %r" % r.stdout)
+    v = m.group(1)
+    check(v.startswith(expected_version_prefix()),
+          "%s does not start with %s" % (v, expected_version_prefix()))
+    r2 = subprocess.run([BIN, "--version"], capture_output=True, text=True)
+    check(r2.stdout == r.stdout, "--version %r" % r2.stdout)
+    port = free_port()
+    d = Daemon(tmp, [("env", [agent("env.sh")], 60)],
+               http="127.0.0.1:%d" % port).start()
+    ds.append(d)
+    status, body = wait_http(port)
+    check(json.loads(body).get("version") == v, body)
+    check(d.stop() == 0, "clean exit")
+
+
+def make(*args):
+    return subprocess.run(["make", "-s", "-C", ROOT, *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_make_install_honours_prefix_and_destdir_and_keeps_edited_config(tmp, ds):
+    dest = os.path.join(tmp, "root")
+    r = make("install", "DESTDIR=" + dest, "PREFIX=/usr")
+    check(r.returncode == 0, r.stdout + r.stderr)
+    for p in ["usr/bin/switchboard", "usr/share/man/man1/switchboard.1",
+              "usr/share/man/man5/switchboard.conf.5",
+              "usr/lib/systemd/system/switchboard.service",
+              "usr/share/doc/switchboard/switchboard.conf.example",
+              "usr/share/doc/switchboard/slack-app-manifest.yml",
+              "usr/share/doc/switchboard/CHANGELOG.md",
+              "usr/share/doc/switchboard/LICENSE",
+              "etc/switchboard/switchboard.conf"]:
+        check(os.path.isfile(os.path.join(dest, p)), "missing " + p)
+    check(os.access(os.path.join(dest, "usr/bin/switchboard"), os.X_OK),
+          "binary not executable")
+    with open(os.path.join(dest, "usr/lib/systemd/system/switchboard.service")) as f:
+        unit = f.read()
+    check("ExecStart=/usr/bin/switchboard serve -c "
+          "/etc/switchboard/switchboard.conf" in unit, unit)
+    check("/usr/local" not in unit, "unit still names /usr/local")
+    conf = os.path.join(dest, "etc/switchboard/switchboard.conf")
+    with open(conf) as f:
+        check('state_dir = "/var/lib/switchboard";' in f.read(),
+              "installed config keeps a relative state_dir")
+    check(os.stat(conf).st_mode & 0o077 == 0o040, "config mode %o"
+          % os.stat(conf).st_mode)
+    with open(conf, "a") as f:
+        f.write("# edited by the admin\n")
+    r = make("install", "DESTDIR=" + dest, "PREFIX=/usr")
+    check(r.returncode == 0, r.stdout + r.stderr)
+    with open(conf) as f:
+        check("# edited by the admin" in f.read(), "install overwrote the config")
+    r = make("uninstall", "DESTDIR=" + dest, "PREFIX=/usr")
+    check(r.returncode == 0, r.stdout + r.stderr)
+    left = sorted(os.path.relpath(os.path.join(d, f), dest)
+                  for d, _, fs in os.walk(dest) for f in fs)
+    check(left == ["etc/switchboard/switchboard.conf"],
+          "left after uninstall: %s" % left)
+    # The default prefix is /usr/local.
+    dest2 = os.path.join(tmp, "root2")
+    r = make("install", "DESTDIR=" + dest2)
+    check(r.returncode == 0, r.stdout + r.stderr)
+    check(os.path.isfile(os.path.join(dest2, "usr/local/bin/switchboard")),
+          "default PREFIX is not /usr/local")
+    check(os.path.isfile(os.path.join(dest2, "etc/switchboard/switchboard.conf")),
+          "default config not in /etc/switchboard")
+
+
+def unit_for_test(tmp):
+    """The unit with ExecStart pointing at the binary under test (verify
+    checks that the program exists) and a MANPATH holding our man pages
+    (verify runs man(1) on every Documentation= entry)."""
+    with open(UNIT) as f:
+        text = f.read().replace("/usr/local/bin/switchboard", BIN)
+    path = os.path.join(tmp, "switchboard.service")
+    with open(path, "w") as f:
+        f.write(text)
+    man = os.path.join(tmp, "man")
+    for sec, name in (("1", "switchboard.1"), ("5", "switchboard.conf.5")):
+        os.makedirs(os.path.join(man, "man" + sec), exist_ok=True)
+        shutil.copy(os.path.join(ROOT, "config", "man", name),
+                    os.path.join(man, "man" + sec, name))
+    return path, dict(os.environ, MANPATH=man, SYSTEMD_LOG_LEVEL="notice")
+
+
+def test_unit_file_passes_systemd_analyze_verify(tmp, ds):
+    exe = shutil.which("systemd-analyze")
+    check(exe is not None, "systemd-analyze not installed (package systemd "
+          "is in DEB_PKGS; run make deps)")
+    path, env = unit_for_test(tmp)
+    r = subprocess.run([exe, "verify", path], capture_output=True, text=True,
+                       env=env, timeout=60)
+    check(r.returncode == 0 and r.stderr.strip() == "",
+          "verify rc=%d: %s%s" % (r.returncode, r.stdout, r.stderr))
+    # verify must be able to fail: a misspelt directive is reported.
+    bad = os.path.join(tmp, "bad.service")
+    with open(path) as f, open(bad, "w") as g:
+        g.write(f.read().replace("ProtectSystem=strict", "ProtectSystme=strict"))
+    r = subprocess.run([exe, "verify", bad], capture_output=True, text=True,
+                       env=env, timeout=60)
+    check("ProtectSystme" in r.stderr, "verify missed a typo: %s" % r.stderr)
+
+
+def test_unit_is_hardened_per_systemd_analyze_security(tmp, ds):
+    exe = shutil.which("systemd-analyze")
+    check(exe is not None, "systemd-analyze not installed")
+    path, env = unit_for_test(tmp)
+    r = subprocess.run([exe, "security", "--offline=true", "--no-pager", path],
+                       capture_output=True, text=True, env=env, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
+    check(m is not None, "no score: %s%s" % (r.stdout[-2000:], r.stderr))
+    score = float(m.group(1))
+    # The README quotes 2.6; a change that weakens the unit shows here.
+    check(score <= 3.0, "exposure %.1f > 3.0:\n%s" % (score, r.stdout))
+    for d in ("NoNewPrivileges=", "PrivateTmp=", "ProtectSystem=",
+              "RestrictAddressFamilies=~AF_PACKET", "SystemCallFilter=~@clock"):
+        line = next((l for l in r.stdout.splitlines() if d in l), "")
+        check(line.strip().startswith("✓"), "%s not satisfied: %r" % (d, line))
+
+
+class Notify:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, addr):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.bind(addr if not addr.startswith("@") else "\0" + addr[1:])
+        self.got = []
+
+    def wait(self, pred, what, timeout=10):
+        deadline = time.time() + timeout * SLOW
+        while True:
+            for i, m in enumerate(self.got):
+                if pred(m):
+                    del self.got[:i + 1]
+                    return m
+            left = deadline - time.time()
+            check(left > 0, "no %s datagram; got %r" % (what, self.got[-10:]))
+            self.s.settimeout(left)
+            try:
+                self.got.append(self.s.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+
+def test_sdnotify_ready_watchdog_reload_stopping_over_a_path_socket(tmp, ds):
+    n = Notify(os.path.join(tmp, "notify.sock"))
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
+               env={"NOTIFY_SOCKET": os.path.join(tmp, "notify.sock"),
+                    "WATCHDOG_USEC": "200000"}).start()
+    ds.append(d)
+    m = n.wait(lambda m: "READY=1" in m.split("\n"), "READY=1")
+    check("STATUS=serving" in m, m)
+    # Ready means ready: the control socket answers at once.
+    r = d.cli("status", "-s", d.state)
+    check(r.returncode == 0, r.stderr)
+    n.wait(lambda m: m == "WATCHDOG=1", "WATCHDOG=1")
+    n.wait(lambda m: m == "WATCHDOG=1", "second WATCHDOG=1")
+    d.proc.send_signal(signal.SIGHUP)
+    m = n.wait(lambda m: m.startswith("RELOADING=1\n"), "RELOADING=1")
+    check(re.search(r"^MONOTONIC_USEC=\d+$", m, re.M), m)
+    n.wait(lambda m: "READY=1" in m.split("\n"), "READY=1 after reload")
+    # Agents never inherit systemd's variables.
+    d.send("new dump it")
+    d.expect(r"✅ #1 done")
+    env = git("show", "%s:env.txt" % branch_of(d.repo, 1), cwd=d.repo)
+    check("NOTIFY_SOCKET" not in env and "WATCHDOG_USEC" not in env, env)
+    d.proc.send_signal(signal.SIGTERM)
+    n.wait(lambda m: m == "STOPPING=1", "STOPPING=1")
+    check(d.proc.wait(timeout=10 * SLOW) == 0, "clean exit")
+
+
+def test_sdnotify_abstract_socket_name_starts_with_at(tmp, ds):
+    name = "@sb-notify-test-%d-%d" % (os.getpid(), time.time_ns() % 100000)
+    n = Notify(name)
+    d = Daemon(tmp, [("env", [agent("env.sh")], 60)],
+               env={"NOTIFY_SOCKET": name}).start()
+    ds.append(d)
+    n.wait(lambda m: "READY=1" in m.split("\n"), "READY=1")
+    check(d.stop() == 0, "clean exit")
+    n.wait(lambda m: m == "STOPPING=1", "STOPPING=1")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
