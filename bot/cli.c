@@ -173,8 +173,8 @@ cmd_check_config(int argc, char **argv)
 {
 	const char	*conf = default_config();
 	struct config	*cfg = NULL;
-	char		*cause = NULL, *sum;
-	int		 quiet = 0;
+	char		*cause = NULL, *sum, *errs, *warns;
+	int		 quiet = 0, nerr;
 
 	if (wants_help(argc, argv))
 		return usage_of("check-config", EXIT_OK);
@@ -184,6 +184,18 @@ cmd_check_config(int argc, char **argv)
 	if (config_load(conf, &cfg, &cause) != 0) {
 		fprintf(stderr, "%s\n", cause);
 		free(cause);
+		return EXIT_ERR;
+	}
+	/* What cannot work on this machine; warnings do not fail. */
+	nerr = config_check(cfg, &errs, &warns);
+	if (warns != NULL)
+		fprintf(stderr, "%s\n", warns);
+	if (errs != NULL)
+		fprintf(stderr, "%s\n", errs);
+	free(warns);
+	free(errs);
+	if (nerr > 0) {
+		config_free(cfg);
 		return EXIT_ERR;
 	}
 	if (!quiet) {

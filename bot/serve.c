@@ -20,6 +20,7 @@
 #include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,19 @@ on_shutdown(void *arg)
 	uv_timer_start(&sv.flush_timer, flush_tick, 0, 50);
 }
 
+/* Logs each line of a config_check() report. */
+static void
+serve_log_lines(char *text)
+{
+	char	*line, *next;
+
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		log_warnx("config: %s", line);
+	}
+}
+
 static void
 on_reload(void *arg)
 {
@@ -209,6 +223,17 @@ on_reload(void *arg)
 		free(cause);
 		return;
 	}
+	if (config_check(nc, &cause, &diff) > 0) {
+		serve_log_lines(cause);
+		log_warnx("reload: keeping the running configuration");
+		sdnotify("READY=1\nSTATUS=reload failed");
+		free(cause);
+		free(diff);
+		config_free(nc);
+		return;
+	}
+	serve_log_lines(diff);
+	free(diff);
 	if ((diff = config_reload_diff(sv.cfg, nc)) != NULL) {
 		log_warnx("reload: changed but need a restart: %s", diff);
 		free(diff);
@@ -273,7 +298,7 @@ start_adapters(char **cause)
 int
 serve_main(const char *config_path)
 {
-	char	*cause = NULL, *path = NULL;
+	char	*cause = NULL, *path = NULL, *errs = NULL, *warns = NULL;
 	int	 rc = 1, i;
 
 	memset(&sv, 0, sizeof sv);
@@ -283,13 +308,32 @@ serve_main(const char *config_path)
 		free(cause);
 		return 1;
 	}
-	if (log_init(sv.cfg->log_level, sv.cfg->log_json, sv.cfg->log_file)
-	    != 0) {
-		fprintf(stderr, "switchboard: cannot open log file %s\n",
-		    sv.cfg->log_file);
+	/* What cannot work on this machine stops us here, not an hour later. */
+	if (config_check(sv.cfg, &errs, &warns) > 0) {
+		fprintf(stderr, "switchboard: %s\n", errs);
+		free(errs);
+		free(warns);
 		config_free(sv.cfg);
 		return 1;
 	}
+	/* A log file inside a state dir that does not exist yet works. */
+	if (config_prepare_dirs(sv.cfg, &cause) != 0) {
+		fprintf(stderr, "switchboard: %s\n", cause);
+		free(cause);
+		free(warns);
+		config_free(sv.cfg);
+		return 1;
+	}
+	if (log_init(sv.cfg->log_level, sv.cfg->log_json, sv.cfg->log_file)
+	    != 0) {
+		fprintf(stderr, "switchboard: cannot open log file %s: %s\n",
+		    sv.cfg->log_file, strerror(errno));
+		free(warns);
+		config_free(sv.cfg);
+		return 1;
+	}
+	serve_log_lines(warns);
+	free(warns);
 	sv.started_ms = now_ms();
 	sv.started_s = wall_s();
 	if (loop_init() != 0) {

@@ -214,5 +214,60 @@ def test_sdnotify_abstract_socket_name_starts_with_at(tmp, ds):
     n.wait(lambda m: m == "STOPPING=1", "STOPPING=1")
 
 
+def test_check_config_warnings_exit_0_errors_exit_1_and_serve_refuses_too(tmp, ds):
+    from sb import conf_text, make_repo
+    repo = os.path.join(tmp, "repo")
+    make_repo(repo)
+    conf = os.path.join(tmp, "sb.conf")
+    state = os.path.join(tmp, "fresh", "state")
+    # The harness's config, with a log file and a route of our own.
+    ok = conf_text(state, repo, [("env", [agent("env.sh")], 60)])
+    ok = "\n".join(l for l in ok.splitlines()
+                   if not l.startswith(("log =", "routes =")))
+    ok += ('\nlog = { level = "info"; file = "%s/logs/sb.log"; };\n'
+           'routes = ( { adapter = "console"; channel = "*"; repo = "r";'
+           ' agent = "env"; },\n  { adapter = "slack"; channel = "C1";'
+           ' repo = "r"; agent = "env"; } );\n' % state)
+    with open(conf, "w") as f:
+        f.write(ok)
+    r = subprocess.run([BIN, "check-config", "-c", conf], capture_output=True,
+                       text=True)
+    check(r.returncode == 0, "rc %d: %s" % (r.returncode, r.stderr))
+    check(re.search(r"sb\.conf:\d+: warning: routes\.\[1\]\.adapter: adapter "
+                    r"'slack' is not enabled", r.stderr), r.stderr)
+    check(": ok" in r.stdout, r.stdout)
+    r = subprocess.run([BIN, "check-config", "-q", "-c", conf],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and r.stdout == "", "quiet: %r" % r.stdout)
+    # The log file lives in a state dir nobody made yet: serve makes both.
+    p = subprocess.Popen([BIN, "serve", "-c", conf], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = os.path.join(state, "logs", "sb.log")
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and not (
+            os.path.exists(log) and "serving" in open(log).read()):
+        time.sleep(0.05)
+    check(os.path.exists(log), "no log file in the new state dir")
+    with open(log) as f:
+        text = f.read()
+    check("warning: routes.[1].adapter" in text, "warning not logged: " + text)
+    p.send_signal(signal.SIGTERM)
+    check(p.wait(timeout=10 * SLOW) == 0, "serve exit")
+    p.stdout.close()
+    p.stderr.close()
+    # An agent program that is not there: both refuse, naming it.
+    with open(conf, "w") as f:
+        f.write(ok.replace(agent("env.sh"), "sb-no-such-agent"))
+    r = subprocess.run([BIN, "check-config", "-c", conf], capture_output=True,
+                       text=True)
+    check(r.returncode == 1, "rc %d" % r.returncode)
+    check(re.search(r"sb\.conf:\d+: agents\.\[0\]\.command: agent 'env': "
+                    r"program \"sb-no-such-agent\" is not found in PATH",
+                    r.stderr), r.stderr)
+    r = subprocess.run([BIN, "serve", "-c", conf], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 1 and "sb-no-such-agent" in r.stderr, r.stderr)
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
