@@ -91,6 +91,7 @@ struct config {
 
 	char			*http_listen;	/* "" = no HTTP server */
 	size_t			 http_max_body;
+	int			 http_health_grace;	/* seconds */
 
 	char			*log_level;
 	int			 log_json;

@@ -269,5 +269,96 @@ def test_check_config_warnings_exit_0_errors_exit_1_and_serve_refuses_too(tmp, d
     check(r.returncode == 1 and "sb-no-such-agent" in r.stderr, r.stderr)
 
 
+def metric(text, name):
+    """The value of one series (name with its labels), or None."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def wait_metric(port, name, pred, what, timeout=10):
+    deadline = time.time() + timeout * SLOW
+    while True:
+        _, text = http_get(port, "/metrics")
+        v = metric(text, name)
+        if v is not None and pred(v):
+            return text
+        check(time.time() < deadline, "%s: %s is %r" % (what, name, v))
+        time.sleep(0.1)
+
+
+def test_metrics_histograms_gauges_and_process_metrics_move(tmp, ds):
+    port = free_port()
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
+               http="127.0.0.1:%d" % port).start()
+    ds.append(d)
+    wait_http(port)
+    _, before = http_get(port, "/metrics")
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "process_open_fds", "process_start_time_seconds",
+                 'switchboard_agents_by_state{state="running"}',
+                 'switchboard_outbox_depth{adapter="console"}',
+                 "switchboard_questions_open", "switchboard_worktrees",
+                 "switchboard_worktrees_bytes"):
+        check(metric(before, name) is not None, "no %s in:\n%s" % (name, before))
+    check(metric(before, "process_resident_memory_bytes") > 1e6, "rss")
+    check(metric(before, "switchboard_agent_run_seconds_count") in (None, 0),
+          "runs before any agent")
+    sent0 = metric(before, 'switchboard_outbox_send_seconds_count{adapter="console"}') or 0
+    d.send("new first")
+    d.expect(r"✅ #1 done")
+    d.send("new second")
+    d.expect(r"✅ #2 done")
+    text = wait_metric(port, "switchboard_agent_run_seconds_count",
+                       lambda v: v == 2, "two agent runs")
+    check(metric(text, 'switchboard_agent_run_seconds_bucket{le="+Inf"}') == 2,
+          "+Inf bucket")
+    text = wait_metric(port, 'switchboard_outbox_send_seconds_count{adapter="console"}',
+                       lambda v: v >= sent0 + 6, "outbox sends (👀, started, cards, results)")
+    # Worktree gauges come from a walk the previous scrape started.
+    text = wait_metric(port, "switchboard_worktrees", lambda v: v == 2,
+                       "two worktrees")
+    check(metric(text, "switchboard_worktrees_bytes") > 0, "worktree bytes")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_healthz_503_with_reason_when_an_adapter_stays_disconnected(tmp, ds):
+    port, dead = free_port(), free_port()
+    d = Daemon(tmp, [("env", [agent("env.sh")], 60)],
+               http="127.0.0.1:%d" % port,
+               env={"SB_BOT": "xoxb-test", "SB_APP": "xapp-test"},
+               adapters='slack = { enabled = true; bot_token = "env:SB_BOT";'
+               ' app_token = "env:SB_APP"; api_url = "http://127.0.0.1:%d/api/"; };'
+               % dead,
+               extra="http = { listen = \"127.0.0.1:%d\"; health_grace = 1; };"
+               % port)
+    # conf_text writes its own http group; ours replaces it.
+    with open(d.conf) as f:
+        text = f.read()
+    text = "\n".join(l for l in text.splitlines()
+                     if not l.startswith("http = { listen = \"127.0.0.1:%d\"; max_body" % port))
+    with open(d.conf, "w") as f:
+        f.write(text)
+    d.start()
+    ds.append(d)
+    deadline = time.time() + 15 * SLOW
+    while True:
+        try:
+            status, body = http_get(port, "/healthz")
+            if status == 503:
+                break
+        except OSError:
+            pass
+        check(time.time() < deadline, "healthz never 503")
+        time.sleep(0.1)
+    h = json.loads(body)
+    check(h["status"] == "failing", body)
+    check(any(f["source"] == "slack" and "grace 1 s" in f["reason"]
+              for f in h["failing"]), body)
+    check(h["components"]["console"] == "connected", body)
+    check(d.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
