@@ -7,6 +7,8 @@
 #   make deps       install the Debian packages we need (no-op when present)
 #   make fuzz       libFuzzer targets (clang) into build/fuzz; not part of make test
 #   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
+#   make install    PREFIX=/usr/local DESTDIR= : binary, man pages, unit, docs
+#   make uninstall  the same files (an edited /etc/switchboard is kept)
 
 PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libcrypto
 CC        ?= cc
@@ -37,8 +39,11 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
              python3 python3-aiohttp openssl curl valgrind
+# service: systemd-analyze verifies the unit, mandoc lints the man pages
+DEB_PKGS  += systemd mandoc
 
-.PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz
+.PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install uninstall \
+        fuzz FORCE
 all: switchboard switchboard-agent
 
 switchboard: $(BUILD)/switchboard
@@ -125,8 +130,68 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBSRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIBSRC) $(LDLIBS)
 
+# ---- version and install --------------------------------------------------
+# The version is `git describe` of a v* tag when there is one, else VERSION
+# plus the commit ("0.1.0+g0dddc7a"), else VERSION alone (a tarball).  Only
+# bot/version.o is rebuilt when it changes: the stamp is rewritten only then.
+VERSION_STR := $(shell v=$$(git describe --tags --dirty --match 'v[0-9]*' 2>/dev/null) \
+	&& echo "$${v\#v}" || { f=$$(cat VERSION 2>/dev/null || echo 0.0.0); \
+	h=$$(git rev-parse --short HEAD 2>/dev/null); echo "$$f$${h:++g$$h}"; })
+
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION_STR)' | cmp -s - $@ || echo '$(VERSION_STR)' > $@
+
+$(BUILD)/bot/version.o: $(BUILD)/version.stamp
+$(BUILD)/bot/version.o: CFLAGS += -DSB_VERSION='"$(VERSION_STR)"'
+
+FORCE:
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/switchboard
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
+# The unit names /usr/local/bin and /etc; rewritten for other directories.
 install: all
-	install -D -m 0755 switchboard $(DESTDIR)/usr/local/bin/switchboard
+	install -D -m 0755 switchboard $(DESTDIR)$(BINDIR)/switchboard
+	install -D -m 0755 switchboard-agent $(DESTDIR)$(BINDIR)/switchboard-agent
+	install -D -m 0644 config/man/switchboard.1 $(DESTDIR)$(MANDIR)/man1/switchboard.1
+	install -D -m 0644 config/man/switchboard.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/switchboard.conf.5
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/switchboard|$(BINDIR)/switchboard|g' \
+	    -e 's|/etc/switchboard/|$(SYSCONFDIR)/switchboard/|g' \
+	    config/switchboard.service > $(DESTDIR)$(UNITDIR)/switchboard.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/switchboard.service
+	install -D -m 0644 config/switchboard.conf.example \
+	    $(DESTDIR)$(DOCDIR)/switchboard.conf.example
+	install -D -m 0644 config/slack-app-manifest.yml \
+	    $(DESTDIR)$(DOCDIR)/slack-app-manifest.yml
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 CHANGELOG.md $(DESTDIR)$(DOCDIR)/CHANGELOG.md
+	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+	@# A configuration someone edited is never overwritten.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.conf ]; then \
+	  echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.conf"; \
+	else \
+	  mkdir -p $(DESTDIR)$(SYSCONFDIR)/switchboard && \
+	  sed 's|^state_dir = .*|state_dir = "/var/lib/switchboard";|' \
+	      config/switchboard.conf.example \
+	      > $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.conf && \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/switchboard/switchboard.conf; \
+	fi
+
+# Leaves $(SYSCONFDIR)/switchboard (your configuration and secrets) and the
+# state directory alone.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/switchboard $(DESTDIR)$(BINDIR)/switchboard-agent \
+	    $(DESTDIR)$(MANDIR)/man1/switchboard.1 \
+	    $(DESTDIR)$(MANDIR)/man5/switchboard.conf.5 \
+	    $(DESTDIR)$(UNITDIR)/switchboard.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build switchboard switchboard-agent

@@ -138,5 +138,12 @@ void	 chat_op_done(struct chat_op *, const char *ref);
  */
 void	 chat_op_failed(struct chat_op *, long long retry_ms, int permanent,
 	    const char *error);
+/*
+ * 1 if the core has a conversation in that thread (from this run or from
+ * before a restart).  For adapters whose users name threads by number (the
+ * console's "t9"), so an unknown one is an error, not a new task.
+ */
+int	 chat_thread_known(struct adapter *, const char *channel,
+	    const char *thread);
 
 #endif

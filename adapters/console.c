@@ -154,6 +154,23 @@ console_parse_id(struct console *c, const char *s)
 	return v;
 }
 
+/*
+ * "t<N>" must name a thread: a message that started one in this run, or a
+ * thread the store has a conversation for (from before a restart).  Anything
+ * else would open a conversation on an arbitrary number, and "t9 status"
+ * would start an agent on a task named "status".
+ */
+static int
+console_is_thread(struct console *c, uint64_t n)
+{
+	char	 sn[32];
+
+	if (console_thread_of(c, n) != 0)
+		return console_thread_of(c, n) == n;
+	snprintf(sn, sizeof sn, "%" PRIu64, n);
+	return chat_thread_known(&c->hdr, CONSOLE_CHANNEL, sn);
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 static void
@@ -452,7 +469,8 @@ console_command(struct console *c, const char *sender, char *line)
 		return 0;
 	}
 	if (cmd[0] == 't' && (n = parse_uint(cmd + 1)) != -1) {
-		if (console_parse_id(c, cmd + 1) == -1)
+		if (console_parse_id(c, cmd + 1) == -1 ||
+		    !console_is_thread(c, (uint64_t)n))
 			console_say(c, "! no thread %s", cmd);
 		else if (*p == '\0')
 			console_say(c, "! usage: t<N> TEXT");

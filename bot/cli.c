@@ -5,6 +5,7 @@
 #include "bot/mcp.h"
 #include "bot/serve.h"
 #include "bot/util.h"
+#include "bot/version.h"
 #include "config/config.h"
 
 #include <getopt.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SB_VERSION	"0.1.0"
 #define DEFAULT_CONFIG	"/etc/switchboard/switchboard.conf"
 
 struct cli_cmd {
@@ -34,7 +34,7 @@ static int	cmd_help(int, char **);
 static const struct cli_cmd cli_cmds[] = {
 	{ "serve", "serve [-c FILE]",
 	    "run the daemon", cmd_serve },
-	{ "check-config", "check-config [-c FILE]",
+	{ "check-config", "check-config [-q] [-c FILE]",
 	    "validate the configuration and print a summary", cmd_check_config },
 	{ "status", "status [-c FILE | -s STATE_DIR] [--json]",
 	    "uptime, adapters, conversations and agents of the running daemon",
@@ -50,6 +50,12 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "help", "help [COMMAND]", "show help", cmd_help },
 	{ NULL, NULL, NULL, NULL }
 };
+
+const char *
+cli_command_name(size_t i)
+{
+	return i < nitems(cli_cmds) ? cli_cmds[i].name : NULL;
+}
 
 static const struct cli_cmd *
 cli_lookup(const char *name)
@@ -105,22 +111,31 @@ default_config(void)
 	return p != NULL && *p != '\0' ? p : DEFAULT_CONFIG;
 }
 
-/* Parses -c FILE / -s DIR / --json; leaves positional args from optind. */
+/*
+ * Parses -c FILE / -s DIR / --json / -q; leaves positional args from optind.
+ * A NULL out-pointer means the command has no such option.
+ */
 static int
 common_opts(const char *cmd, int argc, char **argv, const char **conf,
-    const char **state, int *json)
+    const char **state, int *json, int *quiet)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int	 ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:s:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:s:q", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'q':
+			if (quiet == NULL)
+				return -1;
+			*quiet = 1;
+			break;
 		case 'c':
 			*conf = optarg;
 			break;
@@ -148,7 +163,7 @@ cmd_serve(int argc, char **argv)
 
 	if (wants_help(argc, argv))
 		return usage_of("serve", EXIT_OK);
-	if (common_opts("serve", argc, argv, &conf, NULL, NULL) != 0 ||
+	if (common_opts("serve", argc, argv, &conf, NULL, NULL, NULL) != 0 ||
 	    optind != argc)
 		return usage_of("serve", EXIT_USAGE);
 	return serve_main(conf) == 0 ? EXIT_OK : EXIT_ERR;
@@ -159,21 +174,36 @@ cmd_check_config(int argc, char **argv)
 {
 	const char	*conf = default_config();
 	struct config	*cfg = NULL;
-	char		*cause = NULL, *sum;
+	char		*cause = NULL, *sum, *errs, *warns;
+	int		 quiet = 0, nerr;
 
 	if (wants_help(argc, argv))
 		return usage_of("check-config", EXIT_OK);
-	if (common_opts("check-config", argc, argv, &conf, NULL, NULL) != 0 ||
-	    optind != argc)
+	if (common_opts("check-config", argc, argv, &conf, NULL, NULL,
+	    &quiet) != 0 || optind != argc)
 		return usage_of("check-config", EXIT_USAGE);
 	if (config_load(conf, &cfg, &cause) != 0) {
 		fprintf(stderr, "%s\n", cause);
 		free(cause);
 		return EXIT_ERR;
 	}
-	sum = config_summary(cfg);
-	printf("%s: ok\n%s", conf, sum);
-	free(sum);
+	/* What cannot work on this machine; warnings do not fail. */
+	nerr = config_check(cfg, &errs, &warns);
+	if (warns != NULL)
+		fprintf(stderr, "%s\n", warns);
+	if (errs != NULL)
+		fprintf(stderr, "%s\n", errs);
+	free(warns);
+	free(errs);
+	if (nerr > 0) {
+		config_free(cfg);
+		return EXIT_ERR;
+	}
+	if (!quiet) {
+		sum = config_summary(cfg);
+		printf("%s: ok\n%s", conf, sum);
+		free(sum);
+	}
 	config_free(cfg);
 	return EXIT_OK;
 }
@@ -231,7 +261,7 @@ cmd_status(int argc, char **argv)
 
 	if (wants_help(argc, argv))
 		return usage_of("status", EXIT_OK);
-	if (common_opts("status", argc, argv, &conf, &state, &json) != 0 ||
+	if (common_opts("status", argc, argv, &conf, &state, &json, NULL) != 0 ||
 	    optind != argc)
 		return usage_of("status", EXIT_USAGE);
 	if ((fd = control_connect(conf, state)) < 0)
@@ -283,7 +313,7 @@ cmd_cancel(int argc, char **argv)
 
 	if (wants_help(argc, argv))
 		return usage_of("cancel", EXIT_OK);
-	if (common_opts("cancel", argc, argv, &conf, &state, NULL) != 0 ||
+	if (common_opts("cancel", argc, argv, &conf, &state, NULL, NULL) != 0 ||
 	    optind != argc - 1)
 		return usage_of("cancel", EXIT_USAGE);
 	if ((id = parse_uint(argv[optind][0] == '#' ? argv[optind] + 1 :
@@ -316,7 +346,7 @@ cmd_agent(int argc, char **argv)
 static int
 cmd_version(int argc, char **argv)
 {
-	printf("switchboard %s\n", SB_VERSION);
+	printf("switchboard %s\n", sb_version);
 	return EXIT_OK;
 }
 

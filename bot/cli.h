@@ -8,6 +8,8 @@
 #ifndef SB_CLI_H
 #define SB_CLI_H
 
+#include <stddef.h>
+
 #define EXIT_OK		0
 #define EXIT_ERR	1
 #define EXIT_USAGE	2
@@ -15,5 +17,7 @@
 #define EXIT_NODAEMON	4
 
 int	cli_main(int argc, char **argv);
+/* The i-th command name ("serve", ...), NULL past the last (man page test). */
+const char	*cli_command_name(size_t i);
 
 #endif

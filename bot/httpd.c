@@ -428,7 +428,7 @@ healthz(const struct httpd_request *req, struct httpd_response *resp,
     void *arg)
 {
 	resp->content_type = "application/json";
-	resp->body = health_render();
+	resp->body = health_render_status(&resp->status);
 }
 
 static void

@@ -16,6 +16,69 @@ static FILE	*log_fp;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
+#define LOG_CTX_MAX	8
+static struct {
+	char	*key;
+	char	*value;
+} log_ctx[LOG_CTX_MAX];
+static int	 log_nctx;
+
+void
+log_ctx_set(const char *key, const char *value)
+{
+	int	 i;
+
+	for (i = 0; i < log_nctx; i++) {
+		if (strcmp(log_ctx[i].key, key) == 0) {
+			free(log_ctx[i].value);
+			log_ctx[i].value = strdup(value);
+			return;
+		}
+	}
+	if (log_nctx == LOG_CTX_MAX)
+		return;
+	log_ctx[log_nctx].key = strdup(key);
+	log_ctx[log_nctx++].value = strdup(value);
+}
+
+void
+log_ctx_clear(void)
+{
+	while (log_nctx > 0) {
+		log_nctx--;
+		free(log_ctx[log_nctx].key);
+		free(log_ctx[log_nctx].value);
+	}
+}
+
+/* The subject a message starts with, as a field: "agent 3: ..." → agent=3. */
+static void
+log_subject(json_t *o, const char *msg)
+{
+	static const char *const subjects[] = { "agent", "conversation",
+	    "adapter", "webhook", "question" };
+	size_t		 i, n, len;
+	long long	 id;
+	char		*end;
+
+	for (i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
+		n = strlen(subjects[i]);
+		if (strncmp(msg, subjects[i], n) != 0 || msg[n] != ' ')
+			continue;
+		msg += n + 1;
+		len = strcspn(msg, ": ");
+		if (len == 0 || len > 128)
+			return;
+		id = strtoll(msg, &end, 10);
+		if (end == msg + len)
+			json_object_set_new(o, subjects[i], json_integer(id));
+		else
+			json_object_set_new(o, subjects[i],
+			    json_stringn(msg, len));
+		return;
+	}
+}
+
 int
 log_level_parse(const char *s)
 {
@@ -62,6 +125,7 @@ log_init(const char *level, int json, const char *path)
 void
 log_close(void)
 {
+	log_ctx_clear();
 	if (log_fp != NULL && log_fp != stderr)
 		fclose(log_fp);
 	log_fp = NULL;
@@ -92,6 +156,14 @@ log_emit(int level, const char *errstr, const char *fmt, va_list ap)
 		    "level", level_names[level], "msg", msg);
 		if (o != NULL && errstr != NULL)
 			json_object_set_new(o, "error", json_string(errstr));
+		if (o != NULL) {
+			int	 i;
+
+			log_subject(o, msg);
+			for (i = 0; i < log_nctx; i++)
+				json_object_set_new(o, log_ctx[i].key,
+				    json_string(log_ctx[i].value));
+		}
 		s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (s != NULL) {
 			fprintf(fp, "%s\n", s);

@@ -16,6 +16,16 @@ int	log_set_level(const char *level);	/* -1 on an unknown name */
 int	log_level_parse(const char *);		/* -1 on an unknown name */
 void	log_close(void);
 
+/*
+ * Structured fields for JSON lines.  A message that starts "agent N:",
+ * "conversation N:", "adapter NAME:", "webhook NAME:" or "question ID"
+ * carries that as a field by itself; log_ctx_set() adds fields (the inbound
+ * "event" id, a "conversation" known to a caller) to every line until
+ * log_ctx_clear().  Plain text logs are unchanged.
+ */
+void	log_ctx_set(const char *key, const char *value);
+void	log_ctx_clear(void);
+
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -6,6 +6,7 @@
 #include "bot/loop.h"
 #include "bot/lws.h"
 #include "bot/metrics.h"
+#include "bot/sdnotify.h"
 #include "bot/store.h"
 #include "bot/util.h"
 #include "adapters/adapter.h"
@@ -19,7 +20,10 @@
 #include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +127,129 @@ ctl_cancel(struct ctl_req *req, const json_t *msg, void *arg)
 	ctl_reply(req, NULL);
 }
 
+/* ---- metrics gathered on demand ------------------------------------------ */
+
+/*
+ * Worktree disk use is a walk of every file, too slow for a scrape and for
+ * the loop: a scrape starts a threadpool walk (at most one every
+ * WT_SCAN_MS) and shows what the previous one found.
+ */
+#define WT_SCAN_MS	5000
+
+static struct {
+	uv_work_t	 work;
+	int		 busy;
+	uint64_t	 last_ms;
+	char		*dir;
+	double		 bytes;
+	long		 count;
+	double		 new_bytes;
+	long		 new_count;
+} wt_scan;
+
+static int
+wt_scan_file(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	if (flag == FTW_D && ftw->level == 1)
+		wt_scan.new_count++;
+	if (flag != FTW_NS)
+		wt_scan.new_bytes += (double)st->st_blocks * 512;
+	return 0;
+}
+
+static void
+wt_scan_run(uv_work_t *w)
+{
+	wt_scan.new_bytes = 0;
+	wt_scan.new_count = 0;
+	nftw(wt_scan.dir, wt_scan_file, 16, FTW_PHYS);
+}
+
+static void
+wt_scan_done(uv_work_t *w, int status)
+{
+	wt_scan.busy = 0;
+	if (status != 0)
+		return;
+	wt_scan.bytes = wt_scan.new_bytes;
+	wt_scan.count = wt_scan.new_count;
+}
+
+static void
+wt_scan_start(void)
+{
+	if (wt_scan.busy || loop_stopping() ||
+	    (wt_scan.last_ms != 0 && now_ms() - wt_scan.last_ms < WT_SCAN_MS))
+		return;
+	wt_scan.busy = 1;
+	wt_scan.last_ms = now_ms();
+	uv_queue_work(loop_uv(), &wt_scan.work, wt_scan_run, wt_scan_done);
+}
+
+static void
+serve_collect(void *arg)
+{
+	struct agent	*v[1024];
+	sqlite3_stmt	*st;
+	char		*labels;
+	int		 n, i, byst[AGENT_INTERRUPTED + 1] = { 0 };
+	size_t		 k;
+
+	n = agent_list_all(v, (int)nitems(v));
+	for (i = 0; i < n && i < (int)nitems(v); i++)
+		if (agent_state(v[i]) <= AGENT_INTERRUPTED)
+			byst[agent_state(v[i])]++;
+	for (i = AGENT_QUEUED; i <= AGENT_FINISHING; i++) {
+		labels = xasprintf("state=\"%s\"", agent_state_name(i));
+		metrics_set(metrics_gauge("switchboard_agents_by_state", labels,
+		    "Live agents by state"), byst[i]);
+		free(labels);
+	}
+	/* Every enabled adapter has a series, so an empty one reads 0. */
+	for (k = 0; k < nitems(adapter_names); k++) {
+		if (sv.adapters[k] == NULL)
+			continue;
+		labels = xasprintf("adapter=\"%s\"", adapter_names[k]);
+		metrics_set(metrics_gauge("switchboard_outbox_depth", labels,
+		    "Outgoing chat operations not yet sent"), 0);
+		free(labels);
+	}
+	st = store_stmt("SELECT adapter, count(*) FROM outbox WHERE status ="
+	    " 'pending' GROUP BY adapter");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		labels = xasprintf("adapter=\"%s\"",
+		    (const char *)sqlite3_column_text(st, 0));
+		metrics_set(metrics_gauge("switchboard_outbox_depth", labels,
+		    "Outgoing chat operations not yet sent"),
+		    sqlite3_column_int(st, 1));
+		free(labels);
+	}
+	sqlite3_reset(st);
+	st = store_stmt("SELECT count(*) FROM questions WHERE status = 'open'");
+	metrics_set(metrics_gauge("switchboard_questions_open", "",
+	    "Questions waiting for an answer"),
+	    sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0);
+	sqlite3_reset(st);
+	metrics_set(metrics_gauge("switchboard_worktrees", "",
+	    "Agent worktrees on disk, as of the previous scrape"),
+	    wt_scan.count);
+	metrics_set(metrics_gauge("switchboard_worktrees_bytes", "",
+	    "Disk space used by agent worktrees, as of the previous scrape"),
+	    wt_scan.bytes);
+	wt_scan_start();
+}
+
+static void
+serve_metrics_start(void)
+{
+	free(wt_scan.dir);
+	wt_scan.dir = xasprintf("%s/worktrees", sv.cfg->state_dir);
+	metrics_on_collect(metrics_collect_process, NULL);
+	metrics_on_collect(serve_collect, NULL);
+	wt_scan_start();
+}
+
 /* ---- shutdown and reload ------------------------------------------------- */
 
 static void
@@ -174,6 +301,8 @@ on_shutdown(void *arg)
 {
 	size_t	 i;
 
+	sdnotify("STOPPING=1");
+	sdnotify_watchdog_stop();
 	/* Intake first: no new work while we wind down. */
 	for (i = 0; i < nitems(sv.adapters); i++)
 		if (sv.adapters[i] != NULL)
@@ -187,18 +316,49 @@ on_shutdown(void *arg)
 	uv_timer_start(&sv.flush_timer, flush_tick, 0, 50);
 }
 
+/* Logs each line of a config_check() report. */
+static void
+serve_log_lines(char *text)
+{
+	char	*line, *next;
+
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		log_warnx("config: %s", line);
+	}
+}
+
 static void
 on_reload(void *arg)
 {
 	struct config	*nc = NULL;
 	char		*cause = NULL, *diff;
 
+	/*
+	 * MONOTONIC_USEC lets systemd tell this reload from an older one;
+	 * uv_hrtime() is CLOCK_MONOTONIC on Linux.
+	 */
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)(uv_hrtime() / 1000));
 	if (config_load(sv.cfg->path, &nc, &cause) != 0) {
 		log_warnx("reload: %s; keeping the running configuration",
 		    cause);
+		sdnotify("READY=1\nSTATUS=reload failed: %.200s", cause);
 		free(cause);
 		return;
 	}
+	if (config_check(nc, &cause, &diff) > 0) {
+		serve_log_lines(cause);
+		log_warnx("reload: keeping the running configuration");
+		sdnotify("READY=1\nSTATUS=reload failed");
+		free(cause);
+		free(diff);
+		config_free(nc);
+		return;
+	}
+	serve_log_lines(diff);
+	free(diff);
 	if ((diff = config_reload_diff(sv.cfg, nc)) != NULL) {
 		log_warnx("reload: changed but need a restart: %s", diff);
 		free(diff);
@@ -219,6 +379,7 @@ on_reload(void *arg)
 	sv.cfg = nc;
 	chat_configure(sv.cfg);
 	webhook_configure(sv.cfg);
+	health_set_grace_ms((uint64_t)sv.cfg->http_health_grace * 1000);
 	{
 		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
@@ -226,6 +387,7 @@ on_reload(void *arg)
 	}
 	log_info("reload: access, routes, webhooks, repos, agents, limits and"
 	    " log level applied");
+	sdnotify("READY=1\nSTATUS=serving (reloaded)");
 }
 
 /* ---- start --------------------------------------------------------------- */
@@ -262,22 +424,42 @@ start_adapters(char **cause)
 int
 serve_main(const char *config_path)
 {
-	char	*cause = NULL, *path = NULL;
+	char	*cause = NULL, *path = NULL, *errs = NULL, *warns = NULL;
 	int	 rc = 1, i;
 
 	memset(&sv, 0, sizeof sv);
+	sdnotify_init();
 	if (config_load(config_path, &sv.cfg, &cause) != 0) {
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
 		return 1;
 	}
-	if (log_init(sv.cfg->log_level, sv.cfg->log_json, sv.cfg->log_file)
-	    != 0) {
-		fprintf(stderr, "switchboard: cannot open log file %s\n",
-		    sv.cfg->log_file);
+	/* What cannot work on this machine stops us here, not an hour later. */
+	if (config_check(sv.cfg, &errs, &warns) > 0) {
+		fprintf(stderr, "switchboard: %s\n", errs);
+		free(errs);
+		free(warns);
 		config_free(sv.cfg);
 		return 1;
 	}
+	/* A log file inside a state dir that does not exist yet works. */
+	if (config_prepare_dirs(sv.cfg, &cause) != 0) {
+		fprintf(stderr, "switchboard: %s\n", cause);
+		free(cause);
+		free(warns);
+		config_free(sv.cfg);
+		return 1;
+	}
+	if (log_init(sv.cfg->log_level, sv.cfg->log_json, sv.cfg->log_file)
+	    != 0) {
+		fprintf(stderr, "switchboard: cannot open log file %s: %s\n",
+		    sv.cfg->log_file, strerror(errno));
+		free(warns);
+		config_free(sv.cfg);
+		return 1;
+	}
+	serve_log_lines(warns);
+	free(warns);
 	sv.started_ms = now_ms();
 	sv.started_s = wall_s();
 	if (loop_init() != 0) {
@@ -310,6 +492,7 @@ serve_main(const char *config_path)
 		goto fail;
 
 	chat_configure(sv.cfg);
+	health_set_grace_ms((uint64_t)sv.cfg->http_health_grace * 1000);
 	agent_configure(sv.cfg, path);
 	webhook_configure(sv.cfg);
 	free(path);
@@ -322,6 +505,9 @@ serve_main(const char *config_path)
 
 	loop_on_shutdown(on_shutdown, NULL);
 	loop_on_reload(on_reload, NULL);
+	serve_metrics_start();
+	sdnotify_watchdog_start(loop_uv());
+	sdnotify("READY=1\nSTATUS=serving");
 	log_info("switchboard serving (state %s%s%s)", sv.cfg->state_dir,
 	    *sv.cfg->http_listen != '\0' ? ", http " : "",
 	    sv.cfg->http_listen);
@@ -349,6 +535,8 @@ out:
 	 * is exiting; the OS takes it all.
 	 */
 	metrics_reset();
+	free(wt_scan.dir);
+	wt_scan.dir = NULL;
 	for (i = 0; i < sv.nretired; i++)
 		config_free(sv.retired[i]);
 	config_free(sv.cfg);

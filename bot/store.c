@@ -298,6 +298,12 @@ store_schema_version(void)
 	return schema_version;
 }
 
+int
+store_schema_latest(void)
+{
+	return (int)nitems(migrations);
+}
+
 static unsigned
 sql_hash(const char *s)
 {

@@ -23,6 +23,8 @@ int		 store_open(const char *state_dir, char **cause);
 void		 store_close(void);
 sqlite3		*store_db(void);
 int		 store_schema_version(void);
+/* The version the migrations of this build lead to. */
+int		 store_schema_latest(void);
 
 /*
  * Prepared statement for sql, cached; reset and bindings cleared before it is

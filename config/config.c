@@ -632,6 +632,7 @@ load_config(struct load *ld)
 	c->state_dir = resolve_path(ld, get_str(root, "", "state_dir"));
 	c->http_listen = dup_str(root, "", "http.listen");
 	c->http_max_body = get_int(root, "", "http.max_body");
+	c->http_health_grace = get_int(root, "", "http.health_grace");
 	c->log_level = dup_str(root, "", "log.level");
 	c->log_json = get_bool(root, "", "log.json");
 	if ((v = get_str(root, "", "log.file")) != NULL)

@@ -91,6 +91,7 @@ struct config {
 
 	char			*http_listen;	/* "" = no HTTP server */
 	size_t			 http_max_body;
+	int			 http_health_grace;	/* seconds */
 
 	char			*log_level;
 	int			 log_json;
@@ -188,5 +189,22 @@ void	 config_keep_restart_keys(struct config *old, struct config *new);
 
 /* Writes the documented example (every key) generated from the schema. */
 char	*config_schema_doc(void);
+
+/*
+ * config/check.c — what a loaded config needs from this machine, for
+ * check-config and for serve at start: agent programs that exist and are
+ * executable, an enabled adapter, someone allowed, routes to enabled
+ * adapters, a log directory that will exist.  *errors and *warnings get one
+ * "FILE:LINE: message" per line (warnings say "warning:"), or NULL when
+ * there are none; caller frees.  Returns the number of errors.
+ */
+int	 config_check(const struct config *, char **errors, char **warnings);
+
+/*
+ * Creates the state dir, and the log file's directory when it lies inside
+ * the state dir, so a log there works on the first start.  0, or -1 with
+ * *cause (malloc'd).
+ */
+int	 config_prepare_dirs(const struct config *, char **cause);
 
 #endif

@@ -160,6 +160,10 @@ const struct schema_key schema_keys[] = {
 	{ .path = "http.max_body", .type = SCHEMA_INT, .def = "1048576",
 	  .min = 1024, .max = 1073741824,
 	  .help = "Largest request body accepted, in bytes." },
+	{ .path = "http.health_grace", .type = SCHEMA_INT, .def = "60",
+	  .min = 0, .max = 86400,
+	  .help = "Seconds an enabled adapter may be disconnected (reconnecting, "
+	  "stopped) before GET /healthz answers 503." },
 
 	{ .path = "log", .type = SCHEMA_GROUP, .help = "Logging." },
 	{ .path = "log.level", .type = SCHEMA_STRING, .def = "info",

@@ -70,6 +70,7 @@ struct agent {
 
 	int64_t			 created_s;
 	uint64_t		 started_ms;
+	uint64_t		 turn_ms;	/* this run's start (metrics) */
 	uint64_t		 ended_ms;
 	uv_timer_t		*timeout_timer;
 	uv_timer_t		*card_timer;

@@ -197,6 +197,15 @@ agent_set_state(struct agent *a, enum agent_state s)
 		return;
 	log_info("agent %lld: %s → %s", (long long)a->id,
 	    agent_state_name(a->state), agent_state_name(s));
+	/* h-service: agent run duration, one observation per run. */
+	if (s == AGENT_RUNNING)
+		a->turn_ms = now_ms();
+	else if (a->turn_ms != 0 && s > AGENT_FINISHING) {
+		metrics_observe(metrics_histogram(
+		    "switchboard_agent_run_seconds", "", "Agent runs, from "
+		    "start to end", NULL), (double)(now_ms() - a->turn_ms) / 1000);
+		a->turn_ms = 0;
+	}
 	a->state = s;
 	agent_db_update(a);
 	metrics_set(m_live, (double)agent_live_count());

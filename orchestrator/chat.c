@@ -46,6 +46,12 @@ chat_on_state(struct adapter *a, const char *state)
 	log_info("adapter %s: %s", a->ops->name, state);
 }
 
+int
+chat_thread_known(struct adapter *a, const char *channel, const char *thread)
+{
+	return conversation_find(a->ops->name, channel, thread) != NULL;
+}
+
 /* True (and says so once per thread) when user may not act here. */
 static int
 refuse(struct conversation *c, const char *adapter, const char *user)

@@ -36,6 +36,7 @@ struct out_op {
 	char		*thread;	/* resolved thread */
 	const char	**choices;
 	int		 cancelled;	/* lane gone while the adapter held it */
+	uint64_t	 sent_ms;	/* handed to the adapter (metrics) */
 };
 
 struct reg {
@@ -50,6 +51,31 @@ static int		 outbox_running;
 static struct metric	*m_sent, *m_failed, *m_retried;
 
 static void	lane_kick(struct lane *);
+
+/*
+ * Per adapter: how long an op takes from the adapter taking it to its
+ * answer, and why ops fail ("retry": will be tried again, "permanent").
+ */
+static void
+outbox_metrics(const char *adapter, const struct out_op *o,
+    const char *reason)
+{
+	char	*labels;
+
+	if (reason == NULL) {
+		labels = xasprintf("adapter=\"%s\"", adapter);
+		metrics_observe(metrics_histogram(
+		    "switchboard_outbox_send_seconds", labels, "Outbox op handed "
+		    "to the adapter until the platform answered", NULL),
+		    (double)(now_ms() - o->sent_ms) / 1000);
+	} else {
+		labels = xasprintf("adapter=\"%s\",reason=\"%s\"", adapter,
+		    reason);
+		metrics_inc(metrics_counter("switchboard_outbox_failures_total",
+		    labels, "Outbox ops that failed, by adapter and reason"));
+	}
+	free(labels);
+}
 
 static struct adapter *
 reg_find(const char *name)
@@ -546,6 +572,7 @@ lane_kick(struct lane *l)
 		return;
 	}
 	l->inflight = o;
+	o->sent_ms = now_ms();
 	log_debug("outbox: %s row %llu to %s/%s", ops_name(o->op.kind),
 	    (unsigned long long)o->op.id, l->adapter, l->channel);
 	if (a->ops->send(a, &o->op) != 0) {
@@ -599,6 +626,7 @@ chat_op_done(struct chat_op *op, const char *ref)
 	}
 	store_commit();
 	metrics_inc(m_sent);
+	outbox_metrics(l->adapter, o, NULL);
 	kind = op->kind;
 	op_free(o);
 	lane_next(l, kind);
@@ -632,6 +660,7 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 		    l->channel, attempts, error != NULL ? error : "?");
 		row_finish(op->id, "failed", error, attempts, 0);
 		metrics_inc(m_failed);
+		outbox_metrics(l->adapter, o, "permanent");
 	} else {
 		backoff = OUTBOX_BACKOFF_MIN_MS << (attempts < 8 ? attempts : 8);
 		if (backoff > OUTBOX_BACKOFF_MAX_MS)
@@ -646,6 +675,7 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 		row_finish(op->id, "pending", error, attempts,
 		    wall_ms() + backoff);
 		metrics_inc(m_retried);
+		outbox_metrics(l->adapter, o, "retry");
 	}
 	kind = op->kind;
 	op_free(o);

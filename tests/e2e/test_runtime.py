@@ -144,6 +144,8 @@ def test_unusable_state_dir_is_a_clear_error(tmp, ds):
     conf = os.path.join(tmp, "c.conf")
     with open(conf, "w") as f:
         f.write('state_dir = "%s/sub";\nrepos = ( { name = "r"; path = "%s"; } );\n'
+                'adapters = { console = { enabled = true; }; };\n'
+                'access = { allowed_users = [ "console:*" ]; };\n'
                 % (blocker, repo))
     r = run("serve", "-c", conf)
     check(r.returncode == 1, "exit %d" % r.returncode)
@@ -158,7 +160,8 @@ def test_check_config_exit_codes_and_file_line_errors(tmp, ds):
     with open(good, "w") as f:
         f.write('state_dir = "s";\nrepos = ( { name = "r"; path = "%s"; } );\n'
                 'adapters = { slack = { enabled = true; bot_token = '
-                '"env:SB_T_BOT"; app_token = "env:SB_T_APP"; }; };\n' % repo)
+                '"env:SB_T_BOT"; app_token = "env:SB_T_APP"; }; };\n'
+                'access = { allowed_users = [ "slack:U1" ]; };\n' % repo)
     r = run("check-config", "-c", good,
             env={"SB_T_BOT": "xoxb-secret-123", "SB_T_APP": "xapp-secret-456"})
     check(r.returncode == 0, r.stderr)
@@ -229,7 +232,10 @@ def test_json_logs_are_one_object_per_line(tmp, ds):
     conf = os.path.join(tmp, "j.conf")
     with open(conf, "w") as f:
         f.write('state_dir = "%s/s2";\nlog = { json = true; };\n'
-                'repos = ( { name = "r"; path = "%s"; } );\n' % (tmp, repo))
+                'repos = ( { name = "r"; path = "%s"; } );\n'
+                'adapters = { console = { enabled = true; }; };\n'
+                'access = { allowed_users = [ "console:*" ]; };\n'
+                % (tmp, repo))
     p = subprocess.Popen([BIN, "serve", "-c", conf], stderr=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     time.sleep(0.5 * SLOW)

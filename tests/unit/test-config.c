@@ -453,6 +453,187 @@ TEST(schema_defaults_pass_their_own_checks)
 	}
 }
 
+/*
+ * config_check() on a fixture, with PATH = TMPDIR/bin (only "true" in it), so
+ * what is found does not depend on the machine.  Returns the error count.
+ */
+static int
+check_cfg(const char *name, char **errs, char **warns)
+{
+	struct config	*c = NULL;
+	char		*cause = NULL, *path, *old;
+	int		 n;
+
+	*errs = *warns = NULL;
+	if (load(name, &c, &cause) != 0) {
+		printf("  %s: %s\n", name, cause);
+		free(cause);
+		return -1;
+	}
+	old = xstrdup(getenv("PATH"));
+	path = xasprintf("%s/bin", tmpdir);
+	setenv("PATH", path, 1);
+	n = config_check(c, errs, warns);
+	setenv("PATH", old, 1);
+	free(old);
+	free(path);
+	config_free(c);
+	return n;
+}
+
+/* s has a line starting with "TMPDIR/want". */
+static int
+has_line(const char *s, const char *want)
+{
+	char		*prefix;
+	const char	*p;
+	int		 ok = 0;
+
+	if (s == NULL)
+		return 0;
+	prefix = xasprintf("%s/%s", tmpdir, want);
+	for (p = s; p != NULL; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, prefix, strlen(prefix)) == 0) {
+			ok = 1;
+			break;
+		}
+	}
+	if (!ok)
+		printf("  want a line \"%s...\" in:\n%s\n", prefix, s);
+	free(prefix);
+	return ok;
+}
+
+TEST(check_passes_a_config_that_can_work)
+{
+	char	*errs, *warns;
+
+	CHECK_INT(check_cfg("check-ok.conf", &errs, &warns), 0);
+	CHECK(errs == NULL);
+	CHECK(warns == NULL);
+}
+
+TEST(check_no_adapter_enabled_is_an_error)
+{
+	char	*errs, *warns;
+
+	CHECK_INT(check_cfg("check-no-adapter.conf", &errs, &warns), 1);
+	CHECK(has_line(errs, "check-no-adapter.conf:3: no adapter is enabled"));
+	free(errs);
+	free(warns);
+}
+
+TEST(check_agent_program_not_on_path_is_an_error_per_agent)
+{
+	char	*errs, *warns;
+
+	CHECK_INT(check_cfg("check-agent-path.conf", &errs, &warns), 2);
+	CHECK(has_line(errs, "check-agent-path.conf:6: agents.[1].command: "
+	    "agent 'gone': program \"sb-no-such-agent-program\" is not found "
+	    "in PATH"));
+	/* claude's default program is "claude". */
+	CHECK(has_line(errs, "check-agent-path.conf:7: agents.[2].command: "
+	    "agent 'claude': program \"claude\" is not found"));
+	CHECK(strstr(errs, "'ok'") == NULL);
+	free(errs);
+	free(warns);
+}
+
+TEST(check_agent_program_not_executable_is_an_error)
+{
+	char	*errs, *warns, *want;
+
+	sh("printf '#!/bin/sh\\n' > '%s/not-executable.sh' && "
+	    "chmod 644 '%s/not-executable.sh'", tmpdir, tmpdir);
+	CHECK_INT(check_cfg("check-agent-noexec.conf", &errs, &warns), 1);
+	want = xasprintf("check-agent-noexec.conf:4: agents.[0].command: agent "
+	    "'script': %s/not-executable.sh is not executable", tmpdir);
+	CHECK(has_line(errs, want));
+	free(want);
+	free(errs);
+	free(warns);
+}
+
+TEST(check_route_to_disabled_adapter_is_a_warning)
+{
+	char	*errs, *warns;
+
+	CHECK_INT(check_cfg("check-route-disabled.conf", &errs, &warns), 0);
+	CHECK(errs == NULL);
+	CHECK(has_line(warns, "check-route-disabled.conf:7: warning: "
+	    "routes.[1].adapter: adapter 'slack' is not enabled"));
+	free(warns);
+}
+
+TEST(check_nobody_allowed_is_an_error)
+{
+	char	*errs, *warns;
+
+	CHECK_INT(check_cfg("check-nobody.conf", &errs, &warns), 1);
+	CHECK(has_line(errs, "check-nobody.conf:3: access.allowed_users is "
+	    "empty"));
+	free(errs);
+	free(warns);
+}
+
+TEST(check_log_file_in_missing_directory_is_an_error)
+{
+	char	*errs, *warns, *want;
+
+	CHECK_INT(check_cfg("check-log-dir.conf", &errs, &warns), 1);
+	want = xasprintf("check-log-dir.conf:4: log.file: directory "
+	    "%s/no-such-dir: No such file or directory", tmpdir);
+	CHECK(has_line(errs, want));
+	free(want);
+	free(errs);
+	free(warns);
+}
+
+TEST(log_file_inside_a_state_dir_not_yet_made_works)
+{
+	struct config	*c = NULL;
+	char		*errs, *warns, *cause = NULL;
+	FILE		*f;
+
+	sh("rm -rf '%s/fresh-state'", tmpdir);
+	CHECK_INT(check_cfg("check-log-in-state.conf", &errs, &warns), 0);
+	CHECK(load("check-log-in-state.conf", &c, &cause) == 0);
+	CHECK(fopen(c->log_file, "a") == NULL);	/* not yet */
+	CHECK(config_prepare_dirs(c, &cause) == 0);
+	CHECK((f = fopen(c->log_file, "a")) != NULL);
+	fclose(f);
+	config_free(c);
+}
+
+TEST(repo_that_is_not_a_git_repository_is_error)
+{
+	sh("mkdir -p '%s/plain-dir'", tmpdir);
+	CHECK(fails_with("repo-not-git.conf", "repo-not-git.conf:3: "
+	    "repos.[0].path: "));
+	/* The message says why, not only where. */
+	{
+		struct config	*c;
+		char		*cause = NULL;
+
+		CHECK(load("repo-not-git.conf", &c, &cause) == -1);
+		CHECK(strstr(cause, "is not a git repository") != NULL);
+		free(cause);
+	}
+}
+
+TEST(repo_base_branch_that_does_not_exist_is_error)
+{
+	struct config	*c;
+	char		*cause = NULL;
+
+	CHECK(fails_with("repo-base-missing.conf", "repo-base-missing.conf:3: "
+	    "repos.[0].path: base \"develop\" does not exist"));
+	CHECK(load("repo-base-missing.conf", &c, &cause) == -1);
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -469,6 +650,8 @@ main(void)
 		free(repo);
 	}
 	sh("printf '%s\\n' > '%s/bot-token'", FILE_SECRET, tmpdir);
+	sh("mkdir -p '%s/bin' && ln -s /bin/true '%s/bin/true'", tmpdir,
+	    tmpdir);
 	setenv("SB_TEST_SECRET", SECRET, 1);
 	unsetenv("SB_TEST_UNSET");
 
@@ -500,6 +683,16 @@ main(void)
 	RUN(example_file_loads_and_mentions_every_key);
 	RUN(schema_doc_lists_every_key_with_default);
 	RUN(schema_defaults_pass_their_own_checks);
+	RUN(check_passes_a_config_that_can_work);
+	RUN(check_no_adapter_enabled_is_an_error);
+	RUN(check_agent_program_not_on_path_is_an_error_per_agent);
+	RUN(check_agent_program_not_executable_is_an_error);
+	RUN(check_route_to_disabled_adapter_is_a_warning);
+	RUN(check_nobody_allowed_is_an_error);
+	RUN(check_log_file_in_missing_directory_is_an_error);
+	RUN(log_file_inside_a_state_dir_not_yet_made_works);
+	RUN(repo_that_is_not_a_git_repository_is_error);
+	RUN(repo_base_branch_that_does_not_exist_is_error);
 
 	sh("rm -rf '%s'", tmpdir);
 	return t_done();

@@ -70,6 +70,23 @@ chat_on_event(struct adapter *a, const struct chat_event *ev)
 	r->mentioned = ev->mentioned;
 }
 
+/*
+ * As the core: a conversation exists for every thread a message started
+ * (the recorded events stand in for the store across a recreate).
+ */
+int
+chat_thread_known(struct adapter *a, const char *channel, const char *thread)
+{
+	int	 i;
+
+	for (i = 0; i < nevents; i++)
+		if (events[i].kind == CHAT_EV_MESSAGE &&
+		    events[i].thread == NULL &&
+		    strcmp(events[i].msg_id, thread) == 0)
+			return 1;
+	return 0;
+}
+
 void
 chat_on_state(struct adapter *a, const char *state)
 {
@@ -560,6 +577,19 @@ TEST(console_message_ids_continue_from_kv_after_recreate)
 	WAIT(nevents == 3);
 	CHECK_STR(events[2].thread, "1");
 	CHECK_STR(events[2].msg_id, "4");
+	/*
+	 * Message 2 (the bot's reply) is no thread, before or after a restart:
+	 * "t2 status" is an error, not a new conversation named "status".
+	 */
+	feed("t2 status\n");
+	WAIT(out_has("! no thread t2"));
+	console_down(a);
+	a = console_up();
+	feed("t2 status\n");
+	feed("t4 status\n");
+	WAIT(out_count("! no thread t2") == 2);
+	WAIT(out_has("! no thread t4"));
+	CHECK_INT(nevents, 3);
 	console_down(a);
 	fx_end();
 }

@@ -96,6 +96,104 @@ TEST(health_render_is_json_with_uptime_and_latest_states)
 	metrics_reset();
 }
 
+TEST(histogram_renders_cumulative_buckets_sum_and_count)
+{
+	static const double b[] = { 0.1, 1, -1 };
+	struct metric	*h;
+	char		*out;
+
+	h = metrics_histogram("sb_lat_seconds", "adapter=\"x\"", "Latency.", b);
+	metrics_observe(h, 0.05);
+	metrics_observe(h, 0.5);
+	metrics_observe(h, 7);
+	CHECK_INT(metrics_count(h), 3);
+	out = metrics_render();
+	CHECK(strstr(out, "# TYPE sb_lat_seconds histogram\n"
+	    "sb_lat_seconds_bucket{adapter=\"x\",le=\"0.1\"} 1\n"
+	    "sb_lat_seconds_bucket{adapter=\"x\",le=\"1\"} 2\n"
+	    "sb_lat_seconds_bucket{adapter=\"x\",le=\"+Inf\"} 3\n"
+	    "sb_lat_seconds_sum{adapter=\"x\"} 7.55\n"
+	    "sb_lat_seconds_count{adapter=\"x\"} 3\n") != NULL);
+	free(out);
+	metrics_reset();
+}
+
+static void
+count_calls(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+TEST(render_includes_process_metrics_and_runs_collectors)
+{
+	static int	 calls;
+	char		*out;
+	double		 rss = 0, start = 0, fds = 0;
+	const char	*p;
+
+	metrics_on_collect(count_calls, &calls);
+	metrics_on_collect(metrics_collect_process, NULL);
+	out = metrics_render();
+	CHECK_INT(calls, 1);
+	CHECK((p = strstr(out, "\nprocess_resident_memory_bytes ")) != NULL);
+	rss = strtod(p + strlen("\nprocess_resident_memory_bytes "), NULL);
+	CHECK(rss > 1e5);
+	CHECK((p = strstr(out, "\nprocess_start_time_seconds ")) != NULL);
+	start = strtod(p + strlen("\nprocess_start_time_seconds "), NULL);
+	/* /proc/stat's btime is whole seconds: allow that much. */
+	CHECK(start > (double)wall_s() - 3600 && start <= (double)wall_s() + 2);
+	CHECK((p = strstr(out, "\nprocess_open_fds ")) != NULL);
+	fds = strtod(p + strlen("\nprocess_open_fds "), NULL);
+	CHECK(fds >= 3);
+	CHECK(strstr(out, "# TYPE process_cpu_seconds_total counter") != NULL);
+	free(out);
+	metrics_reset();
+}
+
+TEST(healthz_fails_after_grace_and_on_health_fail_until_ok)
+{
+	json_t		*root;
+	char		*out;
+	int		 http;
+
+	health_set_grace_ms(0);
+	health_set("console", "connected");
+	out = health_render_status(&http);
+	CHECK_INT(http, 200);
+	free(out);
+	health_set("slack", "connecting");
+	out = health_render_status(&http);
+	CHECK_INT(http, 503);
+	root = json_loads(out, 0, NULL);
+	free(out);
+	CHECK_STR(json_string_value(json_object_get(root, "status")), "failing");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(
+	    json_object_get(root, "failing"), 0), "source")), "slack");
+	json_decref(root);
+	health_set("slack", "connected");
+	out = health_render_status(&http);
+	CHECK_INT(http, 200);
+	free(out);
+	/* Within the grace a reconnect is no failure. */
+	health_set_grace_ms(60000);
+	health_set("slack", "connecting");
+	out = health_render_status(&http);
+	CHECK_INT(http, 200);
+	free(out);
+	health_fail("store", "cannot commit: disk I/O error");
+	out = health_render_status(&http);
+	CHECK_INT(http, 503);
+	CHECK(strstr(out, "\"source\":\"store\",\"reason\":\"cannot commit: "
+	    "disk I/O error\"") != NULL);
+	free(out);
+	health_ok("store");
+	out = health_render_status(&http);
+	CHECK_INT(http, 200);
+	CHECK(strstr(out, "\"failing\":[]") != NULL);
+	free(out);
+	metrics_reset();
+}
+
 int
 main(void)
 {
@@ -103,5 +201,8 @@ main(void)
 	RUN(metrics_registration_is_idempotent_per_name_and_labels);
 	RUN(metrics_escapes_help_and_prints_exact_values);
 	RUN(health_render_is_json_with_uptime_and_latest_states);
+	RUN(histogram_renders_cumulative_buckets_sum_and_count);
+	RUN(render_includes_process_metrics_and_runs_collectors);
+	RUN(healthz_fails_after_grace_and_on_health_fail_until_ok);
 	return t_done();
 }
