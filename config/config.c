@@ -384,7 +384,6 @@ load_brains(struct load *ld, struct config *c)
 	const config_setting_t	*list, *item;
 	struct cfg_brain	*b;
 	const char		*url;
-	char			*gp;
 	size_t			 j, len;
 	int			 i, n;
 
@@ -426,8 +425,41 @@ load_brains(struct load *ld, struct config *c)
 		    b->api_key_ref == NULL)
 			schema_error(&ld->errs, item, "brains.[%d].api_key: "
 			    "required for provider \"anthropic\"", i);
-		gp = xasprintf("brains.[%d]", i);
-		b->api_key = resolve_secret(ld, item, gp, "api_key");
+	}
+}
+
+/*
+ * A brain's key is resolved only when a route or an enabled webhook uses
+ * it, like an adapter's secrets only when it is enabled: an example entry
+ * must not need its environment variable.
+ */
+static void
+resolve_brain_keys(struct load *ld, struct config *c)
+{
+	const config_setting_t	*list;
+	struct cfg_brain	*b;
+	size_t			 i, j;
+	int			 used;
+	char			*gp;
+
+	list = config_lookup(&ld->cf, "brains");
+	for (i = 0; i < c->nbrains; i++) {
+		b = &c->brains[i];
+		used = 0;
+		for (j = 0; j < c->nroutes; j++)
+			if (c->routes[j].brain != NULL &&
+			    strcmp(c->routes[j].brain, b->name) == 0)
+				used = 1;
+		for (j = 0; j < c->nwebhooks; j++)
+			if (c->webhooks[j].enabled &&
+			    c->webhooks[j].brain != NULL &&
+			    strcmp(c->webhooks[j].brain, b->name) == 0)
+				used = 1;
+		if (!used)
+			continue;
+		gp = xasprintf("brains.[%zu]", i);
+		b->api_key = resolve_secret(ld, config_setting_get_elem(list,
+		    (unsigned)i), gp, "api_key");
 		free(gp);
 	}
 }
@@ -742,6 +774,7 @@ load_config(struct load *ld)
 	load_slack(ld, c);
 	load_matrix(ld, c);
 	load_webhooks(ld, c);
+	resolve_brain_keys(ld, c);
 
 	c->limits.max_agents = get_int(root, "", "limits.max_agents");
 	c->limits.max_agents_per_conversation = get_int(root, "",
