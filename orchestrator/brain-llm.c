@@ -626,16 +626,18 @@ llm_status(struct conversation *c)
 	const char	*name = brain_name_of(c);
 	const struct cfg_brain *cb;
 	struct bstat	*st;
+	char		 cap[64] = "";
 
 	if (name == NULL || (cb = config_brain(cfg, name)) == NULL)
 		return NULL;
 	st = bstat_get(name);
+	if (cb->max_cost_usd_per_day > 0)
+		snprintf(cap, sizeof cap, " of $%.2f", cb->max_cost_usd_per_day);
 	return xasprintf("brain %s (%s %s): %.0f turns, %.0f tokens in, %.0f"
-	    " out, $%.4f (today $%.4f%s%s), %.0f errors, %.0f ms per turn",
+	    " out, $%.4f (today $%.4f%s), %.0f errors, %.0f ms per turn",
 	    name, cb->provider, cb->model, metrics_value(st->turns),
 	    metrics_value(st->tin), metrics_value(st->tout),
-	    metrics_value(st->cost), st->day_cost, cb->max_cost_usd_per_day >
-	    0 ? " of " : "", cb->max_cost_usd_per_day > 0 ? "max" : "",
+	    metrics_value(st->cost), st->day_cost, cap,
 	    metrics_value(st->errors), metrics_value(st->turns) > 0 ?
 	    metrics_value(st->latency_sum) * 1000 / metrics_value(st->turns) :
 	    0.0);
