@@ -102,7 +102,7 @@ TEST(store_open_creates_0700_dir_with_latest_schema_and_pragmas)
 	CHECK_INT(st.st_mode & 07777, 0700);
 	CHECK_INT(store_schema_version(), 2);
 	CHECK_INT(query_int(store_db(),
-	    "SELECT version FROM schema_version"), 1);
+	    "SELECT version FROM schema_version"), 2);
 	CHECK_INT(query_int(store_db(), "SELECT count(*) FROM sqlite_master"
 	    " WHERE name IN ('kv', 'seen_events', 'conversations', 'agents',"
 	    " 'agents_status', 'questions', 'messages', 'outbox',"
