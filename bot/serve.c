@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "orchestrator/agent.h"
 #include "orchestrator/agentsock.h"
+#include "orchestrator/brain.h"
 #include "orchestrator/chat.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/outbox.h"
@@ -270,6 +271,7 @@ close_all(void)
 		ctl_close(sv.agents);
 	sv.ctl = sv.agents = NULL;
 	agent_kill_survivors();
+	brain_shutdown();	/* cancels model calls before http goes */
 	httpd_stop();
 	http_shutdown();
 	lws_shutdown();
@@ -378,6 +380,7 @@ on_reload(void *arg)
 	sv.retired[sv.nretired++] = sv.cfg;
 	sv.cfg = nc;
 	chat_configure(sv.cfg);
+	brain_configure(sv.cfg);
 	webhook_configure(sv.cfg);
 	health_set_grace_ms((uint64_t)sv.cfg->http_health_grace * 1000);
 	{
@@ -500,6 +503,7 @@ serve_main(const char *config_path)
 	if (start_adapters(&cause) != 0)
 		goto fail;
 	agent_recover();
+	brain_configure(sv.cfg);	/* after agents: it may re-run turns */
 	outbox_init();
 	store_seen_expire();
 

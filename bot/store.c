@@ -52,6 +52,34 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_pending ON outbox(status, adapter, channel, id);",
 	/* 2: a thread's agents are listed from the store, not from memory. */
 	"CREATE INDEX agents_conversation ON agents(conversation_id, id);",
+	/*
+	 * 3: LLM brains (orchestrator/transcript.c): which brain a conversation
+	 * talks to, its transcript, what waits for the next turn, and each
+	 * turn's accounting (a turn still 'running' at start was cut by a
+	 * crash).
+	 */
+	"CREATE TABLE brain_conversations (conversation_id INTEGER PRIMARY KEY,"
+	"  brain TEXT NOT NULL);"
+	"CREATE TABLE brain_transcript (id INTEGER PRIMARY KEY,"
+	"  conversation_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  body TEXT NOT NULL, tokens INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE INDEX brain_transcript_conv ON brain_transcript(conversation_id, id);"
+	"CREATE TABLE brain_inbox (id INTEGER PRIMARY KEY,"
+	"  conversation_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  body TEXT NOT NULL, by TEXT, wakes INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE brain_turns (id INTEGER PRIMARY KEY,"
+	"  conversation_id INTEGER NOT NULL, brain TEXT NOT NULL, by TEXT,"
+	"  acts INTEGER NOT NULL, status TEXT NOT NULL,"
+	"  rounds INTEGER NOT NULL DEFAULT 0,"
+	"  tokens_in INTEGER NOT NULL DEFAULT 0,"
+	"  tokens_out INTEGER NOT NULL DEFAULT 0,"
+	"  cost_usd REAL NOT NULL DEFAULT 0, model_ms REAL NOT NULL DEFAULT 0,"
+	"  own_ms REAL NOT NULL DEFAULT 0, error TEXT,"
+	"  started_at INTEGER NOT NULL, ended_at INTEGER);"
+	"CREATE INDEX brain_turns_day ON brain_turns(brain, started_at);"
+	"CREATE INDEX brain_turns_status ON brain_turns(status);",
 };
 
 #define STMT_BUCKETS	64

@@ -375,6 +375,122 @@ load_agents(struct load *ld, struct config *c)
 	}
 }
 
+/* ---- brains (LLM) --------------------------------------------------------- */
+
+static void
+load_brains(struct load *ld, struct config *c)
+{
+	const char		*p = "brains.[]";
+	const config_setting_t	*list, *item;
+	struct cfg_brain	*b;
+	const char		*url;
+	size_t			 j, len;
+	int			 i, n;
+
+	list = config_lookup(&ld->cf, "brains");
+	n = list_length(list);
+	c->brains = xcalloc(n + 1, sizeof *c->brains);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(list, i);
+		b = &c->brains[c->nbrains++];
+		b->name = dup_str(item, p, "name");
+		b->provider = dup_str(item, p, "provider");
+		b->model = dup_str(item, p, "model");
+		b->api_key_ref = dup_str(item, p, "api_key");
+		url = get_str(item, p, "base_url");
+		if (url == NULL)
+			url = strcmp(b->provider, "anthropic") == 0 ?
+			    "https://api.anthropic.com" :
+			    "https://api.openai.com";
+		/* The providers add "/v1/..."; a trailing '/' would double. */
+		len = strlen(url);
+		while (len > 0 && url[len - 1] == '/')
+			len--;
+		b->base_url = xstrndup(url, len);
+		b->max_tokens = get_int(item, p, "max_tokens");
+		b->context_tokens = get_int(item, p, "context_tokens");
+		b->timeout = get_int(item, p, "timeout");
+		b->max_tool_rounds = get_int(item, p, "max_tool_rounds");
+		b->price_in_per_mtok = get_float(item, p, "price_in_per_mtok");
+		b->price_out_per_mtok = get_float(item, p,
+		    "price_out_per_mtok");
+		b->max_cost_usd_per_day = get_float(item, p,
+		    "max_cost_usd_per_day");
+		for (j = 0; j + 1 < c->nbrains; j++)
+			if (strcmp(c->brains[j].name, b->name) == 0)
+				schema_error(&ld->errs, find(item, "name"),
+				    "brains.[%d].name: duplicate brain '%s'", i,
+				    b->name);
+		if (strcmp(b->provider, "anthropic") == 0 &&
+		    b->api_key_ref == NULL)
+			schema_error(&ld->errs, item, "brains.[%d].api_key: "
+			    "required for provider \"anthropic\"", i);
+	}
+}
+
+/*
+ * A brain's key is resolved only when a route or an enabled webhook uses
+ * it, like an adapter's secrets only when it is enabled: an example entry
+ * must not need its environment variable.
+ */
+static void
+resolve_brain_keys(struct load *ld, struct config *c)
+{
+	const config_setting_t	*list;
+	struct cfg_brain	*b;
+	size_t			 i, j;
+	int			 used;
+	char			*gp;
+
+	list = config_lookup(&ld->cf, "brains");
+	for (i = 0; i < c->nbrains; i++) {
+		b = &c->brains[i];
+		used = 0;
+		for (j = 0; j < c->nroutes; j++)
+			if (c->routes[j].brain != NULL &&
+			    strcmp(c->routes[j].brain, b->name) == 0)
+				used = 1;
+		for (j = 0; j < c->nwebhooks; j++)
+			if (c->webhooks[j].enabled &&
+			    c->webhooks[j].brain != NULL &&
+			    strcmp(c->webhooks[j].brain, b->name) == 0)
+				used = 1;
+		if (!used)
+			continue;
+		gp = xasprintf("brains.[%zu]", i);
+		b->api_key = resolve_secret(ld, config_setting_get_elem(list,
+		    (unsigned)i), gp, "api_key");
+		free(gp);
+	}
+}
+
+static void
+brains_free(struct config *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nbrains; i++) {
+		free(c->brains[i].name);
+		free(c->brains[i].provider);
+		free(c->brains[i].model);
+		secret_free(c->brains[i].api_key);
+		free(c->brains[i].api_key_ref);
+		free(c->brains[i].base_url);
+	}
+	free(c->brains);
+}
+
+const struct cfg_brain *
+config_brain(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; name != NULL && i < c->nbrains; i++)
+		if (strcmp(c->brains[i].name, name) == 0)
+			return &c->brains[i];
+	return NULL;
+}
+
 static void
 load_routes(struct load *ld, struct config *c)
 {
@@ -393,6 +509,11 @@ load_routes(struct load *ld, struct config *c)
 		r->channel = dup_str(item, "routes.[]", "channel");
 		r->repo = dup_str(item, "routes.[]", "repo");
 		r->agent = dup_str(item, "routes.[]", "agent");
+		r->brain = dup_str(item, "routes.[]", "brain");
+		if (r->brain != NULL && config_brain(c, r->brain) == NULL)
+			schema_error(&ld->errs, find(item, "brain"),
+			    "routes.[%d].brain: no brain named '%s'", i,
+			    r->brain);
 		if (config_repo(c, r->repo) == NULL)
 			schema_error(&ld->errs, find(item, "repo"),
 			    "routes.[%d].repo: no repo named '%s'", i, r->repo);
@@ -517,6 +638,11 @@ load_webhooks(struct load *ld, struct config *c)
 			schema_error(&ld->errs, find(item, "agent"),
 			    "webhooks.[%d].agent: no agent named '%s'", i,
 			    w->agent);
+		w->brain = dup_str(item, p, "brain");
+		if (w->brain != NULL && config_brain(c, w->brain) == NULL)
+			schema_error(&ld->errs, find(item, "brain"),
+			    "webhooks.[%d].brain: no brain named '%s'", i,
+			    w->brain);
 		if (strcmp(w->kind, "github") != 0 &&
 		    find(item, "github") != NULL)
 			schema_error(&ld->errs, find(item, "github"),
@@ -642,12 +768,14 @@ load_config(struct load *ld)
 
 	load_repos(ld, c);
 	load_agents(ld, c);
+	load_brains(ld, c);	/* before routes and webhooks, which name them */
 	load_routes(ld, c);
 
 	c->console.enabled = get_bool(root, "", "adapters.console.enabled");
 	load_slack(ld, c);
 	load_matrix(ld, c);
 	load_webhooks(ld, c);
+	resolve_brain_keys(ld, c);
 
 	c->limits.max_agents = get_int(root, "", "limits.max_agents");
 	c->limits.max_agents_per_conversation = get_int(root, "",
@@ -754,6 +882,7 @@ config_free(struct config *c)
 		free(c->routes[i].channel);
 		free(c->routes[i].repo);
 		free(c->routes[i].agent);
+		free(c->routes[i].brain);
 	}
 	free(c->routes);
 	for (i = 0; i < c->nwebhooks; i++) {
@@ -768,6 +897,7 @@ config_free(struct config *c)
 		free(w->target_channel);
 		free(w->repo);
 		free(w->agent);
+		free(w->brain);
 		strings_free(w->github.labels);
 		free(w->github.command);
 		strings_free(w->github.events);
@@ -781,6 +911,7 @@ config_free(struct config *c)
 		free(w->generic.signature_header);
 	}
 	free(c->webhooks);
+	brains_free(c);
 	free(c->slack.mode);
 	secret_free(c->slack.app_token);
 	secret_free(c->slack.bot_token);
@@ -928,9 +1059,17 @@ config_summary(const struct config *c)
 	}
 	buf_printf(&b, "routes:     %zu\n", c->nroutes);
 	for (i = 0; i < c->nroutes; i++)
-		buf_printf(&b, "  %s %s -> %s with %s\n", c->routes[i].adapter,
-		    c->routes[i].channel, c->routes[i].repo,
-		    c->routes[i].agent);
+		buf_printf(&b, "  %s %s -> %s with %s%s%s\n",
+		    c->routes[i].adapter, c->routes[i].channel,
+		    c->routes[i].repo, c->routes[i].agent,
+		    c->routes[i].brain != NULL ? ", brain " : "",
+		    c->routes[i].brain != NULL ? c->routes[i].brain : "");
+	buf_printf(&b, "brains:     %zu\n", c->nbrains);
+	for (i = 0; i < c->nbrains; i++)
+		buf_printf(&b, "  %s: %s %s at %s, key %s\n", c->brains[i].name,
+		    c->brains[i].provider, c->brains[i].model,
+		    c->brains[i].base_url, c->brains[i].api_key_ref != NULL ?
+		    c->brains[i].api_key_ref : "(none)");
 	buf_printf(&b, "webhooks:   %zu\n", c->nwebhooks);
 	for (i = 0; i < c->nwebhooks; i++) {
 		const struct cfg_webhook *w = &c->webhooks[i];

@@ -48,6 +48,28 @@ struct cfg_route {
 	char	*channel;	/* channel/room id or "*" */
 	char	*repo;		/* name of a cfg_repo */
 	char	*agent;		/* name of a cfg_agent */
+	char	*brain;		/* name of a cfg_brain; NULL = the rules brain */
+};
+
+/*
+ * An LLM brain: the model the orchestrator converses with (see
+ * orchestrator/brain-llm.c).  provider is "anthropic" (Messages API) or
+ * "openai" (Chat Completions, and every server that speaks it).
+ */
+struct cfg_brain {
+	char	*name;
+	char	*provider;
+	char	*model;
+	char	*api_key;	/* resolved; NULL when none (local servers) */
+	char	*api_key_ref;
+	char	*base_url;	/* no trailing '/' */
+	int	 max_tokens;	/* per model reply */
+	int	 context_tokens; /* bound of one request's input */
+	int	 timeout;	/* seconds per model call */
+	int	 max_tool_rounds;
+	double	 price_in_per_mtok;
+	double	 price_out_per_mtok;
+	double	 max_cost_usd_per_day;	/* 0 = no limit */
 };
 
 /*
@@ -66,6 +88,7 @@ struct cfg_webhook {
 	char	 *target_channel;
 	char	 *repo;
 	char	 *agent;
+	char	 *brain;	/* NULL = the rules brain */
 	struct {
 		char	**labels;	/* NULL-terminated */
 		size_t	  nlabels;
@@ -108,6 +131,8 @@ struct config {
 	size_t			 nroutes;
 	struct cfg_webhook	*webhooks;
 	size_t			 nwebhooks;
+	struct cfg_brain	*brains;
+	size_t			 nbrains;
 
 	struct {
 		int		 enabled;
@@ -168,6 +193,8 @@ const struct cfg_agent	*config_agent(const struct config *, const char *name);
 /* Route for (adapter, channel): exact channel first, then "*". NULL if none. */
 const struct cfg_route	*config_route(const struct config *, const char *adapter,
 			    const char *channel);
+/* Brain by name, or NULL. */
+const struct cfg_brain	*config_brain(const struct config *, const char *name);
 /* Webhook by name, or NULL. */
 const struct cfg_webhook *config_webhook(const struct config *, const char *name);
 /* 1 if "adapter:user" is allowed ("adapter:*" matches any user of it). */

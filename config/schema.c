@@ -15,6 +15,7 @@ static const char *const webhook_kinds[] = { "github", "generic", NULL };
 static const char *const github_events[] = { "issues", "issue_comment",
     "pull_request", "workflow_run", "check_run", NULL };
 static const char *const approval_modes[] = { "none", "chat", NULL };
+static const char *const llm_providers[] = { "anthropic", "openai", NULL };
 
 static int
 check_nonempty(const char *v, char **why)
@@ -255,6 +256,9 @@ const struct schema_key schema_keys[] = {
 	  .help = "Name of a repos entry." },
 	{ .path = "routes.[].agent", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
 	  .help = "Name of an agents entry." },
+	{ .path = "routes.[].brain", .type = SCHEMA_STRING,
+	  .help = "Name of a brains entry: the person talks to that model in "
+	  "plain language.  Unset = the rules brain (commands only)." },
 
 	{ .path = "webhooks", .type = SCHEMA_LIST,
 	  .help = "Signed HTTP POSTs (GitHub, or any sender that signs like "
@@ -291,6 +295,9 @@ const struct schema_key schema_keys[] = {
 	  .flags = SCHEMA_REQUIRED, .help = "Name of a repos entry." },
 	{ .path = "webhooks.[].agent", .type = SCHEMA_STRING,
 	  .flags = SCHEMA_REQUIRED, .help = "Name of an agents entry." },
+	{ .path = "webhooks.[].brain", .type = SCHEMA_STRING,
+	  .help = "Name of a brains entry for the threads this webhook opens; "
+	  "unset = the rules brain." },
 	{ .path = "webhooks.[].github", .type = SCHEMA_GROUP,
 	  .help = "Trigger rules and write-back for kind \"github\"." },
 	{ .path = "webhooks.[].github.labels", .type = SCHEMA_STRINGS,
@@ -338,6 +345,50 @@ const struct schema_key schema_keys[] = {
 	{ .path = "webhooks.[].generic.signature_header", .type = SCHEMA_STRING,
 	  .def = "X-Switchboard-Signature", .check = check_header,
 	  .help = "Header with sha256=HEX." },
+
+	{ .path = "brains", .type = SCHEMA_LIST,
+	  .help = "LLM brains: a model the person talks to in plain language, "
+	  "which starts agents, relays their questions and reports their "
+	  "results through the same actions as the commands.  Named by "
+	  "routes and webhooks." },
+	{ .path = "brains.[].name", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_name,
+	  .help = "Name used by routes and webhooks; unique." },
+	{ .path = "brains.[].provider", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .values = llm_providers,
+	  .help = "\"anthropic\" (Messages API) or \"openai\" (Chat "
+	  "Completions: OpenAI, Ollama, llama.cpp server, vLLM, OpenRouter)." },
+	{ .path = "brains.[].model", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_nonempty,
+	  .help = "Model name as the provider spells it." },
+	{ .path = "brains.[].api_key", .type = SCHEMA_SECRET,
+	  .help = "API key; required for anthropic, optional for openai "
+	  "(local servers need none)." },
+	{ .path = "brains.[].base_url", .type = SCHEMA_STRING,
+	  .check = check_url,
+	  .help = "API base URL without /v1; unset = https://api.anthropic.com "
+	  "or https://api.openai.com.  Local: http://127.0.0.1:11434 "
+	  "(Ollama)." },
+	{ .path = "brains.[].max_tokens", .type = SCHEMA_INT, .def = "2048",
+	  .min = 16, .max = 200000, .help = "Most tokens per model reply." },
+	{ .path = "brains.[].context_tokens", .type = SCHEMA_INT, .def = "60000",
+	  .min = 1000, .max = 10000000,
+	  .help = "Bound of one request's input (system prompt, tools and "
+	  "transcript, estimated); the oldest exchanges are dropped first." },
+	{ .path = "brains.[].timeout", .type = SCHEMA_INT, .def = "120",
+	  .min = 1, .max = 3600, .help = "Seconds per model call." },
+	{ .path = "brains.[].max_tool_rounds", .type = SCHEMA_INT, .def = "8",
+	  .min = 1, .max = 100, .help = "Model calls per turn at most." },
+	{ .path = "brains.[].price_in_per_mtok", .type = SCHEMA_FLOAT,
+	  .def = "0", .min = 0, .max = 100000,
+	  .help = "US dollars per million input tokens, for cost accounting." },
+	{ .path = "brains.[].price_out_per_mtok", .type = SCHEMA_FLOAT,
+	  .def = "0", .min = 0, .max = 100000,
+	  .help = "US dollars per million output tokens." },
+	{ .path = "brains.[].max_cost_usd_per_day", .type = SCHEMA_FLOAT,
+	  .def = "0", .min = 0, .max = 1000000,
+	  .help = "Spending cap per UTC day; over it only commands work until "
+	  "the next day.  0 = no cap." },
 
 	{ .path = "adapters", .type = SCHEMA_GROUP, .help = "Chat adapters." },
 	{ .path = "adapters.console", .type = SCHEMA_GROUP,

@@ -13,6 +13,10 @@
  *	anything else		the answer when exactly one question is open
  *				(or when it replies to a question's message);
  *				with several open, the bot lists them.
+ *
+ * The LLM brain sends explicit commands here too (brain_rules_command), so
+ * they stay instant, free and deterministic; everything acts through the
+ * shared brain_act_* functions (brain.c).
  */
 #include "orchestrator/brain.h"
 #include "orchestrator/agent.h"
@@ -37,7 +41,7 @@ start(struct conversation *c, const char *task, const char *by)
 		conversation_say(c, "What should the agent do? Say `new TASK`.");
 		return;
 	}
-	if (agent_start(c, c->agent, task, by, &cause) == NULL) {
+	if (brain_act_start(c, c->agent, NULL, task, by, &cause) == NULL) {
 		conversation_say(c, "Could not start an agent: %s", cause);
 		free(cause);
 	}
@@ -65,12 +69,11 @@ static struct agent *
 find_here(struct conversation *c, long long n)
 {
 	struct agent	*a;
+	char		*cause = NULL;
 
-	if (n <= 0 || (a = agent_find(n)) == NULL ||
-	    agent_conversation(a) != c) {
-		conversation_say(c, "There is no agent #%lld in this thread.",
-		    n);
-		return NULL;
+	if ((a = brain_act_find(c, n, &cause)) == NULL) {
+		conversation_say(c, "%s", cause);
+		free(cause);
 	}
 	return a;
 }
@@ -80,73 +83,64 @@ status(struct conversation *c)
 {
 	struct agent	*v[MAX_LIST];
 	struct question	*qs[MAX_LIST];
-	struct buf	 b = { 0 };
+	const struct brain_ops *b = brain_of(c);
+	struct buf	 buf = { 0 };
 	char		*line;
 	int		 n, i, nq;
 
 	n = agent_list(c, v, MAX_LIST);
-	if (n == 0) {
-		conversation_say(c, "No agents in this thread yet.");
-		return;
-	}
+	if (n == 0)
+		buf_adds(&buf, "No agents in this thread yet.");
 	for (i = 0; i < n && i < MAX_LIST; i++) {
 		line = agent_status_line(v[i]);
-		buf_printf(&b, "%s%s", i ? "\n" : "", line);
+		buf_printf(&buf, "%s%s", i ? "\n" : "", line);
 		free(line);
 	}
 	nq = question_open_in(c, qs, MAX_LIST);
 	for (i = 0; i < nq && i < MAX_LIST; i++)
-		buf_printf(&b, "\nq%lld (#%lld) is waiting: %s",
+		buf_printf(&buf, "\nq%lld (#%lld) is waiting: %s",
 		    (long long)qs[i]->id, (long long)agent_id(qs[i]->agent),
 		    qs[i]->text);
-	conversation_say(c, "%s", b.data);
-	buf_free(&b);
+	if (b->status != NULL && (line = b->status(c)) != NULL) {
+		buf_printf(&buf, "\n%s", line);
+		free(line);
+	}
+	conversation_say(c, "%s", buf.data);
+	buf_free(&buf);
 }
 
 static void
 answer(struct conversation *c, int64_t qid, const char *text, const char *by)
 {
-	struct question	*q;
-	char		*why = NULL;
+	char	*why = NULL;
 
-	if ((q = question_find(qid)) != NULL && agent_conversation(q->agent) != c) {
-		conversation_say(c, "q%lld belongs to another thread.",
-		    (long long)qid);
-		return;
-	}
-	if (question_answer(qid, text, by, &why) != 0) {
-		conversation_say(c, "Sorry, %s.", why);
+	if (brain_act_answer(c, qid, text, by, &why) != 0) {
+		conversation_say(c, "%s", why);
 		free(why);
 	}
 }
 
-static void
-rules_on_message(struct conversation *c, const struct brain_msg *m)
+int
+brain_rules_command(struct conversation *c, const struct brain_msg *m)
 {
-	struct question	*qs[MAX_LIST];
 	struct agent	*a;
 	const char	*t = m->text, *rest;
 	long long	 n;
-	int		 nq, i;
-	char		*s;
+	char		*s, *cause = NULL;
 
-	if (m->first) {
-		start(c, t, m->by);
-		return;
-	}
 	if (strcasecmp(t, "status") == 0 || strcasecmp(t, "agents") == 0) {
 		status(c);
-		return;
+		return 1;
 	}
 	if (strcasecmp(t, "help") == 0) {
 		s = render_help();
 		conversation_say(c, "%s", s);
 		free(s);
-		return;
+		return 1;
 	}
 	if (strncasecmp(t, "new ", 4) == 0 || strcasecmp(t, "new") == 0) {
 		start(c, t + (t[3] == '\0' ? 3 : 4), m->by);
-		return;
+		return 1;
 	}
 	if (strncasecmp(t, "cleanup ", 8) == 0) {
 		rest = t + 8;
@@ -155,14 +149,14 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 		if ((n = parse_ref(rest, NULL)) < 0 &&
 		    (n = parse_uint(rest)) < 0) {
 			conversation_say(c, "Which one? Say `cleanup #N`.");
-			return;
+			return 1;
 		}
 		if ((a = find_here(c, n)) == NULL)
-			return;
+			return 1;
 		if (agent_cleanup(a) != 0)
 			conversation_say(c, "#%lld is still running or has no"
 			    " worktree.", n);
-		return;
+		return 1;
 	}
 	if (strncasecmp(t, "cancel ", 7) == 0 || strncasecmp(t, "diff ", 5) == 0) {
 		int is_cancel = tolower((unsigned char)t[0]) == 'c';
@@ -174,31 +168,33 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 		    (n = parse_uint(rest)) < 0) {
 			conversation_say(c, "Which one? Say `%s #N`.",
 			    is_cancel ? "cancel" : "diff");
-			return;
+			return 1;
 		}
-		if ((a = find_here(c, n)) == NULL)
-			return;
 		if (!is_cancel) {
+			if ((a = find_here(c, n)) == NULL)
+				return 1;
 			s = agent_diff_text(a);
 			conversation_say(c, "%s", s);
 			free(s);
-		} else if (agent_cancel(a, m->by) != 0)
-			conversation_say(c, "#%lld has already ended (%s).", n,
-			    agent_state_name(agent_state(a)));
-		else
+		} else if (brain_act_cancel(c, n, m->by, &cause) != 0) {
+			conversation_say(c, "%s", cause);
+			free(cause);
+		} else
 			conversation_say(c, "Cancelling #%lld.", n);
-		return;
+		return 1;
 	}
 	if ((n = parse_ref(t, &rest)) >= 0) {
-		if ((a = find_here(c, n)) == NULL)
-			return;
 		if (*rest == '\0') {
-			conversation_say(c, "What should #%lld do? Say `#%lld"
-			    " TEXT`.", n, n);
-			return;
+			if (find_here(c, n) != NULL)
+				conversation_say(c, "What should #%lld do? Say"
+				    " `#%lld TEXT`.", n, n);
+			return 1;
 		}
-		agent_followup(a, rest, m->by);
-		return;
+		if (brain_act_followup(c, n, rest, m->by, &cause) != 0) {
+			conversation_say(c, "%s", cause);
+			free(cause);
+		}
+		return 1;
 	}
 	/* qN TEXT: an explicit answer. */
 	if ((t[0] == 'q' || t[0] == 'Q') && isdigit((unsigned char)t[1])) {
@@ -209,10 +205,10 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 			if (*s == '\0') {
 				conversation_say(c, "What is the answer to"
 				    " q%lld? Say `q%lld ANSWER`.", n, n);
-				return;
+				return 1;
 			}
 			answer(c, n, s, m->by);
-			return;
+			return 1;
 		}
 	}
 	/* A reply to a question's own message answers that one. */
@@ -220,11 +216,26 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 	    (n = question_parse_id(m->reply_to_key)) > 0 &&
 	    m->reply_to_key[0] == 'q') {
 		answer(c, n, t, m->by);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+rules_on_message(struct conversation *c, const struct brain_msg *m)
+{
+	struct question	*qs[MAX_LIST];
+	int		 nq, i;
+
+	if (m->first) {
+		start(c, m->text, m->by);
 		return;
 	}
+	if (brain_rules_command(c, m))
+		return;
 	nq = question_open_in(c, qs, MAX_LIST);
 	if (nq == 1) {
-		answer(c, qs[0]->id, t, m->by);
+		answer(c, qs[0]->id, m->text, m->by);
 		return;
 	}
 	if (nq > 1) {
@@ -244,23 +255,7 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 	    " understand, or `new TASK` to start another agent.");
 }
 
-static const struct brain_ops brain_rules = {
+const struct brain_ops brain_rules = {
 	.name = "rules",
 	.on_message = rules_on_message,
 };
-
-static const struct brain_ops *const brains[] = {
-	&brain_rules,
-	NULL
-};
-
-const struct brain_ops *
-brain_lookup(const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; brains[i] != NULL; i++)
-		if (strcmp(brains[i]->name, name) == 0)
-			return brains[i];
-	return NULL;
-}

@@ -134,7 +134,7 @@ on_message(struct adapter *ad, const struct chat_event *ev)
 	m.by = by;
 	m.reply_to_key = key;
 	m.first = first;
-	brain_lookup("rules")->on_message(c, &m);
+	brain_of(c)->on_message(c, &m);
 	free(text);
 	free(by);
 	free(key);

@@ -15,6 +15,36 @@
 
 static struct question	*open_list;
 
+#define Q_MAX_OBSERVERS	4
+static struct {
+	question_event_fn	 fn;
+	void			*arg;
+}			 observers[Q_MAX_OBSERVERS];
+static int		 nobservers;
+
+void
+question_on_event(question_event_fn fn, void *arg)
+{
+	int	 i;
+
+	for (i = 0; i < nobservers; i++)
+		if (observers[i].fn == fn && observers[i].arg == arg)
+			return;
+	if (nobservers == Q_MAX_OBSERVERS)
+		fatalx("question: too many observers");
+	observers[nobservers].fn = fn;
+	observers[nobservers++].arg = arg;
+}
+
+static void
+q_notify(struct question *q, enum question_event ev)
+{
+	int	 i;
+
+	for (i = 0; i < nobservers; i++)
+		observers[i].fn(q, ev, observers[i].arg);
+}
+
 static const char *
 state_name(enum question_state s)
 {
@@ -130,6 +160,7 @@ q_settle(struct question *q, enum question_state st, const char *answer,
 	log_info("question %s %s%s%s", key, state_name(st),
 	    by != NULL ? " by " : "", by != NULL ? by : "");
 	agent_touch(q->agent);
+	q_notify(q, QUESTION_SETTLED);
 	q_free(q);
 }
 
@@ -233,6 +264,7 @@ question_open(struct agent *a, const char *text, const char *const *choices,
 	free(msg);
 	log_info("question %s from agent %lld", key, (long long)agent_id(a));
 	agent_touch(a);
+	q_notify(q, QUESTION_OPENED);
 	return q;
 }
 

@@ -54,6 +54,16 @@ int		 question_open_in(const struct conversation *, struct question **,
  */
 int		 question_answer(int64_t id, const char *answer, const char *by,
 		    char **why);
+/*
+ * Observers of every ticket opened (after its message is posted) and
+ * settled (answered, cancelled or expired; state, answer and answered_by
+ * set, before it is freed).  The brain records them; an observer must not
+ * settle or free the question.  Register at start; at most a handful.
+ */
+enum question_event { QUESTION_OPENED, QUESTION_SETTLED };
+typedef void	(*question_event_fn)(struct question *, enum question_event,
+		    void *arg);
+void		 question_on_event(question_event_fn, void *arg);
 /* Cancels every open question of the agent (it ended). */
 void		 question_cancel_agent(struct agent *, const char *why);
 /* On start: questions left open by a previous run are cancelled. */

@@ -814,3 +814,76 @@ out:
 	git_repository_free(repo);
 	return rc;
 }
+
+/* ---- unified diff (the LLM brain's agent_diff) ---------------------------- */
+
+struct patch_out {
+	struct buf	 b;
+	size_t		 max;
+	int		 truncated;
+};
+
+static int
+patch_line(const git_diff_delta *d, const git_diff_hunk *h,
+    const git_diff_line *l, void *arg)
+{
+	struct patch_out	*p = arg;
+
+	if (p->b.len + l->content_len + 2 > p->max) {
+		p->truncated = 1;
+		return 1;	/* stops the print; not an error for us */
+	}
+	if (l->origin == GIT_DIFF_LINE_CONTEXT ||
+	    l->origin == GIT_DIFF_LINE_ADDITION ||
+	    l->origin == GIT_DIFF_LINE_DELETION)
+		buf_add(&p->b, &l->origin, 1);
+	buf_add(&p->b, l->content, l->content_len);
+	return 0;
+}
+
+int
+worktree_diff_patch(const char *repo_path, const char *base,
+    const char *branch, const char *path, size_t max, char **out,
+    int *truncated, char **cause)
+{
+	git_diff_options opts;
+	git_repository	*repo = NULL;
+	git_tree	*old = NULL, *new = NULL;
+	git_diff	*diff = NULL;
+	struct patch_out p = { .max = max };
+	char		*spec[1];
+	int		 rc = -1, error;
+
+	*out = NULL;
+	*truncated = 0;
+	if (open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	if (merge_base_tree(repo, base, branch, &old, &new, cause) < 0)
+		goto out;
+	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	if (path != NULL && *path != '\0') {
+		spec[0] = (char *)path;
+		opts.pathspec.strings = spec;
+		opts.pathspec.count = 1;
+	}
+	if (git_diff_tree_to_tree(&diff, repo, old, new, &opts) < 0 ||
+	    git_diff_find_similar(diff, NULL) < 0) {
+		gfail(cause, "cannot diff %s against %s", branch, base);
+		goto out;
+	}
+	error = git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, patch_line, &p);
+	if (error < 0 && !p.truncated) {
+		gfail(cause, "cannot print the diff of %s", branch);
+		goto out;
+	}
+	*truncated = p.truncated;
+	*out = p.b.data != NULL ? buf_steal(&p.b) : xstrdup("");
+	rc = 0;
+out:
+	buf_free(&p.b);
+	git_diff_free(diff);
+	git_tree_free(new);
+	git_tree_free(old);
+	git_repository_free(repo);
+	return rc;
+}

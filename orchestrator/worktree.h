@@ -121,4 +121,14 @@ int	 worktree_remove(const char *repo_path, int64_t agent_id,
 int	 worktree_cleanup_older(const char *repo_path, const char *state_dir,
 	    int64_t retention_s, int *removed, char **cause);
 
+/*
+ * Unified diff (git diff base...branch) of branch's tip against its merge
+ * base with base, limited to path (a file or directory; NULL = all), at
+ * most max bytes: *out is cut at a line end with a note when longer
+ * (*truncated = 1).  Tree to tree, so it reads only what changed.
+ */
+int	 worktree_diff_patch(const char *repo_path, const char *base,
+	    const char *branch, const char *path, size_t max, char **out,
+	    int *truncated, char **cause);
+
 #endif

@@ -197,6 +197,36 @@ TEST(route_to_unknown_repo_is_error)
 	    "routes.[0].repo: no repo named 'nope'"));
 }
 
+TEST(route_to_unknown_brain_is_error_with_line)
+{
+	CHECK(fails_with("brain-route.conf", "brain-route.conf:6: "
+	    "routes.[0].brain: no brain named 'mian'"));
+}
+
+TEST(anthropic_brain_needs_an_api_key)
+{
+	CHECK(fails_with("brain-key.conf", "brain-key.conf:4: "
+	    "brains.[1].api_key: required for provider \"anthropic\""));
+}
+
+TEST(openai_brain_without_key_loads_with_defaults)
+{
+	struct config		*c;
+	const struct cfg_brain	*b;
+	char			*cause = NULL;
+
+	CHECK(load("brain-ok.conf", &c, &cause) == 0);
+	CHECK((b = config_brain(c, "local")) != NULL);
+	CHECK(b->api_key == NULL);
+	CHECK_STR(b->base_url, "http://127.0.0.1:11434");
+	CHECK_INT(b->max_tokens, 2048);
+	CHECK_INT(b->context_tokens, 60000);
+	CHECK_INT(b->max_tool_rounds, 8);
+	CHECK_INT(b->timeout, 120);
+	CHECK(config_brain(c, "nope") == NULL);
+	config_free(c);
+}
+
 TEST(duplicate_agent_name_is_error_at_second)
 {
 	CHECK(fails_with("dup-agent.conf", "dup-agent.conf:4: "
@@ -656,6 +686,9 @@ main(void)
 	unsetenv("SB_TEST_UNSET");
 
 	RUN(minimal_config_loads_with_schema_defaults);
+	RUN(route_to_unknown_brain_is_error_with_line);
+	RUN(anthropic_brain_needs_an_api_key);
+	RUN(openai_brain_without_key_loads_with_defaults);
 	RUN(missing_file_names_the_file_and_errno);
 	RUN(syntax_error_has_libconfig_file_line);
 	RUN(unknown_top_level_key_is_error_with_line);
