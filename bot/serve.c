@@ -14,8 +14,10 @@
 #include "orchestrator/agentsock.h"
 #include "orchestrator/chat.h"
 #include "orchestrator/conversation.h"
+#include "orchestrator/merge.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
+#include "orchestrator/results.h"
 #include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
@@ -219,6 +221,7 @@ on_reload(void *arg)
 	sv.cfg = nc;
 	chat_configure(sv.cfg);
 	webhook_configure(sv.cfg);
+	results_configure(sv.cfg);
 	{
 		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
@@ -312,12 +315,14 @@ serve_main(const char *config_path)
 	chat_configure(sv.cfg);
 	agent_configure(sv.cfg, path);
 	webhook_configure(sv.cfg);
+	results_configure(sv.cfg);
 	free(path);
 	path = NULL;
 	if (start_adapters(&cause) != 0)
 		goto fail;
 	agent_recover();
 	outbox_init();
+	merge_recover();
 	store_seen_expire();
 
 	loop_on_shutdown(on_shutdown, NULL);

@@ -50,6 +50,13 @@ static const char *const migrations[] = {
 	"  not_before INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
 	"  created_at INTEGER NOT NULL, sent_at INTEGER);"
 	"CREATE INDEX outbox_pending ON outbox(status, adapter, channel, id);",
+	/* 2: the merge queue (orchestrator/merge.c), one row per `merge #N`. */
+	"CREATE TABLE merges (id INTEGER PRIMARY KEY,"
+	"  agent_id INTEGER NOT NULL, repo TEXT NOT NULL, branch TEXT NOT NULL,"
+	"  base TEXT NOT NULL, status TEXT NOT NULL, base_oid TEXT,"
+	"  merged_oid TEXT, detail TEXT, requested_by TEXT,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER);"
+	"CREATE INDEX merges_queue ON merges(repo, status, id);",
 };
 
 #define STMT_BUCKETS	64

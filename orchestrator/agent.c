@@ -1,4 +1,5 @@
 #include "orchestrator/agent.h"
+#include "orchestrator/agentlog.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/driver.h"
 #include "orchestrator/outbox.h"
@@ -462,6 +463,7 @@ ring_add(struct agent *a, const char *p, size_t n)
 {
 	size_t	 k;
 
+	agentlog_add(a->id, a->turn, p, n);	/* `log #N` keeps it all */
 	if (a->ring_cap == 0)
 		return;
 	if (n >= a->ring_cap) {
@@ -776,6 +778,12 @@ env_is_secret(const char *entry)
 		    cfg->webhooks[i].secret) || env_holds(entry, n,
 		    cfg->webhooks[i].github.token_ref,
 		    cfg->webhooks[i].github.token))
+			return 1;
+	/* Push and pull-request tokens of the repos (results). */
+	for (i = 0; i < cfg->nrepos; i++)
+		if (env_holds(entry, n, cfg->repos[i].push_token_ref,
+		    cfg->repos[i].push_token) || env_holds(entry, n,
+		    cfg->repos[i].forge.token_ref, cfg->repos[i].forge.token))
 			return 1;
 	return 0;
 }

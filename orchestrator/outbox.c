@@ -186,6 +186,16 @@ max_text(const char *adapter)
 	return a->ops->caps(a)->max_text;
 }
 
+const struct adapter_caps *
+outbox_caps(const char *adapter)
+{
+	struct adapter	*a;
+
+	if ((a = reg_find(adapter)) == NULL)
+		return NULL;
+	return a->ops->caps(a);
+}
+
 /* A copy of text cut to max bytes (UTF-8 safe) with a marker, or NULL. */
 static char *
 truncated(const char *text, size_t max)

@@ -72,6 +72,10 @@ char		*outbox_ref_of(const char *key);
 char		*outbox_key_of(const char *adapter, const char *channel,
 		    const char *ref);
 
+/* A registered adapter's capabilities, or NULL. */
+struct adapter_caps;
+const struct adapter_caps *outbox_caps(const char *adapter);
+
 size_t		 outbox_pending(void);	/* rows not yet done */
 size_t		 outbox_inflight(void);	/* ops handed to adapters */
 

