@@ -164,7 +164,9 @@ gitremote_push(const char *repo_path, const char *remote, const char *src,
 			rc = GITREMOTE_EAUTH;
 		} else if (e != NULL && e->message != NULL &&
 		    (strstr(e->message, "rejected") != NULL ||
-		    strstr(e->message, "fast-forward") != NULL)) {
+		    strstr(e->message, "fast-forward") != NULL ||
+		    strstr(e->message, "not present locally") != NULL)) {
+			/* libgit2 checks fast-forwards itself, before sending. */
 			*cause = xasprintf("rejected by %s: %s",
 			    git_remote_url(r), e->message);
 			rc = GITREMOTE_EREJECTED;

@@ -86,5 +86,96 @@ def test_diff_inline_and_as_a_file_and_log_of_a_successful_run(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def bare(tmp, name="remote.git"):
+    path = os.path.join(tmp, name)
+    git("init", "-q", "--bare", path)
+    return path
+
+
+def test_push_to_a_local_bare_repo_and_a_rejected_push(tmp, ds):
+    d = Daemon(tmp, W)
+    remote = bare(tmp)
+    git("remote", "add", "origin", remote, cwd=d.repo)
+    ds.append(d)
+    d.start()
+    t, n = task(d, "a.txt pushed work")
+    branch = git("for-each-ref", "--format=%(refname:short)",
+                 "refs/heads/sb/%s-*" % n, cwd=d.repo).strip()
+    d.send("t%s push #%s" % (t, n))
+    d.expect(r"#%s: pushed `%s` to origin" % (n, re.escape(branch)))
+    local = git("rev-parse", branch, cwd=d.repo).strip()
+    there = git("--git-dir", remote, "rev-parse", branch).strip()
+    check(local == there, "remote has %s, local %s" % (there, local))
+    # Someone else moved the branch on the remote: not a fast-forward.
+    other = os.path.join(tmp, "other")
+    git("clone", "-q", "-b", branch, remote, other)
+    with open(os.path.join(other, "x"), "w") as f:
+        f.write("x\n")
+    git("add", "x", cwd=other)
+    git("-c", "user.name=o", "-c", "user.email=o@l", "commit", "-qm", "x",
+        cwd=other)
+    git("push", "-q", "origin", branch, cwd=other)
+    d.send("t%s #%s more work" % (t, n))
+    d.expect(r"✅ #%s done" % n, timeout=20)
+    d.send("t%s push #%s" % (t, n))
+    d.expect(r"#%s: push failed: rejected" % n)
+    check(d.stop() == 0, "clean exit")
+
+
+def git_http(tmp, token):
+    root = os.path.join(tmp, "srv")
+    os.makedirs(root)
+    git("init", "-q", "--bare", os.path.join(root, "r.git"))
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(FAKES,
+                          "git-http.py"), root, token],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    port = int(p.stdout.readline())
+    return p, "http://127.0.0.1:%d/r.git" % port, os.path.join(root, "r.git")
+
+
+def test_push_over_http_with_the_token_and_a_wrong_token_is_reported(tmp, ds):
+    srv, url, remote = git_http(tmp, "s3cret-token")
+    try:
+        d = Daemon(tmp, W, env={"SB_PUSH_TOKEN": "s3cret-token"})
+        git("remote", "add", "origin", url, cwd=d.repo)
+        with open(d.conf) as f:
+            conf = f.read()
+        conf = conf.replace('base = "main"; }', 'base = "main"; push = {'
+                            ' token = "env:SB_PUSH_TOKEN"; }; }')
+        with open(d.conf, "w") as f:
+            f.write(conf)
+        ds.append(d)
+        d.start()
+        t, n = task(d, "b.txt over http")
+        branch = git("for-each-ref", "--format=%(refname:short)",
+                     "refs/heads/sb/%s-*" % n, cwd=d.repo).strip()
+        d.send("t%s push #%s" % (t, n))
+        d.expect(r"#%s: pushed `%s` to origin" % (n, re.escape(branch)),
+                 timeout=20)
+        check(git("--git-dir", remote, "rev-parse", branch).strip() ==
+              git("rev-parse", branch, cwd=d.repo).strip(), "not pushed")
+        check(d.stop() == 0, "clean exit")
+        # The same with a wrong token: reported, nothing pushed, and the
+        # token appears nowhere in what the daemon printed or logged.
+        git("--git-dir", remote, "branch", "-D", branch)
+        d2 = Daemon(tmp, W, env={"SB_PUSH_TOKEN": "wrong-token-xyz"})
+        ds.append(d2)
+        d2.start()
+        d2.send("t%s push #%s" % (t, n))
+        d2.expect(r"#%s: push failed: authentication failed" % n,
+                  timeout=20)
+        out = subprocess.run(["git", "--git-dir", remote, "branch"],
+                             capture_output=True, text=True).stdout
+        check(branch not in out, "pushed with a wrong token")
+        check(d2.stop() == 0, "clean exit")
+        for text in ["\n".join(d.lines + d2.lines),
+                     open(d.errlog, errors="replace").read()]:
+            check("wrong-token-xyz" not in text and "s3cret-token" not in
+                  text, "a token leaked into the output")
+    finally:
+        srv.kill()
+        srv.wait()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
