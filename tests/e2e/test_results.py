@@ -177,5 +177,84 @@ def test_push_over_http_with_the_token_and_a_wrong_token_is_reported(tmp, ds):
         srv.wait()
 
 
+def github(token):
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(FAKES,
+                          "github-api.py"), "--token", token],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return p, "http://127.0.0.1:%d" % int(p.stdout.readline())
+
+
+def get_json(url, data=None):
+    req = urllib.request.Request(url, data=json.dumps(data).encode()
+                                 if data is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def pr_daemon(tmp, ds, api, token_env):
+    d = Daemon(tmp, W, env={"SB_GH": token_env})
+    if not os.path.exists(os.path.join(tmp, "remote.git")):
+        git("remote", "add", "origin", bare(tmp), cwd=d.repo)
+    with open(d.conf) as f:
+        conf = f.read()
+    conf = conf.replace('base = "main"; }', 'base = "main"; forge = {'
+                        ' kind = "github"; repo = "octo/webapp"; token ='
+                        ' "env:SB_GH"; api_url = "%s"; }; }' % api)
+    with open(d.conf, "w") as f:
+        f.write(conf)
+    ds.append(d)
+    return d.start()
+
+
+def test_pr_opens_once_reports_an_existing_one_and_a_refused_token(tmp, ds):
+    gh, api = github("ghp-good")
+    try:
+        d = pr_daemon(tmp, ds, api, "ghp-good")
+        t, n = task(d, "c.txt a change worth a pr")
+        d.send("t%s pr #%s" % (t, n))
+        url = d.expect(r"#%s: opened a pull request: "
+                       r"(https://github.com/octo/webapp/pull/\d+)" % n,
+                       timeout=20).group(1)
+        d.expect(r"~\d+ #%s w · done .*\n?" % n)   # the card, edited
+        check(d.saw(r"PR: " + re.escape(url)), "PR link not on the card")
+        pr = get_json(api + "/_pulls")[0]
+        branch = git("for-each-ref", "--format=%(refname:short)",
+                     "refs/heads/sb/%s-*" % n, cwd=d.repo).strip()
+        check(pr["head"] == branch and pr["base"] == "main", pr)
+        check(pr["title"] == "c.txt a change worth a pr", pr["title"])
+        check("c.txt" in pr["body"] and "1 file changed" in pr["body"],
+              pr["body"])
+        check("Closes #" not in pr["body"], pr["body"])
+        # The branch went to the remote first (GitHub needs the head).
+        check(git("--git-dir", os.path.join(tmp, "remote.git"),
+                  "rev-parse", branch).strip() ==
+              git("rev-parse", branch, cwd=d.repo).strip(), "not pushed")
+        d.send("t%s pr #%s" % (t, n))
+        d.expect(r"#%s already has a pull request: %s" % (n, re.escape(url)))
+        posts = [r for r in get_json(api + "/_requests")
+                 if r.get("method") == "POST"]
+        check(len(posts) == 1, "second pr #N called GitHub: %r" % posts)
+        # A PR someone opened for the branch already: GitHub's 422.
+        t2, n2 = task(d, "d.txt second change")
+        b2 = git("for-each-ref", "--format=%(refname:short)",
+                 "refs/heads/sb/%s-*" % n2, cwd=d.repo).strip()
+        other = get_json(api + "/_pulls", {"head": b2})
+        d.send("t%s pr #%s" % (t2, n2))
+        d.expect(r"#%s already has a pull request: %s" %
+                 (n2, re.escape(other["html_url"])), timeout=20)
+        check(d.stop() == 0, "clean exit")
+        # A token GitHub refuses: 401 said in the thread.
+        d2 = pr_daemon(tmp, ds, api, "ghp-revoked")
+        t3, n3 = task(d2, "e.txt third change")
+        d2.send("t%s pr #%s" % (t3, n3))
+        d2.expect(r"#%s: GitHub refused the token for octo/webapp \(401: "
+                  r"Bad credentials\)" % n3, timeout=20)
+        check(d2.stop() == 0, "clean exit")
+    finally:
+        gh.kill()
+        gh.wait()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
