@@ -1175,9 +1175,11 @@ worktree_fast_forward(const char *repo_path, const char *base,
 	git_repository	*repo = NULL;
 	git_reference	*ref = NULL, *nref = NULL, *head = NULL;
 	git_oid		 expect, want;
+	git_commit	*oldc = NULL, *newc = NULL;
 	char		*refname = NULL;
 	int		 rc = -1, attached = 0;
 
+	memset(&co, 0, sizeof co);
 	*warning = NULL;
 	if (open_repo(&repo, repo_path, cause) < 0)
 		return -1;
@@ -1225,13 +1227,23 @@ checkout:
 	    repo) == 0 && strcmp(git_reference_name(head), refname) == 0)
 		attached = 1;
 	if (attached) {
+		/*
+		 * The ref has moved already, so the baseline (what the files
+		 * are expected to be) is the old base's tree, not HEAD's.
+		 */
 		git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 		co.checkout_strategy = GIT_CHECKOUT_SAFE;
-		if (git_checkout_head(repo, &co) < 0)
+		if (git_commit_lookup(&oldc, repo, &expect) == 0)
+			git_commit_tree(&co.baseline, oldc);
+		if (git_commit_lookup(&newc, repo, &want) < 0 ||
+		    git_checkout_tree(repo, (git_object *)newc, &co) < 0)
 			gfail(warning, "%s moved, but the checkout in %s was not"
 			    " updated (local changes?)", base, repo_path);
 	}
 out:
+	git_tree_free(co.baseline);
+	git_commit_free(oldc);
+	git_commit_free(newc);
 	free(refname);
 	git_reference_free(head);
 	git_reference_free(nref);

@@ -256,5 +256,127 @@ def test_pr_opens_once_reports_an_existing_one_and_a_refused_token(tmp, ds):
         gh.wait()
 
 
+def tip(repo, ref="main"):
+    return git("rev-parse", ref, cwd=repo).strip()
+
+
+def check_conf(script, timeout=30):
+    return 'check = [ "sh", "-c", %s ]; check_timeout = %d;' % (
+        json.dumps(script), timeout)
+
+
+def test_merge_queue_clean_merge_with_passing_check_moves_base(tmp, ds):
+    # The check sees the merged tree: both agents' files must be there.
+    d = start(tmp, ds, repo_extra=check_conf(
+        "sleep 1; test -f a.txt && echo check-ok"))
+    t1, n1 = task(d, "a.txt first")
+    t2, n2 = task(d, "b.txt second")
+    before = tip(d.repo)
+    d.send("t%s merge #%s" % (t1, n1))
+    d.expect(r"#%s: merging `sb/%s-a-txt-first` into main" % (n1, n1))
+    d.send("t%s merge #%s" % (t2, n2))
+    d.expect(r"#%s is 2nd in the merge queue of repo r" % n2)
+    d.expect(r"✅ #%s merged into main \(([0-9a-f]{7})\)" % n1, timeout=20)
+    d.expect(r"✅ #%s merged into main" % n2, timeout=20)
+    after = tip(d.repo)
+    check(after != before, "main did not move")
+    files = git("ls-tree", "--name-only", "main", cwd=d.repo).split()
+    check("a.txt" in files and "b.txt" in files, files)
+    # main was checked out in the repository: its files came along.
+    check(os.path.exists(os.path.join(d.repo, "b.txt")), "checkout stale")
+    check(git("status", "--porcelain", cwd=d.repo).strip() == "",
+          git("status", "--porcelain", cwd=d.repo))
+    # No scratch worktree or branch is left.
+    check("merge-" not in git("worktree", "list", cwd=d.repo) and
+          "sb-merge/" not in git("branch", cwd=d.repo), "scratch left")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_merge_conflict_lists_files_and_offers_a_followup(tmp, ds):
+    d = start(tmp, ds)
+    t1, n1 = task(d, "main.c int main(void) { return 1; }")
+    t2, n2 = task(d, "main.c int main(void) { return 2; }")
+    # Both touched main.c: each thread hears it once.
+    d.expect(r"⚠️ #%s and #%s both changed main.c in repo r" % (n2, n1))
+    d.expect(r"^\[t%s\] .*⚠️ #%s and #%s both changed main.c" %
+             (t1, n1, n2))
+    d.send("t%s merge #%s" % (t1, n1))
+    d.expect(r"✅ #%s merged into main" % n1, timeout=20)
+    before = tip(d.repo)
+    d.send("t%s merge #%s" % (t2, n2))
+    d.expect(r"⚠️ #%s conflicts with main in: main.c" % n2, timeout=20)
+    d.expect(r"Say `resolve #%s` to hand them to #%s" % (n2, n2))
+    check(tip(d.repo) == before, "main moved on a conflict")
+    check(git("status", "--porcelain", cwd=d.repo).strip() == "",
+          "repository left dirty: " + git("status", "--porcelain", cwd=d.repo))
+    d.send("t%s resolve #%s" % (t2, n2))
+    d.expect(r"#%s: starting a new turn with your follow-up" % n2)
+    check(d.db("SELECT status, detail FROM merges ORDER BY id") ==
+          [("done", d.db("SELECT merged_oid FROM merges WHERE id = 1")[0][0]),
+           ("conflict", "main.c")], d.db("SELECT * FROM merges"))
+    d.quiet(r"both changed main.c", 1)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_merge_whose_check_fails_leaves_base_alone(tmp, ds):
+    d = start(tmp, ds, repo_extra=check_conf(
+        "echo check-broke-on-purpose; exit 3"))
+    t, n = task(d, "a.txt something")
+    before = tip(d.repo)
+    d.send("t%s merge #%s" % (t, n))
+    d.expect(r"❌ #%s: the check failed; main did not move" % n, timeout=20)
+    d.expect(r"check-broke-on-purpose")
+    check(tip(d.repo) == before, "main moved although the check failed")
+    check("merge-" not in git("worktree", "list", cwd=d.repo), "scratch left")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_kill_9_during_a_merge_leaves_nothing_half_applied(tmp, ds):
+    flag = os.path.join(tmp, "slow")
+    started = os.path.join(tmp, "started")
+    script = ("if [ -f %s ]; then echo $$ > %s.tmp; mv %s.tmp %s; sleep 60;"
+              " fi; test -f a.txt" % (flag, started, started, started))
+    d = start(tmp, ds, repo_extra=check_conf(script, 120))
+    t, n = task(d, "a.txt work to land")
+    before = tip(d.repo)
+    open(flag, "w").close()
+    d.send("t%s merge #%s" % (t, n))
+    d.expect(r"running the check", timeout=20)
+    deadline = time.time() + 20 * SLOW
+    while not os.path.exists(started) and time.time() < deadline:
+        time.sleep(0.05)
+    check(os.path.exists(started), "the check did not start")
+    d.kill9()
+    pid = int(open(started).read())
+    try:
+        os.killpg(pid, signal.SIGKILL)     # the orphaned check (its group)
+    except ProcessLookupError:
+        pass
+    check(tip(d.repo) == before, "main moved before the check passed")
+    check(d.db("SELECT status FROM merges") == [("checking",)],
+          d.db("SELECT * FROM merges"))
+    os.unlink(flag)
+    with open(d.conf) as f:
+        conf = f.read()
+    d2 = Daemon(tmp, W)
+    with open(d2.conf, "w") as f:
+        f.write(conf)
+    ds.append(d2)
+    d2.start()
+    d2.expect(r"#%s: the merge was interrupted by a restart while checking;"
+              r" the base did not move. Starting it again" % n, timeout=20)
+    d2.expect(r"#%s: merged onto main cleanly; running the check" % n,
+              timeout=20)
+    d2.expect(r"✅ #%s merged into main" % n, timeout=30)
+    check(tip(d2.repo) != before, "main did not move after the restart")
+    check("a.txt" in git("ls-tree", "--name-only", "main", cwd=d2.repo),
+          "merged tree lacks the agent's file")
+    check("merge-" not in git("worktree", "list", cwd=d2.repo) and
+          "sb-merge/" not in git("branch", cwd=d2.repo), "scratch left: " +
+          git("worktree", "list", cwd=d2.repo) + git("branch", cwd=d2.repo)
+          + "\n".join(d2.lines))
+    check(d2.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
