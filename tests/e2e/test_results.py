@@ -378,5 +378,82 @@ def test_kill_9_during_a_merge_leaves_nothing_half_applied(tmp, ds):
     check(d2.stop() == 0, "clean exit")
 
 
+def long_diff_ok(data):
+    text = data.decode()
+    return (text.startswith("diff --git a/long.txt b/long.txt\n") and
+            text.count("\n+line ") == 300 and
+            "+line 300 of a long file\n" in text)
+
+
+def test_slack_upload_from_the_show_diff_button_bytes_checked(tmp, ds):
+    import test_slack as ts
+    ts.ASK = [("ask", [agent("write.sh"), "{task}"], 60)]
+    fake = ts.FakeSlack()
+    try:
+        ts.slack_daemon(tmp, ds, fake)
+        ts.connected(fake)
+        fake.event(ts.mention("1699.000100", text="<@UBOT> big long.txt 300"))
+        nxt = fake.wait_call("chat.postMessage", lambda c: "Next for #1" in
+                             ts.text_of(c) and "blocks" in c["args"],
+                             timeout=30)
+        labels = [e["text"]["text"] for b in nxt["args"]["blocks"]
+                  if b["type"] == "actions" for e in b["elements"]]
+        check(labels == ["Show diff", "Open PR", "Merge"], labels)
+        fake.post("/_test/event", {"interactive": ts.click(nxt,
+                                                           choice_index=0)})
+        files = fake.wait("an uploaded file", lambda: fake.get(
+            "/_test/files"), timeout=20)
+        f = files[0]
+        check(f["filename"] == "agent-1.diff" and f["channel_id"] == "C1"
+              and f["thread_ts"] == "1699.000100", f)
+        check(f["title"].startswith("#1 `sb/1-big-long-txt-300` against "
+                                    "main"), f["title"])
+        check(long_diff_ok(base64.b64decode(f["data"])), "uploaded bytes")
+        # The URL request was a form, as the method requires.
+        up = fake.calls("files.getUploadURLExternal")[0]
+        check(up["args"]["filename"] == "agent-1.diff" and
+              int(up["args"]["length"]) == len(base64.b64decode(f["data"])),
+              up["args"])
+        check(ds[0].stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_matrix_upload_media_and_m_file_in_the_thread_bytes_checked(tmp, ds):
+    import test_matrix as tm
+    tm.ASK = [("ask", [agent("write.sh"), "{task}"], 60)]
+    fake = tm.Fake()
+    try:
+        room = fake.room()
+        d = tm.start(tmp, ds, fake)
+        tm.synced(fake)
+        fake.invite(room)
+        tm.joined(fake, room)
+        tm.synced(fake, 2)
+        root = fake.say(room, "bot: big long.txt 300")
+        nxt = fake.wait(lambda e: tm.find(e, "m.room.message", "m.thread",
+                                          root, body="Next for #1"),
+                        "next steps", timeout=30)[0]
+        # No buttons on Matrix: the commands are in the text, no keys.
+        check("`diff #1`" in nxt["content"]["body"] and "1️⃣" not in
+              nxt["content"]["body"], nxt["content"]["body"])
+        fake.say(room, "diff #1", thread=root)
+        ev = fake.wait(lambda e: [x for x in tm.find(e, "m.room.message",
+                                                     "m.thread", root)
+                                  if x["content"].get("msgtype") ==
+                                  "m.file"], "an m.file event", timeout=20)[0]
+        c = ev["content"]
+        check(c["filename"] == "agent-1.diff" and
+              c["url"].startswith("mxc://localhost/"), c)
+        media = fake.call("GET", "/_test/media")[c["url"].rsplit("/", 1)[1]]
+        data = base64.b64decode(media["data"])
+        check(long_diff_ok(data), "uploaded bytes")
+        check(c["info"]["size"] == len(data) and media["filename"] ==
+              "agent-1.diff" and media["content_type"] == "text/plain", c)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
