@@ -1101,9 +1101,14 @@ worktree_scratch_remove(const char *repo_path, int64_t merge_id, char **cause)
 		    cause);
 		git_worktree_free(wt);
 	}
+	/*
+	 * git_reference_delete, not git_branch_delete: a scratch branch has
+	 * no config section, and removing one goes through libgit2 1.5's
+	 * regex matching, which leaks its match data on every non-match.
+	 */
 	if (rc == 0 && git_branch_lookup(&ref, repo, bname,
 	    GIT_BRANCH_LOCAL) == 0) {
-		if (git_branch_delete(ref) < 0)
+		if (git_reference_delete(ref) < 0)
 			rc = gfail(cause, "cannot delete %s", bname);
 		git_reference_free(ref);
 	}
