@@ -41,6 +41,7 @@ enum chat_op_kind {
 	CHAT_OP_POST,		/* new message in a thread (or a new thread) */
 	CHAT_OP_EDIT,		/* replace the text of one of our messages */
 	CHAT_OP_REACT,		/* add a reaction to any message */
+	CHAT_OP_UPLOAD,		/* a file (bytes + name + title) in a thread */
 };
 
 /* One outgoing operation.  Everything is borrowed until done/failed. */
@@ -56,6 +57,15 @@ struct chat_op {
 	const char *const	*choices;	/* NULL-terminated or NULL */
 	const char		*question;	/* question id ("q5") the choices answer */
 	int			 closed;	/* EDIT: the question is settled; drop buttons */
+	/*
+	 * UPLOAD: a file shared in the thread (Slack files.*UploadExternal,
+	 * Matrix media upload + m.file; the console prints it).  The bytes
+	 * need not be text.  An adapter without files refuses it for good.
+	 */
+	const char		*filename;	/* "agent-5.diff" */
+	const char		*title;		/* shown with the file; may be NULL */
+	const char		*data;
+	size_t			 data_len;
 	void			*priv;		/* outbox's */
 };
 

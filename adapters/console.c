@@ -382,6 +382,31 @@ console_add_choices(struct buf *b, const struct chat_op *op)
 	buf_adds(b, "]\n");
 }
 
+/*
+ * An uploaded file: a header line, then every line of the content behind
+ * "    | " so a reader (or a test) can tell the file from the chat.  Bytes
+ * that would garble a terminal (controls other than tab) print as '?'.
+ */
+static void
+console_add_file(struct buf *b, const struct chat_op *op)
+{
+	const char	*p = op->data, *end = op->data + op->data_len;
+
+	buf_printf(b, "📎 %s (%zu bytes)%s%s\n", op->filename != NULL ?
+	    op->filename : "file", op->data_len, op->title != NULL ? ": " : "",
+	    op->title != NULL ? op->title : "");
+	while (p < end) {
+		buf_adds(b, "    | ");
+		for (; p < end && *p != '\n'; p++)
+			buf_add(b, (unsigned char)*p < 0x20 && *p != '\t' ?
+			    "?" : p, 1);
+		buf_adds(b, "\n");
+		if (p < end)
+			p++;
+	}
+	buf_adds(b, "    |--\n");
+}
+
 /* The thread a message is in, for edits and reactions. */
 static const char *
 console_thread_label(struct console *c, const char *target,
@@ -977,6 +1002,16 @@ console_send(struct adapter *a, struct chat_op *op)
 		buf_printf(&b, "[t%s] %s %s: ", thread, ref, CONSOLE_SELF);
 		console_add_text(&b, op->text != NULL ? op->text : "");
 		console_add_choices(&b, op);
+		console_emit(c, buf_steal(&b), op, ref);
+		return 0;
+	case CHAT_OP_UPLOAD:
+		id = console_next_id(c);
+		ref = xasprintf("%" PRIu64, id);
+		thread = op->thread != NULL ? op->thread : ref;
+		if ((t = parse_uint(thread)) > 0)
+			console_map(c, id, (uint64_t)t);
+		buf_printf(&b, "[t%s] %s %s: ", thread, ref, CONSOLE_SELF);
+		console_add_file(&b, op);
 		console_emit(c, buf_steal(&b), op, ref);
 		return 0;
 	case CHAT_OP_EDIT:

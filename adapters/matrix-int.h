@@ -91,6 +91,10 @@ void	 matrix_call(struct matrix *, const char *method, const char *path,
 	    json_t *body /* taken, may be NULL */, long timeout_ms,
 	    matrix_cb, void (*drop)(void *arg) /* on cancel; may be NULL */,
 	    void *arg);
+void	 matrix_call_raw(struct matrix *, const char *method,
+	    const char *path, const char *content_type, const void *data,
+	    size_t len, long timeout_ms, matrix_cb, void (*drop)(void *arg),
+	    void *arg);
 /* Drops everything we hold of the access token and logs in again (or stops). */
 void	 matrix_auth_lost(struct matrix *, const char *why);
 void	 matrix_set_state(struct matrix *, const char *state);

@@ -371,6 +371,125 @@ matrix_out_step(struct matrix_out *o)
 		matrix_put(o, "m.room.message", matrix_build_fitting(o->m, op));
 }
 
+/* ---- file uploads ---------------------------------------------------------- */
+
+/*
+ * A file is two requests (spec, Content repository and m.file):
+ * POST /_matrix/media/v3/upload?filename=… with the bytes → content_uri
+ * (mxc://…), then an m.room.message of msgtype m.file pointing at it, in
+ * the thread, under the row's txnId, so a retried op sends the same event.
+ * A retry re-uploads the bytes (media has no idempotency key): at worst an
+ * unreferenced copy on the homeserver.
+ */
+static int
+matrix_upload_error(struct matrix_out *o, const struct matrix_reply *r)
+{
+	if (r->status == 200)
+		return 0;
+	if (r->status == 429)
+		matrix_out_failed(o, r->retry_ms, 0, "rate limited");
+	else if (r->status == 401) {
+		struct matrix *m = o->m;
+
+		matrix_out_failed(o, -1, 0, r->error);
+		matrix_auth_lost(m, "upload: the access token is no longer"
+		    " valid");
+	} else
+		matrix_out_failed(o, -1, r->status == 0 || r->status >= 500 ?
+		    0 : 1, r->error);
+	return -1;
+}
+
+static void
+matrix_upload_posted(struct matrix *m, const struct matrix_reply *r,
+    void *arg)
+{
+	struct matrix_out	*o = arg;
+	struct chat_op		*op = o->op;
+	const char		*eid;
+
+	if (matrix_upload_error(o, r) != 0)
+		return;
+	if ((eid = json_string_value(json_object_get(r->body, "event_id")))
+	    == NULL) {
+		matrix_out_failed(o, -1, 0, "send: no event_id in the answer");
+		return;
+	}
+	o->event_id = xstrdup(eid);
+	if (op->thread != NULL)
+		matrix_thread_note(m, op->channel, op->thread, eid);
+	matrix_out_done(o);
+}
+
+static const char *
+matrix_upload_mime(const char *name)
+{
+	const char	*dot = name != NULL ? strrchr(name, '.') : NULL;
+
+	if (dot != NULL && (strcmp(dot, ".diff") == 0 ||
+	    strcmp(dot, ".log") == 0 || strcmp(dot, ".txt") == 0))
+		return "text/plain";
+	return "application/octet-stream";
+}
+
+static void
+matrix_upload_stored(struct matrix *m, const struct matrix_reply *r,
+    void *arg)
+{
+	struct matrix_out	*o = arg;
+	struct chat_op		*op = o->op;
+	const char		*uri, *name;
+	json_t			*c;
+
+	if (matrix_upload_error(o, r) != 0)
+		return;
+	if ((uri = json_string_value(json_object_get(r->body,
+	    "content_uri"))) == NULL) {
+		matrix_out_failed(o, -1, 0, "upload: no content_uri");
+		return;
+	}
+	name = op->filename != NULL ? op->filename : "file";
+	c = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:I}}", "msgtype", "m.file",
+	    "body", op->title != NULL ? op->title : name, "filename", name,
+	    "url", uri, "info", "mimetype", matrix_upload_mime(name), "size",
+	    (json_int_t)op->data_len);
+	if (op->thread != NULL)
+		json_object_set_new(c, "m.relates_to", json_pack(
+		    "{s:s, s:s, s:b, s:{s:s}}", "rel_type", "m.thread",
+		    "event_id", op->thread, "is_falling_back", 1,
+		    "m.in_reply_to", "event_id",
+		    matrix_thread_latest(m, op->channel, op->thread)));
+	{
+		char *room = matrix_path_escape(op->channel);
+		char *txn = matrix_txn_id(op->id, 0);
+		char *etxn = matrix_path_escape(txn);
+		char *path = xasprintf("/_matrix/client/v3/rooms/%s/send/"
+		    "m.room.message/%s", room, etxn);
+
+		matrix_call(m, "PUT", path, c, 0, matrix_upload_posted,
+		    matrix_out_drop, o);
+		free(path);
+		free(etxn);
+		free(txn);
+		free(room);
+	}
+}
+
+static void
+matrix_upload(struct matrix_out *o)
+{
+	struct chat_op	*op = o->op;
+	char		*name, *path;
+
+	name = matrix_path_escape(op->filename != NULL ? op->filename : "file");
+	path = xasprintf("/_matrix/media/v3/upload?filename=%s", name);
+	matrix_call_raw(o->m, "POST", path, matrix_upload_mime(op->filename),
+	    op->data, op->data_len, 120000, matrix_upload_stored,
+	    matrix_out_drop, o);
+	free(path);
+	free(name);
+}
+
 static void
 matrix_refuse(void *arg)
 {
@@ -387,7 +506,7 @@ matrix_send(struct adapter *a, struct chat_op *op)
 	if (!m->connected || m->destroyed || m->logging_in)
 		return -1;
 	if (op->channel == NULL || (op->kind != CHAT_OP_POST &&
-	    op->target == NULL) || (op->kind == CHAT_OP_REACT &&
+	    op->kind != CHAT_OP_UPLOAD && op->target == NULL) || (op->kind == CHAT_OP_REACT &&
 	    op->emoji == NULL)) {
 		log_warnx("matrix: row %llu has no room, target or emoji",
 		    (unsigned long long)op->id);
@@ -404,6 +523,10 @@ matrix_send(struct adapter *a, struct chat_op *op)
 		while (op->choices[n] != NULL && n < nitems(choice_keys))
 			n++;
 	o->nkeys = (int)n;
+	if (op->kind == CHAT_OP_UPLOAD) {
+		matrix_upload(o);
+		return 0;
+	}
 	matrix_out_step(o);
 	return 0;
 }

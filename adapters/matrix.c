@@ -252,6 +252,54 @@ matrix_call(struct matrix *m, const char *method, const char *path,
 	free(data);
 }
 
+/*
+ * Like matrix_call, with a body that is not JSON (media uploads): the bytes
+ * (copied) and their content type.
+ */
+void
+matrix_call_raw(struct matrix *m, const char *method, const char *path,
+    const char *content_type, const void *data, size_t len, long timeout_ms,
+    matrix_cb cb, void (*drop)(void *), void *arg)
+{
+	struct http_request_opts	 o;
+	struct matrix_call		*c;
+	const char			*hdrs[3];
+	char				*url, *auth = NULL, *ct;
+	size_t				 n = 0;
+
+	url = xasprintf("%s%s", m->hs, path);
+	if (m->token != NULL) {
+		auth = xasprintf("Authorization: Bearer %s", m->token);
+		hdrs[n++] = auth;
+	}
+	ct = xasprintf("Content-Type: %s", content_type);
+	hdrs[n++] = ct;
+	hdrs[n] = NULL;
+	memset(&o, 0, sizeof o);
+	o.method = method;
+	o.url = url;
+	o.headers = hdrs;
+	o.body = data;
+	o.body_len = len;
+	o.timeout_ms = timeout_ms;
+	c = xcalloc(1, sizeof *c);
+	c->m = m;
+	c->cb = cb;
+	c->drop = drop;
+	c->arg = arg;
+	c->next = m->calls;
+	m->calls = c;
+	log_debug("matrix: %s %.*s (%zu bytes)", method,
+	    (int)strcspn(path, "?"), path, len);
+	c->req = http_request(&o, matrix_on_http, c);
+	free(url);
+	free(ct);
+	if (auth != NULL) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+}
+
 static void
 matrix_cancel_all(struct matrix *m)
 {

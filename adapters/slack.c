@@ -11,6 +11,7 @@
 #include "bot/util.h"
 #include "config/config.h"
 
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,53 @@ slack_api(struct slack *s, const char *method, int app, json_t *body,
 	free(auth);
 	free(url);
 	free(data);
+}
+
+/*
+ * A request that is not a JSON Web API call (a form-encoded method, the
+ * bytes of an upload), on the same list as slack_api's so destroy cancels
+ * it.  auth: send the bot token.  The reply reaches cb as for slack_api;
+ * a body that is not JSON comes as reply NULL.
+ */
+static void
+slack_call_raw(struct slack *s, const char *what, const char *url, int auth,
+    const char *content_type, const char *body, size_t len, slack_api_cb cb,
+    void *arg)
+{
+	struct http_request_opts	 o;
+	struct slack_call		*c;
+	const char			*hdrs[3];
+	char				*a = NULL, *ct;
+	size_t				 n = 0;
+
+	if (auth) {
+		a = xasprintf("Authorization: Bearer %s",
+		    s->cfg->slack.bot_token);
+		hdrs[n++] = a;
+	}
+	ct = xasprintf("Content-Type: %s", content_type);
+	hdrs[n++] = ct;
+	hdrs[n] = NULL;
+	memset(&o, 0, sizeof o);
+	o.method = "POST";
+	o.url = url;
+	o.headers = hdrs;
+	o.body = body;
+	o.body_len = len;
+	o.timeout_ms = SLACK_API_TIMEOUT_MS * 3;	/* a file takes longer */
+	c = xcalloc(1, sizeof *c);
+	c->s = s;
+	c->cb = cb;
+	c->arg = arg;
+	c->method = xstrdup(what);
+	c->next = s->calls;
+	s->calls = c;
+	c->req = http_request(&o, slack_api_done, c);
+	if (a != NULL) {
+		explicit_bzero(a, strlen(a));
+		free(a);
+	}
+	free(ct);
 }
 
 /* Cancels every call; their callbacks hear "adapter destroyed". */
@@ -547,6 +595,113 @@ slack_report_done(void *arg)
 	slack_settle(s);
 }
 
+/* ---- file uploads --------------------------------------------------------------- */
+
+/*
+ * Slack's external upload, three calls (docs "files.getUploadURLExternal"):
+ * files.getUploadURLExternal (form-encoded: filename, length) → upload_url
+ * + file_id; POST the bytes to upload_url (HTTP 200); then
+ * files.completeUploadExternal with files=[{id, title}], channel_id and
+ * thread_ts shares it in the thread.  The op's ref is the file id.  Until
+ * completed a file is shared nowhere, so a retry after a failure in the
+ * first two steps leaves at most an orphan upload Slack discards.
+ */
+struct slack_upload {
+	struct slack_send	*x;
+	char			*file_id;
+};
+
+static void
+slack_upload_free(struct slack_upload *u)
+{
+	slack_send_free(u->x);
+	free(u->file_id);
+	free(u);
+}
+
+static void
+slack_upload_completed(struct slack *s, long status, json_t *reply,
+    long long retry_ms, const char *error, void *arg)
+{
+	struct slack_upload	*u = arg;
+
+	if (error != NULL || status != 200 || reply_error(reply) != NULL)
+		slack_op_fail(u->x, status, reply, retry_ms, error);
+	else
+		chat_op_done(u->x->op, u->file_id);
+	slack_upload_free(u);
+}
+
+static void
+slack_upload_sent(struct slack *s, long status, json_t *reply,
+    long long retry_ms, const char *error, void *arg)
+{
+	struct slack_upload	*u = arg;
+	struct chat_op		*op = u->x->op;
+	json_t			*body;
+	char			*why;
+
+	if (error != NULL || status != 200) {
+		why = error != NULL ? xstrdup(error) :
+		    xasprintf("upload: HTTP %ld", status);
+		chat_op_failed(op, status == 429 && retry_ms >= 0 ? retry_ms :
+		    -1, 0, why);
+		free(why);
+		slack_upload_free(u);
+		return;
+	}
+	body = json_pack("{s:[{s:s, s:s}], s:s}", "files", "id", u->file_id,
+	    "title", op->title != NULL ? op->title : op->filename,
+	    "channel_id", op->channel);
+	if (op->thread != NULL)
+		json_object_set_new(body, "thread_ts", json_string(op->thread));
+	slack_api(s, "files.completeUploadExternal", 0, body,
+	    slack_upload_completed, u);
+}
+
+static void
+slack_upload_got_url(struct slack *s, long status, json_t *reply,
+    long long retry_ms, const char *error, void *arg)
+{
+	struct slack_upload	*u = arg;
+	struct chat_op		*op = u->x->op;
+	const char		*url, *id;
+
+	if (error != NULL || status != 200 || reply_error(reply) != NULL ||
+	    (url = strj(reply, "upload_url")) == NULL ||
+	    (id = strj(reply, "file_id")) == NULL) {
+		slack_op_fail(u->x, status, reply, retry_ms, error);
+		slack_upload_free(u);
+		return;
+	}
+	u->file_id = xstrdup(id);
+	slack_call_raw(s, "upload", url, 0, "application/octet-stream",
+	    op->data, op->data_len, slack_upload_sent, u);
+}
+
+static void
+slack_upload(struct slack_send *x)
+{
+	struct chat_op		*op = x->op;
+	struct slack_upload	*u;
+	char			*name, *form, *url;
+
+	u = xcalloc(1, sizeof *u);
+	u->x = x;
+	/* This method takes a form, not JSON (its docs list only that). */
+	name = curl_easy_escape(NULL, op->filename != NULL ? op->filename :
+	    "file", 0);
+	form = xasprintf("filename=%s&length=%zu", name != NULL ? name : "file",
+	    op->data_len);
+	curl_free(name);
+	url = xasprintf("%sfiles.getUploadURLExternal", x->s->cfg->slack.api_url);
+	slack_call_raw(x->s, "files.getUploadURLExternal", url, 1,
+	    "application/x-www-form-urlencoded", form, strlen(form),
+	    slack_upload_got_url, u);
+	free(url);
+	free(form);
+}
+
 static int
 slack_send(struct adapter *a, struct chat_op *op)
 {
@@ -579,6 +734,11 @@ slack_send(struct adapter *a, struct chat_op *op)
 	switch (op->kind) {
 	case CHAT_OP_POST:
 		slack_post(x);
+		return 0;
+	case CHAT_OP_UPLOAD:
+		if (op->data_len == 0)
+			break;	/* Slack refuses length 0 (missing_argument) */
+		slack_upload(x);
 		return 0;
 	case CHAT_OP_EDIT:
 		if (op->target == NULL)

@@ -16,8 +16,10 @@
 #include "orchestrator/brain.h"
 #include "orchestrator/chat.h"
 #include "orchestrator/conversation.h"
+#include "orchestrator/merge.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
+#include "orchestrator/results.h"
 #include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
@@ -383,6 +385,7 @@ on_reload(void *arg)
 	brain_configure(sv.cfg);
 	webhook_configure(sv.cfg);
 	health_set_grace_ms((uint64_t)sv.cfg->http_health_grace * 1000);
+	results_configure(sv.cfg);
 	{
 		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
@@ -498,6 +501,7 @@ serve_main(const char *config_path)
 	health_set_grace_ms((uint64_t)sv.cfg->http_health_grace * 1000);
 	agent_configure(sv.cfg, path);
 	webhook_configure(sv.cfg);
+	results_configure(sv.cfg);
 	free(path);
 	path = NULL;
 	if (start_adapters(&cause) != 0)
@@ -505,6 +509,7 @@ serve_main(const char *config_path)
 	agent_recover();
 	brain_configure(sv.cfg);	/* after agents: it may re-run turns */
 	outbox_init();
+	merge_recover();
 	store_seen_expire();
 
 	loop_on_shutdown(on_shutdown, NULL);

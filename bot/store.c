@@ -80,6 +80,13 @@ static const char *const migrations[] = {
 	"  started_at INTEGER NOT NULL, ended_at INTEGER);"
 	"CREATE INDEX brain_turns_day ON brain_turns(brain, started_at);"
 	"CREATE INDEX brain_turns_status ON brain_turns(status);",
+	/* 4: the merge queue (orchestrator/merge.c), one row per `merge #N`. */
+	"CREATE TABLE merges (id INTEGER PRIMARY KEY,"
+	"  agent_id INTEGER NOT NULL, repo TEXT NOT NULL, branch TEXT NOT NULL,"
+	"  base TEXT NOT NULL, status TEXT NOT NULL, base_oid TEXT,"
+	"  merged_oid TEXT, detail TEXT, requested_by TEXT,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER);"
+	"CREATE INDEX merges_queue ON merges(repo, status, id);",
 };
 
 #define STMT_BUCKETS	64

@@ -276,6 +276,52 @@ list_length(const config_setting_t *s)
 	return s == NULL ? 0 : config_setting_length(s);
 }
 
+/* push, check, forge: the keys of issue "results". */
+static void
+load_repo_results(struct load *ld, const config_setting_t *item, int i,
+    struct cfg_repo *r)
+{
+	const char	*p = "repos.[]", *url;
+	char		*gp;
+	size_t		 len;
+
+	r->remote = dup_str(item, p, "remote");
+	if (find(item, "push.ssh_key") != NULL)
+		r->push_ssh_key = resolve_path(ld, get_str(item, p,
+		    "push.ssh_key"));
+	r->push_ssh_agent = get_bool(item, p, "push.ssh_agent");
+	r->push_user = dup_str(item, p, "push.user");
+	r->push_token_ref = dup_str(item, p, "push.token");
+	if (find(item, "check") != NULL)
+		r->check = get_strings(find(item, "check"), &r->ncheck);
+	if (r->check != NULL && r->ncheck == 0) {
+		free(r->check);
+		r->check = NULL;
+	}
+	r->check_timeout = (int)get_int(item, p, "check_timeout");
+	r->merge_push = get_bool(item, p, "merge_push");
+	gp = xasprintf("repos.[%d]", i);
+	r->push_token = resolve_secret(ld, item, gp, "push.token");
+	if (find(item, "forge") != NULL) {
+		r->forge.kind = dup_str(item, p, "forge.kind");
+		r->forge.repo = dup_str(item, p, "forge.repo");
+		r->forge.token_ref = dup_str(item, p, "forge.token");
+		url = get_str(item, p, "forge.api_url");
+		len = strlen(url);
+		while (len > 0 && url[len - 1] == '/')
+			len--;
+		r->forge.api_url = xstrndup(url, len);
+		if (r->forge.repo != NULL && (strchr(r->forge.repo, '/') ==
+		    NULL || strchr(r->forge.repo, '/') != strrchr(r->forge.repo,
+		    '/')))
+			schema_error(&ld->errs, find(item, "forge.repo"),
+			    "%s.forge.repo: \"%s\" is not owner/name", gp,
+			    r->forge.repo);
+		r->forge.token = resolve_secret(ld, item, gp, "forge.token");
+	}
+	free(gp);
+}
+
 static void
 load_repos(struct load *ld, struct config *c)
 {
@@ -294,6 +340,7 @@ load_repos(struct load *ld, struct config *c)
 		r->name = dup_str(item, "repos.[]", "name");
 		r->path = resolve_path(ld, get_str(item, "repos.[]", "path"));
 		r->base = dup_str(item, "repos.[]", "base");
+		load_repo_results(ld, item, i, r);
 		for (j = 0; j + 1 < c->nrepos; j++) {
 			if (strcmp(c->repos[j].name, r->name) == 0) {
 				schema_error(&ld->errs, find(item, "name"),
@@ -784,6 +831,7 @@ load_config(struct load *ld)
 	c->limits.kill_grace = get_int(root, "", "limits.kill_grace");
 	c->limits.output_tail = get_int(root, "", "limits.output_tail");
 	c->limits.keep_ended = get_int(root, "", "limits.keep_ended");
+	c->limits.log_size = get_int(root, "", "limits.log_size");
 	c->git.name = dup_str(root, "", "git.name");
 	c->git.email = dup_str(root, "", "git.email");
 	c->git.retention = get_int(root, "", "git.retention");
@@ -864,6 +912,17 @@ config_free(struct config *c)
 		free(c->repos[i].name);
 		free(c->repos[i].path);
 		free(c->repos[i].base);
+		free(c->repos[i].remote);
+		free(c->repos[i].push_ssh_key);
+		free(c->repos[i].push_user);
+		secret_free(c->repos[i].push_token);
+		free(c->repos[i].push_token_ref);
+		strings_free(c->repos[i].check);
+		free(c->repos[i].forge.kind);
+		free(c->repos[i].forge.repo);
+		secret_free(c->repos[i].forge.token);
+		free(c->repos[i].forge.token_ref);
+		free(c->repos[i].forge.api_url);
 	}
 	free(c->repos);
 	for (i = 0; i < c->nagents; i++) {

@@ -18,6 +18,24 @@ struct cfg_repo {
 	char	*name;
 	char	*path;		/* an existing git repository */
 	char	*base;		/* base branch, default "main" */
+	/* Results: push, pull requests, the merge queue. */
+	char	*remote;	/* remote pushed to, default "origin" */
+	char	*push_ssh_key;	/* private key file, or NULL */
+	int	 push_ssh_agent;	/* ask ssh-agent for keys */
+	char	*push_user;	/* HTTPS user name for push_token */
+	char	*push_token;	/* resolved secret, or NULL */
+	char	*push_token_ref;
+	char	**check;	/* argv run in the merged tree, or NULL */
+	size_t	  ncheck;
+	int	 check_timeout;	/* seconds */
+	int	 merge_push;	/* push base after a merge */
+	struct {
+		char	*kind;		/* "github", or NULL = no forge */
+		char	*repo;		/* "owner/name" */
+		char	*token;		/* resolved secret */
+		char	*token_ref;
+		char	*api_url;	/* no trailing '/' */
+	} forge;
 };
 
 struct cfg_agent {
@@ -170,6 +188,7 @@ struct config {
 		int		 kill_grace;		/* seconds SIGTERM → SIGKILL */
 		int		 output_tail;		/* bytes of output kept per agent */
 		int		 keep_ended;		/* seconds an ended agent stays loaded */
+		int		 log_size;		/* bytes of logs kept per agent */
 	} limits;
 	struct {
 		char		*name;		/* commit identity */

@@ -16,6 +16,7 @@ static const char *const github_events[] = { "issues", "issue_comment",
     "pull_request", "workflow_run", "check_run", NULL };
 static const char *const approval_modes[] = { "none", "chat", NULL };
 static const char *const llm_providers[] = { "anthropic", "openai", NULL };
+static const char *const forge_kinds[] = { "github", NULL };
 
 static int
 check_nonempty(const char *v, char **why)
@@ -192,6 +193,46 @@ const struct schema_key schema_keys[] = {
 	  "directory." },
 	{ .path = "repos.[].base", .type = SCHEMA_STRING, .def = "main",
 	  .check = check_nonempty, .help = "Branch new worktrees start from." },
+	{ .path = "repos.[].remote", .type = SCHEMA_STRING, .def = "origin",
+	  .check = check_nonempty,
+	  .help = "Remote that `push #N`, `pr #N` and merge_push push to." },
+	{ .path = "repos.[].push", .type = SCHEMA_GROUP,
+	  .help = "Credentials for pushing (libgit2; never a shell-out).  "
+	  "Unset = the remote needs none (a local path)." },
+	{ .path = "repos.[].push.ssh_key", .type = SCHEMA_STRING,
+	  .check = check_nonempty,
+	  .help = "SSH private key file for ssh:// or user@host: remotes "
+	  "(the .pub next to it is used when present).  Relative to the "
+	  "config file's directory." },
+	{ .path = "repos.[].push.ssh_agent", .type = SCHEMA_BOOL,
+	  .def = "false", .help = "Ask ssh-agent (SSH_AUTH_SOCK) for SSH keys." },
+	{ .path = "repos.[].push.user", .type = SCHEMA_STRING,
+	  .def = "x-access-token", .check = check_nonempty,
+	  .help = "User name sent with push.token over HTTPS." },
+	{ .path = "repos.[].push.token", .type = SCHEMA_SECRET,
+	  .help = "HTTPS token (basic auth password) for https:// remotes." },
+	{ .path = "repos.[].check", .type = SCHEMA_STRINGS,
+	  .help = "argv run in the merged tree before `merge #N` moves the "
+	  "base (e.g. [ \"make\", \"test\" ]); unset = no check." },
+	{ .path = "repos.[].check_timeout", .type = SCHEMA_INT, .def = "600",
+	  .min = 1, .max = 86400,
+	  .help = "Seconds the check may take; over it the merge fails." },
+	{ .path = "repos.[].merge_push", .type = SCHEMA_BOOL, .def = "false",
+	  .help = "After a merge, push the base branch to the remote." },
+	{ .path = "repos.[].forge", .type = SCHEMA_GROUP,
+	  .help = "Where `pr #N` opens pull requests." },
+	{ .path = "repos.[].forge.kind", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .values = forge_kinds,
+	  .help = "Only \"github\" (GitHub or GitHub Enterprise)." },
+	{ .path = "repos.[].forge.repo", .type = SCHEMA_STRING,
+	  .flags = SCHEMA_REQUIRED, .check = check_nonempty,
+	  .help = "\"owner/name\" on the forge." },
+	{ .path = "repos.[].forge.token", .type = SCHEMA_SECRET,
+	  .flags = SCHEMA_REQUIRED,
+	  .help = "Token allowed to open pull requests." },
+	{ .path = "repos.[].forge.api_url", .type = SCHEMA_STRING,
+	  .def = "https://api.github.com", .check = check_url,
+	  .help = "REST API base URL (GitHub Enterprise: https://HOST/api/v3)." },
 
 	{ .path = "agents", .type = SCHEMA_LIST, .help = "Coding agents." },
 	{ .path = "agents.[].name", .type = SCHEMA_STRING, .flags = SCHEMA_REQUIRED,
@@ -446,6 +487,10 @@ const struct schema_key schema_keys[] = {
 	{ .path = "limits.kill_grace", .type = SCHEMA_INT, .def = "5",
 	  .min = 0, .max = 3600,
 	  .help = "Seconds between SIGTERM and SIGKILL." },
+	{ .path = "limits.log_size", .type = SCHEMA_INT, .def = "1048576",
+	  .min = 0, .max = 1073741824,
+	  .help = "Bytes of stdout/stderr kept per agent in state_dir/logs "
+	  "for `log #N` (oldest turns dropped first); 0 = none." },
 	{ .path = "limits.output_tail", .type = SCHEMA_INT, .def = "8192",
 	  .min = 256, .max = 16777216,
 	  .help = "Bytes of each agent's output kept for status and errors." },

@@ -209,29 +209,3 @@ agent_status_line(const struct agent *a)
 	return s;
 }
 
-char *
-agent_diff_text(const struct agent *a)
-{
-	struct worktree_stat	 ws = { 0 };
-	char			*text, *cause = NULL;
-
-	if (a->branch == NULL)
-		return xasprintf("#%lld has no branch yet", (long long)a->id);
-	/* Cheap enough for a command: one diff of a branch against base. */
-	if (worktree_diffstat(a->repo_path, a->base, a->branch, 30, &ws,
-	    &cause) != 0) {
-		char *s = xasprintf("#%lld: no diff stat: %s", (long long)a->id,
-		    cause);
-		free(cause);
-		return s;
-	}
-	text = ws.text;
-	{
-		char *s = xasprintf("#%lld `%s` against %s (committed"
-		    " changes):\n%s", (long long)a->id, a->branch, a->base,
-		    text != NULL && *text != '\0' ? text : "no changes");
-		free(text);
-		return s;
-	}
-}
-

@@ -4,6 +4,7 @@
  * how the module is split, runner.h for where a turn runs.
  */
 #include "orchestrator/agent-int.h"
+#include "orchestrator/agentlog.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/driver.h"
 #include "orchestrator/outbox.h"
@@ -388,6 +389,7 @@ run_output(void *arg, int stream, const char *p, size_t n)
 {
 	struct agent	*a = arg;
 
+	agentlog_add(a->id, a->turn, p, n);	/* `log #N` keeps it all */
 	agent_ring_add(a, p, n);
 	if (stream == 1 && a->drv->on_line != NULL)
 		feed_lines(a, p, n);
@@ -513,6 +515,13 @@ env_is_secret(const char *entry)
 		    agent_cfg->webhooks[i].secret) || env_holds(entry, n,
 		    agent_cfg->webhooks[i].github.token_ref,
 		    agent_cfg->webhooks[i].github.token))
+			return 1;
+	/* Push and pull-request tokens of the repos (results). */
+	for (i = 0; i < agent_cfg->nrepos; i++)
+		if (env_holds(entry, n, agent_cfg->repos[i].push_token_ref,
+		    agent_cfg->repos[i].push_token) || env_holds(entry, n,
+		    agent_cfg->repos[i].forge.token_ref,
+		    agent_cfg->repos[i].forge.token))
 			return 1;
 	return 0;
 }

@@ -115,9 +115,8 @@ int		 agent_list(const struct conversation *, struct agent **, int n);
 size_t		 agent_loaded_count(void);
 /* Every live agent, for `switchboard status`. */
 int		 agent_list_all(struct agent **, int n);
-/* Human lines for `status` / `diff #n` (malloc'd). */
+/* The human line for `status` (malloc'd). */
 char		*agent_status_line(const struct agent *);
-char		*agent_diff_text(const struct agent *);
 
 void		 agent_ref(struct agent *);
 void		 agent_unref(struct agent *);

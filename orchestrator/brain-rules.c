@@ -6,7 +6,12 @@
  *	new TASK		another agent in the same conversation
  *	#N TEXT			follow-up for agent N
  *	cancel #N		stop agent N
- *	diff #N			diff stat of agent N's branch
+ *	diff #N [PATH]		agent N's full diff (inline or a file)
+ *	log #N			agent N's output (inline or a file)
+ *	push #N			push agent N's branch
+ *	pr #N			open a pull request for it
+ *	merge #N		queue it for merging into the base
+ *	resolve #N		hand the merge conflicts to agent N
  *	cleanup #N		remove agent N's worktree (the branch stays)
  *	qN TEXT			answer question N
  *	help
@@ -21,6 +26,9 @@
 #include "orchestrator/brain.h"
 #include "orchestrator/agent.h"
 #include "orchestrator/conversation.h"
+#include "orchestrator/forge.h"
+#include "orchestrator/merge.h"
+#include "orchestrator/results.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
 #include "bot/util.h"
@@ -120,6 +128,66 @@ answer(struct conversation *c, int64_t qid, const char *text, const char *by)
 	}
 }
 
+/*
+ * Results commands: diff, log, push, pr, merge, resolve — each "VERB #N"
+ * (or "VERB N"); diff takes an optional path after the number.  1 if t
+ * was one of them.
+ */
+static int
+results_command(struct conversation *c, const char *t, const char *by)
+{
+	static const char *const verbs[] = { "diff", "log", "push", "pr",
+	    "merge", "resolve", NULL };
+	const char	*rest, *p;
+	struct agent	*a;
+	long long	 n;
+	size_t		 i, len;
+
+	for (i = 0; verbs[i] != NULL; i++) {
+		len = strlen(verbs[i]);
+		if (strncasecmp(t, verbs[i], len) == 0 && (t[len] == ' ' ||
+		    t[len] == '\0'))
+			break;
+	}
+	if (verbs[i] == NULL)
+		return 0;
+	p = t + len;
+	while (*p == ' ')
+		p++;
+	if ((n = parse_ref(p, &rest)) < 0) {
+		n = strtoll(p, (char **)&rest, 10);
+		if (rest == p || n <= 0 || (*rest != ' ' && *rest != '\0')) {
+			conversation_say(c, "Which one? Say `%s #N`.", verbs[i]);
+			return 1;
+		}
+		while (*rest == ' ')
+			rest++;
+	}
+	if ((a = find_here(c, n)) == NULL)
+		return 1;
+	switch (i) {
+	case 0:
+		results_diff(a, rest);
+		break;
+	case 1:
+		results_log(a);
+		break;
+	case 2:
+		results_push(a, NULL, NULL);
+		break;
+	case 3:
+		forge_pr(a);
+		break;
+	case 4:
+		merge_enqueue(a, by);
+		break;
+	default:
+		merge_resolve(a, by);
+		break;
+	}
+	return 1;
+}
+
 int
 brain_rules_command(struct conversation *c, const struct brain_msg *m)
 {
@@ -158,25 +226,18 @@ brain_rules_command(struct conversation *c, const struct brain_msg *m)
 			    " worktree.", n);
 		return 1;
 	}
-	if (strncasecmp(t, "cancel ", 7) == 0 || strncasecmp(t, "diff ", 5) == 0) {
-		int is_cancel = tolower((unsigned char)t[0]) == 'c';
-
-		rest = t + (is_cancel ? 7 : 5);
+	if (results_command(c, t, m->by))
+		return 1;
+	if (strncasecmp(t, "cancel ", 7) == 0) {
+		rest = t + 7;
 		while (*rest == ' ')
 			rest++;
 		if ((n = parse_ref(rest, NULL)) < 0 &&
 		    (n = parse_uint(rest)) < 0) {
-			conversation_say(c, "Which one? Say `%s #N`.",
-			    is_cancel ? "cancel" : "diff");
+			conversation_say(c, "Which one? Say `cancel #N`.");
 			return 1;
 		}
-		if (!is_cancel) {
-			if ((a = find_here(c, n)) == NULL)
-				return 1;
-			s = agent_diff_text(a);
-			conversation_say(c, "%s", s);
-			free(s);
-		} else if (brain_act_cancel(c, n, m->by, &cause) != 0) {
+		if (brain_act_cancel(c, n, m->by, &cause) != 0) {
 			conversation_say(c, "%s", cause);
 			free(cause);
 		} else

@@ -444,6 +444,7 @@ t_diff(struct conversation *c, json_t *in, int *err)
 	char			*repo = NULL, *cause = NULL, *patch = NULL;
 	long long		 exit_code;
 	int			 truncated = 0;
+	size_t			 len = 0, nfiles = 0;
 	json_t			*j;
 
 	if ((a = brain_act_find(c, n, &cause)) == NULL) {
@@ -464,12 +465,19 @@ t_diff(struct conversation *c, json_t *in, int *err)
 	 * changed, and the output is bounded.  Committed changes only; the
 	 * agent's leftovers are committed when its turn ends.
 	 */
-	if (worktree_diff_patch(cr->path, cr->base, agent_branch(a),
-	    str_arg(in, "path"), BRAIN_DIFF_MAX, &patch, &truncated,
-	    &cause) != 0) {
+	if (worktree_diff(cr->path, cr->base, agent_branch(a),
+	    str_arg(in, "path"), &patch, &len, &nfiles, &cause) != 0) {
 		j = tool_error(err, "no diff: %s", cause);
 		free(cause);
 		return j;
+	}
+	/* Bounded for the prompt, cut at a line end. */
+	if ((truncated = len > BRAIN_DIFF_MAX)) {
+		char *nl;
+
+		patch[BRAIN_DIFF_MAX] = '\0';
+		if ((nl = strrchr(patch, '\n')) != NULL)
+			nl[1] = '\0';
 	}
 	j = json_pack("{s:I, s:s, s:s, s:s, s:b}", "agent", (json_int_t)n,
 	    "branch", agent_branch(a), "base", cr->base, "diff", patch,

@@ -4,6 +4,7 @@
 #include "orchestrator/conversation.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
+#include "orchestrator/results.h"
 #include "adapters/adapter.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -181,6 +182,37 @@ on_answer(struct adapter *ad, int64_t qid, const char *choice,
 	free(by);
 }
 
+/*
+ * A click on a result's next-step button ("r12" + "Merge") is the command a
+ * person would type in that thread, under the same access policy.
+ */
+static int
+on_result_click(struct adapter *ad, const struct chat_event *ev)
+{
+	struct brain_msg	 m = { 0 };
+	struct agent		*a;
+	struct conversation	*c;
+	char			*text, *by;
+
+	if ((text = results_click_command(ev->question, ev->choice)) == NULL)
+		return 0;
+	if ((a = agent_find(parse_uint(ev->question + 1))) == NULL ||
+	    (c = agent_conversation(a)) == NULL ||
+	    strcmp(c->adapter, ad->ops->name) != 0 ||
+	    (ev->channel != NULL && strcmp(c->channel, ev->channel) != 0) ||
+	    refuse(c, ad->ops->name, ev->sender)) {
+		free(text);
+		return 1;
+	}
+	by = xasprintf("%s:%s", ad->ops->name, ev->sender);
+	m.text = text;
+	m.by = by;
+	brain_lookup("rules")->on_message(c, &m);
+	free(by);
+	free(text);
+	return 1;
+}
+
 void
 chat_on_event(struct adapter *ad, const struct chat_event *ev)
 {
@@ -195,6 +227,8 @@ chat_on_event(struct adapter *ad, const struct chat_event *ev)
 		on_message(ad, ev);
 		break;
 	case CHAT_EV_CLICK:
+		if (on_result_click(ad, ev))
+			break;
 		on_answer(ad, question_parse_id(ev->question), ev->choice,
 		    ev->sender, ev->channel, ev->thread);
 		break;

@@ -8,6 +8,7 @@
 #include "bot/util.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,7 @@ struct out_op {
 	char		*target;	/* resolved EDIT target */
 	char		*thread;	/* resolved thread */
 	const char	**choices;
+	unsigned char	*data;		/* UPLOAD: the decoded bytes */
 	int		 cancelled;	/* lane gone while the adapter held it */
 	uint64_t	 sent_ms;	/* handed to the adapter (metrics) */
 };
@@ -151,6 +153,7 @@ op_free(struct out_op *o)
 	free(o->target);
 	free(o->thread);
 	free(o->choices);
+	free(o->data);
 	free(o);
 }
 
@@ -207,6 +210,16 @@ max_text(const char *adapter)
 	if ((a = reg_find(adapter)) == NULL)
 		return 0;
 	return a->ops->caps(a)->max_text;
+}
+
+const struct adapter_caps *
+outbox_caps(const char *adapter)
+{
+	struct adapter	*a;
+
+	if ((a = reg_find(adapter)) == NULL)
+		return NULL;
+	return a->ops->caps(a);
 }
 
 /* A copy of text cut to max bytes (UTF-8 safe) with a marker, or NULL. */
@@ -316,6 +329,50 @@ outbox_react(const char *adapter, const char *channel, const char *thread,
 	return enqueue(adapter, channel, thread, "react", NULL, p);
 }
 
+/*
+ * The bytes of an upload travel base64-encoded in the row's JSON payload
+ * (jansson strings must be UTF-8; a diff or a log need not be).
+ */
+uint64_t
+outbox_upload(const char *adapter, const char *channel, const char *thread,
+    const char *filename, const char *title, const void *data, size_t len)
+{
+	json_t	*p;
+	char	*b64;
+
+	b64 = xmalloc(4 * ((len + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+	p = json_pack("{s:s, s:s?, s:s, s:I}", "filename", filename, "title",
+	    title, "data_b64", b64, "size", (json_int_t)len);
+	free(b64);
+	return enqueue(adapter, channel, thread, "upload", NULL, p);
+}
+
+/* Decodes an upload row's bytes into o; -1 if the payload is corrupt. */
+static int
+upload_decode(struct out_op *o)
+{
+	const char	*b64;
+	json_int_t	 size;
+	size_t		 n;
+	int		 r;
+
+	if (json_unpack(o->payload, "{s:s, s:I}", "data_b64", &b64, "size",
+	    &size) != 0 || size < 0)
+		return -1;
+	n = strlen(b64);
+	o->data = xmalloc(3 * (n / 4) + 1);
+	if (n % 4 != 0 || (r = EVP_DecodeBlock(o->data,
+	    (const unsigned char *)b64, (int)n)) < 0 || (size_t)r < (size_t)size)
+		return -1;
+	o->op.data = (const char *)o->data;
+	o->op.data_len = (size_t)size;	/* EVP_DecodeBlock counts the padding */
+	o->op.filename = json_string_value(json_object_get(o->payload,
+	    "filename"));
+	o->op.title = json_string_value(json_object_get(o->payload, "title"));
+	return 0;
+}
+
 char *
 outbox_ref_of(const char *key)
 {
@@ -418,6 +475,8 @@ ops_name(enum chat_op_kind k)
 		return "post";
 	case CHAT_OP_EDIT:
 		return "edit";
+	case CHAT_OP_UPLOAD:
+		return "upload";
 	default:
 		return "react";
 	}
@@ -465,10 +524,12 @@ again:
 	o->key = store_col_text(st, 3);
 	payload = (const char *)sqlite3_column_text(st, 4);
 	o->op.kind = strcmp(op, "post") == 0 ? CHAT_OP_POST :
-	    strcmp(op, "edit") == 0 ? CHAT_OP_EDIT : CHAT_OP_REACT;
+	    strcmp(op, "edit") == 0 ? CHAT_OP_EDIT :
+	    strcmp(op, "upload") == 0 ? CHAT_OP_UPLOAD : CHAT_OP_REACT;
 	o->payload = json_loads(payload, 0, &jerr);
 	sqlite3_reset(st);
-	if (o->payload == NULL) {
+	if (o->payload == NULL || (o->op.kind == CHAT_OP_UPLOAD &&
+	    upload_decode(o) != 0)) {
 		log_warnx("outbox: row %llu has a corrupt payload, dropped",
 		    (unsigned long long)o->op.id);
 		row_finish(o->op.id, "failed", "corrupt payload", 0, 0);
@@ -565,7 +626,8 @@ lane_kick(struct lane *l)
 	 * of every thread behind its 👀 for a whole interval.
 	 */
 	now = wall_ms();
-	if (o->op.kind == CHAT_OP_POST && l->next_post_ms > now) {
+	if ((o->op.kind == CHAT_OP_POST || o->op.kind == CHAT_OP_UPLOAD) &&
+	    l->next_post_ms > now) {
 		op_free(o);
 		uv_timer_start(l->timer, lane_timer_fired,
 		    (uint64_t)(l->next_post_ms - now), 0);
@@ -590,7 +652,8 @@ lane_next(struct lane *l, enum chat_op_kind done)
 	const struct adapter_caps	*caps;
 
 	l->inflight = NULL;
-	if (done == CHAT_OP_POST && (a = reg_find(l->adapter)) != NULL) {
+	if ((done == CHAT_OP_POST || done == CHAT_OP_UPLOAD) &&
+	    (a = reg_find(l->adapter)) != NULL) {
 		caps = a->ops->caps(a);
 		l->next_post_ms = wall_ms() + caps->min_interval_ms;
 	}

@@ -56,11 +56,25 @@ uint64_t	 outbox_edit(const char *adapter, const char *channel,
 uint64_t	 outbox_react(const char *adapter, const char *channel,
 		    const char *thread, const char *target, const char *emoji);
 
+/*
+ * Share a file (len bytes of data, copied) in a thread, with a title shown
+ * next to it.  Kept in the row until sent, like every op.  A retry after a
+ * crash mid-upload may share the file twice; files are never edited, so
+ * a duplicate costs nothing but space.
+ */
+uint64_t	 outbox_upload(const char *adapter, const char *channel,
+		    const char *thread, const char *filename, const char *title,
+		    const void *data, size_t len);
+
 /* Platform id of our message key once sent (malloc'd), or NULL. */
 char		*outbox_ref_of(const char *key);
 /* Our key for a platform message id in a channel (malloc'd), or NULL. */
 char		*outbox_key_of(const char *adapter, const char *channel,
 		    const char *ref);
+
+/* A registered adapter's capabilities, or NULL. */
+struct adapter_caps;
+const struct adapter_caps *outbox_caps(const char *adapter);
 
 size_t		 outbox_pending(void);	/* rows not yet done */
 size_t		 outbox_inflight(void);	/* ops handed to adapters */

@@ -121,14 +121,72 @@ int	 worktree_remove(const char *repo_path, int64_t agent_id,
 int	 worktree_cleanup_older(const char *repo_path, const char *state_dir,
 	    int64_t retention_s, int *removed, char **cause);
 
+/* ---- results: full diffs, merges ------------------------------------------ */
+
 /*
- * Unified diff (git diff base...branch) of branch's tip against its merge
- * base with base, limited to path (a file or directory; NULL = all), at
- * most max bytes: *out is cut at a line end with a note when longer
- * (*truncated = 1).  Tree to tree, so it reads only what changed.
+ * Unified diff (git diff format) of branch's tip against its merge base with
+ * base, committed changes only; path (NULL or "") limits it to one file or
+ * directory, taken literally.  *out (malloc'd, NUL-terminated) holds *len
+ * bytes; *nfiles is the number of files in it.
  */
-int	 worktree_diff_patch(const char *repo_path, const char *base,
-	    const char *branch, const char *path, size_t max, char **out,
-	    int *truncated, char **cause);
+int	 worktree_diff(const char *repo_path, const char *base,
+	    const char *branch, const char *path, char **out, size_t *len,
+	    size_t *nfiles, char **cause);
+
+/*
+ * Paths changed (committed) on branch since its merge base with base,
+ * NULL-terminated; free with worktree_files_free(*out, *n).
+ */
+int	 worktree_branch_files(const char *repo_path, const char *base,
+	    const char *branch, char ***out, size_t *n, char **cause);
+
+/* The commit id (40 hex + NUL into hex) local branch points at. */
+int	 worktree_tip(const char *repo_path, const char *branch, char *hex,
+	    char **cause);
+
+struct worktree_merge {
+	char	 base_oid[41];		/* base's tip the merge was made on */
+	char	 merged_oid[41];	/* the commit base would move to */
+	int	 up_to_date;		/* branch is in base already */
+	int	 fast_forward;		/* merged_oid is the branch's tip */
+	char	**conflicts;		/* NULL-terminated, or NULL */
+	size_t	  nconflicts;
+};
+
+/*
+ * Merges branch onto base's current tip in memory (git_merge_commits): on
+ * conflicts lists the paths; otherwise writes the merge commit (two
+ * parents, message) into the object database without moving any ref.  A
+ * base that is an ancestor of branch needs no merge commit (fast_forward).
+ */
+int	 worktree_merge_prepare(const char *repo_path, const char *base,
+	    const char *branch, const char *name, const char *email,
+	    const char *message, struct worktree_merge *, char **cause);
+void	 worktree_merge_free(struct worktree_merge *);
+
+/*
+ * A scratch worktree "sbm-<merge_id>" on a throw-away branch
+ * "sb-merge/<merge_id>" at commit_hex, in state_dir/worktrees/merge-<id>,
+ * for the merge check.  Whatever an interrupted attempt left is removed
+ * first.  remove is idempotent.
+ */
+int	 worktree_scratch_add(const char *repo_path, const char *state_dir,
+	    int64_t merge_id, const char *commit_hex, char **out_path,
+	    char **cause);
+int	 worktree_scratch_remove(const char *repo_path, int64_t merge_id,
+	    char **cause);
+
+#define WORKTREE_EMOVED	(-2)	/* base is no longer where the merge began */
+
+/*
+ * Moves local branch base from expect_hex to new_hex atomically (ref lock,
+ * compare-and-swap): WORKTREE_EMOVED if base is elsewhere; 0 also when it
+ * is at new_hex already (a resumed merge).  Where the repository has base
+ * checked out, its files follow (safe checkout: local changes are kept and
+ * *warning says so).
+ */
+int	 worktree_fast_forward(const char *repo_path, const char *base,
+	    const char *expect_hex, const char *new_hex, char **warning,
+	    char **cause);
 
 #endif

@@ -38,6 +38,8 @@ for build in "$@"; do
 	variant=$(basename "$build")
 	export SWITCHBOARD_BIN="$PWD/$build/switchboard"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+	# Leaks inside system libraries we cannot fix (see the file).
+	export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=24
 	for t in "$build"/tests/test-*; do
 		[ -x "$t" ] || continue

@@ -219,7 +219,7 @@ def scene(tmp, ds, provider):
     d.expect(r"brain main \(%s test-model\): [1-9]\d* turns, [1-9]\d* tokens"
              r" in, [1-9]\d* out, \$0\.0\d+" % provider)
     d.send("t%s diff #1" % t)
-    d.expect(r"4 files changed, 4 insertions")
+    d.expect(r"^\s+\+provider: GitHub")   # `diff #N` is the full diff
     d.send("t%s q%s Google" % (t, qid))
     d.expect(r"Sorry, q%s was already answered by console:me" % qid)
     d.quiet(r"^$^", 1.0)

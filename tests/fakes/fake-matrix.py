@@ -16,7 +16,8 @@ Behaves like the spec (and PROTOCOLS.md) where the adapter depends on it:
     started on an event that itself has a relation; events over 65,536 bytes
     → 413 M_TOO_LARGE;
   - GET /v1/rooms/{room}/relations/{event}/{rel_type};
-  - errors as {"errcode", "error"}; 429 M_LIMIT_EXCEEDED with retry_after_ms.
+  - errors as {"errcode", "error"}; 429 M_LIMIT_EXCEEDED with retry_after_ms;
+  - POST /_matrix/media/v3/upload (raw bytes, ?filename=) → content_uri.
 Test control API (no auth):
   POST /_test/room      {"members": [...], "encrypted": bool} → {"room_id"}
   POST /_test/invite    {"room", "sender", "user"}
@@ -25,8 +26,11 @@ Test control API (no auth):
                          "expire_tokens": true, "send_delay_ms": ms}
   GET  /_test/sent      → {"events": [...our bot's events...], "puts": n,
                            "logins": n, "joins": [...], "syncs": [...]}
+  GET  /_test/media     → {media id: {"data" (base64), "content_type",
+                           "filename"}}
 """
 import asyncio
+import base64
 import json
 import socket
 import sys
@@ -65,6 +69,7 @@ class Server:
         self.syncs = []
         self.put_log = []       # {"txn", "type", "t", "status"}
         self.login_log = []     # device_id asked for (or None)
+        self.media = {}         # media id -> {"data", "content_type", "filename"}
 
     # ---- helpers ---------------------------------------------------------
     def auth(self, req):
@@ -321,6 +326,23 @@ class Server:
         return web.json_response({"chunk": [
             {k: v for k, v in ev.items() if k != "_txn"} for ev in chunk]})
 
+    async def upload(self, req):
+        # Content repository (spec: POST /_matrix/media/v3/upload): the raw
+        # bytes, Content-Type, optional ?filename= → {"content_uri": mxc}.
+        who, e = self.auth(req)
+        if e:
+            return e
+        data = await req.read()
+        mid = "m%d" % (len(self.media) + 1)
+        self.media[mid] = {"data": data,
+                           "content_type": req.headers.get("Content-Type"),
+                           "filename": req.query.get("filename")}
+        return web.json_response({"content_uri": "mxc://localhost/" + mid})
+
+    async def t_media(self, req):
+        return web.json_response({k: dict(v, data=base64.b64encode(
+            v["data"]).decode()) for k, v in self.media.items()})
+
     async def unknown(self, req):
         return err(404, "M_UNRECOGNIZED", "Unrecognized request")
 
@@ -404,6 +426,8 @@ async def main():
     app.router.add_get(c + "/v1/rooms/{room}/relations/{event}", s.relations)
     app.router.add_get(c + "/v1/rooms/{room}/relations/{event}/{rel_type}",
                        s.relations)
+    app.router.add_post("/_matrix/media/v3/upload", s.upload)
+    app.router.add_get("/_test/media", s.t_media)
     app.router.add_post("/_test/room", s.t_room)
     app.router.add_post("/_test/invite", s.t_invite)
     app.router.add_post("/_test/event", s.t_event)

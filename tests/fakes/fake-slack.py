@@ -10,7 +10,15 @@ Web API (POST /api/<method>, JSON body, Authorization: Bearer):
   conversations.history (metadata only with include_all_metadata).
   Every call is recorded.  Bad or missing tokens: invalid_auth / not_authed.
   Non-JSON content type: invalid_arguments (real Slack would accept a form;
-  our client must send JSON).
+  our client must send JSON), except files.getUploadURLExternal, whose docs
+  list only application/x-www-form-urlencoded, and which therefore must
+  come as a form.
+  Files: files.getUploadURLExternal (filename, length) → upload_url +
+  file_id; POST the bytes to upload_url (200 "OK - n"; a byte count other
+  than length is refused, as Slack refuses it at completion);
+  files.completeUploadExternal (files=[{id,title}], channel_id, thread_ts)
+  shares it.  GET /_test/files lists completed files with their bytes
+  (base64).
 
 Socket Mode: hello on connect; envelopes not acked within --redeliver-ms are
 sent again (retry_attempt+1, retry_reason "timeout"), up to 3 times, on the
@@ -37,10 +45,13 @@ Control (test only, no auth):
   GET  /_test/calls        recorded Web API calls
   GET  /_test/sockets      socket records (opened/hello/closed/closed_by)
   GET  /_test/envelopes    envelopes and whether they were acked
+  GET  /_test/files        completed uploads
 """
 import argparse
 import asyncio
+import base64
 import json
+import urllib.parse
 import sys
 import time
 import uuid
@@ -69,6 +80,8 @@ class Fake:
         self.port = 0
         self.event_seq = 0
         self.hold_acks = False
+        self.uploads = {}       # file_id -> {filename, length, data}
+        self.files = []         # completed uploads
 
     # ---- helpers -------------------------------------------------------
     def next_ts(self):
@@ -144,8 +157,10 @@ class Fake:
         auth = request.headers.get("Authorization", "")
         ctype = request.headers.get("Content-Type", "")
         raw = await request.read()
+        form = ctype.startswith("application/x-www-form-urlencoded")
         try:
-            args = json.loads(raw) if raw else {}
+            args = dict(urllib.parse.parse_qsl(raw.decode())) if form \
+                else json.loads(raw) if raw else {}
         except ValueError:
             args = None
         call = {"method": method, "args": args, "at": time.time(),
@@ -169,7 +184,10 @@ class Fake:
             else self.args.bot_token
         if token != want:
             return reply({"ok": False, "error": "invalid_auth"})
-        if raw and not ctype.startswith("application/json"):
+        if method == "files.getUploadURLExternal":
+            if not form:
+                return reply({"ok": False, "error": "invalid_arguments"})
+        elif raw and not ctype.startswith("application/json"):
             return reply({"ok": False, "error": "invalid_arguments"})
         if args is None or not isinstance(args, dict):
             return reply({"ok": False, "error": "invalid_json"})
@@ -188,6 +206,54 @@ class Fake:
             call["done_but_lost"] = True
             return reply({"ok": False, "error": "internal_error"}, 503)
         return reply(result)
+
+    # ---- files (external upload) ----------------------------------------
+    async def m_files_getUploadURLExternal(self, a):
+        try:
+            length = int(a.get("length", "0"))
+        except ValueError:
+            length = 0
+        if not a.get("filename") or length <= 0:
+            return {"ok": False, "error": "missing_argument"}
+        fid = "F%06d" % (len(self.uploads) + 1)
+        self.uploads[fid] = {"filename": a["filename"], "length": length,
+                             "data": None}
+        return {"ok": True, "file_id": fid,
+                "upload_url": "http://127.0.0.1:%d/upload/v1/%s"
+                % (self.port, fid)}
+
+    async def upload(self, request):
+        fid = request.match_info["fid"]
+        up = self.uploads.get(fid)
+        data = await request.read()
+        if up is None:
+            return web.Response(status=404, text="not found")
+        up["data"] = data
+        return web.Response(text="OK - %d" % len(data))
+
+    async def m_files_completeUploadExternal(self, a):
+        files = a.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        out = []
+        for f in files:
+            up = self.uploads.get(f.get("id"))
+            if up is None or up["data"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            if len(up["data"]) != up["length"]:
+                return {"ok": False, "error": "file_upload_size_mismatch"}
+            rec = {"id": f["id"], "title": f.get("title"),
+                   "filename": up["filename"],
+                   "channel_id": a.get("channel_id"),
+                   "thread_ts": a.get("thread_ts"),
+                   "data": base64.b64encode(up["data"]).decode()}
+            self.files.append(rec)
+            out.append({"id": f["id"], "title": f.get("title"),
+                        "name": up["filename"]})
+        return {"ok": True, "files": out}
+
+    async def t_files(self, request):
+        return web.json_response(self.files)
 
     async def m_auth_test(self, a):
         return {"ok": True, "url": "https://test.slack.com/", "team": "Test",
@@ -458,6 +524,8 @@ async def main():
     app.router.add_get("/_test/calls", fake.t_calls)
     app.router.add_get("/_test/sockets", fake.t_sockets)
     app.router.add_get("/_test/envelopes", fake.t_envelopes)
+    app.router.add_get("/_test/files", fake.t_files)
+    app.router.add_post("/upload/v1/{fid}", fake.upload)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -1,0 +1,277 @@
+#include "orchestrator/agentlog.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct alog {
+	int64_t		 id;
+	int		 turn;
+	size_t		 cur;		/* bytes in the current turn's file */
+	size_t		 total;		/* bytes in all its files */
+	struct alog	*next;
+};
+
+static char		*logs_dir;
+static size_t		 log_cap;
+static struct alog	*alogs;
+
+void
+agentlog_configure(const char *state_dir, size_t cap)
+{
+	free(logs_dir);
+	logs_dir = xasprintf("%s/logs", state_dir);
+	log_cap = cap;
+	if (mkdir(logs_dir, 0700) == -1 && errno != EEXIST)
+		log_warn("agentlog: %s", logs_dir);
+}
+
+/* A file of an agent's log directory: turn number and whether ".old". */
+struct afile {
+	char	*name;
+	int	 turn;
+	int	 old;
+	size_t	 size;
+};
+
+static int
+afile_cmp(const void *a, const void *b)
+{
+	const struct afile *x = a, *y = b;
+
+	if (x->turn != y->turn)
+		return x->turn < y->turn ? -1 : 1;
+	return y->old - x->old;		/* .old before the current */
+}
+
+/* The agent's files, oldest first; *n of them.  NULL if none. */
+static struct afile *
+afiles(const char *dir, size_t *n)
+{
+	struct afile	*v = NULL;
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		*path, *end;
+	long		 t;
+
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		t = strtol(de->d_name, &end, 10);
+		if (end == de->d_name || t < 0 || (strcmp(end, ".log") != 0 &&
+		    strcmp(end, ".old") != 0))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0) {
+			v = xrealloc(v, (*n + 1) * sizeof *v);
+			v[*n].name = xstrdup(de->d_name);
+			v[*n].turn = (int)t;
+			v[*n].old = strcmp(end, ".old") == 0;
+			v[*n].size = (size_t)st.st_size;
+			(*n)++;
+		}
+		free(path);
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(v, *n, sizeof *v, afile_cmp);
+	return v;
+}
+
+static void
+afiles_free(struct afile *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+static struct alog *
+alog_get(int64_t id, int turn, const char *dir)
+{
+	struct alog	*l;
+	struct afile	*v;
+	size_t		 n, i;
+
+	for (l = alogs; l != NULL; l = l->next)
+		if (l->id == id)
+			break;
+	if (l == NULL) {
+		l = xcalloc(1, sizeof *l);
+		l->id = id;
+		l->turn = -1;
+		l->next = alogs;
+		alogs = l;
+		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+			log_warn("agentlog: %s", dir);
+		/* A restart: count what earlier runs left. */
+		v = afiles(dir, &n);
+		for (i = 0; i < n; i++) {
+			l->total += v[i].size;
+			if (v[i].turn == turn && !v[i].old)
+				l->cur = v[i].size;
+		}
+		afiles_free(v, n);
+		l->turn = turn;
+	}
+	if (l->turn != turn) {
+		l->turn = turn;
+		l->cur = 0;
+	}
+	return l;
+}
+
+/* Drops whole files, oldest first, until the total fits the cap. */
+static void
+trim(struct alog *l, const char *dir)
+{
+	struct afile	*v;
+	size_t		 n, i;
+	char		*path;
+
+	if (l->total <= log_cap)
+		return;
+	v = afiles(dir, &n);
+	for (i = 0; i < n && l->total > log_cap; i++) {
+		if (v[i].turn == l->turn && !v[i].old)
+			break;		/* never the file being written */
+		path = xasprintf("%s/%s", dir, v[i].name);
+		if (unlink(path) == 0)
+			l->total -= v[i].size < l->total ? v[i].size : l->total;
+		free(path);
+	}
+	afiles_free(v, n);
+}
+
+void
+agentlog_add(int64_t id, int turn, const char *p, size_t n)
+{
+	struct alog	*l;
+	struct stat	 st;
+	char		*dir, *path, *old;
+	ssize_t		 w;
+	int		 fd;
+
+	if (logs_dir == NULL || log_cap == 0 || n == 0)
+		return;
+	dir = xasprintf("%s/%" PRId64, logs_dir, id);
+	l = alog_get(id, turn, dir);
+	path = xasprintf("%s/%d.log", dir, turn);
+	if (l->cur + n > log_cap / 2 && l->cur > 0) {
+		/* This turn alone is large: keep its newer half only. */
+		old = xasprintf("%s/%d.old", dir, turn);
+		if (stat(old, &st) == 0)
+			l->total -= (size_t)st.st_size < l->total ?
+			    (size_t)st.st_size : l->total;
+		if (rename(path, old) == -1)
+			log_warn("agentlog: rename %s", path);
+		free(old);
+		l->cur = 0;
+	}
+	if (n > log_cap / 2) {
+		/* One read larger than half the cap: its end is what counts. */
+		p += n - log_cap / 2;
+		n = log_cap / 2;
+	}
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) == -1) {
+		log_warn("agentlog: %s", path);
+		goto out;
+	}
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("agentlog: write %s", path);
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+		l->cur += (size_t)w;
+		l->total += (size_t)w;
+	}
+	close(fd);
+	trim(l, dir);
+out:
+	free(path);
+	free(dir);
+}
+
+char *
+agentlog_read(int64_t id, size_t *len)
+{
+	struct afile	*v;
+	struct buf	 b = { 0 };
+	char		*dir, *path, chunk[65536];
+	size_t		 n, i;
+	ssize_t		 r;
+	int		 fd, last = -1;
+
+	*len = 0;
+	if (logs_dir == NULL)
+		return NULL;
+	dir = xasprintf("%s/%" PRId64, logs_dir, id);
+	v = afiles(dir, &n);
+	for (i = 0; i < n; i++) {
+		if (v[i].turn != last) {
+			buf_printf(&b, "%s=== turn %d%s ===\n", b.len ? "\n" : "",
+			    v[i].turn + 1, i == 0 && v[i].old ?
+			    " (earlier output dropped)" : "");
+			last = v[i].turn;
+		}
+		path = xasprintf("%s/%s", dir, v[i].name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+			while ((r = read(fd, chunk, sizeof chunk)) > 0)
+				buf_add(&b, chunk, (size_t)r);
+			close(fd);
+		}
+		free(path);
+	}
+	afiles_free(v, n);
+	free(dir);
+	if (b.len == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return buf_steal(&b);
+}
+
+void
+agentlog_forget(int64_t id)
+{
+	struct alog	**pp, *l;
+
+	for (pp = &alogs; (l = *pp) != NULL; pp = &l->next)
+		if (l->id == id) {
+			*pp = l->next;
+			free(l);
+			return;
+		}
+}
+
+void
+agentlog_free_all(void)
+{
+	struct alog	*l;
+
+	while ((l = alogs) != NULL) {
+		alogs = l->next;
+		free(l);
+	}
+	free(logs_dir);
+	logs_dir = NULL;
+}
