@@ -11,6 +11,7 @@
 #include "adapters/adapter.h"
 #include "config/config.h"
 #include "orchestrator/agent.h"
+#include "orchestrator/driver.h"
 #include "orchestrator/agentsock.h"
 #include "orchestrator/chat.h"
 #include "orchestrator/conversation.h"
@@ -317,6 +318,7 @@ serve_main(const char *config_path)
 	if (start_adapters(&cause) != 0)
 		goto fail;
 	agent_recover();
+	driver_check_versions(sv.cfg);
 	outbox_init();
 	store_seen_expire();
 
