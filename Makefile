@@ -4,7 +4,8 @@
 #   make test       install deps, build, run the suite, then run it again under ASan+UBSan
 #   make demo       the offline demo (console adapter, demo agent)
 #   make bench      benchmarks (print numbers, never fail on speed)
-#   make deps       install the Debian packages we need (no-op when present)
+#   make deps       install the Debian packages and the pinned agent CLIs (no-op when present)
+#   make compat     the real-CLI tests against the newest published Claude Code and Codex
 #   make fuzz       libFuzzer targets (clang) into build/fuzz; not part of make test
 #   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
 #   make install    PREFIX=/usr/local DESTDIR= : binary, man pages, unit, docs
@@ -38,12 +39,12 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
-             python3 python3-aiohttp openssl curl valgrind
+             python3 python3-aiohttp openssl curl valgrind nodejs
 # service: systemd-analyze verifies the unit, mandoc lints the man pages
 DEB_PKGS  += systemd mandoc
 
-.PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install uninstall \
-        fuzz FORCE
+.PHONY: all test test-only test-asan unit demo bench deps deps-cli deps-fuzz clean install \
+        uninstall fuzz compat FORCE
 all: switchboard switchboard-agent
 
 switchboard: $(BUILD)/switchboard
@@ -111,6 +112,39 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@$(MAKE) --no-print-directory deps-cli
+
+# The real Claude Code and Codex CLIs the end-to-end tests run, at the versions
+# pinned in tests/package.json (+ lockfile), into the ignored tests/node_modules.
+# npm ci only when an installed version differs from the pin.
+CLI_PINS := @anthropic-ai/claude-code @openai/codex
+deps-cli:
+	@command -v npm >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm)
+	@for p in $(CLI_PINS); do \
+	  want=$$(node -p "require('./tests/package.json').dependencies['$$p']"); \
+	  have=$$(node -p "try{require('./tests/node_modules/$$p/package.json').version}catch(e){''}" 2>/dev/null); \
+	  if [ "$$want" != "$$have" ]; then \
+	    echo "deps: npm ci in tests/ ($$p $$want, have '$$have')"; \
+	    (cd tests && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	    break; \
+	  fi; \
+	done
+
+# The real-CLI scenarios against the newest published versions, installed
+# into tests/node_modules-latest (ignored); prints which pass.  Not part of
+# make test: it tells whether a new CLI release breaks us.
+compat: all
+	@mkdir -p tests/node_modules-latest
+	@cd tests/node_modules-latest && [ -f package.json ] || echo '{"private":true}' > package.json
+	@cd tests/node_modules-latest && npm install --no-audit --no-fund --loglevel=error \
+	  @anthropic-ai/claude-code@latest @openai/codex@latest >/dev/null
+	@echo "compat: claude $$(tests/node_modules-latest/node_modules/.bin/claude --version)," \
+	  "codex $$(tests/node_modules-latest/node_modules/.bin/codex --version)" \
+	  "(tests pin $$(node -p "Object.entries(require('./tests/package.json').dependencies).map(e=>e.join('@')).join(', ')"))"
+	@SB_CLI_BIN=$$PWD/tests/node_modules-latest/node_modules/.bin \
+	  SWITCHBOARD_BIN=$$PWD/switchboard /usr/bin/python3 tests/e2e/test_real_cli.py; \
+	  rc=$$?; [ $$rc -eq 0 ] && echo "compat: all scenarios pass" || echo "compat: some scenarios FAIL"; exit $$rc
 
 # Fuzz targets: the stream parsers and the MCP server, linked with every object
 # but main.o, built by clang with -fsanitize=fuzzer into build/fuzz.  Run one:

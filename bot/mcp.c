@@ -18,6 +18,7 @@ struct mcp {
 	mcp_call_fn	 call;
 	void		*arg;
 	int		 initialized;
+	int		 approve;	/* the approve tool is served */
 };
 
 struct mcp *
@@ -28,6 +29,12 @@ mcp_new(mcp_call_fn call, void *arg)
 	m->call = call;
 	m->arg = arg;
 	return m;
+}
+
+void
+mcp_enable_approve(struct mcp *m, int on)
+{
+	m->approve = on;
 }
 
 void
@@ -82,7 +89,7 @@ tool_schema(const char *name, const char *desc, json_t *props,
 }
 
 static json_t *
-tools_list(void)
+tools_list(int approve)
 {
 	static const char *const r_text[] = { "text", NULL };
 	static const char *const r_q[] = { "question", NULL };
@@ -108,7 +115,8 @@ tools_list(void)
 	json_array_append_new(tools, tool_schema("finish",
 	    "Report the final summary of the task (shown with the result).",
 	    json_pack("{s:{s:s}}", "summary", "type", "string"), r_sum));
-	json_array_append_new(tools, tool_schema("approve",
+	if (approve)
+		json_array_append_new(tools, tool_schema("approve",
 	    "Permission prompt: asks the person whether a tool use may run."
 	    " Called by Claude Code (--permission-prompt-tool), not by the"
 	    " model.",
@@ -180,7 +188,7 @@ call_tool(struct mcp *m, const char *name, const json_t *args, int *code,
 			}
 			json_object_set(req, "timeout", v);
 		}
-	} else if (strcmp(name, "approve") == 0) {
+	} else if (strcmp(name, "approve") == 0 && m->approve) {
 		if ((s = arg_str(args, "tool_name")) == NULL)
 			return *msg = "'tool_name' must be a non-empty string",
 			    NULL;
@@ -318,7 +326,7 @@ mcp_handle(struct mcp *m, const char *line, size_t len)
 	else if (strcmp(method, "ping") == 0)
 		out = result_reply(id, json_object());
 	else if (strcmp(method, "tools/list") == 0)
-		out = result_reply(id, tools_list());
+		out = result_reply(id, tools_list(m->approve));
 	else if (strcmp(method, "tools/call") == 0) {
 		name = json_string_value(json_object_get(params, "name"));
 		args = json_object_get(params, "arguments");
@@ -401,6 +409,8 @@ mcp_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	m = mcp_new(sock_call, &s);
+	mcp_enable_approve(m, getenv("SWITCHBOARD_MCP_APPROVE") != NULL &&
+	    strcmp(getenv("SWITCHBOARD_MCP_APPROVE"), "1") == 0);
 	while ((n = getline(&line, &cap, stdin)) != -1) {
 		if (n > MCP_MAX_LINE)
 			out = error_reply(NULL, MCP_PARSE_ERROR,

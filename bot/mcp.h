@@ -34,6 +34,13 @@ typedef int	(*mcp_call_fn)(void *arg, json_t *request, json_t **reply,
 struct mcp;
 
 struct mcp	*mcp_new(mcp_call_fn, void *arg);
+/*
+ * Lists and serves the approve tool (the permission prompt tool of Claude
+ * Code).  Off by default: a CLI that pre-approves the server's tools (Codex
+ * with default_tools_approval_mode) would let the model approve its own
+ * tool uses.  `switchboard mcp` turns it on for SWITCHBOARD_MCP_APPROVE=1.
+ */
+void		 mcp_enable_approve(struct mcp *, int);
 void		 mcp_free(struct mcp *);
 /* One line in; the reply line (malloc'd, no newline) or NULL if none is due. */
 char		*mcp_handle(struct mcp *, const char *line, size_t len);

@@ -12,6 +12,7 @@
 #include "adapters/adapter.h"
 #include "config/config.h"
 #include "orchestrator/agent.h"
+#include "orchestrator/driver.h"
 #include "orchestrator/agentsock.h"
 #include "orchestrator/brain.h"
 #include "orchestrator/chat.h"
@@ -508,6 +509,7 @@ serve_main(const char *config_path)
 		goto fail;
 	agent_recover();
 	brain_configure(sv.cfg);	/* after agents: it may re-run turns */
+	driver_check_versions(sv.cfg);
 	outbox_init();
 	merge_recover();
 	store_seen_expire();

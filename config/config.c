@@ -389,6 +389,10 @@ load_agents(struct load *ld, struct config *c)
 		a->max_turns = get_int(item, "agents.[]", "max_turns");
 		a->max_wall_time = get_int(item, "agents.[]", "max_wall_time");
 		a->max_cost_usd = get_float(item, "agents.[]", "max_cost_usd");
+		a->sandbox = dup_str(item, "agents.[]", "sandbox");
+		if (a->sandbox != NULL && strcmp(a->driver, "codex") != 0)
+			schema_error(&ld->errs, find(item, "sandbox"),
+			    "agents.[%d].sandbox: needs driver \"codex\"", i);
 		if (a->approvals_chat && strcmp(a->driver, "claude") != 0)
 			schema_error(&ld->errs, find(item, "approvals"),
 			    "agents.[%d].approvals: \"chat\" needs driver "
@@ -931,6 +935,7 @@ config_free(struct config *c)
 		strings_free(c->agents[i].command);
 		free(c->agents[i].model);
 		free(c->agents[i].permission_mode);
+		free(c->agents[i].sandbox);
 		strings_free(c->agents[i].args);
 		strings_free(c->agents[i].auto_allow);
 		strings_free(c->agents[i].auto_deny);

@@ -59,6 +59,8 @@ struct cfg_agent {
 	int	  max_turns;
 	int	  max_wall_time;	/* seconds */
 	double	  max_cost_usd;
+	/* codex: -s SANDBOX; NULL = "workspace-write" */
+	char	 *sandbox;
 };
 
 struct cfg_route {

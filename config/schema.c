@@ -17,6 +17,8 @@ static const char *const github_events[] = { "issues", "issue_comment",
 static const char *const approval_modes[] = { "none", "chat", NULL };
 static const char *const llm_providers[] = { "anthropic", "openai", NULL };
 static const char *const forge_kinds[] = { "github", NULL };
+static const char *const codex_sandboxes[] = { "read-only", "workspace-write",
+    "danger-full-access", NULL };
 
 static int
 check_nonempty(const char *v, char **why)
@@ -283,6 +285,12 @@ const struct schema_key schema_keys[] = {
 	  .min = 0, .max = 1000000,
 	  .help = "claude/codex budget: US dollars per run, from the stream's "
 	  "total_cost_usd; 0 = no limit." },
+
+	{ .path = "agents.[].sandbox", .type = SCHEMA_STRING,
+	  .values = codex_sandboxes,
+	  .help = "codex: the sandbox of its commands (-s); unset = "
+	  "\"workspace-write\" (the worktree is writable, as the agent "
+	  "needs; exec's own default is read-only)." },
 
 	{ .path = "routes", .type = SCHEMA_LIST,
 	  .help = "Which repo and agent serve a channel.  An exact channel wins "

@@ -4,6 +4,7 @@
  */
 #include "orchestrator/agent-int.h"
 #include "orchestrator/conversation.h"
+#include "orchestrator/driver.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
@@ -160,18 +161,13 @@ agent_ring_add(struct agent *a, const char *p, size_t n)
 }
 
 /* The last max bytes of output, from a line start, valid UTF-8. */
-char *
-agent_ring_tail(struct agent *a, size_t max)
+/* The last max bytes of s, from a line start, valid UTF-8, in place. */
+static char *
+tail_cut(char *s, size_t max)
 {
-	char	*s, *p;
-	size_t	 start, n = a->ring_len, i;
+	size_t	 n = strlen(s);
+	char	*p = s;
 
-	s = xmalloc(n + 1);
-	start = (a->ring_pos + a->ring_cap - n) % (a->ring_cap ? a->ring_cap : 1);
-	for (i = 0; i < n; i++)
-		s[i] = a->ring[(start + i) % a->ring_cap];
-	s[n] = '\0';
-	p = s;
 	if (n > max) {
 		p = s + n - max;
 		if ((p = strchr(p, '\n')) == NULL)
@@ -187,6 +183,44 @@ agent_ring_tail(struct agent *a, size_t max)
 		if ((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t')
 			*p = ' ';
 	return s;
+}
+
+char *
+agent_ring_tail(struct agent *a, size_t max)
+{
+	char	*s;
+	size_t	 start, n = a->ring_len, i;
+
+	s = xmalloc(n + 1);
+	start = (a->ring_pos + a->ring_cap - n) % (a->ring_cap ? a->ring_cap : 1);
+	for (i = 0; i < n; i++)
+		s[i] = a->ring[(start + i) % a->ring_cap];
+	s[n] = '\0';
+	/* NUL bytes in the output would end the text early. */
+	for (i = 0; i < n; i++)
+		if (s[i] == '\0')
+			s[i] = ' ';
+	return tail_cut(s, max);
+}
+
+/*
+ * What a person reads of the output: the driver makes a JSON stream's tail
+ * readable (a raw stream-json tail is noise), from the whole ring, then it
+ * is cut to max.
+ */
+char *
+agent_output_tail(const struct agent *ca, size_t max)
+{
+	struct agent	*a = (struct agent *)ca;	/* the ring is not changed */
+	char		*raw, *human;
+
+	if (a->drv->human_tail == NULL)
+		return agent_ring_tail(a, max);
+	raw = agent_ring_tail(a, a->ring_cap);
+	if ((human = a->drv->human_tail(raw)) == NULL)
+		return tail_cut(raw, max);
+	free(raw);
+	return tail_cut(human, max);
 }
 
 /* ---- status and diff lines ------------------------------------------------ */

@@ -792,7 +792,7 @@ turn_finished(struct agent *a)
 	question_cancel_agent(a, end == AGENT_DONE ? "agent finished" :
 	    agent_state_name(end));
 	if (end != AGENT_DONE)
-		tail = agent_ring_tail(a, 1500);
+		tail = agent_output_tail(a, 1500);
 	r.id = a->id;
 	r.state = agent_state_name(end);
 	r.branch = a->branch;

@@ -115,6 +115,11 @@ int		 agent_list(const struct conversation *, struct agent **, int n);
 size_t		 agent_loaded_count(void);
 /* Every live agent, for `switchboard status`. */
 int		 agent_list_all(struct agent **, int n);
+/*
+ * The last max bytes of its output as a person reads them (a JSON stream
+ * made readable by its driver), from a line start (malloc'd).
+ */
+char		*agent_output_tail(const struct agent *, size_t max);
 /* The human line for `status` (malloc'd). */
 char		*agent_status_line(const struct agent *);
 

@@ -37,6 +37,17 @@
 #include <uv.h>
 
 #define TEXT_STEP_MAX	160
+/* A day: a question may wait that long for a person (ms, for the CLI). */
+#define CLAUDE_MCP_TIMEOUT_MS	(24LL * 3600 * 1000)
+/*
+ * Switchboard's own tools run without asking: asking the person whether the
+ * agent may ask the person is absurd, and without approvals the CLI denies
+ * them silently.  Never `approve`: the permission prompt tool must not be
+ * pre-allowed, it is not the model's to call.
+ */
+#define CLAUDE_OWN_TOOLS	"mcp__switchboard__ask_user," \
+				"mcp__switchboard__report_progress," \
+				"mcp__switchboard__finish"
 
 /* ---- the stream parser (no agent needed) ------------------------------- */
 
@@ -70,12 +81,16 @@ static char *
 stats(const struct drv_stream *st, long long turns)
 {
 	struct buf	 b = { 0 };
+	char		 usd[32];
 
 	buf_adds(&b, "—");
 	if (turns > 0)
 		buf_printf(&b, " %lld turn%s ·", turns, turns == 1 ? "" : "s");
-	if (st->cost_usd > 0)
-		buf_printf(&b, " $%.4f ·", st->cost_usd);
+	/* A resumed run reports the session's total: show this run's part. */
+	if (st->cost_usd - st->cost_base > 0) {
+		driver_fmt_usd(usd, sizeof usd, st->cost_usd - st->cost_base);
+		buf_printf(&b, " %s ·", usd);
+	}
 	buf_printf(&b, " %lld tokens in / %lld out", st->input_tokens,
 	    st->output_tokens);
 	return buf_steal(&b);
@@ -134,6 +149,33 @@ on_assistant(struct drv_stream *st, const json_t *j)
 	}
 }
 
+/*
+ * {"type":"system","subtype":"permission_denied","tool_name","tool_use_id",
+ * "message"} (Claude Code 2.1): a tool use the CLI refused by itself.  The
+ * model is told and goes on; the person should see it on the card.
+ */
+static void
+on_denied(struct drv_stream *st, const json_t *j)
+{
+	const char	*tool = json_string_value(json_object_get(j,
+	    "tool_name"));
+	const char	*p;
+	char		*line;
+
+	st->denials++;
+	if (tool == NULL)
+		tool = "a tool";
+	if (strncmp(tool, "mcp__", 5) == 0 &&
+	    (p = strstr(tool + 5, "__")) != NULL)
+		line = xasprintf("Denied: %.*s: %s", (int)(p - tool - 5),
+		    tool + 5, p + 2);
+	else
+		line = xasprintf("Denied: %s", tool);
+	utf8_truncate(line, TEXT_STEP_MAX);
+	emit(st, DRV_PROGRESS, line);
+	free(line);
+}
+
 static void
 on_result(struct drv_stream *st, const json_t *j)
 {
@@ -189,6 +231,8 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 	}
 	if (strcmp(type, "system") == 0) {
 		sub = json_string_value(json_object_get(j, "subtype"));
+		if (sub != NULL && strcmp(sub, "permission_denied") == 0)
+			on_denied(st, j);
 		sid = json_string_value(json_object_get(j, "session_id"));
 		cwd = json_string_value(json_object_get(j, "cwd"));
 		if (sub != NULL && strcmp(sub, "init") == 0) {
@@ -210,9 +254,17 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 
 /* ---- the driver ---------------------------------------------------------- */
 
+/*
+ * Cost: a resumed run's total_cost_usd is the session's total so far (0.00432,
+ * then 0.00648 after a 2-turn resume; observed with Claude Code 2.1.332),
+ * while usage and num_turns are this run's.  So a budget is earlier
+ * sessions + the current session's reported total, and the card shows the
+ * difference to the total before this run.
+ */
 struct claude {
 	struct drv_stream	 st;
-	double			 spent;		/* earlier runs, USD */
+	double			 earlier;	/* USD of sessions no longer
+						 * resumed */
 	char			*mcp_path;
 	int			 stopping;
 };
@@ -257,7 +309,7 @@ driver_self_exe(void)
 
 /* Writes state_dir/mcp/agent-ID.json (0600); its path or NULL + cause. */
 static char *
-write_mcp_config(const struct agent *a, char **cause)
+write_mcp_config(const struct agent *a, int approve, char **cause)
 {
 	json_t	*j;
 	char	*dir, *path, *text, id[32];
@@ -274,12 +326,21 @@ write_mcp_config(const struct agent *a, char **cause)
 	path = xasprintf("%s/agent-%lld.json", dir, (long long)agent_id(a));
 	free(dir);
 	snprintf(id, sizeof id, "%lld", (long long)agent_id(a));
-	j = json_pack("{s:{s:{s:s, s:s, s:[s], s:{s:s, s:s, s:s}}}}",
+	/*
+	 * "timeout" (ms) per server overrides MCP_TOOL_TIMEOUT in Claude Code
+	 * (checked with 2.1.332): without it a question pending for long is
+	 * cut off by the CLI's default.  SWITCHBOARD_MCP_APPROVE lists the
+	 * approve tool only when Claude Code calls it as the permission
+	 * prompt tool; otherwise the model could call it as an ordinary tool.
+	 */
+	j = json_pack("{s:{s:{s:s, s:s, s:[s], s:I, s:{s:s, s:s, s:s, s:s}}}}",
 	    "mcpServers", "switchboard", "type", "stdio", "command",
-	    driver_self_exe(), "args", "mcp", "env",
+	    driver_self_exe(), "args", "mcp", "timeout",
+	    (json_int_t)CLAUDE_MCP_TIMEOUT_MS, "env",
 	    "SWITCHBOARD_SOCKET", agent_socket_path(),
 	    "SWITCHBOARD_AGENT_TOKEN", agent_token(a),
-	    "SWITCHBOARD_AGENT_ID", id);
+	    "SWITCHBOARD_AGENT_ID", id,
+	    "SWITCHBOARD_MCP_APPROVE", approve ? "1" : "0");
 	text = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -323,19 +384,32 @@ claude_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	char		**argv = NULL;
 	size_t		  n = 0, i;
 
+	char		  usd[32], max[32];
+	double		  session;
+	int		  resume = followup && agent_session(a) != NULL;
+
 	/* A new run: this run's counters start at zero. */
-	c->spent += c->st.cost_usd;
+	session = c->st.cost_usd > c->st.cost_base ? c->st.cost_usd :
+	    c->st.cost_base;
 	drv_stream_free(&c->st);
 	memset(&c->st, 0, sizeof c->st);
 	claude_data(a);
+	if (resume)
+		c->st.cost_base = session;	/* reported again, cumulative */
+	else
+		c->earlier += session;
 	c->stopping = 0;
-	if (cfg->max_cost_usd > 0 && c->spent >= cfg->max_cost_usd) {
-		*cause = xasprintf("budget: max_cost_usd $%.2f already spent"
-		    " ($%.4f)", cfg->max_cost_usd, c->spent);
+	if (cfg->max_cost_usd > 0 &&
+	    c->earlier + c->st.cost_base >= cfg->max_cost_usd) {
+		driver_fmt_usd(max, sizeof max, cfg->max_cost_usd);
+		driver_fmt_usd(usd, sizeof usd, c->earlier + c->st.cost_base);
+		*cause = xasprintf("budget: max_cost_usd %s already spent"
+		    " (%s)", max, usd);
 		return NULL;
 	}
 	free(c->mcp_path);
-	if ((c->mcp_path = write_mcp_config(a, cause)) == NULL)
+	if ((c->mcp_path = write_mcp_config(a, cfg->approvals_chat,
+	    cause)) == NULL)
 		return NULL;
 
 	if (cfg->ncommand > 0)
@@ -349,6 +423,8 @@ claude_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	push(&argv, &n, "--verbose");
 	push(&argv, &n, "--mcp-config");
 	push(&argv, &n, c->mcp_path);
+	push(&argv, &n, "--allowedTools");
+	push(&argv, &n, CLAUDE_OWN_TOOLS);
 	if (cfg->permission_mode != NULL) {
 		push(&argv, &n, "--permission-mode");
 		push(&argv, &n, cfg->permission_mode);
@@ -363,7 +439,7 @@ claude_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	}
 	for (i = 0; i < cfg->nargs; i++)
 		push(&argv, &n, cfg->args[i]);
-	if (followup && agent_session(a) != NULL) {
+	if (resume) {
 		push(&argv, &n, "--resume");
 		push(&argv, &n, agent_session(a));
 	}
@@ -377,7 +453,7 @@ claude_on_line(struct agent *a, const char *line, size_t len)
 {
 	struct claude		*c = claude_data(a);
 	const struct cfg_agent	*cfg;
-	char			*why;
+	char			*why, usd[32], max[32];
 
 	if (len == 0)
 		return;
@@ -392,9 +468,12 @@ claude_on_line(struct agent *a, const char *line, size_t len)
 	if (cfg->max_turns > 0 && c->st.turns > cfg->max_turns)
 		why = xasprintf("budget: max_turns %d reached", cfg->max_turns);
 	else if (cfg->max_cost_usd > 0 &&
-	    c->spent + c->st.cost_usd > cfg->max_cost_usd)
-		why = xasprintf("budget: max_cost_usd $%.2f reached ($%.4f)",
-		    cfg->max_cost_usd, c->spent + c->st.cost_usd);
+	    c->earlier + c->st.cost_usd > cfg->max_cost_usd) {
+		driver_fmt_usd(max, sizeof max, cfg->max_cost_usd);
+		driver_fmt_usd(usd, sizeof usd, c->earlier + c->st.cost_usd);
+		why = xasprintf("budget: max_cost_usd %s reached (%s)", max,
+		    usd);
+	}
 	if (why != NULL) {
 		c->stopping = 1;
 		agent_stop(a, why);
@@ -409,8 +488,46 @@ claude_followup_running(struct agent *a, const char *text)
 	return -1;
 }
 
+/* The tail of a stream-json run: what the model said, errors, the result. */
+static char *
+claude_line_text(const json_t *j)
+{
+	const char	*type = json_string_value(json_object_get(j, "type"));
+	const json_t	*c, *blk;
+	struct buf	 b = { 0 };
+	size_t		 i;
+
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "result") == 0 &&
+	    json_is_string(json_object_get(j, "result")))
+		return xasprintf("result: %s", json_string_value(
+		    json_object_get(j, "result")));
+	if (strcmp(type, "system") == 0 && json_is_string(json_object_get(j,
+	    "message")))
+		return xstrdup(json_string_value(json_object_get(j,
+		    "message")));
+	if (strcmp(type, "assistant") != 0)
+		return NULL;
+	c = json_object_get(json_object_get(j, "message"), "content");
+	json_array_foreach(c, i, blk) {
+		if (json_is_string(json_object_get(blk, "text")))
+			buf_printf(&b, "%s%s", b.len > 0 ? "\n" : "",
+			    json_string_value(json_object_get(blk, "text")));
+	}
+	return b.data != NULL ? buf_steal(&b) : NULL;
+}
+
+static char *
+claude_human_tail(const char *raw)
+{
+	return driver_tail_lines(raw, claude_line_text);
+}
+
 const struct agent_driver driver_claude = {
 	.name = "claude",
+	.human_tail = claude_human_tail,
+	.tested_version = "2.1.332",
 	.argv = claude_argv,
 	.on_line = claude_on_line,
 	.followup_running = claude_followup_running,

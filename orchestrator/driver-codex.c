@@ -9,6 +9,11 @@
  * AGENT_TOKEN/AGENT_ID through by name (env_vars), so the token never
  * appears on a command line.  tool_timeout_sec is raised to a day because
  * Codex's default (60 s) would cut every ask_user short.
+ * default_tools_approval_mode = "approve": `codex exec` runs with approval
+ * policy "never", under which every MCP tool call fails ("MCP tool call
+ * requires approval, but approval policy is never"; Codex 0.171.0).
+ * -s SANDBOX (default workspace-write): exec's default sandbox is
+ * read-only, so the agent could not write its worktree.
  *
  * The stream (PROTOCOLS.md): thread.started (thread id → session, for
  * `codex exec resume`), item.started/updated/completed (command execution,
@@ -27,6 +32,7 @@
 #include <string.h>
 
 #define CODEX_TOOL_TIMEOUT	"86400"
+#define CODEX_SANDBOX		"workspace-write"
 
 /* ---- the stream parser (no agent needed) ------------------------------- */
 
@@ -93,10 +99,11 @@ file_step(struct drv_stream *st, const json_t *item)
 		if ((path = str_of(c, "path")) == NULL)
 			continue;
 		kind = str_of(c, "kind");
+		/* Codex 0.171 reports absolute paths. */
 		buf_printf(&b, "%s%s %s", b.len > 0 ? ", " : "",
 		    kind != NULL && strcmp(kind, "add") == 0 ? "Add" :
 		    kind != NULL && strcmp(kind, "delete") == 0 ? "Delete" :
-		    "Edit", path);
+		    "Edit", driver_relative(path, st->cwd));
 		if (b.len > 200)
 			break;
 	}
@@ -107,6 +114,34 @@ file_step(struct drv_stream *st, const json_t *item)
 	emit_first_line(st, red);
 	free(red);
 	buf_free(&b);
+}
+
+/*
+ * A failed MCP tool call: {"status":"failed","error":{"message":…}}.  Shown
+ * on the card; a failed call of switchboard's own tools (an unanswered
+ * question, a lost socket) also fails the run, so it never passes as done
+ * with the error text as the answer.
+ */
+static void
+mcp_failed(struct drv_stream *st, const json_t *item)
+{
+	const char	*server = str_of(item, "server");
+	const char	*tool = str_of(item, "tool"), *msg;
+	const json_t	*err = json_object_get(item, "error");
+	char		*s;
+
+	if (!json_is_object(err) && (str_of(item, "status") == NULL ||
+	    strcmp(str_of(item, "status"), "failed") != 0))
+		return;
+	msg = str_of(err, "message");
+	s = xasprintf("%s: %s failed: %s", server != NULL ? server : "mcp",
+	    tool != NULL ? tool : "tool", msg != NULL ? msg : "unknown error");
+	emit_first_line(st, s);
+	if (server != NULL && strcmp(server, "switchboard") == 0 &&
+	    st->own_failure == NULL)
+		st->own_failure = s;
+	else
+		free(s);
 }
 
 static void
@@ -163,8 +198,10 @@ on_item(struct drv_stream *st, const char *phase, const json_t *item)
 			emit_first_line(st, s + 5);
 			free(s);
 		}
-		if (strcmp(phase, "item.completed") == 0)
+		if (strcmp(phase, "item.completed") == 0) {
 			st->turns++;
+			mcp_failed(st, item);
+		}
 	} else if (strcmp(type, "web_search") == 0) {
 		if (strcmp(phase, "item.started") == 0 &&
 		    (v = str_of(item, "query")) != NULL) {
@@ -200,6 +237,8 @@ on_turn_completed(struct drv_stream *st, const json_t *j)
 	    st->output_tokens);
 	emit(st, DRV_SUMMARY, b.data);
 	buf_free(&b);
+	if (st->own_failure != NULL)
+		emit(st, DRV_FAIL, st->own_failure);
 }
 
 int
@@ -304,6 +343,8 @@ codex_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	memset(&c->st, 0, sizeof c->st);
 	codex_data(a);
 	c->stopping = 0;
+	if (agent_worktree(a) != NULL)
+		c->st.cwd = xstrdup(agent_worktree(a));
 
 	if (cfg->ncommand > 0)
 		for (i = 0; i < cfg->ncommand; i++)
@@ -329,6 +370,12 @@ codex_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	push(&argv, &n, xstrdup("-c"));
 	push(&argv, &n, xstrdup("mcp_servers.switchboard.tool_timeout_sec="
 	    CODEX_TOOL_TIMEOUT));
+	push(&argv, &n, xstrdup("-c"));
+	push(&argv, &n, xstrdup("mcp_servers.switchboard."
+	    "default_tools_approval_mode=\"approve\""));
+	push(&argv, &n, xstrdup("-s"));
+	push(&argv, &n, xstrdup(cfg->sandbox != NULL ? cfg->sandbox :
+	    CODEX_SANDBOX));
 	for (i = 0; i < cfg->nargs; i++)
 		push(&argv, &n, xstrdup(cfg->args[i]));
 	if (followup && agent_session(a) != NULL) {
@@ -371,8 +418,51 @@ codex_followup_running(struct agent *a, const char *text)
 	return -1;
 }
 
+/* The tail of an exec --json run: messages, commands, errors. */
+static char *
+codex_line_text(const json_t *j)
+{
+	const char	*type = str_of(j, "type"), *it, *v;
+	const json_t	*item = json_object_get(j, "item");
+
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "turn.failed") == 0 &&
+	    (v = str_of(json_object_get(j, "error"), "message")) != NULL)
+		return xasprintf("turn failed: %s", v);
+	if (strcmp(type, "error") == 0 && (v = str_of(j, "message")) != NULL)
+		return xasprintf("error: %s", v);
+	if (strcmp(type, "item.completed") != 0 && strcmp(type,
+	    "item.started") != 0)
+		return NULL;
+	if ((it = str_of(item, "type")) == NULL)
+		return NULL;
+	if (strcmp(it, "agent_message") == 0 && strcmp(type,
+	    "item.completed") == 0 && (v = str_of(item, "text")) != NULL)
+		return xstrdup(v);
+	if (strcmp(it, "command_execution") == 0 && strcmp(type,
+	    "item.started") == 0 && (v = str_of(item, "command")) != NULL)
+		return driver_redact(v);
+	if (strcmp(it, "error") == 0 && (v = str_of(item, "message")) != NULL)
+		return xasprintf("warning: %s", v);
+	if (strcmp(it, "mcp_tool_call") == 0 && strcmp(type,
+	    "item.started") == 0)
+		return xasprintf("%s: %s…", str_of(item, "server") ?
+		    str_of(item, "server") : "mcp", str_of(item, "tool") ?
+		    str_of(item, "tool") : "tool");
+	return NULL;
+}
+
+static char *
+codex_human_tail(const char *raw)
+{
+	return driver_tail_lines(raw, codex_line_text);
+}
+
 const struct agent_driver driver_codex = {
 	.name = "codex",
+	.human_tail = codex_human_tail,
+	.tested_version = "0.171.0",
 	.argv = codex_argv,
 	.on_line = codex_on_line,
 	.followup_running = codex_followup_running,

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,8 +160,8 @@ str_of(const json_t *input, const char *key)
 	return json_string_value(json_object_get(input, key));
 }
 
-static const char *
-relative(const char *path, const char *cwd)
+const char *
+driver_relative(const char *path, const char *cwd)
 {
 	size_t	 n;
 
@@ -187,7 +188,7 @@ driver_tool_step(const char *tool, const json_t *input, const char *cwd)
 		v = str_of(input, "file_path");
 		if (v == NULL)
 			v = str_of(input, "notebook_path");
-		raw = xasprintf("%s %s", tool, v != NULL ? relative(v, cwd) :
+		raw = xasprintf("%s %s", tool, v != NULL ? driver_relative(v, cwd) :
 		    "a file");
 	} else if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0) {
 		v = str_of(input, "command");
@@ -237,7 +238,8 @@ drv_stream_free(struct drv_stream *st)
 	free(st->cwd);
 	free(st->last_msg_id);
 	free(st->last_text);
-	st->cwd = st->last_msg_id = st->last_text = NULL;
+	free(st->own_failure);
+	st->cwd = st->last_msg_id = st->last_text = st->own_failure = NULL;
 }
 
 /* The stream parsers' events, for a running agent (arg). */
@@ -260,4 +262,61 @@ driver_emit_to_agent(void *arg, enum drv_event ev, const char *text)
 		agent_fail(a, text);
 		break;
 	}
+}
+
+void
+driver_fmt_usd(char *buf, size_t len, double usd)
+{
+	int	 dec = 2;
+	double	 v;
+	size_t	 n;
+
+	/* Enough decimals for 3 significant digits below $1, up to 6. */
+	if (usd > 0 && usd < 1) {
+		for (dec = 0, v = usd; v < 1 && dec < 4; v *= 10)
+			dec++;
+		dec += 2;
+	}
+	snprintf(buf, len, "$%.*f", dec, usd);
+	/* "$0.00800" → "$0.008", but keep cents: "$1.50". */
+	n = strlen(buf);
+	while (dec > 2 && n > 0 && buf[n - 1] == '0') {
+		buf[--n] = '\0';
+		dec--;
+	}
+}
+
+char *
+driver_tail_lines(const char *raw, char *(*line_text)(const json_t *))
+{
+	struct buf	 b = { 0 };
+	const char	*p = raw, *nl;
+	size_t		 n;
+	json_t		*j;
+	char		*t;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > 0 && *p == '{' &&
+		    (j = json_loadb(p, n, 0, NULL)) != NULL) {
+			t = line_text(j);
+			json_decref(j);
+			if (t != NULL && *t != '\0')
+				buf_printf(&b, "%s\n", t);
+			free(t);
+		} else if (n > 0 && (*p == '{' || (p[n - 1] == '}' &&
+		    memmem(p, n, "\":", 2) != NULL)))
+			;	/* a JSON line cut by the ring: noise */
+		else if (n > 0) {
+			buf_add(&b, p, n);
+			buf_adds(&b, "\n");
+		}
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	if (b.data == NULL)
+		return xstrdup("");
+	return buf_steal(&b);
 }

@@ -42,6 +42,17 @@ struct agent_driver {
 	 * before starting, Claude Code waits 3 s for it.
 	 */
 	int		 stdin_pipe;
+	/*
+	 * Optional.  The output tail shown when a turn does not end well, made
+	 * readable: the raw tail of a JSON stream is noise to a person.  Takes
+	 * the raw tail, returns a malloc'd text (or NULL to keep the raw one).
+	 */
+	char		*(*human_tail)(const char *raw);
+	/*
+	 * Optional.  The oldest CLI version the tests cover ("2.1.332"); the
+	 * daemon warns at start when the configured program is older.
+	 */
+	const char	*tested_version;
 };
 
 extern const struct agent_driver driver_command, driver_claude, driver_codex;
@@ -73,13 +84,20 @@ struct drv_stream {
 	void		*arg;
 	int		 turns;		/* assistant turns (claude: messages;
 					 * codex: completed model steps) */
-	double		 cost_usd;	/* claude's total_cost_usd, this run */
+	double		 cost_usd;	/* claude's total_cost_usd as reported:
+					 * for a resumed session, cumulative */
+	double		 cost_base;	/* claude: the session's cost before
+					 * this run, so cost_usd - cost_base is
+					 * what this run spent */
+	int		 denials;	/* claude: tool uses the CLI denied */
 	long long	 input_tokens, output_tokens;
 	int		 ended;		/* a result / turn.completed was seen */
 	char		*cwd;		/* from claude's init: paths shown
 					 * relative to it */
 	char		*last_msg_id;	/* claude: turns are counted by it */
 	char		*last_text;	/* codex: the last agent message */
+	char		*own_failure;	/* codex: a switchboard tool call
+					 * failed; the run fails with it */
 };
 
 int		 claude_stream_line(struct drv_stream *, const char *, size_t);
@@ -95,6 +113,31 @@ void		 drv_stream_free(struct drv_stream *);	/* contents only */
 struct json_t;
 char		*driver_tool_step(const char *tool, const struct json_t *input,
 		    const char *cwd);
+/*
+ * Dollars for a person: 2 decimals from $1 up, else 3 significant digits
+ * ("$0.008", "$0.00432", "$0.0135"), so a small budget does not print as
+ * "$0.01".
+ */
+void		 driver_fmt_usd(char *buf, size_t len, double usd);
+/*
+ * A tail of JSON lines made readable: each line that parses is replaced by
+ * its human text (line_text returns malloc'd text or NULL to drop it); other
+ * lines are kept.  For the drivers' human_tail.
+ */
+char		*driver_tail_lines(const char *raw,
+		    char *(*line_text)(const struct json_t *));
+/*
+ * At start: runs each configured claude/codex program's `--version` once
+ * (asynchronously on the loop), logs it and warns when it is older than the
+ * version the tests cover.  Needs the libuv loop running.
+ */
+struct config;
+void		 driver_check_versions(const struct config *);
+/* "2.1.332 (Claude Code)" / "codex-cli 0.171.0" vs "2.1.332": <0, 0, >0. */
+int		 driver_version_cmp(const char *output, const char *want);
+
+/* path relative to cwd when under it, else path (borrowed). */
+const char	*driver_relative(const char *path, const char *cwd);
 /* This executable's path, for the MCP server entry (`switchboard mcp`). */
 const char	*driver_self_exe(void);
 /* Masks NAME=value and token-like words in place of copying (malloc'd). */

@@ -44,9 +44,9 @@ def claude(extra=""):
             ' args = [ "--add-dir", "/tmp" ]; %s }' % (FAKE_CLAUDE, extra))
 
 
-def codex(extra=""):
+def codex(extra="", args='"--skip-git-repo-check"'):
     return ('{ name = "codex"; driver = "codex"; command = [ "%s" ];'
-            ' args = [ "--full-auto" ]; %s }' % (FAKE_CODEX, extra))
+            ' args = [ %s ]; %s }' % (FAKE_CODEX, args, extra))
 
 
 def test_claude_success_steps_summary_cost_and_no_secret(tmp, ds):
@@ -236,7 +236,8 @@ def test_codex_success_ask_resume_and_failure(tmp, ds):
     d.expect(r"2400 tokens in / 120 out")
     check(d.saw(r"• Run: bash -lc .GH_TOKEN=\*\*\* make test."), "run step")
     check(not d.saw(r"ghsecret99"), "secret masked")
-    check(d.saw(r"• Add feature\.py"), "file change step")
+    # Codex reports absolute paths; the card shows them in the worktree.
+    check(d.saw(r"• Add feature\.py$"), "file change step, relative path")
     check(d.saw(r"• Plan: 1/2 done · next: write tests"), "todo step")
     thread = d.db("SELECT session_id FROM agents WHERE id = 1")[0][0]
     check(thread, "thread id stored")
@@ -254,10 +255,139 @@ def test_codex_success_ask_resume_and_failure(tmp, ds):
     r = runs(d)
     check(r[0][:2] == ["exec", "--json"] and r[0][-2:] ==
           ["--", "scenario=success add feature"], "argv %r" % r[0])
-    check("--full-auto" in r[0], "configured args")
+    check("--skip-git-repo-check" in r[0], "configured args")
+    # exec's default sandbox is read-only: the driver asks for the worktree.
+    check(r[0][r[0].index("-s") + 1] == "workspace-write", "sandbox %r" % r[0])
+    check(any(a == 'mcp_servers.switchboard.default_tools_approval_mode='
+              '"approve"' for a in r[0]), "own tools approved: %r" % r[0])
+    br = git("for-each-ref", "--format=%(refname:short)", "refs/heads/sb/1-*",
+             cwd=d.repo).split()[0]
+    check("feature.py" in git("ls-tree", "--name-only", br, cwd=d.repo),
+          "the agent's write reached the branch")
     check(r[1][r[1].index("resume") + 1] == thread, "resume THREAD_ID")
     check(all("SWITCHBOARD_AGENT_TOKEN=" not in a for a in sum(r, [])),
           "token never on argv")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_claude_gets_no_open_stdin(tmp, ds):
+    """Finding 1: Claude Code waits 3 s for an open stdin (the fake records
+    what it found).  Codex's case, a hang, is test_codex_success_*."""
+    d = daemon(tmp, ds, [claude()])
+    d.send("new scenario=resume first")
+    d.expect(r"✅ #1 done")
+    states = open(d.argv_log + ".stdin").read().split()
+    check(states == ["eof"], "claude's stdin: %r" % states)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_claude_own_tools_are_pre_allowed_without_approvals(tmp, ds):
+    """Finding 4: without --allowedTools Claude Code denies switchboard's own
+    tools (no approvals) — the question never reaches the thread."""
+    d = daemon(tmp, ds, [claude()])
+    d.send("new scenario=ask pick one")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: scenario=ask").group(1)
+    d.expect(r"❓ q(\d+) from #1: Which provider\?")
+    d.send("t%s 1" % t)
+    d.expect(r"✅ #1 done")
+    d.expect(r"chose GitHub")
+    argv = runs(d)[0]
+    allowed = argv[argv.index("--allowedTools") + 1].split(",")
+    check(sorted(allowed) == ["mcp__switchboard__ask_user",
+                              "mcp__switchboard__finish",
+                              "mcp__switchboard__report_progress"],
+          "allowed: %r" % allowed)
+    check(not d.saw(r"Denied"), "nothing denied")
+    conf = json.load(open(argv[argv.index("--mcp-config") + 1]))
+    srv = conf["mcpServers"]["switchboard"]
+    check(srv["timeout"] >= 3600 * 1000, "per-server timeout: %r" % srv)
+    check(srv["env"]["SWITCHBOARD_MCP_APPROVE"] == "0", "no approve tool")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_claude_approvals_never_ask_about_own_tools(tmp, ds):
+    """Finding 4: with approvals = "chat" the first question used to be
+    "May #1 use mcp__switchboard__ask_user?"."""
+    d = daemon(tmp, ds, [claude('approvals = "chat";')])
+    d.send("new scenario=ask pick one")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: scenario=ask").group(1)
+    d.expect(r"❓ q(\d+) from #1: (.*)")
+    check(d.saw(r"❓ q\d+ from #1: Which provider\?"),
+          "the first question is the model's: %r" % d.lines[-3:])
+    d.send("t%s 2" % t)
+    d.expect(r"chose Google")
+    check(not d.saw(r"May #1 use mcp__"), "no question about own tools")
+    argv = runs(d)[0]
+    conf = json.load(open(argv[argv.index("--mcp-config") + 1]))
+    check(conf["mcpServers"]["switchboard"]["env"]
+          ["SWITCHBOARD_MCP_APPROVE"] == "1", "approve tool for the CLI")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_claude_denials_show_on_the_card(tmp, ds):
+    """Finding 6: permission_denied events were ignored; a tool use the CLI
+    refused must show on the card."""
+    d = daemon(tmp, ds, [claude().replace('permission_mode = "acceptEdits";',
+                                          '')])
+    d.send("new scenario=denied deploy")
+    d.expect(r"✅ #1 done")
+    d.expect(r"could not deploy")
+    d.expect(r"#1 claude · done")
+    check(d.saw(r"• Denied: Bash$"), "denial on the card")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_claude_budget_counts_a_resumed_sessions_cost_once(tmp, ds):
+    """Finding 5: a resumed run's total_cost_usd is the session's total; the
+    fake reports $0.0123 per run cumulatively (0.0123, 0.0246, 0.0369).
+    With max_cost_usd 0.03 the third run may start (0.0246 spent) and is
+    stopped when it reports 0.0369; counted twice it would stop at the
+    second run already."""
+    d = daemon(tmp, ds, [claude("max_cost_usd = 0.03;")])
+    d.send("new scenario=resume first")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: scenario=resume").group(1)
+    d.expect(r"✅ #1 done")
+    d.expect(r"1 turn · \$0\.0123 · ")
+    d.send("t%s #1 scenario=resume second" % t)
+    d.expect(r"✅ #1 done")
+    # This run's part, not the session's total.
+    d.expect(r"1 turn · \$0\.0123 · ")
+    d.send("t%s #1 scenario=resume third" % t)
+    d.expect(r"stopped: budget: max_cost_usd \$0\.03 reached \(\$0\.0369\)")
+    d.send("t%s #1 scenario=resume fourth" % t)
+    d.expect(r"budget: max_cost_usd \$0\.03 already spent \(\$0\.0369\)")
+    check(len(runs(d)) == 3, "no fourth run")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_codex_failed_own_tool_call_fails_the_run(tmp, ds):
+    """Finding 2: a switchboard tool call Codex refuses (approval policy
+    never) shows on the card and fails the run instead of passing its
+    error text off as the answer.  The user's -c comes after ours and wins,
+    like Codex's own -c handling."""
+    d = daemon(tmp, ds, [codex(args='"-c", "mcp_servers.switchboard.'
+                               'default_tools_approval_mode=\\"prompt\\""')])
+    d.send("new scenario=ask style")
+    d.expect(r"⚠️ #1 failed", timeout=20)
+    d.expect(r"reason: switchboard: ask_user failed: MCP tool call requires"
+             r" approval, but approval policy is never")
+    check(d.saw(r"• switchboard: ask_user failed: MCP tool call requires"
+                r" approval"), "failure on the card")
+    check(d.stop() == 0, "clean exit")
+
+
+def test_codex_sandbox_is_configurable(tmp, ds):
+    """Finding 3: exec's default sandbox is read-only; sandbox = "read-only"
+    passes it on (and the fake's write then fails, like the real one)."""
+    d = daemon(tmp, ds, [codex('sandbox = "read-only";')])
+    d.send("new scenario=success x")
+    d.expect(r"✅ #1 done", timeout=20)
+    argv = runs(d)[0]
+    check(argv[argv.index("-s") + 1] == "read-only", "argv %r" % argv)
+    br = git("for-each-ref", "--format=%(refname:short)", "refs/heads/sb/1-*",
+             cwd=d.repo).split()[0]
+    check("feature.py" not in git("ls-tree", "--name-only", br, cwd=d.repo),
+          "read-only: nothing written")
     check(d.stop() == 0, "clean exit")
 
 

@@ -387,9 +387,16 @@ TEST(mcp_initialize_list_and_jsonrpc_errors)
 		    "ask_user") == 0)
 			seen = 1;
 	}
-	CHECK_INT(json_array_size(tools), 4);
+	/* approve is not offered unless enabled (the CLI's prompt tool). */
+	CHECK_INT(json_array_size(tools), 3);
 	CHECK(seen);
 	json_decref(j);
+	mcp_enable_approve(m, 1);
+	j = handle(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
+	CHECK_INT(json_array_size(json_object_get(json_object_get(j,
+	    "result"), "tools")), 4);
+	json_decref(j);
+	mcp_enable_approve(m, 0);
 
 	j = handle(m, "{\"jsonrpc\":\"2.0\",\"id\":3,");
 	CHECK_INT(err_code(j), MCP_PARSE_ERROR);
@@ -471,6 +478,14 @@ TEST(mcp_tools_map_to_socket_ops_and_errors_to_is_error)
 	CHECK_INT(is_error, 1);
 	json_decref(j);
 
+	/* Not enabled: the model cannot call approve (Codex pre-approves). */
+	j = handle(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\","
+	    "\"params\":{\"name\":\"approve\",\"arguments\":{\"tool_name\":"
+	    "\"Bash\",\"input\":{\"command\":\"ls\"}}}}");
+	CHECK_INT(err_code(j), MCP_INVALID_PARAMS);
+	json_decref(j);
+	mcp_enable_approve(m, 1);
+
 	/* approve never errors: an unreachable daemon is a deny. */
 	f.rc = -1;
 	f.cause = "no daemon";
@@ -505,6 +520,123 @@ TEST(mcp_tools_map_to_socket_ops_and_errors_to_is_error)
 	mcp_free(m);
 }
 
+TEST(usd_amounts_keep_three_significant_digits)
+{
+	char	b[32];
+
+	driver_fmt_usd(b, sizeof b, 0.008);
+	CHECK_STR(b, "$0.008");
+	driver_fmt_usd(b, sizeof b, 0.00432);
+	CHECK_STR(b, "$0.00432");
+	driver_fmt_usd(b, sizeof b, 0.0123);
+	CHECK_STR(b, "$0.0123");
+	driver_fmt_usd(b, sizeof b, 0.5);
+	CHECK_STR(b, "$0.50");
+	driver_fmt_usd(b, sizeof b, 12.345);
+	CHECK_STR(b, "$12.35");
+	driver_fmt_usd(b, sizeof b, 0);
+	CHECK_STR(b, "$0.00");
+}
+
+/* Claude Code 2.1.332: a resumed run reports the session's total. */
+TEST(claude_resumed_run_shows_its_own_cost_and_denials)
+{
+	struct rec		 r = { 0 };
+	struct drv_stream	 st = { .emit = rec_emit, .arg = &r,
+	    .cost_base = 0.00432 };
+
+	CHECK_INT(feed(claude_stream_line, &st,
+	    "{\"type\":\"system\",\"subtype\":\"permission_denied\","
+	    "\"tool_name\":\"mcp__switchboard__ask_user\",\"tool_use_id\":"
+	    "\"toolu_1\",\"message\":\"Claude requested permissions to use"
+	    " mcp__switchboard__ask_user, but you haven't granted it yet.\"}"),
+	    0);
+	CHECK_INT(feed(claude_stream_line, &st,
+	    "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,"
+	    "\"num_turns\":2,\"result\":\"ok\",\"total_cost_usd\":0.00648,"
+	    "\"usage\":{\"input_tokens\":10,\"output_tokens\":5}}"), 0);
+	CHECK_INT(st.denials, 1);
+	CHECK_INT(r.nprogress, 1);
+	CHECK_STR(r.progress[0], "Denied: switchboard: ask_user");
+	CHECK(st.cost_usd > 0.00647 && st.cost_usd < 0.00649);
+	CHECK_STR(r.summary, "ok\n— 2 turns · $0.00216 · 10 tokens in / 5 out");
+	rec_free(&r, &st);
+}
+
+TEST(codex_paths_relative_and_failed_own_tool_fails_the_run)
+{
+	struct rec		 r = { 0 };
+	struct drv_stream	 st = { .emit = rec_emit, .arg = &r };
+
+	st.cwd = xstrdup("/s/worktrees/4");
+	/* Observed from codex 0.171.0 exec --json. */
+	CHECK_INT(feed(codex_stream_line, &st,
+	    "{\"type\":\"item.completed\",\"item\":{\"id\":\"item_1\",\"type\":"
+	    "\"file_change\",\"changes\":[{\"path\":\"/s/worktrees/4/hello.txt\","
+	    "\"kind\":\"add\"},{\"path\":\"/etc/x\",\"kind\":\"update\"}],"
+	    "\"status\":\"completed\"}}"), 0);
+	CHECK_INT(feed(codex_stream_line, &st,
+	    "{\"type\":\"item.completed\",\"item\":{\"id\":\"item_1\",\"type\":"
+	    "\"mcp_tool_call\",\"server\":\"switchboard\",\"tool\":"
+	    "\"report_progress\",\"arguments\":{\"text\":\"hello\"},\"result\":"
+	    "null,\"error\":{\"message\":\"MCP tool call requires approval, but"
+	    " approval policy is never\"},\"status\":\"failed\"}}"), 0);
+	CHECK(r.fail == NULL);
+	CHECK_INT(feed(codex_stream_line, &st,
+	    "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":2000,"
+	    "\"cached_input_tokens\":0,\"output_tokens\":200}}"), 0);
+	CHECK_INT(r.nprogress, 2);
+	CHECK_STR(r.progress[0], "Add hello.txt, Edit /etc/x");
+	CHECK_STR(r.progress[1], "switchboard: report_progress failed: MCP tool"
+	    " call requires approval, but approval policy is never");
+	CHECK_STR(r.fail, "switchboard: report_progress failed: MCP tool call"
+	    " requires approval, but approval policy is never");
+	rec_free(&r, &st);
+}
+
+TEST(codex_tail_is_human_text_not_json)
+{
+	char	*t;
+	const char *raw =
+	    "\"type\":\"reasoning\",\"text\":\"x\"}}\n"
+	    "Reading additional input from stdin...\n"
+	    "{\"type\":\"thread.started\",\"thread_id\":\"01a2\"}\n"
+	    "{\"type\":\"item.started\",\"item\":{\"id\":\"item_0\",\"type\":"
+	    "\"command_execution\",\"command\":\"/bin/bash -lc 'make test'\","
+	    "\"aggregated_output\":\"\",\"exit_code\":null,\"status\":"
+	    "\"in_progress\"}}\n"
+	    "{\"type\":\"item.completed\",\"item\":{\"id\":\"item_1\",\"type\":"
+	    "\"agent_message\",\"text\":\"Waiting for your answer.\"}}\n"
+	    "{\"type\":\"item.started\",\"item\":{\"id\":\"item_2\",\"type\":"
+	    "\"mcp_tool_call\",\"server\":\"switchboard\",\"tool\":\"ask_user\","
+	    "\"status\":\"in_progress\"}}\n";
+
+	t = driver_codex.human_tail(raw);
+	CHECK_STR(t, "Reading additional input from stdin...\n"
+	    "/bin/bash -lc 'make test'\nWaiting for your answer.\n"
+	    "switchboard: ask_user…\n");
+	free(t);
+	t = driver_claude.human_tail("{\"type\":\"assistant\",\"message\":{"
+	    "\"content\":[{\"type\":\"text\",\"text\":\"Asking.\"}]}}\n"
+	    "{\"type\":\"user\",\"message\":{}}\n");
+	CHECK_STR(t, "Asking.\n");
+	free(t);
+}
+
+TEST(version_output_compares_with_the_tested_version)
+{
+	CHECK(driver_version_cmp("2.1.332 (Claude Code)", "2.1.332") == 0);
+	CHECK(driver_version_cmp("2.1.99 (Claude Code)", "2.1.332") < 0);
+	CHECK(driver_version_cmp("2.2.0 (Claude Code)", "2.1.332") > 0);
+	CHECK(driver_version_cmp("codex-cli 0.171.0", "0.171.0") == 0);
+	CHECK(driver_version_cmp("codex-cli 0.98.1", "0.171.0") < 0);
+	CHECK(driver_version_cmp("codex-cli 1.0.0", "0.171.0") > 0);
+	CHECK(driver_version_cmp("no version here", "0.171.0") < 0);
+	CHECK_STR(driver_claude.tested_version, "2.1.332");
+	CHECK_STR(driver_codex.tested_version, "0.171.0");
+	CHECK(driver_claude.stdin_pipe == 0 && driver_codex.stdin_pipe == 0);
+}
+
 int
 main(void)
 {
@@ -517,5 +649,10 @@ main(void)
 	RUN(tool_steps_are_short_relative_and_named);
 	RUN(mcp_initialize_list_and_jsonrpc_errors);
 	RUN(mcp_tools_map_to_socket_ops_and_errors_to_is_error);
+	RUN(usd_amounts_keep_three_significant_digits);
+	RUN(claude_resumed_run_shows_its_own_cost_and_denials);
+	RUN(codex_paths_relative_and_failed_own_tool_fails_the_run);
+	RUN(codex_tail_is_human_text_not_json);
+	RUN(version_output_compares_with_the_tested_version);
 	return t_done();
 }
