@@ -26,6 +26,9 @@ endif
 
 SRCS      := $(wildcard bot/*.c adapters/*.c orchestrator/*.c config/*.c)
 OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+# The web chat's static files, compiled in (adapters/web/embed.sh, xxd -i).
+WEB_ASSETS:= $(wildcard adapters/web/*.html adapters/web/*.css adapters/web/*.js)
+OBJS      += $(BUILD)/gen/web-assets.o
 LIB_OBJS  := $(filter-out $(BUILD)/bot/main.o,$(OBJS))
 TEST_SRCS := $(wildcard tests/unit/test-*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -34,7 +37,7 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
-             python3 python3-aiohttp openssl curl valgrind
+             python3 python3-aiohttp openssl curl valgrind xxd chromium python3-websockets
 
 .PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz
 all: switchboard
@@ -49,6 +52,13 @@ $(BUILD)/switchboard: $(OBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/web-assets.c: adapters/web/embed.sh $(WEB_ASSETS)
+	@mkdir -p $(dir $@)
+	sh adapters/web/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web-assets.o: $(BUILD)/gen/web-assets.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Tests and benches link against an archive, so a test may define its own
