@@ -672,6 +672,7 @@ web_hello(struct web *w, struct web_conn *c, json_t *msg)
 	const char	*epoch = json_string_value(json_object_get(msg,
 			    "epoch"));
 	json_int_t	 last = json_is_integer(j) ? json_integer_value(j) : 0;
+	char		*author;
 	int		 reset;
 
 	/*
@@ -683,9 +684,11 @@ web_hello(struct web *w, struct web_conn *c, json_t *msg)
 	    (uint64_t)last < w->lost_seq);
 	c->cursor = reset ? 0 : (uint64_t)last;
 	c->hello = 1;
+	author = xasprintf("web:%s", w->cfg->web.user);
 	web_conn_push_json(c, json_pack("{s:s, s:s, s:b, s:s, s:s}",
 	    "type", "welcome", "epoch", w->epoch, "reset", reset,
-	    "user", w->cfg->web.user, "self", WEB_SELF));
+	    "user", author, "self", WEB_SELF));
+	free(author);
 }
 
 static void
