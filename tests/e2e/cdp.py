@@ -197,6 +197,8 @@ class Tab:
             time.sleep(0.05)
 
     def screenshot(self, path):
+        # Only the tab in front paints.
+        self.call("Page.bringToFront")
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "wb") as f:

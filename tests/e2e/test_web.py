@@ -135,6 +135,9 @@ def no_dialogs(t):
 
 def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
     d = web_daemon(tmp, ds)
+    # An agent in another adapter's thread, for the dashboard.
+    d.send("new from the console")
+    d.expect(r"Started #1 webagent")
     a = signed_in_tab(d)
     check(a.js("location.pathname + location.search") == "/",
           "the token left the address bar")
@@ -186,7 +189,7 @@ def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
            " === 'live'", what="b reconnected")
     for t in (a, b):
         t.wait("[...document.querySelectorAll('#messages .text')].some("
-               "e => /✅ #1 done/.test(e.textContent))", timeout=30,
+               "e => /✅ #2 done/.test(e.textContent))", timeout=30,
                what="the result")
     # Same messages everywhere, nothing missed, nothing doubled.
     c = browser().tab()
@@ -211,7 +214,7 @@ def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
                     os.path.join(ROOT, "examples", "web-thread.png"))
     # The agent view: steps and the rendered diff of its branch.
     a.js("document.querySelector('#messages li.card .links a').click()")
-    a.wait("location.hash === '#/agent/1'")
+    a.wait("location.hash === '#/agent/2'")
     a.wait("[...document.querySelectorAll('#agent-steps li')].some("
            "e => e.textContent === 'after Casual 8')", what="all steps")
     check(a.js("[...document.querySelectorAll('#agent-steps li')].map(e =>"
@@ -225,13 +228,18 @@ def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
           "the branch's change, rendered")
     # The dashboard lists the agent; also on a phone-sized screen.
     a.js("location.hash = '#/agents'")
-    a.wait("document.querySelector('#agents tr[data-agent=\"1\"] .state')"
+    a.wait("document.querySelector('#agents tr[data-agent=\"2\"] .state')"
            "?.textContent === 'done'", what="dashboard row")
-    row = a.js("[...document.querySelectorAll('#agents tr[data-agent=\"1\"]"
+    row = a.js("[...document.querySelectorAll('#agents tr[data-agent=\"2\"]"
                " td')].map(e => e.textContent)")
     check(row[1] == "webagent" and row[3] == "r" and
-          row[4].startswith("sb/1-") and row[8] == "thread " + thread,
+          row[4].startswith("sb/2-") and row[8] == "thread " + thread,
           "dashboard row: %r" % row)
+    other = a.js("[...document.querySelectorAll('#agents tr[data-agent=\"1\"]"
+                 " td')].map(e => e.textContent)")
+    check(other[2] == "running" and other[7] == "1 open" and
+          other[8].startswith("console console "),
+          "the console's agent is listed too: %r" % other)
     a.screenshot(os.path.join(SHOTS, "web-dashboard.png"))
     p = browser().tab(width=390, height=800)
     p.navigate(d.base + "/#/t/" + thread)
@@ -268,9 +276,13 @@ def test_web_approvals_allow_for_session_and_deny_with_reason(tmp, ds):
     t.js("const m = %s; m.querySelector('input.reason').value = "
          "'not in this PR'; m.querySelector('button.deny.secondary')"
          ".click()" % (q % "Write"))
+    t.wait(q % "WebFetch", what="the WebFetch approval")
+    t.js("(%s).querySelector('button[data-choice=\"Allow\"]').click()"
+         % (q % "WebFetch"))
     t.wait("[...document.querySelectorAll('#messages .text')].some(e => "
-           "/denied: web:me denied this: not in this PR/.test("
-           "e.textContent))", timeout=20, what="the denial in the result")
+           "/ran Read; ran Bash; ran Bash; denied: web:me denied this: not"
+           " in this PR; ran WebFetch/.test(e.textContent))", timeout=20,
+           what="the decisions in the result")
     check(t.js("[...document.querySelectorAll('#messages .text')].some(e =>"
                " /answered by web:me: Allow for this session/.test("
                "e.textContent))"), "who allowed, shown")
@@ -351,7 +363,7 @@ def test_web_resume_sends_exactly_what_was_missed(tmp, ds):
         await recv_json(ws, "welcome")
         await post(ws, "help", th)
         return await collect(ws, lambda i: i["text"].startswith(
-            "Commands"))
+            "I run coding agents"))
     missed = ws_session(d, cookie, d.base, meanwhile)
 
     async def resume(ws):
@@ -359,7 +371,7 @@ def test_web_resume_sends_exactly_what_was_missed(tmp, ds):
                                   "epoch": epoch}))
         w = await recv_json(ws, "welcome")
         items = await collect(ws, lambda i: i["text"].startswith(
-            "Commands"))
+            "I run coding agents"))
         return w["reset"], items
     reset, items = ws_session(d, cookie, d.base, resume)
     check(not reset, "resumed, not reset")
@@ -376,7 +388,9 @@ def test_web_resume_sends_exactly_what_was_missed(tmp, ds):
         items = (await recv_json(ws, "msgs"))["items"]
         return w["reset"], items
     reset, items = ws_session(d, cookie, d.base, stale)
-    check(reset and items[0]["seq"] == 1, "another epoch starts over")
+    check(reset and th in {i["id"] for i in items} and
+          min(i["seq"] for i in items) <= last,
+          "another epoch starts over from the beginning")
     check(d.stop() == 0, "clean exit")
 
 
