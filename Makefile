@@ -2,7 +2,7 @@
 #
 #   make            build ./switchboard
 #   make test       install deps, build, run the suite, then run it again under ASan+UBSan
-#   make demo       the offline demo (console adapter, demo agent)
+#   make demo       the offline demo (web chat + console, demo agent)
 #   make bench      benchmarks (print numbers, never fail on speed)
 #   make deps       install the Debian packages we need (no-op when present)
 #   make fuzz       libFuzzer targets (clang) into build/fuzz; not part of make test
@@ -91,7 +91,8 @@ test-only: unit
 
 demo: deps all
 	examples/demo-setup.sh
-	@echo "Type: new <a task>   (then answer the question: t<N> Formal, or click q<id> Casual; quit to stop)"
+	@echo "Open the web chat at the address printed below (it carries the access token),"
+	@echo "or type here: new <a task>   (then answer: t<N> Formal, or click q<id> Casual; quit to stop)"
 	./switchboard serve -c config/demo.conf
 
 bench: deps all $(BENCH_BINS)
