@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WEB_CHANNEL	"web"
+#define WEB_CHANNEL	"web"		/* threads opened elsewhere */
 #define WEB_SELF	"switchboard"
 #define WEB_KV_NEXT	"web.next_id"
 #define WEB_TOKEN_FILE	"web-token"
@@ -36,6 +36,7 @@ struct web_msg {
 	char		*json;		/* obj at seq, serialised once for all */
 	size_t		 json_len;
 	json_t		*log;		/* card: every "• step" line seen */
+	char		*channel;	/* of its thread */
 	struct web_msg	*prev, *next;	/* by seq, oldest first */
 	struct web_msg	*hnext;
 };
@@ -127,6 +128,7 @@ web_msg_free(struct web_msg *m)
 {
 	json_decref(m->obj);
 	json_decref(m->log);
+	free(m->channel);
 	free(m->json);
 	free(m);
 }
@@ -219,8 +221,8 @@ web_next_id(struct web *w)
 
 /* A new message in thread (0: it opens its own). */
 static struct web_msg *
-web_msg_new(struct web *w, uint64_t thread, const char *author,
-    const char *text, const char *reply_to)
+web_msg_new(struct web *w, uint64_t thread, const char *channel,
+    const char *author, const char *text, const char *reply_to)
 {
 	struct web_msg	*m;
 	char		 sid[32], sthread[32];
@@ -238,6 +240,13 @@ web_msg_new(struct web *w, uint64_t thread, const char *author,
 	    json_object());
 	if (reply_to != NULL)
 		json_object_set_new(m->obj, "reply_to", json_string(reply_to));
+	/*
+	 * A thread the page opens is a channel of its own ("web-7"): the
+	 * outbox serialises ops per channel, so one shared channel would
+	 * make every card in every thread wait for each other's edits.
+	 */
+	m->channel = channel != NULL ? xstrdup(channel) :
+	    xasprintf(WEB_CHANNEL "-%" PRIu64, m->id);
 	m->hnext = w->hash[m->id % WEB_HASH];
 	w->hash[m->id % WEB_HASH] = m;
 	w->nmsgs++;
@@ -728,8 +737,8 @@ web_post(struct web *w, struct web_conn *c, json_t *msg)
 		return;
 	}
 	author = xasprintf("web:%s", w->cfg->web.user);
-	m = web_msg_new(w, root != NULL ? root->id : 0, author, text,
-	    reply_to);
+	m = web_msg_new(w, root != NULL ? root->id : 0,
+	    root != NULL ? root->channel : NULL, author, text, reply_to);
 	free(author);
 	/* Before the message itself: the page opens the new thread. */
 	snprintf(sid, sizeof sid, "%" PRIu64, m->id);
@@ -741,7 +750,7 @@ web_post(struct web *w, struct web_conn *c, json_t *msg)
 
 	memset(&ev, 0, sizeof ev);
 	ev.kind = CHAT_EV_MESSAGE;
-	ev.channel = WEB_CHANNEL;
+	ev.channel = m->channel;
 	ev.thread = thread;
 	ev.msg_id = sid;
 	ev.sender = w->cfg->web.user;
@@ -768,7 +777,7 @@ web_click(struct web *w, struct web_conn *c, json_t *msg)
 	}
 	memset(&ev, 0, sizeof ev);
 	ev.kind = CHAT_EV_CLICK;
-	ev.channel = WEB_CHANNEL;
+	ev.channel = m->channel;
 	ev.thread = json_string_value(json_object_get(m->obj, "thread"));
 	ev.sender = w->cfg->web.user;
 	ev.sender_name = w->cfg->web.user;
@@ -798,7 +807,7 @@ web_user_react(struct web *w, struct web_conn *c, json_t *msg)
 	web_changed(w, m);
 	memset(&ev, 0, sizeof ev);
 	ev.kind = CHAT_EV_REACTION;
-	ev.channel = WEB_CHANNEL;
+	ev.channel = m->channel;
 	ev.thread = json_string_value(json_object_get(m->obj, "thread"));
 	ev.sender = w->cfg->web.user;
 	ev.target = json_string_value(json_object_get(m->obj, "id"));
@@ -1073,7 +1082,8 @@ web_send(struct adapter *a, struct chat_op *op)
 	case CHAT_OP_POST:
 		if (op->thread != NULL && (t = parse_uint(op->thread)) <= 0)
 			break;
-		m = web_msg_new(w, (uint64_t)t, WEB_SELF, "", NULL);
+		m = web_msg_new(w, (uint64_t)t, op->channel != NULL ?
+		    op->channel : WEB_CHANNEL, WEB_SELF, "", NULL);
 		web_msg_set(m, op);
 		web_card_remember(m, op->text);
 		web_changed(w, m);

@@ -335,7 +335,9 @@ def test_web_refuses_without_token_wrong_token_and_cross_origin(tmp, ds):
 
 
 def test_web_resume_sends_exactly_what_was_missed(tmp, ds):
-    d = web_daemon(tmp, ds)
+    # An agent that ends at once, so the thread is quiet once it is done.
+    d = web_daemon(tmp, ds, route_agent="quick", extra_agents=(
+        '{ name = "quick"; driver = "command"; command = [ "/bin/true" ]; }'))
     cookie = cookie_of(d)
 
     async def post(ws, text, thread=None):
@@ -352,8 +354,12 @@ def test_web_resume_sends_exactly_what_was_missed(tmp, ds):
     async def first(ws):
         await ws.send(json.dumps({"type": "hello", "last": 0}))
         w = await recv_json(ws, "welcome")
-        th = await post(ws, "status")
-        items = await collect(ws, lambda i: i["author"] == "switchboard")
+        th = await post(ws, "a quick task")
+        items = []
+        while not (any(i["text"].startswith("✅ #1") for i in items) and
+                   any(i["text"].startswith("#1 quick · done")
+                       for i in items)):
+            items += (await recv_json(ws, "msgs"))["items"]
         return w["epoch"], th, max(i["seq"] for i in items), items
     epoch, th, last, seen = ws_session(d, cookie, d.base, first)
 
