@@ -2,7 +2,7 @@
 #
 #   make            build ./switchboard
 #   make test       install deps, build, run the suite, then run it again under ASan+UBSan
-#   make demo       the offline demo (console adapter, demo agent)
+#   make demo       the offline demo (web chat + console, demo agent)
 #   make bench      benchmarks (print numbers, never fail on speed)
 #   make deps       install the Debian packages and the pinned agent CLIs (no-op when present)
 #   make compat     the real-CLI tests against the newest published Claude Code and Codex
@@ -29,6 +29,9 @@ endif
 
 SRCS      := $(filter-out bot/agent-main.c,$(wildcard bot/*.c adapters/*.c orchestrator/*.c config/*.c))
 OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+# The web chat's static files, compiled in (adapters/web/embed.sh, xxd -i).
+WEB_ASSETS:= $(wildcard adapters/web/*.html adapters/web/*.css adapters/web/*.js)
+OBJS      += $(BUILD)/gen/web-assets.o
 LIB_OBJS  := $(filter-out $(BUILD)/bot/main.o,$(OBJS))
 # switchboard-agent: what agents call many times a second; libc + jansson only.
 AGENT_OBJS:= $(addprefix $(BUILD)/bot/,agent-main.o agentcmd.o ctl-client.o util.o log.o)
@@ -42,6 +45,8 @@ DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebs
              python3 python3-aiohttp openssl curl valgrind nodejs
 # service: systemd-analyze verifies the unit, mandoc lints the man pages
 DEB_PKGS  += systemd mandoc
+# web: assets embedded with xxd; the browser tests drive Debian's chromium
+DEB_PKGS  += xxd chromium python3-websockets
 
 .PHONY: all test test-only test-asan unit demo bench deps deps-cli deps-fuzz clean install \
         uninstall fuzz compat FORCE
@@ -65,6 +70,13 @@ $(BUILD)/switchboard-agent: $(AGENT_OBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/web-assets.c: adapters/web/embed.sh $(WEB_ASSETS)
+	@mkdir -p $(dir $@)
+	sh adapters/web/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web-assets.o: $(BUILD)/gen/web-assets.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Tests and benches link against an archive, so a test may define its own
@@ -98,7 +110,8 @@ test-only: unit
 
 demo: deps all
 	examples/demo-setup.sh
-	@echo "Type: new <a task>   (then answer the question: t<N> Formal, or click q<id> Casual; quit to stop)"
+	@echo "Open the web chat at the address printed below (it carries the access token),"
+	@echo "or type here: new <a task>   (then answer: t<N> Formal, or click q<id> Casual; quit to stop)"
 	./switchboard serve -c config/demo.conf
 
 bench: deps all $(BENCH_BINS)

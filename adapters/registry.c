@@ -7,6 +7,7 @@
 #include "adapters/adapter.h"
 #include "adapters/console.h"
 #include "adapters/matrix.h"
+#include "adapters/web.h"
 #include "adapters/slack.h"
 #include "bot/util.h"
 
@@ -16,6 +17,7 @@ static const struct adapter_ops *const adapters[] = {
 	&console_ops,
 	&slack_ops,
 	&matrix_ops,
+	&web_ops,
 };
 
 const struct adapter_ops *

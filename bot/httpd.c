@@ -14,9 +14,20 @@
 struct route {
 	char		*method;	/* NULL = any */
 	char		*path;
-	httpd_handler	 fn;
+	httpd_handler	 fn;		/* NULL for a WebSocket route */
+	const struct httpd_ws_handler *ws;
 	void		*arg;
 	struct route	*next;
+};
+
+struct httpd_ws {
+	struct lws			*wsi;
+	char				*path;		/* of its route */
+	const struct httpd_ws_handler	*h;		/* NULL: detached */
+	void				*arg;
+	void				*data;
+	int				 closing;
+	struct httpd_ws			*next;
 };
 
 struct hdr {
@@ -45,9 +56,12 @@ struct session {
 	char			*out;		/* response body */
 	size_t			 out_len, out_off;
 	struct hdr		*hdrs;
+	struct httpd_ws		*ws;		/* after an accepted upgrade */
 };
 
 static struct route	*routes;
+static struct httpd_ws	*wss;		/* open WebSocket connections */
+static int		 nwss;
 static struct lws_vhost	*vhost;
 static int		 listen_port = -1;
 static size_t		 max_body = 1 << 20;
@@ -80,10 +94,24 @@ route_free(struct route *r)
 	free(r);
 }
 
+static void
+ws_detach(struct httpd_ws *ws)
+{
+	if (ws->h == NULL)
+		return;
+	ws->h = NULL;
+	httpd_ws_close(ws);
+}
+
 void
 httpd_unroute(const char *path)
 {
 	struct route	*r, **pp;
+	struct httpd_ws	*ws;
+
+	for (ws = wss; ws != NULL; ws = ws->next)
+		if (strcmp(ws->path, path) == 0)
+			ws_detach(ws);
 
 	pp = &routes;
 	while ((r = *pp) != NULL) {
@@ -214,11 +242,12 @@ static int
 respond(struct session *s, int status, const char *ctype, char *body,
     size_t len, const char *extra)
 {
-	unsigned char	 hbuf[LWS_PRE + 2048];
+	unsigned char	 hbuf[LWS_PRE + 4096];
 	unsigned char	*start = hbuf + LWS_PRE, *p = start;
 	unsigned char	*end = hbuf + sizeof hbuf - 1;
-	const char	*colon, *v;
+	const char	*colon, *v, *eol;
 	char		*name;
+	size_t		 vlen;
 	int		 rc;
 
 	s->responded = 1;
@@ -228,17 +257,20 @@ respond(struct session *s, int status, const char *ctype, char *body,
 	count_status(status);
 	if (lws_add_http_common_headers(s->wsi, status, ctype, len, &p, end))
 		return -1;
-	if (extra != NULL && (colon = strchr(extra, ':')) != NULL) {
-		/* lws wants the name with its colon: "retry-after:". */
+	/* "Name: value" lines; lws wants each name with its colon. */
+	while (extra != NULL && (colon = strchr(extra, ':')) != NULL) {
 		name = xstrndup(extra, colon - extra + 1);
 		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
 			;
+		eol = strchr(v, '\n');
+		vlen = eol != NULL ? (size_t)(eol - v) : strlen(v);
 		rc = lws_add_http_header_by_name(s->wsi,
 		    (const unsigned char *)name, (const unsigned char *)v,
-		    (int)strlen(v), &p, end);
+		    (int)vlen, &p, end);
 		free(name);
 		if (rc)
 			return -1;
+		extra = eol != NULL ? eol + 1 : NULL;
 	}
 	if (s->close_after && lws_add_http_header_by_token(s->wsi,
 	    WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end))
@@ -268,6 +300,8 @@ dispatch(struct session *s)
 		if (strcmp(r->path, s->path) != 0)
 			continue;
 		path_known = 1;
+		if (r->fn == NULL)	/* WebSocket only */
+			continue;
 		if (r->method == NULL || strcmp(r->method, s->method) == 0)
 			hit = r;
 	}
@@ -375,6 +409,173 @@ on_writeable(struct lws *wsi, struct session *s)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* ---- WebSocket ------------------------------------------------------------ */
+
+void
+httpd_ws_route(const char *path, const struct httpd_ws_handler *h, void *arg)
+{
+	struct route	*r, **pp;
+
+	r = xcalloc(1, sizeof *r);
+	r->method = xstrdup("GET");
+	r->path = xstrdup(path);
+	r->ws = h;
+	r->arg = arg;
+	for (pp = &routes; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = r;
+}
+
+void
+httpd_ws_set_data(struct httpd_ws *ws, void *data)
+{
+	ws->data = data;
+}
+
+void *
+httpd_ws_data(const struct httpd_ws *ws)
+{
+	return ws->data;
+}
+
+void
+httpd_ws_want_write(struct httpd_ws *ws)
+{
+	lws_callback_on_writable(ws->wsi);
+}
+
+int
+httpd_ws_send(struct httpd_ws *ws, const char *data, size_t len)
+{
+	static unsigned char	*stage;
+	static size_t		 cap;
+
+	/* lws writes the frame header into the LWS_PRE bytes before data. */
+	if (LWS_PRE + len > cap) {
+		cap = LWS_PRE + len + 4096;
+		stage = xrealloc(stage, cap);
+	}
+	memcpy(stage + LWS_PRE, data, len);
+	if (lws_write(ws->wsi, stage + LWS_PRE, len, LWS_WRITE_TEXT) <
+	    (int)len)
+		return -1;
+	return 0;
+}
+
+void
+httpd_ws_close(struct httpd_ws *ws)
+{
+	ws->closing = 1;
+	lws_callback_on_writable(ws->wsi);
+}
+
+int
+httpd_ws_count(void)
+{
+	return nwss;
+}
+
+/*
+ * The upgrade request: lws asks before the handshake, with the headers
+ * parsed, so a route can refuse on its cookie and Origin.
+ */
+static int
+ws_filter(struct lws *wsi, struct session *s)
+{
+	struct httpd_request	 req;
+	struct httpd_ws		*ws;
+	struct route		*r;
+	char			*uri, *q;
+	int			 rc;
+
+	session_reset(s);
+	s->wsi = wsi;
+	if ((uri = header_token(wsi, WSI_TOKEN_GET_URI)) == NULL)
+		return -1;
+	if ((q = strchr(uri, '?')) != NULL)
+		*q = '\0';
+	for (r = routes; r != NULL; r = r->next)
+		if (r->ws != NULL && strcmp(r->path, uri) == 0)
+			break;
+	if (r == NULL) {
+		free(uri);
+		return -1;
+	}
+	s->method = xstrdup("GET");
+	s->path = uri;
+	s->query = header_token(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+	lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+
+	ws = xcalloc(1, sizeof *ws);
+	ws->wsi = wsi;
+	ws->path = xstrdup(r->path);
+	ws->h = r->ws;
+	ws->arg = r->arg;
+	memset(&req, 0, sizeof req);
+	req.method = s->method;
+	req.path = s->path;
+	req.query = s->query != NULL ? s->query : "";
+	req.body = "";
+	req.peer = s->peer;
+	req.priv = s;
+	rc = r->ws->open(ws, &req, r->arg);
+	session_reset(s);
+	if (rc != 0) {
+		count_status(403);
+		free(ws->path);
+		free(ws);
+		return -1;
+	}
+	count_status(101);
+	ws->next = wss;
+	wss = ws;
+	nwss++;
+	s->ws = ws;
+	return 0;
+}
+
+static int
+ws_receive(struct lws *wsi, struct session *s, const char *in, size_t len)
+{
+	struct httpd_ws	*ws = s->ws;
+
+	if (ws == NULL || ws->closing)
+		return 0;
+	if (s->body.len + len > max_body) {
+		log_warnx("httpd: WebSocket message over %zu bytes from %s; "
+		    "closing", max_body, s->peer);
+		return -1;
+	}
+	buf_add(&s->body, in, len);
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	buf_add(&s->body, "", 1);	/* NUL-terminated for convenience */
+	if (ws->h != NULL)
+		ws->h->message(ws, s->body.data, s->body.len - 1, ws->arg);
+	buf_reset(&s->body);
+	return 0;
+}
+
+static void
+ws_closed(struct session *s)
+{
+	struct httpd_ws	*ws = s->ws, **pp;
+
+	if (ws == NULL)
+		return;
+	s->ws = NULL;
+	for (pp = &wss; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == ws) {
+			*pp = ws->next;
+			nwss--;
+			break;
+		}
+	if (ws->h != NULL && ws->h->close != NULL)
+		ws->h->close(ws, ws->arg);
+	free(ws->path);
+	free(ws);
+}
+
 static int
 httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -382,6 +583,22 @@ httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct session	*s = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return s != NULL ? ws_filter(wsi, s) : -1;
+	case LWS_CALLBACK_ESTABLISHED:
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return ws_receive(wsi, s, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (s->ws == NULL || s->ws->closing)
+			return -1;
+		if (s->ws->h != NULL && s->ws->h->writable != NULL)
+			s->ws->h->writable(s->ws, s->ws->arg);
+		return s->ws != NULL && s->ws->closing ? -1 : 0;
+	case LWS_CALLBACK_CLOSED:
+		ws_closed(s);
+		session_reset(s);
+		return 0;
 	case LWS_CALLBACK_HTTP:
 		return on_request(wsi, s, in, len) == 0 ? 0 : -1;
 	case LWS_CALLBACK_HTTP_BODY:
@@ -409,8 +626,10 @@ httpd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return on_writeable(wsi, s);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		if (s != NULL)
+		if (s != NULL) {
+			ws_closed(s);
 			session_reset(s);
+		}
 		return 0;
 	default:
 		break;
@@ -526,7 +745,11 @@ void
 httpd_stop(void)
 {
 	struct route	*r;
+	struct httpd_ws	*ws;
 
+	/* Their handlers may be gone by the time lws reports the close. */
+	for (ws = wss; ws != NULL; ws = ws->next)
+		ws->h = NULL;
 	if (vhost != NULL) {
 		lws_vhost_destroy(vhost);	/* closes its connections */
 		vhost = NULL;

@@ -6,6 +6,10 @@
  * exact bytes) and answer synchronously: "ack first, work later" means the
  * handler records the event durably, fills the response and schedules the
  * work on the loop.  Bodies over the limit get 413 before the handler runs.
+ *
+ * WebSocket endpoints share the listener: a route made with httpd_ws_route()
+ * gets the upgrade handshake (to accept or refuse on its headers), whole
+ * text messages, and a "writable" turn per frame, the libwebsockets way.
  */
 #ifndef SB_HTTPD_H
 #define SB_HTTPD_H
@@ -30,7 +34,8 @@ struct httpd_response {
 	const char	*content_type;	/* "text/plain" when NULL */
 	char		*body;		/* malloc'd; httpd frees it */
 	size_t		 body_len;	/* strlen(body) when 0 and body != NULL */
-	const char	*extra_header;	/* one "Name: value" or NULL, e.g. Retry-After */
+	/* "Name: value" lines separated by '\n', or NULL, e.g. Retry-After */
+	const char	*extra_header;
 };
 
 typedef void (*httpd_handler)(const struct httpd_request *,
@@ -39,7 +44,10 @@ typedef void (*httpd_handler)(const struct httpd_request *,
 /* Register before or after start.  Exact path match; method NULL = any. */
 void	 httpd_route(const char *method, const char *path, httpd_handler,
 	    void *arg);
-/* Removes every route with that path. */
+/*
+ * Removes every route with that path.  WebSocket connections of a removed
+ * route are closed and get no further callbacks.
+ */
 void	 httpd_unroute(const char *path);
 
 /*
@@ -50,5 +58,39 @@ int	 httpd_start(const char *listen, size_t max_body, char **cause);
 int	 httpd_port(void);
 /* Stops listening and forgets every route.  Also run as a shutdown hook. */
 void	 httpd_stop(void);
+
+/* ---- WebSocket endpoints ------------------------------------------------ */
+
+struct httpd_ws;	/* one connection; owned by httpd */
+
+struct httpd_ws_handler {
+	/*
+	 * The upgrade request (headers through httpd_header()).  0 accepts,
+	 * -1 refuses: the connection is dropped without a handshake.
+	 * Mandatory.
+	 */
+	int	(*open)(struct httpd_ws *, const struct httpd_request *,
+		    void *arg);
+	/* One whole text or binary message, borrowed.  Mandatory. */
+	void	(*message)(struct httpd_ws *, const char *, size_t, void *arg);
+	/* The socket takes one frame now (after httpd_ws_want_write). */
+	void	(*writable)(struct httpd_ws *, void *arg);
+	/* The connection is gone; the handle is invalid after this. */
+	void	(*close)(struct httpd_ws *, void *arg);
+};
+
+/* Exact path match (query ignored); the handler struct must outlive it. */
+void	 httpd_ws_route(const char *path, const struct httpd_ws_handler *,
+	    void *arg);
+void	 httpd_ws_set_data(struct httpd_ws *, void *);
+void	*httpd_ws_data(const struct httpd_ws *);
+/* Asks for one writable callback. */
+void	 httpd_ws_want_write(struct httpd_ws *);
+/* Sends one text frame; only from inside writable.  -1: drop the peer. */
+int	 httpd_ws_send(struct httpd_ws *, const char *, size_t);
+/* Closes at the next writable turn; close() still runs. */
+void	 httpd_ws_close(struct httpd_ws *);
+/* Connections open on this listener, over every WebSocket route. */
+int	 httpd_ws_count(void);
 
 #endif

@@ -34,7 +34,8 @@
 
 #define SERVE_FLUSH_MS	2000	/* of the shutdown grace, for the outbox */
 
-static const char *const adapter_names[] = { "console", "slack", "matrix" };
+static const char *const adapter_names[] = { "console", "slack", "matrix",
+    "web" };
 
 struct serve {
 	struct config		*cfg;
@@ -42,7 +43,7 @@ struct serve {
 	int			 nretired;
 	struct ctl_server	*ctl;
 	struct ctl_server	*agents;
-	struct adapter		*adapters[3];
+	struct adapter		*adapters[nitems(adapter_names)];
 	uv_timer_t		 flush_timer;
 	uint64_t		 flush_start;
 	uint64_t		 started_ms;
@@ -70,6 +71,8 @@ adapter_enabled(const struct config *c, const char *name)
 		return c->console.enabled;
 	if (strcmp(name, "slack") == 0)
 		return c->slack.enabled;
+	if (strcmp(name, "web") == 0)
+		return c->web.enabled;
 	return c->matrix.enabled;
 }
 

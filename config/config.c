@@ -591,6 +591,8 @@ adapter_on(const struct config *c, const char *name)
 		return c->console.enabled;
 	if (strcmp(name, "slack") == 0)
 		return c->slack.enabled;
+	if (strcmp(name, "web") == 0)
+		return c->web.enabled;
 	return c->matrix.enabled;
 }
 
@@ -797,6 +799,36 @@ load_matrix(struct load *ld, struct config *c)
 	c->matrix.password = resolve_secret(ld, g, p, "password");
 }
 
+/* "127.0.0.1:8080", "localhost:80", "[::1]:8080"; ":8080" listens on all. */
+static int
+listen_is_loopback(const char *listen)
+{
+	return strncmp(listen, "127.", 4) == 0 ||
+	    strncmp(listen, "localhost:", 10) == 0 ||
+	    strncmp(listen, "[::1]:", 6) == 0;
+}
+
+static void
+load_web(struct load *ld, struct config *c)
+{
+	const char		*p = "adapters.web";
+	const config_setting_t	*g = config_lookup(&ld->cf, p);
+
+	c->web.enabled = get_bool(g, p, "enabled");
+	c->web.user = dup_str(g, p, "user");
+	c->web.allow_remote = get_bool(g, p, "allow_remote");
+	if (!c->web.enabled)
+		return;
+	if (*c->http_listen == '\0')
+		schema_error(&ld->errs, find(g, "enabled"), "%s.enabled: the "
+		    "web chat needs http.listen", p);
+	else if (!listen_is_loopback(c->http_listen) && !c->web.allow_remote)
+		schema_error(&ld->errs, find(g, "enabled"), "%s.enabled: "
+		    "http.listen \"%s\" is not loopback; set %s.allow_remote "
+		    "= true to serve the web chat beyond this machine", p,
+		    c->http_listen, p);
+}
+
 static struct config *
 load_config(struct load *ld)
 {
@@ -825,6 +857,7 @@ load_config(struct load *ld)
 	c->console.enabled = get_bool(root, "", "adapters.console.enabled");
 	load_slack(ld, c);
 	load_matrix(ld, c);
+	load_web(ld, c);
 	load_webhooks(ld, c);
 	resolve_brain_keys(ld, c);
 
@@ -990,6 +1023,7 @@ config_free(struct config *c)
 	secret_free(c->matrix.password);
 	free(c->matrix.access_token_ref);
 	free(c->matrix.password_ref);
+	free(c->web.user);
 	free(c->git.name);
 	free(c->git.email);
 	free(c);
@@ -1085,7 +1119,8 @@ config_summary(const struct config *c)
 	buf_printf(&b, "log:        %s%s to %s\n", c->log_level,
 	    c->log_json ? " json" : "", c->log_file ? c->log_file : "stderr");
 	buf_adds(&b, "adapters:  ");
-	if (!c->console.enabled && !c->slack.enabled && !c->matrix.enabled)
+	if (!c->console.enabled && !c->slack.enabled && !c->matrix.enabled &&
+	    !c->web.enabled)
 		buf_adds(&b, " none");
 	if (c->console.enabled)
 		buf_adds(&b, " console");
@@ -1100,6 +1135,9 @@ config_summary(const struct config *c)
 		    "password %s)", c->matrix.user_id, c->matrix.homeserver,
 		    or_unset(c->matrix.access_token_ref),
 		    or_unset(c->matrix.password_ref));
+	if (c->web.enabled)
+		buf_printf(&b, " web (http://%s/ as web:%s)", c->http_listen,
+		    c->web.user);
 	buf_adds(&b, "\naccess:    ");
 	if (c->nallowed_users == 0)
 		buf_adds(&b, " nobody");
@@ -1211,6 +1249,10 @@ config_reload_diff(const struct config *o, const struct config *n)
 	note(&b, differ(o->matrix.password_ref, n->matrix.password_ref) ||
 	    differ(o->matrix.password, n->matrix.password),
 	    "adapters.matrix.password");
+	note(&b, o->web.enabled != n->web.enabled, "adapters.web.enabled");
+	note(&b, differ(o->web.user, n->web.user), "adapters.web.user");
+	note(&b, o->web.allow_remote != n->web.allow_remote,
+	    "adapters.web.allow_remote");
 	if (b.len == 0)
 		return NULL;
 	return buf_steal(&b);
@@ -1238,6 +1280,7 @@ config_keep_restart_keys(struct config *o, struct config *n)
 	SWAP(o->console, n->console);
 	SWAP(o->slack, n->slack);
 	SWAP(o->matrix, n->matrix);
+	SWAP(o->web, n->web);
 }
 
 char *

@@ -64,7 +64,7 @@ struct cfg_agent {
 };
 
 struct cfg_route {
-	char	*adapter;	/* "console", "slack", "matrix" */
+	char	*adapter;	/* "console", "slack", "matrix", "web" */
 	char	*channel;	/* channel/room id or "*" */
 	char	*repo;		/* name of a cfg_repo */
 	char	*agent;		/* name of a cfg_agent */
@@ -182,6 +182,12 @@ struct config {
 		char		*access_token_ref;	/* as slack's *_ref */
 		char		*password_ref;
 	} matrix;
+	/* The local web chat, served by the HTTP server (adapters/web.h). */
+	struct {
+		int		 enabled;
+		char		*user;		/* the browser's person: web:USER */
+		int		 allow_remote;	/* http.listen may leave loopback */
+	} web;
 
 	struct {
 		int		 max_agents;

@@ -10,7 +10,8 @@
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const slack_modes[] = { "socket", "events", NULL };
 static const char *const drivers[] = { "command", "claude", "codex", NULL };
-static const char *const adapter_names[] = { "console", "slack", "matrix", NULL };
+static const char *const adapter_names[] = { "console", "slack", "matrix",
+    "web", NULL };
 static const char *const webhook_kinds[] = { "github", "generic", NULL };
 static const char *const github_events[] = { "issues", "issue_comment",
     "pull_request", "workflow_run", "check_run", NULL };
@@ -482,6 +483,20 @@ const struct schema_key schema_keys[] = {
 	  .help = "Password to log in with when there is no access_token." },
 	{ .path = "adapters.matrix.autojoin", .type = SCHEMA_BOOL, .def = "true",
 	  .help = "Accept room invitations." },
+	{ .path = "adapters.web", .type = SCHEMA_GROUP,
+	  .help = "Web chat and dashboard in a browser, served on http.listen." },
+	{ .path = "adapters.web.enabled", .type = SCHEMA_BOOL, .def = "false",
+	  .help = "Serve the web chat at http://LISTEN/ (needs http.listen). "
+	  "An access token is made at first start (state_dir/web-token, "
+	  "0600) and printed with the URL." },
+	{ .path = "adapters.web.user", .type = SCHEMA_STRING, .def = "me",
+	  .check = check_name,
+	  .help = "Who the browser speaks as: web:USER in access.allowed_users "
+	  "and in \"answered by\"." },
+	{ .path = "adapters.web.allow_remote", .type = SCHEMA_BOOL,
+	  .def = "false",
+	  .help = "Allow http.listen beyond loopback with the web chat on (put "
+	  "TLS in front of it: the token and cookie travel in clear)." },
 
 	{ .path = "limits", .type = SCHEMA_GROUP, .help = "Resource limits." },
 	{ .path = "limits.max_agents", .type = SCHEMA_INT, .def = "8",
