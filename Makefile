@@ -34,7 +34,7 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
-             python3 python3-aiohttp openssl curl valgrind
+             python3 python3-aiohttp openssl curl valgrind bubblewrap
 
 .PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz
 all: switchboard

@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,8 @@ usage_all(FILE *fp)
 	fprintf(fp, "\n`switchboard help COMMAND` or `switchboard COMMAND"
 	    " --help` shows its usage.\n"
 	    "exit codes: 0 ok, 1 error, 2 usage, 3 cancelled or timed out,"
-	    " 4 daemon not reachable\n");
+	    " 4 daemon not reachable (for `agent`: or it does not know this"
+	    " agent, e.g. an orphan of an earlier run)\n");
 }
 
 static int
@@ -365,11 +367,17 @@ cmd_agent(int argc, char **argv)
 	json_decref(req);
 	ctl_disconnect(fd);
 	if (rc == CTL_REFUSED) {
-		/* The daemon said no: a settled question, a bad token... */
+		/*
+		 * The daemon said no: a settled question, a token it does not
+		 * know (the daemon that started us is gone: we are an orphan,
+		 * as good as no daemon at all), another agent's token...
+		 */
 		err = cause;
 		fprintf(stderr, "switchboard agent: %s\n", err);
 		rc = strcmp(err, "cancelled") == 0 ||
-		    strcmp(err, "expired") == 0 ? EXIT_CANCELLED : EXIT_ERR;
+		    strcmp(err, "expired") == 0 ? EXIT_CANCELLED :
+		    strcmp(err, "unknown or expired agent token") == 0 ?
+		    EXIT_NODAEMON : EXIT_ERR;
 		free(cause);
 		return rc;
 	}
@@ -410,6 +418,12 @@ cli_main(int argc, char **argv)
 {
 	const struct cli_cmd	*c;
 
+	/*
+	 * An orphaned agent's stdout and stderr are pipes nobody reads any
+	 * more: writing there must fail with EPIPE, not kill us with SIGPIPE
+	 * (exit 141) before we can exit with a code that says what happened.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage_all(stderr);
 		return EXIT_USAGE;

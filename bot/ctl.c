@@ -52,6 +52,7 @@ struct ctl_conn {
 	unsigned		 num;		/* for the log */
 	pid_t			 pid;
 	uid_t			 uid;
+	int64_t			 key;		/* the admit callback's group */
 	struct buf		 in;		/* input not yet parsed */
 	size_t			 scan;		/* in.data[0..scan) holds no '\n' */
 	int			 closing;	/* input over, requests detached */
@@ -72,6 +73,9 @@ struct ctl_server {
 	unsigned		 nconns;
 	unsigned		 max_conns;
 	unsigned		 next_num;
+	ctl_admit_fn		 admit;
+	void			*admit_arg;
+	unsigned		 per_key;
 	LIST_HEAD(, ctl_op)	 ops;
 	LIST_HEAD(, ctl_conn)	 conns;
 	/* One read buffer will do: libuv hands each read to us before the next. */
@@ -480,6 +484,29 @@ on_connection(uv_stream_t *ls, int status)
 		conn_close(c, 1);
 		return;
 	}
+	if (srv->admit != NULL) {
+		struct ctl_conn	*o;
+		unsigned	 same = 0;
+
+		if ((c->key = srv->admit(c->pid, c->uid, srv->admit_arg)) < 0) {
+			log_warnx("ctl: %s: refusing pid %d", srv->path,
+			    (int)c->pid);
+			conn_error(c, NULL, "permission denied");
+			conn_close(c, 1);
+			return;
+		}
+		LIST_FOREACH(o, &srv->conns, entry)
+			if (o != c && !o->closing && o->key == c->key)
+				same++;
+		if (same >= srv->per_key) {
+			log_warnx("ctl: %s: pid %d already has %u connections"
+			    " in its group %lld, refusing", srv->path,
+			    (int)c->pid, same, (long long)c->key);
+			conn_error(c, NULL, "too many connections");
+			conn_close(c, 1);
+			return;
+		}
+	}
 	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
 	    conn_read)) != 0) {
 		log_warnx("ctl: connection %u: read: %s", c->num,
@@ -654,6 +681,15 @@ void
 ctl_set_max_conns(struct ctl_server *srv, unsigned n)
 {
 	srv->max_conns = n;
+}
+
+void
+ctl_set_admit(struct ctl_server *srv, ctl_admit_fn fn, void *arg,
+    unsigned per_key)
+{
+	srv->admit = fn;
+	srv->admit_arg = arg;
+	srv->per_key = per_key;
 }
 
 void

@@ -16,13 +16,22 @@
 #include "orchestrator/conversation.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
+#include "orchestrator/sandbox.h"
 #include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+extern char **environ;
 
 #define SERVE_FLUSH_MS	2000	/* of the shutdown grace, for the outbox */
 
@@ -42,6 +51,199 @@ struct serve {
 };
 
 static struct serve	 sv;
+
+/* ---- hardening ------------------------------------------------------------ */
+
+/*
+ * Secrets the config reads from env: references, kept here after they are
+ * wiped from the process environment, so that a SIGHUP reload (which
+ * resolves env: again) still finds them.
+ */
+static struct {
+	char	*name;
+	char	*value;
+} stash[32];
+static size_t	nstash;
+
+static void
+stash_ref(const char *ref)
+{
+	const char	*name, *v;
+	size_t		 i;
+
+	if (ref == NULL || strncmp(ref, "env:", 4) != 0)
+		return;
+	name = ref + 4;
+	for (i = 0; i < nstash; i++)
+		if (strcmp(stash[i].name, name) == 0)
+			return;
+	if ((v = getenv(name)) == NULL || nstash == nitems(stash))
+		return;
+	stash[nstash].name = xstrdup(name);
+	stash[nstash++].value = xstrdup(v);
+}
+
+/*
+ * Copies every env: secret, then wipes it from the environment: the value
+ * in place first, because /proc/PID/environ shows the environment block the
+ * process started with, which unsetenv() alone leaves untouched.
+ */
+static void
+secrets_scrub(const struct config *c)
+{
+	char	*v;
+	size_t	 i;
+
+	stash_ref(c->slack.app_token_ref);
+	stash_ref(c->slack.bot_token_ref);
+	stash_ref(c->slack.signing_secret_ref);
+	stash_ref(c->matrix.access_token_ref);
+	stash_ref(c->matrix.password_ref);
+	for (i = 0; i < c->nwebhooks; i++) {
+		stash_ref(c->webhooks[i].secret_ref);
+		stash_ref(c->webhooks[i].github.token_ref);
+	}
+	for (i = 0; i < nstash; i++) {
+		if ((v = getenv(stash[i].name)) != NULL)
+			explicit_bzero(v, strlen(v));
+		unsetenv(stash[i].name);
+	}
+}
+
+/* Puts the stashed secrets back for config_load, until the next scrub. */
+static void
+secrets_restore(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nstash; i++)
+		setenv(stash[i].name, stash[i].value, 1);
+}
+
+static void
+secrets_free(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nstash; i++) {
+		explicit_bzero(stash[i].value, strlen(stash[i].value));
+		free(stash[i].value);
+		free(stash[i].name);
+	}
+	nstash = 0;
+}
+
+static int
+mkdir_parents(const char *path)
+{
+	char	*p = xstrdup(path), *s;
+	int	 rc = 0;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) == -1 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+/* Group/other bits off every entry of dir (not recursively); how many. */
+static int
+tighten_entries(const char *dir, int depth)
+{
+	struct dirent	*e;
+	struct stat	 st;
+	DIR		*d;
+	char		*p;
+	int		 n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		p = xasprintf("%s/%s", dir, e->d_name);
+		if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode)) {
+			if ((st.st_mode & 077) != 0 &&
+			    chmod(p, st.st_mode & 07700) == 0)
+				n++;
+			/* mcp/ holds tokens; worktrees/ holds repo files. */
+			if (S_ISDIR(st.st_mode) && depth == 0 &&
+			    strcmp(e->d_name, "mcp") == 0)
+				n += tighten_entries(p, 1);
+		}
+		free(p);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The state dir holds the database (tokens, transcripts), the sockets and
+ * the agents' MCP configs: it must be ours and closed to everyone else.
+ * Another user's directory is refused, not taken over: whoever owns it can
+ * read or swap what we would write there.
+ */
+static int
+state_dir_secure(const char *dir, int *tightened, char **cause)
+{
+	struct stat	 st;
+
+	*tightened = 0;
+	if (stat(dir, &st) == -1) {
+		if (errno != ENOENT || mkdir_parents(dir) == -1 ||
+		    stat(dir, &st) == -1) {
+			*cause = xasprintf("state dir %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*cause = xasprintf("state dir %s is not a directory", dir);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		*cause = xasprintf("state dir %s belongs to uid %u, not to this"
+		    " user (uid %u): refusing to start, since its owner could"
+		    " read or replace the database and sockets", dir,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		if (chmod(dir, 0700) == -1) {
+			*cause = xasprintf("chmod 0700 %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		(*tightened)++;
+	}
+	*tightened += tighten_entries(dir, 0);
+	return 0;
+}
+
+/* Agents may not use the control socket (with sandboxes they cannot reach it). */
+static int64_t
+ctl_admit(pid_t pid, uid_t uid, void *arg)
+{
+	struct agent	*v[256];
+	int		 n, i;
+
+	n = agent_list_all(v, (int)nitems(v));
+	for (i = 0; i < n && i < (int)nitems(v); i++)
+		if (agent_pid(v[i]) > 0 && sandbox_owns(agent_pid(v[i]), pid)) {
+			log_warnx("control socket: pid %d belongs to agent"
+			    " %lld; refused", (int)pid,
+			    (long long)agent_id(v[i]));
+			return -1;
+		}
+	return 0;
+}
 
 char *
 serve_ctl_path(const char *state_dir)
@@ -192,8 +394,12 @@ on_reload(void *arg)
 {
 	struct config	*nc = NULL;
 	char		*cause = NULL, *diff;
+	int		 rc;
 
-	if (config_load(sv.cfg->path, &nc, &cause) != 0) {
+	secrets_restore();
+	rc = config_load(sv.cfg->path, &nc, &cause);
+	secrets_scrub(rc == 0 ? nc : sv.cfg);
+	if (rc != 0) {
 		log_warnx("reload: %s; keeping the running configuration",
 		    cause);
 		free(cause);
@@ -222,6 +428,7 @@ on_reload(void *arg)
 	{
 		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
+		sandbox_configure(sv.cfg, p);
 		free(p);
 	}
 	log_info("reload: access, routes, webhooks, repos, agents, limits and"
@@ -263,12 +470,29 @@ int
 serve_main(const char *config_path)
 {
 	char	*cause = NULL, *path = NULL;
-	int	 rc = 1, i;
+	int	 rc = 1, i, tightened;
 
 	memset(&sv, 0, sizeof sv);
+	/*
+	 * Everything we create (database, WAL, log, sockets, MCP configs,
+	 * worktrees) is ours alone; and no process of our user that is not
+	 * root can read our memory or /proc/PID/environ.
+	 */
+	umask(077);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fprintf(stderr, "switchboard: prctl(PR_SET_DUMPABLE): %s\n",
+		    strerror(errno));
 	if (config_load(config_path, &sv.cfg, &cause) != 0) {
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
+		return 1;
+	}
+	secrets_scrub(sv.cfg);
+	if (state_dir_secure(sv.cfg->state_dir, &tightened, &cause) != 0) {
+		fprintf(stderr, "switchboard: %s\n", cause);
+		free(cause);
+		config_free(sv.cfg);
+		secrets_free();
 		return 1;
 	}
 	if (log_init(sv.cfg->log_level, sv.cfg->log_json, sv.cfg->log_file)
@@ -278,6 +502,10 @@ serve_main(const char *config_path)
 		config_free(sv.cfg);
 		return 1;
 	}
+	if (tightened > 0)
+		log_info("state dir %s: closed %d file(s) or director(ies) to"
+		    " group and others (mode 0700/0600)", sv.cfg->state_dir,
+		    tightened);
 	sv.started_ms = now_ms();
 	sv.started_s = wall_s();
 	if (loop_init() != 0) {
@@ -300,6 +528,7 @@ serve_main(const char *config_path)
 	path = serve_agent_path(sv.cfg->state_dir);
 	if ((sv.agents = ctl_listen(path, &cause)) == NULL)
 		goto fail;
+	ctl_set_admit(sv.ctl, ctl_admit, NULL, CTL_MAX_CONNS);
 	ctl_on(sv.ctl, "status", ctl_status, NULL);
 	ctl_on(sv.ctl, "cancel", ctl_cancel, NULL);
 	agentsock_init(sv.agents);
@@ -311,6 +540,7 @@ serve_main(const char *config_path)
 
 	chat_configure(sv.cfg);
 	agent_configure(sv.cfg, path);
+	sandbox_configure(sv.cfg, path);
 	webhook_configure(sv.cfg);
 	free(path);
 	path = NULL;
@@ -352,6 +582,7 @@ out:
 	for (i = 0; i < sv.nretired; i++)
 		config_free(sv.retired[i]);
 	config_free(sv.cfg);
+	secrets_free();
 	log_close();
 	return rc;
 }

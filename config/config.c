@@ -342,6 +342,11 @@ load_agents(struct load *ld, struct config *c)
 		a->max_turns = get_int(item, "agents.[]", "max_turns");
 		a->max_wall_time = get_int(item, "agents.[]", "max_wall_time");
 		a->max_cost_usd = get_float(item, "agents.[]", "max_cost_usd");
+		a->sandbox = strcmp(get_str(item, "agents.[]", "sandbox"),
+		    "off") != 0;
+		a->network = get_bool(item, "agents.[]", "network");
+		a->sandbox_paths = get_strings(find(item, "sandbox_paths"),
+		    &a->nsandbox_paths);
 		if (a->approvals_chat && strcmp(a->driver, "claude") != 0)
 			schema_error(&ld->errs, find(item, "approvals"),
 			    "agents.[%d].approvals: \"chat\" needs driver "
@@ -745,6 +750,7 @@ config_free(struct config *c)
 		strings_free(c->agents[i].args);
 		strings_free(c->agents[i].auto_allow);
 		strings_free(c->agents[i].auto_deny);
+		strings_free(c->agents[i].sandbox_paths);
 	}
 	free(c->agents);
 	for (i = 0; i < c->nroutes; i++) {

@@ -41,6 +41,11 @@ struct cfg_agent {
 	int	  max_turns;
 	int	  max_wall_time;	/* seconds */
 	double	  max_cost_usd;
+	/* Containment (orchestrator/sandbox.h). */
+	int	  sandbox;		/* 1 = "auto", 0 = "off" */
+	int	  network;		/* 0 = --unshare-net */
+	char	**sandbox_paths;	/* "[ro:|rw:]PATH", NULL-terminated */
+	size_t	  nsandbox_paths;
 };
 
 struct cfg_route {

@@ -4,6 +4,7 @@
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
+#include "orchestrator/sandbox.h"
 #include "orchestrator/worktree.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -60,6 +61,7 @@ struct agent {
 	int			 term_signal;
 	int			 cleaned;	/* worktree removed; no more turns */
 	int			 kill_stage;	/* 0: stop signal sent, 1: SIGTERM */
+	int			 sandboxed;	/* this turn runs in a sandbox */
 
 	char			*ring;		/* output tail, circular */
 	size_t			 ring_cap, ring_len, ring_pos;
@@ -136,6 +138,7 @@ const char *agent_branch(const struct agent *a) { return a->branch; }
 const char *agent_worktree(const struct agent *a) { return a->worktree; }
 const char *agent_task(const struct agent *a) { return a->task; }
 const char *agent_token(const struct agent *a) { return a->token; }
+int agent_pid(const struct agent *a) { return a->pid; }
 const char *agent_summary(const struct agent *a) { return a->summary; }
 
 void
@@ -591,7 +594,8 @@ static void
 kill_group(struct agent *a, int sig)
 {
 	/* The child leads its own session (UV_PROCESS_DETACHED). */
-	if (a->pid > 0 && kill(-a->pid, sig) == -1 && errno != ESRCH)
+	if (a->pid > 0 && sandbox_kill(a->pid, a->sandboxed, sig) == -1 &&
+	    errno != ESRCH)
 		log_warn("agent %lld: kill(-%d, %d)", (long long)a->id, a->pid,
 		    sig);
 }
@@ -814,6 +818,9 @@ spawn(struct agent *a)
 		goto fail;
 	}
 	if ((argv = a->drv->argv(a, ca, a->prompt, a->turn > 0, &cause)) == NULL)
+		goto fail;
+	if (sandbox_wrap(&argv, ca, a->id, a->worktree, &a->sandboxed,
+	    &cause) != 0)
 		goto fail;
 	env = child_env(a);
 	uv_timer_stop(a->kill_timer);	/* a previous turn's drain timer */
@@ -1751,6 +1758,31 @@ pid_is_agent(int pid, int64_t id)
 	return found;
 }
 
+/* Orphans sent SIGTERM by agent_recover(), SIGKILLed after kill_grace. */
+static struct {
+	int	 pid;
+	int64_t	 id;
+} orphans[64];
+static size_t		 norphans;
+static uv_timer_t	*orphan_timer;
+
+static void
+orphan_timer_fired(uv_timer_t *t)
+{
+	size_t	 i;
+
+	for (i = 0; i < norphans; i++) {
+		if (pid_is_agent(orphans[i].pid, orphans[i].id)) {
+			log_warnx("agent %lld: orphaned process %d ignored"
+			    " SIGTERM; sending SIGKILL",
+			    (long long)orphans[i].id, orphans[i].pid);
+			kill(-orphans[i].pid, SIGKILL);
+			kill(orphans[i].pid, SIGKILL);
+		}
+	}
+	norphans = 0;
+}
+
 void
 agent_recover(void)
 {
@@ -1802,6 +1834,10 @@ agent_recover(void)
 			log_info("agent %lld: orphaned process %d, terminating",
 			    (long long)v[i].id, v[i].pid);
 			kill(-v[i].pid, SIGTERM);
+			if (norphans < nitems(orphans)) {
+				orphans[norphans].pid = v[i].pid;
+				orphans[norphans++].id = v[i].id;
+			}
 		}
 		st = store_stmt("UPDATE agents SET status = 'interrupted',"
 		    " ended_at = ? WHERE id = ?");
@@ -1829,6 +1865,12 @@ agent_recover(void)
 		free(v[i].branch);
 	}
 	free(v);
+	if (norphans > 0) {
+		orphan_timer = xcalloc(1, sizeof *orphan_timer);
+		uv_timer_init(loop_uv(), orphan_timer);
+		uv_timer_start(orphan_timer, orphan_timer_fired,
+		    (uint64_t)cfg->limits.kill_grace * 1000, 0);
+	}
 }
 
 static void
@@ -1876,6 +1918,11 @@ agent_shutdown(void)
 	struct agent	*a;
 
 	queue_head = NULL;
+	if (orphan_timer != NULL) {
+		orphan_timer_fired(orphan_timer);
+		loop_close_free((uv_handle_t *)orphan_timer);
+		orphan_timer = NULL;
+	}
 	if (sweep_timer != NULL) {
 		loop_close_free((uv_handle_t *)sweep_timer);
 		sweep_timer = NULL;

@@ -13,12 +13,20 @@ from sb import ROOT, Daemon, check, git, run_tests  # noqa: E402
 
 FAKE_CLAUDE = os.path.join(ROOT, "tests", "fakes", "fake-claude")
 FAKE_CODEX = os.path.join(ROOT, "tests", "fakes", "fake-codex")
+FAKES = os.path.dirname(FAKE_CLAUDE)
 
 
 def daemon(tmp, ds, items):
     """items: libconfig agent groups; the first one serves the console."""
     first = re.search(r'name = "([^"]+)"', items[0]).group(1)
     argv_log = os.path.join(tmp, "argv.log")
+    open(argv_log, "w").close()
+    # In the sandbox (the default) the fakes see their own directory (their
+    # mcpclient module) and the argv log, as sandbox_paths would give a real
+    # CLI its install and config dirs.
+    items = [i if "sandbox_paths" in i else i.rstrip()[:-1] +
+             ' sandbox_paths = [ "%s", "rw:%s" ]; }' % (FAKES, argv_log)
+             for i in items]
     d = Daemon(tmp, [(first, ["/bin/true"], 60)],
                env={"FAKE_ARGV_LOG": argv_log})
     with open(d.conf) as f:
