@@ -432,6 +432,18 @@ conn_process(struct ctl_conn *c)
 		buf_free(&c->in);
 }
 
+static unsigned
+ctl_open_conns(struct ctl_server *srv)
+{
+	struct ctl_conn	*o;
+	unsigned	 n = 0;
+
+	LIST_FOREACH(o, &srv->conns, entry)
+		if (!o->closing)
+			n++;
+	return n;
+}
+
 static void
 on_connection(uv_stream_t *ls, int status)
 {
@@ -470,7 +482,8 @@ on_connection(uv_stream_t *ls, int status)
 	log_debug("ctl: %s: connection %u from pid %d uid %d", srv->path,
 	    c->num, (int)c->pid, (int)c->uid);
 
-	if (srv->nconns > srv->max_conns) {
+	/* Refused connections still closing do not count. */
+	if (ctl_open_conns(srv) > srv->max_conns) {
 		log_warnx("ctl: %s: %u connections, refusing pid %d",
 		    srv->path, srv->max_conns, (int)c->pid);
 		conn_error(c, NULL, "too many connections");

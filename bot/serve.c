@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ static struct {
 	char	*value;
 } stash[32];
 static size_t	nstash;
+static uintptr_t env_lo, env_hi;	/* the initial environment block */
 
 static void
 stash_ref(const char *ref)
@@ -103,10 +105,27 @@ secrets_scrub(const struct config *c)
 		stash_ref(c->webhooks[i].secret_ref);
 		stash_ref(c->webhooks[i].github.token_ref);
 	}
+	/* The block the kernel shows, as it was before any setenv(). */
+	if (env_lo == 0)
+		for (i = 0; environ[i] != NULL; i++) {
+			uintptr_t a = (uintptr_t)environ[i];
+
+			if (env_lo == 0 || a < env_lo)
+				env_lo = a;
+			if (a + strlen(environ[i]) + 1 > env_hi)
+				env_hi = a + strlen(environ[i]) + 1;
+		}
 	for (i = 0; i < nstash; i++) {
-		if ((v = getenv(stash[i].name)) != NULL)
-			explicit_bzero(v, strlen(v));
+		if ((v = getenv(stash[i].name)) == NULL)
+			continue;
+		v -= strlen(stash[i].name) + 1;		/* "NAME=value" */
 		unsetenv(stash[i].name);
+		/*
+		 * Only there: a string setenv() made (a reload) is glibc's,
+		 * which may still compare it, and the kernel never shows it.
+		 */
+		if ((uintptr_t)v >= env_lo && (uintptr_t)v < env_hi)
+			explicit_bzero(v, strlen(v));
 	}
 }
 
