@@ -498,9 +498,12 @@ serve_main(const char *config_path)
 	 * root can read our memory or /proc/PID/environ.
 	 */
 	umask(077);
+#ifndef __SANITIZE_ADDRESS__
+	/* (LeakSanitizer's tracer could not attach to a non-root daemon.) */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		fprintf(stderr, "switchboard: prctl(PR_SET_DUMPABLE): %s\n",
 		    strerror(errno));
+#endif
 	if (config_load(config_path, &sv.cfg, &cause) != 0) {
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
