@@ -58,7 +58,8 @@ static struct serve	 sv;
 /*
  * Secrets the config reads from env: references, kept here after they are
  * wiped from the process environment, so that a SIGHUP reload (which
- * resolves env: again) still finds them.
+ * resolves env: again, through secrets_lookup) still finds them.  No
+ * setenv() on reload: libuv's threadpool may be in getenv() meanwhile.
  */
 static struct {
 	char	*name;
@@ -121,22 +122,24 @@ secrets_scrub(const struct config *c)
 		v -= strlen(stash[i].name) + 1;		/* "NAME=value" */
 		unsetenv(stash[i].name);
 		/*
-		 * Only there: a string setenv() made (a reload) is glibc's,
-		 * which may still compare it, and the kernel never shows it.
+		 * Only there: a string setenv() made is glibc's, which may
+		 * still compare it, and the kernel never shows it.
 		 */
 		if ((uintptr_t)v >= env_lo && (uintptr_t)v < env_hi)
 			explicit_bzero(v, strlen(v));
 	}
 }
 
-/* Puts the stashed secrets back for config_load, until the next scrub. */
-static void
-secrets_restore(void)
+/* config_load's env: lookup after the scrub: our copies, then getenv. */
+static const char *
+secrets_lookup(const char *name)
 {
 	size_t	 i;
 
 	for (i = 0; i < nstash; i++)
-		setenv(stash[i].name, stash[i].value, 1);
+		if (strcmp(stash[i].name, name) == 0)
+			return stash[i].value;
+	return getenv(name);
 }
 
 static void
@@ -415,7 +418,6 @@ on_reload(void *arg)
 	char		*cause = NULL, *diff;
 	int		 rc;
 
-	secrets_restore();
 	rc = config_load(sv.cfg->path, &nc, &cause);
 	secrets_scrub(rc == 0 ? nc : sv.cfg);
 	if (rc != 0) {
@@ -510,6 +512,7 @@ serve_main(const char *config_path)
 		return 1;
 	}
 	secrets_scrub(sv.cfg);
+	config_set_env_lookup(secrets_lookup);
 	if (state_dir_secure(sv.cfg->state_dir, &tightened, &cause) != 0) {
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
@@ -604,6 +607,7 @@ out:
 	for (i = 0; i < sv.nretired; i++)
 		config_free(sv.retired[i]);
 	config_free(sv.cfg);
+	config_set_env_lookup(NULL);
 	secrets_free();
 	log_close();
 	return rc;

@@ -204,6 +204,14 @@ fail:
 	return NULL;
 }
 
+static const char *(*env_lookup)(const char *);
+
+void
+config_set_env_lookup(const char *(*fn)(const char *))
+{
+	env_lookup = fn;
+}
+
 /* Errors name the key and the reference, never the value. */
 static char *
 resolve_secret(struct load *ld, const config_setting_t *adapter,
@@ -217,7 +225,8 @@ resolve_secret(struct load *ld, const config_setting_t *adapter,
 		return NULL;
 	ref = config_setting_get_string(s);
 	if (strncmp(ref, "env:", 4) == 0) {
-		if ((v = getenv(ref + 4)) == NULL) {
+		v = env_lookup != NULL ? env_lookup(ref + 4) : getenv(ref + 4);
+		if (v == NULL) {
 			schema_error(&ld->errs, s, "%s.%s: environment variable "
 			    "%s is not set", adapter_path, key, ref + 4);
 			return NULL;

@@ -161,6 +161,12 @@ struct config {
 
 /* 0 ok; -1 with *cause = "FILE:LINE: message" (malloc'd). */
 int	 config_load(const char *path, struct config **out, char **cause);
+/*
+ * Where env: references are looked up; NULL (the default) = getenv().  The
+ * daemon wipes its secrets from the environment after the first load and
+ * answers later loads (SIGHUP) from its copies, without setenv().
+ */
+void	 config_set_env_lookup(const char *(*)(const char *name));
 void	 config_free(struct config *);
 
 /* Human summary for check-config; secrets shown as their reference only. */

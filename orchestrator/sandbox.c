@@ -278,6 +278,8 @@ probe_run(const struct sandbox_sys *sys, size_t n, int unshare_net,
 	add(&a, "--unshare-user");
 	add(&a, "--unshare-pid");
 	add(&a, "--unshare-ipc");
+	add(&a, "--unshare-uts");
+	add(&a, "--unshare-cgroup-try");
 	if (unshare_net)
 		add(&a, "--unshare-net");
 	add3(&a, "--cap-drop", "ALL", NULL);

@@ -88,6 +88,7 @@ def attack_read_secrets(tmp, ds, mode):
     d = daemon(tmp, mode).start()
     ds.append(d)
     d.send("new attack-read %s" % d.conf)
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: attack-read").group(1)
     d.expect(r"✅ #1 done")
     loot = worktree_file(d, 1, "loot.txt")
     check("== ppid" in loot, "the attack ran: %r" % loot[:200])
@@ -106,6 +107,17 @@ def attack_read_secrets(tmp, ds, mode):
         # What an unsandboxed agent of the same user still reads.
         check("SQLite format 3" in loot, "off: database unreadable?")
         check(MARKER in loot, "off: config unreadable?")
+    # A reload resolves env: again, from the daemon's copies: it works,
+    # and the next agent finds the environment just as clean.
+    d.proc.send_signal(signal.SIGHUP)
+    check(wait_until(lambda: "reload: access, routes" in
+                     open(d.errlog).read()), "reload failed: %s"
+          % d.stderr_tail(5))
+    d.send("t%s new attack-read %s" % (t, d.conf))
+    d.expect(r"✅ #2 done")
+    loot = worktree_file(d, 2, "loot.txt")
+    check("== ppid" in loot and SECRET not in loot and
+          "SB_TEST_SECRET=" not in loot, "after reload: secret readable")
     check(d.stop() == 0, "clean exit")
 
 
