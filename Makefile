@@ -42,7 +42,7 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebsockets-evlib-uv \
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
-             python3 python3-aiohttp openssl curl valgrind nodejs
+             python3 python3-aiohttp openssl curl valgrind nodejs bubblewrap
 # service: systemd-analyze verifies the unit, mandoc lints the man pages
 DEB_PKGS  += systemd mandoc
 # web: assets embedded with xxd; the browser tests drive Debian's chromium
@@ -52,14 +52,15 @@ DEB_PKGS  += xxd chromium python3-websockets
         uninstall fuzz compat FORCE
 all: switchboard switchboard-agent
 
+# --remove-destination: a daemon still running the old binary keeps it.
 switchboard: $(BUILD)/switchboard
 ifneq ($(SANITIZE),1)
-	cp $< $@
+	cp --remove-destination $< $@
 endif
 
 switchboard-agent: $(BUILD)/switchboard-agent
 ifneq ($(SANITIZE),1)
-	cp $< $@
+	cp --remove-destination $< $@
 endif
 
 $(BUILD)/switchboard: $(OBJS)
@@ -101,8 +102,8 @@ unit: $(BUILD)/switchboard $(BUILD)/switchboard-agent $(TEST_BINS)
 test: deps
 	$(MAKE) -j2 unit
 	$(MAKE) -j2 unit SANITIZE=1
-	cp build/default/switchboard switchboard
-	cp build/default/switchboard-agent switchboard-agent
+	cp --remove-destination build/default/switchboard switchboard
+	cp --remove-destination build/default/switchboard-agent switchboard-agent
 	tests/run.sh build/default build/asan
 
 test-only: unit

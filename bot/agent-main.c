@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +54,13 @@ int
 main(int argc, char **argv)
 {
 	int	 rc;
+
+	/*
+	 * An orphaned agent's stdout and stderr are pipes nobody reads any
+	 * more: writing there must fail with EPIPE, not kill us with SIGPIPE
+	 * (exit 141) before we can exit with a code that says what happened.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (argc >= 2 && strcmp(argv[1], "agent") == 0) {
 		argc--;

@@ -82,10 +82,16 @@ agentcmd_main(int argc, char **argv)
 	json_decref(req);
 	ctl_disconnect(fd);
 	if (rc == CTL_REFUSED) {
-		/* The daemon said no: a settled question, a bad token... */
+		/*
+		 * The daemon said no: a settled question, a token it does not
+		 * know (the daemon that started us is gone: we are an orphan,
+		 * as good as no daemon at all), another agent's token...
+		 */
 		fprintf(stderr, "switchboard agent: %s\n", cause);
 		rc = strcmp(cause, "cancelled") == 0 ||
-		    strcmp(cause, "expired") == 0 ? EXIT_CANCELLED : EXIT_ERR;
+		    strcmp(cause, "expired") == 0 ? EXIT_CANCELLED :
+		    strcmp(cause, "unknown or expired agent token") == 0 ?
+		    EXIT_NODAEMON : EXIT_ERR;
 		free(cause);
 		return rc;
 	}

@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,8 @@ usage_all(FILE *fp)
 	fprintf(fp, "\n`switchboard help COMMAND` or `switchboard COMMAND"
 	    " --help` shows its usage.\n"
 	    "exit codes: 0 ok, 1 error, 2 usage, 3 cancelled or timed out,"
-	    " 4 daemon not reachable\n");
+	    " 4 daemon not reachable (for `agent`: or it does not know this"
+	    " agent, e.g. an orphan of an earlier run)\n");
 }
 
 static int
@@ -368,6 +370,12 @@ cli_main(int argc, char **argv)
 {
 	const struct cli_cmd	*c;
 
+	/*
+	 * An orphaned agent's stdout and stderr are pipes nobody reads any
+	 * more: writing there must fail with EPIPE, not kill us with SIGPIPE
+	 * (exit 141) before we can exit with a code that says what happened.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage_all(stderr);
 		return EXIT_USAGE;

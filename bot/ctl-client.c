@@ -117,10 +117,11 @@ ctl_send_all(int fd, const char *p, size_t len, uint64_t deadline,
 				return -1;
 			}
 		}
-		if (errno == EPIPE || errno == ECONNRESET)
+		if (errno == EPIPE || errno == ECONNRESET) {
 			*cause = xstrdup("daemon closed the connection");
-		else
-			*cause = xasprintf("send: %s", strerror(errno));
+			return -2;
+		}
+		*cause = xasprintf("send: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -209,6 +210,29 @@ ctl_call(int fd, json_t *request, json_t **reply, int timeout_ms,
 	out[len] = '\0';
 	rv = ctl_send_all(fd, out, len, deadline, cause);
 	free(out);
+	if (rv == -2) {
+		/*
+		 * The daemon hung up before reading us: it may have said why
+		 * first ("permission denied", "too many connections").  That
+		 * line, if any, is the answer.
+		 */
+		char	*why = NULL;
+
+		if (ctl_read_line(fd, &line, now_ms() + 1000, &why) == 0 &&
+		    (msg = json_loadb(line.data, line.len, 0, NULL)) != NULL &&
+		    json_is_false(json_object_get(msg, "ok")) &&
+		    (error = json_string_value(json_object_get(msg,
+		    "error"))) != NULL) {
+			free(*cause);
+			*cause = xstrdup(error);
+			rv = CTL_REFUSED;
+		} else
+			rv = -1;
+		free(why);
+		json_decref(msg);
+		buf_free(&line);
+		return rv;
+	}
 	if (rv != 0)
 		return -1;
 

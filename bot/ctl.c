@@ -52,6 +52,7 @@ struct ctl_conn {
 	unsigned		 num;		/* for the log */
 	pid_t			 pid;
 	uid_t			 uid;
+	int64_t			 key;		/* the admit callback's group */
 	struct buf		 in;		/* input not yet parsed */
 	size_t			 scan;		/* in.data[0..scan) holds no '\n' */
 	int			 closing;	/* input over, requests detached */
@@ -72,6 +73,9 @@ struct ctl_server {
 	unsigned		 nconns;
 	unsigned		 max_conns;
 	unsigned		 next_num;
+	ctl_admit_fn		 admit;
+	void			*admit_arg;
+	unsigned		 per_key;
 	LIST_HEAD(, ctl_op)	 ops;
 	LIST_HEAD(, ctl_conn)	 conns;
 	/* One read buffer will do: libuv hands each read to us before the next. */
@@ -428,6 +432,18 @@ conn_process(struct ctl_conn *c)
 		buf_free(&c->in);
 }
 
+static unsigned
+ctl_open_conns(struct ctl_server *srv)
+{
+	struct ctl_conn	*o;
+	unsigned	 n = 0;
+
+	LIST_FOREACH(o, &srv->conns, entry)
+		if (!o->closing)
+			n++;
+	return n;
+}
+
 static void
 on_connection(uv_stream_t *ls, int status)
 {
@@ -466,7 +482,8 @@ on_connection(uv_stream_t *ls, int status)
 	log_debug("ctl: %s: connection %u from pid %d uid %d", srv->path,
 	    c->num, (int)c->pid, (int)c->uid);
 
-	if (srv->nconns > srv->max_conns) {
+	/* Refused connections still closing do not count. */
+	if (ctl_open_conns(srv) > srv->max_conns) {
 		log_warnx("ctl: %s: %u connections, refusing pid %d",
 		    srv->path, srv->max_conns, (int)c->pid);
 		conn_error(c, NULL, "too many connections");
@@ -479,6 +496,29 @@ on_connection(uv_stream_t *ls, int status)
 		conn_error(c, NULL, "permission denied");
 		conn_close(c, 1);
 		return;
+	}
+	if (srv->admit != NULL) {
+		struct ctl_conn	*o;
+		unsigned	 same = 0;
+
+		if ((c->key = srv->admit(c->pid, c->uid, srv->admit_arg)) < 0) {
+			log_warnx("ctl: %s: refusing pid %d", srv->path,
+			    (int)c->pid);
+			conn_error(c, NULL, "permission denied");
+			conn_close(c, 1);
+			return;
+		}
+		LIST_FOREACH(o, &srv->conns, entry)
+			if (o != c && !o->closing && o->key == c->key)
+				same++;
+		if (same >= srv->per_key) {
+			log_warnx("ctl: %s: pid %d already has %u connections"
+			    " in its group %lld, refusing", srv->path,
+			    (int)c->pid, same, (long long)c->key);
+			conn_error(c, NULL, "too many connections");
+			conn_close(c, 1);
+			return;
+		}
 	}
 	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
 	    conn_read)) != 0) {
@@ -654,6 +694,15 @@ void
 ctl_set_max_conns(struct ctl_server *srv, unsigned n)
 {
 	srv->max_conns = n;
+}
+
+void
+ctl_set_admit(struct ctl_server *srv, ctl_admit_fn fn, void *arg,
+    unsigned per_key)
+{
+	srv->admit = fn;
+	srv->admit_arg = arg;
+	srv->per_key = per_key;
 }
 
 void

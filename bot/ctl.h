@@ -55,6 +55,16 @@ void		 ctl_on(struct ctl_server *, const char *op, ctl_handler,
 void		 ctl_set_max_conns(struct ctl_server *, unsigned);
 
 /*
+ * Who may connect, decided when a connection is accepted, from the peer's
+ * SO_PEERCRED pid and uid: a key >= 0 puts it in a group of which at most
+ * per_key connections are open at once (so one peer cannot take the whole
+ * CTL_MAX_CONNS from the others); -1 refuses it ("permission denied").
+ */
+typedef int64_t	(*ctl_admit_fn)(pid_t, uid_t, void *arg);
+void		 ctl_set_admit(struct ctl_server *, ctl_admit_fn, void *arg,
+		    unsigned per_key);
+
+/*
  * Stops listening, unlinks the socket (if it is still ours), releases the
  * lock (the lock file itself stays: unlinking it would let two daemons lock
  * two different files) and closes every connection.  Replies already handed

@@ -21,16 +21,25 @@
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/results.h"
+#include "orchestrator/sandbox.h"
 #include "orchestrator/webhook.h"
 #include "orchestrator/worktree.h"
 
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+extern char **environ;
 
 #define SERVE_FLUSH_MS	2000	/* of the shutdown grace, for the outbox */
 
@@ -51,6 +60,220 @@ struct serve {
 };
 
 static struct serve	 sv;
+
+/* ---- hardening ------------------------------------------------------------ */
+
+/*
+ * Secrets the config reads from env: references, kept here after they are
+ * wiped from the process environment, so that a SIGHUP reload (which
+ * resolves env: again, through secrets_lookup) still finds them.  No
+ * setenv() on reload: libuv's threadpool may be in getenv() meanwhile.
+ */
+static struct {
+	char	*name;
+	char	*value;
+} stash[32];
+static size_t	nstash;
+static uintptr_t env_lo, env_hi;	/* the initial environment block */
+
+static void
+stash_ref(const char *ref)
+{
+	const char	*name, *v;
+	size_t		 i;
+
+	if (ref == NULL || strncmp(ref, "env:", 4) != 0)
+		return;
+	name = ref + 4;
+	for (i = 0; i < nstash; i++)
+		if (strcmp(stash[i].name, name) == 0)
+			return;
+	if ((v = getenv(name)) == NULL || nstash == nitems(stash))
+		return;
+	stash[nstash].name = xstrdup(name);
+	stash[nstash++].value = xstrdup(v);
+}
+
+/*
+ * Copies every env: secret, then wipes it from the environment: the value
+ * in place first, because /proc/PID/environ shows the environment block the
+ * process started with, which unsetenv() alone leaves untouched.
+ */
+static void
+secrets_scrub(const struct config *c)
+{
+	char	*v;
+	size_t	 i;
+
+	stash_ref(c->slack.app_token_ref);
+	stash_ref(c->slack.bot_token_ref);
+	stash_ref(c->slack.signing_secret_ref);
+	stash_ref(c->matrix.access_token_ref);
+	stash_ref(c->matrix.password_ref);
+	for (i = 0; i < c->nwebhooks; i++) {
+		stash_ref(c->webhooks[i].secret_ref);
+		stash_ref(c->webhooks[i].github.token_ref);
+	}
+	/* The block the kernel shows, as it was before any setenv(). */
+	if (env_lo == 0)
+		for (i = 0; environ[i] != NULL; i++) {
+			uintptr_t a = (uintptr_t)environ[i];
+
+			if (env_lo == 0 || a < env_lo)
+				env_lo = a;
+			if (a + strlen(environ[i]) + 1 > env_hi)
+				env_hi = a + strlen(environ[i]) + 1;
+		}
+	for (i = 0; i < nstash; i++) {
+		if ((v = getenv(stash[i].name)) == NULL)
+			continue;
+		v -= strlen(stash[i].name) + 1;		/* "NAME=value" */
+		unsetenv(stash[i].name);
+		/*
+		 * Only there: a string setenv() made is glibc's, which may
+		 * still compare it, and the kernel never shows it.
+		 */
+		if ((uintptr_t)v >= env_lo && (uintptr_t)v < env_hi)
+			explicit_bzero(v, strlen(v));
+	}
+}
+
+/* config_load's env: lookup after the scrub: our copies, then getenv. */
+static const char *
+secrets_lookup(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nstash; i++)
+		if (strcmp(stash[i].name, name) == 0)
+			return stash[i].value;
+	return getenv(name);
+}
+
+static void
+secrets_free(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nstash; i++) {
+		explicit_bzero(stash[i].value, strlen(stash[i].value));
+		free(stash[i].value);
+		free(stash[i].name);
+	}
+	nstash = 0;
+}
+
+static int
+mkdir_parents(const char *path)
+{
+	char	*p = xstrdup(path), *s;
+	int	 rc = 0;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) == -1 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+/* Group/other bits off every entry of dir (not recursively); how many. */
+static int
+tighten_entries(const char *dir, int depth)
+{
+	struct dirent	*e;
+	struct stat	 st;
+	DIR		*d;
+	char		*p;
+	int		 n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		p = xasprintf("%s/%s", dir, e->d_name);
+		if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode)) {
+			if ((st.st_mode & 077) != 0 &&
+			    chmod(p, st.st_mode & 07700) == 0)
+				n++;
+			/* mcp/ holds tokens; worktrees/ holds repo files. */
+			if (S_ISDIR(st.st_mode) && depth == 0 &&
+			    strcmp(e->d_name, "mcp") == 0)
+				n += tighten_entries(p, 1);
+		}
+		free(p);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The state dir holds the database (tokens, transcripts), the sockets and
+ * the agents' MCP configs: it must be ours and closed to everyone else.
+ * Another user's directory is refused, not taken over: whoever owns it can
+ * read or swap what we would write there.
+ */
+static int
+state_dir_secure(const char *dir, int *tightened, char **cause)
+{
+	struct stat	 st;
+
+	*tightened = 0;
+	if (stat(dir, &st) == -1) {
+		if (errno != ENOENT || mkdir_parents(dir) == -1 ||
+		    stat(dir, &st) == -1) {
+			*cause = xasprintf("state dir %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*cause = xasprintf("state dir %s is not a directory", dir);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		*cause = xasprintf("state dir %s belongs to uid %u, not to this"
+		    " user (uid %u): refusing to start, since its owner could"
+		    " read or replace the database and sockets", dir,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		if (chmod(dir, 0700) == -1) {
+			*cause = xasprintf("chmod 0700 %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		(*tightened)++;
+	}
+	*tightened += tighten_entries(dir, 0);
+	return 0;
+}
+
+/* Agents may not use the control socket (with sandboxes they cannot reach it). */
+static int64_t
+ctl_admit(pid_t pid, uid_t uid, void *arg)
+{
+	struct agent	*v[256];
+	int		 n, i;
+
+	n = agent_list_all(v, (int)nitems(v));
+	for (i = 0; i < n && i < (int)nitems(v); i++)
+		if (agent_pid(v[i]) > 0 && sandbox_owns(agent_pid(v[i]), pid)) {
+			log_warnx("control socket: pid %d belongs to agent"
+			    " %lld; refused", (int)pid,
+			    (long long)agent_id(v[i]));
+			return -1;
+		}
+	return 0;
+}
 
 char *
 serve_ctl_path(const char *state_dir)
@@ -342,6 +565,7 @@ on_reload(void *arg)
 {
 	struct config	*nc = NULL;
 	char		*cause = NULL, *diff;
+	int		 rc;
 
 	/*
 	 * MONOTONIC_USEC lets systemd tell this reload from an older one;
@@ -349,7 +573,9 @@ on_reload(void *arg)
 	 */
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)(uv_hrtime() / 1000));
-	if (config_load(sv.cfg->path, &nc, &cause) != 0) {
+	rc = config_load(sv.cfg->path, &nc, &cause);
+	secrets_scrub(rc == 0 ? nc : sv.cfg);
+	if (rc != 0) {
 		log_warnx("reload: %s; keeping the running configuration",
 		    cause);
 		sdnotify("READY=1\nSTATUS=reload failed: %.200s", cause);
@@ -393,6 +619,7 @@ on_reload(void *arg)
 	{
 		char *p = serve_agent_path(sv.cfg->state_dir);
 		agent_configure(sv.cfg, p);
+		sandbox_configure(sv.cfg, p);
 		free(p);
 	}
 	log_info("reload: access, routes, webhooks, repos, agents, limits and"
@@ -435,29 +662,47 @@ int
 serve_main(const char *config_path)
 {
 	char	*cause = NULL, *path = NULL, *errs = NULL, *warns = NULL;
-	int	 rc = 1, i;
+	int	 rc = 1, i, tightened;
 
 	memset(&sv, 0, sizeof sv);
 	sdnotify_init();
+	/*
+	 * Everything we create (database, WAL, log, sockets, MCP configs,
+	 * worktrees) is ours alone; and no process of our user that is not
+	 * root can read our memory or /proc/PID/environ.
+	 */
+	umask(077);
+#ifndef __SANITIZE_ADDRESS__
+	/* (LeakSanitizer's tracer could not attach to a non-root daemon.) */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fprintf(stderr, "switchboard: prctl(PR_SET_DUMPABLE): %s\n",
+		    strerror(errno));
+#endif
 	if (config_load(config_path, &sv.cfg, &cause) != 0) {
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
 		return 1;
 	}
+	secrets_scrub(sv.cfg);
+	config_set_env_lookup(secrets_lookup);
 	/* What cannot work on this machine stops us here, not an hour later. */
 	if (config_check(sv.cfg, &errs, &warns) > 0) {
 		fprintf(stderr, "switchboard: %s\n", errs);
 		free(errs);
 		free(warns);
 		config_free(sv.cfg);
+		secrets_free();
 		return 1;
 	}
-	/* A log file inside a state dir that does not exist yet works. */
-	if (config_prepare_dirs(sv.cfg, &cause) != 0) {
+	/* Ours alone (0700), or refused when another user owns it. */
+	if (state_dir_secure(sv.cfg->state_dir, &tightened, &cause) != 0 ||
+	    config_prepare_dirs(sv.cfg, &cause) != 0) {
+		/* (A log file inside a state dir not made yet works.) */
 		fprintf(stderr, "switchboard: %s\n", cause);
 		free(cause);
 		free(warns);
 		config_free(sv.cfg);
+		secrets_free();
 		return 1;
 	}
 	if (log_init(sv.cfg->log_level, sv.cfg->log_json, sv.cfg->log_file)
@@ -466,10 +711,15 @@ serve_main(const char *config_path)
 		    sv.cfg->log_file, strerror(errno));
 		free(warns);
 		config_free(sv.cfg);
+		secrets_free();
 		return 1;
 	}
 	serve_log_lines(warns);
 	free(warns);
+	if (tightened > 0)
+		log_info("state dir %s: closed %d file(s) or director(ies) to"
+		    " group and others (mode 0700/0600)", sv.cfg->state_dir,
+		    tightened);
 	sv.started_ms = now_ms();
 	sv.started_s = wall_s();
 	if (loop_init() != 0) {
@@ -492,6 +742,7 @@ serve_main(const char *config_path)
 	path = serve_agent_path(sv.cfg->state_dir);
 	if ((sv.agents = ctl_listen(path, &cause)) == NULL)
 		goto fail;
+	ctl_set_admit(sv.ctl, ctl_admit, NULL, CTL_MAX_CONNS);
 	ctl_on(sv.ctl, "status", ctl_status, NULL);
 	ctl_on(sv.ctl, "cancel", ctl_cancel, NULL);
 	agentsock_init(sv.agents);
@@ -504,6 +755,7 @@ serve_main(const char *config_path)
 	chat_configure(sv.cfg);
 	health_set_grace_ms((uint64_t)sv.cfg->http_health_grace * 1000);
 	agent_configure(sv.cfg, path);
+	sandbox_configure(sv.cfg, path);
 	webhook_configure(sv.cfg);
 	results_configure(sv.cfg);
 	free(path);
@@ -554,6 +806,8 @@ out:
 	for (i = 0; i < sv.nretired; i++)
 		config_free(sv.retired[i]);
 	config_free(sv.cfg);
+	config_set_env_lookup(NULL);
+	secrets_free();
 	log_close();
 	return rc;
 }

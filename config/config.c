@@ -204,6 +204,14 @@ fail:
 	return NULL;
 }
 
+static const char *(*env_lookup)(const char *);
+
+void
+config_set_env_lookup(const char *(*fn)(const char *))
+{
+	env_lookup = fn;
+}
+
 /* Errors name the key and the reference, never the value. */
 static char *
 resolve_secret(struct load *ld, const config_setting_t *adapter,
@@ -217,7 +225,8 @@ resolve_secret(struct load *ld, const config_setting_t *adapter,
 		return NULL;
 	ref = config_setting_get_string(s);
 	if (strncmp(ref, "env:", 4) == 0) {
-		if ((v = getenv(ref + 4)) == NULL) {
+		v = env_lookup != NULL ? env_lookup(ref + 4) : getenv(ref + 4);
+		if (v == NULL) {
 			schema_error(&ld->errs, s, "%s.%s: environment variable "
 			    "%s is not set", adapter_path, key, ref + 4);
 			return NULL;
@@ -389,10 +398,16 @@ load_agents(struct load *ld, struct config *c)
 		a->max_turns = get_int(item, "agents.[]", "max_turns");
 		a->max_wall_time = get_int(item, "agents.[]", "max_wall_time");
 		a->max_cost_usd = get_float(item, "agents.[]", "max_cost_usd");
-		a->sandbox = dup_str(item, "agents.[]", "sandbox");
-		if (a->sandbox != NULL && strcmp(a->driver, "codex") != 0)
-			schema_error(&ld->errs, find(item, "sandbox"),
-			    "agents.[%d].sandbox: needs driver \"codex\"", i);
+		a->codex_sandbox = dup_str(item, "agents.[]", "codex_sandbox");
+		if (a->codex_sandbox != NULL && strcmp(a->driver, "codex") != 0)
+			schema_error(&ld->errs, find(item, "codex_sandbox"),
+			    "agents.[%d].codex_sandbox: needs driver \"codex\"",
+			    i);
+		a->sandbox = strcmp(get_str(item, "agents.[]", "sandbox"),
+		    "off") != 0;
+		a->network = get_bool(item, "agents.[]", "network");
+		a->sandbox_paths = get_strings(find(item, "sandbox_paths"),
+		    &a->nsandbox_paths);
 		if (a->approvals_chat && strcmp(a->driver, "claude") != 0)
 			schema_error(&ld->errs, find(item, "approvals"),
 			    "agents.[%d].approvals: \"chat\" needs driver "
@@ -968,10 +983,11 @@ config_free(struct config *c)
 		strings_free(c->agents[i].command);
 		free(c->agents[i].model);
 		free(c->agents[i].permission_mode);
-		free(c->agents[i].sandbox);
+		free(c->agents[i].codex_sandbox);
 		strings_free(c->agents[i].args);
 		strings_free(c->agents[i].auto_allow);
 		strings_free(c->agents[i].auto_deny);
+		strings_free(c->agents[i].sandbox_paths);
 	}
 	free(c->agents);
 	for (i = 0; i < c->nroutes; i++) {

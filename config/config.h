@@ -60,7 +60,12 @@ struct cfg_agent {
 	int	  max_wall_time;	/* seconds */
 	double	  max_cost_usd;
 	/* codex: -s SANDBOX; NULL = "workspace-write" */
-	char	 *sandbox;
+	char	 *codex_sandbox;
+	/* Containment (orchestrator/sandbox.h). */
+	int	  sandbox;		/* 1 = "auto", 0 = "off" */
+	int	  network;		/* 0 = --unshare-net */
+	char	**sandbox_paths;	/* "[ro:|rw:]PATH", NULL-terminated */
+	size_t	  nsandbox_paths;
 };
 
 struct cfg_route {
@@ -210,6 +215,12 @@ struct config {
 
 /* 0 ok; -1 with *cause = "FILE:LINE: message" (malloc'd). */
 int	 config_load(const char *path, struct config **out, char **cause);
+/*
+ * Where env: references are looked up; NULL (the default) = getenv().  The
+ * daemon wipes its secrets from the environment after the first load and
+ * answers later loads (SIGHUP) from its copies, without setenv().
+ */
+void	 config_set_env_lookup(const char *(*)(const char *name));
 void	 config_free(struct config *);
 
 /* Human summary for check-config; secrets shown as their reference only. */

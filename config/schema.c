@@ -20,6 +20,20 @@ static const char *const llm_providers[] = { "anthropic", "openai", NULL };
 static const char *const forge_kinds[] = { "github", NULL };
 static const char *const codex_sandboxes[] = { "read-only", "workspace-write",
     "danger-full-access", NULL };
+static const char *const sandbox_modes[] = { "auto", "off", NULL };
+
+/* "PATH", "ro:PATH" or "rw:PATH"; PATH absolute or starting with "~/". */
+static int
+check_sandbox_path(const char *v, char **why)
+{
+	if (strncmp(v, "ro:", 3) == 0 || strncmp(v, "rw:", 3) == 0)
+		v += 3;
+	if (*v == '/' || strcmp(v, "~") == 0 || strncmp(v, "~/", 2) == 0)
+		return 0;
+	*why = xstrdup("must be an absolute path or start with ~/, optionally"
+	    " prefixed by ro: or rw:");
+	return -1;
+}
 
 static int
 check_nonempty(const char *v, char **why)
@@ -286,10 +300,28 @@ const struct schema_key schema_keys[] = {
 	  .min = 0, .max = 1000000,
 	  .help = "claude/codex budget: US dollars per run, from the stream's "
 	  "total_cost_usd; 0 = no limit." },
+	{ .path = "agents.[].sandbox", .type = SCHEMA_STRING, .def = "auto",
+	  .values = sandbox_modes,
+	  .help = "\"auto\": each run in a bubblewrap sandbox (own user, PID, "
+	  "IPC and mount namespaces; sees its worktree, the repository's git "
+	  "objects, the system read-only, a private /tmp and HOME and its "
+	  "agent socket); without a usable bwrap it runs unsandboxed with a "
+	  "warning.  \"off\": run as a plain child process." },
+	{ .path = "agents.[].network", .type = SCHEMA_BOOL, .def = "true",
+	  .help = "Sandboxed runs may use the network (the CLIs call their "
+	  "APIs); false gives them a network namespace of their own with "
+	  "loopback only." },
+	{ .path = "agents.[].sandbox_paths", .type = SCHEMA_STRINGS,
+	  .check = check_sandbox_path,
+	  .help = "More paths a sandboxed run sees, at the same place: "
+	  "\"PATH\" or \"ro:PATH\" read-only, \"rw:PATH\" writable; \"~/\" is "
+	  "the daemon's HOME (e.g. \"rw:~/.claude\", \"ro:/opt/node\").  "
+	  "Missing paths are skipped." },
 
-	{ .path = "agents.[].sandbox", .type = SCHEMA_STRING,
+	{ .path = "agents.[].codex_sandbox", .type = SCHEMA_STRING,
 	  .values = codex_sandboxes,
-	  .help = "codex: the sandbox of its commands (-s); unset = "
+	  .help = "codex: Codex's own sandbox of its commands (-s), inside "
+	  "ours; unset = "
 	  "\"workspace-write\" (the worktree is writable, as the agent "
 	  "needs; exec's own default is read-only)." },
 

@@ -75,6 +75,7 @@ const char *agent_branch(const struct agent *a) { return a->branch; }
 const char *agent_worktree(const struct agent *a) { return a->worktree; }
 const char *agent_task(const struct agent *a) { return a->task; }
 const char *agent_token(const struct agent *a) { return a->token; }
+int agent_pid(const struct agent *a) { return a->pid; }
 const char *agent_summary(const struct agent *a) { return a->summary; }
 
 void
@@ -567,6 +568,7 @@ spawn(struct agent *a)
 	spec.cwd = a->worktree;
 	spec.stdin_pipe = a->drv->stdin_pipe;
 	spec.agent_id = a->id;
+	spec.agent = ca;
 	agent_ref(a);		/* the run's, dropped in run_exited */
 	a->run = a->runner->start(&spec, &hooks);
 	a->pid = a->runner->pid(a->run);

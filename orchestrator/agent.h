@@ -95,6 +95,8 @@ const char	*agent_branch(const struct agent *);
 const char	*agent_worktree(const struct agent *);
 const char	*agent_task(const struct agent *);
 const char	*agent_token(const struct agent *);
+/* The pid of its running turn (the sandbox's outer bwrap), 0 between turns. */
+int		 agent_pid(const struct agent *);
 const char	*agent_summary(const struct agent *);	/* may be NULL */
 const char	*agent_session(const struct agent *);	/* NULL until known */
 /* Its entry in the current config; NULL if it is no longer configured. */

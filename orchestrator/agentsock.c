@@ -2,6 +2,7 @@
 #include "orchestrator/agent.h"
 #include "orchestrator/driver.h"
 #include "orchestrator/question.h"
+#include "orchestrator/sandbox.h"
 #include "config/config.h"
 #include "bot/ctl.h"
 #include "bot/log.h"
@@ -14,6 +15,11 @@
 
 #define ASK_MAX_CHOICES	10
 #define TEXT_MAX	4000
+/*
+ * Open connections per agent (its MCP server holds one; a few CLI calls at
+ * once), and for every process that belongs to no agent, together.
+ */
+#define AGENTSOCK_PER_AGENT	8
 
 /* The agent a request speaks for, or NULL after refusing it. */
 static struct agent *
@@ -26,6 +32,20 @@ authorize(struct ctl_req *req, const json_t *msg)
 		log_warnx("agent socket: %s refused: unknown token (pid %d)",
 		    ctl_req_op(req), (int)ctl_req_pid(req));
 		ctl_reply_error(req, "unknown or expired agent token");
+		return NULL;
+	}
+	/*
+	 * A token alone can be read from an unsandboxed agent's
+	 * /proc/PID/environ; the connection must also come from that agent's
+	 * own processes.
+	 */
+	if (!sandbox_owns(agent_pid(a), ctl_req_pid(req))) {
+		log_warnx("agent socket: %s refused: agent %lld's token from"
+		    " pid %d, which is not one of its processes",
+		    ctl_req_op(req), (long long)agent_id(a),
+		    (int)ctl_req_pid(req));
+		ctl_reply_error(req, "this agent token belongs to another"
+		    " agent's processes");
 		return NULL;
 	}
 	return a;
@@ -303,9 +323,24 @@ op_approve(struct ctl_req *req, const json_t *msg, void *arg)
 	json_decref((json_t *)input);
 }
 
+/* The agent a connecting process belongs to is its group; strangers 0. */
+static int64_t
+admit(pid_t pid, uid_t uid, void *arg)
+{
+	struct agent	*v[256];
+	int		 n, i;
+
+	n = agent_list_all(v, (int)nitems(v));
+	for (i = 0; i < n && i < (int)nitems(v); i++)
+		if (agent_pid(v[i]) > 0 && sandbox_owns(agent_pid(v[i]), pid))
+			return agent_id(v[i]);
+	return 0;
+}
+
 void
 agentsock_init(struct ctl_server *srv)
 {
+	ctl_set_admit(srv, admit, NULL, AGENTSOCK_PER_AGENT);
 	ctl_on(srv, "approve", op_approve, NULL);
 	ctl_on(srv, "progress", op_progress, NULL);
 	ctl_on(srv, "ask", op_ask, NULL);

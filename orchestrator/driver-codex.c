@@ -22,6 +22,7 @@
  * and error (→ failure).
  */
 #include "orchestrator/driver.h"
+#include "orchestrator/sandbox.h"
 #include "orchestrator/agent.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -373,8 +374,15 @@ codex_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	push(&argv, &n, xstrdup("-c"));
 	push(&argv, &n, xstrdup("mcp_servers.switchboard."
 	    "default_tools_approval_mode=\"approve\""));
+	/*
+	 * Codex's own sandbox cannot start inside ours (measured with 0.171:
+	 * every command and patch then fails quietly and the run still ends
+	 * "done"), and ours already holds the run to its worktree: inside
+	 * it, Codex runs its commands without one of its own.
+	 */
 	push(&argv, &n, xstrdup("-s"));
-	push(&argv, &n, xstrdup(cfg->sandbox != NULL ? cfg->sandbox :
+	push(&argv, &n, xstrdup(cfg->codex_sandbox != NULL ? cfg->codex_sandbox :
+	    cfg->sandbox && sandbox_available(NULL) ? "danger-full-access" :
 	    CODEX_SANDBOX));
 	for (i = 0; i < cfg->nargs; i++)
 		push(&argv, &n, xstrdup(cfg->args[i]));

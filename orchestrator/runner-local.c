@@ -3,12 +3,15 @@
  * worktree on this host.
  *
  * The child leads its own session (UV_PROCESS_DETACHED), so signals go to
- * its whole process group.  Its end is reported once both its exit status
+ * its whole process group; in a bubblewrap sandbox (sandbox.h, on by
+ * default) its own PID namespace takes the whole tree down with it.  Its end is reported once both its exit status
  * is known and its stdout/stderr are closed; when a detached grandchild
  * keeps them open after the child exited, they are closed after
  * RUN_DRAIN_S so the turn can settle.
  */
 #include "orchestrator/runner.h"
+#include "orchestrator/driver.h"
+#include "orchestrator/sandbox.h"
 #include "orchestrator/worktree.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -35,6 +38,7 @@ struct run {
 	int			 proc_open;
 	int			 open;		/* handles not yet closed */
 	int			 pid;		/* 0 once it exited */
+	int			 sandboxed;	/* pid is the sandbox's outer bwrap */
 	int			 exited;	/* exit_cb ran (or never will) */
 	int64_t			 status;
 	int			 term_signal;
@@ -54,7 +58,8 @@ static void	run_maybe_settle(struct run *);
 static void
 kill_group(struct run *r, int sig)
 {
-	if (r->pid > 0 && kill(-r->pid, sig) == -1 && errno != ESRCH)
+	if (r->pid > 0 && sandbox_kill(r->pid, r->sandboxed, sig) == -1 &&
+	    errno != ESRCH)
 		log_warn("agent %lld: kill(-%d, %d)", (long long)r->id, r->pid,
 		    sig);
 }
@@ -187,6 +192,8 @@ local_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	uv_process_options_t	 opts = { 0 };
 	uv_stdio_container_t	 stdio[3];
 	struct run		*r;
+	char			**argv, *cause = NULL;
+	size_t			 n;
 	int			 rc;
 
 	r = xcalloc(1, sizeof *r);
@@ -212,8 +219,18 @@ local_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	stdio[1].data.stream = (uv_stream_t *)&r->out;
 	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	stdio[2].data.stream = (uv_stream_t *)&r->err;
-	opts.file = spec->argv[0];
-	opts.args = (char **)spec->argv;
+
+	/* Our own copy: the sandbox wraps it in bwrap's argv. */
+	for (n = 0; spec->argv[n] != NULL; n++)
+		;
+	argv = xcalloc(n + 1, sizeof *argv);
+	while (n-- > 0)
+		argv[n] = xstrdup(spec->argv[n]);
+	rc = spec->agent != NULL ? sandbox_wrap(&argv, spec->agent, r->id,
+	    spec->cwd, &r->sandboxed, &cause) : 0;
+
+	opts.file = argv[0];
+	opts.args = argv;
 	opts.env = (char **)spec->env;
 	opts.cwd = spec->cwd;
 	opts.flags = UV_PROCESS_DETACHED;
@@ -221,23 +238,34 @@ local_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	opts.stdio = stdio;
 	opts.exit_cb = exit_cb;
 
-	r->open++;	/* the process handle, closed on exit or failure */
-	r->proc_open = 1;
-	if ((rc = uv_spawn(loop_uv(), &r->proc, &opts)) != 0) {
-		r->error = xasprintf("cannot start %s: %s", spec->argv[0],
-		    uv_strerror(rc));
+	if (rc == 0) {
+		r->open++;	/* the process handle, closed on exit or failure */
+		r->proc_open = 1;
+		rc = uv_spawn(loop_uv(), &r->proc, &opts);
+		if (rc != 0) {
+			/* uv_spawn initialised it: it is closed all the same. */
+			r->proc_open = 0;
+			uv_close((uv_handle_t *)&r->proc, closed_cb);
+			r->error = xasprintf("cannot start %s: %s",
+			    spec->argv[0], uv_strerror(rc));
+		}
+	} else
+		r->error = xasprintf("cannot sandbox %s: %s", spec->argv[0],
+		    cause);
+	free(cause);
+	if (rc != 0) {
+		driver_argv_free(argv);
 		r->status = 127;
 		r->exited = 1;
 		log_warnx("agent %lld: %s", (long long)r->id, r->error);
 		/* Settles from the close callbacks, on a later loop turn. */
-		r->proc_open = 0;
-		uv_close((uv_handle_t *)&r->proc, closed_cb);
 		if (r->has_in)
 			close_one(r, (uv_handle_t *)&r->in, &r->in_open);
 		close_one(r, (uv_handle_t *)&r->out, &r->out_open);
 		close_one(r, (uv_handle_t *)&r->err, &r->err_open);
 		return r;
 	}
+	driver_argv_free(argv);
 	r->pid = r->proc.pid;
 	uv_read_start((uv_stream_t *)&r->out, alloc_cb, read_cb);
 	uv_read_start((uv_stream_t *)&r->err, alloc_cb, read_cb);
@@ -418,6 +446,7 @@ orphan_timer_fired(uv_timer_t *t)
 		log_warnx("agent %lld: orphaned process group %d ignored"
 		    " SIGTERM; sending SIGKILL", (long long)o->id, o->pid);
 		kill(-o->pid, SIGKILL);
+		kill(o->pid, SIGKILL);
 	}
 	uv_close((uv_handle_t *)t, orphan_closed);
 }

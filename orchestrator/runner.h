@@ -46,13 +46,16 @@ struct ws_result {
 
 typedef void	(*ws_done_fn)(void *arg, struct ws_result *);
 
+struct cfg_agent;
+
 /* A turn's process. */
 struct run_spec {
 	char *const	*argv;
 	char *const	*env;
 	const char	*cwd;
 	int		 stdin_pipe;	/* keep stdin open for run_write */
-	int64_t		 agent_id;	/* for logs */
+	int64_t		 agent_id;
+	const struct cfg_agent *agent;	/* its kind: sandbox settings */
 };
 
 struct run_hooks {

@@ -81,10 +81,12 @@ def add_many_files(repo, n=3000):
 
 def conf_text(state, repo, agents, extra="", allowed='"console:me"',
               http="", adapters="", limits=""):
+    # An agent is (name, argv, timeout[, extra settings]).
     agent_items = ",\n".join(
-        '{ name = "%s"; driver = "command"; command = [ %s ]; timeout = %d; }'
-        % (name, ", ".join(json.dumps(a) for a in argv), timeout)
-        for name, argv, timeout in agents)
+        '{ name = "%s"; driver = "command"; command = [ %s ]; timeout = %d;'
+        ' %s }' % (a[0], ", ".join(json.dumps(x) for x in a[1]), a[2],
+                   a[3] if len(a) > 3 else "")
+        for a in agents)
     first = agents[0][0]
     return f"""
 state_dir = "{state}";

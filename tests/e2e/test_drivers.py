@@ -13,12 +13,24 @@ from sb import ROOT, Daemon, check, git, run_tests  # noqa: E402
 
 FAKE_CLAUDE = os.path.join(ROOT, "tests", "fakes", "fake-claude")
 FAKE_CODEX = os.path.join(ROOT, "tests", "fakes", "fake-codex")
+FAKES = os.path.dirname(FAKE_CLAUDE)
 
 
 def daemon(tmp, ds, items):
     """items: libconfig agent groups; the first one serves the console."""
     first = re.search(r'name = "([^"]+)"', items[0]).group(1)
-    argv_log = os.path.join(tmp, "argv.log")
+    # The fakes record what they saw in files beside the argv log (.stdin,
+    # claude-costs.json): a directory of their own.
+    logdir = os.path.join(tmp, "fake")
+    os.makedirs(logdir, exist_ok=True)
+    argv_log = os.path.join(logdir, "argv.log")
+    open(argv_log, "w").close()
+    # In the sandbox (the default) the fakes see their own directory (their
+    # mcpclient module) and their log directory, as sandbox_paths would give
+    # a real CLI its install and config dirs.
+    items = [i if "sandbox_paths" in i else i.rstrip()[:-1] +
+             ' sandbox_paths = [ "%s", "rw:%s" ]; }' % (FAKES, logdir)
+             for i in items]
     d = Daemon(tmp, [(first, ["/bin/true"], 60)],
                env={"FAKE_ARGV_LOG": argv_log})
     with open(d.conf) as f:
@@ -256,8 +268,10 @@ def test_codex_success_ask_resume_and_failure(tmp, ds):
     check(r[0][:2] == ["exec", "--json"] and r[0][-2:] ==
           ["--", "scenario=success add feature"], "argv %r" % r[0])
     check("--skip-git-repo-check" in r[0], "configured args")
-    # exec's default sandbox is read-only: the driver asks for the worktree.
-    check(r[0][r[0].index("-s") + 1] == "workspace-write", "sandbox %r" % r[0])
+    # exec's default sandbox is read-only; inside ours (the default here)
+    # Codex's own cannot start, so the driver asks for none of its own.
+    check(r[0][r[0].index("-s") + 1] == "danger-full-access",
+          "sandbox %r" % r[0])
     check(any(a == 'mcp_servers.switchboard.default_tools_approval_mode='
               '"approve"' for a in r[0]), "own tools approved: %r" % r[0])
     br = git("for-each-ref", "--format=%(refname:short)", "refs/heads/sb/1-*",
@@ -379,7 +393,7 @@ def test_codex_failed_own_tool_call_fails_the_run(tmp, ds):
 def test_codex_sandbox_is_configurable(tmp, ds):
     """Finding 3: exec's default sandbox is read-only; sandbox = "read-only"
     passes it on (and the fake's write then fails, like the real one)."""
-    d = daemon(tmp, ds, [codex('sandbox = "read-only";')])
+    d = daemon(tmp, ds, [codex('codex_sandbox = "read-only";')])
     d.send("new scenario=success x")
     d.expect(r"✅ #1 done", timeout=20)
     argv = runs(d)[0]

@@ -112,6 +112,15 @@ env_key = "FAKE_OPENAI_API_KEY"
            "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
            "DISABLE_ERROR_REPORTING": "1", "CODEX_HOME": codex_home,
            "FAKE_OPENAI_API_KEY": "fake-key"}
+    # Inside the sandbox (the default) a CLI sees what sandbox_paths gives
+    # it, as the README tells a user: its npm install (the native binaries
+    # are optional dependencies beside the launcher) and, for Codex, its
+    # CODEX_HOME (sessions are written there).
+    modules = os.path.join(ROOT, "tests", "node_modules")
+    items = [i.rstrip()[:-1] + ' sandbox_paths = [ "ro:%s"%s ]; }' % (
+                 modules, ', "rw:%s"' % codex_home
+                 if 'driver = "codex"' in i else "")
+             for i in items]
     first = re.search(r'name = "([^"]+)"', items[0]).group(1)
     d = Daemon(tmp, [(first, ["/bin/true"], 120)], env=env)
     with open(d.conf) as f:
@@ -139,7 +148,7 @@ def codex(extra=""):
     need(CODEX)
     # As the README shows it.
     return ('{ name = "codex"; driver = "codex"; command = [ "%s" ];'
-            ' sandbox = "workspace-write"; %s }' % (CODEX, extra))
+            ' %s }' % (CODEX, extra))
 
 
 def wt(d, n, name):

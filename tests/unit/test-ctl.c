@@ -956,6 +956,57 @@ TEST(ctl_connections_past_the_limit_get_an_error_and_eof)
 	finish();
 }
 
+/* Keys handed out in connection order; the pid and uid are the caller's. */
+static const int64_t	 admit_keys[] = { 1, 1, 1, 2, -1 };
+static int		 admit_n;
+static pid_t		 admit_pid;
+
+static int64_t
+admit_script(pid_t pid, uid_t uid, void *arg)
+{
+	admit_pid = pid;
+	return admit_keys[admit_n++];
+}
+
+TEST(ctl_admit_caps_connections_per_key_and_refuses_minus_one)
+{
+	struct raw	 r[5];
+	json_t		*j;
+	char		*line;
+	int		 i, eof;
+
+	setup();
+	start_server();
+	admit_n = 0;
+	ctl_set_admit(srv, admit_script, NULL, 2);
+	for (i = 0; i < 5; i++) {
+		raw_open(&r[i]);
+		step();
+	}
+	CHECK_INT(admit_n, 5);
+	CHECK_INT(admit_pid, getpid());
+	/* Key 1 is full after two; key 2 still has room. */
+	j = raw_reply(&r[2]);
+	CHECK_STR(JSTR(j, "error"), "too many connections");
+	json_decref(j);
+	line = raw_line(&r[2], 3000, &eof);
+	CHECK(line == NULL && eof);
+	j = raw_reply(&r[4]);
+	CHECK_STR(JSTR(j, "error"), "permission denied");
+	json_decref(j);
+	for (i = 0; i < 4; i++) {
+		if (i == 2)
+			continue;
+		raw_sends(&r[i], "{\"v\":1,\"id\":7,\"op\":\"echo\"}\n");
+		j = raw_reply(&r[i]);
+		CHECK(json_is_true(json_object_get(j, "ok")));
+		json_decref(j);
+	}
+	for (i = 0; i < 5; i++)
+		raw_close(&r[i]);
+	finish();
+}
+
 TEST(ctl_peer_that_does_not_read_pauses_its_input_and_loses_nothing)
 {
 	struct raw	 r;
@@ -1035,6 +1086,7 @@ main(void)
 	RUN(ctl_second_listen_on_a_live_path_is_refused_as_already_running);
 	RUN(ctl_stale_socket_file_is_replaced_and_other_files_are_not);
 	RUN(ctl_connections_past_the_limit_get_an_error_and_eof);
+	RUN(ctl_admit_caps_connections_per_key_and_refuses_minus_one);
 	RUN(ctl_peer_that_does_not_read_pauses_its_input_and_loses_nothing);
 	RUN(ctl_reply_over_one_mib_becomes_an_error_with_the_id);
 	return t_done();
