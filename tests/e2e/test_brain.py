@@ -82,7 +82,13 @@ brains = ( { name = "main"; provider = "%s"; model = "test-model"; %s
 
 def daemon(tmp, ds, provider, url, allowed='"console:me"', agents=WORK,
            key=KEY, extra="", start=True):
-    gate = os.path.join(tmp, "gate")
+    # The agents wait for the gate file: a directory of its own that their
+    # sandbox is given (its /tmp is private).
+    gatedir = os.path.join(tmp, "gatedir")
+    os.makedirs(gatedir, exist_ok=True)
+    gate = os.path.join(gatedir, "gate")
+    agents = [a if len(a) > 3 else (*a, 'sandbox_paths = [ "ro:%s" ];'
+                                     % gatedir) for a in agents]
     port = free_port()
     d = Daemon(tmp, agents, extra=brains(provider, url, extra=extra),
                allowed=allowed, env={"LLM_KEY": key, "BRAIN_GATE": gate},
