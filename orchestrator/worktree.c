@@ -610,6 +610,24 @@ stat_text(const char *full, size_t nfiles, size_t max_files)
 	return buf_steal(&b);
 }
 
+/* The paths a diff touches, at most max, NULL-terminated; how many. */
+static size_t
+delta_paths(git_diff *diff, size_t max, char ***out)
+{
+	const git_diff_delta	*d;
+	size_t			 i, count = git_diff_num_deltas(diff);
+
+	if (count > max)
+		count = max;
+	*out = xcalloc(count + 1, sizeof **out);
+	for (i = 0; i < count; i++) {
+		d = git_diff_get_delta(diff, i);
+		(*out)[i] = xstrdup(d->new_file.path != NULL ?
+		    d->new_file.path : d->old_file.path);
+	}
+	return count;
+}
+
 int
 worktree_diffstat(const char *repo_path, const char *base, const char *branch,
     size_t max_files, struct worktree_stat *out, char **cause)
@@ -663,8 +681,6 @@ worktree_changed_files(const char *worktree_path, const char *base,
 	git_repository	*repo = NULL;
 	git_tree	*old = NULL;
 	git_diff	*diff = NULL;
-	const git_diff_delta *d;
-	size_t		 i, count;
 	int		 rc = -1;
 
 	*out = NULL;
@@ -680,17 +696,8 @@ worktree_changed_files(const char *worktree_path, const char *base,
 		gfail(cause, "cannot diff %s against %s", worktree_path, base);
 		goto out;
 	}
-	count = git_diff_num_deltas(diff);
-	*total = count;
-	if (count > max)
-		count = max;
-	*out = xcalloc(count, sizeof **out);
-	for (i = 0; i < count; i++) {
-		d = git_diff_get_delta(diff, i);
-		(*out)[i] = xstrdup(d->new_file.path != NULL ?
-		    d->new_file.path : d->old_file.path);
-	}
-	*n = count;
+	*total = git_diff_num_deltas(diff);
+	*n = delta_paths(diff, max, out);
 	rc = 0;
 out:
 	git_diff_free(diff);
@@ -906,8 +913,6 @@ worktree_branch_files(const char *repo_path, const char *base,
 	git_repository	*repo = NULL;
 	git_tree	*old = NULL, *new = NULL;
 	git_diff	*diff = NULL;
-	const git_diff_delta *d;
-	size_t		 i, count;
 	int		 rc = -1;
 
 	*out = NULL;
@@ -920,14 +925,7 @@ worktree_branch_files(const char *repo_path, const char *base,
 		gfail(cause, "cannot diff %s against %s", branch, base);
 		goto out;
 	}
-	count = git_diff_num_deltas(diff);
-	*out = xcalloc(count + 1, sizeof **out);
-	for (i = 0; i < count; i++) {
-		d = git_diff_get_delta(diff, i);
-		(*out)[i] = xstrdup(d->new_file.path != NULL ?
-		    d->new_file.path : d->old_file.path);
-	}
-	*n = count;
+	*n = delta_paths(diff, SIZE_MAX, out);
 	rc = 0;
 out:
 	git_diff_free(diff);
