@@ -287,18 +287,6 @@ serve_agent_path(const char *state_dir)
 	return xasprintf("%s/agent.sock", state_dir);
 }
 
-static int
-adapter_enabled(const struct config *c, const char *name)
-{
-	if (strcmp(name, "console") == 0)
-		return c->console.enabled;
-	if (strcmp(name, "slack") == 0)
-		return c->slack.enabled;
-	if (strcmp(name, "web") == 0)
-		return c->web.enabled;
-	return c->matrix.enabled;
-}
-
 /* ---- control socket ---------------------------------------------------- */
 
 static json_t *
@@ -636,7 +624,7 @@ start_adapters(char **cause)
 	size_t				 i;
 
 	for (i = 0; i < nitems(adapter_names); i++) {
-		if (!adapter_enabled(sv.cfg, adapter_names[i]))
+		if (!config_adapter_enabled(sv.cfg, adapter_names[i]))
 			continue;
 		if ((ops = adapter_lookup(adapter_names[i])) == NULL) {
 			*cause = xasprintf("adapter %s is not built in yet",

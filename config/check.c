@@ -88,18 +88,6 @@ elem_member(const config_t *cf, const char *list, size_t i, const char *key)
 	return (m = config_setting_get_member(e, key)) != NULL ? m : e;
 }
 
-static int
-adapter_enabled(const struct config *c, const char *name)
-{
-	if (strcmp(name, "console") == 0)
-		return c->console.enabled;
-	if (strcmp(name, "slack") == 0)
-		return c->slack.enabled;
-	if (strcmp(name, "matrix") == 0)
-		return c->matrix.enabled;
-	return 0;
-}
-
 /* 1 if dir is the state dir or inside it (serve creates those first). */
 static int
 in_state_dir(const struct config *c, const char *dir)
@@ -196,7 +184,7 @@ config_check(const struct config *c, char **errors, char **warnings)
 		    "their questions or steer them");
 
 	for (i = 0; i < c->nroutes; i++) {
-		if (adapter_enabled(c, c->routes[i].adapter))
+		if (config_adapter_enabled(c, c->routes[i].adapter))
 			continue;
 		schema_error(&warns, elem_member(&cf, "routes", i, "adapter"),
 		    "warning: routes.[%zu].adapter: adapter '%s' is not "

@@ -1304,3 +1304,17 @@ config_schema_doc(void)
 {
 	return schema_doc();
 }
+
+int
+config_adapter_enabled(const struct config *c, const char *name)
+{
+	if (strcmp(name, "console") == 0)
+		return c->console.enabled;
+	if (strcmp(name, "slack") == 0)
+		return c->slack.enabled;
+	if (strcmp(name, "matrix") == 0)
+		return c->matrix.enabled;
+	if (strcmp(name, "web") == 0)
+		return c->web.enabled;
+	return 0;
+}

@@ -229,6 +229,8 @@ char	*config_summary(const struct config *);
 const struct cfg_repo	*config_repo(const struct config *, const char *name);
 const struct cfg_agent	*config_agent(const struct config *, const char *name);
 /* Route for (adapter, channel): exact channel first, then "*". NULL if none. */
+/* Is the adapter of that name enabled?  0 for a name we do not know. */
+int		 config_adapter_enabled(const struct config *, const char *name);
 const struct cfg_route	*config_route(const struct config *, const char *adapter,
 			    const char *channel);
 /* Brain by name, or NULL. */
