@@ -33,6 +33,8 @@ struct ws_conn {
 	int			 handles;	/* timers not yet closed */
 
 	struct buf		 rx;		/* message being reassembled */
+	size_t			 drained;	/* bytes of an oversize message */
+	int			 oversize;	/* draining it, then 1009 */
 	struct ws_msg		*q_head, **q_tail;
 	int			 want_ping;
 
@@ -156,23 +158,56 @@ ws_ping(uv_timer_t *t)
 	lws_callback_on_writable(c->wsi);
 }
 
+/*
+ * A message over max_message is drained, not refused on the spot: lws 4.1.6
+ * corrupts its heap when the receive callback returns -1 in the middle of a
+ * fragmented message (one 5 MB frame from the peer aborted the daemon).  So
+ * the rest of it is read and thrown away, and the close (1009) goes out
+ * through the writeable callback, the path lws expects.  A peer that keeps
+ * one message going past DRAIN_FACTOR times the limit is dropped without a
+ * close frame (an asynchronous kill: lws closes the wsi from its own
+ * timer, never under this callback).
+ */
+#define DRAIN_FACTOR	16
+
 static int
 ws_on_receive(struct ws_conn *c, struct lws *wsi, const char *in, size_t len)
 {
 	char	*why;
+	int	 end;
 
 	ws_alive(c);
-	if (c->rx.len + len > c->max_message) {
-		why = xasprintf("message over %zu bytes", c->max_message);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-		    (unsigned char *)why, strlen(why));
-		ws_finish(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why, 0);
+	/* A message ends with the final fragment's last byte. */
+	end = lws_is_final_fragment(wsi) &&
+	    lws_remaining_packet_payload(wsi) == 0;
+	if (!c->oversize && c->rx.len + len > c->max_message) {
+		c->oversize = 1;
+		c->drained = c->rx.len;
+		buf_free(&c->rx);
+		log_warnx("ws: message over %zu bytes, draining it",
+		    c->max_message);
+	}
+	if (c->oversize) {
+		c->drained += len;
+		if (c->drained / DRAIN_FACTOR > c->max_message) {
+			why = xasprintf("message over %zu bytes and still "
+			    "coming", c->max_message);
+			ws_finish(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why, 1);
+			free(why);
+			return 0;
+		}
+		if (!end)
+			return 0;
+		c->oversize = 0;
+		why = xasprintf("message of %zu bytes over %zu", c->drained,
+		    c->max_message);
+		c->drained = 0;
+		ws_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why);
 		free(why);
-		return -1;	/* lws sends the close frame */
+		return 0;
 	}
 	buf_add(&c->rx, in, len);
-	/* A message ends with the final fragment's last byte. */
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+	if (!end)
 		return 0;
 	if (lws_frame_is_binary(wsi))
 		log_debug("ws: ignoring a binary message (%zu bytes)",

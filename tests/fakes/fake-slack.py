@@ -28,6 +28,10 @@ Control (test only, no auth):
   POST /_test/drop         abort the newest socket's TCP connection
   POST /_test/deaf         newest socket stops answering pings and sending
   POST /_test/ratelimit    {"method", "count", "retry_after"}
+  POST /_test/bigframe     {"size", "fragments"}: a hostile peer (not
+                           Slack): one text message of size bytes, split
+                           into that many WebSocket fragments, on the
+                           newest socket
   POST /_test/hold_acks    {"on": bool}: while on, acks are counted
                            ("held") but envelopes stay unacked, as if the
                            ack never reached Slack
@@ -313,7 +317,16 @@ class Fake:
         rec["hello_at"] = time.time()
         await self.redeliver_stranded()
         try:
-            async for msg in ws:
+            while True:
+                # Not `async for`: it hides the CLOSE frame and its code.
+                msg = await ws.receive()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING,
+                                WSMsgType.CLOSED, WSMsgType.ERROR):
+                    if msg.type == WSMsgType.CLOSE:
+                        rec["close_code"] = msg.data
+                    if rec["closed_by"] is None:
+                        rec["closed_by"] = "client"
+                    break
                 if msg.type == WSMsgType.PING:
                     if not rec["deaf"]:
                         await ws.pong(msg.data)
@@ -330,10 +343,6 @@ class Fake:
                     elif env is not None:
                         env["acked"] = True
                         env["acks"] += 1
-                elif msg.type == WSMsgType.CLOSE:
-                    if rec["closed_by"] is None:
-                        rec["closed_by"] = "client"
-                    break
         finally:
             if rec["closed_by"] is None:
                 rec["closed_by"] = "client"
@@ -395,6 +404,33 @@ class Fake:
         rec["ws"]._req.transport.abort()
         return web.json_response({"ok": True, "socket": rec["id"]})
 
+    async def t_bigframe(self, request):
+        """Raw frames, so that a message can be fragmented (aiohttp only
+        sends whole messages).  Server frames are unmasked (RFC 6455 5.1)."""
+        b = await request.json()
+        socks = self.live_sockets()
+        if not socks:
+            return web.json_response({"ok": False})
+        size, nfrag = int(b["size"]), max(1, int(b.get("fragments", 1)))
+        body = b'{"type":"events_api","envelope_id":"big","payload":"' + \
+            b"x" * max(0, size - 60) + b'"}'
+        step = (len(body) + nfrag - 1) // nfrag
+        transport = socks[-1]["ws"]._req.transport
+        for i in range(nfrag):
+            chunk = body[i * step:(i + 1) * step]
+            b0 = (0x80 if i == nfrag - 1 else 0) | (0x1 if i == 0 else 0x0)
+            n = len(chunk)
+            if n < 126:
+                hdr = bytes([b0, n])
+            elif n < 65536:
+                hdr = bytes([b0, 126]) + n.to_bytes(2, "big")
+            else:
+                hdr = bytes([b0, 127]) + n.to_bytes(8, "big")
+            transport.write(hdr + chunk)
+            await asyncio.sleep(0)
+        return web.json_response({"ok": True, "socket": socks[-1]["id"],
+                                  "bytes": len(body)})
+
     async def t_deaf(self, request):
         socks = self.live_sockets()
         if not socks:
@@ -451,6 +487,7 @@ async def main():
     app.router.add_post("/_test/disconnect", fake.t_disconnect)
     app.router.add_post("/_test/drop", fake.t_drop)
     app.router.add_post("/_test/deaf", fake.t_deaf)
+    app.router.add_post("/_test/bigframe", fake.t_bigframe)
     app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
     app.router.add_post("/_test/fail", fake.t_fail)
     app.router.add_post("/_test/lose", fake.t_lose)
