@@ -2,13 +2,17 @@
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/lws.h"
+#include "bot/metrics.h"
 #include "bot/util.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct ws_msg {
 	struct ws_msg	*next;
+	uint64_t	 queued_ns;	/* uv_hrtime() at ws_send_text */
 	size_t		 len;
 	unsigned char	 data[];	/* LWS_PRE headroom, then the text */
 };
@@ -162,8 +166,9 @@ ws_ping(uv_timer_t *t)
  * A message over max_message is drained, not refused on the spot: lws 4.1.6
  * corrupts its heap when the receive callback returns -1 in the middle of a
  * fragmented message (one 5 MB frame from the peer aborted the daemon).  So
- * the rest of it is read and thrown away, and the close (1009) goes out
- * through the writeable callback, the path lws expects.  A peer that keeps
+ * the rest of it is read and thrown away, and the close (1009) is asked for
+ * from the writeable callback, the path lws expects.  (4.1.6 then ends the
+ * TCP connection without writing our close frame: the peer sees EOF.)  A peer that keeps
  * one message going past DRAIN_FACTOR times the limit is dropped without a
  * close frame (an asynchronous kill: lws closes the wsi from its own
  * timer, never under this callback).
@@ -219,6 +224,59 @@ ws_on_receive(struct ws_conn *c, struct lws *wsi, const char *in, size_t len)
 	return 0;
 }
 
+/*
+ * Time from ws_send_text to the frame's write, for /metrics and bench: for
+ * an ack this is the gap between the commit of its event and the ack
+ * leaving.  Buckets are cumulative, as Prometheus histograms are.
+ */
+static const double	 delay_le[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
+			    0.05, 0.1, 0.5, 1 };
+static struct metric	*m_delay[nitems(delay_le) + 1], *m_delay_sum;
+static struct metric	*m_delay_count, *m_delay_max;
+
+/* Per connection: registration is idempotent and survives metrics_reset. */
+static void
+ws_metrics(void)
+{
+	char	 le[32];
+	size_t	 i;
+
+	for (i = 0; i < nitems(delay_le); i++) {
+		snprintf(le, sizeof le, "le=\"%g\"", delay_le[i]);
+		m_delay[i] = metrics_counter(
+		    "switchboard_ws_send_delay_seconds_bucket", le,
+		    "Text frames by time from queued to written");
+	}
+	m_delay[i] = metrics_counter(
+	    "switchboard_ws_send_delay_seconds_bucket", "le=\"+Inf\"",
+	    "Text frames by time from queued to written");
+	m_delay_sum = metrics_counter(
+	    "switchboard_ws_send_delay_seconds_sum", "",
+	    "Sum of the times from queued to written");
+	m_delay_count = metrics_counter(
+	    "switchboard_ws_send_delay_seconds_count", "",
+	    "Text frames written");
+	m_delay_max = metrics_gauge(
+	    "switchboard_ws_send_delay_seconds_max", "",
+	    "Longest time from queued to written so far");
+}
+
+static void
+ws_sent(const struct ws_msg *m)
+{
+	double	 d = (double)(uv_hrtime() - m->queued_ns) / 1e9;
+	size_t	 i;
+
+	for (i = 0; i < nitems(delay_le); i++)
+		if (d <= delay_le[i])
+			metrics_inc(m_delay[i]);
+	metrics_inc(m_delay[nitems(delay_le)]);
+	metrics_add(m_delay_sum, d);
+	metrics_inc(m_delay_count);
+	if (d > metrics_value(m_delay_max))
+		metrics_set(m_delay_max, d);
+}
+
 static int
 ws_on_writeable(struct ws_conn *c, struct lws *wsi)
 {
@@ -235,22 +293,34 @@ ws_on_writeable(struct ws_conn *c, struct lws *wsi)
 		free(why);
 		return -1;
 	}
-	if (c->want_ping) {
-		c->want_ping = 0;
-		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-			return -1;
-	} else if ((m = c->q_head) != NULL) {
-		c->q_head = m->next;
-		if (c->q_head == NULL)
-			c->q_tail = &c->q_head;
-		/* lws buffers what the socket does not take right away. */
-		if (lws_write(wsi, m->data + LWS_PRE, m->len,
-		    LWS_WRITE_TEXT) < (int)m->len) {
+	/*
+	 * Everything the socket takes now, not one frame per callback: each
+	 * callback costs a loop iteration, so a burst of 1,000 acks queued
+	 * behind each other used to leave over hundreds of milliseconds
+	 * (Slack's deadline is 3 s for every one of them).  lws buffers what
+	 * the kernel does not take; once it holds something the pipe is
+	 * choked and the rest waits for the next callback.
+	 */
+	do {
+		if (c->want_ping) {
+			c->want_ping = 0;
+			if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING)
+			    < 0)
+				return -1;
+		} else if ((m = c->q_head) != NULL) {
+			c->q_head = m->next;
+			if (c->q_head == NULL)
+				c->q_tail = &c->q_head;
+			ws_sent(m);
+			if (lws_write(wsi, m->data + LWS_PRE, m->len,
+			    LWS_WRITE_TEXT) < (int)m->len) {
+				free(m);
+				return -1;
+			}
 			free(m);
-			return -1;
-		}
-		free(m);
-	}
+		} else
+			break;
+	} while (!lws_send_pipe_choked(wsi));
 	if (c->q_head != NULL || c->want_ping)
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -349,6 +419,7 @@ ws_connect(const struct ws_opts *opts, const struct ws_callbacks *cb,
 		return NULL;
 	}
 
+	ws_metrics();
 	c = xcalloc(1, sizeof *c);
 	c->cb = *cb;
 	c->arg = arg;
@@ -415,6 +486,7 @@ ws_send_text(struct ws_conn *c, const char *s, size_t len)
 		return -1;
 	m = xmalloc(sizeof *m + LWS_PRE + len);
 	m->next = NULL;
+	m->queued_ns = uv_hrtime();
 	m->len = len;
 	memcpy(m->data + LWS_PRE, s, len);
 	*c->q_tail = m;

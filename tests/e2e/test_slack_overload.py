@@ -5,11 +5,36 @@ test_slack.py."""
 import os
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import SLOW, check, run_tests  # noqa: E402
+from sb import SLOW, check, free_port, run_tests  # noqa: E402
 from test_slack import (FakeSlack, connected, mention,  # noqa: E402
-                        slack_daemon)
+                        slack_daemon, wait_http)
+
+
+def metrics(port):
+    """{series: value} from /metrics, labels included in the key."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        out = {}
+        for line in r.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+
+def delay_quantile(m, q):
+    """Upper bound of the bucket holding quantile q of the ws send delay."""
+    total = m.get("switchboard_ws_send_delay_seconds_count", 0)
+    buckets = sorted((float(k.split('"')[1]), v) for k, v in m.items()
+                     if k.startswith("switchboard_ws_send_delay_seconds_"
+                                     "bucket") and "+Inf" not in k)
+    for le, n in buckets:
+        if n >= q * total:
+            return le
+    return float("inf")
 
 
 def test_oversized_fragmented_frame_closes_1009_and_reconnects(tmp, ds):
@@ -46,6 +71,37 @@ def test_oversized_fragmented_frame_closes_1009_and_reconnects(tmp, ds):
             fake.event(mention(ts))
             fake.wait_call("reactions.add",
                            lambda c: c["args"]["timestamp"] == ts)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_burst_of_1000_events_acks_leave_right_after_their_commit(tmp, ds):
+    """1,000 envelopes written back to back: every one is acked, and no
+    ack waits long between its event's commit (when it is queued) and its
+    frame leaving.  Writing one queued frame per writable callback made
+    the last of a burst wait for hundreds of loop turns."""
+    fake = FakeSlack("--no-echo", "--redeliver-ms", "30000")
+    port = free_port()
+    try:
+        d = slack_daemon(tmp, ds, fake, http="127.0.0.1:%d" % port)
+        wait_http(port)
+        connected(fake)
+        evs = [mention("1730.%06d" % i, text="chatter %d" % i,
+                       etype="message") for i in range(1000)]
+        ids = set(fake.post("/_test/burst", {"events": evs})["envelopes"])
+        fake.wait("every envelope acked", lambda: all(
+            e["acked"] for e in fake.get("/_test/envelopes")
+            if e["envelope_id"] in ids), timeout=60)
+        m = metrics(port)
+        check(m["switchboard_ws_send_delay_seconds_count"] >= 1000,
+              "acks counted: %r" % m.get(
+                  "switchboard_ws_send_delay_seconds_count"))
+        p99 = delay_quantile(m, 0.99)
+        mx = m["switchboard_ws_send_delay_seconds_max"]
+        print("commit->ack p99 <= %gs, max %.4fs" % (p99, mx))
+        # Generous for a loaded 2-core machine; bench has the real figure.
+        check(p99 <= 0.5 * SLOW, "commit->ack p99 %g s" % p99)
         check(d.stop() == 0, "clean exit")
     finally:
         fake.stop()

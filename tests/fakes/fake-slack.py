@@ -21,6 +21,9 @@ restart).  Bot posts are echoed back as message events (like Slack).
 Control (test only, no auth):
   POST /_test/event        {"event": {...}} or {"interactive": {...}}
                            → {"envelope_id", "event_id"}
+  POST /_test/burst        {"events": [...]}: each as /_test/event, all
+                           written to the socket back to back
+                           → {"envelopes": [ids]}
   POST /_test/redeliver    {"envelope_id"}: send it again, retry_attempt 0
   POST /_test/disconnect   {"reason"}: disconnect frame on the newest socket;
                            refresh_requested/warning close it after
@@ -341,6 +344,8 @@ class Fake:
                     if env is not None and self.hold_acks:
                         env["held"] += 1
                     elif env is not None:
+                        if not env["acked"]:
+                            env["acked_at"] = time.time()
                         env["acked"] = True
                         env["acks"] += 1
         finally:
@@ -369,6 +374,14 @@ class Fake:
         rec = await self.push("events_api", payload)
         return web.json_response({"envelope_id": rec["envelope_id"],
                                   "event_id": payload["event_id"]})
+
+    async def t_burst(self, request):
+        body = await request.json()
+        ids = []
+        for ev in body["events"]:
+            rec = await self.push("events_api", self.event_callback(ev))
+            ids.append(rec["envelope_id"])
+        return web.json_response({"envelopes": ids})
 
     async def t_redeliver(self, request):
         body = await request.json()
@@ -483,6 +496,7 @@ async def main():
     app.router.add_post("/api/{method}", fake.api)
     app.router.add_get("/socket", fake.socket)
     app.router.add_post("/_test/event", fake.t_event)
+    app.router.add_post("/_test/burst", fake.t_burst)
     app.router.add_post("/_test/redeliver", fake.t_redeliver)
     app.router.add_post("/_test/disconnect", fake.t_disconnect)
     app.router.add_post("/_test/drop", fake.t_drop)
