@@ -107,5 +107,54 @@ def test_burst_of_1000_events_acks_leave_right_after_their_commit(tmp, ds):
         fake.stop()
 
 
+def test_burst_of_500_mentions_gets_every_eyes_while_replies_stay_paced(
+        tmp, ds):
+    """500 mentions in one busy thread: each asks for a reply (paced at
+    one post per second in the channel), and each gets its 👀 right away,
+    not behind the queued replies (it used to wait its turn among them:
+    the last one four minutes late)."""
+    fake = FakeSlack("--no-echo", "--redeliver-ms", "30000")
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1740.000001"
+        fake.event(mention(root))
+        fake.wait_call("chat.postMessage", lambda c: "Which provider"
+                       in c["args"].get("text", ""))
+        evs = [mention("1740.%06d" % (i + 2), text="<@UBOT> status",
+                       thread_ts=root) for i in range(500)]
+        t0 = time.time()
+        ids = set(fake.post("/_test/burst", {"events": evs})["envelopes"])
+        want = {e["ts"] for e in evs}
+
+        def eyes():
+            return {c["args"]["timestamp"]: c["at"]
+                    for c in fake.calls("reactions.add")
+                    if c["args"]["timestamp"] in want}
+        got = fake.wait("👀 on all 500", lambda: len(eyes()) == 500 and
+                        eyes(), timeout=20)
+        t_last = max(got.values())
+        posts = [c for c in fake.calls("chat.postMessage")
+                 if c["at"] >= t0 and c["at"] <= t_last]
+        sent = {e["envelope_id"]: e["deliveries"][0]["at"]
+                for e in fake.get("/_test/envelopes")
+                if e["envelope_id"] in ids}
+        by_ts = {}
+        for e in fake.get("/_test/envelopes"):
+            if e["envelope_id"] in ids:
+                by_ts[e["payload"]["event"]["ts"]] = sent[e["envelope_id"]]
+        lat = sorted(got[ts] - by_ts[ts] for ts in got)
+        print("👀 latency p50 %.3fs max %.3fs; %d replies posted meanwhile"
+              % (lat[len(lat) // 2], lat[-1], len(posts)))
+        # Replies are still paced (about one a second, plus a burst
+        # allowance), so most are still queued when the last 👀 is out.
+        check(len(posts) <= (t_last - t0) + 5,
+              "%d posts in %.1fs" % (len(posts), t_last - t0))
+        check(lat[-1] <= 10 * SLOW, "slowest 👀 %.2fs" % lat[-1])
+        d.kill9()
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
