@@ -9,6 +9,7 @@
 #include "bot/loop.h"
 #include "bot/store.h"
 #include "bot/util.h"
+#include "orchestrator/chat.h"
 #include "config/config.h"
 
 #include <inttypes.h>
@@ -30,6 +31,8 @@ static const struct adapter_caps slack_caps = {
 	.max_text = SLACK_MAX_TEXT,
 	/* chat.postMessage: about one message per second per channel. */
 	.min_interval_ms = 1000,
+	/* reactions.add and chat.update have limits of their own (tier 3). */
+	.per_method_limits = 1,
 };
 
 struct slack_call {
@@ -712,6 +715,7 @@ slack_destroy(struct adapter *a)
 	if (!s->stopping)
 		slack_stop(a);
 	s->destroyed = 1;
+	chat_inbox_forget(a);
 	/* Ops in flight are reported (the outbox keeps them for next time). */
 	slack_api_cancel_all(s);
 	slack_settle(s);

@@ -1,4 +1,6 @@
 #include "bot/httpd.h"
+
+#include <jansson.h>
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/lws.h"
@@ -423,12 +425,36 @@ static const struct lws_protocols httpd_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+static int	 health_failing;	/* see httpd_health_failing() */
+
+void
+httpd_health_failing(int failing)
+{
+	health_failing = failing;
+}
+
+/* 503 while the daemon cannot do its job (the store refuses commits). */
 static void
 healthz(const struct httpd_request *req, struct httpd_response *resp,
     void *arg)
 {
+	json_t	*j;
+	char	*s;
+
 	resp->content_type = "application/json";
 	resp->body = health_render();
+	if (!health_failing)
+		return;
+	resp->status = 503;
+	if ((j = json_loads(resp->body, 0, NULL)) != NULL) {
+		json_object_set_new(j, "status", json_string("failing"));
+		if ((s = json_dumps(j, JSON_COMPACT)) != NULL) {
+			free(resp->body);
+			resp->body = xstrdup(s);
+			free(s);
+		}
+		json_decref(j);
+	}
 }
 
 static void

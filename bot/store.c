@@ -50,6 +50,12 @@ static const char *const migrations[] = {
 	"  not_before INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
 	"  created_at INTEGER NOT NULL, sent_at INTEGER);"
 	"CREATE INDEX outbox_pending ON outbox(status, adapter, channel, id);",
+	/*
+	 * 2: the inbox (orchestrator/inbox.c): inbound events recorded before
+	 * they are acked, deleted in the transaction that does their work.
+	 */
+	"CREATE TABLE inbox (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+	"  payload TEXT NOT NULL, created_at INTEGER NOT NULL);",
 };
 
 #define STMT_BUCKETS	64

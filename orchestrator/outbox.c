@@ -86,6 +86,12 @@ reg_find(const char *name)
 	return NULL;
 }
 
+struct adapter *
+outbox_adapter(const char *name)
+{
+	return reg_find(name);
+}
+
 void
 outbox_register(const char *name, struct adapter *a)
 {
@@ -634,11 +640,12 @@ lane_unlink(struct lane *l, struct out_op *o)
 		}
 }
 
+/* Reactions first: of a message's 👀 and its reply, 👀 is the urgent one. */
 static void
 lane_kick(struct lane *l)
 {
-	lane_kick_q(l, Q_POST);
 	lane_kick_q(l, Q_QUICK);
+	lane_kick_q(l, Q_POST);
 }
 
 static void
@@ -654,7 +661,7 @@ lane_kick_q(struct lane *l, int q)
 		return;
 	if ((a = reg_find(l->adapter)) == NULL)
 		return;		/* adapter disabled: rows wait for it */
-	single = a->ops->caps(a)->min_interval_ms == 0;
+	single = !a->ops->caps(a)->per_method_limits;
 	if (single && q == Q_QUICK)
 		return;		/* everything goes through Q_POST */
 	if (lane_head(l, q, single, &o, &wait) == 0) {

@@ -62,6 +62,9 @@ char		*outbox_ref_of(const char *key);
 char		*outbox_key_of(const char *adapter, const char *channel,
 		    const char *ref);
 
+/* The adapter registered under name, or NULL. */
+struct adapter	*outbox_adapter(const char *name);
+
 size_t		 outbox_pending(void);	/* rows not yet done */
 size_t		 outbox_inflight(void);	/* ops handed to adapters */
 

@@ -98,6 +98,7 @@ setup(void)
 	fail_next = 0;
 	next_ref = 100;
 	caps.min_interval_ms = 0;
+	caps.per_method_limits = 0;
 	strcpy(dir, "/tmp/sb-outbox-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK(loop_init() == 0);
@@ -257,6 +258,7 @@ TEST(outbox_rows_survive_a_restart_and_go_out_once)
 TEST(outbox_paces_posts_but_not_reactions_or_edits)
 {
 	setup();
+	caps.per_method_limits = 1;	/* Slack */
 	caps.min_interval_ms = 300;
 	outbox_post("fake", "C1", "T1", NULL, "k", "first", NULL, NULL);
 	outbox_react("fake", "C1", "T1", "42", "👀");
@@ -280,6 +282,7 @@ TEST(outbox_reactions_and_edits_pass_a_paced_backlog_of_posts)
 	int		 i, react = -1, edit = -1;
 
 	setup();
+	caps.per_method_limits = 1;	/* Slack */
 	caps.min_interval_ms = 300;
 	outbox_post("fake", "C1", "T1", NULL, "k", "first", NULL, NULL);
 	for (i = 0; i < 5; i++)
@@ -305,9 +308,26 @@ TEST(outbox_reactions_and_edits_pass_a_paced_backlog_of_posts)
 	teardown(1);
 }
 
+TEST(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order)
+{
+	setup();
+	/* Matrix-like: one limit for every send, so a 429 holds them all. */
+	fail_next = 1;
+	fail_retry_ms = 400;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	pump_until(3, 2000);
+	CHECK_INT(nsent, 3);
+	CHECK_STR(sent[1].text, "first");	/* the retry, then the 👀 */
+	CHECK(sent[2].kind == CHAT_OP_REACT);
+	CHECK(sent[2].at_ms - sent[0].at_ms >= 400);
+	teardown(1);
+}
+
 TEST(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions)
 {
 	setup();
+	caps.per_method_limits = 1;	/* Slack */
 	caps.min_interval_ms = 400;
 	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
 	outbox_post("fake", "C1", "T1", NULL, "k", "second", NULL, NULL);
@@ -337,5 +357,6 @@ main(void)
 	RUN(outbox_rows_survive_a_restart_and_go_out_once);
 	RUN(outbox_reactions_and_edits_pass_a_paced_backlog_of_posts);
 	RUN(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions);
+	RUN(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order);
 	return t_done();
 }

@@ -100,13 +100,13 @@ TEST(store_open_creates_0700_dir_with_latest_schema_and_pragmas)
 	CHECK(stat(state, &st) == 0);
 	CHECK(S_ISDIR(st.st_mode));
 	CHECK_INT(st.st_mode & 07777, 0700);
-	CHECK_INT(store_schema_version(), 1);
+	CHECK_INT(store_schema_version(), 2);
 	CHECK_INT(query_int(store_db(),
-	    "SELECT version FROM schema_version"), 1);
+	    "SELECT version FROM schema_version"), 2);
 	CHECK_INT(query_int(store_db(), "SELECT count(*) FROM sqlite_master"
 	    " WHERE name IN ('kv', 'seen_events', 'conversations', 'agents',"
 	    " 'agents_status', 'questions', 'messages', 'outbox',"
-	    " 'outbox_pending')"), 9);
+	    " 'outbox_pending', 'inbox')"), 10);
 	mode = query_str(store_db(), "PRAGMA journal_mode");
 	CHECK_STR(mode, "wal");
 	free(mode);
@@ -127,7 +127,7 @@ TEST(store_reopen_is_a_noop_migration_and_keeps_data)
 	store_close();
 	CHECK(store_db() == NULL);
 	CHECK(store_open(state, &cause) == 0);
-	CHECK_INT(store_schema_version(), 1);
+	CHECK_INT(store_schema_version(), 2);
 	CHECK_INT(query_int(store_db(), "SELECT count(*) FROM schema_version"), 1);
 	v = store_kv_get("sync");
 	CHECK_STR(v, "s1");
