@@ -105,7 +105,15 @@ FUZZ_FLAGS:= -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefin
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS))
 
+# make fuzz builds every target, then runs each for FUZZ_TIME seconds from its
+# seed corpus (tests/fuzz/corpus/NAME, if any); new inputs go to build/fuzz/corpus.
+FUZZ_TIME ?= 30
 fuzz: deps-fuzz $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  seeds=; [ -d tests/fuzz/corpus/$$n ] && seeds=tests/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_TIME) s"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 build/fuzz/corpus/$$n $$seeds \
+	    >build/fuzz/$$n.log 2>&1 || { tail -n 40 build/fuzz/$$n.log; exit 1; }; done
 
 deps-fuzz:
 	@command -v clang >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang)

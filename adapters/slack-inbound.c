@@ -298,6 +298,64 @@ inbound_interactive(struct slack *s, json_t *payload)
 	return 0;
 }
 
+/*
+ * A copy of data with every byte that does not start a well-formed UTF-8
+ * sequence (RFC 3629: no overlongs, no surrogates, ≤ U+10FFFF) replaced by
+ * U+FFFD.  Returns NULL when data was valid (nothing to copy).
+ */
+static char *
+utf8_sanitized(const char *data, size_t len, size_t *outlen)
+{
+	const unsigned char	*p = (const unsigned char *)data;
+	struct buf		 b = { 0 };
+	size_t			 i = 0, n, k;
+	unsigned		 c, min;
+	int			 bad = 0;
+
+	while (i < len) {
+		c = p[i];
+		if (c < 0x80) {
+			n = 1;
+			min = 0;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 2;
+			c &= 0x1f;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 3;
+			c &= 0x0f;
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 4;
+			c &= 0x07;
+			min = 0x10000;
+		} else
+			n = 0;
+		for (k = 1; n > 1 && k < n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
+				n = 0;
+				break;
+			}
+			c = c << 6 | (p[i + k] & 0x3f);
+		}
+		if (n == 0 || c < min || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff)) {
+			buf_add(&b, "\xef\xbf\xbd", 3);
+			bad = 1;
+			i++;
+			continue;
+		}
+		buf_add(&b, data + i, n);
+		i += n;
+	}
+	if (!bad) {
+		buf_free(&b);
+		return NULL;
+	}
+	*outlen = b.len;
+	return buf_steal(&b);
+}
+
 enum slack_frame
 slack_inbound_frame(struct slack *s, const char *data, size_t len,
     int refuse, char **arg)
@@ -306,16 +364,27 @@ slack_inbound_frame(struct slack *s, const char *data, size_t len,
 	json_error_t		 jerr;
 	const char		*type, *eid;
 	enum slack_frame	 f = SLACK_FRAME_SKIP;
+	char			*clean;
+	size_t			 cleanlen = 0;
 	int			 rc = 0;
 
 	*arg = NULL;
 	/*
-	 * jansson refuses invalid UTF-8 and NUL: such a frame is skipped
-	 * whole.  Without its envelope_id there is nothing to ack; Slack
-	 * redelivers it a few times and then gives up.
+	 * jansson refuses invalid UTF-8 and an escaped NUL.  Skipping such a
+	 * frame whole lost the message: without its envelope_id nothing is
+	 * acked, Slack redelivers a few times and gives up, silently.  So
+	 * the bad bytes become U+FFFD and a NUL is let through (C strings
+	 * end there), the frame is logged, acked and handled.
 	 */
-	if ((msg = json_loadb(data, len, 0, &jerr)) == NULL ||
-	    !json_is_object(msg)) {
+	if ((clean = utf8_sanitized(data, len, &cleanlen)) != NULL) {
+		log_warnx("slack: frame of %zu bytes had invalid UTF-8, "
+		    "replaced", len);
+		data = clean;
+		len = cleanlen;
+	}
+	msg = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
+	free(clean);
+	if (msg == NULL || !json_is_object(msg)) {
 		log_warnx("slack: malformed frame of %zu bytes skipped (%s)",
 		    len, msg == NULL ? jerr.text : "not an object");
 		json_decref(msg);

@@ -225,5 +225,38 @@ def test_kill9_with_a_backlog_replays_every_event_exactly_once(tmp, ds):
     finally:
         fake.stop()
 
+def test_post_with_lost_reply_in_a_150_message_thread_is_not_posted_twice(
+        tmp, ds):
+    """After an answer that never came (Slack applied the post, the client
+    heard 503), the retry reads the thread back page by page: in a thread
+    longer than one page (100), the post is on a later page.  Reading only
+    the first page posted it a second time."""
+    fake = FakeSlack("--no-echo")
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1760.000001"
+        start_busy_thread(fake, root)
+        fake.post("/_test/seed", {"channel": "C1", "thread_ts": root,
+                                  "count": 150})
+        fake.post("/_test/lose", {"method": "chat.postMessage", "count": 1})
+        fake.event(mention("1760.000002", text="<@UBOT> status",
+                           thread_ts=root))
+        fake.wait("the lost post", lambda: [
+            c for c in fake.calls("chat.postMessage")
+            if c.get("done_but_lost")])
+        looks = fake.wait("a read-back past the first page", lambda: [
+            c for c in fake.calls("conversations.replies")
+            if c["args"].get("cursor")])
+        check(looks[0]["args"]["ts"] == root, "read back the thread")
+        time.sleep(2)
+        status = [c for c in fake.calls("chat.postMessage")
+                  if "is waiting" in c["args"].get("text", "")]
+        check(len(status) == 1, "status posted %d times" % len(status))
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

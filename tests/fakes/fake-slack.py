@@ -7,7 +7,9 @@ Web API (POST /api/<method>, JSON body, Authorization: Bearer):
   auth.test, apps.connections.open (xapp- token; returns a single-use
   ws://127.0.0.1:PORT/socket?ticket=… URL), chat.postMessage, chat.update,
   reactions.add (already_reacted on a repeat), conversations.replies,
-  conversations.history (metadata only with include_all_metadata).
+  conversations.history (metadata only with include_all_metadata; `limit`
+  and `cursor` pagination with has_more / response_metadata.next_cursor;
+  replies oldest first, history newest first, as Slack orders them).
   Every call is recorded.  Bad or missing tokens: invalid_auth / not_authed.
   Non-JSON content type: invalid_arguments (real Slack would accept a form;
   our client must send JSON).
@@ -35,6 +37,9 @@ Control (test only, no auth):
                            Slack): one text message of size bytes, split
                            into that many WebSocket fragments, on the
                            newest socket
+  POST /_test/seed         {"channel", "thread_ts", "count"}: that many
+                           messages from other people in the thread (not
+                           delivered as events: a long thread's history)
   POST /_test/hold_acks    {"on": bool}: while on, acks are counted
                            ("held") but envelopes stay unacked, as if the
                            ack never reached Slack
@@ -47,6 +52,7 @@ Control (test only, no auth):
 """
 import argparse
 import asyncio
+import base64
 import json
 import sys
 import time
@@ -290,15 +296,31 @@ class Fake:
             out.append(m)
         return out
 
+    def page(self, a, msgs, default_limit):
+        """Slack's cursor pagination: at most `limit` items, then
+        has_more and response_metadata.next_cursor (opaque) for the rest."""
+        try:
+            limit = max(1, min(int(a.get("limit") or default_limit), 1000))
+        except (TypeError, ValueError):
+            limit = default_limit
+        cur = a.get("cursor") or ""
+        start = int(base64.b64decode(cur).decode()[5:]) if cur else 0
+        out = {"ok": True, "messages": msgs[start:start + limit],
+               "has_more": start + limit < len(msgs)}
+        if out["has_more"]:
+            out["response_metadata"] = {"next_cursor": base64.b64encode(
+                ("next:%d" % (start + limit)).encode()).decode()}
+        return out
+
     async def m_conversations_replies(self, a):
         root = a.get("ts")
-        return {"ok": True, "messages": self.listing(
+        return self.page(a, self.listing(
             a, lambda m: m["ts"] == root or m.get("thread_ts") == root),
-            "has_more": False}
+            1000)
 
     async def m_conversations_history(self, a):
-        return {"ok": True, "messages": self.listing(
-            a, lambda m: "thread_ts" not in m)[::-1], "has_more": False}
+        return self.page(a, self.listing(
+            a, lambda m: "thread_ts" not in m)[::-1], 100)
 
     # ---- Socket Mode ---------------------------------------------------
     async def socket(self, request):
@@ -444,6 +466,15 @@ class Fake:
         return web.json_response({"ok": True, "socket": socks[-1]["id"],
                                   "bytes": len(body)})
 
+    async def t_seed(self, request):
+        b = await request.json()
+        for i in range(int(b["count"])):
+            ts = self.next_ts()
+            self.messages[(b["channel"], ts)] = {
+                "type": "message", "user": "U9", "text": "chatter %d" % i,
+                "ts": ts, "thread_ts": b["thread_ts"], "team": TEAM}
+        return web.json_response({"ok": True})
+
     async def t_deaf(self, request):
         socks = self.live_sockets()
         if not socks:
@@ -502,6 +533,7 @@ async def main():
     app.router.add_post("/_test/drop", fake.t_drop)
     app.router.add_post("/_test/deaf", fake.t_deaf)
     app.router.add_post("/_test/bigframe", fake.t_bigframe)
+    app.router.add_post("/_test/seed", fake.t_seed)
     app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
     app.router.add_post("/_test/fail", fake.t_fail)
     app.router.add_post("/_test/lose", fake.t_lose)

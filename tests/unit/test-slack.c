@@ -534,13 +534,17 @@ TEST(frames_malformed_invalid_utf8_and_unknown_are_skipped_or_acked)
 	CHECK(arg == NULL);
 	CHECK(frame(s, "[1,2]", 0, &arg) == SLACK_FRAME_SKIP);
 	CHECK(frame(s, "", 0, &arg) == SLACK_FRAME_SKIP);
-	/* Invalid UTF-8 and an escaped NUL: jansson refuses both. */
+	/*
+	 * Invalid UTF-8 and an escaped NUL (jansson refuses both as they
+	 * are): acked, not lost; see invalid_utf8_and_nul_are_acked_...
+	 */
 	CHECK(frame(s, "{\"type\":\"events_api\",\"envelope_id\":\"e0\","
 	    "\"payload\":{\"x\":\"\xff\xfe\"}}", 0, &arg) ==
-	    SLACK_FRAME_SKIP);
+	    SLACK_FRAME_ACK);
+	free(arg);
 	CHECK(frame(s, "{\"envelope_id\":\"e0\",\"payload\":\"a\\u0000b\"}",
-	    0, &arg) == SLACK_FRAME_SKIP);
-	CHECK(arg == NULL);
+	    0, &arg) == SLACK_FRAME_ACK);
+	free(arg);
 	CHECK(frame(s, "{\"type\":\"hello\",\"num_connections\":1}", 0,
 	    &arg) == SLACK_FRAME_HELLO);
 	CHECK(frame(s, "{\"type\":\"disconnect\",\"reason\":\"warning\"}", 0,
@@ -574,6 +578,33 @@ TEST(frames_malformed_invalid_utf8_and_unknown_are_skipped_or_acked)
 	CHECK(arg == NULL);
 	turn();
 	CHECK_INT(nseen, 0);
+	fake_free(s);
+}
+
+TEST(invalid_utf8_and_nul_in_a_message_are_acked_sanitized_and_delivered)
+{
+	struct slack	*s = fake_slack();
+	char		*arg;
+
+	seen_reset();
+	CHECK(frame(s, "{\"type\":\"events_api\",\"envelope_id\":\"eu\","
+	    "\"payload\":{\"type\":\"event_callback\",\"event_id\":\"EvU\","
+	    "\"event\":{\"type\":\"app_mention\",\"channel\":\"C1\","
+	    "\"user\":\"U1\",\"ts\":\"600.1\",\"text\":\"<@UBOT> a\xff"
+	    "b\xc0\xaf" "c\"}}}", 0, &arg) == SLACK_FRAME_ACK);
+	CHECK_STR(arg, "eu");
+	free(arg);
+	CHECK(frame(s, "{\"type\":\"events_api\",\"envelope_id\":\"en\","
+	    "\"payload\":{\"type\":\"event_callback\",\"event_id\":\"EvN\","
+	    "\"event\":{\"type\":\"app_mention\",\"channel\":\"C1\","
+	    "\"user\":\"U1\",\"ts\":\"600.2\",\"text\":\"<@UBOT> x"
+	    "\\u0000y\"}}}", 0, &arg) == SLACK_FRAME_ACK);
+	CHECK_STR(arg, "en");
+	free(arg);
+	turn();
+	CHECK_INT(nseen, 2);
+	CHECK_STR(seen[0].text, " a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c");
+	CHECK_STR(seen[1].text, " x");		/* C strings end at the NUL */
 	fake_free(s);
 }
 
@@ -644,6 +675,7 @@ main(void)
 	RUN(block_actions_click_is_delivered_once);
 	RUN(malformed_payloads_are_skipped_without_crashing);
 	RUN(frames_malformed_invalid_utf8_and_unknown_are_skipped_or_acked);
+	RUN(invalid_utf8_and_nul_in_a_message_are_acked_sanitized_and_delivered);
 	RUN(huge_message_in_a_frame_is_recorded_acked_and_delivered);
 	RUN(backoff_grows_to_cap_with_jitter);
 	seen_reset();
