@@ -5,7 +5,8 @@
 #   make demo       the offline demo (console adapter, demo agent)
 #   make bench      benchmarks (print numbers, never fail on speed)
 #   make deps       install the Debian packages we need (no-op when present)
-#   make fuzz       libFuzzer targets (clang) into build/fuzz; not part of make test
+#   make fuzz       libFuzzer targets (clang) into build/fuzz, each run FUZZ_TIME s; not part of make test
+#   make soak       kill -9 and CPU-hog soak through the fake Slack; not part of make test
 #   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
 
 PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libcrypto
@@ -36,7 +37,7 @@ DEB_PKGS  := build-essential pkg-config git libuv1-dev libwebsockets-dev libwebs
              libcurl4-openssl-dev libjansson-dev libgit2-dev libconfig-dev libsqlite3-dev libssl-dev \
              python3 python3-aiohttp openssl curl valgrind
 
-.PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz
+.PHONY: all test test-only test-asan unit demo bench deps deps-fuzz clean install fuzz soak
 all: switchboard
 
 switchboard: $(BUILD)/switchboard
@@ -86,6 +87,13 @@ demo: deps all
 
 bench: deps all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
+
+# Crash-and-overload soak (not part of make test; a short one is):
+# SOAK_N messages, SOAK_KILLS kill -9s at random moments, a CPU hog.
+SOAK_N     ?= 1000
+SOAK_KILLS ?= 20
+soak: deps all
+	/usr/bin/python3 tests/e2e/soak.py -n $(SOAK_N) --kills $(SOAK_KILLS) --hog
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
