@@ -198,6 +198,9 @@ def count(d, fake, msgs, kills, hog, t0, log):
         if status in ("queued", "preparing", "running") or \
                 not any(rx.search(t) for t in texts):
             unreported += 1
+            if os.environ.get("SOAK_DEBUG"):
+                log("  agent %d (%s) unreported: %r" % (aid, status, [
+                    t[:80] for t in texts if "#%d " % aid in t]))
     known = {w for (_, _, w, _) in agents if w}
     wt_root = os.path.join(d.state, "worktrees")
     on_disk = {os.path.join(wt_root, x) for x in os.listdir(wt_root)} \
@@ -208,6 +211,10 @@ def count(d, fake, msgs, kills, hog, t0, log):
     branches = set(git("for-each-ref", "--format=%(refname:short)",
                        "refs/heads/sb/", cwd=d.repo).split())
     leaked += len(branches - {b for (_, _, _, b) in agents if b})
+    if leaked and os.environ.get("SOAK_DEBUG"):
+        log("  leaked worktrees %r branches %r" % (
+            sorted((on_disk | listed) - known),
+            sorted(branches - {b for (_, _, _, b) in agents if b})))
     lat = sorted(e["acked_at"] - e["deliveries"][-1]["at"]
                  for e in fake.get("/_test/envelopes")
                  if e.get("acked_at") and e["deliveries"])
