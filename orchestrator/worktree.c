@@ -846,18 +846,18 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 }
 
 /*
- * Directories state_dir/worktrees/N that the store does not know and git
- * does not list (a crash in the middle of worktree_add): removed.  The
- * path is ours (state dir + an integer), never read from metadata.
+ * Directories state_dir/worktrees/N that the store does not know, after the
+ * worktrees git lists were dealt with: half made (a crash in the middle of
+ * worktree_add, with or without its .git file), so removed.  The path is
+ * ours (state dir + an integer), never read from metadata.
  */
 static void
 reconcile_dirs(const char *dir, worktree_known_fn known, void *arg)
 {
 	DIR		*d;
 	struct dirent	*e;
-	char		*path, *gitfile;
+	char		*path;
 	const char	*p;
-	struct stat	 sb;
 
 	if ((d = opendir(dir)) == NULL)
 		return;
@@ -867,16 +867,14 @@ reconcile_dirs(const char *dir, worktree_known_fn known, void *arg)
 		if (*p != '\0' || p == e->d_name)
 			continue;
 		path = xasprintf("%s/%s", dir, e->d_name);
-		gitfile = xasprintf("%s/.git", path);
-		if (stat(gitfile, &sb) != 0 && known(strtoll(e->d_name, NULL,
-		    10), path, NULL, arg) == WORKTREE_UNKNOWN) {
+		if (known(strtoll(e->d_name, NULL, 10), path, NULL, arg) ==
+		    WORKTREE_UNKNOWN) {
 			if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
 				log_info("worktree: removed %s, half made "
 				    "before a crash", path);
 			else
 				log_warn("worktree: cannot remove %s", path);
 		}
-		free(gitfile);
 		free(path);
 	}
 	closedir(d);

@@ -215,6 +215,13 @@ def count(d, fake, msgs, kills, hog, t0, log):
         log("  leaked worktrees %r branches %r" % (
             sorted((on_disk | listed) - known),
             sorted(branches - {b for (_, _, _, b) in agents if b})))
+        for w in sorted((on_disk | listed) - known):
+            aid = int(os.path.basename(w))
+            log("  agent %d: %r" % (aid, d.db("SELECT status, worktree,"
+                                              " branch FROM agents WHERE"
+                                              " id = %d" % aid)))
+            os.system("grep -h 'agent %d\\b\\|worktrees/%d\\b' %s | tail -8"
+                      % (aid, aid, d.errlog))
     lat = sorted(e["acked_at"] - e["deliveries"][-1]["at"]
                  for e in fake.get("/_test/envelopes")
                  if e.get("acked_at") and e["deliveries"])
