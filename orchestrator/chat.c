@@ -138,6 +138,30 @@ inbox_on_insert(json_t *p, size_t ahead, void *arg)
 	free(k);
 }
 
+/*
+ * A message longer than this is not taken as a task or a reply: a 1 MB task
+ * failed much later with "argument list too long" when its agent was
+ * spawned.  Slack's own limit is 40,000 characters.
+ */
+#define CHAT_TEXT_MAX	(100 * 1024)
+
+static int
+too_long(struct conversation *c, const char *adapter,
+    const struct chat_event *ev)
+{
+	size_t	 n = ev->text != NULL ? strlen(ev->text) : 0;
+
+	if (n <= CHAT_TEXT_MAX)
+		return 0;
+	log_warnx("chat: %s:%s sent %zu bytes in conversation %lld; over the"
+	    " %d-byte limit, not taken", adapter, ev->sender, n,
+	    (long long)c->id, CHAT_TEXT_MAX);
+	conversation_say(c, "That message is %zu KB; tasks and replies are"
+	    " limited to %d KB. Put long material in a file in the repository"
+	    " and point to it.", n / 1024, CHAT_TEXT_MAX / 1024);
+	return 1;
+}
+
 static char *
 trimmed(const char *s)
 {
@@ -190,6 +214,8 @@ on_message(struct adapter *ad, const struct chat_event *ev)
 		first = 1;
 	}
 	if (refuse(c, name, ev->sender))
+		return;
+	if (too_long(c, name, ev))
 		return;
 
 	text = trimmed(ev->text != NULL ? ev->text : "");

@@ -258,5 +258,25 @@ def test_post_with_lost_reply_in_a_150_message_thread_is_not_posted_twice(
         fake.stop()
 
 
+def test_a_1mb_task_is_refused_with_a_clear_reply_and_nothing_starts(tmp,
+                                                                    ds):
+    """A 1 MB mention used to start an agent that failed with "argument
+    list too long"; now the thread is told the limit and nothing runs."""
+    fake = FakeSlack("--no-echo")
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        fake.event(mention("1770.000001", text="<@UBOT> " + "x" * (1 << 20)))
+        r = fake.wait_call("chat.postMessage", lambda c: "limited to" in
+                           c["args"].get("text", ""))
+        check(r["args"]["thread_ts"] == "1770.000001", "in the thread")
+        check("1024 KB" in r["args"]["text"], r["args"]["text"])
+        time.sleep(1)
+        check(d.db("SELECT count(*) FROM agents")[0][0] == 0, "no agent")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

@@ -523,7 +523,8 @@ async def main():
     ap.add_argument("--no-echo", dest="echo", action="store_false")
     args = ap.parse_args()
     fake = Fake(args)
-    app = web.Application()
+    # Control requests may carry a hostile-size event (tests of limits).
+    app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post("/api/{method}", fake.api)
     app.router.add_get("/socket", fake.socket)
     app.router.add_post("/_test/event", fake.t_event)
