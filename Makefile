@@ -6,7 +6,8 @@
 #   make bench      benchmarks (print numbers, never fail on speed)
 #   make deps       install the Debian packages and the pinned agent CLIs (no-op when present)
 #   make compat     the real-CLI tests against the newest published Claude Code and Codex
-#   make fuzz       libFuzzer targets (clang) into build/fuzz; not part of make test
+#   make fuzz       libFuzzer targets (clang) into build/fuzz, each run FUZZ_TIME s; not part of make test
+#   make soak       kill -9 and CPU-hog soak through the fake Slack; not part of make test
 #   SANITIZE=1      build into build/asan with AddressSanitizer + UBSan
 #   make install    PREFIX=/usr/local DESTDIR= : binary, man pages, unit, docs
 #   make uninstall  the same files (an edited /etc/switchboard is kept)
@@ -49,7 +50,7 @@ DEB_PKGS  += systemd mandoc
 DEB_PKGS  += xxd chromium python3-websockets
 
 .PHONY: all test test-only test-asan unit demo bench deps deps-cli deps-fuzz clean install \
-        uninstall fuzz compat FORCE
+        uninstall fuzz compat soak FORCE
 all: switchboard switchboard-agent
 
 # --remove-destination: a daemon still running the old binary keeps it.
@@ -118,6 +119,13 @@ demo: deps all
 bench: deps all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
 
+# Crash-and-overload soak (not part of make test; a short one is):
+# SOAK_N messages, SOAK_KILLS kill -9s at random moments, a CPU hog.
+SOAK_N     ?= 1000
+SOAK_KILLS ?= 20
+soak: deps all
+	/usr/bin/python3 tests/e2e/soak.py -n $(SOAK_N) --kills $(SOAK_KILLS) --hog
+
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -169,7 +177,15 @@ FUZZ_FLAGS:= -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefin
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS))
 
+# make fuzz builds every target, then runs each for FUZZ_TIME seconds from its
+# seed corpus (tests/fuzz/corpus/NAME, if any); new inputs go to build/fuzz/corpus.
+FUZZ_TIME ?= 30
 fuzz: deps-fuzz $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  seeds=; [ -d tests/fuzz/corpus/$$n ] && seeds=tests/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_TIME) s"; \
+	  $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=0 build/fuzz/corpus/$$n $$seeds \
+	    >build/fuzz/$$n.log 2>&1 || { tail -n 40 build/fuzz/$$n.log; exit 1; }; done
 
 deps-fuzz:
 	@command -v clang >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang)

@@ -35,6 +35,13 @@ struct adapter_caps {
 	unsigned	 reaction_choices:1; /* choices answered by reacting (Matrix) */
 	size_t		 max_text;	/* bytes of text per message */
 	unsigned	 min_interval_ms; /* pacing per channel between ops */
+	/*
+	 * Rate limits are per API method (Slack), so reactions and edits may
+	 * go while new messages wait out their pacing or a Retry-After.
+	 * Left 0 (Matrix: one limit per user), a channel's ops go one at a
+	 * time in order.
+	 */
+	unsigned	 per_method_limits:1;
 };
 
 enum chat_op_kind {

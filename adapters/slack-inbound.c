@@ -2,21 +2,22 @@
  * slack-inbound — Slack events to chat events: the filters (our own
  * messages, edits, joins), the two-level dedup (event_id, then channel+ts),
  * threads, mentions and Slack's markup, button clicks, and Socket Mode's
- * frames around them.  Everything is recorded before the transport acks,
- * and reaches the core on the next loop turn ("ack first, work later").
+ * frames around them.  Events go to the inbox (orchestrator/inbox.h): the
+ * transport acks once they are recorded, the core gets them from there.
  */
 #include "adapters/slack.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/store.h"
 #include "bot/util.h"
+#include "orchestrator/chat.h"
+#include "orchestrator/inbox.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* An inbound event, copied for delivery on the next loop turn. */
+/* An inbound event on its way to the inbox. */
 struct slack_in {
-	struct slack		*s;
 	enum chat_event_kind	 kind;
 	char			*channel, *thread, *msg_id, *sender, *text;
 	char			*question, *choice, *target, *emoji;
@@ -40,49 +41,35 @@ slack_in_free(struct slack_in *in)
 	free(in);
 }
 
-static void
-slack_in_deliver(void *arg)
-{
-	struct slack_in		*in = arg;
-	struct slack		*s = in->s;
-	struct chat_event	 ev;
-
-	if (!s->destroyed) {
-		memset(&ev, 0, sizeof ev);
-		ev.kind = in->kind;
-		ev.channel = in->channel;
-		ev.thread = in->thread;
-		ev.msg_id = in->msg_id;
-		ev.sender = in->sender;
-		ev.text = in->text;
-		ev.mentioned = in->mentioned;
-		ev.question = in->question;
-		ev.choice = in->choice;
-		ev.target = in->target;
-		ev.emoji = in->emoji;
-		/* Slack threads have no per-message reply-to. */
-		ev.reply_to = NULL;
-		chat_on_event(&s->hdr, &ev);
-	}
-	slack_in_free(in);
-	s->pending--;
-	slack_settle(s);
-}
-
 /*
- * The event reaches the core at once, inside the transaction that records
- * its id (see slack_inbound_event): recorded and acted on commit together,
- * and the ack goes out after the commit.  What the core does here is
- * SQLite and queueing, well inside Slack's 3 s; the slow work (worktrees,
- * processes, posts) happens on later turns.  Deferring the hand-off
- * instead would lose an event to a crash between the ack and the next turn.
+ * Into the inbox with its dedup keys: recorded in the next group commit
+ * (the Socket Mode ack follows that commit, the Events API answer too),
+ * and handed to the core from its row afterwards.  A duplicate key drops
+ * it there, in order, so the message and app_mention of one message in
+ * the same batch still make one event.
  */
 static void
-slack_in_schedule(struct slack *s, struct slack_in *in)
+slack_in_schedule(struct slack *s, struct slack_in *in,
+    const struct inbox_key *keys, size_t nkeys)
 {
-	in->s = s;
-	s->pending++;
-	slack_in_deliver(in);
+	struct chat_event	 ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.kind = in->kind;
+	ev.channel = in->channel;
+	ev.thread = in->thread;
+	ev.msg_id = in->msg_id;
+	ev.sender = in->sender;
+	ev.text = in->text;
+	ev.mentioned = in->mentioned;
+	ev.question = in->question;
+	ev.choice = in->choice;
+	ev.target = in->target;
+	ev.emoji = in->emoji;
+	/* Slack threads have no per-message reply-to. */
+	ev.reply_to = NULL;
+	chat_inbox_put(&s->hdr, &ev, keys, nkeys);
+	slack_in_free(in);
 }
 
 static char *
@@ -116,7 +103,7 @@ slack_emoji_unicode(const char *name)
 }
 
 static int
-slack_on_reaction(struct slack *s, json_t *ev)
+slack_on_reaction(struct slack *s, json_t *ev, const struct inbox_key *key)
 {
 	struct slack_in	*in;
 	json_t		*item = json_object_get(ev, "item");
@@ -135,18 +122,19 @@ slack_on_reaction(struct slack *s, json_t *ev)
 	in->target = dupj(item, "ts");
 	in->sender = xstrdup(user);
 	in->emoji = xstrdup(uni);
-	slack_in_schedule(s, in);
+	slack_in_schedule(s, in, key, 1);
 	return 0;
 }
 
 static int
-slack_on_message(struct slack *s, json_t *ev, int app_mention)
+slack_on_message(struct slack *s, json_t *ev, int app_mention,
+    const struct inbox_key *event_key)
 {
 	struct slack_in	*in;
+	struct inbox_key keys[2];
 	const char	*subtype = strj(ev, "subtype"), *user, *bot_id;
 	const char	*channel, *ts, *thread_ts, *text, *ctype;
 	char		*key;
-	int		 r;
 
 	/* Plain messages, replies broadcast to the channel, file shares. */
 	if (subtype != NULL && strcmp(subtype, "thread_broadcast") != 0 &&
@@ -170,17 +158,6 @@ slack_on_message(struct slack *s, json_t *ev, int app_mention)
 		log_debug("slack: our own message %s ignored", ts);
 		return 0;
 	}
-	/* message and app_mention of the same message: act on the first. */
-	key = xasprintf("%s:%s", channel, ts);
-	r = store_seen_add("slack.msg", key, SLACK_SEEN_TTL_S);
-	free(key);
-	if (r == -1)
-		return -1;
-	if (r == 0) {
-		log_debug("slack: message %s/%s already handled", channel, ts);
-		return 0;
-	}
-
 	text = strj(ev, "text");
 	thread_ts = strj(ev, "thread_ts");
 	ctype = strj(ev, "channel_type");
@@ -196,45 +173,42 @@ slack_on_message(struct slack *s, json_t *ev, int app_mention)
 	    (ctype != NULL && strcmp(ctype, "im") == 0) ||
 	    (ctype == NULL && channel[0] == 'D');
 	in->text = slack_text_decode(text != NULL ? text : "", s->bot_user);
-	slack_in_schedule(s, in);
+	/* message and app_mention of the same message: act on the first. */
+	key = xasprintf("%s:%s", channel, ts);
+	keys[0] = *event_key;
+	keys[1] = (struct inbox_key){ "slack.msg", key, SLACK_SEEN_TTL_S };
+	slack_in_schedule(s, in, keys, 2);
+	free(key);
 	return 0;
 }
 
 static int	inbound_event(struct slack *, json_t *);
 static int	inbound_interactive(struct slack *, json_t *);
 
-/* Runs fn in one transaction: the dedup records and the core's writes. */
-static int
-in_transaction(int (*fn)(struct slack *, json_t *), struct slack *s,
-    json_t *payload)
-{
-	if (store_begin() == -1)
-		return -1;
-	if (fn(s, payload) == -1) {
-		store_rollback();
-		return -1;
-	}
-	return store_commit();
-}
-
+/*
+ * For the Events API, which answers synchronously: queued, then committed
+ * now (with whatever else was queued), so the 200 means "recorded".
+ */
 int
 slack_inbound_event(struct slack *s, json_t *payload)
 {
-	return in_transaction(inbound_event, s, payload);
+	inbound_event(s, payload);
+	return inbox_flush();
 }
 
 int
 slack_inbound_interactive(struct slack *s, json_t *payload)
 {
-	return in_transaction(inbound_interactive, s, payload);
+	inbound_interactive(s, payload);
+	return inbox_flush();
 }
 
 static int
 inbound_event(struct slack *s, json_t *payload)
 {
 	json_t		*ev;
+	struct inbox_key key;
 	const char	*type, *event_id;
-	int		 r;
 
 	if (!json_is_object(payload) ||
 	    (type = strj(payload, "type")) == NULL) {
@@ -253,21 +227,15 @@ inbound_event(struct slack *s, json_t *payload)
 		return 0;
 	}
 	/* Redeliveries keep the event_id (even with retry_attempt 0). */
-	if ((r = store_seen_add("slack.event", event_id, SLACK_SEEN_TTL_S))
-	    == -1)
-		return -1;
-	if (r == 0) {
-		log_debug("slack: event %s seen already, dropped", event_id);
-		return 0;
-	}
+	key = (struct inbox_key){ "slack.event", event_id, SLACK_SEEN_TTL_S };
 	if (!s->ready)
 		return 0;
 	if (strcmp(type, "message") == 0)
-		return slack_on_message(s, ev, 0);
+		return slack_on_message(s, ev, 0, &key);
 	if (strcmp(type, "app_mention") == 0)
-		return slack_on_message(s, ev, 1);
+		return slack_on_message(s, ev, 1, &key);
 	if (strcmp(type, "reaction_added") == 0)
-		return slack_on_reaction(s, ev);
+		return slack_on_reaction(s, ev, &key);
 	log_debug("slack: %s event ignored", type);
 	return 0;
 }
@@ -277,10 +245,10 @@ inbound_interactive(struct slack *s, json_t *payload)
 {
 	struct slack_in	*in;
 	json_t		*actions, *a, *msg, *container;
+	struct inbox_key key;
 	const char	*type, *user, *channel, *thread, *ats;
 	char		*id, *question;
 	size_t		 i;
-	int		 r;
 
 	if (!json_is_object(payload) || (type = strj(payload, "type")) == NULL) {
 		log_warnx("slack: interactive payload without a type, skipped");
@@ -316,14 +284,7 @@ inbound_interactive(struct slack *s, json_t *payload)
 		ats = strj(a, "action_ts");
 		id = xasprintf("%s:%s:%s", user, ats != NULL ? ats : "?",
 		    strj(a, "action_id"));
-		r = store_seen_add("slack.action", id, SLACK_SEEN_TTL_S);
-		free(id);
-		if (r != 1) {
-			free(question);
-			if (r == -1)
-				return -1;
-			continue;
-		}
+		key = (struct inbox_key){ "slack.action", id, SLACK_SEEN_TTL_S };
 		in = xcalloc(1, sizeof *in);
 		in->kind = CHAT_EV_CLICK;
 		in->channel = xstrdup(channel);
@@ -331,9 +292,68 @@ inbound_interactive(struct slack *s, json_t *payload)
 		in->sender = xstrdup(user);
 		in->question = question;
 		in->choice = dupj(a, "value");
-		slack_in_schedule(s, in);
+		slack_in_schedule(s, in, &key, 1);
+		free(id);
 	}
 	return 0;
+}
+
+/*
+ * A copy of data with every byte that does not start a well-formed UTF-8
+ * sequence (RFC 3629: no overlongs, no surrogates, ≤ U+10FFFF) replaced by
+ * U+FFFD.  Returns NULL when data was valid (nothing to copy).
+ */
+static char *
+utf8_sanitized(const char *data, size_t len, size_t *outlen)
+{
+	const unsigned char	*p = (const unsigned char *)data;
+	struct buf		 b = { 0 };
+	size_t			 i = 0, n, k;
+	unsigned		 c, min;
+	int			 bad = 0;
+
+	while (i < len) {
+		c = p[i];
+		if (c < 0x80) {
+			n = 1;
+			min = 0;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 2;
+			c &= 0x1f;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 3;
+			c &= 0x0f;
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 4;
+			c &= 0x07;
+			min = 0x10000;
+		} else
+			n = 0;
+		for (k = 1; n > 1 && k < n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
+				n = 0;
+				break;
+			}
+			c = c << 6 | (p[i + k] & 0x3f);
+		}
+		if (n == 0 || c < min || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff)) {
+			buf_add(&b, "\xef\xbf\xbd", 3);
+			bad = 1;
+			i++;
+			continue;
+		}
+		buf_add(&b, data + i, n);
+		i += n;
+	}
+	if (!bad) {
+		buf_free(&b);
+		return NULL;
+	}
+	*outlen = b.len;
+	return buf_steal(&b);
 }
 
 enum slack_frame
@@ -344,16 +364,27 @@ slack_inbound_frame(struct slack *s, const char *data, size_t len,
 	json_error_t		 jerr;
 	const char		*type, *eid;
 	enum slack_frame	 f = SLACK_FRAME_SKIP;
+	char			*clean;
+	size_t			 cleanlen = 0;
 	int			 rc = 0;
 
 	*arg = NULL;
 	/*
-	 * jansson refuses invalid UTF-8 and NUL: such a frame is skipped
-	 * whole.  Without its envelope_id there is nothing to ack; Slack
-	 * redelivers it a few times and then gives up.
+	 * jansson refuses invalid UTF-8 and an escaped NUL.  Skipping such a
+	 * frame whole lost the message: without its envelope_id nothing is
+	 * acked, Slack redelivers a few times and gives up, silently.  So
+	 * the bad bytes become U+FFFD and a NUL is let through (C strings
+	 * end there), the frame is logged, acked and handled.
 	 */
-	if ((msg = json_loadb(data, len, 0, &jerr)) == NULL ||
-	    !json_is_object(msg)) {
+	if ((clean = utf8_sanitized(data, len, &cleanlen)) != NULL) {
+		log_warnx("slack: frame of %zu bytes had invalid UTF-8, "
+		    "replaced", len);
+		data = clean;
+		len = cleanlen;
+	}
+	msg = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
+	free(clean);
+	if (msg == NULL || !json_is_object(msg)) {
 		log_warnx("slack: malformed frame of %zu bytes skipped (%s)",
 		    len, msg == NULL ? jerr.text : "not an object");
 		json_decref(msg);
@@ -371,14 +402,17 @@ slack_inbound_frame(struct slack *s, const char *data, size_t len,
 		if (refuse)
 			rc = -1;
 		else if (type != NULL && strcmp(type, "events_api") == 0)
-			rc = slack_inbound_event(s, payload);
+			rc = inbound_event(s, payload);
 		else if (type != NULL && strcmp(type, "interactive") == 0)
-			rc = slack_inbound_interactive(s, payload);
+			rc = inbound_interactive(s, payload);
 		else
 			/* slash_commands and whatever comes next. */
 			log_info("slack: %s envelope acked and ignored",
 			    type != NULL ? type : "untyped");
-		/* Acked only once recorded; otherwise Slack redelivers. */
+		/*
+		 * Acked once recorded (the caller sends the ack after the
+		 * next group commit); otherwise Slack redelivers.
+		 */
 		if (rc == 0) {
 			f = SLACK_FRAME_ACK;
 			*arg = xstrdup(eid);

@@ -15,6 +15,7 @@
 #include "bot/util.h"
 #include "bot/ws.h"
 #include "config/config.h"
+#include "orchestrator/inbox.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -87,17 +88,63 @@ sock_schedule(struct slack *s)
 	s->sock_timer = loop_timer_once(wait, sock_retry_fire, s);
 }
 
+/* An ack waiting for the group commit of what its envelope carried. */
+struct sock_ack {
+	struct slack	*s;
+	unsigned	 sock;		/* by id: the socket may close first */
+	char		*envelope_id;
+};
+
+static void
+sock_ack_send(int rc, void *arg)
+{
+	struct sock_ack		*a = arg;
+	struct slack		*s = a->s;
+	struct slack_sock	*k;
+	json_t			*ack;
+	char			*t;
+
+	for (k = s->socks; k != NULL; k = k->next)
+		if (k->id == a->sock)
+			break;
+	if (rc == -1)
+		log_warnx("slack: envelope %s not recorded, not acked (Slack"
+		    " redelivers it)", a->envelope_id);
+	else if (s->destroyed || k == NULL)
+		log_info("slack: socket %u gone before envelope %s was acked"
+		    " (Slack redelivers it; it is a duplicate then)", a->sock,
+		    a->envelope_id);
+	else {
+		ack = json_pack("{s:s}", "envelope_id", a->envelope_id);
+		t = json_dumps(ack, JSON_COMPACT);
+		if (ws_send_text(k->ws, t, strlen(t)) != 0)
+			log_warnx("slack: socket %u: cannot ack %s (closed)",
+			    k->id, a->envelope_id);
+		free(t);
+		json_decref(ack);
+	}
+	free(a->envelope_id);
+	free(a);
+	s->pending--;
+	slack_settle(s);
+}
+
+/*
+ * The ack leaves right after the group commit that records the envelope's
+ * event (orchestrator/inbox.c): never before, so a crash cannot lose an
+ * acked event, and never after any work, so a backlog cannot delay it.
+ */
 static void
 sock_ack(struct slack_sock *k, const char *envelope_id)
 {
-	json_t	*ack = json_pack("{s:s}", "envelope_id", envelope_id);
-	char	*t = json_dumps(ack, JSON_COMPACT);
+	struct sock_ack	*a;
 
-	if (ws_send_text(k->ws, t, strlen(t)) != 0)
-		log_warnx("slack: socket %u: cannot ack %s (closed)", k->id,
-		    envelope_id);
-	free(t);
-	json_decref(ack);
+	a = xcalloc(1, sizeof *a);
+	a->s = k->s;
+	a->sock = k->id;
+	a->envelope_id = xstrdup(envelope_id);
+	k->s->pending++;
+	inbox_after_commit(sock_ack_send, a);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include "bot/loop.h"
 #include "bot/store.h"
 #include "bot/util.h"
+#include "orchestrator/chat.h"
 #include "config/config.h"
 
 #include <curl/curl.h>
@@ -20,7 +21,8 @@
 #define SLACK_AUTH_BASE_MS	1000
 #define SLACK_AUTH_CAP_MS	300000
 #define SLACK_API_TIMEOUT_MS	20000
-#define SLACK_LOOKBACK		100	/* messages read back to find a post */
+#define SLACK_LOOKBACK		100	/* messages per page read back */
+#define SLACK_LOOKBACK_PAGES	100	/* pages (a thread of 10,000) */
 
 static const struct adapter_caps slack_caps = {
 	.threads = 1,
@@ -31,6 +33,8 @@ static const struct adapter_caps slack_caps = {
 	.max_text = SLACK_MAX_TEXT,
 	/* chat.postMessage: about one message per second per channel. */
 	.min_interval_ms = 1000,
+	/* reactions.add and chat.update have limits of their own (tier 3). */
+	.per_method_limits = 1,
 };
 
 struct slack_call {
@@ -51,6 +55,7 @@ struct slack_send {
 	struct chat_op		*op;
 	char			*text;		/* clipped, then escaped */
 	int			 posting;	/* past the look-up */
+	unsigned		 pages;		/* of the look-up so far */
 	const char		*refuse;	/* report this permanent error */
 };
 
@@ -495,6 +500,8 @@ slack_post_now(struct slack_send *x)
 	slack_api(x->s, "chat.postMessage", 0, body, slack_post_done, x);
 }
 
+static void	slack_lookup(struct slack_send *, const char *cursor);
+
 /* Finds this op's message if it is in Slack already (our metadata). */
 static void
 slack_lookup_done(struct slack *s, long status, json_t *reply,
@@ -503,7 +510,7 @@ slack_lookup_done(struct slack *s, long status, json_t *reply,
 	struct slack_send	*x = arg;
 	json_t			*msgs, *m, *meta;
 	json_int_t		 id;
-	const char		*ts, *found = NULL;
+	const char		*ts, *found = NULL, *cursor;
 	size_t			 i;
 
 	if (error != NULL || status == 429 || status >= 500) {
@@ -529,6 +536,18 @@ slack_lookup_done(struct slack *s, long status, json_t *reply,
 		slack_send_free(x);
 		return;
 	}
+	/*
+	 * Not on this page: replies come oldest first, so in a thread longer
+	 * than a page the post we look for is on a later one.
+	 */
+	cursor = strj(json_object_get(reply, "response_metadata"),
+	    "next_cursor");
+	if (json_is_true(json_object_get(reply, "has_more")) &&
+	    cursor != NULL && *cursor != '\0' &&
+	    ++x->pages < SLACK_LOOKBACK_PAGES) {
+		slack_lookup(x, cursor);
+		return;
+	}
 	if (reply_error(reply) != NULL)
 		log_info("slack: cannot read back row %" PRIu64 " (%s); "
 		    "posting it", x->op->id, reply_error(reply));
@@ -540,7 +559,6 @@ slack_post(struct slack_send *x)
 {
 	struct chat_op	*op = x->op;
 	char		 id[32];
-	json_t		*body;
 	int		 r;
 
 	/*
@@ -553,6 +571,16 @@ slack_post(struct slack_send *x)
 		slack_post_now(x);
 		return;
 	}
+	slack_lookup(x, NULL);
+}
+
+/* One page of the thread (or the channel), from cursor (NULL: the start). */
+static void
+slack_lookup(struct slack_send *x, const char *cursor)
+{
+	struct chat_op	*op = x->op;
+	json_t		*body;
+
 	if (op->thread != NULL)
 		body = json_pack("{s:s, s:s, s:b, s:i}", "channel", op->channel,
 		    "ts", op->thread, "include_all_metadata", 1, "limit",
@@ -560,6 +588,8 @@ slack_post(struct slack_send *x)
 	else
 		body = json_pack("{s:s, s:b, s:i}", "channel", op->channel,
 		    "include_all_metadata", 1, "limit", SLACK_LOOKBACK);
+	if (cursor != NULL)
+		json_object_set_new(body, "cursor", json_string(cursor));
 	slack_api(x->s, op->thread != NULL ? "conversations.replies" :
 	    "conversations.history", 0, body, slack_lookup_done, x);
 }
@@ -872,6 +902,7 @@ slack_destroy(struct adapter *a)
 	if (!s->stopping)
 		slack_stop(a);
 	s->destroyed = 1;
+	chat_inbox_forget(a);
 	/* Ops in flight are reported (the outbox keeps them for next time). */
 	slack_api_cancel_all(s);
 	slack_settle(s);

@@ -1,4 +1,6 @@
 #include "bot/httpd.h"
+
+#include <jansson.h>
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/lws.h"
@@ -642,6 +644,7 @@ static const struct lws_protocols httpd_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+/* 503 while the daemon cannot do its job (bot/metrics.h health_fail). */
 static void
 healthz(const struct httpd_request *req, struct httpd_response *resp,
     void *arg)

@@ -56,6 +56,7 @@ void	 httpd_unroute(const char *path);
  */
 int	 httpd_start(const char *listen, size_t max_body, char **cause);
 int	 httpd_port(void);
+/* While set, GET /healthz answers 503 with "status":"failing". */
 /* Stops listening and forgets every route.  Also run as a shutdown hook. */
 void	 httpd_stop(void);
 

@@ -87,6 +87,12 @@ static const char *const migrations[] = {
 	"  merged_oid TEXT, detail TEXT, requested_by TEXT,"
 	"  created_at INTEGER NOT NULL, updated_at INTEGER);"
 	"CREATE INDEX merges_queue ON merges(repo, status, id);",
+	/*
+	 * 5: the inbox (orchestrator/inbox.c): inbound events recorded before
+	 * they are acked, deleted in the transaction that does their work.
+	 */
+	"CREATE TABLE inbox (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+	"  payload TEXT NOT NULL, created_at INTEGER NOT NULL);",
 };
 
 #define STMT_BUCKETS	64

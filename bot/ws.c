@@ -2,13 +2,17 @@
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/lws.h"
+#include "bot/metrics.h"
 #include "bot/util.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct ws_msg {
 	struct ws_msg	*next;
+	uint64_t	 queued_ns;	/* uv_hrtime() at ws_send_text */
 	size_t		 len;
 	unsigned char	 data[];	/* LWS_PRE headroom, then the text */
 };
@@ -33,6 +37,8 @@ struct ws_conn {
 	int			 handles;	/* timers not yet closed */
 
 	struct buf		 rx;		/* message being reassembled */
+	size_t			 drained;	/* bytes of an oversize message */
+	int			 oversize;	/* draining it, then 1009 */
 	struct ws_msg		*q_head, **q_tail;
 	int			 want_ping;
 
@@ -156,23 +162,57 @@ ws_ping(uv_timer_t *t)
 	lws_callback_on_writable(c->wsi);
 }
 
+/*
+ * A message over max_message is drained, not refused on the spot: lws 4.1.6
+ * corrupts its heap when the receive callback returns -1 in the middle of a
+ * fragmented message (one 5 MB frame from the peer aborted the daemon).  So
+ * the rest of it is read and thrown away, and the close (1009) is asked for
+ * from the writeable callback, the path lws expects.  (4.1.6 then ends the
+ * TCP connection without writing our close frame: the peer sees EOF.)  A peer that keeps
+ * one message going past DRAIN_FACTOR times the limit is dropped without a
+ * close frame (an asynchronous kill: lws closes the wsi from its own
+ * timer, never under this callback).
+ */
+#define DRAIN_FACTOR	16
+
 static int
 ws_on_receive(struct ws_conn *c, struct lws *wsi, const char *in, size_t len)
 {
 	char	*why;
+	int	 end;
 
 	ws_alive(c);
-	if (c->rx.len + len > c->max_message) {
-		why = xasprintf("message over %zu bytes", c->max_message);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-		    (unsigned char *)why, strlen(why));
-		ws_finish(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why, 0);
+	/* A message ends with the final fragment's last byte. */
+	end = lws_is_final_fragment(wsi) &&
+	    lws_remaining_packet_payload(wsi) == 0;
+	if (!c->oversize && c->rx.len + len > c->max_message) {
+		c->oversize = 1;
+		c->drained = c->rx.len;
+		buf_free(&c->rx);
+		log_warnx("ws: message over %zu bytes, draining it",
+		    c->max_message);
+	}
+	if (c->oversize) {
+		c->drained += len;
+		if (c->drained / DRAIN_FACTOR > c->max_message) {
+			why = xasprintf("message over %zu bytes and still "
+			    "coming", c->max_message);
+			ws_finish(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why, 1);
+			free(why);
+			return 0;
+		}
+		if (!end)
+			return 0;
+		c->oversize = 0;
+		why = xasprintf("message of %zu bytes over %zu", c->drained,
+		    c->max_message);
+		c->drained = 0;
+		ws_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, why);
 		free(why);
-		return -1;	/* lws sends the close frame */
+		return 0;
 	}
 	buf_add(&c->rx, in, len);
-	/* A message ends with the final fragment's last byte. */
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+	if (!end)
 		return 0;
 	if (lws_frame_is_binary(wsi))
 		log_debug("ws: ignoring a binary message (%zu bytes)",
@@ -182,6 +222,59 @@ ws_on_receive(struct ws_conn *c, struct lws *wsi, const char *in, size_t len)
 		    c->rx.len, c->arg);
 	buf_reset(&c->rx);
 	return 0;
+}
+
+/*
+ * Time from ws_send_text to the frame's write, for /metrics and bench: for
+ * an ack this is the gap between the commit of its event and the ack
+ * leaving.  Buckets are cumulative, as Prometheus histograms are.
+ */
+static const double	 delay_le[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
+			    0.05, 0.1, 0.5, 1 };
+static struct metric	*m_delay[nitems(delay_le) + 1], *m_delay_sum;
+static struct metric	*m_delay_count, *m_delay_max;
+
+/* Per connection: registration is idempotent and survives metrics_reset. */
+static void
+ws_metrics(void)
+{
+	char	 le[32];
+	size_t	 i;
+
+	for (i = 0; i < nitems(delay_le); i++) {
+		snprintf(le, sizeof le, "le=\"%g\"", delay_le[i]);
+		m_delay[i] = metrics_counter(
+		    "switchboard_ws_send_delay_seconds_bucket", le,
+		    "Text frames by time from queued to written");
+	}
+	m_delay[i] = metrics_counter(
+	    "switchboard_ws_send_delay_seconds_bucket", "le=\"+Inf\"",
+	    "Text frames by time from queued to written");
+	m_delay_sum = metrics_counter(
+	    "switchboard_ws_send_delay_seconds_sum", "",
+	    "Sum of the times from queued to written");
+	m_delay_count = metrics_counter(
+	    "switchboard_ws_send_delay_seconds_count", "",
+	    "Text frames written");
+	m_delay_max = metrics_gauge(
+	    "switchboard_ws_send_delay_seconds_max", "",
+	    "Longest time from queued to written so far");
+}
+
+static void
+ws_sent(const struct ws_msg *m)
+{
+	double	 d = (double)(uv_hrtime() - m->queued_ns) / 1e9;
+	size_t	 i;
+
+	for (i = 0; i < nitems(delay_le); i++)
+		if (d <= delay_le[i])
+			metrics_inc(m_delay[i]);
+	metrics_inc(m_delay[nitems(delay_le)]);
+	metrics_add(m_delay_sum, d);
+	metrics_inc(m_delay_count);
+	if (d > metrics_value(m_delay_max))
+		metrics_set(m_delay_max, d);
 }
 
 static int
@@ -200,22 +293,34 @@ ws_on_writeable(struct ws_conn *c, struct lws *wsi)
 		free(why);
 		return -1;
 	}
-	if (c->want_ping) {
-		c->want_ping = 0;
-		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-			return -1;
-	} else if ((m = c->q_head) != NULL) {
-		c->q_head = m->next;
-		if (c->q_head == NULL)
-			c->q_tail = &c->q_head;
-		/* lws buffers what the socket does not take right away. */
-		if (lws_write(wsi, m->data + LWS_PRE, m->len,
-		    LWS_WRITE_TEXT) < (int)m->len) {
+	/*
+	 * Everything the socket takes now, not one frame per callback: each
+	 * callback costs a loop iteration, so a burst of 1,000 acks queued
+	 * behind each other used to leave over hundreds of milliseconds
+	 * (Slack's deadline is 3 s for every one of them).  lws buffers what
+	 * the kernel does not take; once it holds something the pipe is
+	 * choked and the rest waits for the next callback.
+	 */
+	do {
+		if (c->want_ping) {
+			c->want_ping = 0;
+			if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING)
+			    < 0)
+				return -1;
+		} else if ((m = c->q_head) != NULL) {
+			c->q_head = m->next;
+			if (c->q_head == NULL)
+				c->q_tail = &c->q_head;
+			ws_sent(m);
+			if (lws_write(wsi, m->data + LWS_PRE, m->len,
+			    LWS_WRITE_TEXT) < (int)m->len) {
+				free(m);
+				return -1;
+			}
 			free(m);
-			return -1;
-		}
-		free(m);
-	}
+		} else
+			break;
+	} while (!lws_send_pipe_choked(wsi));
 	if (c->q_head != NULL || c->want_ping)
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -314,6 +419,7 @@ ws_connect(const struct ws_opts *opts, const struct ws_callbacks *cb,
 		return NULL;
 	}
 
+	ws_metrics();
 	c = xcalloc(1, sizeof *c);
 	c->cb = *cb;
 	c->arg = arg;
@@ -380,6 +486,7 @@ ws_send_text(struct ws_conn *c, const char *s, size_t len)
 		return -1;
 	m = xmalloc(sizeof *m + LWS_PRE + len);
 	m->next = NULL;
+	m->queued_ns = uv_hrtime();
 	m->len = len;
 	memcpy(m->data + LWS_PRE, s, len);
 	*c->q_tail = m;

@@ -255,6 +255,8 @@ agent_configure(const struct config *c, const char *socket_path)
 	unload_start(c);
 }
 
+static void	reconcile_worktrees(void);
+
 void
 agent_recover(void)
 {
@@ -302,6 +304,12 @@ agent_recover(void)
 	question_cancel_stale();
 
 	for (i = 0; i < n; i++) {
+		/*
+		 * The status and its report commit together: a kill between
+		 * them left an agent "interrupted" that no thread ever heard
+		 * of (found by the soak harness).
+		 */
+		store_begin();
 		/* Only the local runner leaves host processes behind. */
 		runner_local.reap_orphan(v[i].pid, v[i].id,
 		    agent_cfg->limits.kill_grace);
@@ -327,10 +335,55 @@ agent_recover(void)
 			    v[i].branch != NULL ? v[i].branch : "-",
 			    (long long)v[i].id);
 		}
+		if (store_commit() != 0)
+			log_warnx("agent %lld: interruption not recorded",
+			    (long long)v[i].id);
 		log_info("agent %lld: reported interrupted", (long long)v[i].id);
 		free(v[i].branch);
 	}
 	free(v);
+	reconcile_worktrees();
+}
+
+/*
+ * Hook for worktree_reconcile(): what the store says of agent id's
+ * worktree at path.  Runs after the recovery above, so no agent of this
+ * store is running.
+ */
+static int
+worktree_known(int64_t id, const char *path, const char *branch, void *arg)
+{
+	sqlite3_stmt	*st;
+	const char	*w;
+	int		 k = WORKTREE_UNKNOWN;
+
+	st = store_stmt("SELECT worktree, branch FROM agents WHERE id = ?");
+	store_bind_int(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		w = (const char *)sqlite3_column_text(st, path != NULL ? 0 : 1);
+		if (w != NULL && strcmp(w, path != NULL ? path : branch) == 0)
+			k = WORKTREE_UNLOCK;
+	}
+	sqlite3_reset(st);
+	return k;
+}
+
+/* Startup: worktrees made but never recorded go, interrupted ones unlock. */
+static void
+reconcile_worktrees(void)
+{
+	char	*cause = NULL;
+	size_t	 i;
+
+	for (i = 0; i < agent_cfg->nrepos; i++)
+		if (worktree_reconcile(agent_cfg->repos[i].path,
+		    agent_cfg->repos[i].base, agent_cfg->state_dir,
+		    worktree_known, NULL, &cause) != 0) {
+			log_warnx("worktree: reconcile %s: %s",
+			    agent_cfg->repos[i].path, cause);
+			free(cause);
+			cause = NULL;
+		}
 }
 
 int

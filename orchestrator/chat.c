@@ -2,6 +2,7 @@
 #include "orchestrator/agent.h"
 #include "orchestrator/brain.h"
 #include "orchestrator/conversation.h"
+#include "orchestrator/inbox.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/results.h"
@@ -27,10 +28,13 @@ static const char *const choice_keys[] = {
 	"1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"
 };
 
+static void	inbox_on_insert(json_t *, size_t, void *);
+
 void
 chat_configure(const struct config *c)
 {
 	cfg = c;
+	chat_inbox_setup(outbox_adapter, inbox_on_insert);
 	if (m_in == NULL) {
 		m_in = metrics_counter("switchboard_chat_events_total", "",
 		    "Chat events received from adapters");
@@ -68,6 +72,100 @@ refuse(struct conversation *c, const char *adapter, const char *user)
 	if (store_seen_add("refusal", id, REFUSAL_TTL) == 1)
 		conversation_say(c, "Sorry, %s:%s is not allowed to start agents"
 		    " or answer questions here.", adapter, user);
+	return 1;
+}
+
+/* ---- the inbox: 👀 and "busy" when an event is recorded ------------------- */
+
+/* Seen keys live this long: past any redelivery and any backlog. */
+#define TAKEN_TTL	(7LL * 24 * 3600)
+#define BUSY_TTL	600
+/* Rows ahead of an event before its thread hears "busy". */
+#define BUSY_AHEAD	100
+
+/*
+ * 👀 says "taken": at most once per message, whether it goes out when the
+ * event is recorded or when it is processed.
+ */
+static void
+take(const char *adapter, const char *channel, const char *thread,
+    const char *msg_id)
+{
+	char	*k;
+
+	k = xasprintf("%s:%s:%s", adapter, channel, msg_id);
+	if (store_seen_add("chat.taken", k, TAKEN_TTL) == 1)
+		outbox_react(adapter, channel, thread, msg_id, "👀");
+	free(k);
+}
+
+/*
+ * Runs in the inbox's group commit, right after a chat event's row: a
+ * message that on_message will take (a known thread, or addressed to us in
+ * a routed channel, from an allowed user) gets its 👀 now, in the same
+ * commit as its ack, however long the work queue is; and when that queue
+ * is long, its thread hears once that it has to wait.
+ */
+static void
+inbox_on_insert(json_t *p, size_t ahead, void *arg)
+{
+	struct chat_event	 ev;
+	struct conversation	*c = NULL;
+	const char		*name;
+	const char		*root;
+	char			*k, *text;
+
+	chat_event_of_json(p, &ev);
+	name = json_string_value(json_object_get(p, "adapter"));
+	if (cfg == NULL || name == NULL || ev.kind != CHAT_EV_MESSAGE ||
+	    ev.msg_id == NULL || ev.channel == NULL || ev.sender == NULL)
+		return;
+	if (ev.thread != NULL)
+		c = conversation_find(name, ev.channel, ev.thread);
+	if (c == NULL && (!ev.mentioned ||
+	    config_route(cfg, name, ev.channel) == NULL))
+		return;
+	if (!config_user_allowed(cfg, name, ev.sender))
+		return;
+	root = c != NULL ? c->thread : ev.thread != NULL ? ev.thread :
+	    ev.msg_id;
+	take(name, ev.channel, root, ev.msg_id);
+	if (ahead < BUSY_AHEAD)
+		return;
+	k = xasprintf("%s:%s:%s", name, ev.channel, root);
+	if (store_seen_add("chat.busy", k, BUSY_TTL) == 1) {
+		log_info("chat: %s busy notice (%zu ahead)", k, ahead);
+		text = xasprintf("Busy right now: %zu requests are ahead of"
+		    " yours. It is recorded and will be handled in turn.",
+		    ahead);
+		outbox_post(name, ev.channel, root, NULL, NULL, text, NULL,
+		    NULL);
+		free(text);
+	}
+	free(k);
+}
+
+/*
+ * A message longer than this is not taken as a task or a reply: a 1 MB task
+ * failed much later with "argument list too long" when its agent was
+ * spawned.  Slack's own limit is 40,000 characters.
+ */
+#define CHAT_TEXT_MAX	(100 * 1024)
+
+static int
+too_long(struct conversation *c, const char *adapter,
+    const struct chat_event *ev)
+{
+	size_t	 n = ev->text != NULL ? strlen(ev->text) : 0;
+
+	if (n <= CHAT_TEXT_MAX)
+		return 0;
+	log_warnx("chat: %s:%s sent %zu bytes in conversation %lld; over the"
+	    " %d-byte limit, not taken", adapter, ev->sender, n,
+	    (long long)c->id, CHAT_TEXT_MAX);
+	conversation_say(c, "That message is %zu KB; tasks and replies are"
+	    " limited to %d KB. Put long material in a file in the repository"
+	    " and point to it.", n / 1024, CHAT_TEXT_MAX / 1024);
 	return 1;
 }
 
@@ -124,13 +222,15 @@ on_message(struct adapter *ad, const struct chat_event *ev)
 	}
 	if (refuse(c, name, ev->sender))
 		return;
+	if (too_long(c, name, ev))
+		return;
 
 	text = trimmed(ev->text != NULL ? ev->text : "");
 	by = xasprintf("%s:%s", name, ev->sender);
 	if (ev->reply_to != NULL)
 		key = outbox_key_of(name, ev->channel, ev->reply_to);
 	if (ev->msg_id != NULL)
-		outbox_react(name, ev->channel, c->thread, ev->msg_id, "👀");
+		take(name, ev->channel, c->thread, ev->msg_id);
 	m.text = text;
 	m.by = by;
 	m.reply_to_key = key;

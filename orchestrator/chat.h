@@ -12,9 +12,35 @@
 #ifndef SB_CHAT_H
 #define SB_CHAT_H
 
+#include <jansson.h>
+#include <stddef.h>
+
 struct config;
 struct adapter;
+struct chat_event;
+struct inbox_key;
 
 void	 chat_configure(const struct config *);
+
+/*
+ * ---- chat-inbox.c: adapters' events through the inbox ----------------------
+ *
+ * An adapter hands an event to the core with chat_inbox_put() (queued for the
+ * next group commit, with its dedup keys; acks go out through
+ * inbox_after_commit()) or, when it records a batch in its own transaction,
+ * with chat_inbox_add() inside that transaction.  Either way chat_on_event()
+ * runs later, from the committed row.  The event's strings are copied.
+ */
+void	 chat_inbox_put(struct adapter *, const struct chat_event *,
+	    const struct inbox_key *keys, size_t nkeys);
+int	 chat_inbox_add(struct adapter *, const struct chat_event *);
+/* The adapter is going away: rows for it wait for the next start. */
+void	 chat_inbox_forget(struct adapter *);
+/* Installed by chat_configure: adapter by name, and the insert hook. */
+void	 chat_inbox_setup(struct adapter *(*lookup)(const char *),
+	    void (*on_insert)(json_t *, size_t, void *));
+json_t	*chat_event_json(const char *adapter, const struct chat_event *);
+/* Borrows p's strings. */
+void	 chat_event_of_json(json_t *p, struct chat_event *);
 
 #endif

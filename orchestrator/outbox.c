@@ -19,12 +19,33 @@
 
 struct out_op;
 
+/*
+ * A lane (adapter + channel) has two queues with one op in flight each:
+ * new messages, in row order and paced; and reactions and edits, which
+ * must never wait behind a backlog of paced messages (a 500-mention burst
+ * put the 👀 of the last one four minutes late).  What order still matters
+ * holds: messages of a thread stay in order (all of the channel's
+ * messages do), an edit waits for the message it edits (skipped, not
+ * blocking, until that is sent), and a Retry-After on a reaction or an
+ * edit holds the queue it came from.  An adapter that does not pace posts
+ * (min_interval_ms 0: the console) has nothing to overtake, so its lanes
+ * keep one queue in strict row order, one op in flight.
+ */
+enum { Q_POST, Q_QUICK, NQ };
+/*
+ * Reactions and edits in flight at once per lane: one at a time, a burst's
+ * 500 reactions took 500 round trips.  Two edits of one message are never
+ * in flight together (the later one waits), so the latest state still wins.
+ */
+#define QUICK_MAX	8
+
 struct lane {
 	char		*adapter;
 	char		*channel;
-	struct out_op	*inflight;	/* at most one op per lane */
+	struct out_op	*inflight[NQ];	/* posts: one; quick: a list */
+	int		 nquick;	/* ops on the quick list */
 	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
-	uv_timer_t	*timer;
+	uv_timer_t	*timer[NQ];
 	struct lane	*next;
 };
 
@@ -37,6 +58,8 @@ struct out_op {
 	char		*thread;	/* resolved thread */
 	const char	**choices;
 	unsigned char	*data;		/* UPLOAD: the decoded bytes */
+	int		 q;		/* Q_POST or Q_QUICK */
+	struct out_op	*next;		/* the lane's quick list */
 	int		 cancelled;	/* lane gone while the adapter held it */
 	uint64_t	 sent_ms;	/* handed to the adapter (metrics) */
 };
@@ -53,6 +76,7 @@ static int		 outbox_running;
 static struct metric	*m_sent, *m_failed, *m_retried;
 
 static void	lane_kick(struct lane *);
+static void	lane_kick_q(struct lane *, int);
 
 /*
  * Per adapter: how long an op takes from the adapter taking it to its
@@ -90,6 +114,12 @@ reg_find(const char *name)
 	return NULL;
 }
 
+struct adapter *
+outbox_adapter(const char *name)
+{
+	return reg_find(name);
+}
+
 void
 outbox_register(const char *name, struct adapter *a)
 {
@@ -120,13 +150,16 @@ outbox_unregister(const char *name)
 static void
 lane_timer_fired(uv_timer_t *t)
 {
-	lane_kick(t->data);
+	struct lane	*l = t->data;
+
+	lane_kick_q(l, t == l->timer[Q_POST] ? Q_POST : Q_QUICK);
 }
 
 static struct lane *
 lane_get(const char *adapter, const char *channel)
 {
 	struct lane	*l;
+	int		 q;
 
 	for (l = lanes; l != NULL; l = l->next)
 		if (strcmp(l->adapter, adapter) == 0 &&
@@ -135,9 +168,11 @@ lane_get(const char *adapter, const char *channel)
 	l = xcalloc(1, sizeof *l);
 	l->adapter = xstrdup(adapter);
 	l->channel = xstrdup(channel);
-	l->timer = xcalloc(1, sizeof *l->timer);
-	uv_timer_init(loop_uv(), l->timer);
-	l->timer->data = l;
+	for (q = 0; q < NQ; q++) {
+		l->timer[q] = xcalloc(1, sizeof *l->timer[q]);
+		uv_timer_init(loop_uv(), l->timer[q]);
+		l->timer[q]->data = l;
+	}
 	l->next = lanes;
 	lanes = l;
 	return l;
@@ -155,6 +190,20 @@ op_free(struct out_op *o)
 	free(o->choices);
 	free(o->data);
 	free(o);
+}
+
+static int	 kick_deferred;
+
+static void
+kick_all(void *arg)
+{
+	struct lane	*l;
+
+	kick_deferred = 0;
+	if (!outbox_running)
+		return;
+	for (l = lanes; l != NULL; l = l->next)
+		lane_kick(l);
 }
 
 static uint64_t
@@ -183,7 +232,21 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 		id = (uint64_t)sqlite3_last_insert_rowid(store_db());
 	sqlite3_reset(st);
 	free(s);
-	if (id != 0 && outbox_running)
+	if (id == 0 || !outbox_running)
+		return id;
+	lane_get(adapter, channel);
+	/*
+	 * Never send a row before it is committed: inside a transaction
+	 * (the work of an inbound event), a kill -9 before the commit would
+	 * leave a message out there that the store never had, and the replay
+	 * would send it again.  Transactions end within a loop turn.
+	 */
+	if (!sqlite3_get_autocommit(store_db())) {
+		if (!kick_deferred) {
+			kick_deferred = 1;
+			loop_defer(kick_all, NULL);
+		}
+	} else
 		lane_kick(lane_get(adapter, channel));
 	return id;
 }
@@ -285,6 +348,7 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 	char		*s, *cut;
 	int64_t		 busy = -1;
 	struct lane	*l;
+	struct out_op	*o;
 
 	cut = truncated(text, max_text(adapter));
 	p = json_pack("{s:s, s:o, s:s?, s:b}", "text", cut != NULL ? cut : text,
@@ -297,9 +361,12 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 	 * place, unless the adapter holds it right now.
 	 */
 	for (l = lanes; l != NULL; l = l->next)
-		if (l->inflight != NULL && strcmp(l->adapter, adapter) == 0 &&
+		if (strcmp(l->adapter, adapter) == 0 &&
 		    strcmp(l->channel, channel) == 0)
-			busy = (int64_t)l->inflight->op.id;
+			for (o = l->inflight[Q_QUICK]; o != NULL; o = o->next)
+				if (o->op.kind == CHAT_OP_EDIT &&
+				    strcmp(o->key, key) == 0)
+					busy = (int64_t)o->op.id;
 	s = json_dumps(p, JSON_COMPACT);
 	st = store_stmt("UPDATE outbox SET payload = ? WHERE id = (SELECT"
 	    " max(id) FROM outbox WHERE status = 'pending' AND op = 'edit'"
@@ -482,12 +549,30 @@ ops_name(enum chat_op_kind k)
 	}
 }
 
+/* Row id is in flight, or is an edit of a message whose edit is. */
+static int
+quick_busy(const struct lane *l, int64_t id, const char *op, const char *key)
+{
+	const struct out_op	*o;
+
+	for (o = l->inflight[Q_QUICK]; o != NULL; o = o->next)
+		if ((int64_t)o->op.id == id || (strcmp(op, "edit") == 0 &&
+		    o->op.kind == CHAT_OP_EDIT && key != NULL &&
+		    o->key != NULL && strcmp(o->key, key) == 0))
+			return 1;
+	return 0;
+}
+
 /*
- * Loads the lane's head row into an op.  Returns 1 with *out set, 0 when the
- * lane is empty, or a positive wait in ms via *wait_ms (head not due yet).
+ * Loads the head row of queue q into an op.  Returns 1 with *out set, 0 when
+ * the queue is empty, or a positive wait in ms via *wait_ms (head not due
+ * yet).  In the quick queue an edit whose message is not sent yet is passed
+ * over (the post's completion kicks the queue again); the first other row
+ * is the head.
  */
 static int
-lane_head(struct lane *l, struct out_op **out, int64_t *wait_ms)
+lane_head(struct lane *l, int q, int single, struct out_op **out,
+    int64_t *wait_ms)
 {
 	sqlite3_stmt	*st;
 	struct out_op	*o;
@@ -495,17 +580,28 @@ lane_head(struct lane *l, struct out_op **out, int64_t *wait_ms)
 	char		*ref;
 	json_error_t	 jerr;
 	json_t		*choices;
-	int64_t		 nb, now = wall_ms();
+	int64_t		 nb, now = wall_ms(), after;
 	size_t		 i, n;
 
 	*out = NULL;
 	*wait_ms = 0;
+	after = 0;
 again:
-	st = store_stmt("SELECT id, thread, op, msg_key, payload, not_before,"
+	st = store_stmt(single ?
+	    "SELECT id, thread, op, msg_key, payload, not_before,"
 	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
-	    " AND channel = ? ORDER BY id LIMIT 1");
+	    " AND channel = ? AND id > ? ORDER BY id LIMIT 1" : q == Q_POST ?
+	    "SELECT id, thread, op, msg_key, payload, not_before,"
+	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
+	    " AND channel = ? AND op IN ('post', 'upload') AND id > ?"
+	    " ORDER BY id LIMIT 1" :
+	    "SELECT id, thread, op, msg_key, payload, not_before,"
+	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
+	    " AND channel = ? AND op NOT IN ('post', 'upload') AND id > ?"
+	    " ORDER BY id LIMIT 1");
 	store_bind_text(st, 1, l->adapter);
 	store_bind_text(st, 2, l->channel);
+	store_bind_int(st, 3, after);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return 0;
@@ -516,8 +612,16 @@ again:
 		sqlite3_reset(st);
 		return 0;
 	}
+	if (q == Q_QUICK && quick_busy(l, sqlite3_column_int64(st, 0),
+	    (const char *)sqlite3_column_text(st, 2),
+	    (const char *)sqlite3_column_text(st, 3))) {
+		after = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		goto again;
+	}
 	o = xcalloc(1, sizeof *o);
 	o->lane = l;
+	o->q = q;
 	o->op.id = (uint64_t)sqlite3_column_int64(st, 0);
 	o->thread = store_col_text(st, 1);
 	op = (const char *)sqlite3_column_text(st, 2);
@@ -546,9 +650,15 @@ again:
 				op_free(o);
 				goto again;
 			}
-			*wait_ms = 1000;
+			after = (int64_t)o->op.id;
 			op_free(o);
-			return 0;
+			if (single) {
+				/* Strict order: its post is ahead anyway. */
+				*wait_ms = 1000;
+				return 0;
+			}
+			/* Not sent yet: the next row may go meanwhile. */
+			goto again;
 		}
 	} else if (o->op.kind == CHAT_OP_REACT) {
 		s = json_string_value(json_object_get(o->payload, "target"));
@@ -603,19 +713,49 @@ again:
 }
 
 static void
+lane_unlink(struct lane *l, struct out_op *o)
+{
+	struct out_op	**pp;
+
+	if (o->q == Q_POST) {
+		l->inflight[Q_POST] = NULL;
+		return;
+	}
+	for (pp = &l->inflight[Q_QUICK]; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			l->nquick--;
+			return;
+		}
+}
+
+/* Reactions first: of a message's 👀 and its reply, 👀 is the urgent one. */
+static void
 lane_kick(struct lane *l)
+{
+	lane_kick_q(l, Q_QUICK);
+	lane_kick_q(l, Q_POST);
+}
+
+static void
+lane_kick_q(struct lane *l, int q)
 {
 	struct adapter	*a;
 	struct out_op	*o;
 	int64_t		 wait, now;
+	int		 single;
 
-	if (l->inflight != NULL || !outbox_running)
+	if (!outbox_running || (q == Q_POST ? l->inflight[q] != NULL :
+	    l->nquick >= QUICK_MAX))
 		return;
 	if ((a = reg_find(l->adapter)) == NULL)
 		return;		/* adapter disabled: rows wait for it */
-	if (lane_head(l, &o, &wait) == 0) {
+	single = !a->ops->caps(a)->per_method_limits;
+	if (single && q == Q_QUICK)
+		return;		/* everything goes through Q_POST */
+	if (lane_head(l, q, single, &o, &wait) == 0) {
 		if (wait > 0)
-			uv_timer_start(l->timer, lane_timer_fired,
+			uv_timer_start(l->timer[q], lane_timer_fired,
 			    (uint64_t)wait, 0);
 		return;
 	}
@@ -629,35 +769,48 @@ lane_kick(struct lane *l)
 	if ((o->op.kind == CHAT_OP_POST || o->op.kind == CHAT_OP_UPLOAD) &&
 	    l->next_post_ms > now) {
 		op_free(o);
-		uv_timer_start(l->timer, lane_timer_fired,
+		uv_timer_start(l->timer[q], lane_timer_fired,
 		    (uint64_t)(l->next_post_ms - now), 0);
 		return;
 	}
-	l->inflight = o;
 	o->sent_ms = now_ms();
+	if (q == Q_POST)
+		l->inflight[q] = o;
+	else {
+		o->next = l->inflight[q];
+		l->inflight[q] = o;
+		l->nquick++;
+	}
 	log_debug("outbox: %s row %llu to %s/%s", ops_name(o->op.kind),
 	    (unsigned long long)o->op.id, l->adapter, l->channel);
 	if (a->ops->send(a, &o->op) != 0) {
 		/* Not connected: keep the row, look again shortly. */
-		l->inflight = NULL;
+		lane_unlink(l, o);
 		op_free(o);
-		uv_timer_start(l->timer, lane_timer_fired, 1000, 0);
+		uv_timer_start(l->timer[q], lane_timer_fired, 1000, 0);
+		return;
 	}
+	/* The quick queue fills its slots; send() may have settled o. */
+	if (q == Q_QUICK)
+		lane_kick_q(l, q);
 }
 
+/* After an op of queue q settled; a sent post may unblock edits too. */
 static void
-lane_next(struct lane *l, enum chat_op_kind done)
+lane_next(struct lane *l, int q, enum chat_op_kind done)
 {
 	struct adapter			*a;
 	const struct adapter_caps	*caps;
 
-	l->inflight = NULL;
 	if ((done == CHAT_OP_POST || done == CHAT_OP_UPLOAD) &&
 	    (a = reg_find(l->adapter)) != NULL) {
 		caps = a->ops->caps(a);
 		l->next_post_ms = wall_ms() + caps->min_interval_ms;
 	}
-	lane_kick(l);
+	if (done == CHAT_OP_POST)
+		lane_kick(l);
+	else
+		lane_kick_q(l, q);
 }
 
 void
@@ -667,6 +820,7 @@ chat_op_done(struct chat_op *op, const char *ref)
 	struct lane	*l = o->lane;
 	enum chat_op_kind kind;
 	sqlite3_stmt	*st;
+	int		 q;
 
 	if (o->cancelled) {
 		op_free(o);
@@ -691,8 +845,10 @@ chat_op_done(struct chat_op *op, const char *ref)
 	metrics_inc(m_sent);
 	outbox_metrics(l->adapter, o, NULL);
 	kind = op->kind;
+	q = o->q;
+	lane_unlink(l, o);
 	op_free(o);
-	lane_next(l, kind);
+	lane_next(l, q, kind);
 }
 
 void
@@ -703,7 +859,7 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 	struct lane	*l = o->lane;
 	enum chat_op_kind kind;
 	sqlite3_stmt	*st;
-	int		 attempts = 0;
+	int		 attempts = 0, q;
 	long long	 backoff;
 
 	if (o->cancelled) {
@@ -741,8 +897,10 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 		outbox_metrics(l->adapter, o, "retry");
 	}
 	kind = op->kind;
+	q = o->q;
+	lane_unlink(l, o);
 	op_free(o);
-	lane_next(l, kind);
+	lane_next(l, q, kind);
 }
 
 int
@@ -774,14 +932,18 @@ outbox_shutdown(void)
 {
 	struct lane	*l;
 	struct reg	*r;
+	struct out_op	*o;
+	int		 q;
 
 	outbox_running = 0;
 	while ((l = lanes) != NULL) {
 		lanes = l->next;
 		/* The adapter may still hold the op; it reports into a tombstone. */
-		if (l->inflight != NULL)
-			l->inflight->cancelled = 1;
-		loop_close_free((uv_handle_t *)l->timer);
+		for (q = 0; q < NQ; q++) {
+			for (o = l->inflight[q]; o != NULL; o = o->next)
+				o->cancelled = 1;
+			loop_close_free((uv_handle_t *)l->timer[q]);
+		}
 		free(l->adapter);
 		free(l->channel);
 		free(l);
@@ -813,6 +975,6 @@ outbox_inflight(void)
 	size_t		 n = 0;
 
 	for (l = lanes; l != NULL; l = l->next)
-		n += l->inflight != NULL;
+		n += (l->inflight[Q_POST] != NULL) + (size_t)l->nquick;
 	return n;
 }

@@ -75,6 +75,8 @@ char		*outbox_key_of(const char *adapter, const char *channel,
 /* A registered adapter's capabilities, or NULL. */
 struct adapter_caps;
 const struct adapter_caps *outbox_caps(const char *adapter);
+/* The adapter registered under name, or NULL. */
+struct adapter	*outbox_adapter(const char *name);
 
 size_t		 outbox_pending(void);	/* rows not yet done */
 size_t		 outbox_inflight(void);	/* ops handed to adapters */

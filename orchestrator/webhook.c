@@ -1,6 +1,7 @@
 #include "orchestrator/webhook.h"
 #include "orchestrator/agent.h"
 #include "orchestrator/conversation.h"
+#include "orchestrator/inbox.h"
 #include "orchestrator/render.h"
 #include "config/config.h"
 #include "bot/http.h"
@@ -55,6 +56,18 @@ webhook_event_free(struct webhook_event *ev)
 }
 
 /* ---- signatures ---------------------------------------------------------- */
+
+void
+webhook_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0, i;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (i = 0; i < n && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
 
 void
 webhook_hmac_hex(const char *secret, const void *data, size_t len,
@@ -302,76 +315,113 @@ out:
 	job_free(j);
 }
 
-/* Recorded (or a replay): 1 new, 0 duplicate, -1 store error. */
-static int
-record(const struct cfg_webhook *w, const char *id)
-{
-	char	*source;
-	int	 rc;
+/* ---- the inbox: recorded before the answer, worked on from the row ---- */
 
-	source = xasprintf("webhook:%s", w->name);
-	rc = store_seen_add(source, id, WEBHOOK_DEDUP_TTL);
-	free(source);
-	return rc;
+static json_t *
+event_json(const struct cfg_webhook *w, const struct webhook_event *ev)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}",
+	    "hook", w->name, "key", ev->key, "headline", ev->headline,
+	    "url", ev->url, "task", ev->task, "by", ev->by,
+	    "gh_repo", ev->gh_repo, "number", (json_int_t)ev->gh_number);
+}
+
+static char *
+dupj(json_t *o, const char *key)
+{
+	const char	*v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
+/* A recorded event's work, from its inbox row (inside its transaction). */
+static int
+webhook_process(json_t *p, void *arg)
+{
+	struct job	*j;
+
+	j = xcalloc(1, sizeof *j);
+	j->hook = dupj(p, "hook");
+	j->ev.key = dupj(p, "key");
+	j->ev.headline = dupj(p, "headline");
+	j->ev.url = dupj(p, "url");
+	j->ev.task = dupj(p, "task");
+	j->ev.by = dupj(p, "by");
+	j->ev.gh_repo = dupj(p, "gh_repo");
+	j->ev.gh_number = json_integer_value(json_object_get(p, "number"));
+	if (j->hook == NULL || j->ev.headline == NULL || j->ev.task == NULL) {
+		log_warnx("webhook: inbox row without hook, headline or task;"
+		    " dropped");
+		job_free(j);
+		return 0;
+	}
+	job_run(j);
+	return 0;
+}
+
+static void
+record_done(int rc, void *arg)
+{
+	*(int *)arg = rc;
 }
 
 /*
- * The delivery id, the conversation, the opening message (outbox) and the
- * agent row are written in one transaction before the 202 goes out: once
- * the sender hears "accepted", a crash cannot lose the event (a restart
- * sends the opening message and reports the agent interrupted), and a
- * failure before the commit is a 503 the sender may redeliver.  This is all
- * SQLite and queueing — the worktree and the process start on later turns.
+ * The event goes into the inbox with its dedup keys and is committed
+ * before the answer: once the sender hears "accepted", a crash cannot lose
+ * it (the row is worked on after a restart), and a failure to record it is
+ * a 503 the sender may redeliver.  The work (thread, agent) runs from the
+ * row afterwards, so the answer never waits for it.
+ *
+ * Keys: the delivery id, and for GitHub a digest of the signed body as
+ * well: the delivery id is not signed, so the same body and signature
+ * under a fresh id is a replay, not a new event.
  */
 static void
 accept_event(struct httpd_response *resp, const struct cfg_webhook *w,
-    const char *id, struct webhook_event *ev)
+    const char *id, const char *body, size_t body_len,
+    struct webhook_event *ev)
 {
-	struct job	*j;
-	int		 rc;
+	struct inbox_key	 keys[2];
+	char			*source, *bsource = NULL, digest[65];
+	size_t			 nkeys = 1;
+	int			 rc = -1;
 
 	if (loop_stopping()) {
 		webhook_event_free(ev);
 		answer(resp, 503, "shutting down; retry later");
 		return;
 	}
-	if (store_begin() != 0) {
-		webhook_event_free(ev);
-		answer(resp, 503, "cannot record the delivery; retry");
-		return;
+	source = xasprintf("webhook:%s", w->name);
+	keys[0] = (struct inbox_key){ source, id, WEBHOOK_DEDUP_TTL };
+	if (body != NULL) {
+		bsource = xasprintf("webhook:%s:body", w->name);
+		webhook_sha256_hex(body, body_len, digest);
+		keys[nkeys++] = (struct inbox_key){ bsource, digest,
+		    WEBHOOK_DEDUP_TTL };
 	}
-	if ((rc = record(w, id)) == -1) {
-		store_rollback();
-		webhook_event_free(ev);
+	inbox_put("webhook", event_json(w, ev), keys, nkeys, record_done, &rc);
+	if (inbox_flush() != 0)
+		rc = -1;
+	free(source);
+	free(bsource);
+	if (rc == -1) {
+		log_warnx("webhook %s: delivery %s could not be recorded",
+		    w->name, id);
 		answer(resp, 503, "cannot record the delivery; retry");
-		return;
-	}
-	if (rc == 0) {
-		store_commit();
+	} else if (rc == 0) {
 		count("switchboard_webhook_duplicates_total",
 		    "Webhook deliveries seen before and dropped.", w, NULL);
 		log_info("webhook %s: delivery %s seen before, dropped",
 		    w->name, id);
-		webhook_event_free(ev);
 		answer(resp, 200, "duplicate delivery, ignored");
-		return;
+	} else {
+		log_info("webhook %s: delivery %s accepted: %s", w->name, id,
+		    ev->headline);
+		count("switchboard_webhook_accepted_total",
+		    "Webhook events acted on.", w, NULL);
+		answer(resp, 202, "accepted");
 	}
-	log_info("webhook %s: delivery %s accepted: %s", w->name, id,
-	    ev->headline);
-	j = xcalloc(1, sizeof *j);
-	j->hook = xstrdup(w->name);
-	j->ev = *ev;
-	memset(ev, 0, sizeof *ev);
-	job_run(j);
-	if (store_commit() != 0) {
-		log_warnx("webhook %s: delivery %s could not be committed",
-		    w->name, id);
-		answer(resp, 503, "cannot record the delivery; retry");
-		return;
-	}
-	count("switchboard_webhook_accepted_total",
-	    "Webhook events acted on.", w, NULL);
-	answer(resp, 202, "accepted");
+	webhook_event_free(ev);
 }
 
 static void
@@ -442,7 +492,7 @@ on_github(const struct httpd_request *req, struct httpd_response *resp,
 		    why);
 		reject(resp, w, 400, "malformed", req->peer);
 	} else
-		accept_event(resp, w, delivery, &ev);
+		accept_event(resp, w, delivery, req->body, req->body_len, &ev);
 	free(why);
 }
 
@@ -519,7 +569,7 @@ on_generic(const struct httpd_request *req, struct httpd_response *resp,
 	ev.key = thread;
 	thread = NULL;
 	ev.by = xasprintf("webhook:%s", w->name);
-	accept_event(resp, w, id, &ev);
+	accept_event(resp, w, id, NULL, 0, &ev);
 out:
 	free(task);
 	free(thread);
@@ -698,6 +748,8 @@ webhook_configure(const struct config *c)
 		    c->webhooks[i].path, c->webhooks[i].target_adapter,
 		    c->webhooks[i].target_channel);
 	}
+	inbox_kind("webhook", webhook_process, NULL, NULL);
+	inbox_kick();
 	if (!hooked) {
 		hooked = 1;
 		agent_on_end(on_agent_end, NULL);

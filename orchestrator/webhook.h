@@ -4,9 +4,10 @@
  * there, or continue the thread an earlier event opened.
  *
  * One httpd route per enabled webhook.  The handler only verifies, parses,
- * decides whether the event is one we act on, records its delivery id
- * (store_seen_add, so a replay is dropped) and answers; the chat and agent
- * work runs on the next loop turn (GitHub gives up after ~10 s).  Decision
+ * decides whether the event is one we act on, records it in the inbox with
+ * its delivery id (and, for GitHub, a digest of the signed body: the id is
+ * not signed) so a replay is dropped, and answers; the chat and agent work
+ * runs from the inbox row afterwards (GitHub gives up after ~10 s).  Decision
  * worth knowing: an event names its thread by a key ("owner/repo#12", or
  * the generic thread field) mapped to the conversation in the store's kv, so
  * every later event about the same issue or PR lands in that thread as a
@@ -44,6 +45,8 @@ void	 webhook_event_free(struct webhook_event *);
  */
 void	 webhook_configure(const struct config *);
 
+/* SHA-256 of data, as lowercase hex. */
+void	 webhook_sha256_hex(const void *data, size_t len, char out[65]);
 /* HMAC-SHA256 of data under secret, as lowercase hex. */
 void	 webhook_hmac_hex(const char *secret, const void *data, size_t len,
 	    char out[65]);

@@ -189,4 +189,24 @@ int	 worktree_fast_forward(const char *repo_path, const char *base,
 	    const char *expect_hex, const char *new_hex, char **warning,
 	    char **cause);
 
+/*
+ * Startup reconciliation with the store, for worktrees "sb-N" of repo_path
+ * under state_dir/worktrees: known(N, path, branch) answers
+ * WORKTREE_UNKNOWN for one the store never recorded (made, then a crash
+ * before the record): it is removed with its branch; WORKTREE_UNLOCK for one
+ * whose agent is over (an interrupted agent left it locked, so retention
+ * could never remove it); WORKTREE_KEEP otherwise.  Also removed: a
+ * half-made directory state_dir/worktrees/N that git does not list and the
+ * store does not know (branch NULL in that call), and a branch "sb/N-..."
+ * the store does not know (path NULL in that call) that is checked out
+ * nowhere and holds nothing base does not: one with commits of its own is a
+ * result, or another store's, and is kept.
+ */
+enum { WORKTREE_KEEP, WORKTREE_UNLOCK, WORKTREE_UNKNOWN };
+typedef int	(*worktree_known_fn)(int64_t agent_id, const char *path,
+		    const char *branch, void *arg);
+int	 worktree_reconcile(const char *repo_path, const char *base,
+	    const char *state_dir, worktree_known_fn known, void *arg,
+	    char **cause);
+
 #endif

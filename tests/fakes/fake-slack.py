@@ -7,7 +7,9 @@ Web API (POST /api/<method>, JSON body, Authorization: Bearer):
   auth.test, apps.connections.open (xapp- token; returns a single-use
   ws://127.0.0.1:PORT/socket?ticket=… URL), chat.postMessage, chat.update,
   reactions.add (already_reacted on a repeat), conversations.replies,
-  conversations.history (metadata only with include_all_metadata).
+  conversations.history (metadata only with include_all_metadata; `limit`
+  and `cursor` pagination with has_more / response_metadata.next_cursor;
+  replies oldest first, history newest first, as Slack orders them).
   Every call is recorded.  Bad or missing tokens: invalid_auth / not_authed.
   Non-JSON content type: invalid_arguments (real Slack would accept a form;
   our client must send JSON), except files.getUploadURLExternal, whose docs
@@ -29,6 +31,9 @@ restart).  Bot posts are echoed back as message events (like Slack).
 Control (test only, no auth):
   POST /_test/event        {"event": {...}} or {"interactive": {...}}
                            → {"envelope_id", "event_id"}
+  POST /_test/burst        {"events": [...]}: each as /_test/event, all
+                           written to the socket back to back
+                           → {"envelopes": [ids]}
   POST /_test/redeliver    {"envelope_id"}: send it again, retry_attempt 0
   POST /_test/disconnect   {"reason"}: disconnect frame on the newest socket;
                            refresh_requested/warning close it after
@@ -36,6 +41,13 @@ Control (test only, no auth):
   POST /_test/drop         abort the newest socket's TCP connection
   POST /_test/deaf         newest socket stops answering pings and sending
   POST /_test/ratelimit    {"method", "count", "retry_after"}
+  POST /_test/bigframe     {"size", "fragments"}: a hostile peer (not
+                           Slack): one text message of size bytes, split
+                           into that many WebSocket fragments, on the
+                           newest socket
+  POST /_test/seed         {"channel", "thread_ts", "count"}: that many
+                           messages from other people in the thread (not
+                           delivered as events: a long thread's history)
   POST /_test/hold_acks    {"on": bool}: while on, acks are counted
                            ("held") but envelopes stay unacked, as if the
                            ack never reached Slack
@@ -349,15 +361,31 @@ class Fake:
             out.append(m)
         return out
 
+    def page(self, a, msgs, default_limit):
+        """Slack's cursor pagination: at most `limit` items, then
+        has_more and response_metadata.next_cursor (opaque) for the rest."""
+        try:
+            limit = max(1, min(int(a.get("limit") or default_limit), 1000))
+        except (TypeError, ValueError):
+            limit = default_limit
+        cur = a.get("cursor") or ""
+        start = int(base64.b64decode(cur).decode()[5:]) if cur else 0
+        out = {"ok": True, "messages": msgs[start:start + limit],
+               "has_more": start + limit < len(msgs)}
+        if out["has_more"]:
+            out["response_metadata"] = {"next_cursor": base64.b64encode(
+                ("next:%d" % (start + limit)).encode()).decode()}
+        return out
+
     async def m_conversations_replies(self, a):
         root = a.get("ts")
-        return {"ok": True, "messages": self.listing(
+        return self.page(a, self.listing(
             a, lambda m: m["ts"] == root or m.get("thread_ts") == root),
-            "has_more": False}
+            1000)
 
     async def m_conversations_history(self, a):
-        return {"ok": True, "messages": self.listing(
-            a, lambda m: "thread_ts" not in m)[::-1], "has_more": False}
+        return self.page(a, self.listing(
+            a, lambda m: "thread_ts" not in m)[::-1], 100)
 
     # ---- Socket Mode ---------------------------------------------------
     async def socket(self, request):
@@ -379,7 +407,16 @@ class Fake:
         rec["hello_at"] = time.time()
         await self.redeliver_stranded()
         try:
-            async for msg in ws:
+            while True:
+                # Not `async for`: it hides the CLOSE frame and its code.
+                msg = await ws.receive()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING,
+                                WSMsgType.CLOSED, WSMsgType.ERROR):
+                    if msg.type == WSMsgType.CLOSE:
+                        rec["close_code"] = msg.data
+                    if rec["closed_by"] is None:
+                        rec["closed_by"] = "client"
+                    break
                 if msg.type == WSMsgType.PING:
                     if not rec["deaf"]:
                         await ws.pong(msg.data)
@@ -394,12 +431,10 @@ class Fake:
                     if env is not None and self.hold_acks:
                         env["held"] += 1
                     elif env is not None:
+                        if not env["acked"]:
+                            env["acked_at"] = time.time()
                         env["acked"] = True
                         env["acks"] += 1
-                elif msg.type == WSMsgType.CLOSE:
-                    if rec["closed_by"] is None:
-                        rec["closed_by"] = "client"
-                    break
         finally:
             if rec["closed_by"] is None:
                 rec["closed_by"] = "client"
@@ -426,6 +461,14 @@ class Fake:
         rec = await self.push("events_api", payload)
         return web.json_response({"envelope_id": rec["envelope_id"],
                                   "event_id": payload["event_id"]})
+
+    async def t_burst(self, request):
+        body = await request.json()
+        ids = []
+        for ev in body["events"]:
+            rec = await self.push("events_api", self.event_callback(ev))
+            ids.append(rec["envelope_id"])
+        return web.json_response({"envelopes": ids})
 
     async def t_redeliver(self, request):
         body = await request.json()
@@ -460,6 +503,42 @@ class Fake:
         request.app["drop"] = rec
         rec["ws"]._req.transport.abort()
         return web.json_response({"ok": True, "socket": rec["id"]})
+
+    async def t_bigframe(self, request):
+        """Raw frames, so that a message can be fragmented (aiohttp only
+        sends whole messages).  Server frames are unmasked (RFC 6455 5.1)."""
+        b = await request.json()
+        socks = self.live_sockets()
+        if not socks:
+            return web.json_response({"ok": False})
+        size, nfrag = int(b["size"]), max(1, int(b.get("fragments", 1)))
+        body = b'{"type":"events_api","envelope_id":"big","payload":"' + \
+            b"x" * max(0, size - 60) + b'"}'
+        step = (len(body) + nfrag - 1) // nfrag
+        transport = socks[-1]["ws"]._req.transport
+        for i in range(nfrag):
+            chunk = body[i * step:(i + 1) * step]
+            b0 = (0x80 if i == nfrag - 1 else 0) | (0x1 if i == 0 else 0x0)
+            n = len(chunk)
+            if n < 126:
+                hdr = bytes([b0, n])
+            elif n < 65536:
+                hdr = bytes([b0, 126]) + n.to_bytes(2, "big")
+            else:
+                hdr = bytes([b0, 127]) + n.to_bytes(8, "big")
+            transport.write(hdr + chunk)
+            await asyncio.sleep(0)
+        return web.json_response({"ok": True, "socket": socks[-1]["id"],
+                                  "bytes": len(body)})
+
+    async def t_seed(self, request):
+        b = await request.json()
+        for i in range(int(b["count"])):
+            ts = self.next_ts()
+            self.messages[(b["channel"], ts)] = {
+                "type": "message", "user": "U9", "text": "chatter %d" % i,
+                "ts": ts, "thread_ts": b["thread_ts"], "team": TEAM}
+        return web.json_response({"ok": True})
 
     async def t_deaf(self, request):
         socks = self.live_sockets()
@@ -509,14 +588,18 @@ async def main():
     ap.add_argument("--no-echo", dest="echo", action="store_false")
     args = ap.parse_args()
     fake = Fake(args)
-    app = web.Application()
+    # Control requests may carry a hostile-size event (tests of limits).
+    app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post("/api/{method}", fake.api)
     app.router.add_get("/socket", fake.socket)
     app.router.add_post("/_test/event", fake.t_event)
+    app.router.add_post("/_test/burst", fake.t_burst)
     app.router.add_post("/_test/redeliver", fake.t_redeliver)
     app.router.add_post("/_test/disconnect", fake.t_disconnect)
     app.router.add_post("/_test/drop", fake.t_drop)
     app.router.add_post("/_test/deaf", fake.t_deaf)
+    app.router.add_post("/_test/bigframe", fake.t_bigframe)
+    app.router.add_post("/_test/seed", fake.t_seed)
     app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
     app.router.add_post("/_test/fail", fake.t_fail)
     app.router.add_post("/_test/lose", fake.t_lose)

@@ -98,6 +98,7 @@ setup(void)
 	fail_next = 0;
 	next_ref = 100;
 	caps.min_interval_ms = 0;
+	caps.per_method_limits = 0;
 	strcpy(dir, "/tmp/sb-outbox-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK(loop_init() == 0);
@@ -257,6 +258,7 @@ TEST(outbox_rows_survive_a_restart_and_go_out_once)
 TEST(outbox_paces_posts_but_not_reactions_or_edits)
 {
 	setup();
+	caps.per_method_limits = 1;	/* Slack */
 	caps.min_interval_ms = 300;
 	outbox_post("fake", "C1", "T1", NULL, "k", "first", NULL, NULL);
 	outbox_react("fake", "C1", "T1", "42", "👀");
@@ -274,6 +276,74 @@ TEST(outbox_paces_posts_but_not_reactions_or_edits)
 	teardown(1);
 }
 
+TEST(outbox_reactions_and_edits_pass_a_paced_backlog_of_posts)
+{
+	uint64_t	 t0;
+	int		 i, react = -1, edit = -1;
+
+	setup();
+	caps.per_method_limits = 1;	/* Slack */
+	caps.min_interval_ms = 300;
+	outbox_post("fake", "C1", "T1", NULL, "k", "first", NULL, NULL);
+	for (i = 0; i < 5; i++)
+		outbox_post("fake", "C1", "T2", NULL, NULL, "backlog", NULL,
+		    NULL);
+	pump_until(1, 1000);
+	t0 = now_ms();
+	outbox_react("fake", "C1", "T3", "42", "👀");
+	outbox_edit("fake", "C1", "T1", "k", "first, edited", NULL, NULL, 0);
+	pump_until(4, 1000);
+	for (i = 0; i < nsent; i++) {
+		if (sent[i].kind == CHAT_OP_REACT)
+			react = i;
+		if (sent[i].kind == CHAT_OP_EDIT)
+			edit = i;
+	}
+	CHECK(react > 0 && edit > 0);
+	/* both went while posts were still waiting out their interval */
+	CHECK(sent[react].at_ms - t0 < 200);
+	CHECK(sent[edit].at_ms - t0 < 200);
+	CHECK(outbox_pending() >= 4);
+	CHECK_STR(sent[edit].target, "100");
+	teardown(1);
+}
+
+TEST(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order)
+{
+	setup();
+	/* Matrix-like: one limit for every send, so a 429 holds them all. */
+	fail_next = 1;
+	fail_retry_ms = 400;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	pump_until(3, 2000);
+	CHECK_INT(nsent, 3);
+	CHECK_STR(sent[1].text, "first");	/* the retry, then the 👀 */
+	CHECK(sent[2].kind == CHAT_OP_REACT);
+	CHECK(sent[2].at_ms - sent[0].at_ms >= 400);
+	teardown(1);
+}
+
+TEST(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions)
+{
+	setup();
+	caps.per_method_limits = 1;	/* Slack */
+	caps.min_interval_ms = 400;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, "k", "second", NULL, NULL);
+	outbox_edit("fake", "C1", "T1", "k", "second, edited", NULL, NULL, 0);
+	outbox_react("fake", "C1", "T2", "42", "👀");
+	pump_until(2, 300);
+	CHECK_INT(nsent, 2);
+	CHECK(sent[1].kind == CHAT_OP_REACT);
+	pump_until(4, 2000);
+	CHECK_INT(nsent, 4);
+	CHECK_STR(sent[2].text, "second");
+	CHECK(sent[3].kind == CHAT_OP_EDIT);	/* right after its post */
+	CHECK(sent[3].at_ms - sent[2].at_ms < 200);
+	teardown(1);
+}
+
 int
 main(void)
 {
@@ -285,5 +355,8 @@ main(void)
 	RUN(outbox_permanent_failure_is_dropped_and_its_edits_fail_too);
 	RUN(outbox_splits_long_plain_text_and_cuts_keyed_messages);
 	RUN(outbox_rows_survive_a_restart_and_go_out_once);
+	RUN(outbox_reactions_and_edits_pass_a_paced_backlog_of_posts);
+	RUN(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions);
+	RUN(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order);
 	return t_done();
 }

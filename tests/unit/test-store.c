@@ -106,7 +106,7 @@ TEST(store_open_creates_0700_dir_with_latest_schema_and_pragmas)
 	CHECK_INT(query_int(store_db(), "SELECT count(*) FROM sqlite_master"
 	    " WHERE name IN ('kv', 'seen_events', 'conversations', 'agents',"
 	    " 'agents_status', 'questions', 'messages', 'outbox',"
-	    " 'outbox_pending')"), 9);
+	    " 'outbox_pending', 'inbox')"), 10);
 	mode = query_str(store_db(), "PRAGMA journal_mode");
 	CHECK_STR(mode, "wal");
 	free(mode);

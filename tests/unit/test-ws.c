@@ -396,6 +396,46 @@ TEST(ws_oversize_message_closes_1009)
 	teardown();
 }
 
+TEST(ws_oversize_message_is_drained_then_closed_1009_and_endless_one_dropped)
+{
+	struct server	 s;
+	struct rec	 r;
+	char		*msg;
+	size_t		 n = 40000;
+
+	setup();
+	CHECK(server_start(&s, NULL, NULL) == 0);
+	msg = xmalloc(n);
+	memset(msg, 'z', n);
+	/* 40,000 bytes against a limit of 1,000: past 16x, dropped at once. */
+	memset(&r, 0, sizeof r);
+	r.send[0] = msg;
+	r.send_len[0] = n;
+	CHECK(connect_to(&r, s.port, "/echo", 0, 0, 1000) != NULL);
+	run_until_closed(&r);
+	CHECK(r.opened);
+	CHECK_INT(r.ntext, 0);
+	CHECK_INT(r.closed, 1);
+	CHECK_INT(r.code, 1009);
+	CHECK(strstr(r.reason, "still coming") != NULL);
+	rec_free(&r);
+	/* 5,000 against 1,000: drained whole, then a clean 1009 close. */
+	memset(&r, 0, sizeof r);
+	r.send[0] = msg;
+	r.send_len[0] = 5000;
+	CHECK(connect_to(&r, s.port, "/echo", 0, 0, 1000) != NULL);
+	run_until_closed(&r);
+	server_stop(&s);
+	CHECK(r.opened);
+	CHECK_INT(r.ntext, 0);
+	CHECK_INT(r.closed, 1);
+	CHECK_INT(r.code, 1009);
+	CHECK(strstr(r.reason, "message of 5000 bytes") != NULL);
+	free(msg);
+	rec_free(&r);
+	teardown();
+}
+
 static void
 shutdown_on_open(struct ws_conn *c, void *arg)
 {
@@ -558,6 +598,7 @@ main(void)
 	RUN(ws_pongs_keep_a_quiet_connection_alive);
 	RUN(ws_connection_refused_reports_code_0);
 	RUN(ws_oversize_message_closes_1009);
+	RUN(ws_oversize_message_is_drained_then_closed_1009_and_endless_one_dropped);
 	RUN(ws_lws_shutdown_closes_an_open_connection_exactly_once);
 	RUN(ws_close_before_open_reports_code_0_once);
 	RUN(ws_bad_url_fails_immediately);

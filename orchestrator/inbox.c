@@ -1,0 +1,497 @@
+#include "orchestrator/inbox.h"
+#include "bot/httpd.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/metrics.h"
+#include "bot/store.h"
+#include "bot/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * One processing turn does at most this much, then yields to the loop, so
+ * that frames arriving meanwhile are recorded and acked between rows: an
+ * ack must never wait for a backlog of work.
+ */
+#define PROCESS_ROWS	32
+#define PROCESS_MS	10
+#define RETRY_MS	1000	/* after a failed commit */
+
+struct kind {
+	char			*name;
+	inbox_process_fn	 process;
+	inbox_insert_fn		 insert;
+	void			*arg;
+	struct kind		*next;
+};
+
+struct put {
+	char		*kind;		/* NULL: an after-commit callback only */
+	json_t		*payload;
+	struct inbox_key *keys;		/* strings owned */
+	size_t		 nkeys;
+	inbox_done_fn	 done;
+	void		*arg;
+	int		 rc;
+	struct put	*next;
+};
+
+static struct kind	*kinds;
+static struct put	*q_head, **q_tail = &q_head;
+static size_t		 nqueued;
+static int		 flush_scheduled, processing;
+static struct loop_timer *kick_timer;
+static int64_t		 rows = -1;	/* in the table; -1 = not counted yet */
+static int		 failing;
+static struct loop_timer *retry_timer;
+static struct metric	*m_rows, *m_commits, *m_failed, *m_processed;
+
+static void	process_some(void *);
+
+static void
+inbox_metrics(void)
+{
+	m_rows = metrics_counter("switchboard_inbox_rows_total", "",
+	    "Inbound events recorded in the inbox");
+	m_commits = metrics_counter("switchboard_inbox_commits_total", "",
+	    "Group commits of the inbox (one fsync each)");
+	m_failed = metrics_counter("switchboard_inbox_commit_failures_total",
+	    "", "Inbox commits the store refused");
+	m_processed = metrics_counter("switchboard_inbox_processed_total", "",
+	    "Inbox rows whose work committed");
+}
+
+static struct kind *
+kind_find(const char *name)
+{
+	struct kind	*k;
+
+	for (k = kinds; k != NULL; k = k->next)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+void
+inbox_kind(const char *name, inbox_process_fn process, inbox_insert_fn insert,
+    void *arg)
+{
+	struct kind	*k;
+
+	if ((k = kind_find(name)) == NULL) {
+		k = xcalloc(1, sizeof *k);
+		k->name = xstrdup(name);
+		k->next = kinds;
+		kinds = k;
+	}
+	k->process = process;
+	k->insert = insert;
+	k->arg = arg;
+}
+
+static void
+put_free(struct put *p)
+{
+	size_t	 i;
+
+	for (i = 0; i < p->nkeys; i++) {
+		free((char *)p->keys[i].source);
+		free((char *)p->keys[i].id);
+	}
+	free(p->keys);
+	free(p->kind);
+	json_decref(p->payload);
+	free(p);
+}
+
+static void
+flush_fire(void *arg)
+{
+	flush_scheduled = 0;
+	(void)inbox_flush();
+}
+
+static void
+enqueue(struct put *p)
+{
+	*q_tail = p;
+	q_tail = &p->next;
+	nqueued++;
+	if (!flush_scheduled) {
+		flush_scheduled = 1;
+		loop_defer(flush_fire, NULL);
+	}
+}
+
+void
+inbox_put(const char *kind, json_t *payload, const struct inbox_key *keys,
+    size_t nkeys, inbox_done_fn done, void *arg)
+{
+	struct put	*p;
+	size_t		 i;
+
+	p = xcalloc(1, sizeof *p);
+	p->kind = xstrdup(kind);
+	p->payload = payload;
+	if (nkeys > 0) {
+		p->keys = xcalloc(nkeys, sizeof *p->keys);
+		for (i = 0; i < nkeys; i++) {
+			p->keys[i].source = xstrdup(keys[i].source);
+			p->keys[i].id = xstrdup(keys[i].id);
+			p->keys[i].ttl_s = keys[i].ttl_s;
+		}
+	}
+	p->nkeys = nkeys;
+	p->done = done;
+	p->arg = arg;
+	enqueue(p);
+}
+
+void
+inbox_after_commit(inbox_done_fn done, void *arg)
+{
+	struct put	*p;
+
+	p = xcalloc(1, sizeof *p);
+	p->done = done;
+	p->arg = arg;
+	enqueue(p);
+}
+
+static int64_t
+count_rows(void)
+{
+	sqlite3_stmt	*st;
+
+	if (rows < 0) {
+		st = store_stmt("SELECT count(*) FROM inbox");
+		rows = sqlite3_step(st) == SQLITE_ROW ?
+		    sqlite3_column_int64(st, 0) : 0;
+		sqlite3_reset(st);
+	}
+	return rows;
+}
+
+static int
+insert_row(const char *kind, json_t *payload)
+{
+	sqlite3_stmt	*st;
+	char		*s;
+	int		 rc = 0;
+
+	s = json_dumps(payload, JSON_COMPACT);
+	st = store_stmt("INSERT INTO inbox (kind, payload, created_at)"
+	    " VALUES (?, ?, ?)");
+	store_bind_text(st, 1, kind);
+	store_bind_text(st, 2, s);
+	store_bind_int(st, 3, wall_s());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		log_warnx("inbox: insert failed: %s",
+		    sqlite3_errmsg(store_db()));
+		rc = -1;
+	}
+	sqlite3_reset(st);
+	free(s);
+	return rc;
+}
+
+/* The store refused a commit: say so loudly, once per episode. */
+static void
+store_failed(const char *what)
+{
+	metrics_inc(m_failed);
+	if (!failing)
+		log_warnx("STORE CANNOT COMMIT (%s): %s; events are not acked"
+		    " and not acted on until it can", what,
+		    sqlite3_errmsg(store_db()));
+	failing = 1;
+	health_set("store", "cannot commit");
+	health_fail("store", "the state database cannot commit");
+}
+
+static void
+store_ok(void)
+{
+	if (failing) {
+		log_info("store: commits work again");
+		health_set("store", "ok");
+		health_ok("store");
+	}
+	failing = 0;
+}
+
+/* Keys of p: 1 all new, 0 one was seen, -1 store error. */
+static int
+record_keys(const struct put *p)
+{
+	size_t	 i;
+	int	 r, fresh = 1;
+
+	for (i = 0; i < p->nkeys; i++) {
+		if ((r = store_seen_add(p->keys[i].source, p->keys[i].id,
+		    p->keys[i].ttl_s)) == -1)
+			return -1;
+		if (r == 0)
+			fresh = 0;
+	}
+	return fresh;
+}
+
+int
+inbox_flush(void)
+{
+	struct put	*list, *p;
+	struct kind	*k;
+	int64_t		 ahead;
+	int		 rc = 0, r, inserted = 0;
+
+	if (q_head == NULL)
+		return 0;
+	if (m_rows == NULL)
+		inbox_metrics();
+	if (store_db() == NULL || !sqlite3_get_autocommit(store_db())) {
+		/* Inside someone's transaction: its commit is not ours. */
+		if (!flush_scheduled) {
+			flush_scheduled = 1;
+			loop_defer(flush_fire, NULL);
+		}
+		return store_db() == NULL ? -1 : 0;
+	}
+	list = q_head;
+	q_head = NULL;
+	q_tail = &q_head;
+	nqueued = 0;
+
+	ahead = count_rows();
+	if (store_begin() == -1)
+		rc = -1;
+	for (p = list; rc == 0 && p != NULL; p = p->next) {
+		if (p->kind == NULL) {
+			p->rc = 1;
+			continue;
+		}
+		if ((r = record_keys(p)) == -1) {
+			rc = -1;
+			break;
+		}
+		p->rc = r;
+		if (r == 0)
+			continue;
+		if (insert_row(p->kind, p->payload) == -1) {
+			rc = -1;
+			break;
+		}
+		if ((k = kind_find(p->kind)) != NULL && k->insert != NULL)
+			k->insert(p->payload, (size_t)(ahead + inserted),
+			    k->arg);
+		inserted++;
+	}
+	if (rc == 0) {
+		if (store_commit() == -1)
+			rc = -1;
+	} else if (sqlite3_get_autocommit(store_db()) == 0)
+		store_rollback();
+	if (rc == 0) {
+		store_ok();
+		metrics_inc(m_commits);
+		metrics_add(m_rows, inserted);
+		if (rows >= 0)
+			rows += inserted;
+	} else
+		store_failed("inbox");
+	while ((p = list) != NULL) {
+		list = p->next;
+		if (p->done != NULL)
+			p->done(rc == 0 ? p->rc : -1, p->arg);
+		put_free(p);
+	}
+	if (rc == 0 && inserted > 0)
+		inbox_kick();
+	return rc;
+}
+
+int
+inbox_add(const char *kind, json_t *payload)
+{
+	if (insert_row(kind, payload) == -1)
+		return -1;
+	if (rows >= 0)
+		rows++;
+	inbox_kick();
+	return 0;
+}
+
+static void
+retry_fire(void *arg)
+{
+	retry_timer = NULL;
+	inbox_kick();
+}
+
+static void
+process_fire(void *arg)
+{
+	kick_timer = NULL;
+	process_some(NULL);
+}
+
+/*
+ * Processing runs from a 0 ms timer, i.e. at the start of the next loop
+ * iteration, and group commits from loop_defer (its idle phase), before
+ * that iteration polls: so the acks a commit queues are written in the
+ * same iteration, never after a turn of processing.
+ */
+void
+inbox_kick(void)
+{
+	if (kick_timer != NULL || retry_timer != NULL)
+		return;
+	kick_timer = loop_timer_once(0, process_fire, NULL);
+}
+
+static void
+row_delete(int64_t id)
+{
+	sqlite3_stmt	*st;
+
+	st = store_stmt("DELETE FROM inbox WHERE id = ?");
+	store_bind_int(st, 1, id);
+	(void)sqlite3_step(st);
+	sqlite3_reset(st);
+}
+
+/*
+ * The next row after id `after`: its work runs, and the row is deleted, in
+ * the caller's transaction.  1 done, 0 nothing left, -1 the work failed.
+ */
+static int
+process_one(int64_t *after)
+{
+	sqlite3_stmt	*st;
+	struct kind	*k;
+	json_t		*payload;
+	json_error_t	 jerr;
+	char		*kind;
+	const char	*text;
+	int64_t		 id;
+	int		 rc;
+
+	st = store_stmt("SELECT id, kind, payload FROM inbox WHERE id > ?"
+	    " ORDER BY id LIMIT 1");
+	store_bind_int(st, 1, *after);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	id = sqlite3_column_int64(st, 0);
+	kind = store_col_text(st, 1);
+	text = (const char *)sqlite3_column_text(st, 2);
+	payload = text != NULL ? json_loads(text, 0, &jerr) : NULL;
+	sqlite3_reset(st);
+	*after = id;
+
+	if ((k = kind_find(kind)) == NULL || payload == NULL) {
+		log_warnx("inbox: row %lld (%s) %s, dropped", (long long)id,
+		    kind, payload == NULL ? "is corrupt" : "has no handler");
+		rc = 0;
+	} else
+		rc = k->process(payload, k->arg);
+	free(kind);
+	json_decref(payload);
+	if (rc == -1)
+		return -1;
+	row_delete(id);
+	return 1;
+}
+
+/*
+ * A batch of rows in one transaction (one fsync for all their work), within
+ * a time budget; then the loop gets its turn (acks, sends) before the next
+ * batch.  A failed commit undoes the batch's rows, which run again later.
+ */
+static void
+process_some(void *arg)
+{
+	uint64_t	 start = now_ms();
+	int64_t		 after = 0;
+	int		 n = 0, r = 1;
+
+	if (processing || store_db() == NULL || loop_stopping())
+		return;
+	if (m_rows == NULL)
+		inbox_metrics();
+	processing = 1;
+	if (store_begin() == -1)
+		r = -1;
+	while (r == 1 && n < PROCESS_ROWS && now_ms() - start < PROCESS_MS)
+		if ((r = process_one(&after)) == 1)
+			n++;
+	if (r == -1) {
+		if (!sqlite3_get_autocommit(store_db()))
+			store_rollback();
+		n = 0;
+	} else if (store_commit() == -1) {
+		r = -1;
+		n = 0;
+	}
+	processing = 0;
+	if (r == -1) {
+		store_failed("inbox processing");
+		if (retry_timer == NULL)
+			retry_timer = loop_timer_once(RETRY_MS, retry_fire,
+			    NULL);
+		return;
+	}
+	store_ok();
+	metrics_add(m_processed, n);
+	if (r == 0)
+		rows = 0;		/* the table is empty */
+	else {
+		if (rows >= n)
+			rows -= n;
+		inbox_kick();		/* more, after the loop had its turn */
+	}
+}
+
+size_t
+inbox_backlog(void)
+{
+	return store_db() != NULL ? (size_t)count_rows() + nqueued : nqueued;
+}
+
+int
+inbox_store_failing(void)
+{
+	return failing;
+}
+
+void
+inbox_reset(void)
+{
+	struct put	*p;
+	struct kind	*k;
+
+	while ((p = q_head) != NULL) {
+		q_head = p->next;
+		if (p->done != NULL)
+			p->done(-1, p->arg);
+		put_free(p);
+	}
+	q_tail = &q_head;
+	nqueued = 0;
+	while ((k = kinds) != NULL) {
+		kinds = k->next;
+		free(k->name);
+		free(k);
+	}
+	loop_timer_cancel(retry_timer);
+	retry_timer = NULL;
+	loop_timer_cancel(kick_timer);
+	kick_timer = NULL;
+	rows = -1;
+	failing = 0;
+	health_ok("store");
+	flush_scheduled = processing = 0;
+	m_rows = NULL;
+}
