@@ -21,6 +21,7 @@
 #define MATRIX_KV_TOKEN		"matrix.access_token"
 #define MATRIX_KV_DEVICE	"matrix.device_id"
 #define MATRIX_KV_SINCE		"matrix.next_batch"
+#define MATRIX_KV_TXN_PREFIX	"matrix.txn_prefix"
 #define MATRIX_SEEN_TTL		(7LL * 24 * 3600)
 #define MATRIX_BACKOFF_MIN_MS	1000
 #define MATRIX_BACKOFF_MAX_MS	60000
@@ -58,6 +59,7 @@ struct matrix {
 	char			*token;		/* in use; never logged */
 	char			*device_id;
 	int			 token_from_login; /* token came from /login */
+	char			*txn_prefix;	/* per state dir, see matrix.h */
 
 	int			 started;
 	int			 stopping;

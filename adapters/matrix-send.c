@@ -337,7 +337,7 @@ matrix_put(struct matrix_out *o, const char *type, json_t *content)
 	char		*room, *txn, *etxn, *path;
 
 	room = matrix_path_escape(op->channel);
-	txn = matrix_txn_id(op->id, o->step);
+	txn = matrix_txn_id(o->m->txn_prefix, op->id, o->step);
 	etxn = matrix_path_escape(txn);
 	path = xasprintf("/_matrix/client/v3/rooms/%s/send/%s/%s", room, type,
 	    etxn);
@@ -461,7 +461,7 @@ matrix_upload_stored(struct matrix *m, const struct matrix_reply *r,
 		    matrix_thread_latest(m, op->channel, op->thread)));
 	{
 		char *room = matrix_path_escape(op->channel);
-		char *txn = matrix_txn_id(op->id, 0);
+		char *txn = matrix_txn_id(m->txn_prefix, op->id, 0);
 		char *etxn = matrix_path_escape(txn);
 		char *path = xasprintf("/_matrix/client/v3/rooms/%s/send/"
 		    "m.room.message/%s", room, etxn);

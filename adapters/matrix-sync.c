@@ -328,7 +328,7 @@ matrix_encrypted(struct matrix *m, const char *room)
 	matrix_room_set("encrypted", room, "1");
 	log_info("matrix: room %s is encrypted; not supported, saying so once",
 	    room);
-	txn = xasprintf("sb-e2ee-%lld", (long long)wall_ms());
+	txn = xasprintf("sb-%s-e2ee-%lld", m->txn_prefix, (long long)wall_ms());
 	matrix_send_notice(m, room, txn, "This room is end-to-end encrypted. "
 	    "Switchboard does not support encrypted rooms yet and will not act "
 	    "on messages here; please use an unencrypted room.");

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #define MATRIX_MAX_THREADS	256
 
@@ -50,11 +51,42 @@ static void	 matrix_auth_try(struct matrix *, enum matrix_auth_step);
 /* ---- pure helpers ------------------------------------------------------ */
 
 char *
-matrix_txn_id(uint64_t id, int part)
+matrix_txn_id(const char *prefix, uint64_t id, int part)
 {
+	const char	*dash = *prefix != '\0' ? "-" : "";
+
 	if (part == 0)
-		return xasprintf("sb-%" PRIu64, id);
-	return xasprintf("sb-%" PRIu64 "-k%d", id, part);
+		return xasprintf("sb-%s%s%" PRIu64, prefix, dash, id);
+	return xasprintf("sb-%s%s%" PRIu64 "-k%d", prefix, dash, id, part);
+}
+
+/*
+ * The state dir's txnId prefix, made once.  A state dir that already synced
+ * without one keeps "" so rows in flight across the upgrade keep their
+ * txnIds; a fresh state dir (the case that needs it) gets 64 random bits.
+ */
+static char *
+matrix_txn_prefix(void)
+{
+	unsigned char	 rnd[8];
+	char		*v, *since;
+	size_t		 i;
+
+	if ((v = store_kv_get(MATRIX_KV_TXN_PREFIX)) != NULL)
+		return v;
+	since = store_kv_get(MATRIX_KV_SINCE);
+	if (since != NULL && *since != '\0')
+		v = xstrdup("");
+	else if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0)
+		fatalx("matrix: no randomness for the txnId prefix");
+	else {
+		v = xcalloc(1, 2 * sizeof rnd + 1);
+		for (i = 0; i < sizeof rnd; i++)
+			snprintf(v + 2 * i, 3, "%02x", rnd[i]);
+	}
+	free(since);
+	store_kv_set(MATRIX_KV_TXN_PREFIX, v);
+	return v;
 }
 
 char *
@@ -139,6 +171,7 @@ matrix_free(struct matrix *m)
 	free(m->token);
 	free(m->device_id);
 	free(m->since);
+	free(m->txn_prefix);
 	free(m);
 }
 
@@ -566,6 +599,7 @@ matrix_create(const struct config *cfg, char **cause)
 		m->device_id = v;
 	else
 		free(v);
+	m->txn_prefix = matrix_txn_prefix();
 	return &m->hdr;
 }
 

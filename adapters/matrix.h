@@ -3,11 +3,14 @@
  * a /sync long-poll for input and PUT /send for output.
  *
  * The decision worth knowing: every event we send carries a txnId made from
- * the outbox row id ("sb-<id>", "sb-<id>-k<n>" for the pre-reactions of a
- * question), and a password login reuses the device id kept in the store, so
- * a retry or a restart after kill -9 re-sends the same txnId from the same
- * device and the homeserver answers with the event it already has instead of
- * posting twice.  Inbound, the sync token is stored in the same transaction
+ * a random prefix kept in the state DB and the outbox row id ("sb-<p>-<id>",
+ * "sb-<p>-<id>-k<n>" for the pre-reactions of a question), and a password
+ * login reuses the device id kept in the store, so a retry or a restart after
+ * kill -9 re-sends the same txnId from the same device and the homeserver
+ * answers with the event it already has instead of posting twice.  The prefix
+ * is what keeps a *new* state dir (row ids from 1 again) with the same access
+ * token, hence the same device, from being answered with the old run's
+ * events: the spec scopes a txnId to the device and endpoint, not to us.  Inbound, the sync token is stored in the same transaction
  * as the event ids of its batch (at-least-once, deduplicated by event id).
  *
  * The functions below the ops are pure helpers, exposed for the unit tests.
@@ -26,8 +29,11 @@ extern const struct adapter_ops matrix_ops;
 /* Ceiling for one event's text: body plus HTML must fit in 64 KiB. */
 #define MATRIX_MAX_TEXT		30000
 
-/* txnId of outbox row id, part n (0 = the message itself, n>0 = n-th extra). */
-char	*matrix_txn_id(uint64_t id, int part);
+/*
+ * txnId of outbox row id, part n (0 = the message itself, n>0 = n-th extra),
+ * under the state dir's prefix ("" only for a state dir older than prefixes).
+ */
+char	*matrix_txn_id(const char *prefix, uint64_t id, int part);
 
 /* One URL path segment, percent-encoded (room and event ids: ! $ : #). */
 char	*matrix_path_escape(const char *);

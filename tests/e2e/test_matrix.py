@@ -3,6 +3,7 @@ tests/fakes/fake-matrix.py (a separate process on loopback)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -421,6 +422,41 @@ def test_invite_from_not_allowed_user_is_not_joined(tmp, ds):
         check("who is not allowed" in open(d.errlog).read(), "logged")
         check(not fake.sent()["joins"], "not joined")
         check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_state_dir_reset_with_same_token_does_not_replay_txn_ids(tmp, ds):
+    # The fake answers a txnId it has seen from the same device with the old
+    # event (spec: a txnId is scoped to the device and endpoint).  A
+    # configured token keeps the device across a state-dir reset, and the
+    # outbox's row ids restart at 1: without a per-state-dir prefix the new
+    # run's 👀 would come back as the old run's event and never show.
+    fake = Fake()
+    try:
+        fake.call("POST", "/_test/token", {"token": "cfgtok", "user": BOT})
+        room = fake.room()
+        d = start(tmp, ds, fake, token="cfgtok", password=False)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        first = fake.say(room, "bot: status")
+        fake.wait(lambda e: find(e, "m.reaction", target=first, key="👀"),
+                  "👀 in the first run")
+        check(d.stop() == 0, "clean exit")
+        shutil.rmtree(d.state)
+        n = fake.sent()["nsyncs"]
+        d2 = start(tmp, ds, fake, token="cfgtok", password=False)
+        fake.wait_state(lambda s: s["nsyncs"] - n >= 2 and
+                        s["syncs"][-1].get("since"), "the new run's long-poll")
+        second = fake.say(room, "bot: status")
+        fake.wait(lambda e: find(e, "m.reaction", target=second, key="👀"),
+                  "👀 in the run after the reset")
+        s = fake.sent()
+        txns = [e["txn_id"] for e in s["events"] if e["type"] == "m.reaction"]
+        check(len(txns) == len(set(txns)), "txnIds differ: %r" % txns)
+        check(d2.stop() == 0, "clean exit")
     finally:
         fake.stop()
 

@@ -230,18 +230,22 @@ TEST(html_escapes_and_marks_code_and_bold)
 	free(h);
 }
 
-TEST(txn_id_derives_from_row_id_and_part)
+TEST(txn_id_derives_from_prefix_row_id_and_part)
 {
 	char	*t;
 
-	t = matrix_txn_id(42, 0);
-	CHECK_STR(t, "sb-42");
+	t = matrix_txn_id("9f3a", 42, 0);
+	CHECK_STR(t, "sb-9f3a-42");
 	free(t);
-	t = matrix_txn_id(42, 2);
-	CHECK_STR(t, "sb-42-k2");
+	t = matrix_txn_id("9f3a", 42, 2);
+	CHECK_STR(t, "sb-9f3a-42-k2");
 	free(t);
-	t = matrix_txn_id(18446744073709551615ULL, 0);
-	CHECK_STR(t, "sb-18446744073709551615");
+	t = matrix_txn_id("9f3a", 18446744073709551615ULL, 0);
+	CHECK_STR(t, "sb-9f3a-18446744073709551615");
+	free(t);
+	/* A state dir from before prefixes keeps its txnIds. */
+	t = matrix_txn_id("", 42, 1);
+	CHECK_STR(t, "sb-42-k1");
 	free(t);
 }
 
@@ -354,7 +358,7 @@ main(void)
 	RUN(encryption_events_are_recognised_even_from_anyone);
 	RUN(oversized_body_is_truncated_on_a_character_boundary);
 	RUN(html_escapes_and_marks_code_and_bold);
-	RUN(txn_id_derives_from_row_id_and_part);
+	RUN(txn_id_derives_from_prefix_row_id_and_part);
 	RUN(path_escape_encodes_room_and_event_id_characters);
 	RUN(choice_line_uses_keycaps_and_stops_at_ten);
 	RUN(mutated_events_never_crash_the_parser);
