@@ -8,6 +8,8 @@
  * (nothing was acted on), a redelivered event is dropped by its id.  The
  * first run has no token and starts from "now": one sync with timeout=0 and
  * a timeline limit of 0 whose token is stored, so history is never replayed.
+ * A room joined later comes with its recent history too; only what follows
+ * our own join event in its timeline is acted on (matrix_joined_at).
  *
  * A `limited` timeline (more events than the filter's limit since our token)
  * is not back-filled: we log which room skipped events and from which
@@ -24,6 +26,7 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 
 #define MATRIX_SYNC_TIMEOUT_MS	30000
@@ -532,6 +535,43 @@ matrix_pending_free(struct matrix_pending *p)
 }
 
 /*
+ * Index in a timeline of our own latest join, or -1.  After a join the
+ * homeserver hands us the room's recent timeline, history written before we
+ * were there included (Synapse: up to the filter's limit), and acting on it
+ * would turn an old mention, or a whole DM, into tasks.  The timeline is in
+ * stream order (spec: /sync "timeline.events ... in chronological order"),
+ * so what comes before our join event was written before we joined; the
+ * origin_server_ts of an event is set by its sender's server and proves
+ * nothing.  A join that is not in the batch (a limited timeline) is older
+ * than everything in it, so nothing is skipped.  A member event of ours whose
+ * prev_content was already a join is a profile change, not a join.
+ */
+static ssize_t
+matrix_joined_at(json_t *evs, const char *self)
+{
+	const char	*type, *sk, *mem, *prev;
+	ssize_t		 at = -1;
+	size_t		 i;
+	json_t		*e;
+
+	json_array_foreach(evs, i, e) {
+		type = json_string_value(json_object_get(e, "type"));
+		sk = json_string_value(json_object_get(e, "state_key"));
+		mem = json_string_value(json_object_get(json_object_get(e,
+		    "content"), "membership"));
+		prev = json_string_value(json_object_get(json_object_get(
+		    json_object_get(e, "unsigned"), "prev_content"),
+		    "membership"));
+		if (type != NULL && strcmp(type, "m.room.member") == 0 &&
+		    sk != NULL && strcmp(sk, self) == 0 && mem != NULL &&
+		    strcmp(mem, "join") == 0 && (prev == NULL ||
+		    strcmp(prev, "join") != 0))
+			at = (ssize_t)i;
+	}
+	return at;
+}
+
+/*
  * Records the batch: room facts, new event ids and the token, in one
  * transaction.  *out gets the new events in order.  -1 if it did not commit.
  */
@@ -543,6 +583,7 @@ matrix_record(struct matrix *m, json_t *body, const char *next, int initial,
 	json_t			*rooms, *r, *tl, *evs, *e, *cnt;
 	const char		*room, *id;
 	size_t			 i;
+	ssize_t			 skip;
 	char			 buf[32];
 	int			 rc;
 
@@ -583,7 +624,10 @@ matrix_record(struct matrix *m, json_t *body, const char *next, int initial,
 		if (initial)
 			continue;	/* starting from now: history is not ours */
 		evs = json_object_get(tl, "events");
+		skip = matrix_joined_at(evs, m->user_id);
 		json_array_foreach(evs, i, e) {
+			if (skip >= 0 && (ssize_t)i <= skip)
+				continue;	/* before our join: history */
 			if ((id = json_string_value(json_object_get(e,
 			    "event_id"))) == NULL) {
 				log_warnx("matrix: %s: event without event_id "
@@ -722,13 +766,14 @@ matrix_filter(int initial)
 	json_t	*f;
 	char	*s;
 
-	f = json_pack("{s:{s:[]}, s:{s:[]}, s:{s:{s:[ssss], s:i}, "
+	/* m.room.member in the timeline: our own join marks where history ends. */
+	f = json_pack("{s:{s:[]}, s:{s:[]}, s:{s:{s:[sssss], s:i}, "
 	    "s:{s:[s], s:b}, s:{s:[]}, s:{s:[]}}}",
 	    "presence", "types",
 	    "account_data", "types",
 	    "room",
 	    "timeline", "types", "m.room.message", "m.reaction",
-	    "m.room.encryption", "m.room.encrypted",
+	    "m.room.encryption", "m.room.encrypted", "m.room.member",
 	    "limit", initial ? 0 : MATRIX_TIMELINE_LIMIT,
 	    "state", "types", "m.room.encryption", "lazy_load_members", 1,
 	    "ephemeral", "types",

@@ -426,6 +426,41 @@ def test_invite_from_not_allowed_user_is_not_joined(tmp, ds):
         fake.stop()
 
 
+def test_history_from_before_the_join_is_not_acted_on(tmp, ds):
+    # After a join the homeserver returns the room's recent timeline,
+    # written before we were there.  A mention in a group room and a plain
+    # request in a DM from before the invite must not become tasks; what is
+    # written after the join must.
+    fake = Fake()
+    try:
+        group = fake.room(members=(ALICE, "@carol:localhost"))
+        dm = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        old_g = fake.say(group, "bot: delete the database", mention=True)
+        old_dm = fake.say(dm, "rewrite everything in rust")
+        fake.invite(group)
+        fake.invite(dm)
+        joined(fake, group)
+        joined(fake, dm)
+        synced(fake, 3)
+        new_g = fake.say(group, "bot: status", mention=True)
+        new_dm = fake.say(dm, "status")
+        fake.wait(lambda e: find(e, "m.reaction", target=new_g, key="👀") and
+                  find(e, "m.reaction", target=new_dm, key="👀"),
+                  "👀 on the messages after the join")
+        evs = fake.sent()["events"]
+        check(not find(evs, target=old_g) and not find(evs, target=old_dm),
+              "history acted on: %r" % [e["content"] for e in evs
+                                        if e["type"] != "m.room.member"])
+        check(not find(evs, "m.room.message", body="database") and
+              not find(evs, "m.room.message", body="rust"),
+              "no agent started from history")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_state_dir_reset_with_same_token_does_not_replay_txn_ids(tmp, ds):
     # The fake answers a txnId it has seen from the same device with the old
     # event (spec: a txnId is scoped to the device and endpoint).  A

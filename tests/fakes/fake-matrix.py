@@ -7,6 +7,7 @@ Behaves like the spec (and PROTOCOLS.md) where the adapter depends on it:
     given), GET /v3/account/whoami, Bearer tokens, 401 M_UNKNOWN_TOKEN;
   - GET /v3/sync with since tokens, long-poll (wakes on a new event), an
     inline JSON filter (timeline types and limit), rooms.join with summary,
+    a newly joined room with its recent history (before the join too),
     state, timeline {events, limited, prev_batch}, rooms.invite with
     invite_state; own events carry unsigned.transaction_id;
   - POST /v3/join/{room} (only when invited or already joined);
@@ -120,12 +121,15 @@ class Server:
         rooms_join, rooms_invite = {}, {}
         pos = len(self.stream)
         for room in self.joined(user):
-            evs = [e for i, (r, e) in enumerate(self.stream)
-                   if r == room and i >= since]
-            if types is not None:
-                evs = [e for e in evs if e["type"] in types]
             joined_at = self.rooms[room].get("joined_at", {}).get(user, 0)
             new = full or joined_at > since
+            # Like Synapse: a room joined since the token comes with its
+            # recent timeline, history from before the join included
+            # (history_visibility "shared", the default).
+            evs = [e for i, (r, e) in enumerate(self.stream)
+                   if r == room and (i >= since or new)]
+            if types is not None:
+                evs = [e for e in evs if e["type"] in types]
             if not evs and not new:
                 continue
             limited = len(evs) > limit
