@@ -60,6 +60,7 @@ struct matrix {
 	char			*device_id;
 	int			 token_from_login; /* token came from /login */
 	char			*txn_prefix;	/* per state dir, see matrix.h */
+	char			*display_name;	/* from our profile, or NULL */
 
 	int			 started;
 	int			 stopping;
@@ -105,6 +106,9 @@ void	 matrix_thread_note(struct matrix *, const char *room,
 	    const char *root, const char *latest);
 const char *matrix_thread_latest(struct matrix *, const char *room,
 	    const char *root);
+/* Durable map: our message's event id → its thread root (itself if none). */
+void	 matrix_root_set(const char *event_id, const char *root);
+char	*matrix_root_of(const char *event_id);	/* malloc'd or NULL */
 
 /* matrix-sync.c */
 void	 matrix_sync_start(struct matrix *);

@@ -10,6 +10,7 @@
  */
 #include "adapters/matrix-int.h"
 #include "bot/log.h"
+#include "bot/store.h"
 #include "bot/util.h"
 
 #include <stdlib.h>
@@ -242,7 +243,12 @@ matrix_out_done(struct matrix_out *o)
 	char		*ref = o->event_id != NULL ? xstrdup(o->event_id) : NULL;
 
 	matrix_out_unlink(o);
+	/* One transaction with the outbox's own record of the send. */
+	store_begin();
+	if (ref != NULL)
+		matrix_root_set(ref, op->thread != NULL ? op->thread : ref);
 	chat_op_done(op, ref);
+	store_commit();
 	free(ref);
 }
 

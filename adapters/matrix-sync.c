@@ -26,8 +26,9 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/types.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/types.h>
 
 #define MATRIX_SYNC_TIMEOUT_MS	30000
 #define MATRIX_TIMELINE_LIMIT	50
@@ -71,26 +72,47 @@ matrix_word_char(unsigned char c)
 	return isalnum(c) || c == '_' || c == '-' || c == '.' || c >= 0x80;
 }
 
-/* Length of a mention of the bot at p, or 0. */
+/* Length of name at p, case-insensitive, ending at a word boundary; or 0. */
 static size_t
-matrix_mention_at(const char *p, const char *user_id, const char *local)
+matrix_name_at(const char *p, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	if (n == 0 || strncasecmp(p, name, n) != 0)
+		return 0;
+	/* A name ending in a non-word character ("Bot!") ends by itself. */
+	if (matrix_word_char((unsigned char)name[n - 1]) &&
+	    matrix_word_char((unsigned char)p[n]))
+		return 0;
+	return n;
+}
+
+/*
+ * Length of a mention of the bot at p, or 0: the full user id, the
+ * localpart with or without '@', or one of our display names (an Element
+ * pill puts the display name in the body: "Code Bot: say hi").
+ */
+static size_t
+matrix_mention_at(const char *p, const char *user_id, const char *local,
+    const char *const *names)
 {
 	size_t	 n;
 
 	n = strlen(user_id);
 	if (strncmp(p, user_id, n) == 0)
 		return n;
-	n = 0;
-	if (*p == '@')
-		n++;
-	if (*local != '\0' && strncasecmp(p + n, local, strlen(local)) == 0 &&
-	    !matrix_word_char((unsigned char)p[n + strlen(local)]))
+	for (; names != NULL && *names != NULL; names++)
+		if ((n = matrix_name_at(p, *names)) > 0)
+			return n;
+	n = *p == '@' ? 1 : 0;
+	if (*local != '\0' && matrix_name_at(p + n, local) > 0)
 		return n + strlen(local);
 	return 0;
 }
 
 char *
-matrix_strip_mention(const char *body, const char *user_id, int *found)
+matrix_strip_mention(const char *body, const char *user_id,
+    const char *const *names, int *found)
 {
 	char		*local = matrix_localpart(user_id), *r;
 	const char	*p = body, *q;
@@ -99,7 +121,7 @@ matrix_strip_mention(const char *body, const char *user_id, int *found)
 	*found = 0;
 	while (isspace((unsigned char)*p))
 		p++;
-	if ((n = matrix_mention_at(p, user_id, local)) > 0) {
+	if ((n = matrix_mention_at(p, user_id, local, names)) > 0) {
 		*found = 1;
 		p += n;
 		if (*p == ':' || *p == ',')
@@ -114,13 +136,74 @@ matrix_strip_mention(const char *body, const char *user_id, int *found)
 		if (q > body && matrix_word_char((unsigned char)q[-1]) &&
 		    q[-1] != '@')
 			continue;
-		if (matrix_mention_at(q, user_id, local) > 0) {
+		if (matrix_mention_at(q, user_id, local, names) > 0) {
 			*found = 1;
 			break;
 		}
 	}
 	r = xstrdup(body);
 	free(local);
+	return r;
+}
+
+/* The few entities an anchor text can carry; anything else stays as is. */
+static char *
+matrix_html_text(const char *p, size_t n)
+{
+	static const struct {
+		const char	*ent;
+		char		 c;
+	} ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+	    { "&quot;", '"' }, { "&#39;", '\'' }, { "&#x27;", '\'' } };
+	struct buf	 b = { 0 };
+	size_t		 i, k;
+
+	buf_adds(&b, "");
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < nitems(ents); k++)
+			if (strncmp(p + i, ents[k].ent, strlen(ents[k].ent)) ==
+			    0 && i + strlen(ents[k].ent) <= n)
+				break;
+		if (k < nitems(ents)) {
+			buf_add(&b, &ents[k].c, 1);
+			i += strlen(ents[k].ent) - 1;
+		} else
+			buf_add(&b, p + i, 1);
+	}
+	return buf_steal(&b);
+}
+
+char *
+matrix_pill_name(const char *html, const char *user_id)
+{
+	const char	*p, *gt, *end;
+	char		*forms[2], *r = NULL;
+	size_t		 i;
+
+	if (html == NULL)
+		return NULL;
+	/* Spec (mentions): <a href="https://matrix.to/#/@user:server">Name</a>. */
+	forms[0] = xasprintf("matrix.to/#/%s", user_id);
+	forms[1] = matrix_path_escape(user_id);
+	for (i = 0; i < nitems(forms) && r == NULL; i++) {
+		for (p = html; (p = strstr(p, forms[i])) != NULL; p++) {
+			if (i == 1 && (p - html < 12 ||
+			    strncmp(p - 12, "matrix.to/#/", 12) != 0))
+				continue;
+			p += strlen(forms[i]);
+			if (*p != '"' && *p != '\'')
+				continue;
+			if ((gt = strchr(p, '>')) == NULL ||
+			    (end = strstr(gt, "</a>")) == NULL)
+				break;
+			if (end - gt - 1 > 0 && end - gt - 1 < 256 &&
+			    memchr(gt + 1, '<', (size_t)(end - gt - 1)) == NULL)
+				r = matrix_html_text(gt + 1, (size_t)(end - gt - 1));
+			break;
+		}
+	}
+	free(forms[0]);
+	free(forms[1]);
 	return r;
 }
 
@@ -182,11 +265,14 @@ matrix_ignore(struct matrix_ev *out, const char *why)
 }
 
 void
-matrix_ev_parse(json_t *ev, const char *self, struct matrix_ev *out)
+matrix_ev_parse(json_t *ev, const char *self, const char *self_name,
+    struct matrix_ev *out)
 {
 	const char	*type, *mt, *body, *rel = NULL, *fb, *html;
+	const char	*names[3];
 	json_t		*content, *rt, *irt, *men;
 	char		*text, *pill;
+	size_t		 nn = 0;
 	int		 found = 0;
 
 	memset(out, 0, sizeof *out);
@@ -268,23 +354,27 @@ matrix_ev_parse(json_t *ev, const char *self, struct matrix_ev *out)
 	if (out->reply_to != NULL)
 		body = matrix_skip_fallback(body);
 
+	/*
+	 * A pill: <a href="https://matrix.to/#/@bot:server">Code Bot</a>, and
+	 * its text in the body.  The name the sender's client showed may be a
+	 * per-room one, so it is read from the pill itself.
+	 */
+	html = json_string_value(json_object_get(content, "formatted_body"));
+	if ((pill = matrix_pill_name(html, self)) != NULL)
+		names[nn++] = pill;
+	if (self_name != NULL && *self_name != '\0')
+		names[nn++] = self_name;
+	names[nn] = NULL;
 	text = xstrdup(body);
 	utf8_truncate(text, MATRIX_MAX_BODY);
-	out->text = matrix_strip_mention(text, self, &found);
+	out->text = matrix_strip_mention(text, self, names, &found);
 	free(text);
-	out->mentioned = found;
+	out->mentioned = found || pill != NULL;
+	free(pill);
 	men = json_object_get(content, "m.mentions");
 	if (json_is_object(men) &&
 	    matrix_in_list(json_object_get(men, "user_ids"), self))
 		out->mentioned = 1;
-	/* A pill: <a href="https://matrix.to/#/@bot:server">Bot</a>. */
-	if ((html = json_string_value(json_object_get(content,
-	    "formatted_body"))) != NULL) {
-		pill = xasprintf("matrix.to/#/%s\"", self);
-		if (strstr(html, pill) != NULL)
-			out->mentioned = 1;
-		free(pill);
-	}
 	out->kind = MATRIX_EV_MESSAGE;
 	if (out->text[0] == '\0' && out->mentioned && out->thread == NULL)
 		matrix_ignore(out, "a bare mention");
@@ -478,8 +568,9 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 {
 	struct matrix_ev	 e;
 	struct chat_event	 ev;
+	char			*root = NULL;
 
-	matrix_ev_parse(event, m->user_id, &e);
+	matrix_ev_parse(event, m->user_id, m->display_name, &e);
 	memset(&ev, 0, sizeof ev);
 	ev.channel = room;
 	switch (e.kind) {
@@ -496,6 +587,15 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 			    "no action", room);
 			break;
 		}
+		/*
+		 * A rich reply without m.thread (spec, Rich replies; clients
+		 * without threads, Element's "Reply") to one of our messages
+		 * belongs to that message's thread: it answers there, and never
+		 * starts a new conversation with the answer as its task.
+		 */
+		if (e.thread == NULL && e.reply_to != NULL &&
+		    (root = matrix_root_of(e.reply_to)) != NULL)
+			e.thread = root;
 		if (e.thread != NULL)
 			matrix_thread_note(m, room, e.thread, e.event_id);
 		ev.kind = CHAT_EV_MESSAGE;
@@ -507,6 +607,7 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 		ev.mentioned = e.mentioned ||
 		    (e.thread == NULL && matrix_is_dm(room));
 		chat_on_event(&m->hdr, &ev);
+		free(root);
 		break;
 	case MATRIX_EV_REACTION:
 		if (matrix_room_flag("encrypted", room))

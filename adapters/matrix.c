@@ -151,6 +151,35 @@ matrix_thread_latest(struct matrix *m, const char *room, const char *root)
 	return root;
 }
 
+/*
+ * Thread root of one of our messages, durable: a reply to it from a client
+ * that does not send m.thread (old clients, Element's "Reply" in the main
+ * timeline) belongs to that thread's conversation.  Key per event id, which
+ * the spec makes globally unique.
+ */
+void
+matrix_root_set(const char *event_id, const char *root)
+{
+	char	*k = xasprintf("matrix.root.%s", event_id);
+
+	store_kv_set(k, root);
+	free(k);
+}
+
+char *
+matrix_root_of(const char *event_id)
+{
+	char	*k = xasprintf("matrix.root.%s", event_id), *v;
+
+	v = store_kv_get(k);
+	free(k);
+	if (v != NULL && *v == '\0') {
+		free(v);
+		v = NULL;
+	}
+	return v;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void
@@ -172,6 +201,7 @@ matrix_free(struct matrix *m)
 	free(m->device_id);
 	free(m->since);
 	free(m->txn_prefix);
+	free(m->display_name);
 	free(m);
 }
 
@@ -383,8 +413,24 @@ matrix_set_token(struct matrix *m, const char *token)
 }
 
 static void
+matrix_on_profile(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	const char	*name;
+
+	/* 404: no display name set; pills then carry the user id. */
+	if (r->status != 200 || (name = json_string_value(json_object_get(
+	    r->body, "displayname"))) == NULL)
+		return;
+	free(m->display_name);
+	m->display_name = xstrdup(name);
+	log_debug("matrix: our display name is \"%s\"", name);
+}
+
+static void
 matrix_authed(struct matrix *m)
 {
+	char	*uid, *path;
+
 	m->logging_in = 0;
 	m->backoff_ms = 0;
 	/* Sends need no sync; the first long-poll may hold for 30 s. */
@@ -392,6 +438,16 @@ matrix_authed(struct matrix *m)
 	matrix_set_state(m, "connected");
 	log_info("matrix: signed in as %s (device %s)", m->user_id,
 	    m->device_id != NULL ? m->device_id : "?");
+	/*
+	 * The display name people's clients put in the body of a mention
+	 * (spec, User and room mentions: the anchor text is the display name).
+	 * GET /v3/profile/{userId}/displayname → {"displayname"}.
+	 */
+	uid = matrix_path_escape(m->user_id);
+	path = xasprintf("/_matrix/client/v3/profile/%s/displayname", uid);
+	matrix_call(m, "GET", path, NULL, 0, matrix_on_profile, NULL, NULL);
+	free(path);
+	free(uid);
 	matrix_sync_start(m);
 }
 

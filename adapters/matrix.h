@@ -50,12 +50,18 @@ char	*matrix_choice_line(const char *const *choices);
 const char *matrix_choice_key(size_t i);
 
 /*
- * Removes a leading mention of the bot (full user id, or its localpart with
- * an optional '@' and a trailing ':' or ','), returning a malloc'd copy, and
- * sets *found.  A mention elsewhere in the text is detected but left alone.
+ * Removes a leading mention of the bot (full user id, one of names — display
+ * names, NULL-terminated, may be NULL — or its localpart with an optional
+ * '@', then a ':' or ','), returning a malloc'd copy, and sets *found.  A
+ * mention elsewhere in the text is detected but left alone.
  */
 char	*matrix_strip_mention(const char *body, const char *user_id,
-	    int *found);
+	    const char *const *names, int *found);
+/*
+ * The text of a pill for user_id in formatted_body html
+ * (<a href="https://matrix.to/#/@bot:server">Code Bot</a>), malloc'd, or NULL.
+ */
+char	*matrix_pill_name(const char *html, const char *user_id);
 
 /* What one timeline event means to us. */
 enum matrix_ev_kind {
@@ -83,6 +89,7 @@ struct matrix_ev {
  * malformed is MATRIX_EV_IGNORE with a reason.  Free with matrix_ev_clear.
  */
 void	 matrix_ev_parse(json_t *event, const char *self_id,
+	    const char *self_name /* display name, may be NULL */,
 	    struct matrix_ev *out);
 void	 matrix_ev_clear(struct matrix_ev *);
 

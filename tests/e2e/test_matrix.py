@@ -461,6 +461,79 @@ def test_history_from_before_the_join_is_not_acted_on(tmp, ds):
         fake.stop()
 
 
+def pill(text_after, name="Code Bot"):
+    """An Element mention pill of the bot, then text (spec: User and room
+    mentions; the anchor text is the display name and leads the body)."""
+    return {"msgtype": "m.text", "body": "%s: %s" % (name, text_after),
+            "format": "org.matrix.custom.html",
+            "formatted_body": '<a href="https://matrix.to/#/%s">%s</a>: %s'
+                              % (BOT, name, text_after),
+            "m.mentions": {"user_ids": [BOT]}}
+
+
+def test_reply_without_thread_answers_the_question_it_replies_to(tmp, ds):
+    # Element's "Reply" in the main timeline (and clients without threads)
+    # sends m.in_reply_to without m.thread, with the bot in m.mentions: it
+    # answers that question and starts no agent of its own.
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.say(room, "bot: oauth", mention=True)
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        fake.event(room, {
+            "msgtype": "m.text",
+            "body": "> <%s> %s\n\nGitHub" % (BOT, q["content"]["body"]
+                                               .split("\n")[0]),
+            "m.mentions": {"user_ids": [BOT]},
+            "m.relates_to": {"m.in_reply_to": {"event_id": q["event_id"]}}})
+        res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                       body="#1 done"), "result")[0]
+        check("chose GitHub" in res["content"]["body"], "answer reached #1")
+        time.sleep(0.3)
+        check(not find(fake.sent()["events"], body="#2"), "no second agent")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_display_name_pill_in_a_thread_is_a_command_not_an_answer(tmp, ds):
+    # "Code Bot: status" (an Element pill) with a question open is the
+    # status command; it must not be taken as the answer.
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.event(room, pill("oauth"))
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        c = pill("status")
+        c["m.relates_to"] = {"rel_type": "m.thread", "event_id": root,
+                             "is_falling_back": True,
+                             "m.in_reply_to": {"event_id": q["event_id"]}}
+        fake.event(room, c)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                 body="is waiting"), "the status answer")
+        check(not find(fake.sent()["events"], "m.room.message", "m.replace",
+                       q["event_id"]), "the question is still open")
+        fake.say(room, "Google", thread=root)
+        res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                       body="#1 done"), "result")[0]
+        check("chose Google" in res["content"]["body"], "answered later")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_state_dir_reset_with_same_token_does_not_replay_txn_ids(tmp, ds):
     # The fake answers a txnId it has seen from the same device with the old
     # event (spec: a txnId is scoped to the device and endpoint).  A

@@ -11,6 +11,7 @@ Behaves like the spec (and PROTOCOLS.md) where the adapter depends on it:
     state, timeline {events, limited, prev_batch}, rooms.invite with
     invite_state; own events carry unsigned.transaction_id;
   - POST /v3/join/{room} (only when invited or already joined);
+  - GET /v3/profile/{user}/displayname (the bot is "Code Bot");
   - PUT /v3/rooms/{room}/send/{type}/{txnId}, idempotent per (user, device,
     txnId): the same txnId returns the same event_id and stores nothing new;
     m.reaction duplicates → 400 M_DUPLICATE_ANNOTATION; a thread cannot be
@@ -41,6 +42,7 @@ from aiohttp import web
 
 SERVER = "localhost"
 USERS = {"@bot:localhost": "hunter2"}
+DISPLAY_NAMES = {"@bot:localhost": "Code Bot"}
 
 
 def err(status, code, msg, **extra):
@@ -203,6 +205,14 @@ class Server:
             return e
         return web.json_response({"user_id": who[0], "device_id": who[1],
                                   "is_guest": False})
+
+    async def displayname(self, req):
+        # Spec: GET /v3/profile/{userId}/displayname; 404 M_NOT_FOUND when
+        # the user has none.
+        user = req.match_info["user"]
+        if user not in DISPLAY_NAMES:
+            return err(404, "M_NOT_FOUND", "Profile was not found")
+        return web.json_response({"displayname": DISPLAY_NAMES[user]})
 
     async def sync(self, req):
         who, e = self.auth(req)
@@ -425,6 +435,7 @@ async def main():
     app.router.add_post(c + "/v3/login", s.login)
     app.router.add_get(c + "/v3/account/whoami", s.whoami)
     app.router.add_get(c + "/v3/sync", s.sync)
+    app.router.add_get(c + "/v3/profile/{user}/displayname", s.displayname)
     app.router.add_post(c + "/v3/join/{room}", s.join)
     app.router.add_put(c + "/v3/rooms/{room}/send/{type}/{txn}", s.send)
     app.router.add_get(c + "/v1/rooms/{room}/relations/{event}", s.relations)
