@@ -12,9 +12,9 @@
  * Message ids are the platform's (Slack ts, Matrix event id, console number).
  * The core never looks inside them; it only stores and hands them back.
  *
- * Outgoing operations arrive one at a time per channel from the outbox, which
- * owns ordering, pacing and retries; an adapter just performs one op and
- * reports how it went.  It must report every op it accepted exactly once,
+ * Outgoing operations arrive one at a time per channel (per thread with
+ * caps.order_per_thread) from the outbox, which owns ordering, pacing and
+ * retries; an adapter just performs one op and reports how it went.  It must report every op it accepted exactly once,
  * possibly later from the loop (never from inside send()).
  */
 #ifndef SB_ADAPTER_H
@@ -35,6 +35,13 @@ struct adapter_caps {
 	unsigned	 reaction_choices:1; /* choices answered by reacting (Matrix) */
 	size_t		 max_text;	/* bytes of text per message */
 	unsigned	 min_interval_ms; /* pacing per channel between ops */
+	/*
+	 * Only the ops of one thread need their order (and a reaction none):
+	 * the outbox then keeps a lane per thread and per reaction, so
+	 * several ops of a channel are in flight at once.  For platforms whose
+	 * limits the adapter itself honours (Matrix: 429 per account).
+	 */
+	unsigned	 order_per_thread:1;
 };
 
 enum chat_op_kind {

@@ -22,6 +22,7 @@ struct out_op;
 struct lane {
 	char		*adapter;
 	char		*channel;
+	char		*group;		/* order group in the channel (lane_group) */
 	struct out_op	*inflight;	/* at most one op per lane */
 	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
 	uv_timer_t	*timer;
@@ -123,24 +124,70 @@ lane_timer_fired(uv_timer_t *t)
 	lane_kick(t->data);
 }
 
+static int	is_root_key(const char *);
+
+/*
+ * Which ops of a channel keep their order among themselves.  By default all
+ * of them: one lane per channel (group "").  An adapter with
+ * caps.order_per_thread needs only the order of one thread: every thread is
+ * its own lane ("t:" + root id or root key; a new thread's root post,
+ * thread NULL and key "c7.root", shares the lane of the thread it opens), and
+ * every reaction is a lane of its own ("r:" + row id), so a reaction never
+ * waits for a message of another thread, nor a thread for another thread.
+ */
+static char *
+lane_group(const char *adapter, uint64_t id, const char *op,
+    const char *thread, const char *key)
+{
+	struct adapter	*a;
+
+	if ((a = reg_find(adapter)) == NULL || !a->ops->caps(a)->order_per_thread)
+		return xstrdup("");
+	if (strcmp(op, "react") == 0)
+		return xasprintf("r:%llu", (unsigned long long)id);
+	if (thread == NULL && key != NULL && is_root_key(key))
+		return xasprintf("t:%s", key);
+	return xasprintf("t:%s", thread != NULL ? thread : "");
+}
+
 static struct lane *
-lane_get(const char *adapter, const char *channel)
+lane_get(const char *adapter, const char *channel, const char *group)
 {
 	struct lane	*l;
 
 	for (l = lanes; l != NULL; l = l->next)
 		if (strcmp(l->adapter, adapter) == 0 &&
-		    strcmp(l->channel, channel) == 0)
+		    strcmp(l->channel, channel) == 0 &&
+		    strcmp(l->group, group) == 0)
 			return l;
 	l = xcalloc(1, sizeof *l);
 	l->adapter = xstrdup(adapter);
 	l->channel = xstrdup(channel);
+	l->group = xstrdup(group);
 	l->timer = xcalloc(1, sizeof *l->timer);
 	uv_timer_init(loop_uv(), l->timer);
 	l->timer->data = l;
 	l->next = lanes;
 	lanes = l;
 	return l;
+}
+
+/* A per-thread or per-reaction lane with nothing left goes away. */
+static void
+lane_free(struct lane *l)
+{
+	struct lane	**pp;
+
+	for (pp = &lanes; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	loop_close_free((uv_handle_t *)l->timer);
+	free(l->adapter);
+	free(l->channel);
+	free(l->group);
+	free(l);
 }
 
 static void
@@ -162,7 +209,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
     const char *op, const char *key, json_t *payload)
 {
 	sqlite3_stmt	*st;
-	char		*s;
+	char		*s, *group;
 	uint64_t	 id = 0;
 
 	s = json_dumps(payload, JSON_COMPACT);
@@ -183,8 +230,11 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 		id = (uint64_t)sqlite3_last_insert_rowid(store_db());
 	sqlite3_reset(st);
 	free(s);
-	if (id != 0 && outbox_running)
-		lane_kick(lane_get(adapter, channel));
+	if (id != 0 && outbox_running) {
+		group = lane_group(adapter, id, op, thread, key);
+		lane_kick(lane_get(adapter, channel, group));
+		free(group);
+	}
 	return id;
 }
 
@@ -298,7 +348,8 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 	 */
 	for (l = lanes; l != NULL; l = l->next)
 		if (l->inflight != NULL && strcmp(l->adapter, adapter) == 0 &&
-		    strcmp(l->channel, channel) == 0)
+		    strcmp(l->channel, channel) == 0 &&
+		    l->inflight->key != NULL && strcmp(l->inflight->key, key) == 0)
 			busy = (int64_t)l->inflight->op.id;
 	s = json_dumps(p, JSON_COMPACT);
 	st = store_stmt("UPDATE outbox SET payload = ? WHERE id = (SELECT"
@@ -492,21 +543,48 @@ lane_head(struct lane *l, struct out_op **out, int64_t *wait_ms)
 	sqlite3_stmt	*st;
 	struct out_op	*o;
 	const char	*op, *payload, *tk, *s;
-	char		*ref;
+	char		*ref, *g;
 	json_error_t	 jerr;
 	json_t		*choices;
 	int64_t		 nb, now = wall_ms();
 	size_t		 i, n;
+	int		 found;
 
 	*out = NULL;
 	*wait_ms = 0;
 again:
-	st = store_stmt("SELECT id, thread, op, msg_key, payload, not_before,"
-	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
-	    " AND channel = ? ORDER BY id LIMIT 1");
+	/*
+	 * The lane's oldest row.  SQL narrows to the lane's rows where it
+	 * can; lane_group() decides, so the two cannot disagree.
+	 */
+	if (strncmp(l->group, "r:", 2) == 0) {
+		st = store_stmt("SELECT id, thread, op, msg_key, payload,"
+		    " not_before, attempts FROM outbox WHERE status = 'pending'"
+		    " AND adapter = ? AND channel = ? AND id = ?");
+		store_bind_int(st, 3, strtoll(l->group + 2, NULL, 10));
+	} else if (strncmp(l->group, "t:", 2) == 0 && l->group[2] != '\0') {
+		st = store_stmt("SELECT id, thread, op, msg_key, payload,"
+		    " not_before, attempts FROM outbox WHERE status = 'pending'"
+		    " AND adapter = ? AND channel = ? AND op != 'react' AND"
+		    " (thread = ?3 OR (thread IS NULL AND msg_key = ?3))"
+		    " ORDER BY id");
+		store_bind_text(st, 3, l->group + 2);
+	} else
+		st = store_stmt("SELECT id, thread, op, msg_key, payload,"
+		    " not_before, attempts FROM outbox WHERE status = 'pending'"
+		    " AND adapter = ? AND channel = ? ORDER BY id");
 	store_bind_text(st, 1, l->adapter);
 	store_bind_text(st, 2, l->channel);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	found = 0;
+	while (!found && sqlite3_step(st) == SQLITE_ROW) {
+		g = lane_group(l->adapter, (uint64_t)sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 3));
+		found = strcmp(g, l->group) == 0;
+		free(g);
+	}
+	if (!found) {
 		sqlite3_reset(st);
 		return 0;
 	}
@@ -617,6 +695,8 @@ lane_kick(struct lane *l)
 		if (wait > 0)
 			uv_timer_start(l->timer, lane_timer_fired,
 			    (uint64_t)wait, 0);
+		else if (l->group[0] != '\0')
+			lane_free(l);	/* nobody holds l after a kick */
 		return;
 	}
 	/*
@@ -749,7 +829,8 @@ int
 outbox_init(void)
 {
 	sqlite3_stmt	*st;
-	struct lane	*l;
+	struct lane	*l, *next;
+	char		*g;
 
 	m_sent = metrics_counter("switchboard_outbox_sent_total", "",
 	    "Chat operations delivered");
@@ -758,14 +839,23 @@ outbox_init(void)
 	m_retried = metrics_counter("switchboard_outbox_retries_total", "",
 	    "Chat operations retried after a failure");
 	outbox_running = 1;
-	st = store_stmt("SELECT DISTINCT adapter, channel FROM outbox WHERE"
-	    " status = 'pending'");
-	while (sqlite3_step(st) == SQLITE_ROW)
+	st = store_stmt("SELECT adapter, channel, id, op, thread, msg_key FROM"
+	    " outbox WHERE status = 'pending'");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		g = lane_group((const char *)sqlite3_column_text(st, 0),
+		    (uint64_t)sqlite3_column_int64(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (const char *)sqlite3_column_text(st, 5));
 		lane_get((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1));
+		    (const char *)sqlite3_column_text(st, 1), g);
+		free(g);
+	}
 	sqlite3_reset(st);
-	for (l = lanes; l != NULL; l = l->next)
+	for (l = lanes; l != NULL; l = next) {
+		next = l->next;		/* a kick may free l */
 		lane_kick(l);
+	}
 	return 0;
 }
 
@@ -784,6 +874,7 @@ outbox_shutdown(void)
 		loop_close_free((uv_handle_t *)l->timer);
 		free(l->adapter);
 		free(l->channel);
+		free(l->group);
 		free(l);
 	}
 	while ((r = regs) != NULL) {
