@@ -84,6 +84,20 @@ struct matrix {
 	/* ops accepted and not yet reported */
 	struct matrix_out	*outs;
 
+	/*
+	 * Send pacing, learnt from the homeserver (matrix-send.c): every PUT
+	 * waits until send_not_before (a 429's retry time) and, after a 429,
+	 * send_gap_ms since the previous one; at most MATRIX_MAX_INFLIGHT at
+	 * once; the rest wait in waitq, oldest first.
+	 */
+	uint64_t		 send_not_before;	/* monotonic ms */
+	uint64_t		 send_last_ms;
+	unsigned		 send_gap_ms;
+	unsigned		 send_inflight;
+	struct matrix_out	*waitq;
+	struct matrix_out	**waitq_tail;
+	struct loop_timer	*send_timer;
+
 	/* latest event per thread we know of, newest first, bounded */
 	struct matrix_thread	*threads;
 	size_t			 nthreads;
@@ -120,5 +134,7 @@ int	 matrix_send(struct adapter *, struct chat_op *);
 /* A one-off m.notice in room (encrypted-room warning); txn unique per room. */
 void	 matrix_send_notice(struct matrix *, const char *room, const char *txn,
 	    const char *text);
+/* Fails every op still waiting for its turn (destroy). */
+void	 matrix_send_free(struct matrix *);
 
 #endif

@@ -7,6 +7,18 @@
  * the row id ("sb-<id>", "sb-<id>-k1"...).  If any step fails transiently the
  * whole op is retried, and the steps already done come back as the same
  * events (txnId) or as a duplicate annotation, which counts as done.
+ *
+ * Pacing comes from the homeserver, not from a constant.  The outbox hands
+ * us one op per thread and per reaction at once (caps.order_per_thread), and
+ * every PUT goes out at once unless the homeserver said to wait: a 429
+ * M_LIMIT_EXCEEDED holds every PUT of ours until its retry time (spec,
+ * Rate limiting: Retry-After header, or the deprecated retry_after_ms), then
+ * spaces them by a gap that starts at that retry time and shrinks by an
+ * eighth on each success, so we settle near the rate the server allows
+ * instead of hammering it.  The hold is for the whole account, not only the
+ * room of the 429: Synapse keys its message limiter (rc_message) on the
+ * sender, so the other rooms are over the limit too.  The 429'd PUT itself
+ * goes first when the wait is over, with the same txnId.
  */
 #include "adapters/matrix-int.h"
 #include "bot/log.h"
@@ -18,6 +30,11 @@
 
 /* Whole event ≤ 65,536 bytes (spec); leave room for the envelope. */
 #define MATRIX_MAX_CONTENT	60000
+/* PUTs in flight at once, all rooms together. */
+#define MATRIX_MAX_INFLIGHT	8
+/* A 429'd PUT is retried here this often, then handed back to the outbox. */
+#define MATRIX_MAX_LIMITED	20
+#define MATRIX_GAP_MAX_MS	30000
 
 struct matrix_out {
 	struct matrix		*m;
@@ -25,7 +42,12 @@ struct matrix_out {
 	char			*event_id;	/* POST: the message, once sent */
 	int			 step;		/* 0 message, n: n-th key */
 	int			 nkeys;
-	struct matrix_out	*next;
+	int			 limited;	/* 429s of the current PUT */
+	char			*put_path;	/* the PUT waiting or in flight */
+	json_t			*put_body;
+	int			 queued;	/* in m->waitq */
+	struct matrix_out	*next;		/* m->outs */
+	struct matrix_out	*qnext;		/* m->waitq */
 };
 
 static const char *const choice_keys[] = {
@@ -221,18 +243,47 @@ matrix_build_fitting(struct matrix *m, const struct chat_op *op)
 /* ---- sending --------------------------------------------------------------- */
 
 static void	 matrix_out_step(struct matrix_out *);
+static void	 matrix_pace_run(struct matrix *);
+static void	 matrix_on_sent(struct matrix *, const struct matrix_reply *,
+		    void *);
+
+static void
+matrix_waitq_remove(struct matrix_out *o)
+{
+	struct matrix		*m = o->m;
+	struct matrix_out	**pp;
+
+	if (!o->queued)
+		return;
+	for (pp = &m->waitq; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == o) {
+			*pp = o->qnext;
+			break;
+		}
+	if (m->waitq == NULL)
+		m->waitq_tail = &m->waitq;
+	else if (m->waitq_tail == &o->qnext)
+		for (m->waitq_tail = &m->waitq; *m->waitq_tail != NULL;
+		    m->waitq_tail = &(*m->waitq_tail)->qnext)
+			;
+	o->queued = 0;
+	o->qnext = NULL;
+}
 
 static void
 matrix_out_unlink(struct matrix_out *o)
 {
 	struct matrix_out	**pp;
 
+	matrix_waitq_remove(o);
 	for (pp = &o->m->outs; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == o) {
 			*pp = o->next;
 			break;
 		}
 	free(o->event_id);
+	free(o->put_path);
+	json_decref(o->put_body);
 	free(o);
 }
 
@@ -267,7 +318,128 @@ matrix_out_failed(struct matrix_out *o, long long retry_ms, int permanent,
 static void
 matrix_out_drop(void *arg)
 {
-	matrix_out_failed(arg, -1, 0, "matrix adapter shut down");
+	struct matrix_out	*o = arg;
+
+	o->m->send_inflight--;
+	matrix_out_failed(o, -1, 0, "matrix adapter shut down");
+}
+
+/* ---- pacing ---------------------------------------------------------------- */
+
+static void
+matrix_pace_fire(void *arg)
+{
+	struct matrix	*m = arg;
+
+	m->send_timer = NULL;
+	m->busy++;
+	matrix_pace_run(m);
+	m->busy--;
+}
+
+/* 0 if a PUT may leave now, else how long until one may. */
+static uint64_t
+matrix_pace_wait(struct matrix *m)
+{
+	uint64_t	 now = now_ms(), at = m->send_not_before;
+
+	if (m->send_gap_ms > 0 && m->send_last_ms + m->send_gap_ms > at)
+		at = m->send_last_ms + m->send_gap_ms;
+	return at > now ? at - now : 0;
+}
+
+static void
+matrix_put_now(struct matrix_out *o)
+{
+	struct matrix	*m = o->m;
+
+	m->send_inflight++;
+	m->send_last_ms = now_ms();
+	matrix_call(m, "PUT", o->put_path, json_incref(o->put_body), 0,
+	    matrix_on_sent, matrix_out_drop, o);
+}
+
+/* Sends what may go now, oldest first; arms the timer for the rest. */
+static void
+matrix_pace_run(struct matrix *m)
+{
+	struct matrix_out	*o;
+	uint64_t		 wait = 0;
+
+	while ((o = m->waitq) != NULL && !m->destroyed) {
+		if (m->send_inflight >= MATRIX_MAX_INFLIGHT)
+			return;		/* a reply runs us again */
+		if ((wait = matrix_pace_wait(m)) > 0)
+			break;
+		matrix_waitq_remove(o);
+		matrix_put_now(o);
+	}
+	if (o != NULL && wait > 0 && m->send_timer == NULL)
+		m->send_timer = loop_timer_once(wait, matrix_pace_fire, m);
+}
+
+/* The out's PUT goes now, or queues behind the others (front: a retry). */
+static void
+matrix_pace(struct matrix_out *o, int front)
+{
+	struct matrix	*m = o->m;
+
+	if (m->waitq_tail == NULL)
+		m->waitq_tail = &m->waitq;
+	if (!front && m->waitq == NULL && m->send_inflight <
+	    MATRIX_MAX_INFLIGHT && matrix_pace_wait(m) == 0) {
+		matrix_put_now(o);
+		return;
+	}
+	o->queued = 1;
+	if (front) {
+		o->qnext = m->waitq;
+		m->waitq = o;
+		if (m->waitq_tail == &m->waitq)
+			m->waitq_tail = &o->qnext;
+	} else {
+		o->qnext = NULL;
+		*m->waitq_tail = o;
+		m->waitq_tail = &o->qnext;
+	}
+	matrix_pace_run(m);
+}
+
+/* A 429: everything waits for retry_ms, then goes at most every gap. */
+static void
+matrix_pace_limited(struct matrix *m, long long retry_ms)
+{
+	uint64_t	 until = now_ms() + (uint64_t)retry_ms;
+
+	if (until > m->send_not_before)
+		m->send_not_before = until;
+	if ((unsigned long long)retry_ms > m->send_gap_ms)
+		m->send_gap_ms = retry_ms > MATRIX_GAP_MAX_MS ?
+		    MATRIX_GAP_MAX_MS : (unsigned)retry_ms;
+	if (m->send_timer != NULL) {
+		loop_timer_cancel(m->send_timer);
+		m->send_timer = NULL;
+	}
+}
+
+/* A success: a little faster, back to no gap at all after a while. */
+static void
+matrix_pace_ok(struct matrix *m)
+{
+	m->send_gap_ms -= m->send_gap_ms / 8;
+	if (m->send_gap_ms < 8)
+		m->send_gap_ms = 0;
+}
+
+void
+matrix_send_free(struct matrix *m)
+{
+	if (m->send_timer != NULL) {
+		loop_timer_cancel(m->send_timer);
+		m->send_timer = NULL;
+	}
+	while (m->waitq != NULL)
+		matrix_out_failed(m->waitq, -1, 0, "matrix adapter shut down");
 }
 
 static int
@@ -286,17 +458,24 @@ matrix_duplicate_annotation(const struct matrix_reply *r)
 }
 
 static void
-matrix_on_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
+matrix_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
 {
 	struct matrix_out	*o = arg;
 	struct chat_op		*op = o->op;
 	const char		*eid;
 	int			 reaction;
 
+	m->send_inflight--;
+	if (r->status != 429) {
+		o->limited = 0;
+		if (r->status != 0)
+			matrix_pace_ok(m);
+	}
 	reaction = op->kind == CHAT_OP_REACT || o->step > 0;
 	if (r->status == 200) {
 		eid = json_string_value(json_object_get(r->body, "event_id"));
-		if (o->step == 0 && op->kind == CHAT_OP_POST) {
+		if (o->step == 0 && (op->kind == CHAT_OP_POST ||
+		    op->kind == CHAT_OP_UPLOAD)) {
 			if (eid == NULL) {
 				matrix_out_failed(o, -1, 0,
 				    "send: no event_id in the answer");
@@ -311,7 +490,15 @@ matrix_on_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
 		log_debug("matrix: reaction of row %llu was there already",
 		    (unsigned long long)op->id);
 	} else if (r->status == 429) {
-		matrix_out_failed(o, r->retry_ms, 0, "rate limited");
+		log_info("matrix: rate limited (%s), sending nothing for %lld "
+		    "ms", r->errcode != NULL ? r->errcode : "429", r->retry_ms);
+		matrix_pace_limited(m, r->retry_ms);
+		if (++o->limited >= MATRIX_MAX_LIMITED) {
+			/* The outbox keeps it and counts the attempt. */
+			matrix_out_failed(o, r->retry_ms, 0, "rate limited");
+			return;
+		}
+		matrix_pace(o, 1);
 		return;
 	} else if (r->status == 401) {
 		matrix_out_failed(o, -1, 0, r->error);
@@ -336,20 +523,30 @@ matrix_on_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
 	matrix_out_done(o);
 }
 
+/* Every reply frees a slot or ends a wait: whoever waits may go. */
+static void
+matrix_on_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	matrix_sent(m, r, arg);
+	matrix_pace_run(m);
+}
+
 static void
 matrix_put(struct matrix_out *o, const char *type, json_t *content)
 {
 	struct chat_op	*op = o->op;
-	char		*room, *txn, *etxn, *path;
+	char		*room, *txn, *etxn;
 
 	room = matrix_path_escape(op->channel);
 	txn = matrix_txn_id(o->m->txn_prefix, op->id, o->step);
 	etxn = matrix_path_escape(txn);
-	path = xasprintf("/_matrix/client/v3/rooms/%s/send/%s/%s", room, type,
-	    etxn);
-	matrix_call(o->m, "PUT", path, content, 0, matrix_on_sent,
-	    matrix_out_drop, o);
-	free(path);
+	free(o->put_path);
+	json_decref(o->put_body);
+	o->put_path = xasprintf("/_matrix/client/v3/rooms/%s/send/%s/%s", room,
+	    type, etxn);
+	o->put_body = content;
+	o->limited = 0;
+	matrix_pace(o, 0);
 	free(etxn);
 	free(txn);
 	free(room);
@@ -387,13 +584,25 @@ matrix_out_step(struct matrix_out *o)
  * A retry re-uploads the bytes (media has no idempotency key): at worst an
  * unreferenced copy on the homeserver.
  */
+/* The media POST is not one of the paced PUTs (Synapse limits it apart). */
+static void
+matrix_upload_drop(void *arg)
+{
+	matrix_out_failed(arg, -1, 0, "matrix adapter shut down");
+}
+
 static int
 matrix_upload_error(struct matrix_out *o, const struct matrix_reply *r)
 {
 	if (r->status == 200)
 		return 0;
-	if (r->status == 429)
+	if (r->status == 429) {
+		struct matrix *m = o->m;
+
+		matrix_pace_limited(m, r->retry_ms);
 		matrix_out_failed(o, r->retry_ms, 0, "rate limited");
+		matrix_pace_run(m);	/* the wait needs its timer again */
+	}
 	else if (r->status == 401) {
 		struct matrix *m = o->m;
 
@@ -404,27 +613,6 @@ matrix_upload_error(struct matrix_out *o, const struct matrix_reply *r)
 		matrix_out_failed(o, -1, r->status == 0 || r->status >= 500 ?
 		    0 : 1, r->error);
 	return -1;
-}
-
-static void
-matrix_upload_posted(struct matrix *m, const struct matrix_reply *r,
-    void *arg)
-{
-	struct matrix_out	*o = arg;
-	struct chat_op		*op = o->op;
-	const char		*eid;
-
-	if (matrix_upload_error(o, r) != 0)
-		return;
-	if ((eid = json_string_value(json_object_get(r->body, "event_id")))
-	    == NULL) {
-		matrix_out_failed(o, -1, 0, "send: no event_id in the answer");
-		return;
-	}
-	o->event_id = xstrdup(eid);
-	if (op->thread != NULL)
-		matrix_thread_note(m, op->channel, op->thread, eid);
-	matrix_out_done(o);
 }
 
 static const char *
@@ -465,20 +653,8 @@ matrix_upload_stored(struct matrix *m, const struct matrix_reply *r,
 		    "event_id", op->thread, "is_falling_back", 1,
 		    "m.in_reply_to", "event_id",
 		    matrix_thread_latest(m, op->channel, op->thread)));
-	{
-		char *room = matrix_path_escape(op->channel);
-		char *txn = matrix_txn_id(m->txn_prefix, op->id, 0);
-		char *etxn = matrix_path_escape(txn);
-		char *path = xasprintf("/_matrix/client/v3/rooms/%s/send/"
-		    "m.room.message/%s", room, etxn);
-
-		matrix_call(m, "PUT", path, c, 0, matrix_upload_posted,
-		    matrix_out_drop, o);
-		free(path);
-		free(etxn);
-		free(txn);
-		free(room);
-	}
+	/* The m.file event is a send like any other: paced, same txnId rule. */
+	matrix_put(o, "m.room.message", c);
 }
 
 static void
@@ -491,7 +667,7 @@ matrix_upload(struct matrix_out *o)
 	path = xasprintf("/_matrix/media/v3/upload?filename=%s", name);
 	matrix_call_raw(o->m, "POST", path, matrix_upload_mime(op->filename),
 	    op->data, op->data_len, 120000, matrix_upload_stored,
-	    matrix_out_drop, o);
+	    matrix_upload_drop, o);
 	free(path);
 	free(name);
 }

@@ -43,7 +43,9 @@ static const struct adapter_caps matrix_caps = {
 	.buttons = 0,
 	.reaction_choices = 1,
 	.max_text = MATRIX_MAX_TEXT,
-	.min_interval_ms = 200,
+	/* The homeserver's 429s pace us (matrix-send.c), not a constant. */
+	.min_interval_ms = 0,
+	.order_per_thread = 1,
 };
 
 static void	 matrix_auth_try(struct matrix *, enum matrix_auth_step);
@@ -242,10 +244,19 @@ matrix_on_http(const struct http_response *res, const char *error, void *arg)
 		r.errcode = json_string_value(json_object_get(r.body,
 		    "errcode"));
 		if (res->status == 429) {
+			/*
+			 * Spec (Rate limiting, v1.10): a Retry-After header,
+			 * and the deprecated retry_after_ms.  Newer Synapse
+			 * sends both, the header rounded up to seconds: then
+			 * the milliseconds are the server's own figure.  If
+			 * they disagree otherwise, the longer wait wins.
+			 */
 			v = json_object_get(r.body, "retry_after_ms");
 			if (json_is_integer(v) && json_integer_value(v) >= 0)
 				r.retry_ms = json_integer_value(v);
-			if ((ra = http_retry_after_ms(res)) > r.retry_ms)
+			ra = http_retry_after_ms(res);
+			if (ra > r.retry_ms && (r.retry_ms < 0 ||
+			    ra > (r.retry_ms + 999) / 1000 * 1000))
 				r.retry_ms = ra;
 			if (r.retry_ms < 0)
 				r.retry_ms = 5000;
@@ -704,6 +715,7 @@ matrix_destroy(struct adapter *a)
 		matrix_stop(a);
 	matrix_sync_stop(m);
 	matrix_cancel_all(m);
+	matrix_send_free(m);
 	m->destroyed = 1;
 	if (m->busy == 0)
 		matrix_free(m);

@@ -534,6 +534,72 @@ def test_display_name_pill_in_a_thread_is_a_command_not_an_answer(tmp, ds):
         fake.stop()
 
 
+def early_puts(put_log, tol=0.001):
+    """PUTs that reached the homeserver before the retry time of a 429 their
+    sender had provably read: the retry of the refused PUT itself (same
+    txnId), and any PUT that came after the 429 on the same keep-alive
+    connection (HTTP/1.1: sent only once the 429 was read).  A PUT on
+    another connection may have left before the 429 was read, several
+    being in flight at once, so no clock window can say it was early."""
+    out = []
+    for i, lim in enumerate(put_log):
+        if lim["status"] != 429 or "retry_ms" not in lim:
+            continue
+        until = lim["t"] + lim["retry_ms"] / 1000.0 - tol
+        out += [p for p in put_log[i + 1:] if p not in out and
+                p["t"] < until and (p["txn"] == lim["txn"] or
+                                    p["conn"] == lim["conn"])]
+    return out
+
+
+def test_rate_limit_is_honoured_for_the_account_nothing_sent_early(tmp, ds):
+    # The fake limits sends per sender over all rooms, as Synapse's
+    # rc_message does.  Two rooms start agents at once; every message
+    # still arrives, in order within its thread, and not one PUT reaches
+    # the homeserver before the retry time it was given.
+    fake = Fake()
+    try:
+        rooms = [fake.room(members=(ALICE, "@carol:localhost"))
+                 for _ in range(2)]
+        d = start(tmp, ds, fake)
+        synced(fake)
+        for r in rooms:
+            fake.invite(r)
+        for r in rooms:
+            joined(fake, r)
+        synced(fake, 3)
+        fake.mode(rate_hz=2, rate_burst=2)
+        roots = [fake.say(r, "bot: job %d" % i, mention=True)
+                 for i, r in enumerate(rooms)]
+        for root in roots:
+            fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question in %s" % root,
+                      timeout=40)
+            fake.wait(lambda e: len(find(e, "m.reaction", "m.annotation",
+                                         [q for q in find(
+                                             e, "m.room.message", "m.thread",
+                                             root, body="❓ q")][0]
+                                         ["event_id"])) == 2,
+                      "pre-reactions", timeout=40)
+        s = fake.sent()
+        log = s["put_log"]
+        check(any(p["status"] == 429 for p in log), "the limiter was hit")
+        early = early_puts(log)
+        check(not early, "%d PUTs early: %r" % (len(early), early[:3]))
+        for root in roots:
+            th = [e["content"]["body"] for e in s["events"]
+                  if e["type"] == "m.room.message" and
+                  e["content"].get("m.relates_to", {}).get("event_id")
+                  == root and e["content"]["m.relates_to"].get("rel_type")
+                  == "m.thread"]
+            check(th and th[0].startswith("#") and "queued" in th[0] and
+                  any(t.startswith("Started") for t in th) and
+                  th[-1].startswith("❓"), "thread order: %r" % th)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_state_dir_reset_with_same_token_does_not_replay_txn_ids(tmp, ds):
     # The fake answers a txnId it has seen from the same device with the old
     # event (spec: a txnId is scoped to the device and endpoint).  A

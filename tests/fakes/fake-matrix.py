@@ -25,7 +25,9 @@ Test control API (no auth):
   POST /_test/invite    {"room", "sender", "user"}
   POST /_test/event     {"room", "sender", "type", "content"} → {"event_id"}
   POST /_test/mode      {"sync_429": n, "send_429": n, "retry_after_ms": ms,
-                         "expire_tokens": true, "send_delay_ms": ms}
+                         "expire_tokens": true, "send_delay_ms": ms,
+                         "rate_hz": r, "rate_burst": n}  (a limiter on
+                         sends per user, like Synapse's rc_message)
   GET  /_test/sent      → {"events": [...our bot's events...], "puts": n,
                            "logins": n, "joins": [...], "syncs": [...]}
   GET  /_test/media     → {media id: {"data" (base64), "content_type",
@@ -70,7 +72,8 @@ class Server:
         self.logins = 0
         self.joins = []
         self.syncs = []
-        self.put_log = []       # {"txn", "type", "t", "status"}
+        self.put_log = []       # {"txn", "type", "t", "status", "retry_ms"}
+        self.buckets = {}       # user -> (tokens, at): the rate limiter
         self.login_log = []     # device_id asked for (or None)
         self.media = {}         # media id -> {"data", "content_type", "filename"}
 
@@ -84,6 +87,22 @@ class Server:
             return None, err(401, "M_UNKNOWN_TOKEN", "Unknown access token",
                              soft_logout=False)
         return who, None
+
+    def limiter(self, user, t):
+        """Synapse's rc_message: a token bucket per sender (all rooms),
+        rate_hz tokens a second up to rate_burst; a refused request takes
+        no token and is told how long until the next one.  None: allowed."""
+        hz = self.mode.get("rate_hz")
+        if not hz:
+            return None
+        burst = self.mode.get("rate_burst", 1)
+        level, last = self.buckets.get(user, (burst, t))
+        level = min(burst, level + (t - last) * hz)
+        if level >= 1:
+            self.buckets[user] = (level - 1, t)
+            return None
+        self.buckets[user] = (level, t)
+        return max(1, int((1 - level) / hz * 1000 + 0.999))
 
     def new_event_id(self):
         self.nev += 1
@@ -284,7 +303,13 @@ class Server:
         etype = req.match_info["type"]
         txn = req.match_info["txn"]
         raw = await req.read()
-        entry = {"txn": txn, "type": etype, "t": time.time(), "status": 200}
+        # conn: which TCP connection carried it.  A request that follows a
+        # response on the same keep-alive connection was sent after its
+        # client had read that response.
+        entry = {"txn": txn, "type": etype, "t": time.time(), "status": 200,
+                 "room": room, "conn": "%s/%x" % (
+                     req.transport.get_extra_info("peername"),
+                     id(req.transport))}
         self.put_log.append(entry)
         if self.mode.get("send_429", 0) > 0:
             self.mode["send_429"] -= 1
@@ -297,6 +322,17 @@ class Server:
         key = (who[0], who[1], txn)
         if key in self.txns:
             return web.json_response({"event_id": self.txns[key]})
+        # Synapse answers a retransmission from its transaction cache
+        # before the rate limiter sees it.
+        wait = self.limiter(who[0], entry["t"])
+        if wait is not None:
+            entry["status"] = 429
+            entry["retry_ms"] = wait
+            r = err(429, "M_LIMIT_EXCEEDED", "Too many requests",
+                    retry_after_ms=wait)
+            # Spec v1.10: Retry-After in seconds; Synapse rounds up.
+            r.headers["Retry-After"] = str(-(-wait // 1000))
+            return r
         if len(raw) > 65536:
             return err(413, "M_TOO_LARGE", "event too large")
         try:
