@@ -162,5 +162,10 @@ void	 chat_op_failed(struct chat_op *, long long retry_ms, int permanent,
  */
 int	 chat_thread_known(struct adapter *, const char *channel,
 	    const char *thread);
+/*
+ * Id of the newest outgoing op so far (0 if none).  Read before and after
+ * chat_on_event(), it tells which ops answer that event (Matrix quotes it).
+ */
+uint64_t chat_op_last_id(void);
 
 #endif

@@ -825,6 +825,19 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 	lane_next(l, kind);
 }
 
+uint64_t
+chat_op_last_id(void)
+{
+	sqlite3_stmt	*st;
+	uint64_t	 id = 0;
+
+	st = store_stmt("SELECT max(id) FROM outbox");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return id;
+}
+
 int
 outbox_init(void)
 {
