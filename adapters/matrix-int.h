@@ -98,6 +98,11 @@ struct matrix {
 	struct matrix_out	**waitq_tail;
 	struct loop_timer	*send_timer;
 
+	struct matrix_name	*names;		/* newest first, bounded */
+	size_t			 nnames;
+	struct matrix_quote	*quotes;	/* newest first, bounded */
+	size_t			 nquotes;
+
 	/* latest event per thread we know of, newest first, bounded */
 	struct matrix_thread	*threads;
 	size_t			 nthreads;
@@ -120,9 +125,30 @@ void	 matrix_thread_note(struct matrix *, const char *room,
 	    const char *root, const char *latest);
 const char *matrix_thread_latest(struct matrix *, const char *room,
 	    const char *root);
+/* Display names seen in member events, bounded; NULL if unknown. */
+void	 matrix_name_note(struct matrix *, const char *user, const char *name);
+const char *matrix_name_get(struct matrix *, const char *user);
+/*
+ * The rows the core wrote while it handled a person's message in a thread
+ * (lo < row id <= hi) answer that message; matrix_quote_for gives the event
+ * a POST of row id should quote, or NULL.  In memory, bounded.
+ */
+struct matrix_quote {
+	char			*room;
+	char			*thread;
+	char			*event_id;
+	uint64_t		 lo, hi;
+	struct matrix_quote	*next;
+};
+/* Returns the entry, valid until the next note (hi may be set later). */
+struct matrix_quote *matrix_quote_note(struct matrix *, const char *room,
+	    const char *thread, const char *event_id, uint64_t lo, uint64_t hi);
+const char *matrix_quote_for(struct matrix *, const char *room,
+	    const char *thread, uint64_t id);
 /* Durable map: our message's event id → its thread root (itself if none). */
 void	 matrix_root_set(const char *event_id, const char *root);
-char	*matrix_root_of(const char *event_id);	/* malloc'd or NULL */
+char	*matrix_root_of(struct matrix *, const char *room,
+	    const char *event_id);	/* malloc'd or NULL */
 
 /* matrix-sync.c */
 void	 matrix_sync_start(struct matrix *);

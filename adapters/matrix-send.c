@@ -25,6 +25,7 @@
 #include "bot/store.h"
 #include "bot/util.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,11 +116,82 @@ matrix_span_end(const char *p, char c)
 	return NULL;
 }
 
+/*
+ * Length of "matrix:@user:server" at p (how the core names a person: adapter
+ * prefix and Matrix id), or 0.  Localpart and server as the spec's grammar
+ * (Appendices, Identifier grammar): a port is digits after a ':', so the
+ * ": " after "answered by matrix:@alice:example.org" is not part of it.
+ */
+static size_t
+matrix_person_len(const char *text, const char *p)
+{
+	const char	*q, *srv;
+
+	if (strncmp(p, "matrix:@", 8) != 0 || (p > text &&
+	    (isalnum((unsigned char)p[-1]) || p[-1] == '_')))
+		return 0;
+	for (q = p + 8; *q != '\0' && (isalnum((unsigned char)*q) ||
+	    strchr("._=-/+", *q) != NULL); q++)
+		;
+	if (q == p + 8 || *q != ':')
+		return 0;
+	srv = ++q;
+	while (isalnum((unsigned char)*q) || *q == '.' || *q == '-')
+		q++;
+	/* A trailing dot ends the sentence, not the server name. */
+	while (q > srv && (q[-1] == '.' || q[-1] == '-'))
+		q--;
+	if (q == srv)
+		return 0;
+	if (*q == ':' && isdigit((unsigned char)q[1]))
+		for (q++; isdigit((unsigned char)*q); q++)
+			;
+	return (size_t)(q - p);
+}
+
+/* The display name of user, or its localpart. */
+static char *
+matrix_person_name(const char *user, matrix_name_fn name_of, void *arg)
+{
+	const char	*n, *colon;
+
+	if (name_of != NULL && (n = name_of(arg, user)) != NULL && *n != '\0')
+		return xstrdup(n);
+	colon = strchr(user + 1, ':');
+	return xstrndup(user + 1, colon != NULL ? (size_t)(colon - user - 1) :
+	    strlen(user + 1));
+}
+
 char *
-matrix_html(const char *text)
+matrix_body(const char *text, matrix_name_fn name_of, void *arg)
+{
+	struct buf	 b = { 0 };
+	const char	*p = text;
+	char		*user, *name;
+	size_t		 n;
+
+	buf_adds(&b, "");
+	while (*p != '\0') {
+		if ((n = matrix_person_len(text, p)) > 0) {
+			user = xstrndup(p + 7, n - 7);
+			name = matrix_person_name(user, name_of, arg);
+			buf_adds(&b, name);
+			free(name);
+			free(user);
+			p += n;
+		} else
+			buf_add(&b, p++, 1);
+	}
+	return buf_steal(&b);
+}
+
+char *
+matrix_html(const char *text, matrix_name_fn name_of, void *arg)
 {
 	struct buf	 b = { 0 };
 	const char	*p = text, *e;
+	char		*user, *name;
+	size_t		 n;
 
 	buf_adds(&b, "");
 	while (*p != '\0') {
@@ -134,6 +206,18 @@ matrix_html(const char *text)
 			matrix_html_escape(&b, p + 1, (size_t)(e - p - 1));
 			buf_adds(&b, "</strong>");
 			p = e + 1;
+		} else if ((n = matrix_person_len(text, p)) > 0) {
+			/* A pill (spec: User and room mentions). */
+			user = xstrndup(p + 7, n - 7);
+			name = matrix_person_name(user, name_of, arg);
+			buf_adds(&b, "<a href=\"https://matrix.to/#/");
+			matrix_html_escape(&b, user, strlen(user));
+			buf_adds(&b, "\">");
+			matrix_html_escape(&b, name, strlen(name));
+			buf_adds(&b, "</a>");
+			free(name);
+			free(user);
+			p += n;
 		} else {
 			matrix_html_escape(&b, p, 1);
 			p++;
@@ -144,15 +228,34 @@ matrix_html(const char *text)
 
 /* ---- building events ----------------------------------------------------- */
 
+static const char *
+matrix_name_cb(void *arg, const char *user)
+{
+	return matrix_name_get(arg, user);
+}
+
+/*
+ * One message's content: people named by display name (a pill in the HTML),
+ * and always an m.mentions, empty unless someone is to be notified: with it
+ * present, clients and servers no longer match display names in the body
+ * (spec, User and room mentions), so naming a person does not ping them.
+ */
 static json_t *
-matrix_text_content(const char *text, int html)
+matrix_text_content(struct matrix *m, const char *msgtype, const char *text,
+    int html, const char *mention)
 {
 	json_t	*c;
-	char	*h;
+	char	*h, *body;
 
-	c = json_pack("{s:s, s:s}", "msgtype", "m.text", "body", text);
+	body = matrix_body(text, matrix_name_cb, m);
+	c = json_pack("{s:s, s:s, s:{}}", "msgtype", msgtype, "body", body,
+	    "m.mentions");
+	free(body);
+	if (mention != NULL)
+		json_object_set_new(json_object_get(c, "m.mentions"),
+		    "user_ids", json_pack("[s]", mention));
 	if (html) {
-		h = matrix_html(text);
+		h = matrix_html(text, matrix_name_cb, m);
 		json_object_set_new(c, "format",
 		    json_string("org.matrix.custom.html"));
 		json_object_set_new(c, "formatted_body", json_string(h));
@@ -171,37 +274,94 @@ matrix_json_size(json_t *j)
 	return n;
 }
 
-/* The text of a POST/EDIT, choices shown as reaction keys unless closed. */
+/*
+ * The text of a POST/EDIT, choices shown as reaction keys unless closed.
+ * The core lists a question's choices on a line of its own ("choices: 1)
+ * GitHub 2) Google"); the keys replace that line, so they show once.
+ */
 static char *
 matrix_op_text(const struct chat_op *op)
 {
-	char	*line, *t;
+	const char	*text = op->text != NULL ? op->text : "", *p, *e;
+	char		*line, *t;
 
 	line = op->closed ? NULL : matrix_choice_line(op->choices);
 	if (line == NULL)
-		return xstrdup(op->text != NULL ? op->text : "");
-	t = xasprintf("%s\n\n%s", op->text != NULL ? op->text : "", line);
+		return xstrdup(text);
+	if ((p = strstr(text, "\nchoices:")) != NULL) {
+		e = p + 1 + strcspn(p + 1, "\n");
+		t = xasprintf("%.*s\n%s%s", (int)(p - text), text, line, e);
+	} else
+		t = xasprintf("%s\n\n%s", text, line);
 	free(line);
 	return t;
 }
 
+/*
+ * Who a question is for: the person whose message opened the thread, as
+ * noted when it came in (matrix-sync.c).  Malloc'd or NULL.
+ */
+static char *
+matrix_asker(const struct chat_op *op)
+{
+	char	*k, *v;
+
+	if (op->question == NULL || op->closed || op->thread == NULL)
+		return NULL;
+	k = xasprintf("matrix.starter.%s", op->thread);
+	v = store_kv_get(k);
+	free(k);
+	if (v != NULL && *v != '@') {
+		free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+/*
+ * msgtype: our messages are m.notice, which other bots do not answer and
+ * the default push rules do not notify (spec, m.notice; push rule
+ * .m.rule.suppress_notices); a question is m.text, because it must reach
+ * the person who is waited on.
+ */
 static json_t *
 matrix_build(struct matrix *m, const struct chat_op *op, const char *text,
     int html)
 {
-	json_t	*c, *nc;
-	char	*star;
+	const char	*mt = op->question != NULL ? "m.text" : "m.notice";
+	const char	*quote;
+	json_t		*c, *nc;
+	char		*star, *asker, *t;
 
-	c = matrix_text_content(text, html);
+	asker = op->kind == CHAT_OP_POST ? matrix_asker(op) : NULL;
+	t = asker != NULL ? xasprintf("matrix:%s: %s", asker, text) :
+	    xstrdup(text);
+	c = matrix_text_content(m, mt, t, html, asker);
 	if (op->kind == CHAT_OP_EDIT) {
-		/* The edit keeps the original's thread; m.new_content has none. */
+		/*
+		 * The edit keeps the original's thread; m.new_content has none.
+		 * Its own m.mentions is empty: nobody is notified twice (spec,
+		 * Event replacements: mentions).
+		 */
 		nc = c;
-		star = xasprintf("* %s", text);
-		c = matrix_text_content(star, html);
+		star = xasprintf("* %s", t);
+		c = matrix_text_content(m, mt, star, html, NULL);
 		free(star);
 		json_object_set_new(c, "m.new_content", nc);
 		json_object_set_new(c, "m.relates_to", json_pack("{s:s, s:s}",
 		    "rel_type", "m.replace", "event_id", op->target));
+	} else if (op->thread != NULL &&
+	    (quote = matrix_quote_for(m, op->channel, op->thread, op->id)) !=
+	    NULL) {
+		/*
+		 * An answer to a message in the thread is a reply to it
+		 * inside the thread (spec, Threading: replies within threads,
+		 * is_falling_back false), so clients quote what it answers.
+		 */
+		json_object_set_new(c, "m.relates_to", json_pack(
+		    "{s:s, s:s, s:b, s:{s:s}}", "rel_type", "m.thread",
+		    "event_id", op->thread, "is_falling_back", 0,
+		    "m.in_reply_to", "event_id", quote));
 	} else if (op->thread != NULL) {
 		json_object_set_new(c, "m.relates_to", json_pack(
 		    "{s:s, s:s, s:b, s:{s:s}}", "rel_type", "m.thread",
@@ -209,6 +369,8 @@ matrix_build(struct matrix *m, const struct chat_op *op, const char *text,
 		    "m.in_reply_to", "event_id",
 		    matrix_thread_latest(m, op->channel, op->thread)));
 	}
+	free(t);
+	free(asker);
 	return c;
 }
 

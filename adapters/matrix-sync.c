@@ -428,6 +428,50 @@ matrix_encrypted(struct matrix *m, const char *room)
 	free(txn);
 }
 
+static void
+matrix_starter_set(const char *event_id, const char *sender)
+{
+	char	*k = xasprintf("matrix.starter.%s", event_id);
+
+	store_kv_set(k, sender);
+	free(k);
+}
+
+/* Display names from the member events of a batch (state and timeline). */
+static void
+matrix_names(struct matrix *m, json_t *body)
+{
+	json_t		*rooms, *r, *evs, *e;
+	const char	*room, *type, *user, *name, *mem;
+	const char	*parts[] = { "state", "timeline" };
+	size_t		 i, k;
+
+	rooms = json_object_get(json_object_get(body, "rooms"), "join");
+	json_object_foreach(rooms, room, r) {
+		for (k = 0; k < nitems(parts); k++) {
+			evs = json_object_get(json_object_get(r, parts[k]),
+			    "events");
+			json_array_foreach(evs, i, e) {
+				type = json_string_value(json_object_get(e,
+				    "type"));
+				user = json_string_value(json_object_get(e,
+				    "state_key"));
+				name = json_string_value(json_object_get(
+				    json_object_get(e, "content"),
+				    "displayname"));
+				mem = json_string_value(json_object_get(
+				    json_object_get(e, "content"),
+				    "membership"));
+				if (type == NULL || user == NULL || mem == NULL ||
+				    strcmp(type, "m.room.member") != 0 ||
+				    strcmp(mem, "join") != 0 || *user != '@')
+					continue;
+				matrix_name_note(m, user, name);
+			}
+		}
+	}
+}
+
 static int
 matrix_is_dm(const char *room)
 {
@@ -569,6 +613,7 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 	struct matrix_ev	 e;
 	struct chat_event	 ev;
 	char			*root = NULL;
+	struct matrix_quote	*q;
 
 	matrix_ev_parse(event, m->user_id, m->display_name, &e);
 	memset(&ev, 0, sizeof ev);
@@ -594,7 +639,7 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 		 * starts a new conversation with the answer as its task.
 		 */
 		if (e.thread == NULL && e.reply_to != NULL &&
-		    (root = matrix_root_of(e.reply_to)) != NULL)
+		    (root = matrix_root_of(m, room, e.reply_to)) != NULL)
 			e.thread = root;
 		if (e.thread != NULL)
 			matrix_thread_note(m, room, e.thread, e.event_id);
@@ -606,7 +651,19 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 		ev.reply_to = e.reply_to;
 		ev.mentioned = e.mentioned ||
 		    (e.thread == NULL && matrix_is_dm(room));
+		/* Who opened a thread is whom its questions are for. */
+		if (ev.thread == NULL && ev.mentioned)
+			matrix_starter_set(e.event_id, e.sender);
+		/*
+		 * What the core writes while it handles the message answers
+		 * it.  The outbox may hand us those ops from inside the call,
+		 * so the range is open until it returns.
+		 */
+		q = ev.thread == NULL ? NULL : matrix_quote_note(m, room,
+		    ev.thread, e.event_id, chat_op_last_id(), UINT64_MAX);
 		chat_on_event(&m->hdr, &ev);
+		if (q != NULL)
+			q->hi = chat_op_last_id();
 		free(root);
 		break;
 	case MATRIX_EV_REACTION:
@@ -817,6 +874,7 @@ matrix_on_sync(struct matrix *m, const struct matrix_reply *r, void *arg)
 		matrix_sync_later(m, matrix_backoff_next(m));
 		return;
 	}
+	matrix_names(m, r->body);
 	for (p = evs; p != NULL && !m->stopping; p = p->next)
 		matrix_dispatch(m, p->room, p->event);
 	matrix_pending_free(evs);
@@ -869,14 +927,15 @@ matrix_filter(int initial)
 
 	/* m.room.member in the timeline: our own join marks where history ends. */
 	f = json_pack("{s:{s:[]}, s:{s:[]}, s:{s:{s:[sssss], s:i}, "
-	    "s:{s:[s], s:b}, s:{s:[]}, s:{s:[]}}}",
+	    "s:{s:[ss], s:b}, s:{s:[]}, s:{s:[]}}}",
 	    "presence", "types",
 	    "account_data", "types",
 	    "room",
 	    "timeline", "types", "m.room.message", "m.reaction",
 	    "m.room.encryption", "m.room.encrypted", "m.room.member",
 	    "limit", initial ? 0 : MATRIX_TIMELINE_LIMIT,
-	    "state", "types", "m.room.encryption", "lazy_load_members", 1,
+	    "state", "types", "m.room.encryption", "m.room.member",
+	    "lazy_load_members", 1,
 	    "ephemeral", "types",
 	    "account_data", "types");
 	if (f == NULL)

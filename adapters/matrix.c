@@ -169,10 +169,21 @@ matrix_root_set(const char *event_id, const char *root)
 }
 
 char *
-matrix_root_of(const char *event_id)
+matrix_root_of(struct matrix *m, const char *room, const char *event_id)
 {
-	char	*k = xasprintf("matrix.root.%s", event_id), *v;
+	struct matrix_thread	*t;
+	char			*k, *v;
 
+	/*
+	 * A question's message is out before its pre-reactions, and the op
+	 * (with the durable record) is done only after them: a quick reply
+	 * finds the thread among the latest messages we know of.
+	 */
+	for (t = m->threads; t != NULL; t = t->next)
+		if (strcmp(t->latest, event_id) == 0 &&
+		    strcmp(t->room, room) == 0)
+			return xstrdup(t->root);
+	k = xasprintf("matrix.root.%s", event_id);
 	v = store_kv_get(k);
 	free(k);
 	if (v != NULL && *v == '\0') {
@@ -182,13 +193,122 @@ matrix_root_of(const char *event_id)
 	return v;
 }
 
+/* ---- people and answers ---------------------------------------------------- */
+
+#define MATRIX_MAX_NAMES	512
+#define MATRIX_MAX_QUOTES	64
+
+struct matrix_name {
+	char			*user;
+	char			*name;
+	struct matrix_name	*next;
+};
+
+void
+matrix_name_note(struct matrix *m, const char *user, const char *name)
+{
+	struct matrix_name	*n, **pp;
+
+	for (pp = &m->names; (n = *pp) != NULL; pp = &n->next)
+		if (strcmp(n->user, user) == 0) {
+			*pp = n->next;
+			m->nnames--;
+			free(n->user);
+			free(n->name);
+			free(n);
+			break;
+		}
+	if (name == NULL || *name == '\0')
+		return;
+	n = xcalloc(1, sizeof *n);
+	n->user = xstrdup(user);
+	n->name = xstrdup(name);
+	n->next = m->names;
+	m->names = n;
+	if (++m->nnames > MATRIX_MAX_NAMES) {
+		for (pp = &m->names; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		n = *pp;
+		*pp = NULL;
+		free(n->user);
+		free(n->name);
+		free(n);
+		m->nnames--;
+	}
+}
+
+const char *
+matrix_name_get(struct matrix *m, const char *user)
+{
+	struct matrix_name	*n;
+
+	for (n = m->names; n != NULL; n = n->next)
+		if (strcmp(n->user, user) == 0)
+			return n->name;
+	return NULL;
+}
+
+static void
+matrix_quote_free(struct matrix_quote *q)
+{
+	free(q->room);
+	free(q->thread);
+	free(q->event_id);
+	free(q);
+}
+
+struct matrix_quote *
+matrix_quote_note(struct matrix *m, const char *room, const char *thread,
+    const char *event_id, uint64_t lo, uint64_t hi)
+{
+	struct matrix_quote	*q, *n, **pp;
+
+	q = xcalloc(1, sizeof *q);
+	q->room = xstrdup(room);
+	q->thread = xstrdup(thread);
+	q->event_id = xstrdup(event_id);
+	q->lo = lo;
+	q->hi = hi;
+	q->next = m->quotes;
+	m->quotes = q;
+	if (++m->nquotes > MATRIX_MAX_QUOTES) {
+		for (pp = &m->quotes; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		n = *pp;
+		*pp = NULL;
+		matrix_quote_free(n);
+		m->nquotes--;
+	}
+	return q;
+}
+
+const char *
+matrix_quote_for(struct matrix *m, const char *room, const char *thread,
+    uint64_t id)
+{
+	struct matrix_quote	*q;
+
+	for (q = m->quotes; q != NULL; q = q->next)
+		if (id > q->lo && id <= q->hi && strcmp(q->room, room) == 0 &&
+		    strcmp(q->thread, thread) == 0)
+			return q->event_id;
+	return NULL;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void
 matrix_free(struct matrix *m)
 {
 	struct matrix_thread	*t;
+	struct matrix_quote	*q;
 
+	while (m->names != NULL)
+		matrix_name_note(m, m->names->user, NULL);
+	while ((q = m->quotes) != NULL) {
+		m->quotes = q->next;
+		matrix_quote_free(q);
+	}
 	while ((t = m->threads) != NULL) {
 		m->threads = t->next;
 		free(t->room);

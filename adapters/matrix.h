@@ -38,11 +38,17 @@ char	*matrix_txn_id(const char *prefix, uint64_t id, int part);
 /* One URL path segment, percent-encoded (room and event ids: ! $ : #). */
 char	*matrix_path_escape(const char *);
 
+/* A person's display name (user: a Matrix id), or NULL for the localpart. */
+typedef const char *(*matrix_name_fn)(void *arg, const char *user);
+
 /*
  * org.matrix.custom.html for our plain text: & < > " escaped, `code` spans
- * as <code>, *bold* as <strong>, newlines as <br>.
+ * as <code>, *bold* as <strong>, newlines as <br>, and a person the core
+ * names as "matrix:@alice:example.org" as a pill with their display name.
  */
-char	*matrix_html(const char *text);
+char	*matrix_html(const char *text, matrix_name_fn, void *arg);
+/* The plain body: the same text with people shown by display name. */
+char	*matrix_body(const char *text, matrix_name_fn, void *arg);
 
 /* "1️⃣ GitHub  2️⃣ Google" for choices (NULL-terminated); NULL if none. */
 char	*matrix_choice_line(const char *const *choices);

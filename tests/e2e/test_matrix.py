@@ -185,7 +185,7 @@ def test_invite_mention_thread_question_by_reaction_result(tmp, ds):
         fake.react(room, q["event_id"], KEY2)
         fake.wait(lambda e: [x for x in find(e, "m.room.message", "m.replace",
                                              q["event_id"])
-                             if "answered by matrix:%s: Google" % ALICE in
+                             if "answered by Alice: Google" in
                              x["content"]["m.new_content"]["body"]],
                   "question settled by the reaction")
         res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
@@ -594,7 +594,62 @@ def test_rate_limit_is_honoured_for_the_account_nothing_sent_early(tmp, ds):
                   == "m.thread"]
             check(th and th[0].startswith("#") and "queued" in th[0] and
                   any(t.startswith("Started") for t in th) and
-                  th[-1].startswith("❓"), "thread order: %r" % th)
+                  "❓ q" in th[-1], "thread order: %r" % th)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_messages_behave_like_a_bots(tmp, ds):
+    # Our messages are m.notice (other bots do not answer them); a question
+    # is m.text and mentions the person who started the work (pill and
+    # m.mentions), lists its choices once; people are shown by display name;
+    # an answer in a thread quotes what it answers.
+    fake = Fake()
+    try:
+        room = fake.room(members=(ALICE, "@carol:localhost"))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.say(room, "bot: oauth", mention=True)
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        c = q["content"]
+        check(c["msgtype"] == "m.text", "a question notifies: %r" % c)
+        check(c.get("m.mentions", {}).get("user_ids") == [ALICE],
+              "the asker in m.mentions: %r" % c.get("m.mentions"))
+        check('<a href="https://matrix.to/#/%s">Alice</a>' % ALICE in
+              c["formatted_body"] and c["body"].startswith("Alice: "),
+              "the asker as a pill: %r" % c["body"])
+        check(c["body"].count("GitHub") == 1 and "choices:" not in c["body"],
+              "choices listed once: %r" % c["body"])
+        card = find(fake.sent()["events"], "m.room.message", "m.thread", root,
+                    body="#1 ask")[0]["content"]
+        started = fake.wait(lambda e: find(e, "m.room.message", "m.thread",
+                                           root, body="Started #1"),
+                            "Started")[0]["content"]
+        check(card["msgtype"] == "m.notice" and
+              started["msgtype"] == "m.notice" and
+              card.get("m.mentions") == {}, "notices: %r" % card)
+        ask = fake.say(room, "status", thread=root)
+        st = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                      body="is waiting"), "status")[0]
+        rel = st["content"]["m.relates_to"]
+        check(rel["m.in_reply_to"]["event_id"] == ask and
+              rel["is_falling_back"] is False,
+              "the answer quotes the question it answers: %r" % rel)
+        fake.react(room, q["event_id"], KEY1)
+        ed = fake.wait(lambda e: [x for x in find(e, "m.room.message",
+                                                   "m.replace", q["event_id"])
+                                  if "answered by" in
+                                  x["content"]["m.new_content"]["body"]],
+                       "settled")[-1]["content"]
+        check("answered by Alice: GitHub" in ed["m.new_content"]["body"] and
+              "matrix:@" not in ed["m.new_content"]["body"] and
+              ed.get("m.mentions") == {},
+              "display name, nobody pinged: %r" % ed)
         check(d.stop() == 0, "clean exit")
     finally:
         fake.stop()

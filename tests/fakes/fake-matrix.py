@@ -44,7 +44,7 @@ from aiohttp import web
 
 SERVER = "localhost"
 USERS = {"@bot:localhost": "hunter2"}
-DISPLAY_NAMES = {"@bot:localhost": "Code Bot"}
+DISPLAY_NAMES = {"@bot:localhost": "Code Bot", "@alice:localhost": "Alice"}
 
 
 def err(status, code, msg, **extra):
@@ -163,9 +163,23 @@ class Server:
                     e.setdefault("unsigned", {})["transaction_id"] = key[2]
                 e.pop("room_id", None)
                 out.append(e)
+            state = self.room_state(room) if new else []
+            # lazy_load_members: the member events of the timeline's
+            # senders come in state (spec: Lazy-loading room members).
+            st = (flt.get("room") or {}).get("state") or {}
+            if st.get("lazy_load_members") and "m.room.member" in \
+                    (st.get("types") or ["m.room.member"]):
+                for sender in {e["sender"] for e in out}:
+                    mem = [e for r, e in self.stream if r == room and
+                           e["type"] == "m.room.member" and
+                           e.get("state_key") == sender]
+                    if mem:
+                        m = {k: v for k, v in mem[-1].items()
+                             if k not in ("_txn", "room_id")}
+                        state.append(m)
             rooms_join[room] = {
                 "summary": self.summary(room),
-                "state": {"events": self.room_state(room) if new else []},
+                "state": {"events": state},
                 "timeline": {"events": out, "limited": limited,
                              "prev_batch": "p%d" % since},
                 "ephemeral": {"events": []}, "account_data": {"events": []},
@@ -405,9 +419,11 @@ class Server:
                             bool(body.get("encrypted"))}
         for m in body.get("members", []):
             self.rooms[room]["members"][m] = "join"
+            content = {"membership": "join"}
+            if m in DISPLAY_NAMES:
+                content["displayname"] = DISPLAY_NAMES[m]
             await self.append(room, {"type": "m.room.member", "state_key": m,
-                                     "sender": m,
-                                     "content": {"membership": "join"}})
+                                     "sender": m, "content": content})
         if body.get("encrypted"):
             await self.append(room, {"type": "m.room.encryption",
                                      "state_key": "", "sender":

@@ -273,15 +273,16 @@ TEST(html_escapes_and_marks_code_and_bold)
 {
 	char	*h;
 
-	h = matrix_html("a <b> & \"c\" 'd'\nrun `make <all>` *now*");
+	h = matrix_html("a <b> & \"c\" 'd'\nrun `make <all>` *now*", NULL,
+	    NULL);
 	CHECK_STR(h, "a &lt;b&gt; &amp; &quot;c&quot; &#39;d&#39;<br>"
 	    "run <code>make &lt;all&gt;</code> <strong>now</strong>");
 	free(h);
 	/* Unclosed or spaced markers stay literal. */
-	h = matrix_html("2 * 3 * 4 and `open");
+	h = matrix_html("2 * 3 * 4 and `open", NULL, NULL);
 	CHECK_STR(h, "2 * 3 * 4 and `open");
 	free(h);
-	h = matrix_html("");
+	h = matrix_html("", NULL, NULL);
 	CHECK_STR(h, "");
 	free(h);
 }
@@ -302,6 +303,38 @@ TEST(txn_id_derives_from_prefix_row_id_and_part)
 	/* A state dir from before prefixes keeps its txnIds. */
 	t = matrix_txn_id("", 42, 1);
 	CHECK_STR(t, "sb-42-k1");
+	free(t);
+}
+
+static const char *
+alice_name(void *arg, const char *user)
+{
+	return strcmp(user, "@alice:example.org") == 0 ? "Alice <A>" : NULL;
+}
+
+TEST(people_are_shown_by_display_name_and_as_pills)
+{
+	char	*t;
+
+	t = matrix_body("answered by matrix:@alice:example.org: Google",
+	    alice_name, NULL);
+	CHECK_STR(t, "answered by Alice <A>: Google");
+	free(t);
+	/* Unknown: the localpart; a port is part of the server name. */
+	t = matrix_body("Sorry, matrix:@bob:example.org:8448 is not allowed.",
+	    alice_name, NULL);
+	CHECK_STR(t, "Sorry, bob is not allowed.");
+	free(t);
+	t = matrix_body("by matrix:@carol:example.org.", NULL, NULL);
+	CHECK_STR(t, "by carol.");
+	free(t);
+	/* Not a person: no '@', no server, inside a word. */
+	t = matrix_body("matrix: hi, matrix:@x, xmatrix:@a:b", NULL, NULL);
+	CHECK_STR(t, "matrix: hi, matrix:@x, xmatrix:@a:b");
+	free(t);
+	t = matrix_html("by matrix:@alice:example.org: `x`", alice_name, NULL);
+	CHECK_STR(t, "by <a href=\"https://matrix.to/#/@alice:example.org\">"
+	    "Alice &lt;A&gt;</a>: <code>x</code>");
 	free(t);
 }
 
@@ -417,6 +450,7 @@ main(void)
 	RUN(oversized_body_is_truncated_on_a_character_boundary);
 	RUN(html_escapes_and_marks_code_and_bold);
 	RUN(txn_id_derives_from_prefix_row_id_and_part);
+	RUN(people_are_shown_by_display_name_and_as_pills);
 	RUN(path_escape_encodes_room_and_event_id_characters);
 	RUN(choice_line_uses_keycaps_and_stops_at_ten);
 	RUN(mutated_events_never_crash_the_parser);
