@@ -655,6 +655,40 @@ def test_messages_behave_like_a_bots(tmp, ds):
         fake.stop()
 
 
+def test_help_and_status_at_top_level_are_commands(tmp, ds):
+    # "@bot help" and "@bot status" opening a thread are answered as
+    # commands; they used to start an agent whose task was "help".
+    fake = Fake()
+    try:
+        room = fake.room(members=(ALICE, "@carol:localhost"))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        h = fake.event(room, pill("help"))
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", h,
+                                 body="Commands:"), "the help text")
+        st = fake.say(room, "bot: status", mention=True)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", st,
+                                 body="No agents are running here"),
+                  "status with nothing running")
+        root = fake.say(room, "bot: oauth", mention=True)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                 body="❓ q"), "question")
+        st2 = fake.say(room, "bot: status", mention=True)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", st2,
+                                 body="#1 ask"), "status lists #1")
+        evs = fake.sent()["events"]
+        check(not find(evs, "m.room.message", body="#2"),
+              "no agent started by a command")
+        check(find(evs, "m.room.message", body="sb/1-oauth"),
+              "#1 is the oauth task")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_state_dir_reset_with_same_token_does_not_replay_txn_ids(tmp, ds):
     # The fake answers a txnId it has seen from the same device with the old
     # event (spec: a txnId is scoped to the device and endpoint).  A
