@@ -32,7 +32,7 @@
 /* Whole event ≤ 65,536 bytes (spec); leave room for the envelope. */
 #define MATRIX_MAX_CONTENT	60000
 /* PUTs in flight at once, all rooms together. */
-#define MATRIX_MAX_INFLIGHT	8
+#define MATRIX_MAX_INFLIGHT	16
 /* A 429'd PUT is retried here this often, then handed back to the outbox. */
 #define MATRIX_MAX_LIMITED	20
 #define MATRIX_GAP_MAX_MS	30000
