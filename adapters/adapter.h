@@ -12,9 +12,9 @@
  * Message ids are the platform's (Slack ts, Matrix event id, console number).
  * The core never looks inside them; it only stores and hands them back.
  *
- * Outgoing operations arrive one at a time per channel from the outbox, which
- * owns ordering, pacing and retries; an adapter just performs one op and
- * reports how it went.  It must report every op it accepted exactly once,
+ * Outgoing operations arrive one at a time per channel (per thread with
+ * caps.order_per_thread) from the outbox, which owns ordering, pacing and
+ * retries; an adapter just performs one op and reports how it went.  It must report every op it accepted exactly once,
  * possibly later from the loop (never from inside send()).
  */
 #ifndef SB_ADAPTER_H
@@ -42,6 +42,13 @@ struct adapter_caps {
 	 * time in order.
 	 */
 	unsigned	 per_method_limits:1;
+	/*
+	 * Only the ops of one thread need their order (and a reaction none):
+	 * the outbox then keeps a lane per thread and per reaction, so
+	 * several ops of a channel are in flight at once.  For platforms whose
+	 * limits the adapter itself honours (Matrix: 429 per account).
+	 */
+	unsigned	 order_per_thread:1;
 };
 
 enum chat_op_kind {
@@ -162,5 +169,10 @@ void	 chat_op_failed(struct chat_op *, long long retry_ms, int permanent,
  */
 int	 chat_thread_known(struct adapter *, const char *channel,
 	    const char *thread);
+/*
+ * Id of the newest outgoing op so far (0 if none).  Read before and after
+ * chat_on_event(), it tells which ops answer that event (Matrix quotes it).
+ */
+uint64_t chat_op_last_id(void);
 
 #endif

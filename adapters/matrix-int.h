@@ -21,6 +21,7 @@
 #define MATRIX_KV_TOKEN		"matrix.access_token"
 #define MATRIX_KV_DEVICE	"matrix.device_id"
 #define MATRIX_KV_SINCE		"matrix.next_batch"
+#define MATRIX_KV_TXN_PREFIX	"matrix.txn_prefix"
 #define MATRIX_SEEN_TTL		(7LL * 24 * 3600)
 #define MATRIX_BACKOFF_MIN_MS	1000
 #define MATRIX_BACKOFF_MAX_MS	60000
@@ -58,6 +59,8 @@ struct matrix {
 	char			*token;		/* in use; never logged */
 	char			*device_id;
 	int			 token_from_login; /* token came from /login */
+	char			*txn_prefix;	/* per state dir, see matrix.h */
+	char			*display_name;	/* from our profile, or NULL */
 
 	int			 started;
 	int			 stopping;
@@ -81,6 +84,25 @@ struct matrix {
 	/* ops accepted and not yet reported */
 	struct matrix_out	*outs;
 
+	/*
+	 * Send pacing, learnt from the homeserver (matrix-send.c): every PUT
+	 * waits until send_not_before (a 429's retry time) and, after a 429,
+	 * send_gap_ms since the previous one; at most MATRIX_MAX_INFLIGHT at
+	 * once; the rest wait in waitq, oldest first.
+	 */
+	uint64_t		 send_not_before;	/* monotonic ms */
+	uint64_t		 send_last_ms;
+	unsigned		 send_gap_ms;
+	unsigned		 send_inflight;
+	struct matrix_out	*waitq;
+	struct matrix_out	**waitq_tail;
+	struct loop_timer	*send_timer;
+
+	struct matrix_name	*names;		/* newest first, bounded */
+	size_t			 nnames;
+	struct matrix_quote	*quotes;	/* newest first, bounded */
+	size_t			 nquotes;
+
 	/* latest event per thread we know of, newest first, bounded */
 	struct matrix_thread	*threads;
 	size_t			 nthreads;
@@ -103,6 +125,30 @@ void	 matrix_thread_note(struct matrix *, const char *room,
 	    const char *root, const char *latest);
 const char *matrix_thread_latest(struct matrix *, const char *room,
 	    const char *root);
+/* Display names seen in member events, bounded; NULL if unknown. */
+void	 matrix_name_note(struct matrix *, const char *user, const char *name);
+const char *matrix_name_get(struct matrix *, const char *user);
+/*
+ * The rows the core wrote while it handled a person's message in a thread
+ * (lo < row id <= hi) answer that message; matrix_quote_for gives the event
+ * a POST of row id should quote, or NULL.  In memory, bounded.
+ */
+struct matrix_quote {
+	char			*room;
+	char			*thread;
+	char			*event_id;
+	uint64_t		 lo, hi;
+	struct matrix_quote	*next;
+};
+/* Returns the entry, valid until the next note (hi may be set later). */
+struct matrix_quote *matrix_quote_note(struct matrix *, const char *room,
+	    const char *thread, const char *event_id, uint64_t lo, uint64_t hi);
+const char *matrix_quote_for(struct matrix *, const char *room,
+	    const char *thread, uint64_t id);
+/* Durable map: our message's event id → its thread root (itself if none). */
+void	 matrix_root_set(const char *event_id, const char *root);
+char	*matrix_root_of(struct matrix *, const char *room,
+	    const char *event_id);	/* malloc'd or NULL */
 
 /* matrix-sync.c */
 void	 matrix_sync_start(struct matrix *);
@@ -114,5 +160,7 @@ int	 matrix_send(struct adapter *, struct chat_op *);
 /* A one-off m.notice in room (encrypted-room warning); txn unique per room. */
 void	 matrix_send_notice(struct matrix *, const char *room, const char *txn,
 	    const char *text);
+/* Fails every op still waiting for its turn (destroy). */
+void	 matrix_send_free(struct matrix *);
 
 #endif

@@ -8,6 +8,8 @@
  * (nothing was acted on), a redelivered event is dropped by its id.  The
  * first run has no token and starts from "now": one sync with timeout=0 and
  * a timeline limit of 0 whose token is stored, so history is never replayed.
+ * A room joined later comes with its recent history too; only what follows
+ * our own join event in its timeline is acted on (matrix_joined_at).
  *
  * A `limited` timeline (more events than the filter's limit since our token)
  * is not back-filled: we log which room skipped events and from which
@@ -25,6 +27,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/types.h>
 
 #define MATRIX_SYNC_TIMEOUT_MS	30000
 #define MATRIX_TIMELINE_LIMIT	50
@@ -68,26 +72,47 @@ matrix_word_char(unsigned char c)
 	return isalnum(c) || c == '_' || c == '-' || c == '.' || c >= 0x80;
 }
 
-/* Length of a mention of the bot at p, or 0. */
+/* Length of name at p, case-insensitive, ending at a word boundary; or 0. */
 static size_t
-matrix_mention_at(const char *p, const char *user_id, const char *local)
+matrix_name_at(const char *p, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	if (n == 0 || strncasecmp(p, name, n) != 0)
+		return 0;
+	/* A name ending in a non-word character ("Bot!") ends by itself. */
+	if (matrix_word_char((unsigned char)name[n - 1]) &&
+	    matrix_word_char((unsigned char)p[n]))
+		return 0;
+	return n;
+}
+
+/*
+ * Length of a mention of the bot at p, or 0: the full user id, the
+ * localpart with or without '@', or one of our display names (an Element
+ * pill puts the display name in the body: "Code Bot: say hi").
+ */
+static size_t
+matrix_mention_at(const char *p, const char *user_id, const char *local,
+    const char *const *names)
 {
 	size_t	 n;
 
 	n = strlen(user_id);
 	if (strncmp(p, user_id, n) == 0)
 		return n;
-	n = 0;
-	if (*p == '@')
-		n++;
-	if (*local != '\0' && strncasecmp(p + n, local, strlen(local)) == 0 &&
-	    !matrix_word_char((unsigned char)p[n + strlen(local)]))
+	for (; names != NULL && *names != NULL; names++)
+		if ((n = matrix_name_at(p, *names)) > 0)
+			return n;
+	n = *p == '@' ? 1 : 0;
+	if (*local != '\0' && matrix_name_at(p + n, local) > 0)
 		return n + strlen(local);
 	return 0;
 }
 
 char *
-matrix_strip_mention(const char *body, const char *user_id, int *found)
+matrix_strip_mention(const char *body, const char *user_id,
+    const char *const *names, int *found)
 {
 	char		*local = matrix_localpart(user_id), *r;
 	const char	*p = body, *q;
@@ -96,7 +121,7 @@ matrix_strip_mention(const char *body, const char *user_id, int *found)
 	*found = 0;
 	while (isspace((unsigned char)*p))
 		p++;
-	if ((n = matrix_mention_at(p, user_id, local)) > 0) {
+	if ((n = matrix_mention_at(p, user_id, local, names)) > 0) {
 		*found = 1;
 		p += n;
 		if (*p == ':' || *p == ',')
@@ -111,13 +136,74 @@ matrix_strip_mention(const char *body, const char *user_id, int *found)
 		if (q > body && matrix_word_char((unsigned char)q[-1]) &&
 		    q[-1] != '@')
 			continue;
-		if (matrix_mention_at(q, user_id, local) > 0) {
+		if (matrix_mention_at(q, user_id, local, names) > 0) {
 			*found = 1;
 			break;
 		}
 	}
 	r = xstrdup(body);
 	free(local);
+	return r;
+}
+
+/* The few entities an anchor text can carry; anything else stays as is. */
+static char *
+matrix_html_text(const char *p, size_t n)
+{
+	static const struct {
+		const char	*ent;
+		char		 c;
+	} ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+	    { "&quot;", '"' }, { "&#39;", '\'' }, { "&#x27;", '\'' } };
+	struct buf	 b = { 0 };
+	size_t		 i, k;
+
+	buf_adds(&b, "");
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < nitems(ents); k++)
+			if (strncmp(p + i, ents[k].ent, strlen(ents[k].ent)) ==
+			    0 && i + strlen(ents[k].ent) <= n)
+				break;
+		if (k < nitems(ents)) {
+			buf_add(&b, &ents[k].c, 1);
+			i += strlen(ents[k].ent) - 1;
+		} else
+			buf_add(&b, p + i, 1);
+	}
+	return buf_steal(&b);
+}
+
+char *
+matrix_pill_name(const char *html, const char *user_id)
+{
+	const char	*p, *gt, *end;
+	char		*forms[2], *r = NULL;
+	size_t		 i;
+
+	if (html == NULL)
+		return NULL;
+	/* Spec (mentions): <a href="https://matrix.to/#/@user:server">Name</a>. */
+	forms[0] = xasprintf("matrix.to/#/%s", user_id);
+	forms[1] = matrix_path_escape(user_id);
+	for (i = 0; i < nitems(forms) && r == NULL; i++) {
+		for (p = html; (p = strstr(p, forms[i])) != NULL; p++) {
+			if (i == 1 && (p - html < 12 ||
+			    strncmp(p - 12, "matrix.to/#/", 12) != 0))
+				continue;
+			p += strlen(forms[i]);
+			if (*p != '"' && *p != '\'')
+				continue;
+			if ((gt = strchr(p, '>')) == NULL ||
+			    (end = strstr(gt, "</a>")) == NULL)
+				break;
+			if (end - gt - 1 > 0 && end - gt - 1 < 256 &&
+			    memchr(gt + 1, '<', (size_t)(end - gt - 1)) == NULL)
+				r = matrix_html_text(gt + 1, (size_t)(end - gt - 1));
+			break;
+		}
+	}
+	free(forms[0]);
+	free(forms[1]);
 	return r;
 }
 
@@ -179,11 +265,14 @@ matrix_ignore(struct matrix_ev *out, const char *why)
 }
 
 void
-matrix_ev_parse(json_t *ev, const char *self, struct matrix_ev *out)
+matrix_ev_parse(json_t *ev, const char *self, const char *self_name,
+    struct matrix_ev *out)
 {
 	const char	*type, *mt, *body, *rel = NULL, *fb, *html;
+	const char	*names[3];
 	json_t		*content, *rt, *irt, *men;
 	char		*text, *pill;
+	size_t		 nn = 0;
 	int		 found = 0;
 
 	memset(out, 0, sizeof *out);
@@ -265,23 +354,27 @@ matrix_ev_parse(json_t *ev, const char *self, struct matrix_ev *out)
 	if (out->reply_to != NULL)
 		body = matrix_skip_fallback(body);
 
+	/*
+	 * A pill: <a href="https://matrix.to/#/@bot:server">Code Bot</a>, and
+	 * its text in the body.  The name the sender's client showed may be a
+	 * per-room one, so it is read from the pill itself.
+	 */
+	html = json_string_value(json_object_get(content, "formatted_body"));
+	if ((pill = matrix_pill_name(html, self)) != NULL)
+		names[nn++] = pill;
+	if (self_name != NULL && *self_name != '\0')
+		names[nn++] = self_name;
+	names[nn] = NULL;
 	text = xstrdup(body);
 	utf8_truncate(text, MATRIX_MAX_BODY);
-	out->text = matrix_strip_mention(text, self, &found);
+	out->text = matrix_strip_mention(text, self, names, &found);
 	free(text);
-	out->mentioned = found;
+	out->mentioned = found || pill != NULL;
+	free(pill);
 	men = json_object_get(content, "m.mentions");
 	if (json_is_object(men) &&
 	    matrix_in_list(json_object_get(men, "user_ids"), self))
 		out->mentioned = 1;
-	/* A pill: <a href="https://matrix.to/#/@bot:server">Bot</a>. */
-	if ((html = json_string_value(json_object_get(content,
-	    "formatted_body"))) != NULL) {
-		pill = xasprintf("matrix.to/#/%s\"", self);
-		if (strstr(html, pill) != NULL)
-			out->mentioned = 1;
-		free(pill);
-	}
 	out->kind = MATRIX_EV_MESSAGE;
 	if (out->text[0] == '\0' && out->mentioned && out->thread == NULL)
 		matrix_ignore(out, "a bare mention");
@@ -328,11 +421,55 @@ matrix_encrypted(struct matrix *m, const char *room)
 	matrix_room_set("encrypted", room, "1");
 	log_info("matrix: room %s is encrypted; not supported, saying so once",
 	    room);
-	txn = xasprintf("sb-e2ee-%lld", (long long)wall_ms());
+	txn = xasprintf("sb-%s-e2ee-%lld", m->txn_prefix, (long long)wall_ms());
 	matrix_send_notice(m, room, txn, "This room is end-to-end encrypted. "
 	    "Switchboard does not support encrypted rooms yet and will not act "
 	    "on messages here; please use an unencrypted room.");
 	free(txn);
+}
+
+static void
+matrix_starter_set(const char *event_id, const char *sender)
+{
+	char	*k = xasprintf("matrix.starter.%s", event_id);
+
+	store_kv_set(k, sender);
+	free(k);
+}
+
+/* Display names from the member events of a batch (state and timeline). */
+static void
+matrix_names(struct matrix *m, json_t *body)
+{
+	json_t		*rooms, *r, *evs, *e;
+	const char	*room, *type, *user, *name, *mem;
+	const char	*parts[] = { "state", "timeline" };
+	size_t		 i, k;
+
+	rooms = json_object_get(json_object_get(body, "rooms"), "join");
+	json_object_foreach(rooms, room, r) {
+		for (k = 0; k < nitems(parts); k++) {
+			evs = json_object_get(json_object_get(r, parts[k]),
+			    "events");
+			json_array_foreach(evs, i, e) {
+				type = json_string_value(json_object_get(e,
+				    "type"));
+				user = json_string_value(json_object_get(e,
+				    "state_key"));
+				name = json_string_value(json_object_get(
+				    json_object_get(e, "content"),
+				    "displayname"));
+				mem = json_string_value(json_object_get(
+				    json_object_get(e, "content"),
+				    "membership"));
+				if (type == NULL || user == NULL || mem == NULL ||
+				    strcmp(type, "m.room.member") != 0 ||
+				    strcmp(mem, "join") != 0 || *user != '@')
+					continue;
+				matrix_name_note(m, user, name);
+			}
+		}
+	}
 }
 
 static int
@@ -475,8 +612,10 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 {
 	struct matrix_ev	 e;
 	struct chat_event	 ev;
+	char			*root = NULL;
+	struct matrix_quote	*q;
 
-	matrix_ev_parse(event, m->user_id, &e);
+	matrix_ev_parse(event, m->user_id, m->display_name, &e);
 	memset(&ev, 0, sizeof ev);
 	ev.channel = room;
 	switch (e.kind) {
@@ -493,6 +632,15 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 			    "no action", room);
 			break;
 		}
+		/*
+		 * A rich reply without m.thread (spec, Rich replies; clients
+		 * without threads, Element's "Reply") to one of our messages
+		 * belongs to that message's thread: it answers there, and never
+		 * starts a new conversation with the answer as its task.
+		 */
+		if (e.thread == NULL && e.reply_to != NULL &&
+		    (root = matrix_root_of(m, room, e.reply_to)) != NULL)
+			e.thread = root;
 		if (e.thread != NULL)
 			matrix_thread_note(m, room, e.thread, e.event_id);
 		ev.kind = CHAT_EV_MESSAGE;
@@ -503,7 +651,20 @@ matrix_dispatch(struct matrix *m, const char *room, json_t *event)
 		ev.reply_to = e.reply_to;
 		ev.mentioned = e.mentioned ||
 		    (e.thread == NULL && matrix_is_dm(room));
+		/* Who opened a thread is whom its questions are for. */
+		if (ev.thread == NULL && ev.mentioned)
+			matrix_starter_set(e.event_id, e.sender);
+		/*
+		 * What the core writes while it handles the message answers
+		 * it.  The outbox may hand us those ops from inside the call,
+		 * so the range is open until it returns.
+		 */
+		q = ev.thread == NULL ? NULL : matrix_quote_note(m, room,
+		    ev.thread, e.event_id, chat_op_last_id(), UINT64_MAX);
 		chat_on_event(&m->hdr, &ev);
+		if (q != NULL)
+			q->hi = chat_op_last_id();
+		free(root);
 		break;
 	case MATRIX_EV_REACTION:
 		if (matrix_room_flag("encrypted", room))
@@ -532,6 +693,43 @@ matrix_pending_free(struct matrix_pending *p)
 }
 
 /*
+ * Index in a timeline of our own latest join, or -1.  After a join the
+ * homeserver hands us the room's recent timeline, history written before we
+ * were there included (Synapse: up to the filter's limit), and acting on it
+ * would turn an old mention, or a whole DM, into tasks.  The timeline is in
+ * stream order (spec: /sync "timeline.events ... in chronological order"),
+ * so what comes before our join event was written before we joined; the
+ * origin_server_ts of an event is set by its sender's server and proves
+ * nothing.  A join that is not in the batch (a limited timeline) is older
+ * than everything in it, so nothing is skipped.  A member event of ours whose
+ * prev_content was already a join is a profile change, not a join.
+ */
+static ssize_t
+matrix_joined_at(json_t *evs, const char *self)
+{
+	const char	*type, *sk, *mem, *prev;
+	ssize_t		 at = -1;
+	size_t		 i;
+	json_t		*e;
+
+	json_array_foreach(evs, i, e) {
+		type = json_string_value(json_object_get(e, "type"));
+		sk = json_string_value(json_object_get(e, "state_key"));
+		mem = json_string_value(json_object_get(json_object_get(e,
+		    "content"), "membership"));
+		prev = json_string_value(json_object_get(json_object_get(
+		    json_object_get(e, "unsigned"), "prev_content"),
+		    "membership"));
+		if (type != NULL && strcmp(type, "m.room.member") == 0 &&
+		    sk != NULL && strcmp(sk, self) == 0 && mem != NULL &&
+		    strcmp(mem, "join") == 0 && (prev == NULL ||
+		    strcmp(prev, "join") != 0))
+			at = (ssize_t)i;
+	}
+	return at;
+}
+
+/*
  * Records the batch: room facts, new event ids and the token, in one
  * transaction.  *out gets the new events in order.  -1 if it did not commit.
  */
@@ -543,6 +741,7 @@ matrix_record(struct matrix *m, json_t *body, const char *next, int initial,
 	json_t			*rooms, *r, *tl, *evs, *e, *cnt;
 	const char		*room, *id;
 	size_t			 i;
+	ssize_t			 skip;
 	char			 buf[32];
 	int			 rc;
 
@@ -583,7 +782,10 @@ matrix_record(struct matrix *m, json_t *body, const char *next, int initial,
 		if (initial)
 			continue;	/* starting from now: history is not ours */
 		evs = json_object_get(tl, "events");
+		skip = matrix_joined_at(evs, m->user_id);
 		json_array_foreach(evs, i, e) {
+			if (skip >= 0 && (ssize_t)i <= skip)
+				continue;	/* before our join: history */
 			if ((id = json_string_value(json_object_get(e,
 			    "event_id"))) == NULL) {
 				log_warnx("matrix: %s: event without event_id "
@@ -672,6 +874,7 @@ matrix_on_sync(struct matrix *m, const struct matrix_reply *r, void *arg)
 		matrix_sync_later(m, matrix_backoff_next(m));
 		return;
 	}
+	matrix_names(m, r->body);
 	for (p = evs; p != NULL && !m->stopping; p = p->next)
 		matrix_dispatch(m, p->room, p->event);
 	matrix_pending_free(evs);
@@ -722,15 +925,17 @@ matrix_filter(int initial)
 	json_t	*f;
 	char	*s;
 
-	f = json_pack("{s:{s:[]}, s:{s:[]}, s:{s:{s:[ssss], s:i}, "
-	    "s:{s:[s], s:b}, s:{s:[]}, s:{s:[]}}}",
+	/* m.room.member in the timeline: our own join marks where history ends. */
+	f = json_pack("{s:{s:[]}, s:{s:[]}, s:{s:{s:[sssss], s:i}, "
+	    "s:{s:[ss], s:b}, s:{s:[]}, s:{s:[]}}}",
 	    "presence", "types",
 	    "account_data", "types",
 	    "room",
 	    "timeline", "types", "m.room.message", "m.reaction",
-	    "m.room.encryption", "m.room.encrypted",
+	    "m.room.encryption", "m.room.encrypted", "m.room.member",
 	    "limit", initial ? 0 : MATRIX_TIMELINE_LIMIT,
-	    "state", "types", "m.room.encryption", "lazy_load_members", 1,
+	    "state", "types", "m.room.encryption", "m.room.member",
+	    "lazy_load_members", 1,
 	    "ephemeral", "types",
 	    "account_data", "types");
 	if (f == NULL)

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #define MATRIX_MAX_THREADS	256
 
@@ -42,7 +43,9 @@ static const struct adapter_caps matrix_caps = {
 	.buttons = 0,
 	.reaction_choices = 1,
 	.max_text = MATRIX_MAX_TEXT,
-	.min_interval_ms = 200,
+	/* The homeserver's 429s pace us (matrix-send.c), not a constant. */
+	.min_interval_ms = 0,
+	.order_per_thread = 1,
 };
 
 static void	 matrix_auth_try(struct matrix *, enum matrix_auth_step);
@@ -50,11 +53,42 @@ static void	 matrix_auth_try(struct matrix *, enum matrix_auth_step);
 /* ---- pure helpers ------------------------------------------------------ */
 
 char *
-matrix_txn_id(uint64_t id, int part)
+matrix_txn_id(const char *prefix, uint64_t id, int part)
 {
+	const char	*dash = *prefix != '\0' ? "-" : "";
+
 	if (part == 0)
-		return xasprintf("sb-%" PRIu64, id);
-	return xasprintf("sb-%" PRIu64 "-k%d", id, part);
+		return xasprintf("sb-%s%s%" PRIu64, prefix, dash, id);
+	return xasprintf("sb-%s%s%" PRIu64 "-k%d", prefix, dash, id, part);
+}
+
+/*
+ * The state dir's txnId prefix, made once.  A state dir that already synced
+ * without one keeps "" so rows in flight across the upgrade keep their
+ * txnIds; a fresh state dir (the case that needs it) gets 64 random bits.
+ */
+static char *
+matrix_txn_prefix(void)
+{
+	unsigned char	 rnd[8];
+	char		*v, *since;
+	size_t		 i;
+
+	if ((v = store_kv_get(MATRIX_KV_TXN_PREFIX)) != NULL)
+		return v;
+	since = store_kv_get(MATRIX_KV_SINCE);
+	if (since != NULL && *since != '\0')
+		v = xstrdup("");
+	else if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL) != 0)
+		fatalx("matrix: no randomness for the txnId prefix");
+	else {
+		v = xcalloc(1, 2 * sizeof rnd + 1);
+		for (i = 0; i < sizeof rnd; i++)
+			snprintf(v + 2 * i, 3, "%02x", rnd[i]);
+	}
+	free(since);
+	store_kv_set(MATRIX_KV_TXN_PREFIX, v);
+	return v;
 }
 
 char *
@@ -119,13 +153,162 @@ matrix_thread_latest(struct matrix *m, const char *room, const char *root)
 	return root;
 }
 
+/*
+ * Thread root of one of our messages, durable: a reply to it from a client
+ * that does not send m.thread (old clients, Element's "Reply" in the main
+ * timeline) belongs to that thread's conversation.  Key per event id, which
+ * the spec makes globally unique.
+ */
+void
+matrix_root_set(const char *event_id, const char *root)
+{
+	char	*k = xasprintf("matrix.root.%s", event_id);
+
+	store_kv_set(k, root);
+	free(k);
+}
+
+char *
+matrix_root_of(struct matrix *m, const char *room, const char *event_id)
+{
+	struct matrix_thread	*t;
+	char			*k, *v;
+
+	/*
+	 * A question's message is out before its pre-reactions, and the op
+	 * (with the durable record) is done only after them: a quick reply
+	 * finds the thread among the latest messages we know of.
+	 */
+	for (t = m->threads; t != NULL; t = t->next)
+		if (strcmp(t->latest, event_id) == 0 &&
+		    strcmp(t->room, room) == 0)
+			return xstrdup(t->root);
+	k = xasprintf("matrix.root.%s", event_id);
+	v = store_kv_get(k);
+	free(k);
+	if (v != NULL && *v == '\0') {
+		free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+/* ---- people and answers ---------------------------------------------------- */
+
+#define MATRIX_MAX_NAMES	512
+#define MATRIX_MAX_QUOTES	64
+
+struct matrix_name {
+	char			*user;
+	char			*name;
+	struct matrix_name	*next;
+};
+
+void
+matrix_name_note(struct matrix *m, const char *user, const char *name)
+{
+	struct matrix_name	*n, **pp;
+
+	for (pp = &m->names; (n = *pp) != NULL; pp = &n->next)
+		if (strcmp(n->user, user) == 0) {
+			*pp = n->next;
+			m->nnames--;
+			free(n->user);
+			free(n->name);
+			free(n);
+			break;
+		}
+	if (name == NULL || *name == '\0')
+		return;
+	n = xcalloc(1, sizeof *n);
+	n->user = xstrdup(user);
+	n->name = xstrdup(name);
+	n->next = m->names;
+	m->names = n;
+	if (++m->nnames > MATRIX_MAX_NAMES) {
+		for (pp = &m->names; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		n = *pp;
+		*pp = NULL;
+		free(n->user);
+		free(n->name);
+		free(n);
+		m->nnames--;
+	}
+}
+
+const char *
+matrix_name_get(struct matrix *m, const char *user)
+{
+	struct matrix_name	*n;
+
+	for (n = m->names; n != NULL; n = n->next)
+		if (strcmp(n->user, user) == 0)
+			return n->name;
+	return NULL;
+}
+
+static void
+matrix_quote_free(struct matrix_quote *q)
+{
+	free(q->room);
+	free(q->thread);
+	free(q->event_id);
+	free(q);
+}
+
+struct matrix_quote *
+matrix_quote_note(struct matrix *m, const char *room, const char *thread,
+    const char *event_id, uint64_t lo, uint64_t hi)
+{
+	struct matrix_quote	*q, *n, **pp;
+
+	q = xcalloc(1, sizeof *q);
+	q->room = xstrdup(room);
+	q->thread = xstrdup(thread);
+	q->event_id = xstrdup(event_id);
+	q->lo = lo;
+	q->hi = hi;
+	q->next = m->quotes;
+	m->quotes = q;
+	if (++m->nquotes > MATRIX_MAX_QUOTES) {
+		for (pp = &m->quotes; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		n = *pp;
+		*pp = NULL;
+		matrix_quote_free(n);
+		m->nquotes--;
+	}
+	return q;
+}
+
+const char *
+matrix_quote_for(struct matrix *m, const char *room, const char *thread,
+    uint64_t id)
+{
+	struct matrix_quote	*q;
+
+	for (q = m->quotes; q != NULL; q = q->next)
+		if (id > q->lo && id <= q->hi && strcmp(q->room, room) == 0 &&
+		    strcmp(q->thread, thread) == 0)
+			return q->event_id;
+	return NULL;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void
 matrix_free(struct matrix *m)
 {
 	struct matrix_thread	*t;
+	struct matrix_quote	*q;
 
+	while (m->names != NULL)
+		matrix_name_note(m, m->names->user, NULL);
+	while ((q = m->quotes) != NULL) {
+		m->quotes = q->next;
+		matrix_quote_free(q);
+	}
 	while ((t = m->threads) != NULL) {
 		m->threads = t->next;
 		free(t->room);
@@ -139,6 +322,8 @@ matrix_free(struct matrix *m)
 	free(m->token);
 	free(m->device_id);
 	free(m->since);
+	free(m->txn_prefix);
+	free(m->display_name);
 	free(m);
 }
 
@@ -179,10 +364,19 @@ matrix_on_http(const struct http_response *res, const char *error, void *arg)
 		r.errcode = json_string_value(json_object_get(r.body,
 		    "errcode"));
 		if (res->status == 429) {
+			/*
+			 * Spec (Rate limiting, v1.10): a Retry-After header,
+			 * and the deprecated retry_after_ms.  Newer Synapse
+			 * sends both, the header rounded up to seconds: then
+			 * the milliseconds are the server's own figure.  If
+			 * they disagree otherwise, the longer wait wins.
+			 */
 			v = json_object_get(r.body, "retry_after_ms");
 			if (json_is_integer(v) && json_integer_value(v) >= 0)
 				r.retry_ms = json_integer_value(v);
-			if ((ra = http_retry_after_ms(res)) > r.retry_ms)
+			ra = http_retry_after_ms(res);
+			if (ra > r.retry_ms && (r.retry_ms < 0 ||
+			    ra > (r.retry_ms + 999) / 1000 * 1000))
 				r.retry_ms = ra;
 			if (r.retry_ms < 0)
 				r.retry_ms = 5000;
@@ -350,8 +544,24 @@ matrix_set_token(struct matrix *m, const char *token)
 }
 
 static void
+matrix_on_profile(struct matrix *m, const struct matrix_reply *r, void *arg)
+{
+	const char	*name;
+
+	/* 404: no display name set; pills then carry the user id. */
+	if (r->status != 200 || (name = json_string_value(json_object_get(
+	    r->body, "displayname"))) == NULL)
+		return;
+	free(m->display_name);
+	m->display_name = xstrdup(name);
+	log_debug("matrix: our display name is \"%s\"", name);
+}
+
+static void
 matrix_authed(struct matrix *m)
 {
+	char	*uid, *path;
+
 	m->logging_in = 0;
 	m->backoff_ms = 0;
 	/* Sends need no sync; the first long-poll may hold for 30 s. */
@@ -359,6 +569,16 @@ matrix_authed(struct matrix *m)
 	matrix_set_state(m, "connected");
 	log_info("matrix: signed in as %s (device %s)", m->user_id,
 	    m->device_id != NULL ? m->device_id : "?");
+	/*
+	 * The display name people's clients put in the body of a mention
+	 * (spec, User and room mentions: the anchor text is the display name).
+	 * GET /v3/profile/{userId}/displayname → {"displayname"}.
+	 */
+	uid = matrix_path_escape(m->user_id);
+	path = xasprintf("/_matrix/client/v3/profile/%s/displayname", uid);
+	matrix_call(m, "GET", path, NULL, 0, matrix_on_profile, NULL, NULL);
+	free(path);
+	free(uid);
 	matrix_sync_start(m);
 }
 
@@ -566,6 +786,7 @@ matrix_create(const struct config *cfg, char **cause)
 		m->device_id = v;
 	else
 		free(v);
+	m->txn_prefix = matrix_txn_prefix();
 	return &m->hdr;
 }
 
@@ -614,6 +835,7 @@ matrix_destroy(struct adapter *a)
 		matrix_stop(a);
 	matrix_sync_stop(m);
 	matrix_cancel_all(m);
+	matrix_send_free(m);
 	m->destroyed = 1;
 	if (m->busy == 0)
 		matrix_free(m);

@@ -16,7 +16,10 @@ normal filesystem (SQLite WAL, synchronous=FULL: an event is acked only when
 its record is on disk).  Setup: N threads (one channel/room each) are
 opened by a mention; once settled, each gets M `status` messages, GAP
 seconds apart so every message meets an idle outbox lane, the threads
-staggered over GAP.  The agent is never started.
+staggered over GAP.  The agent is never started.  Matrix then gets pairs
+of messages back to back in each thread, and a burst:
+BURST `status` messages over the N threads at once, each answered in its
+thread; reply latency per message and replies per second overall.
 
 Slack throughput: `status` messages round-robin over the N threads at
 rising offered rates, STEP seconds each; a step is sustained when every
@@ -400,6 +403,51 @@ async def matrix_bench(a, tmp, out):
         out["matrix ack"] = ack
         out["matrix react"] = react
         out["matrix reply"] = reply
+
+        # Back-to-back: two `status` messages in a thread, one right after
+        # the other; the second reply waits only for the first (same
+        # thread, order kept), not for a pacing timer.
+        b2b = []
+        for room in rooms:
+            t1 = now()
+            e1 = await say(room, "status", thread=roots[room])
+            e2 = await say(room, "status", thread=roots[room])
+            await wait_for(lambda: len([p for p in replies(room, roots[room])
+                                        if p[0] > t1]) >= 2, 10,
+                           "back-to-back replies")
+            got = [p[0] for p in replies(room, roots[room]) if p[0] > t1]
+            b2b += [got[0] - s.sent_at[e1][0], got[1] - s.sent_at[e2][0]]
+            await asyncio.sleep(0.2)
+        print("  back-to-back pairs     " + summary(b2b))
+        out["matrix b2b"] = b2b
+
+        # Burst: B `status` messages over the N threads at once.  A
+        # thread's replies keep the order of its messages, so the k-th
+        # reply in a thread after the burst answers its k-th message.
+        await asyncio.sleep(1.0)
+        per = max(1, a.burst // a.threads)
+        t0 = now()
+        sent = {room: [] for room in rooms}
+        for k in range(per):
+            for room in rooms:
+                eid = await say(room, "status", thread=roots[room])
+                sent[room].append(s.sent_at[eid][0])
+        total = per * len(rooms)
+
+        def burst_replies(room):
+            return [p[0] for p in replies(room, roots[room]) if p[0] > t0]
+        await wait_for(lambda: sum(min(len(burst_replies(r)), per)
+                                   for r in rooms) >= total, 120,
+                       "every burst reply")
+        lat, last = [], 0.0
+        for room in rooms:
+            got = burst_replies(room)[:per]
+            lat += [t - e for t, e in zip(got, sent[room])]
+            last = max(last, got[-1])
+        rate = total / (last - t0)
+        print("  burst of %d over %d threads: %s, %.1f replies/s"
+              % (total, len(rooms), summary(lat), rate))
+        out["matrix burst"] = (lat, rate, total)
     finally:
         d.kill9()
         await runner.cleanup()
@@ -410,6 +458,8 @@ def main():
     ap.add_argument("--threads", type=int, default=20)
     ap.add_argument("--messages", type=int, default=5)
     ap.add_argument("--gap", type=float, default=2.2)
+    ap.add_argument("--burst", type=int, default=200,
+                    help="Matrix: messages released at once over the threads")
     ap.add_argument("--step", type=float, default=3.0)
     ap.add_argument("--rates", default="100,200,400,800,1600,3200")
     ap.add_argument("--only", choices=("slack", "matrix"))
@@ -452,8 +502,25 @@ def main():
                "%.2f / %.2f / %.2f ms" % (ms(bl.pct(reply, 50)),
                                           ms(bl.pct(reply, 99)),
                                           ms(max(reply))),
-               how + "; reply follows the 👀 in the channel's lane (one op in flight)",
+               how + ("; reply follows the 👀 in the channel's lane (one op"
+                      " in flight)" if plat == "slack" else "; the reply"
+                      " and the 👀 are in flight together"),
                "p99 < 5 ms", bl.verdict(ms(bl.pct(reply, 99)), 5.0))
+    if "matrix b2b" in out:
+        v = out["matrix b2b"]
+        bl.row("matrix back-to-back reply p50/p99/max",
+               "%.2f / %.2f / %.2f ms" % (ms(bl.pct(v, 50)), ms(bl.pct(v, 99)),
+                                          ms(max(v))),
+               "two status messages at once in each of %d threads, fake's"
+               " clock" % a.threads, "", "")
+    if "matrix burst" in out:
+        lat, rate, total = out["matrix burst"]
+        bl.row("matrix burst reply p50/p99, replies/s",
+               "%.1f / %.1f ms, %.1f/s" % (ms(bl.pct(lat, 50)),
+                                           ms(bl.pct(lat, 99)), rate),
+               "%d status messages over %d threads at once, fake's clock;"
+               " pacing from the homeserver (no limit on the fake)"
+               % (total, a.threads), "", "")
     if "slack rate" in out:
         best = out["slack rate"]
         if best is None:

@@ -1,6 +1,7 @@
 /*
- * brain-rules — the command brain.  The first message of a thread is a task;
- * later messages are commands, answers or follow-ups:
+ * brain-rules — the command brain.  The first message of a thread is a task
+ * (unless it is `help` or `status`: those are answered, `status` for the
+ * whole channel); later messages are commands, answers or follow-ups:
  *
  *	status | agents		one line per agent in this thread
  *	new TASK		another agent in the same conversation
@@ -188,6 +189,37 @@ results_command(struct conversation *c, const char *t, const char *by)
 	return 1;
 }
 
+/*
+ * `status` where no thread is yet (a top-level mention): the live agents of
+ * every conversation in the same channel, since that is what the person
+ * can see from there.
+ */
+static void
+status_channel(struct conversation *c)
+{
+	struct agent		*v[MAX_LIST];
+	struct conversation	*ac;
+	struct buf		 b = { 0 };
+	char			*line;
+	int			 n, i, k = 0;
+
+	n = agent_list_all(v, MAX_LIST);
+	for (i = 0; i < n && i < MAX_LIST; i++) {
+		ac = agent_conversation(v[i]);
+		if (strcmp(ac->adapter, c->adapter) != 0 ||
+		    strcmp(ac->channel, c->channel) != 0)
+			continue;
+		line = agent_status_line(v[i]);
+		buf_printf(&b, "%s%s", k++ ? "\n" : "", line);
+		free(line);
+	}
+	if (k == 0)
+		conversation_say(c, "No agents are running here.");
+	else
+		conversation_say(c, "%s", b.data);
+	buf_free(&b);
+}
+
 int
 brain_rules_command(struct conversation *c, const struct brain_msg *m)
 {
@@ -197,7 +229,10 @@ brain_rules_command(struct conversation *c, const struct brain_msg *m)
 	char		*s, *cause = NULL;
 
 	if (strcasecmp(t, "status") == 0 || strcasecmp(t, "agents") == 0) {
-		status(c);
+		if (m->first)
+			status_channel(c);
+		else
+			status(c);
 		return 1;
 	}
 	if (strcasecmp(t, "help") == 0) {
@@ -288,7 +323,10 @@ rules_on_message(struct conversation *c, const struct brain_msg *m)
 	struct question	*qs[MAX_LIST];
 	int		 nq, i;
 
-	if (m->first) {
+	/* "@bot help" and "@bot status" opening a thread are commands. */
+	if (m->first && strcasecmp(m->text, "help") != 0 &&
+	    strcasecmp(m->text, "status") != 0 &&
+	    strcasecmp(m->text, "agents") != 0) {
 		start(c, m->text, m->by);
 		return;
 	}

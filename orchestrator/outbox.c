@@ -42,6 +42,7 @@ enum { Q_POST, Q_QUICK, NQ };
 struct lane {
 	char		*adapter;
 	char		*channel;
+	char		*group;		/* order group in the channel (lane_group) */
 	struct out_op	*inflight[NQ];	/* posts: one; quick: a list */
 	int		 nquick;	/* ops on the quick list */
 	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
@@ -155,19 +156,49 @@ lane_timer_fired(uv_timer_t *t)
 	lane_kick_q(l, t == l->timer[Q_POST] ? Q_POST : Q_QUICK);
 }
 
+static int	is_root_key(const char *);
+
+/*
+ * Which ops of a channel keep their order among themselves.  By default all
+ * of them: one lane per channel (group "").  An adapter with
+ * caps.order_per_thread needs only the order of one thread: every thread is
+ * its own lane ("t:" + root id or root key; a new thread's root post,
+ * thread NULL and key "c7.root", shares the lane of the thread it opens), and
+ * every reaction is a lane of its own ("r:" + row id), so a reaction never
+ * waits for a message of another thread, nor a thread for another thread.
+ * (caps.per_method_limits splits a lane into a paced queue for posts and a
+ * quick one for the rest instead; the two are not meant to be combined.)
+ */
+static char *
+lane_group(const char *adapter, uint64_t id, const char *op,
+    const char *thread, const char *key)
+{
+	struct adapter	*a;
+
+	if ((a = reg_find(adapter)) == NULL || !a->ops->caps(a)->order_per_thread)
+		return xstrdup("");
+	if (strcmp(op, "react") == 0)
+		return xasprintf("r:%llu", (unsigned long long)id);
+	if (thread == NULL && key != NULL && is_root_key(key))
+		return xasprintf("t:%s", key);
+	return xasprintf("t:%s", thread != NULL ? thread : "");
+}
+
 static struct lane *
-lane_get(const char *adapter, const char *channel)
+lane_get(const char *adapter, const char *channel, const char *group)
 {
 	struct lane	*l;
 	int		 q;
 
 	for (l = lanes; l != NULL; l = l->next)
 		if (strcmp(l->adapter, adapter) == 0 &&
-		    strcmp(l->channel, channel) == 0)
+		    strcmp(l->channel, channel) == 0 &&
+		    strcmp(l->group, group) == 0)
 			return l;
 	l = xcalloc(1, sizeof *l);
 	l->adapter = xstrdup(adapter);
 	l->channel = xstrdup(channel);
+	l->group = xstrdup(group);
 	for (q = 0; q < NQ; q++) {
 		l->timer[q] = xcalloc(1, sizeof *l->timer[q]);
 		uv_timer_init(loop_uv(), l->timer[q]);
@@ -176,6 +207,26 @@ lane_get(const char *adapter, const char *channel)
 	l->next = lanes;
 	lanes = l;
 	return l;
+}
+
+/* A per-thread or per-reaction lane with nothing left goes away. */
+static void
+lane_free(struct lane *l)
+{
+	struct lane	**pp;
+	int		 q;
+
+	for (pp = &lanes; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	for (q = 0; q < NQ; q++)
+		loop_close_free((uv_handle_t *)l->timer[q]);
+	free(l->adapter);
+	free(l->channel);
+	free(l->group);
+	free(l);
 }
 
 static void
@@ -197,13 +248,15 @@ static int	 kick_deferred;
 static void
 kick_all(void *arg)
 {
-	struct lane	*l;
+	struct lane	*l, *next;
 
 	kick_deferred = 0;
 	if (!outbox_running)
 		return;
-	for (l = lanes; l != NULL; l = l->next)
+	for (l = lanes; l != NULL; l = next) {
+		next = l->next;		/* a kick may free l */
 		lane_kick(l);
+	}
 }
 
 static uint64_t
@@ -211,7 +264,8 @@ enqueue(const char *adapter, const char *channel, const char *thread,
     const char *op, const char *key, json_t *payload)
 {
 	sqlite3_stmt	*st;
-	char		*s;
+	struct lane	*l;
+	char		*s, *group;
 	uint64_t	 id = 0;
 
 	s = json_dumps(payload, JSON_COMPACT);
@@ -234,7 +288,9 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	free(s);
 	if (id == 0 || !outbox_running)
 		return id;
-	lane_get(adapter, channel);
+	group = lane_group(adapter, id, op, thread, key);
+	l = lane_get(adapter, channel, group);
+	free(group);
 	/*
 	 * Never send a row before it is committed: inside a transaction
 	 * (the work of an inbound event), a kill -9 before the commit would
@@ -247,7 +303,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 			loop_defer(kick_all, NULL);
 		}
 	} else
-		lane_kick(lane_get(adapter, channel));
+		lane_kick(l);
 	return id;
 }
 
@@ -349,6 +405,7 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 	int64_t		 busy = -1;
 	struct lane	*l;
 	struct out_op	*o;
+	int		 q;
 
 	cut = truncated(text, max_text(adapter));
 	p = json_pack("{s:s, s:o, s:s?, s:b}", "text", cut != NULL ? cut : text,
@@ -363,10 +420,13 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 	for (l = lanes; l != NULL; l = l->next)
 		if (strcmp(l->adapter, adapter) == 0 &&
 		    strcmp(l->channel, channel) == 0)
-			for (o = l->inflight[Q_QUICK]; o != NULL; o = o->next)
-				if (o->op.kind == CHAT_OP_EDIT &&
-				    strcmp(o->key, key) == 0)
-					busy = (int64_t)o->op.id;
+			for (q = 0; q < NQ; q++)
+				for (o = l->inflight[q]; o != NULL;
+				    o = q == Q_QUICK ? o->next : NULL)
+					if (o->op.kind == CHAT_OP_EDIT &&
+					    o->key != NULL &&
+					    strcmp(o->key, key) == 0)
+						busy = (int64_t)o->op.id;
 	s = json_dumps(p, JSON_COMPACT);
 	st = store_stmt("UPDATE outbox SET payload = ? WHERE id = (SELECT"
 	    " max(id) FROM outbox WHERE status = 'pending' AND op = 'edit'"
@@ -582,11 +642,55 @@ lane_head(struct lane *l, int q, int single, struct out_op **out,
 	json_t		*choices;
 	int64_t		 nb, now = wall_ms(), after;
 	size_t		 i, n;
+	char		*g;
+	int		 found;
 
 	*out = NULL;
 	*wait_ms = 0;
 	after = 0;
 again:
+	if (l->group[0] != '\0') {
+		/*
+		 * A lane of one thread or one reaction (order_per_thread):
+		 * its oldest row.  SQL narrows to the lane's rows where it
+		 * can; lane_group() decides, so the two cannot disagree.
+		 */
+		if (strncmp(l->group, "r:", 2) == 0) {
+			st = store_stmt("SELECT id, thread, op, msg_key,"
+			    " payload, not_before, attempts FROM outbox WHERE"
+			    " status = 'pending' AND adapter = ? AND channel = ?"
+			    " AND id = ?");
+			store_bind_int(st, 3, strtoll(l->group + 2, NULL, 10));
+		} else if (l->group[2] != '\0') {
+			st = store_stmt("SELECT id, thread, op, msg_key,"
+			    " payload, not_before, attempts FROM outbox WHERE"
+			    " status = 'pending' AND adapter = ? AND channel = ?"
+			    " AND op != 'react' AND (thread = ?3 OR (thread IS"
+			    " NULL AND msg_key = ?3)) ORDER BY id");
+			store_bind_text(st, 3, l->group + 2);
+		} else
+			st = store_stmt("SELECT id, thread, op, msg_key,"
+			    " payload, not_before, attempts FROM outbox WHERE"
+			    " status = 'pending' AND adapter = ? AND channel = ?"
+			    " ORDER BY id");
+		store_bind_text(st, 1, l->adapter);
+		store_bind_text(st, 2, l->channel);
+		found = 0;
+		while (!found && sqlite3_step(st) == SQLITE_ROW) {
+			g = lane_group(l->adapter,
+			    (uint64_t)sqlite3_column_int64(st, 0),
+			    (const char *)sqlite3_column_text(st, 2),
+			    (const char *)sqlite3_column_text(st, 1),
+			    (const char *)sqlite3_column_text(st, 3));
+			found = strcmp(g, l->group) == 0;
+			free(g);
+		}
+		if (!found) {
+			sqlite3_reset(st);
+			return 0;
+		}
+		goto row;
+	}
 	st = store_stmt(single ?
 	    "SELECT id, thread, op, msg_key, payload, not_before,"
 	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
@@ -606,6 +710,7 @@ again:
 		sqlite3_reset(st);
 		return 0;
 	}
+row:
 	nb = sqlite3_column_int64(st, 5);
 	if (nb > now) {
 		*wait_ms = nb - now;
@@ -757,6 +862,9 @@ lane_kick_q(struct lane *l, int q)
 		if (wait > 0)
 			uv_timer_start(l->timer[q], lane_timer_fired,
 			    (uint64_t)wait, 0);
+		else if (l->group[0] != '\0' && l->inflight[Q_POST] == NULL &&
+		    l->nquick == 0)
+			lane_free(l);	/* nobody holds l after a kick */
 		return;
 	}
 	/*
@@ -903,11 +1011,25 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 	lane_next(l, q, kind);
 }
 
+uint64_t
+chat_op_last_id(void)
+{
+	sqlite3_stmt	*st;
+	uint64_t	 id = 0;
+
+	st = store_stmt("SELECT max(id) FROM outbox");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return id;
+}
+
 int
 outbox_init(void)
 {
 	sqlite3_stmt	*st;
-	struct lane	*l;
+	struct lane	*l, *next;
+	char		*g;
 
 	m_sent = metrics_counter("switchboard_outbox_sent_total", "",
 	    "Chat operations delivered");
@@ -916,14 +1038,23 @@ outbox_init(void)
 	m_retried = metrics_counter("switchboard_outbox_retries_total", "",
 	    "Chat operations retried after a failure");
 	outbox_running = 1;
-	st = store_stmt("SELECT DISTINCT adapter, channel FROM outbox WHERE"
-	    " status = 'pending'");
-	while (sqlite3_step(st) == SQLITE_ROW)
+	st = store_stmt("SELECT adapter, channel, id, op, thread, msg_key FROM"
+	    " outbox WHERE status = 'pending'");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		g = lane_group((const char *)sqlite3_column_text(st, 0),
+		    (uint64_t)sqlite3_column_int64(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (const char *)sqlite3_column_text(st, 5));
 		lane_get((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1));
+		    (const char *)sqlite3_column_text(st, 1), g);
+		free(g);
+	}
 	sqlite3_reset(st);
-	for (l = lanes; l != NULL; l = l->next)
+	for (l = lanes; l != NULL; l = next) {
+		next = l->next;		/* a kick may free l */
 		lane_kick(l);
+	}
 	return 0;
 }
 
@@ -946,6 +1077,7 @@ outbox_shutdown(void)
 		}
 		free(l->adapter);
 		free(l->channel);
+		free(l->group);
 		free(l);
 	}
 	while ((r = regs) != NULL) {

@@ -6,8 +6,9 @@
  * and it is sent on the next start.  Rows are dispatched in id order per lane
  * (adapter + channel), one op in flight per lane, paced by the adapter's
  * min_interval_ms, retried after its Retry-After or our back-off.  Ordering
- * per channel is stronger than the per-thread order the design asks for and
- * costs nothing at chat rates.
+ * per channel is stronger than the per-thread order the design asks for; an
+ * adapter whose platform paces itself (caps.order_per_thread: Matrix) gets a
+ * lane per thread and per reaction instead, so unrelated ops go out at once.
  *
  * Our messages are named by keys ("a3.card", "q5") the core chooses; the
  * platform id a POST produces is recorded under the key (messages table), so

@@ -3,6 +3,7 @@ tests/fakes/fake-matrix.py (a separate process on loopback)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -184,7 +185,7 @@ def test_invite_mention_thread_question_by_reaction_result(tmp, ds):
         fake.react(room, q["event_id"], KEY2)
         fake.wait(lambda e: [x for x in find(e, "m.room.message", "m.replace",
                                              q["event_id"])
-                             if "answered by matrix:%s: Google" % ALICE in
+                             if "answered by Alice: Google" in
                              x["content"]["m.new_content"]["body"]],
                   "question settled by the reaction")
         res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
@@ -297,11 +298,19 @@ def test_429_on_sync_and_send_is_honoured(tmp, ds):
         root = fake.say(room, "bot: status")
         fake.wait(lambda e: find(e, "m.reaction", target=root, key="👀"),
                   "👀 after the 429", timeout=20)
-        s = fake.sent()
-        puts = [p for p in s["put_log"] if p["type"] == "m.reaction"]
+        # The 👀 and the status reply go in parallel lanes, both before
+        # the 429 is known: whichever met it is retried with its txnId,
+        # no earlier than the Retry-After.
+        def retried(st):
+            p = st["put_log"]
+            return p and any(x["txn"] == p[0]["txn"] for x in p[1:])
+        fake.wait_state(retried, "the limited send retried")
+        puts = fake.sent()["put_log"]
         check(puts[0]["status"] == 429, "first PUT was limited")
-        check(puts[1]["t"] - puts[0]["t"] >= 1.4, "send retry waited %.2fs"
-              % (puts[1]["t"] - puts[0]["t"]))
+        retry = next(p for p in puts[1:] if p["txn"] == puts[0]["txn"])
+        check(retry["t"] - puts[0]["t"] >= 1.4, "send retry waited %.2fs"
+              % (retry["t"] - puts[0]["t"]))
+        s = fake.sent()
         syncs = s["syncs"]
         i = next(i for i, x in enumerate(syncs) if x.get("status") == 429)
         check(syncs[i + 1]["t"] - syncs[i]["t"] >= 1.4, "sync retry waited")
@@ -421,6 +430,304 @@ def test_invite_from_not_allowed_user_is_not_joined(tmp, ds):
         check("who is not allowed" in open(d.errlog).read(), "logged")
         check(not fake.sent()["joins"], "not joined")
         check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_history_from_before_the_join_is_not_acted_on(tmp, ds):
+    # After a join the homeserver returns the room's recent timeline,
+    # written before we were there.  A mention in a group room and a plain
+    # request in a DM from before the invite must not become tasks; what is
+    # written after the join must.
+    fake = Fake()
+    try:
+        group = fake.room(members=(ALICE, "@carol:localhost"))
+        dm = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        old_g = fake.say(group, "bot: delete the database", mention=True)
+        old_dm = fake.say(dm, "rewrite everything in rust")
+        fake.invite(group)
+        fake.invite(dm)
+        joined(fake, group)
+        joined(fake, dm)
+        synced(fake, 3)
+        new_g = fake.say(group, "bot: status", mention=True)
+        new_dm = fake.say(dm, "status")
+        fake.wait(lambda e: find(e, "m.reaction", target=new_g, key="👀") and
+                  find(e, "m.reaction", target=new_dm, key="👀"),
+                  "👀 on the messages after the join")
+        evs = fake.sent()["events"]
+        check(not find(evs, target=old_g) and not find(evs, target=old_dm),
+              "history acted on: %r" % [e["content"] for e in evs
+                                        if e["type"] != "m.room.member"])
+        check(not find(evs, "m.room.message", body="database") and
+              not find(evs, "m.room.message", body="rust"),
+              "no agent started from history")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def pill(text_after, name="Code Bot"):
+    """An Element mention pill of the bot, then text (spec: User and room
+    mentions; the anchor text is the display name and leads the body)."""
+    return {"msgtype": "m.text", "body": "%s: %s" % (name, text_after),
+            "format": "org.matrix.custom.html",
+            "formatted_body": '<a href="https://matrix.to/#/%s">%s</a>: %s'
+                              % (BOT, name, text_after),
+            "m.mentions": {"user_ids": [BOT]}}
+
+
+def test_reply_without_thread_answers_the_question_it_replies_to(tmp, ds):
+    # Element's "Reply" in the main timeline (and clients without threads)
+    # sends m.in_reply_to without m.thread, with the bot in m.mentions: it
+    # answers that question and starts no agent of its own.
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.say(room, "bot: oauth", mention=True)
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        fake.event(room, {
+            "msgtype": "m.text",
+            "body": "> <%s> %s\n\nGitHub" % (BOT, q["content"]["body"]
+                                               .split("\n")[0]),
+            "m.mentions": {"user_ids": [BOT]},
+            "m.relates_to": {"m.in_reply_to": {"event_id": q["event_id"]}}})
+        res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                       body="#1 done"), "result")[0]
+        check("chose GitHub" in res["content"]["body"], "answer reached #1")
+        time.sleep(0.3)
+        check(not find(fake.sent()["events"], body="#2"), "no second agent")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_display_name_pill_in_a_thread_is_a_command_not_an_answer(tmp, ds):
+    # "Code Bot: status" (an Element pill) with a question open is the
+    # status command; it must not be taken as the answer.
+    fake = Fake()
+    try:
+        room = fake.room()
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.event(room, pill("oauth"))
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        c = pill("status")
+        c["m.relates_to"] = {"rel_type": "m.thread", "event_id": root,
+                             "is_falling_back": True,
+                             "m.in_reply_to": {"event_id": q["event_id"]}}
+        fake.event(room, c)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                 body="is waiting"), "the status answer")
+        check(not find(fake.sent()["events"], "m.room.message", "m.replace",
+                       q["event_id"]), "the question is still open")
+        fake.say(room, "Google", thread=root)
+        res = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                       body="#1 done"), "result")[0]
+        check("chose Google" in res["content"]["body"], "answered later")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def early_puts(put_log, tol=0.001):
+    """PUTs that reached the homeserver before the retry time of a 429 their
+    sender had provably read: the retry of the refused PUT itself (same
+    txnId), and any PUT that came after the 429 on the same keep-alive
+    connection (HTTP/1.1: sent only once the 429 was read).  A PUT on
+    another connection may have left before the 429 was read, several
+    being in flight at once, so no clock window can say it was early."""
+    out = []
+    for i, lim in enumerate(put_log):
+        if lim["status"] != 429 or "retry_ms" not in lim:
+            continue
+        until = lim["t"] + lim["retry_ms"] / 1000.0 - tol
+        out += [p for p in put_log[i + 1:] if p not in out and
+                p["t"] < until and (p["txn"] == lim["txn"] or
+                                    p["conn"] == lim["conn"])]
+    return out
+
+
+def test_rate_limit_is_honoured_for_the_account_nothing_sent_early(tmp, ds):
+    # The fake limits sends per sender over all rooms, as Synapse's
+    # rc_message does.  Two rooms start agents at once; every message
+    # still arrives, in order within its thread, and not one PUT reaches
+    # the homeserver before the retry time it was given.
+    fake = Fake()
+    try:
+        rooms = [fake.room(members=(ALICE, "@carol:localhost"))
+                 for _ in range(2)]
+        d = start(tmp, ds, fake)
+        synced(fake)
+        for r in rooms:
+            fake.invite(r)
+        for r in rooms:
+            joined(fake, r)
+        synced(fake, 3)
+        fake.mode(rate_hz=2, rate_burst=2)
+        roots = [fake.say(r, "bot: job %d" % i, mention=True)
+                 for i, r in enumerate(rooms)]
+        for root in roots:
+            fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question in %s" % root,
+                      timeout=40)
+            fake.wait(lambda e: len(find(e, "m.reaction", "m.annotation",
+                                         [q for q in find(
+                                             e, "m.room.message", "m.thread",
+                                             root, body="❓ q")][0]
+                                         ["event_id"])) == 2,
+                      "pre-reactions", timeout=40)
+        s = fake.sent()
+        log = s["put_log"]
+        check(any(p["status"] == 429 for p in log), "the limiter was hit")
+        early = early_puts(log)
+        check(not early, "%d PUTs early: %r" % (len(early), early[:3]))
+        for root in roots:
+            th = [e["content"]["body"] for e in s["events"]
+                  if e["type"] == "m.room.message" and
+                  e["content"].get("m.relates_to", {}).get("event_id")
+                  == root and e["content"]["m.relates_to"].get("rel_type")
+                  == "m.thread"]
+            check(th and th[0].startswith("#") and "queued" in th[0] and
+                  any(t.startswith("Started") for t in th) and
+                  "❓ q" in th[-1], "thread order: %r" % th)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_messages_behave_like_a_bots(tmp, ds):
+    # Our messages are m.notice (other bots do not answer them); a question
+    # is m.text and mentions the person who started the work (pill and
+    # m.mentions), lists its choices once; people are shown by display name;
+    # an answer in a thread quotes what it answers.
+    fake = Fake()
+    try:
+        room = fake.room(members=(ALICE, "@carol:localhost"))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        root = fake.say(room, "bot: oauth", mention=True)
+        q = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                     body="❓ q"), "question")[0]
+        c = q["content"]
+        check(c["msgtype"] == "m.text", "a question notifies: %r" % c)
+        check(c.get("m.mentions", {}).get("user_ids") == [ALICE],
+              "the asker in m.mentions: %r" % c.get("m.mentions"))
+        check('<a href="https://matrix.to/#/%s">Alice</a>' % ALICE in
+              c["formatted_body"] and c["body"].startswith("Alice: "),
+              "the asker as a pill: %r" % c["body"])
+        check(c["body"].count("GitHub") == 1 and "choices:" not in c["body"],
+              "choices listed once: %r" % c["body"])
+        card = find(fake.sent()["events"], "m.room.message", "m.thread", root,
+                    body="#1 ask")[0]["content"]
+        started = fake.wait(lambda e: find(e, "m.room.message", "m.thread",
+                                           root, body="Started #1"),
+                            "Started")[0]["content"]
+        check(card["msgtype"] == "m.notice" and
+              started["msgtype"] == "m.notice" and
+              card.get("m.mentions") == {}, "notices: %r" % card)
+        ask = fake.say(room, "status", thread=root)
+        st = fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                      body="is waiting"), "status")[0]
+        rel = st["content"]["m.relates_to"]
+        check(rel["m.in_reply_to"]["event_id"] == ask and
+              rel["is_falling_back"] is False,
+              "the answer quotes the question it answers: %r" % rel)
+        fake.react(room, q["event_id"], KEY1)
+        ed = fake.wait(lambda e: [x for x in find(e, "m.room.message",
+                                                   "m.replace", q["event_id"])
+                                  if "answered by" in
+                                  x["content"]["m.new_content"]["body"]],
+                       "settled")[-1]["content"]
+        check("answered by Alice: GitHub" in ed["m.new_content"]["body"] and
+              "matrix:@" not in ed["m.new_content"]["body"] and
+              ed.get("m.mentions") == {},
+              "display name, nobody pinged: %r" % ed)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_help_and_status_at_top_level_are_commands(tmp, ds):
+    # "@bot help" and "@bot status" opening a thread are answered as
+    # commands; they used to start an agent whose task was "help".
+    fake = Fake()
+    try:
+        room = fake.room(members=(ALICE, "@carol:localhost"))
+        d = start(tmp, ds, fake)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        h = fake.event(room, pill("help"))
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", h,
+                                 body="Commands:"), "the help text")
+        st = fake.say(room, "bot: status", mention=True)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", st,
+                                 body="No agents are running here"),
+                  "status with nothing running")
+        root = fake.say(room, "bot: oauth", mention=True)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", root,
+                                 body="❓ q"), "question")
+        st2 = fake.say(room, "bot: status", mention=True)
+        fake.wait(lambda e: find(e, "m.room.message", "m.thread", st2,
+                                 body="#1 ask"), "status lists #1")
+        evs = fake.sent()["events"]
+        check(not find(evs, "m.room.message", body="#2"),
+              "no agent started by a command")
+        check(find(evs, "m.room.message", body="sb/1-oauth"),
+              "#1 is the oauth task")
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_state_dir_reset_with_same_token_does_not_replay_txn_ids(tmp, ds):
+    # The fake answers a txnId it has seen from the same device with the old
+    # event (spec: a txnId is scoped to the device and endpoint).  A
+    # configured token keeps the device across a state-dir reset, and the
+    # outbox's row ids restart at 1: without a per-state-dir prefix the new
+    # run's 👀 would come back as the old run's event and never show.
+    fake = Fake()
+    try:
+        fake.call("POST", "/_test/token", {"token": "cfgtok", "user": BOT})
+        room = fake.room()
+        d = start(tmp, ds, fake, token="cfgtok", password=False)
+        synced(fake)
+        fake.invite(room)
+        joined(fake, room)
+        synced(fake, 2)
+        first = fake.say(room, "bot: status")
+        fake.wait(lambda e: find(e, "m.reaction", target=first, key="👀"),
+                  "👀 in the first run")
+        check(d.stop() == 0, "clean exit")
+        shutil.rmtree(d.state)
+        n = fake.sent()["nsyncs"]
+        d2 = start(tmp, ds, fake, token="cfgtok", password=False)
+        fake.wait_state(lambda s: s["nsyncs"] - n >= 2 and
+                        s["syncs"][-1].get("since"), "the new run's long-poll")
+        second = fake.say(room, "bot: status")
+        fake.wait(lambda e: find(e, "m.reaction", target=second, key="👀"),
+                  "👀 in the run after the reset")
+        s = fake.sent()
+        txns = [e["txn_id"] for e in s["events"] if e["type"] == "m.reaction"]
+        check(len(txns) == len(set(txns)), "txnIds differ: %r" % txns)
+        check(d2.stop() == 0, "clean exit")
     finally:
         fake.stop()
 

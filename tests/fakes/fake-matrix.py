@@ -7,9 +7,11 @@ Behaves like the spec (and PROTOCOLS.md) where the adapter depends on it:
     given), GET /v3/account/whoami, Bearer tokens, 401 M_UNKNOWN_TOKEN;
   - GET /v3/sync with since tokens, long-poll (wakes on a new event), an
     inline JSON filter (timeline types and limit), rooms.join with summary,
+    a newly joined room with its recent history (before the join too),
     state, timeline {events, limited, prev_batch}, rooms.invite with
     invite_state; own events carry unsigned.transaction_id;
   - POST /v3/join/{room} (only when invited or already joined);
+  - GET /v3/profile/{user}/displayname (the bot is "Code Bot");
   - PUT /v3/rooms/{room}/send/{type}/{txnId}, idempotent per (user, device,
     txnId): the same txnId returns the same event_id and stores nothing new;
     m.reaction duplicates → 400 M_DUPLICATE_ANNOTATION; a thread cannot be
@@ -23,7 +25,9 @@ Test control API (no auth):
   POST /_test/invite    {"room", "sender", "user"}
   POST /_test/event     {"room", "sender", "type", "content"} → {"event_id"}
   POST /_test/mode      {"sync_429": n, "send_429": n, "retry_after_ms": ms,
-                         "expire_tokens": true, "send_delay_ms": ms}
+                         "expire_tokens": true, "send_delay_ms": ms,
+                         "rate_hz": r, "rate_burst": n}  (a limiter on
+                         sends per user, like Synapse's rc_message)
   GET  /_test/sent      → {"events": [...our bot's events...], "puts": n,
                            "logins": n, "joins": [...], "syncs": [...]}
   GET  /_test/media     → {media id: {"data" (base64), "content_type",
@@ -40,6 +44,7 @@ from aiohttp import web
 
 SERVER = "localhost"
 USERS = {"@bot:localhost": "hunter2"}
+DISPLAY_NAMES = {"@bot:localhost": "Code Bot", "@alice:localhost": "Alice"}
 
 
 def err(status, code, msg, **extra):
@@ -67,7 +72,8 @@ class Server:
         self.logins = 0
         self.joins = []
         self.syncs = []
-        self.put_log = []       # {"txn", "type", "t", "status"}
+        self.put_log = []       # {"txn", "type", "t", "status", "retry_ms"}
+        self.buckets = {}       # user -> (tokens, at): the rate limiter
         self.login_log = []     # device_id asked for (or None)
         self.media = {}         # media id -> {"data", "content_type", "filename"}
 
@@ -81,6 +87,22 @@ class Server:
             return None, err(401, "M_UNKNOWN_TOKEN", "Unknown access token",
                              soft_logout=False)
         return who, None
+
+    def limiter(self, user, t):
+        """Synapse's rc_message: a token bucket per sender (all rooms),
+        rate_hz tokens a second up to rate_burst; a refused request takes
+        no token and is told how long until the next one.  None: allowed."""
+        hz = self.mode.get("rate_hz")
+        if not hz:
+            return None
+        burst = self.mode.get("rate_burst", 1)
+        level, last = self.buckets.get(user, (burst, t))
+        level = min(burst, level + (t - last) * hz)
+        if level >= 1:
+            self.buckets[user] = (level - 1, t)
+            return None
+        self.buckets[user] = (level, t)
+        return max(1, int((1 - level) / hz * 1000 + 0.999))
 
     def new_event_id(self):
         self.nev += 1
@@ -120,12 +142,15 @@ class Server:
         rooms_join, rooms_invite = {}, {}
         pos = len(self.stream)
         for room in self.joined(user):
-            evs = [e for i, (r, e) in enumerate(self.stream)
-                   if r == room and i >= since]
-            if types is not None:
-                evs = [e for e in evs if e["type"] in types]
             joined_at = self.rooms[room].get("joined_at", {}).get(user, 0)
             new = full or joined_at > since
+            # Like Synapse: a room joined since the token comes with its
+            # recent timeline, history from before the join included
+            # (history_visibility "shared", the default).
+            evs = [e for i, (r, e) in enumerate(self.stream)
+                   if r == room and (i >= since or new)]
+            if types is not None:
+                evs = [e for e in evs if e["type"] in types]
             if not evs and not new:
                 continue
             limited = len(evs) > limit
@@ -138,9 +163,23 @@ class Server:
                     e.setdefault("unsigned", {})["transaction_id"] = key[2]
                 e.pop("room_id", None)
                 out.append(e)
+            state = self.room_state(room) if new else []
+            # lazy_load_members: the member events of the timeline's
+            # senders come in state (spec: Lazy-loading room members).
+            st = (flt.get("room") or {}).get("state") or {}
+            if st.get("lazy_load_members") and "m.room.member" in \
+                    (st.get("types") or ["m.room.member"]):
+                for sender in {e["sender"] for e in out}:
+                    mem = [e for r, e in self.stream if r == room and
+                           e["type"] == "m.room.member" and
+                           e.get("state_key") == sender]
+                    if mem:
+                        m = {k: v for k, v in mem[-1].items()
+                             if k not in ("_txn", "room_id")}
+                        state.append(m)
             rooms_join[room] = {
                 "summary": self.summary(room),
-                "state": {"events": self.room_state(room) if new else []},
+                "state": {"events": state},
                 "timeline": {"events": out, "limited": limited,
                              "prev_batch": "p%d" % since},
                 "ephemeral": {"events": []}, "account_data": {"events": []},
@@ -199,6 +238,14 @@ class Server:
             return e
         return web.json_response({"user_id": who[0], "device_id": who[1],
                                   "is_guest": False})
+
+    async def displayname(self, req):
+        # Spec: GET /v3/profile/{userId}/displayname; 404 M_NOT_FOUND when
+        # the user has none.
+        user = req.match_info["user"]
+        if user not in DISPLAY_NAMES:
+            return err(404, "M_NOT_FOUND", "Profile was not found")
+        return web.json_response({"displayname": DISPLAY_NAMES[user]})
 
     async def sync(self, req):
         who, e = self.auth(req)
@@ -270,7 +317,13 @@ class Server:
         etype = req.match_info["type"]
         txn = req.match_info["txn"]
         raw = await req.read()
-        entry = {"txn": txn, "type": etype, "t": time.time(), "status": 200}
+        # conn: which TCP connection carried it.  A request that follows a
+        # response on the same keep-alive connection was sent after its
+        # client had read that response.
+        entry = {"txn": txn, "type": etype, "t": time.time(), "status": 200,
+                 "room": room, "conn": "%s/%x" % (
+                     req.transport.get_extra_info("peername"),
+                     id(req.transport))}
         self.put_log.append(entry)
         if self.mode.get("send_429", 0) > 0:
             self.mode["send_429"] -= 1
@@ -283,6 +336,17 @@ class Server:
         key = (who[0], who[1], txn)
         if key in self.txns:
             return web.json_response({"event_id": self.txns[key]})
+        # Synapse answers a retransmission from its transaction cache
+        # before the rate limiter sees it.
+        wait = self.limiter(who[0], entry["t"])
+        if wait is not None:
+            entry["status"] = 429
+            entry["retry_ms"] = wait
+            r = err(429, "M_LIMIT_EXCEEDED", "Too many requests",
+                    retry_after_ms=wait)
+            # Spec v1.10: Retry-After in seconds; Synapse rounds up.
+            r.headers["Retry-After"] = str(-(-wait // 1000))
+            return r
         if len(raw) > 65536:
             return err(413, "M_TOO_LARGE", "event too large")
         try:
@@ -355,9 +419,11 @@ class Server:
                             bool(body.get("encrypted"))}
         for m in body.get("members", []):
             self.rooms[room]["members"][m] = "join"
+            content = {"membership": "join"}
+            if m in DISPLAY_NAMES:
+                content["displayname"] = DISPLAY_NAMES[m]
             await self.append(room, {"type": "m.room.member", "state_key": m,
-                                     "sender": m,
-                                     "content": {"membership": "join"}})
+                                     "sender": m, "content": content})
         if body.get("encrypted"):
             await self.append(room, {"type": "m.room.encryption",
                                      "state_key": "", "sender":
@@ -421,6 +487,7 @@ async def main():
     app.router.add_post(c + "/v3/login", s.login)
     app.router.add_get(c + "/v3/account/whoami", s.whoami)
     app.router.add_get(c + "/v3/sync", s.sync)
+    app.router.add_get(c + "/v3/profile/{user}/displayname", s.displayname)
     app.router.add_post(c + "/v3/join/{room}", s.join)
     app.router.add_put(c + "/v3/rooms/{room}/send/{type}/{txn}", s.send)
     app.router.add_get(c + "/v1/rooms/{room}/relations/{event}", s.relations)

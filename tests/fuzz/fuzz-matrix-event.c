@@ -23,10 +23,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((j = json_loadb((const char *)data, size, 0, &err)) == NULL)
 		return 0;
-	matrix_ev_parse(j, "@bot:example.org", &e);
+	matrix_ev_parse(j, "@bot:example.org", "Code Bot", &e);
 	matrix_ev_clear(&e);
 	json_array_foreach(j, i, v) {
-		matrix_ev_parse(v, "@bot:example.org", &e);
+		matrix_ev_parse(v, "@bot:example.org", NULL, &e);
 		matrix_ev_clear(&e);
 	}
 	json_decref(j);

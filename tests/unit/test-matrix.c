@@ -19,7 +19,7 @@ parse(const char *text, struct matrix_ev *e, json_t **keep)
 	json_error_t	 err;
 
 	*keep = json_loads(text, 0, &err);
-	matrix_ev_parse(*keep, SELF, e);
+	matrix_ev_parse(*keep, SELF, NULL, e);
 }
 
 TEST(thread_reply_gives_root_and_no_reply_when_falling_back)
@@ -96,18 +96,74 @@ TEST(mention_inside_a_longer_word_is_not_a_mention)
 	char	*s;
 	int	 found;
 
-	s = matrix_strip_mention("the robot said hi", SELF, &found);
+	s = matrix_strip_mention("the robot said hi", SELF, NULL, &found);
 	CHECK(!found);
 	CHECK_STR(s, "the robot said hi");
 	free(s);
-	s = matrix_strip_mention("ask @bot:example.org later", SELF, &found);
+	s = matrix_strip_mention("ask @bot:example.org later", SELF, NULL,
+	    &found);
 	CHECK(found);
 	CHECK_STR(s, "ask @bot:example.org later");
 	free(s);
-	s = matrix_strip_mention("@bot:example.org, go", SELF, &found);
+	s = matrix_strip_mention("@bot:example.org, go", SELF, NULL, &found);
 	CHECK(found);
 	CHECK_STR(s, "go");
 	free(s);
+}
+
+TEST(element_pill_with_display_name_is_stripped)
+{
+	struct matrix_ev	 e;
+	json_error_t		 err;
+	json_t			*j;
+
+	/* Element: the pill's text, the display name, leads the body. */
+	j = json_loads("{\"type\":\"m.room.message\",\"event_id\":\"$a\","
+	    "\"sender\":\"@alice:x\",\"content\":{\"msgtype\":\"m.text\","
+	    "\"body\":\"Code Bot: status\",\"format\":"
+	    "\"org.matrix.custom.html\",\"formatted_body\":\"<a href="
+	    "\\\"https://matrix.to/#/@bot:example.org\\\">Code Bot</a>: "
+	    "status\",\"m.relates_to\":{\"rel_type\":\"m.thread\","
+	    "\"event_id\":\"$root\",\"is_falling_back\":true}}}", 0, &err);
+	CHECK(j != NULL);
+	matrix_ev_parse(j, SELF, NULL, &e);
+	CHECK_INT(e.kind, MATRIX_EV_MESSAGE);
+	CHECK(e.mentioned);
+	CHECK_STR(e.text, "status");
+	matrix_ev_clear(&e);
+	json_decref(j);
+
+	/* No HTML, only m.mentions: the profile's display name is known. */
+	j = json_loads("{\"type\":\"m.room.message\",\"event_id\":\"$a\","
+	    "\"sender\":\"@alice:x\",\"content\":{\"msgtype\":\"m.text\","
+	    "\"body\":\"code bot, help\",\"m.mentions\":{\"user_ids\":"
+	    "[\"@bot:example.org\"]}}}", 0, &err);
+	CHECK(j != NULL);
+	matrix_ev_parse(j, SELF, "Code Bot", &e);
+	CHECK(e.mentioned);
+	CHECK_STR(e.text, "help");
+	matrix_ev_clear(&e);
+	json_decref(j);
+}
+
+TEST(pill_name_is_read_from_the_anchor_for_our_id_only)
+{
+	char	*s;
+
+	s = matrix_pill_name("<a href=\"https://matrix.to/#/@carol:x\">Carol"
+	    "</a> and <a href='https://matrix.to/#/@bot:example.org'>R&amp;D "
+	    "Bot</a>: go", SELF);
+	CHECK_STR(s, "R&D Bot");
+	free(s);
+	s = matrix_pill_name("<a href=\"https://matrix.to/#/%40bot%3Aexample.org"
+	    "\">Bot</a>", SELF);
+	CHECK_STR(s, "Bot");
+	free(s);
+	CHECK(matrix_pill_name("<a href=\"https://matrix.to/#/@bot:example.org"
+	    "x\">No</a>", SELF) == NULL);
+	CHECK(matrix_pill_name("<a href=\"https://matrix.to/#/@bot:example.org"
+	    "\">unterminated", SELF) == NULL);
+	CHECK(matrix_pill_name(NULL, SELF) == NULL);
 }
 
 TEST(notices_edits_own_events_and_malformed_are_ignored)
@@ -204,7 +260,7 @@ TEST(oversized_body_is_truncated_on_a_character_boundary)
 	ev = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "type",
 	    "m.room.message", "event_id", "$a", "sender", "@o:x", "content",
 	    "msgtype", "m.text", "body", big);
-	matrix_ev_parse(ev, SELF, &e);
+	matrix_ev_parse(ev, SELF, NULL, &e);
 	CHECK_INT(e.kind, MATRIX_EV_MESSAGE);
 	CHECK_INT(strlen(e.text), 16383);	/* the é is not split */
 	CHECK(e.text[16382] == 'a');
@@ -217,31 +273,68 @@ TEST(html_escapes_and_marks_code_and_bold)
 {
 	char	*h;
 
-	h = matrix_html("a <b> & \"c\" 'd'\nrun `make <all>` *now*");
+	h = matrix_html("a <b> & \"c\" 'd'\nrun `make <all>` *now*", NULL,
+	    NULL);
 	CHECK_STR(h, "a &lt;b&gt; &amp; &quot;c&quot; &#39;d&#39;<br>"
 	    "run <code>make &lt;all&gt;</code> <strong>now</strong>");
 	free(h);
 	/* Unclosed or spaced markers stay literal. */
-	h = matrix_html("2 * 3 * 4 and `open");
+	h = matrix_html("2 * 3 * 4 and `open", NULL, NULL);
 	CHECK_STR(h, "2 * 3 * 4 and `open");
 	free(h);
-	h = matrix_html("");
+	h = matrix_html("", NULL, NULL);
 	CHECK_STR(h, "");
 	free(h);
 }
 
-TEST(txn_id_derives_from_row_id_and_part)
+TEST(txn_id_derives_from_prefix_row_id_and_part)
 {
 	char	*t;
 
-	t = matrix_txn_id(42, 0);
-	CHECK_STR(t, "sb-42");
+	t = matrix_txn_id("9f3a", 42, 0);
+	CHECK_STR(t, "sb-9f3a-42");
 	free(t);
-	t = matrix_txn_id(42, 2);
-	CHECK_STR(t, "sb-42-k2");
+	t = matrix_txn_id("9f3a", 42, 2);
+	CHECK_STR(t, "sb-9f3a-42-k2");
 	free(t);
-	t = matrix_txn_id(18446744073709551615ULL, 0);
-	CHECK_STR(t, "sb-18446744073709551615");
+	t = matrix_txn_id("9f3a", 18446744073709551615ULL, 0);
+	CHECK_STR(t, "sb-9f3a-18446744073709551615");
+	free(t);
+	/* A state dir from before prefixes keeps its txnIds. */
+	t = matrix_txn_id("", 42, 1);
+	CHECK_STR(t, "sb-42-k1");
+	free(t);
+}
+
+static const char *
+alice_name(void *arg, const char *user)
+{
+	return strcmp(user, "@alice:example.org") == 0 ? "Alice <A>" : NULL;
+}
+
+TEST(people_are_shown_by_display_name_and_as_pills)
+{
+	char	*t;
+
+	t = matrix_body("answered by matrix:@alice:example.org: Google",
+	    alice_name, NULL);
+	CHECK_STR(t, "answered by Alice <A>: Google");
+	free(t);
+	/* Unknown: the localpart; a port is part of the server name. */
+	t = matrix_body("Sorry, matrix:@bob:example.org:8448 is not allowed.",
+	    alice_name, NULL);
+	CHECK_STR(t, "Sorry, bob is not allowed.");
+	free(t);
+	t = matrix_body("by matrix:@carol:example.org.", NULL, NULL);
+	CHECK_STR(t, "by carol.");
+	free(t);
+	/* Not a person: no '@', no server, inside a word. */
+	t = matrix_body("matrix: hi, matrix:@x, xmatrix:@a:b", NULL, NULL);
+	CHECK_STR(t, "matrix: hi, matrix:@x, xmatrix:@a:b");
+	free(t);
+	t = matrix_html("by matrix:@alice:example.org: `x`", alice_name, NULL);
+	CHECK_STR(t, "by <a href=\"https://matrix.to/#/@alice:example.org\">"
+	    "Alice &lt;A&gt;</a>: <code>x</code>");
 	free(t);
 }
 
@@ -332,7 +425,7 @@ TEST(mutated_events_never_crash_the_parser)
 		if ((j = json_loadb(buf, len, 0, &err)) == NULL)
 			continue;
 		parsed++;
-		matrix_ev_parse(j, SELF, &e);
+		matrix_ev_parse(j, SELF, NULL, &e);
 		CHECK(e.kind != MATRIX_EV_IGNORE || e.why != NULL);
 		CHECK(e.kind != MATRIX_EV_MESSAGE || e.text != NULL);
 		matrix_ev_clear(&e);
@@ -349,12 +442,15 @@ main(void)
 	RUN(top_level_mention_by_localpart_is_stripped_and_flagged);
 	RUN(m_mentions_user_ids_counts_as_mention);
 	RUN(mention_inside_a_longer_word_is_not_a_mention);
+	RUN(element_pill_with_display_name_is_stripped);
+	RUN(pill_name_is_read_from_the_anchor_for_our_id_only);
 	RUN(notices_edits_own_events_and_malformed_are_ignored);
 	RUN(reaction_gives_target_and_normalised_keycap);
 	RUN(encryption_events_are_recognised_even_from_anyone);
 	RUN(oversized_body_is_truncated_on_a_character_boundary);
 	RUN(html_escapes_and_marks_code_and_bold);
-	RUN(txn_id_derives_from_row_id_and_part);
+	RUN(txn_id_derives_from_prefix_row_id_and_part);
+	RUN(people_are_shown_by_display_name_and_as_pills);
 	RUN(path_escape_encodes_room_and_event_id_characters);
 	RUN(choice_line_uses_keycaps_and_stops_at_ten);
 	RUN(mutated_events_never_crash_the_parser);

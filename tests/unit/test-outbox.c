@@ -27,6 +27,9 @@ static int		 nsent;
 static int		 fail_next;	/* 0 none, 1 retry(ms), 2 permanent */
 static long long	 fail_retry_ms;
 static int		 next_ref = 100;
+static int		 hold;		/* keep ops in held[] until released */
+static struct pending	*held[64];
+static int		 nheld;
 static struct adapter_caps caps = { .threads = 1, .edits = 1,
     .max_text = 1000, .min_interval_ms = 0 };
 
@@ -38,6 +41,8 @@ struct pending {
 	struct chat_op	*op;
 	char		 ref[32];
 };
+
+static void	complete(void *);
 
 static void
 complete(void *arg)
@@ -71,7 +76,10 @@ fake_send(struct adapter *a, struct chat_op *op)
 	s->at_ms = now_ms();
 	snprintf(p->ref, sizeof p->ref, "%d", next_ref++);
 	p->op = op;
-	loop_defer(complete, p);	/* never from inside send() */
+	if (hold)
+		held[nheld++] = p;
+	else
+		loop_defer(complete, p);	/* never from inside send() */
 	return 0;
 }
 
@@ -97,8 +105,10 @@ setup(void)
 	nsent = 0;
 	fail_next = 0;
 	next_ref = 100;
+	hold = nheld = 0;
 	caps.min_interval_ms = 0;
 	caps.per_method_limits = 0;
+	caps.order_per_thread = 0;
 	strcpy(dir, "/tmp/sb-outbox-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK(loop_init() == 0);
@@ -344,6 +354,52 @@ TEST(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions)
 	teardown(1);
 }
 
+/* Releases every held op (completions run on the next turns). */
+static void
+release(void)
+{
+	int	 i, n = nheld;
+
+	nheld = 0;
+	for (i = 0; i < n; i++)
+		loop_defer(complete, held[i]);
+}
+
+TEST(outbox_order_per_thread_keeps_thread_order_only)
+{
+	int	 i;
+
+	setup();
+	caps.order_per_thread = 1;
+	hold = 1;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "t1 first", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "t1 second", NULL, NULL);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	outbox_post("fake", "C1", "T2", NULL, NULL, "t2 first", NULL, NULL);
+	outbox_post("fake", "C1", NULL, NULL, "c9.root", "new thread", NULL,
+	    NULL);
+	outbox_post("fake", "C1", "c9.root", NULL, NULL, "in c9", NULL, NULL);
+	for (i = 0; i < 20; i++)
+		uv_run(loop_uv(), UV_RUN_NOWAIT);
+	/* One op per thread and the reaction, all at once. */
+	CHECK_INT(nsent, 4);
+	CHECK_INT(outbox_inflight(), 4);
+	CHECK_STR(sent[0].text, "t1 first");
+	CHECK(sent[1].kind == CHAT_OP_REACT);
+	CHECK_STR(sent[2].text, "t2 first");
+	CHECK_STR(sent[3].text, "new thread");
+	hold = 0;
+	release();
+	pump_until(6, 2000);
+	CHECK_INT(nsent, 6);
+	CHECK_STR(sent[4].text, "t1 second");
+	CHECK_STR(sent[5].text, "in c9");
+	/* The root key resolved to the root's platform id: it was sent first. */
+	CHECK_STR(sent[5].thread, "103");
+	CHECK_INT(outbox_pending(), 0);
+	teardown(1);
+}
+
 int
 main(void)
 {
@@ -358,5 +414,6 @@ main(void)
 	RUN(outbox_reactions_and_edits_pass_a_paced_backlog_of_posts);
 	RUN(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions);
 	RUN(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order);
+	RUN(outbox_order_per_thread_keeps_thread_order_only);
 	return t_done();
 }
