@@ -87,6 +87,13 @@ static const char *const migrations[] = {
 	"  merged_oid TEXT, detail TEXT, requested_by TEXT,"
 	"  created_at INTEGER NOT NULL, updated_at INTEGER);"
 	"CREATE INDEX merges_queue ON merges(repo, status, id);",
+	/*
+	 * 5 (h-followups): what an agent loaded after a restart still knows:
+	 * the signal that ended its last turn and what its driver reported
+	 * it cost (NULL: unknown).
+	 */
+	"ALTER TABLE agents ADD COLUMN term_signal INTEGER;"
+	"ALTER TABLE agents ADD COLUMN cost_usd REAL;",
 };
 
 #define STMT_BUCKETS	64
