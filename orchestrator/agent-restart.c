@@ -285,6 +285,31 @@ agent_configure(const struct config *c, const char *socket_path)
 	unload_start(c);
 }
 
+/*
+ * No agent runs yet: a worktree still locked is one a restart interrupted
+ * (its collect, which unlocks, never ran), and locked it would escape the
+ * retention sweep forever.  Once per start, a lock file per worktree.
+ */
+static void
+unlock_worktrees(void)
+{
+	char	*cause = NULL;
+	size_t	 i;
+	int	 n;
+
+	for (i = 0; i < agent_cfg->nrepos; i++) {
+		if (worktree_unlock_all(agent_cfg->repos[i].path,
+		    agent_cfg->state_dir, &n, &cause) != 0) {
+			log_warnx("unlocking worktrees of %s: %s",
+			    agent_cfg->repos[i].path, cause);
+			free(cause);
+			cause = NULL;
+		} else if (n > 0)
+			log_info("unlocked %d worktree(s) of interrupted agents"
+			    " in %s", n, agent_cfg->repos[i].path);
+	}
+}
+
 void
 agent_recover(void)
 {
@@ -330,6 +355,7 @@ agent_recover(void)
 	}
 	sqlite3_reset(st);
 	question_cancel_stale();
+	unlock_worktrees();
 
 	for (i = 0; i < n; i++) {
 		/* Only the local runner leaves host processes behind. */

@@ -719,8 +719,15 @@ prepared(void *arg, struct ws_result *res)
 		turn_finished(a);
 	} else {
 		take_workspace(a, res);
-		text = xasprintf("Started #%lld %s on `%s` in repo %s",
-		    (long long)a->id, a->name, a->branch, a->conv->repo);
+		if (a->cleaned)
+			text = xasprintf("#%lld: its worktree was removed; made"
+			    " it again from its branch `%s`", (long long)a->id,
+			    a->branch);
+		else
+			text = xasprintf("Started #%lld %s on `%s` in repo %s",
+			    (long long)a->id, a->name, a->branch,
+			    a->conv->repo);
+		a->cleaned = 0;
 		outbox_post(a->conv->adapter, a->conv->channel,
 		    a->conv->thread, NULL, NULL, text, NULL, NULL);
 		free(text);
@@ -803,18 +810,21 @@ turn_start(struct agent *a)
 	a->ended_ms = 0;
 	a->ended_wall = 0;
 	if (a->worktree == NULL) {
+		/* A branch without a worktree: `cleanup` removed it. */
+		if (a->branch != NULL)
+			a->cleaned = 1;
 		agent_set_state(a, AGENT_PREPARING);
 		ws_job(a, a->runner->prepare, prepared);
 	} else if (access(a->worktree, F_OK) == -1) {
-		/* The retention sweep removed it while the agent was idle. */
-		a->cleaned = 1;
-		a->end_reason = "worktree";
-		agent_ring_add(a, "its worktree was cleaned up; start a new agent",
-		    46);
+		/*
+		 * The retention sweep removed it while the agent was idle:
+		 * prepare makes it again from the agent's branch.
+		 */
 		free(a->worktree);
 		a->worktree = NULL;
-		a->state = AGENT_FINISHING;
-		turn_finished(a);
+		a->cleaned = 1;
+		agent_set_state(a, AGENT_PREPARING);
+		ws_job(a, a->runner->prepare, prepared);
 	} else {
 		agent_set_state(a, AGENT_PREPARING);
 		spawn(a);
@@ -1113,13 +1123,7 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	struct followup	*f, **pp;
 
 	log_info("agent %lld: follow-up from %s", (long long)a->id, by);
-	if (a->cleaned) {
-		conversation_say(a->conv, "#%lld's worktree was removed; its"
-		    " branch `%s` keeps the work. Start a new agent with `new"
-		    " TASK`.", (long long)a->id, a->branch != NULL ? a->branch :
-		    "-");
-		return;
-	}
+	/* A removed worktree is made again from the branch (turn_start). */
 	if (a->state == AGENT_RUNNING) {
 		if (a->drv->followup_running != NULL &&
 		    a->drv->followup_running(a, text) == 0)

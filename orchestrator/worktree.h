@@ -189,4 +189,23 @@ int	 worktree_fast_forward(const char *repo_path, const char *base,
 	    const char *expect_hex, const char *new_hex, char **warning,
 	    char **cause);
 
+/*
+ * The linked, locked worktree of agent_id at state_dir/worktrees/<agent_id>
+ * again, on its existing branch branch_name (its earlier commits and all),
+ * after cleanup or the retention sweep removed it.  Fails if the branch is
+ * gone; the branch is never created or moved.
+ */
+int	 worktree_add_branch(const char *repo_path, const char *state_dir,
+	    int64_t agent_id, const char *branch_name, char **out_path,
+	    char **cause);
+
+/*
+ * Unlocks every agent worktree of this state dir in the repository: on
+ * start no agent runs, and a lock left by one a restart interrupted would
+ * keep its worktree from the retention sweep (and `git worktree prune`)
+ * forever.  *unlocked counts them.
+ */
+int	 worktree_unlock_all(const char *repo_path, const char *state_dir,
+	    int *unlocked, char **cause);
+
 #endif
