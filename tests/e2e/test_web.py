@@ -258,8 +258,12 @@ def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
 
 
 def test_web_approvals_allow_for_session_and_deny_with_reason(tmp, ds):
+    # In the sandbox (the default) the fake needs its own directory (its
+    # mcpclient module), as in test_drivers.py.
     claude = ('{ name = "claude"; driver = "claude"; command = [ "%s" ];'
-              ' approvals = "chat"; auto_allow = [ "Read" ]; }' % FAKE_CLAUDE)
+              ' approvals = "chat"; auto_allow = [ "Read" ];'
+              ' sandbox_paths = [ "%s" ]; }'
+              % (FAKE_CLAUDE, os.path.dirname(FAKE_CLAUDE)))
     d = web_daemon(tmp, ds, route_agent="claude", extra_agents=claude)
     t = signed_in_tab(d)
     t.js("document.getElementById('new-text').value = 'scenario=approve x';"
