@@ -406,7 +406,13 @@ def test_restart_keeps_the_transcript_and_reruns_a_cut_turn(tmp, ds):
     d3 = daemon(tmp, ds, "openai", fake.url)
     said(d3, t, r"Here is the sprint plan\.$", timeout=20)
     fake.release("h1")
-    rows = d3.db("SELECT status FROM brain_turns ORDER BY id")
+    # The reply is posted before the turn's row is settled: wait for it.
+    deadline = time.time() + 10 * SLOW
+    while True:
+        rows = d3.db("SELECT status FROM brain_turns ORDER BY id")
+        if rows[-1][0] != "running" or time.time() > deadline:
+            break
+        time.sleep(0.05)
     check([r[0] for r in rows] == ["done", "done", "interrupted", "done"],
           "turns %r" % rows)
     f = fake._call("/_failures")
