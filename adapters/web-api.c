@@ -5,11 +5,8 @@
  * the threadpool so a big diff never stalls the loop.
  *
  * The store rows are the one place that knows every agent, ended ones and
- * other adapters' too; the runtime knows the live state.  What neither
- * exposes yet (a turn's real start time, the cost, the output log) is
- * approximated here and marked so: elapsed of a live agent comes from its
- * status line, the cost from the Claude Code summary's "$N" stat, the log
- * from the steps its web card has shown.
+ * other adapters' too; the runtime (agent.h, which loads an ended agent
+ * from the store on demand) knows its times, cost, steps and output.
  */
 #include "adapters/web-int.h"
 #include "bot/log.h"
@@ -27,6 +24,7 @@
 #include <uv.h>
 
 #define WEB_DIFF_MAX	(1024 * 1024)	/* bytes of patch sent to a page */
+#define WEB_LOG_MAX	(64 * 1024)	/* bytes of output sent to a page */
 
 #define AGENT_SQL							\
 	"SELECT a.id, a.agent_name, a.status, a.repo, a.branch, a.task,"	\
@@ -36,37 +34,6 @@
 	" (SELECT count(*) FROM questions q WHERE q.agent_id = a.id"	\
 	"   AND q.status = 'open'), a.worktree"				\
 	" FROM agents a JOIN conversations c ON c.id = a.conversation_id"
-
-/* "… — 3 turns · $0.0123 · 1200 tokens in / 340 out": Claude Code's. */
-static double
-web_cost(const char *summary)
-{
-	const char	*last, *d;
-
-	if (summary == NULL || (last = strrchr(summary, '\n')) == NULL)
-		last = summary;
-	else
-		last++;
-	if (last == NULL || strncmp(last, "— ", strlen("— ")) != 0 ||
-	    (d = strstr(last, " $")) == NULL)
-		return -1;
-	return strtod(d + 2, NULL);
-}
-
-/* "#3 claude · running · 1m05s · `sb/3-x` · step": the third field. */
-static char *
-web_live_elapsed(const struct agent *a)
-{
-	char	*line = agent_status_line(a), *p, *q, *el = NULL;
-
-	if ((p = strstr(line, " · ")) != NULL &&
-	    (p = strstr(p + 1, " · ")) != NULL &&
-	    (q = strstr(p + 1, " · ")) != NULL)
-		el = xstrndup(p + strlen(" · "), (size_t)(q - p) -
-		    strlen(" · "));
-	free(line);
-	return el;
-}
 
 static json_t *
 web_row(sqlite3_stmt *st)
@@ -84,9 +51,9 @@ web_row(sqlite3_stmt *st)
 	created = sqlite3_column_int64(st, 7);
 	ended = sqlite3_column_int64(st, 8);
 	a = agent_find(id);
-	if (a != NULL && agent_is_live(a))
-		el = web_live_elapsed(a);
-	else
+	if (a != NULL && agent_started_s(a) != 0)
+		el = render_elapsed(agent_elapsed_s(a));
+	else	/* never started, or no longer loadable (repo unconfigured) */
 		el = render_elapsed((ended > 0 ? ended : now) - created);
 	j = json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?,"
 	    " s:s?, s:s?, s:I, s:s?, s:b, s:I}",
@@ -98,7 +65,7 @@ web_row(sqlite3_stmt *st)
 	    "card", s[12], "questions", (json_int_t)sqlite3_column_int64(st, 13),
 	    "elapsed", el, "live", a != NULL && agent_is_live(a),
 	    "created", (json_int_t)created);
-	if ((cost = web_cost(s[6])) >= 0)
+	if (a != NULL && (cost = agent_cost_usd(a)) >= 0)
 		json_object_set_new(j, "cost_usd", json_real(cost));
 	free(el);
 	for (i = 0; i < 15; i++)
@@ -146,9 +113,26 @@ web_api_agent(struct web *w, const struct config *cfg, int64_t id)
 		if ((text = web_card_text(w, card)) != NULL)
 			json_object_set_new(j, "card_text", json_string(text));
 	}
-	if ((a = agent_find(id)) != NULL && agent_is_live(a)) {
-		line = agent_status_line(a);
-		json_object_set_new(j, "status_line", json_string(line));
+	if ((a = agent_find(id)) != NULL) {
+		if (agent_is_live(a)) {
+			line = agent_status_line(a);
+			json_object_set_new(j, "status_line",
+			    json_string(line));
+			free(line);
+		}
+		if (json_object_get(j, "steps") == NULL) {
+			const char	*sv[AGENT_STEPS];
+			json_t		*steps = json_array();
+			int		 k, ns = agent_steps(a, sv, AGENT_STEPS);
+
+			for (k = 0; k < ns; k++)
+				json_array_append_new(steps,
+				    json_string(sv[k]));
+			json_object_set_new(j, "steps", steps);
+		}
+		/* Its output as a person reads it, restarts included. */
+		line = agent_output_tail(a, WEB_LOG_MAX);
+		json_object_set_new(j, "log", json_string(line));
 		free(line);
 	}
 

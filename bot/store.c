@@ -93,6 +93,13 @@ static const char *const migrations[] = {
 	 */
 	"CREATE TABLE inbox (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
 	"  payload TEXT NOT NULL, created_at INTEGER NOT NULL);",
+	/*
+	 * 6: what an agent loaded after a restart still knows:
+	 * the signal that ended its last turn and what its driver reported
+	 * it cost (NULL: unknown).
+	 */
+	"ALTER TABLE agents ADD COLUMN term_signal INTEGER;"
+	"ALTER TABLE agents ADD COLUMN cost_usd REAL;",
 };
 
 #define STMT_BUCKETS	64

@@ -560,9 +560,11 @@ const struct schema_key schema_keys[] = {
 	{ .path = "git.email", .type = SCHEMA_STRING,
 	  .def = "switchboard@localhost", .check = check_nonempty,
 	  .help = "Commit author email." },
-	{ .path = "git.retention", .type = SCHEMA_INT, .def = "0",
+	{ .path = "git.retention", .type = SCHEMA_INT, .def = "604800",
 	  .min = 0, .max = INT_MAX,
-	  .help = "Seconds to keep finished worktrees; 0 = forever." },
+	  .help = "Seconds an ended agent's worktree is kept after its last "
+	  "change (default 7 days), then removed by a sweep; its branch stays "
+	  "and a follow-up makes the worktree again from it.  0 = forever." },
 
 	{ .path = "render", .type = SCHEMA_GROUP, .help = "Chat rendering." },
 	{ .path = "render.card_interval_ms", .type = SCHEMA_INT, .def = "2000",

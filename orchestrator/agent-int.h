@@ -69,6 +69,14 @@ struct agent {
 	char			**files;
 
 	int64_t			 created_s;
+	/*
+	 * Wall clock (ms) of the first start and of the last end: what
+	 * elapsed and the store's started_at/ended_at are of, so an agent
+	 * loaded after a restart shows its real times.  0: not yet.
+	 */
+	int64_t			 started_wall;
+	int64_t			 ended_wall;
+	double			 cost_usd;	/* drivers' reports; -1 none */
 	uint64_t		 started_ms;
 	uint64_t		 turn_ms;	/* this run's start (metrics) */
 	uint64_t		 ended_ms;
@@ -100,6 +108,9 @@ void		 agent_free_timers(struct agent *);
 void		 agent_metrics_init(void);
 /* Takes it out of the id table and the list (the caller drops the list's ref). */
 void		 agent_unlink(struct agent *);
+
+/* Wall clock in ms (elapsed across restarts; now_ms() is monotonic). */
+int64_t		 agent_wall_ms(void);
 
 /* agent-view.c */
 void		 agent_card_key(const struct agent *, char *, size_t);

@@ -4,6 +4,7 @@
  * live, shutdown, and the retention sweep of idle worktrees.
  */
 #include "orchestrator/agent-int.h"
+#include "orchestrator/agentlog.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/driver.h"
 #include "orchestrator/outbox.h"
@@ -21,6 +22,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/*
+ * The output ring of an agent of an earlier run, from its last turn's log
+ * (agentlog.c keeps every turn on disk), so its output tail outlives a
+ * restart; the ring keeps the newest limits.output_tail bytes of it.
+ */
+static void
+load_tail(struct agent *a)
+{
+	char	*log, *p, *q;
+	size_t	 len;
+
+	if ((log = agentlog_read(a->id, &len)) == NULL)
+		return;
+	/* Each turn starts with a "=== turn N ===" line: the last one's. */
+	for (p = log; (q = strstr(p, "\n=== turn ")) != NULL; p = q + 1)
+		;
+	if (strncmp(p, "=== turn ", 9) == 0 && (q = strchr(p, '\n')) != NULL)
+		p = q + 1;
+	agent_ring_add(a, p, len - (size_t)(p - log));
+	free(log);
+}
 
 /*
  * An agent of an earlier run, which has ended (a restart reports live ones
@@ -45,7 +68,8 @@ agent_load(int64_t id)
 	    0, NULL) != 0)
 		return NULL;
 	st = store_stmt("SELECT conversation_id, agent_name, driver, task,"
-	    " repo, branch, worktree, session_id, status, summary, exit_code"
+	    " repo, branch, worktree, session_id, status, summary, exit_code,"
+	    " started_at, ended_at, term_signal, cost_usd"
 	    " FROM agents WHERE id = ?");
 	store_bind_int(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -71,9 +95,15 @@ agent_load(int64_t id)
 	a->session = store_col_text(st, 7);
 	a->summary = store_col_text(st, 9);
 	a->exit_code = sqlite3_column_int64(st, 10);
+	a->started_wall = sqlite3_column_int64(st, 11) * 1000;
+	a->ended_wall = sqlite3_column_int64(st, 12) * 1000;
+	a->term_signal = sqlite3_column_int(st, 13);
+	if (sqlite3_column_type(st, 14) != SQLITE_NULL)
+		a->cost_usd = sqlite3_column_double(st, 14);
 	a->turn = 1;	/* the next turn is a follow-up (resume) */
 	a->ended_ms = now_ms();	/* unloaded again once idle that long */
 	sqlite3_reset(st);
+	load_tail(a);
 	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
 		free(a->worktree);
 		a->worktree = NULL;
@@ -256,7 +286,6 @@ agent_configure(const struct config *c, const char *socket_path)
 }
 
 static void	reconcile_worktrees(void);
-
 void
 agent_recover(void)
 {
@@ -425,6 +454,7 @@ agent_shutdown(void)
 		if (agent_is_live(a)) {
 			a->state = AGENT_INTERRUPTED;
 			a->ended_ms = now_ms();
+			a->ended_wall = agent_wall_ms();
 			agent_db_update(a);
 			agent_card_flush(a);
 			conversation_say(a->conv, "⚠️ #%lld was interrupted:"

@@ -31,16 +31,13 @@ agent_card_text(struct agent *a)
 	const char		*steps[AGENT_STEPS + 1] = { 0 };
 	struct question		*qs[8];
 	char			 qbuf[32];
-	uint64_t		 end;
 	int			 i, nq, k;
 
 	c.id = a->id;
 	c.name = a->name;
 	c.state = agent_state_name(a->state);
 	c.branch = a->branch;
-	end = a->ended_ms != 0 ? a->ended_ms : now_ms();
-	c.elapsed_s = a->started_ms != 0 ?
-	    (int64_t)((end - a->started_ms) / 1000) : 0;
+	c.elapsed_s = agent_elapsed_s(a);
 	for (i = 0; i < a->nsteps; i++)
 		steps[i] = a->steps[i];
 	c.steps = steps;
@@ -229,11 +226,8 @@ char *
 agent_status_line(const struct agent *a)
 {
 	char	*el, *s;
-	uint64_t end;
 
-	end = a->ended_ms != 0 ? a->ended_ms : now_ms();
-	el = render_elapsed(a->started_ms != 0 ?
-	    (int64_t)((end - a->started_ms) / 1000) : 0);
+	el = render_elapsed(agent_elapsed_s(a));
 	s = xasprintf("#%lld %s · %s · %s · `%s`%s%s", (long long)a->id,
 	    a->name, agent_state_name(a->state), el,
 	    a->branch != NULL ? a->branch : "-",

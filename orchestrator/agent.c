@@ -77,6 +77,60 @@ const char *agent_task(const struct agent *a) { return a->task; }
 const char *agent_token(const struct agent *a) { return a->token; }
 int agent_pid(const struct agent *a) { return a->pid; }
 const char *agent_summary(const struct agent *a) { return a->summary; }
+const char *agent_diffstat(const struct agent *a) { return a->diffstat; }
+double agent_cost_usd(const struct agent *a) { return a->cost_usd; }
+int64_t agent_started_s(const struct agent *a) { return a->started_wall / 1000; }
+
+int64_t
+agent_wall_ms(void)
+{
+	uv_timeval64_t	 tv;
+
+	if (uv_gettimeofday(&tv) != 0)
+		return wall_s() * 1000;
+	return tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t
+agent_elapsed_s(const struct agent *a)
+{
+	int64_t	 end;
+
+	if (a->started_wall == 0)
+		return 0;
+	end = !agent_is_live(a) && a->ended_wall != 0 ? a->ended_wall :
+	    agent_wall_ms();
+	return end > a->started_wall ? (end - a->started_wall) / 1000 : 0;
+}
+
+int
+agent_exit_status(const struct agent *a, int *code, int *sig)
+{
+	*code = (int)a->exit_code;
+	*sig = a->term_signal;
+	/* Live: the last turn's status is being replaced by this one's. */
+	return agent_is_live(a) || a->started_wall == 0 ? -1 : 0;
+}
+
+int
+agent_steps(const struct agent *a, const char **out, int n)
+{
+	int	 i, k = a->nsteps < n ? a->nsteps : n;
+
+	for (i = 0; i < k; i++)
+		out[i] = a->steps[a->nsteps - k + i];
+	return k;
+}
+
+void
+agent_add_cost(struct agent *a, double usd)
+{
+	if (usd <= 0)
+		return;
+	a->cost_usd = (a->cost_usd > 0 ? a->cost_usd : 0) + usd;
+	agent_db_update(a);
+	agent_touch(a);
+}
 
 void
 agent_on_end(agent_end_fn fn, void *arg)
@@ -175,7 +229,8 @@ agent_db_update(struct agent *a)
 
 	st = store_stmt("UPDATE agents SET status = ?, branch = ?,"
 	    " worktree = ?, pid = ?, session_id = ?, exit_code = ?,"
-	    " summary = ?, started_at = ?, ended_at = ? WHERE id = ?");
+	    " summary = ?, started_at = ?, ended_at = ?, term_signal = ?,"
+	    " cost_usd = ? WHERE id = ?");
 	store_bind_text(st, 1, agent_state_name(a->state));
 	store_bind_text(st, 2, a->branch);
 	store_bind_text(st, 3, a->worktree);
@@ -183,9 +238,15 @@ agent_db_update(struct agent *a)
 	store_bind_text(st, 5, a->session);
 	store_bind_int(st, 6, a->exit_code);
 	store_bind_text(st, 7, a->summary);
-	store_bind_int(st, 8, a->started_ms != 0 ? wall_s() : 0);
-	store_bind_int(st, 9, agent_is_live(a) ? 0 : wall_s());
-	store_bind_int(st, 10, a->id);
+	/* The first start and the last end, not the time of this update. */
+	store_bind_int(st, 8, a->started_wall / 1000);
+	store_bind_int(st, 9, agent_is_live(a) ? 0 : a->ended_wall / 1000);
+	store_bind_int(st, 10, a->term_signal);
+	if (a->cost_usd >= 0)
+		sqlite3_bind_double(st, 11, a->cost_usd);
+	else
+		sqlite3_bind_null(st, 11);
+	store_bind_int(st, 12, a->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		log_warnx("agent %lld: update failed: %s", (long long)a->id,
 		    sqlite3_errmsg(store_db()));
@@ -584,6 +645,8 @@ spawn(struct agent *a)
 		    (uint64_t)timeout * 1000, 0);
 	if (a->started_ms == 0)
 		a->started_ms = now_ms();
+	if (a->started_wall == 0)
+		a->started_wall = agent_wall_ms();
 	agent_set_state(a, AGENT_RUNNING);
 	return;
 fail:
@@ -656,8 +719,15 @@ prepared(void *arg, struct ws_result *res)
 		turn_finished(a);
 	} else {
 		take_workspace(a, res);
-		text = xasprintf("Started #%lld %s on `%s` in repo %s",
-		    (long long)a->id, a->name, a->branch, a->conv->repo);
+		if (a->cleaned)
+			text = xasprintf("#%lld: its worktree was removed; made"
+			    " it again from its branch `%s`", (long long)a->id,
+			    a->branch);
+		else
+			text = xasprintf("Started #%lld %s on `%s` in repo %s",
+			    (long long)a->id, a->name, a->branch,
+			    a->conv->repo);
+		a->cleaned = 0;
 		outbox_post(a->conv->adapter, a->conv->channel,
 		    a->conv->thread, NULL, NULL, text, NULL, NULL);
 		free(text);
@@ -738,19 +808,23 @@ turn_start(struct agent *a)
 	a->exit_code = 0;
 	a->term_signal = 0;
 	a->ended_ms = 0;
+	a->ended_wall = 0;
 	if (a->worktree == NULL) {
+		/* A branch without a worktree: `cleanup` removed it. */
+		if (a->branch != NULL)
+			a->cleaned = 1;
 		agent_set_state(a, AGENT_PREPARING);
 		ws_job(a, a->runner->prepare, prepared);
 	} else if (access(a->worktree, F_OK) == -1) {
-		/* The retention sweep removed it while the agent was idle. */
-		a->cleaned = 1;
-		a->end_reason = "worktree";
-		agent_ring_add(a, "its worktree was cleaned up; start a new agent",
-		    46);
+		/*
+		 * The retention sweep removed it while the agent was idle:
+		 * prepare makes it again from the agent's branch.
+		 */
 		free(a->worktree);
 		a->worktree = NULL;
-		a->state = AGENT_FINISHING;
-		turn_finished(a);
+		a->cleaned = 1;
+		agent_set_state(a, AGENT_PREPARING);
+		ws_job(a, a->runner->prepare, prepared);
 	} else {
 		agent_set_state(a, AGENT_PREPARING);
 		spawn(a);
@@ -778,6 +852,7 @@ turn_finished(struct agent *a)
 		buf_reset(&a->line);
 	}
 	a->ended_ms = now_ms();
+	a->ended_wall = agent_wall_ms();
 	if (a->end_reason != NULL && strcmp(a->end_reason, "timeout") == 0)
 		end = AGENT_TIMEOUT;
 	else if (a->end_reason != NULL && (strcmp(a->end_reason, "cancel") == 0 ||
@@ -918,6 +993,7 @@ agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
 	a->base = xstrdup(cr->base);
 	hex_encode(rnd, 32, a->token);
 	a->created_s = wall_s();
+	a->cost_usd = -1;
 	a->ring_cap = (size_t)agent_cfg->limits.output_tail;
 	a->ring = xmalloc(a->ring_cap ? a->ring_cap : 1);
 	a->timeout_timer = xcalloc(1, sizeof *a->timeout_timer);
@@ -1047,13 +1123,7 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	struct followup	*f, **pp;
 
 	log_info("agent %lld: follow-up from %s", (long long)a->id, by);
-	if (a->cleaned) {
-		conversation_say(a->conv, "#%lld's worktree was removed; its"
-		    " branch `%s` keeps the work. Start a new agent with `new"
-		    " TASK`.", (long long)a->id, a->branch != NULL ? a->branch :
-		    "-");
-		return;
-	}
+	/* A removed worktree is made again from the branch (turn_start). */
 	if (a->state == AGENT_RUNNING) {
 		if (a->drv->followup_running != NULL &&
 		    a->drv->followup_running(a, text) == 0)

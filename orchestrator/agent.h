@@ -98,6 +98,26 @@ const char	*agent_token(const struct agent *);
 /* The pid of its running turn (the sandbox's outer bwrap), 0 between turns. */
 int		 agent_pid(const struct agent *);
 const char	*agent_summary(const struct agent *);	/* may be NULL */
+/* The last turn's diff stat ("3 files changed, …"); NULL if none yet. */
+const char	*agent_diffstat(const struct agent *);
+/*
+ * The last min(n, AGENT_STEPS) steps shown on its card, oldest first, into
+ * out (borrowed); returns how many.  None for an agent loaded from the store.
+ */
+int		 agent_steps(const struct agent *, const char **out, int n);
+/* Unix time of its first start, 0 if it never started. */
+int64_t		 agent_started_s(const struct agent *);
+/* From its first start to its last end (or now while live), restarts too. */
+int64_t		 agent_elapsed_s(const struct agent *);
+/*
+ * The exit status of its last turn: 0 with *code (the exit code) and *sig
+ * (the signal that killed it, or 0), -1 while a turn runs or before any.
+ */
+int		 agent_exit_status(const struct agent *, int *code, int *sig);
+/* USD its driver reported so far, all turns; -1 if none (unknown). */
+double		 agent_cost_usd(const struct agent *);
+/* A driver reports the cost of part of a run (added up, stored). */
+void		 agent_add_cost(struct agent *, double usd);
 const char	*agent_session(const struct agent *);	/* NULL until known */
 /* Its entry in the current config; NULL if it is no longer configured. */
 const struct cfg_agent *agent_config(const struct agent *);

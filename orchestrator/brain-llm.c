@@ -572,51 +572,34 @@ llm_on_settled(struct conversation *c, struct question *q)
 	free(note);
 }
 
-/* The result message the core just posted in c's thread (malloc'd). */
-static char *
-posted_result(struct conversation *c, struct agent *a)
-{
-	sqlite3_stmt	*s;
-	json_t		*p;
-	char		*text = NULL, head[64];
-	const char	*t;
-
-	s = store_stmt("SELECT payload FROM outbox WHERE adapter = ? AND"
-	    " channel = ? AND thread = ? AND op = 'post' ORDER BY id DESC"
-	    " LIMIT 3");
-	store_bind_text(s, 1, c->adapter);
-	store_bind_text(s, 2, c->channel);
-	store_bind_text(s, 3, c->thread);
-	snprintf(head, sizeof head, " #%lld ", (long long)agent_id(a));
-	while (text == NULL && sqlite3_step(s) == SQLITE_ROW) {
-		p = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
-		t = json_string_value(json_object_get(p, "text"));
-		if (t != NULL && strstr(t, head) != NULL && strstr(t, head) -
-		    t < 8)
-			text = xstrdup(t);
-		json_decref(p);
-	}
-	sqlite3_reset(s);
-	return text;
-}
-
 static void
 llm_on_agent_end(struct conversation *c, struct agent *a)
 {
-	char	*posted, *note;
+	struct buf	 b = { 0 };
+	char		*tail;
+	int		 code, sig;
 
-	posted = posted_result(c, a);
-	if (posted != NULL)
-		brain_tools_set_result(agent_id(a), posted);
-	note = xasprintf("[event] Agent #%lld (%s) ended: %s, branch %s."
-	    " Task was: %s\nResult posted in the thread:\n%s",
-	    (long long)agent_id(a), agent_name(a),
-	    agent_state_name(agent_state(a)), agent_branch(a) != NULL ?
-	    agent_branch(a) : "-", agent_task(a), posted != NULL ? posted :
-	    (agent_summary(a) != NULL ? agent_summary(a) : "(none)"));
-	transcript_inbox_add(c->id, "note", note, NULL, 1);
-	free(note);
-	free(posted);
+	/* What the person's result message says, from the agent itself. */
+	buf_printf(&b, "[event] Agent #%lld (%s) ended: %s, branch %s."
+	    " Task was: %s\nSummary: %s", (long long)agent_id(a),
+	    agent_name(a), agent_state_name(agent_state(a)),
+	    agent_branch(a) != NULL ? agent_branch(a) : "-", agent_task(a),
+	    agent_summary(a) != NULL ? agent_summary(a) : "(none)");
+	if (agent_diffstat(a) != NULL)
+		buf_printf(&b, "\nDiff: %s", agent_diffstat(a));
+	if (agent_state(a) != AGENT_DONE) {
+		if (agent_exit_status(a, &code, &sig) == 0)
+			buf_printf(&b, "\nExit code %d%s%s", code,
+			    sig != 0 ? ", signal " : "",
+			    sig != 0 ? strsignal(sig) : "");
+		tail = agent_output_tail(a, BRAIN_TAIL_MAX);
+		if (*tail != '\0')
+			buf_printf(&b, "\nOutput tail:\n%s", tail);
+		free(tail);
+	}
+	buf_add(&b, "", 1);
+	transcript_inbox_add(c->id, "note", b.data, NULL, 1);
+	buf_free(&b);
 	turn_kick(c);
 }
 
@@ -758,6 +741,5 @@ brain_llm_shutdown(void)
 	}
 	json_decref(tools);
 	tools = NULL;
-	brain_tools_free_all();
 	cfg = NULL;
 }

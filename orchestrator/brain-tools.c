@@ -3,6 +3,7 @@
 #include "orchestrator/brain.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/question.h"
+#include "orchestrator/render.h"
 #include "orchestrator/worktree.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -14,69 +15,6 @@
 #include <string.h>
 
 #define MAX_LIST	64
-#define MAX_RESULTS	256	/* result messages remembered, newest kept */
-
-/*
- * The result message of an agent's last turn, as the person saw it: the
- * output tail is only in there (agent.h has no accessor for the ring).
- */
-struct result {
-	int64_t		 agent;
-	char		*text;
-	struct result	*next;
-};
-static struct result	*results;
-static size_t		 nresults;
-
-void
-brain_tools_set_result(int64_t agent, const char *text)
-{
-	struct result	*r, **pp;
-
-	for (r = results; r != NULL; r = r->next)
-		if (r->agent == agent) {
-			free(r->text);
-			r->text = xstrdup(text);
-			return;
-		}
-	r = xcalloc(1, sizeof *r);
-	r->agent = agent;
-	r->text = xstrdup(text);
-	r->next = results;
-	results = r;
-	if (++nresults > MAX_RESULTS) {
-		for (pp = &results; (*pp)->next != NULL; pp = &(*pp)->next)
-			;
-		free((*pp)->text);
-		free(*pp);
-		*pp = NULL;
-		nresults--;
-	}
-}
-
-static const char *
-result_of(int64_t agent)
-{
-	struct result	*r;
-
-	for (r = results; r != NULL; r = r->next)
-		if (r->agent == agent)
-			return r->text;
-	return NULL;
-}
-
-void
-brain_tools_free_all(void)
-{
-	struct result	*r;
-
-	while ((r = results) != NULL) {
-		results = r->next;
-		free(r->text);
-		free(r);
-	}
-	nresults = 0;
-}
 
 /* ---- schemas ---------------------------------------------------------- */
 
@@ -203,26 +141,6 @@ static const char *
 str_arg(json_t *input, const char *key)
 {
 	return json_string_value(json_object_get(input, key));
-}
-
-/* "#1 ask · running · 1m05s · `sb/1-x` · last step" → its fields. */
-static void
-status_fields(const struct agent *a, char **elapsed, char **last)
-{
-	char	*line = agent_status_line(a), *p, *f[5] = { 0 };
-	int	 n = 0;
-
-	p = line;
-	while (n < 5) {
-		f[n++] = p;
-		if (n == 5 || (p = strstr(p, " · ")) == NULL)
-			break;
-		*p = '\0';
-		p += strlen(" · ");
-	}
-	*elapsed = xstrdup(n > 2 ? f[2] : "");
-	*last = n > 4 ? xstrdup(f[4]) : NULL;
-	free(line);
 }
 
 static int
@@ -365,15 +283,17 @@ t_list(struct conversation *c)
 {
 	struct agent	*v[MAX_LIST];
 	json_t		*out = json_array(), *steps;
-	char		*elapsed, *last;
-	int		 n, i;
+	const char	*sv[AGENT_STEPS];
+	char		*elapsed;
+	int		 n, i, k, ns;
 
 	n = agent_list(c, v, MAX_LIST);
 	for (i = 0; i < n && i < MAX_LIST; i++) {
-		status_fields(v[i], &elapsed, &last);
+		elapsed = render_elapsed(agent_elapsed_s(v[i]));
 		steps = json_array();
-		if (last != NULL)
-			json_array_append_new(steps, json_string(last));
+		ns = agent_steps(v[i], sv, AGENT_STEPS);
+		for (k = 0; k < ns; k++)
+			json_array_append_new(steps, json_string(sv[k]));
 		json_array_append_new(out, json_pack("{s:I, s:s, s:s, s:s?,"
 		    " s:s, s:s, s:o, s:o}",
 		    "id", (json_int_t)agent_id(v[i]), "name", agent_name(v[i]),
@@ -382,7 +302,6 @@ t_list(struct conversation *c)
 		    "elapsed", elapsed, "last_steps", steps,
 		    "open_questions", questions_of(c, v[i])));
 		free(elapsed);
-		free(last);
 	}
 	return json_pack("{s:o}", "agents", out);
 }
@@ -393,9 +312,10 @@ t_result(struct conversation *c, json_t *in, int *err)
 	const struct cfg_repo	*cr;
 	struct worktree_stat	 ws = { 0 };
 	struct agent		*a;
-	const char		*msg, *tail;
 	long long		 n = agent_arg(in), exit_code;
 	char			*repo = NULL, *cause = NULL, *t;
+	int			 code, sig;
+	double			 usd;
 	json_t			*j;
 
 	if ((a = brain_act_find(c, n, &cause)) == NULL) {
@@ -408,8 +328,13 @@ t_result(struct conversation *c, json_t *in, int *err)
 	    "state", agent_state_name(agent_state(a)), "branch",
 	    agent_branch(a), "summary", agent_summary(a), "running",
 	    agent_is_live(a));
-	if (!agent_is_live(a))
-		json_object_set_new(j, "exit_code", json_integer(exit_code));
+	if (agent_exit_status(a, &code, &sig) == 0) {
+		json_object_set_new(j, "exit_code", json_integer(code));
+		if (sig != 0)
+			json_object_set_new(j, "signal", json_integer(sig));
+	}
+	if ((usd = agent_cost_usd(a)) >= 0)
+		json_object_set_new(j, "cost_usd", json_real(usd));
 	cr = config_repo(brain_config(), repo != NULL ? repo : c->repo);
 	if (agent_branch(a) != NULL && cr != NULL) {
 		if (worktree_diffstat(cr->path, cr->base, agent_branch(a), 30,
@@ -422,15 +347,11 @@ t_result(struct conversation *c, json_t *in, int *err)
 			free(cause);
 		}
 	}
-	if ((msg = result_of(agent_id(a))) != NULL) {
-		json_object_set_new(j, "result_message", json_string(msg));
-		if ((tail = strstr(msg, "\noutput tail:\n")) != NULL) {
-			t = xstrdup(tail + strlen("\noutput tail:\n"));
-			utf8_truncate(t, BRAIN_TAIL_MAX);
-			json_object_set_new(j, "output_tail", json_string(t));
-			free(t);
-		}
-	}
+	/* The ring, or after a restart the last turn's log (agent_load). */
+	t = agent_output_tail(a, BRAIN_TAIL_MAX);
+	if (*t != '\0')
+		json_object_set_new(j, "output_tail", json_string(t));
+	free(t);
 	free(repo);
 	return j;
 }

@@ -35,8 +35,5 @@ json_t	*brain_tools(void);
  */
 json_t	*brain_tools_run(struct conversation *, const char *by,
 	    const char *name, json_t *input, int *is_error);
-/* The result message the core posted for an agent's last turn. */
-void	 brain_tools_set_result(int64_t agent_id, const char *text);
-void	 brain_tools_free_all(void);
 
 #endif

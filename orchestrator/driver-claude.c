@@ -267,6 +267,7 @@ struct claude {
 						 * resumed */
 	char			*mcp_path;
 	int			 stopping;
+	double			 added;		/* of this run, agent_add_cost'ed */
 };
 
 static void
@@ -399,6 +400,7 @@ claude_argv(const struct agent *ca, const struct cfg_agent *cfg,
 	else
 		c->earlier += session;
 	c->stopping = 0;
+	c->added = 0;
 	if (cfg->max_cost_usd > 0 &&
 	    c->earlier + c->st.cost_base >= cfg->max_cost_usd) {
 		driver_fmt_usd(max, sizeof max, cfg->max_cost_usd);
@@ -461,6 +463,11 @@ claude_on_line(struct agent *a, const char *line, size_t len)
 		log_debug("agent %lld: not a stream-json event: %.*s",
 		    (long long)agent_id(a), len > 120 ? 120 : (int)len, line);
 		return;
+	}
+	/* This run's cost is the session's total less what came before it. */
+	if (c->st.cost_usd - c->st.cost_base > c->added) {
+		agent_add_cost(a, c->st.cost_usd - c->st.cost_base - c->added);
+		c->added = c->st.cost_usd - c->st.cost_base;
 	}
 	if (c->stopping || (cfg = agent_config(a)) == NULL)
 		return;

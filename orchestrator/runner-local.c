@@ -546,6 +546,15 @@ ws_work(uv_work_t *w)
 
 	switch (j->kind) {
 	case WS_PREPARE:
+		if (j->branch != NULL) {
+			/* Its worktree was removed: again, from its branch. */
+			j->res.rc = worktree_add_branch(j->repo_path,
+			    j->state_dir, j->id, j->branch, &j->res.path,
+			    &j->res.cause);
+			if (j->res.rc == 0)
+				j->res.branch = xstrdup(j->branch);
+			break;
+		}
 		j->res.rc = worktree_add(j->repo_path, j->base, j->state_dir,
 		    j->id, j->task, &j->res.branch, &j->res.path,
 		    &j->res.cause);

@@ -30,7 +30,11 @@ struct run;
 struct ws_req {
 	int64_t		 agent_id;
 	const char	*repo_path, *base, *state_dir, *task;
-	const char	*worktree, *branch;	/* NULL before prepare */
+	/*
+	 * NULL before the first prepare; a prepare with branch set makes
+	 * the agent's removed worktree again from that branch.
+	 */
+	const char	*worktree, *branch;
 	const char	*git_name, *git_email;
 	const char	*message;		/* commit message for leftovers */
 };

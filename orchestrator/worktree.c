@@ -1442,3 +1442,86 @@ out:
 	git_repository_free(repo);
 	return rc;
 }
+
+/* ---- an agent's worktree again, from its branch (h-followups) ------------- */
+
+int
+worktree_add_branch(const char *repo_path, const char *state_dir,
+    int64_t agent_id, const char *branch_name, char **out_path, char **cause)
+{
+	git_worktree_add_options opts;
+	git_repository	*repo = NULL;
+	git_reference	*branch = NULL;
+	git_commit	*tip = NULL;
+	git_worktree	*wt = NULL;
+	char		 wtname[32], *reason, *dir = NULL, *path = NULL;
+	int		 error, rc = -1;
+	struct stat	 sb;
+
+	*out_path = NULL;
+	if (agent_id < 0)
+		return fail(cause, "bad agent id %" PRId64, agent_id);
+	if (open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	if (git_branch_lookup(&branch, repo, branch_name, GIT_BRANCH_LOCAL) < 0) {
+		gfail(cause, "branch %s is gone", branch_name);
+		goto out;
+	}
+	if (git_reference_peel((git_object **)&tip, branch, GIT_OBJECT_COMMIT)
+	    < 0) {
+		gfail(cause, "branch %s has no commit", branch_name);
+		goto out;
+	}
+	if ((dir = worktrees_dir(state_dir, 1, cause)) == NULL)
+		goto out;
+	path = xasprintf("%s/%" PRId64, dir, agent_id);
+	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
+	/* As in worktree_add: stale metadata goes, a live worktree stays. */
+	if (git_worktree_lookup(&wt, repo, wtname) == 0) {
+		if (git_worktree_validate(wt) == 0) {
+			fail(cause, "agent %" PRId64 " already has worktree "
+			    "%s at %s", agent_id, wtname, git_worktree_path(wt));
+			goto out;
+		}
+		if (prune(wt, GIT_WORKTREE_PRUNE_LOCKED, cause) < 0)
+			goto out;
+		git_worktree_free(wt);
+		wt = NULL;
+	}
+	if (lstat(path, &sb) == 0) {
+		fail(cause, "worktree directory %s already exists", path);
+		goto out;
+	}
+	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
+	opts.ref = branch;	/* checks the branch out, commits and all */
+	opts.checkout_options.disable_filters = !filters_matter(repo, tip);
+	pthread_mutex_lock(&add_lock);
+	error = git_worktree_add(&wt, repo, wtname, path, &opts);
+	pthread_mutex_unlock(&add_lock);
+	if (error < 0) {
+		gfail(cause, "cannot add worktree %s at %s", wtname, path);
+		if (git_worktree_lookup(&wt, repo, wtname) == 0)
+			prune(wt, GIT_WORKTREE_PRUNE_VALID |
+			    GIT_WORKTREE_PRUNE_LOCKED |
+			    GIT_WORKTREE_PRUNE_WORKING_TREE, NULL);
+		goto out;	/* the branch is the agent's work: kept */
+	}
+	reason = xasprintf("switchboard: agent %" PRId64, agent_id);
+	if (git_worktree_lock(wt, reason) < 0)
+		log_warnx("worktree: cannot lock %s: %s", wtname,
+		    git_error_last() ? git_error_last()->message : "?");
+	free(reason);
+	log_info("worktree: agent %" PRId64 " back on %s at %s", agent_id,
+	    branch_name, path);
+	*out_path = path;
+	path = NULL;
+	rc = 0;
+out:
+	free(path);
+	free(dir);
+	git_worktree_free(wt);
+	git_commit_free(tip);
+	git_reference_free(branch);
+	git_repository_free(repo);
+	return rc;
+}

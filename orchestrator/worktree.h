@@ -209,4 +209,14 @@ int	 worktree_reconcile(const char *repo_path, const char *base,
 	    const char *state_dir, worktree_known_fn known, void *arg,
 	    char **cause);
 
+/*
+ * The linked, locked worktree of agent_id at state_dir/worktrees/<agent_id>
+ * again, on its existing branch branch_name (its earlier commits and all),
+ * after cleanup or the retention sweep removed it.  Fails if the branch is
+ * gone; the branch is never created or moved.
+ */
+int	 worktree_add_branch(const char *repo_path, const char *state_dir,
+	    int64_t agent_id, const char *branch_name, char **out_path,
+	    char **cause);
+
 #endif

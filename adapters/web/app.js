@@ -347,6 +347,7 @@ function renderAgent(a) {
   ol.textContent = "";
   for (const s of a.steps || []) ol.appendChild(el("li", null, s));
   if (!(a.steps || []).length) ol.appendChild(el("li", "muted", a.adapter === "web" ? "no steps yet" : "steps are shown in its " + a.adapter + " thread"));
+  $("agent-log").textContent = a.log || "no output yet";
   const ql = $("agent-questions");
   ql.textContent = "";
   for (const q of a.question_list || []) {

@@ -443,5 +443,56 @@ def test_budget_spent_means_commands_only(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_agent_result_after_a_restart_has_tail_and_exit_status(tmp, ds):
+    """An agent that failed before a restart: agent_result reads its exit
+    status, times and output tail from the store and its log, not from a
+    message the old process posted."""
+    fake = fake_for(ds)
+    agents = WORK + [("crash", [agent("fail-slow.sh")], 60)]
+    d = daemon(tmp, ds, "anthropic", fake.url, agents=agents)
+    fake.script(
+        {"match": r"console:me: Compile it",
+         "calls": [{"name": "start_agent", "input": {
+             "task": "Compile it", "agent": "crash"}}]},
+        {"match": r'"agent":1', "text": "Started."},
+        {"match": r"\[event\] Agent #1 \(crash\) ended: failed.*Exit code 7"
+                  r".*broken at line 42", "text": "#1 failed."})
+    d.send("new Compile it")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: Compile").group(1)
+    said(d, t, r"#1 failed\.$", timeout=20)
+    check(d.stop() == 0, "clean exit")
+
+    d2 = daemon(tmp, ds, "anthropic", fake.url, agents=agents)
+    fake.script(
+        {"match": r"console:me: Why did #1 fail\?",
+         "calls": [{"name": "agent_result", "input": {"agent": 1}},
+                   {"name": "list_agents", "input": {}}]},
+        {"match": r"broken at line 42", "text": "It is broken at line 42."})
+    d2.send("t%s Why did #1 fail?" % t)
+    said(d2, t, r"It is broken at line 42\.$", timeout=20)
+    body = fake.requests()[-1]["body"]
+    results = [c for m in body["messages"] if isinstance(m["content"], list)
+               for c in m["content"] if c.get("type") == "tool_result"]
+    res = json.loads(results[-2]["content"] if isinstance(
+        results[-2]["content"], str) else results[-2]["content"][0]["text"])
+    lst = json.loads(results[-1]["content"] if isinstance(
+        results[-1]["content"], str) else results[-1]["content"][0]["text"])
+    check(res["state"] == "failed" and res["exit_code"] == 7,
+          "result %r" % res)
+    check("broken at line 42" in res.get("output_tail", "") and
+          "compiling the thing" in res["output_tail"], "tail %r" % res)
+    a = lst["agents"][0]
+    check(a["id"] == 1 and a["state"] == "failed", "list %r" % lst)
+    # Elapsed is the real run, not the time since the restart loaded it,
+    # and the store keeps the first start, not the time of the last update.
+    started, ended = d2.db("SELECT started_at, ended_at FROM agents"
+                           " WHERE id = 1")[0]
+    check(started > 0 and ended >= started + 2, "times %r" % ((started, ended),))
+    check(re.match(r"^\d+s$", a["elapsed"]) and
+          int(a["elapsed"][:-1]) == ended - started, "elapsed %r" % a)
+    fake.assert_clean()
+    check(d2.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

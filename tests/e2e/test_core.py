@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sb  # noqa: E402
-from sb import Daemon, add_many_files, agent, branch_of, check, free_port, git, make_repo, run_tests  # noqa: E402
+from sb import Daemon, add_many_files, agent, branch_of, check, free_port, git, make_repo, run_tests, SLOW  # noqa: E402
 
 ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
 
@@ -491,15 +491,75 @@ def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
     d.expect(r"Removed the worktree of #1; its branch `sb/1-keep-me` stays")
     check(not os.path.exists(wt1), "worktree 1 still there")
     check(branch_of(d.repo, 1) == "sb/1-keep-me", "branch 1 kept")
-    d.send("t%s #1 more please" % t)
-    d.expect(r"#1's worktree was removed")
     # The retention sweep (2 s) takes #2's idle worktree; its branch stays.
-    deadline = time.time() + 15
+    deadline = time.time() + 15 * SLOW
     while os.path.exists(wt2) and time.time() < deadline:
         time.sleep(0.2)
     check(not os.path.exists(wt2), "retention did not remove worktree 2")
     check(branch_of(d.repo, 2) == "sb/2-sweep-me", "branch 2 kept")
+    # A follow-up makes each worktree again from its branch, earlier
+    # commits and all, whether cleanup or the sweep removed it.
+    for n, task in ((1, "keep me"), (2, "sweep me")):
+        d.send("t%s #%d more please" % (t, n))
+        d.expect(r"#%d: its worktree was removed; made it again from its"
+                 r" branch `sb/%d-%s`" % (n, n, task.replace(" ", "-")))
+        d.expect(r"✅ #%d done" % n, timeout=20)
+        br = branch_of(d.repo, n)
+        log = git("log", "--format=%s", "main.." + br, cwd=d.repo)
+        check(len(log.splitlines()) == 2, "#%d: two commits: %r" % (n, log))
+        args = git("show", "%s:args.txt" % br, cwd=d.repo).strip()
+        check(args == "more please", "#%d second turn argv %r" % (n, args))
     check(d.stop() == 0, "clean exit")
+
+
+def test_followup_after_restart_remakes_a_cleaned_worktree(tmp, ds):
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
+    ds.append(d)
+    d.send("new first round")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d.expect(r"✅ #1 done")
+    first = git("rev-parse", branch_of(d.repo, 1), cwd=d.repo).strip()
+    d.send("t%s cleanup #1" % t)
+    d.expect(r"Removed the worktree of #1")
+    check(d.stop() == 0, "clean exit")
+
+    d2 = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
+    ds.append(d2)
+    d2.send("t%s #1 second round" % t)
+    d2.expect(r"#1: its worktree was removed; made it again from its branch"
+              r" `sb/1-first-round`")
+    d2.expect(r"✅ #1 done on `sb/1-first-round`", timeout=20)
+    br = branch_of(d2.repo, 1)
+    parent = git("rev-parse", br + "~1", cwd=d2.repo).strip()
+    check(parent == first, "the new turn's commit is on top of the first")
+    check(os.path.isdir(os.path.join(d2.state, "worktrees", "1")),
+          "worktree made again")
+    check(d2.stop() == 0, "clean exit")
+
+
+def test_interrupted_agents_worktree_is_unlocked_and_swept(tmp, ds):
+    """A worktree is locked while its agent runs; one a crash interrupted
+    is unlocked at the next start, so the retention sweep can take it."""
+    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)]).start()
+    ds.append(d)
+    d.send("new slow job")
+    d.expect(r"working 2")
+    wt = os.path.join(d.state, "worktrees", "1")
+    check("locked" in git("worktree", "list", "--porcelain", cwd=d.repo),
+          "a running agent's worktree is locked")
+    d.kill9()
+
+    d2 = Daemon(tmp, [("slow", [agent("slow.sh")], 60)],
+                extra="git = { retention = 2; };")
+    ds.append(d2)
+    d2.start()
+    d2.expect(r"⚠️ #1 was interrupted")
+    deadline = time.time() + 20 * SLOW
+    while os.path.exists(wt) and time.time() < deadline:
+        time.sleep(0.2)
+    check(not os.path.exists(wt), "the interrupted agent's worktree stayed")
+    check(branch_of(d2.repo, 1) == "sb/1-slow-job", "its branch stays")
+    check(d2.stop() == 0, "clean exit")
 
 
 def test_turn_settles_when_a_detached_grandchild_holds_stdout(tmp, ds):

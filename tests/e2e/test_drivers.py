@@ -371,6 +371,9 @@ def test_claude_budget_counts_a_resumed_sessions_cost_once(tmp, ds):
     d.send("t%s #1 scenario=resume fourth" % t)
     d.expect(r"budget: max_cost_usd \$0\.03 already spent \(\$0\.0369\)")
     check(len(runs(d)) == 3, "no fourth run")
+    # The agent's cost (agent_add_cost) is every run's part once, stored.
+    cost = d.db("SELECT cost_usd FROM agents WHERE id = 1")[0][0]
+    check(cost is not None and abs(cost - 0.0369) < 1e-9, "cost %r" % cost)
     check(d.stop() == 0, "clean exit")
 
 

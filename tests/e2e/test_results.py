@@ -15,8 +15,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import (ROOT, SLOW, Daemon, agent, check, git, make_repo,  # noqa: E402
-                run_tests)
+from sb import (ROOT, SLOW, Daemon, agent, check, free_port, git,  # noqa: E402
+                make_repo, run_tests)
 
 W = [("w", [agent("write.sh"), "{task}"], 60)]
 FAKES = os.path.join(ROOT, "tests", "fakes")
@@ -453,6 +453,131 @@ def test_matrix_upload_media_and_m_file_in_the_thread_bytes_checked(tmp, ds):
         check(d.stop() == 0, "clean exit")
     finally:
         fake.stop()
+
+
+# ---- issue 13's untested parts: log capping, Closes #N, merge_push ---------
+
+def lines_agent(tmp):
+    """An agent printing N 30-byte lines "T line 0001 ……" for task "T N"."""
+    path = os.path.join(tmp, "lines.sh")
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nset -- $1\ni=1\nwhile [ "$i" -le "$2" ]; do\n'
+                '  printf "%s line %04d .................\\n" "$1" "$i"\n'
+                '  i=$((i + 1))\ndone\n')
+    os.chmod(path, 0o755)
+    return [("lines", [path, "{task}"], 60)]
+
+
+def log_of(d, t, n):
+    d.send("t%s log #%s" % (t, n))
+    return file_after(d, r"📎 agent-%s\.log \(\d+ bytes\)" % n)
+
+
+def test_log_is_capped_older_turns_first_and_a_huge_turn_keeps_its_end(
+        tmp, ds):
+    d = Daemon(tmp, lines_agent(tmp), limits="log_size = 4000;")
+    ds.append(d)
+    d.start()
+    d.send("new A 40")                       # 1,200 bytes
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: A 40").group(1)
+    d.expect(r"✅ #1 done", timeout=20)
+    for task in ("B 40", "C 60"):            # 1,200 and 1,800 bytes
+        d.send("t%s #1 %s" % (t, task))
+        d.expect(r"#1: starting a new turn")
+        d.expect(r"✅ #1 done", timeout=20)
+    # 4,200 bytes > 4,000: the oldest turn goes, whole; the others stay.
+    body = log_of(d, t, 1)
+    check("A line" not in body, "turn 1 kept: %r" % body[:200])
+    check("B line 0001" in body and "B line 0040" in body and
+          "C line 0001" in body and "C line 0060" in body, "turns 2, 3 lost")
+    check(sorted(os.listdir(os.path.join(d.state, "logs", "1"))) ==
+          ["1.log", "2.log"], "log files %r" %
+          os.listdir(os.path.join(d.state, "logs", "1")))
+    # One turn of 12,000 bytes: it alone outgrows the cap; what is kept is
+    # its end, and at most the cap.
+    d.send("t%s #1 D 400" % t)
+    d.expect(r"✅ #1 done", timeout=20)
+    body = log_of(d, t, 1)
+    check(body.startswith("=== turn 4 (earlier output dropped) ===\n"),
+          body[:100])
+    check("B line" not in body and "C line" not in body, "older turns kept")
+    check(body.rstrip().endswith("D line 0400 ................."),
+          "the newest output is kept: %r" % body[-100:])
+    check("D line 0001 " not in body, "the oldest output of the turn kept")
+    kept = sum(os.path.getsize(os.path.join(d.state, "logs", "1", f))
+               for f in os.listdir(os.path.join(d.state, "logs", "1")))
+    check(1000 <= kept <= 4000, "%d bytes kept for a 4,000 cap" % kept)
+    check(d.stop() == 0, "clean exit")
+
+
+def test_pr_of_a_webhook_started_agent_says_closes_the_issue(tmp, ds):
+    import test_webhooks as wh
+    gh, api = github("ghp-good")
+    try:
+        port = free_port()
+        # The webhook reports back to the issue (github.token): only then
+        # does it record which issue started the agent (webhook.c).
+        d = Daemon(tmp, wh.AGENTS, extra=wh.hooks(
+                   'token = "env:SB_GH"; api_url = "%s";' % api),
+                   http="127.0.0.1:%d" % port,
+                   env={"GH_SECRET": wh.SECRET, "SB_GH": "ghp-good",
+                        "CI_SECRET": wh.GENERIC_SECRET})
+        d.port = port
+        git("remote", "add", "origin", bare(tmp), cwd=d.repo)
+        with open(d.conf) as f:
+            conf = f.read()
+        conf = conf.replace('base = "main"; }', 'base = "main"; forge = {'
+                            ' kind = "github"; repo = "octo/webapp"; token ='
+                            ' "env:SB_GH"; api_url = "%s"; }; }' % api)
+        with open(d.conf, "w") as f:
+            f.write(conf)
+        ds.append(d)
+        d.start()
+        wh.wait_http(port)
+        st, _ = wh.github(d, "issues", wh.labeled(12))
+        check(st == 202, "webhook status %s" % st)
+        t = d.expect(r"^\[t(\d+)\] \d+ switchboard: GitHub issue #12").group(1)
+        d.expect(r"✅ #1 done", timeout=20)
+        d.send("t%s pr #1" % t)
+        d.expect(r"#1: opened a pull request: https://github.com/octo/webapp"
+                 r"/pull/\d+", timeout=20)
+        posts = [r for r in get_json(api + "/_requests")
+                 if r.get("method") == "POST" and
+                 r.get("path", "").endswith("/pulls")]
+        check(len(posts) == 1, "requests %r" % posts)
+        body = posts[0]["body"]
+        body = body if isinstance(body, dict) else json.loads(body)
+        check(re.search(r"(?m)^Closes #12$", body["body"]),
+              "PR body: %r" % body["body"])
+        check(d.stop() == 0, "clean exit")
+    finally:
+        gh.kill()
+        gh.wait()
+
+
+def test_merge_push_pushes_the_base_to_the_remote_after_a_merge(tmp, ds):
+    d = Daemon(tmp, W)
+    remote = bare(tmp)
+    git("remote", "add", "origin", remote, cwd=d.repo)
+    git("push", "-q", "origin", "main", cwd=d.repo)
+    with open(d.conf) as f:
+        conf = f.read()
+    with open(d.conf, "w") as f:
+        f.write(conf.replace('base = "main"; }',
+                             'base = "main"; merge_push = true; }'))
+    ds.append(d)
+    d.start()
+    before = git("--git-dir", remote, "rev-parse", "main").strip()
+    t, n = task(d, "m.txt merged and pushed")
+    d.send("t%s merge #%s" % (t, n))
+    d.expect(r"✅ #%s merged into main" % n, timeout=20)
+    d.expect(r"#%s: pushed main to origin\." % n, timeout=20)
+    there = git("--git-dir", remote, "rev-parse", "main").strip()
+    check(there == tip(d.repo) and there != before,
+          "remote main %s, local %s, before %s" % (there, tip(d.repo), before))
+    check(git("--git-dir", remote, "show", "main:m.txt").strip() ==
+          "merged and pushed", "the merged file is on the remote's main")
+    check(d.stop() == 0, "clean exit")
 
 
 if __name__ == "__main__":

@@ -220,6 +220,9 @@ def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
     check(a.js("[...document.querySelectorAll('#agent-steps li')].map(e =>"
                " e.textContent).filter(s => s.startsWith('after ')).length")
           == 8, "every step, not just the card's last five")
+    # Its log is its output (agent_output_tail), not the card's steps.
+    a.wait("document.getElementById('agent-log').textContent.includes("
+           "'wrote style.txt (Casual)')", what="the agent's output")
     a.js("document.getElementById('agent-diff-load').click()")
     a.wait("document.getElementById('agent-diff').dataset.loaded === 'yes'",
            what="the diff")
@@ -255,6 +258,8 @@ def test_web_thread_card_question_reload_second_tab_diff_dashboard(tmp, ds):
 
 
 def test_web_approvals_allow_for_session_and_deny_with_reason(tmp, ds):
+    # In the sandbox (the default) the fake needs its own directory (its
+    # mcpclient module), as in test_drivers.py.
     claude = ('{ name = "claude"; driver = "claude"; command = [ "%s" ];'
               ' approvals = "chat"; auto_allow = [ "Read" ];'
               # in its sandbox the fake needs its own directory (mcpclient)

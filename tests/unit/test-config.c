@@ -119,7 +119,7 @@ TEST(minimal_config_loads_with_schema_defaults)
 	CHECK_INT(c->limits.output_tail, 8192);
 	CHECK_STR(c->git.name, "Switchboard");
 	CHECK_STR(c->git.email, "switchboard@localhost");
-	CHECK_INT(c->git.retention, 0);
+	CHECK_INT(c->git.retention, 604800);
 	CHECK_INT(c->render.card_interval_ms, 2000);
 	config_free(c);
 }

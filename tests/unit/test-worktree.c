@@ -653,6 +653,52 @@ TEST(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches)
 	fixture_done();
 }
 
+TEST(add_branch_checks_out_the_existing_branch_with_its_commits)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	char		*branch, *path, *again, *text;
+	int		 committed = 0;
+
+	fixture();
+	CHECK(worktree_add(repo_path, "main", state_dir, 30, "keep",
+	    &branch, &path, &cause) == 0);
+	write_file(path, "work.txt", "earlier turn\n");
+	CHECK_INT(worktree_commit_leftovers(path, "T", "t@example.org", "w",
+	    &committed, &cause), 0);
+	CHECK_INT(committed, 1);
+	CHECK_INT(worktree_remove(repo_path, 30, &cause), 0);
+	CHECK(!exists(path));
+	CHECK_INT(worktree_add_branch(repo_path, state_dir, 30, branch, &again,
+	    &cause), 0);
+	CHECK(strcmp(again, path) == 0);
+	text = read_file(again, "work.txt");
+	CHECK(text != NULL && strcmp(text, "earlier turn\n") == 0);
+	free(text);
+	/* Locked like a new one: an agent is about to run in it. */
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	CHECK(git_worktree_lookup(&w, r, "sb-30") == 0);
+	CHECK(git_worktree_is_locked(NULL, w) > 0);
+	git_worktree_free(w);
+	git_repository_free(r);
+	/* A live one is not replaced; a branch that is gone is an error. */
+	CHECK_INT(worktree_add_branch(repo_path, state_dir, 30, branch, &text,
+	    &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "already has") != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK_INT(worktree_add_branch(repo_path, state_dir, 31, "sb/31-nope",
+	    &text, &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "is gone") != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(!exists(at(state_dir, "worktrees/31")));
+	free(branch);
+	free(path);
+	free(again);
+	fixture_done();
+}
+
 struct par_add {
 	pthread_barrier_t	*go;
 	int64_t			 id;
@@ -722,6 +768,7 @@ main(void)
 	RUN(add_applies_eol_attributes_when_repo_has_them);
 	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
 	RUN(parallel_first_adds_in_a_fresh_repo_all_succeed);
+	RUN(add_branch_checks_out_the_existing_branch_with_its_commits);
 	worktree_git_shutdown();
 	return t_done();
 }

@@ -12,4 +12,5 @@ for i in 1 2 3 4 5 6 7 8; do
 	sleep 0.3
 done
 printf 'style: %s\n' "$a" > style.txt
+echo "wrote style.txt ($a)"
 "$sb" agent done "chose $a <script>alert(2)</script>"
