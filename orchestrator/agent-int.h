@@ -83,6 +83,7 @@ struct agent {
 	uv_timer_t		*timeout_timer;
 	uv_timer_t		*card_timer;
 	uint64_t		 card_last_ms;
+	int			 card_posted;	/* the card message exists */
 	struct followup		*followups;
 
 	struct agent		*next;		/* all agents in memory */
@@ -115,6 +116,7 @@ int64_t		 agent_wall_ms(void);
 /* agent-view.c */
 void		 agent_card_key(const struct agent *, char *, size_t);
 char		*agent_card_text(struct agent *);
+void		 agent_card_post(struct agent *);
 void		 agent_card_flush(struct agent *);
 void		 agent_ring_add(struct agent *, const char *, size_t);
 char		*agent_ring_tail(struct agent *, size_t max);

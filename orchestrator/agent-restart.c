@@ -69,7 +69,7 @@ agent_load(int64_t id)
 		return NULL;
 	st = store_stmt("SELECT conversation_id, agent_name, driver, task,"
 	    " repo, branch, worktree, session_id, status, summary, exit_code,"
-	    " started_at, ended_at, term_signal, cost_usd"
+	    " started_at, ended_at, term_signal, cost_usd, card_key"
 	    " FROM agents WHERE id = ?");
 	store_bind_int(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -100,6 +100,7 @@ agent_load(int64_t id)
 	a->term_signal = sqlite3_column_int(st, 13);
 	if (sqlite3_column_type(st, 14) != SQLITE_NULL)
 		a->cost_usd = sqlite3_column_double(st, 14);
+	a->card_posted = sqlite3_column_type(st, 15) != SQLITE_NULL;
 	a->turn = 1;	/* the next turn is a follow-up (resume) */
 	a->ended_ms = now_ms();	/* unloaded again once idle that long */
 	sqlite3_reset(st);
@@ -292,21 +293,23 @@ agent_recover(void)
 	sqlite3_stmt	*st;
 	struct {
 		int64_t	 id, conv;
-		int	 pid;
+		int	 pid, card;
 		char	*branch;
 	} *v = NULL;
 	size_t		 n = 0, i;
 	struct conversation *c;
 	char		 key[32], *text;
 
-	st = store_stmt("SELECT id, conversation_id, pid, branch FROM agents"
-	    " WHERE status IN ('queued', 'preparing', 'running', 'finishing')");
+	st = store_stmt("SELECT id, conversation_id, pid, branch, card_key IS"
+	    " NOT NULL FROM agents WHERE status IN ('queued', 'preparing',"
+	    " 'running', 'finishing')");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		v = xrealloc(v, (n + 1) * sizeof *v);
 		v[n].id = sqlite3_column_int64(st, 0);
 		v[n].conv = sqlite3_column_int64(st, 1);
 		v[n].pid = sqlite3_column_int(st, 2);
 		v[n].branch = store_col_text(st, 3);
+		v[n].card = sqlite3_column_int(st, 4);
 		n++;
 	}
 	sqlite3_reset(st);
@@ -349,14 +352,17 @@ agent_recover(void)
 		sqlite3_step(st);
 		sqlite3_reset(st);
 		if ((c = conversation_by_id(v[i].conv)) != NULL) {
-			snprintf(key, sizeof key, "a%lld.card",
-			    (long long)v[i].id);
-			text = xasprintf("#%lld · interrupted · `%s`",
-			    (long long)v[i].id,
-			    v[i].branch != NULL ? v[i].branch : "-");
-			outbox_edit(c->adapter, c->channel, c->thread, key,
-			    text, NULL, NULL, 0);
-			free(text);
+			/* No card yet (it was queued): nothing to edit. */
+			if (v[i].card) {
+				snprintf(key, sizeof key, "a%lld.card",
+				    (long long)v[i].id);
+				text = xasprintf("#%lld · interrupted · `%s`",
+				    (long long)v[i].id,
+				    v[i].branch != NULL ? v[i].branch : "-");
+				outbox_edit(c->adapter, c->channel, c->thread,
+				    key, text, NULL, NULL, 0);
+				free(text);
+			}
 			conversation_say(c, "⚠️ #%lld was interrupted: switchboard"
 			    " restarted while it ran. Its branch `%s` keeps what"
 			    " it committed; `#%lld TEXT` starts a new turn.",

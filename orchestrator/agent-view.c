@@ -10,6 +10,7 @@
 #include "orchestrator/render.h"
 #include "orchestrator/worktree.h"
 #include "config/config.h"
+#include "bot/store.h"
 #include "bot/util.h"
 
 #include <stdio.h>
@@ -53,11 +54,42 @@ agent_card_text(struct agent *a)
 	return render_card(&c);
 }
 
+/*
+ * The card is posted when the turn's process is about to start, right
+ * after "Started #N …", so the thread reads in that order; a queued agent
+ * is announced by the queue notice instead.  Edits before the post would
+ * wait in the outbox for a message that never comes: agent_card_flush()
+ * does nothing until then.
+ */
+void
+agent_card_post(struct agent *a)
+{
+	sqlite3_stmt	*st;
+	char		 key[32], *text;
+
+	if (a->card_posted)
+		return;
+	agent_card_key(a, key, sizeof key);
+	st = store_stmt("UPDATE agents SET card_key = ? WHERE id = ?");
+	store_bind_text(st, 1, key);
+	store_bind_int(st, 2, a->id);
+	sqlite3_step(st);
+	sqlite3_reset(st);
+	text = agent_card_text(a);
+	outbox_post(a->conv->adapter, a->conv->channel, a->conv->thread, NULL,
+	    key, text, NULL, NULL);
+	free(text);
+	a->card_posted = 1;
+	a->card_last_ms = now_ms();
+}
+
 void
 agent_card_flush(struct agent *a)
 {
 	char	 key[32], *text;
 
+	if (!a->card_posted)
+		return;
 	agent_card_key(a, key, sizeof key);
 	text = agent_card_text(a);
 	outbox_edit(a->conv->adapter, a->conv->channel, a->conv->thread, key,

@@ -617,6 +617,7 @@ spawn(struct agent *a)
 	char			**argv = NULL, **env = NULL, *cause = NULL;
 	int			 timeout;
 
+	agent_card_post(a);
 	if (ca == NULL) {
 		cause = xasprintf("agent '%s' is no longer configured", a->name);
 		goto fail;
@@ -731,7 +732,7 @@ prepared(void *arg, struct ws_result *res)
 		outbox_post(a->conv->adapter, a->conv->channel,
 		    a->conv->thread, NULL, NULL, text, NULL, NULL);
 		free(text);
-		spawn(a);
+		spawn(a);	/* posts the card after "Started" */
 	}
 	agent_unref(a);		/* the job's */
 }
@@ -1017,7 +1018,6 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	struct agent		*a, **pp;
 	sqlite3_stmt		*st;
 	unsigned char		 rnd[32];
-	char			 key[32], *text;
 
 	if ((ca = config_agent(agent_cfg, agent_name)) == NULL) {
 		*cause = xasprintf("no agent named '%s' is configured",
@@ -1061,17 +1061,6 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	a->state = AGENT_QUEUED;
 	metrics_inc(m_started);
 
-	agent_card_key(a, key, sizeof key);
-	st = store_stmt("UPDATE agents SET card_key = ? WHERE id = ?");
-	store_bind_text(st, 1, key);
-	store_bind_int(st, 2, a->id);
-	sqlite3_step(st);
-	sqlite3_reset(st);
-	text = agent_card_text(a);
-	outbox_post(c->adapter, c->channel, c->thread, NULL, key, text, NULL,
-	    NULL);
-	free(text);
-	a->card_last_ms = now_ms();
 	log_info("agent %lld: %s for conversation %lld by %s", (long long)a->id,
 	    agent_name, (long long)c->id, by);
 
@@ -1081,7 +1070,7 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	schedule();
 	if (a->state == AGENT_QUEUED) {
 		conversation_say(c, "#%lld is queued, %d ahead (limits: %d"
-		    " agent_all, %d per thread)", (long long)a->id,
+		    " agents, %d per thread)", (long long)a->id,
 		    queue_position(a), agent_cfg->limits.max_agents,
 		    agent_cfg->limits.max_agents_per_conversation);
 	}

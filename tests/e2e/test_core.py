@@ -28,8 +28,14 @@ def test_task_runs_with_card_edits_and_answer_by_plain_reply(tmp, ds):
     m = d.expect(r"^\[t(\d+)\] (\d+) console:me: login page$")
     t, root = m.group(1), m.group(2)
     d.expect(r"^\[t%s\] \+👀 %s$" % (t, root))
-    card = d.expect(r"^\[t%s\] (\d+) switchboard: #1 ask · queued" % t).group(1)
-    aid, branch = started(d, t)
+    # "Started" comes first, then the card that is edited in place.
+    m = d.expect(r"^\[t%s\] (\d+) switchboard: Started #1 ask on "
+                 r"`(sb/[^`]+)`" % t)
+    smsg, branch = int(m.group(1)), m.group(2)
+    card = d.expect(r"^\[t%s\] (\d+) switchboard: #1 ask · "
+                    r"(preparing|running)" % t).group(1)
+    check(int(card) > smsg, "the card after Started: %s, %s" % (smsg, card))
+    check(not d.saw(r"#1 ask · queued"), "no card before Started")
     check(branch == "sb/1-login-page", "branch is %s" % branch)
     q = d.expect(r"^\[t%s\] (\d+) switchboard: ❓ q(\d+) from #1: Which provider"
                  " for login page\?" % t)

@@ -96,7 +96,12 @@ def test_sigterm_while_worktree_is_prepared_starts_nothing_and_exits_0(tmp, ds):
     d = Daemon(tmp, [("hang", [agent("hang.sh")], 600)], repo=repo).start()
     ds.append(d)
     d.send("new hang around")
-    d.expect(r"#1 hang · queued")
+    # The card comes only once it runs: wait for the worktree job instead.
+    deadline = time.time() + 20
+    d.expect(r"\+👀")		# taken: the agent row exists
+    while d.db("SELECT status FROM agents WHERE id = 1") != [("preparing",)]:
+        check(time.time() < deadline, "agent 1 never started preparing")
+        time.sleep(0.02)
     rc = d.stop(signal.SIGTERM, timeout=20)
     check(rc == 0, "exit status %s; stderr:\n%s" % (rc, d.stderr_tail()))
     check(not d.saw(r"Started #1"), "agent started during shutdown")

@@ -199,7 +199,7 @@ def test_socket_mention_starts_thread_with_card_question_and_click(tmp, ds):
         r = fake.wait_call("reactions.add",
                            lambda c: c["args"]["timestamp"] == "1699.000100")
         check(r["args"]["name"] == "eyes", "reaction %r" % r["args"])
-        card = fake.wait_call("chat.postMessage", lambda c: "#1 ask"
+        card = fake.wait_call("chat.postMessage", lambda c: "#1 ask ·"
                               in text_of(c))
         check(card["args"]["thread_ts"] == "1699.000100", "card in thread")
         check(card["args"]["metadata"]["event_payload"]["outbox_id"] > 0,
@@ -254,7 +254,7 @@ def test_socket_message_and_app_mention_of_one_message_start_one_agent(tmp,
         connected(fake)
         fake.event(mention("1700.000001", etype="message"))
         fake.event(mention("1700.000001"))
-        fake.wait_call("chat.postMessage", lambda c: "#1 ask" in text_of(c))
+        fake.wait_call("chat.postMessage", lambda c: "#1 ask ·" in text_of(c))
         time.sleep(1.0)
         cards = [c for c in fake.calls("chat.postMessage")
                  if re.search(r"#\d+ ask", text_of(c))
@@ -301,7 +301,9 @@ def test_socket_post_whose_reply_was_lost_is_not_posted_twice(tmp, ds):
     try:
         slack_daemon(tmp, ds, fake)
         connected(fake)
-        fake.post("/_test/lose", {"method": "chat.postMessage", "count": 1})
+        # The card's post (a keyed message, edited later) is the one lost.
+        fake.post("/_test/lose", {"method": "chat.postMessage", "count": 1,
+                                  "match": "#1 ask ·"})
         fake.event(mention("1705.000001"))
         # The retry reads the thread back, finds row N's metadata, and the
         # card's edit then goes to the message that was really posted.
@@ -310,12 +312,13 @@ def test_socket_post_whose_reply_was_lost_is_not_posted_twice(tmp, ds):
         check([c for c in fake.calls("chat.postMessage")
                if c.get("done_but_lost")], "a reply was lost")
         upd = fake.wait_call("chat.update",
-                             lambda c: text_of(c).startswith("#1 ask"))
+                             lambda c: text_of(c).startswith("#1 ask ·"))
         posted = fake.get("/_test/calls")
-        check(upd["args"]["ts"] == "1700000000.000001",
+        lost = [c for c in posted if c.get("done_but_lost")][0]
+        check(upd["args"]["ts"] == lost["lost_result"]["ts"],
               "edit targets the post whose reply was lost: %r" % upd["args"])
         cards = [c for c in posted if c["method"] == "chat.postMessage"
-                 and text_of(c).startswith("#1 ask")]
+                 and text_of(c).startswith("#1 ask ·")]
         check(len(cards) == 1, "card posted %d times" % len(cards))
         check(ds[0].stop() == 0, "clean exit")
     finally:
@@ -510,7 +513,7 @@ def test_socket_429_storm_never_retries_early_and_keeps_thread_order(tmp,
                   "the limited call goes first: %r" % later[0]["args"])
         texts = [text_of(c) for c in ok_posts(fake)]
         order = [next(i for i, x in enumerate(texts) if k in x)
-                 for k in ("#1 ask", "Which provider")]
+                 for k in ("Started #1", "#1 ask ·", "Which provider")]
         check(order == sorted(order), "thread order: %r" % texts)
         check(all(c["args"].get("thread_ts") == t for c in ok_posts(fake)),
               "all in the thread")

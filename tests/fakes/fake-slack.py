@@ -52,8 +52,9 @@ Control (test only, no auth):
                            ("held") but envelopes stay unacked, as if the
                            ack never reached Slack
   POST /_test/fail         {"method", "error", "count"}: ok:false replies
-  POST /_test/lose         {"method", "count"}: perform the call, then
-                           answer 503 (the client cannot know it worked)
+  POST /_test/lose         {"method", "count"[, "match"]}: perform the call
+                           (one whose text contains match), then answer 503
+                           (the client cannot know it worked)
   GET  /_test/calls        recorded Web API calls
   GET  /_test/sockets      socket records (opened/hello/closed/closed_by)
   GET  /_test/envelopes    envelopes and whether they were acked
@@ -212,10 +213,12 @@ class Fake:
             return reply({"ok": False, "error": "unknown_method"})
         result = await handler(args)
         lost = self.lost.get(method)
-        if lost and lost[0] > 0:
+        if lost and lost[0] > 0 and (lost[1] is None or
+                                      lost[1] in str(args.get("text", ""))):
             # Done, but the client never hears so (a 5xx from a proxy).
             lost[0] -= 1
             call["done_but_lost"] = True
+            call["lost_result"] = result
             return reply({"ok": False, "error": "internal_error"}, 503)
         return reply(result)
 
@@ -560,7 +563,7 @@ class Fake:
 
     async def t_lose(self, request):
         b = await request.json()
-        self.lost[b["method"]] = [b.get("count", 1)]
+        self.lost[b["method"]] = [b.get("count", 1), b.get("match")]
         return web.json_response({"ok": True})
 
     async def t_hold_acks(self, request):
