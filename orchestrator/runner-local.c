@@ -635,6 +635,7 @@ const struct runner_ops runner_local = {
 
 static const struct runner_ops *const runners[] = {
 	&runner_local,
+	&runner_kubernetes,
 	NULL
 };
 

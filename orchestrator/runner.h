@@ -99,6 +99,7 @@ struct runner_ops {
 };
 
 extern const struct runner_ops runner_local;
+extern const struct runner_ops runner_kubernetes;	/* runner-k8s.c */
 
 /* NULL if no runner has that name. */
 const struct runner_ops *runner_lookup(const char *name);

@@ -51,8 +51,12 @@ volumeMount's mountPath is rewritten to that directory, so the process sees
 the mounted files without a mount namespace.  env: value and
 valueFrom.secretKeyRef; PATH is the fake's own (the "image").
 
+Discovery (GET /api, /apis, /api/v1) lists v1 with pods, pods/log and
+secrets, enough for `kubectl create --dry-run=client` to map a Pod.
+
 Test controls (no auth, not part of the API): POST /_fake/compact forgets
-the event history (the next watch from an older resourceVersion gets 410);
+the event history and ends the open watches (re-watching from an older
+resourceVersion then gets 410);
 GET /_fake/requests lists "METHOD path?query" of API requests received.
 """
 import argparse
@@ -276,9 +280,12 @@ async def watch(req, res, ns, sel):
         while loop.time() < end:
             wait = min(end - loop.time(), ARGS.bookmark_ms / 1000)
             try:
-                erv, r, etype, o = await asyncio.wait_for(q.get(), wait)
+                ev = await asyncio.wait_for(q.get(), wait)
             except asyncio.TimeoutError:
-                erv = None
+                ev = (None, None, None, None)
+            if ev is None:
+                break
+            erv, r, etype, o = ev
             if erv is not None and r == res and (
                     o["metadata"]["namespace"] == ns and
                     selector_match(sel, o["metadata"].get("labels") or {})):
@@ -597,10 +604,39 @@ async def on_shutdown(app):
         shutil.rmtree(k.root, ignore_errors=True)
 
 
+async def discovery_api(req):
+    return web.json_response({"kind": "APIVersions", "versions": ["v1"],
+                              "serverAddressByClientCIDRs": [{
+                                  "clientCIDR": "0.0.0.0/0",
+                                  "serverAddress": req.host}]})
+
+
+async def discovery_apis(req):
+    return web.json_response({"kind": "APIGroupList", "apiVersion": "v1",
+                              "groups": []})
+
+
+async def discovery_v1(req):
+    verbs = ["create", "delete", "get", "list", "watch"]
+    return web.json_response({
+        "kind": "APIResourceList", "groupVersion": "v1", "resources": [
+            {"name": "pods", "singularName": "pod", "namespaced": True,
+             "kind": "Pod", "verbs": verbs, "shortNames": ["po"]},
+            {"name": "pods/log", "singularName": "", "namespaced": True,
+             "kind": "Pod", "verbs": ["get"]},
+            {"name": "secrets", "singularName": "secret", "namespaced": True,
+             "kind": "Secret", "verbs": verbs}]})
+
+
 async def compact(req):
+    """Forgets the history and ends every open watch, as an API server
+    restart with a compacted etcd would: clients re-watch from their
+    resourceVersion and get 410."""
     global history_floor
     history_floor = rv + 1
     history.clear()
+    for q in list(watchers):
+        q.put_nowait(None)
     return web.json_response({"floor": history_floor})
 
 
@@ -611,6 +647,9 @@ async def get_requests(req):
 def main():
     app = web.Application(middlewares=[auth])
     base = "/api/v1/namespaces/{ns}/{res}"
+    app.router.add_get("/api", discovery_api)
+    app.router.add_get("/apis", discovery_apis)
+    app.router.add_get("/api/v1", discovery_v1)
     app.router.add_post(base, create)
     app.router.add_get(base, list_or_watch)
     app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", logs)
