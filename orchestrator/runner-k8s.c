@@ -753,7 +753,7 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	uv_timer_init(loop_uv(), r->timer);
 	uv_timer_init(loop_uv(), r->log_timer);
 	r->timer->data = r->log_timer->data = r;
-	r->grace_s = 30;
+	r->grace_s = 30;	/* stop() says the configured kill_grace */
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		fatal("getrandom");
 	hex_encode(rnd, sizeof rnd, hex);
@@ -809,11 +809,47 @@ k8s_pid(const struct run *r)
 	return 0;
 }
 
-/* Shutdown: forget it; the pod runs on (a restart finds it by label). */
+static int	 n_deleting;
+
+int
+runner_k8s_deleting(void)
+{
+	return n_deleting;
+}
+
+static void
+abandon_done(long status, json_t *obj, const char *error, void *arg)
+{
+	n_deleting--;
+	gc_done(status, obj, error, arg);
+}
+
+/*
+ * Shutdown: the turn is interrupted, as a local child would be — its pod is
+ * deleted (the kubelet sends SIGTERM, then SIGKILL after the grace) and its
+ * secret with it; the daemon waits for the API's answers like it waits for
+ * local survivors.  Re-attaching after a restart instead is not done yet.
+ */
 static void
 k8s_abandon(struct run *r)
 {
+	char	*path;
+
 	r->settled = 1;
+	if (r->created || r->call != NULL) {
+		path = xasprintf("/api/v1/namespaces/%s/pods/%s?"
+		    "gracePeriodSeconds=%d", r->ns, r->name, r->grace_s);
+		n_deleting++;
+		k8s_call(r->k, "DELETE", path, NULL, abandon_done,
+		    xasprintf("pods %s/%s", r->ns, r->name));
+		free(path);
+		path = xasprintf("/api/v1/namespaces/%s/secrets/%s", r->ns,
+		    r->name);
+		n_deleting++;
+		k8s_call(r->k, "DELETE", path, NULL, abandon_done,
+		    xasprintf("secrets %s/%s", r->ns, r->name));
+		free(path);
+	}
 	run_free(r);
 }
 

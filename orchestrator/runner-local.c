@@ -373,7 +373,8 @@ runner_survivors_alive(void)
 	for (i = 0; i < nsurvivors; i++)
 		if (survivors[i] > 0 && kill(-survivors[i], 0) == 0)
 			return 1;
-	return 0;
+	/* Pods being deleted at shutdown: wait for the API's answer. */
+	return runner_k8s_deleting() > 0;
 }
 
 void

@@ -103,6 +103,8 @@ extern const struct runner_ops runner_kubernetes;	/* runner-k8s.c */
 
 /* NULL if no runner has that name. */
 const struct runner_ops *runner_lookup(const char *name);
+/* Deletions of abandoned pods not yet answered (runner-k8s.c). */
+int		 runner_k8s_deleting(void);
 /* 1 while something abandoned at shutdown still lives. */
 int		 runner_survivors_alive(void);
 /* SIGKILL what outlived the shutdown's SIGTERM. */

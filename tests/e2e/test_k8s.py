@@ -219,6 +219,42 @@ def test_watch_resumes_after_410_gone(tmp, ds, cl):
 
 
 @with_cluster
+def test_shutdown_interrupts_the_turn_and_deletes_its_pod(tmp, ds, cl):
+    d = daemon(tmp, ds, cl)
+    d.send("new slow at shutdown")
+    name = cl.wait(lambda: cl.names("pods"), "a pod")[0]
+    cl.wait(lambda: cl.api("/api/v1/namespaces/%s/pods/%s" % (NS, name))
+            ["status"]["phase"] == "Running", "the pod runs")
+    check(d.stop() == 0, "clean exit")
+    reqs = cl.api("/_fake/requests")
+    check(any(r.startswith("DELETE /api/v1/namespaces/%s/pods/%s" % (NS, name))
+              for r in reqs), "the pod was deleted at shutdown")
+    check(any(r.startswith("DELETE /api/v1/namespaces/%s/secrets/%s"
+                           % (NS, name)) for r in reqs),
+          "its secret was deleted at shutdown")
+    cl.wait(lambda: cl.names("pods") == [] and cl.names("secrets") == [],
+            "pod and secret gone")
+
+
+@with_cluster
+def test_bad_cluster_credentials_are_reported(tmp, ds, cl):
+    with open(cl.kubeconfig) as f:
+        kc = json.load(f)
+    kc["users"][0]["user"]["token"] = "not-the-token"
+    with open(cl.kubeconfig, "w") as f:
+        json.dump(kc, f)
+    d = daemon(tmp, ds, cl)
+    d.send("new anything")
+    d.expect(r"⚠️ #1 failed", timeout=20 * SLOW)
+    d.expect(r"creating secret sb-1-[0-9a-f]+: Unauthorized \(HTTP 401\)")
+    check(not d.saw("not-the-token"), "the token is not shown")
+    check("not-the-token" not in open(d.errlog, errors="replace").read(),
+          "the token is not logged")
+    check(cl.names("pods") == [], "no pod")
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
 def test_manifest_is_a_valid_pod_for_kubectl(tmp, ds, cl):
     d = daemon(tmp, ds, cl, kube='tolerations = [ "dedicated=agents:NoSchedule"'
                ', "spot:NoExecute" ]; runtime_class = "gvisor"; '
