@@ -23,7 +23,14 @@ struct k8s_op {
 	void		*arg;
 	struct buf	 partial;	/* a streamed line not yet complete */
 	char		*auth;		/* the header, scrubbed after */
+	struct http_req	*req;
+	int		 in_line;	/* line() is running */
+	int		 dead;		/* cancelled from line() */
+	void		(*free_arg)(void *);
+	struct k8s_op	*prev, *next;	/* all in flight */
 };
+
+static struct k8s_op	*k8s_ops;
 
 const char *
 k8s_server(const struct k8s *k)
@@ -201,11 +208,70 @@ auth_header(struct k8s *k)
 static void
 op_free(struct k8s_op *op)
 {
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else if (k8s_ops == op)
+		k8s_ops = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
 	if (op->auth != NULL)
 		explicit_bzero(op->auth, strlen(op->auth));
 	free(op->auth);
 	buf_free(&op->partial);
 	free(op);
+}
+
+/* One line to the stream's owner; 0 if it cancelled the op meanwhile. */
+static int
+op_line(struct k8s_op *op, const char *p, size_t n)
+{
+	op->in_line = 1;
+	op->line(p, n, op->arg);
+	op->in_line = 0;
+	if (op->dead) {
+		op_free(op);
+		return 0;
+	}
+	return 1;
+}
+
+void
+k8s_cancel(struct k8s_op *op)
+{
+	if (op == NULL)
+		return;
+	http_cancel(op->req);	/* deferred by http.c inside its callbacks */
+	op->req = NULL;
+	if (op->free_arg != NULL) {
+		op->free_arg(op->arg);
+		op->free_arg = NULL;
+	}
+	if (op->in_line)
+		op->dead = 1;
+	else
+		op_free(op);
+}
+
+void
+k8s_on_cancel(struct k8s_op *op, void (*free_arg)(void *))
+{
+	op->free_arg = free_arg;
+}
+
+void
+k8s_cancel_all(void)
+{
+	struct k8s_op	*op;
+
+	for (op = k8s_ops; op != NULL; op = op->next)
+		if (!op->dead)
+			break;
+	while (op != NULL) {
+		k8s_cancel(op);
+		for (op = k8s_ops; op != NULL; op = op->next)
+			if (!op->dead)
+				break;
+	}
 }
 
 static void
@@ -214,8 +280,17 @@ op_done(const struct http_response *res, const char *error, void *arg)
 	struct k8s_op	*op = arg;
 	json_t		*obj = NULL;
 
-	if (op->line != NULL && op->partial.len > 0)
-		op->line(op->partial.data, op->partial.len, op->arg);
+	op->req = NULL;
+	if (op->line != NULL && op->partial.len > 0) {
+		struct buf	 last = op->partial;
+
+		memset(&op->partial, 0, sizeof op->partial);
+		if (!op_line(op, last.data, last.len)) {
+			buf_free(&last);
+			return;
+		}
+		buf_free(&last);
+	}
 	if (res != NULL && res->body_len > 0)
 		obj = json_loadb(res->body, res->body_len, 0, NULL);
 	op->cb(res != NULL ? res->status : 0, obj, error, op->arg);
@@ -232,22 +307,24 @@ op_data(const char *p, size_t n, void *arg)
 	while (n > 0) {
 		if ((nl = memchr(p, '\n', n)) == NULL) {
 			if (op->partial.len + n > K8S_MAX_LINE) {
-				op->line(op->partial.data, op->partial.len,
-				    op->arg);
+				if (!op_line(op, op->partial.data,
+				    op->partial.len))
+					return;
 				buf_reset(&op->partial);
 			}
 			buf_add(&op->partial, p, n);
 			return;
 		}
 		buf_add(&op->partial, p, (size_t)(nl - p));
-		op->line(op->partial.data, op->partial.len, op->arg);
+		if (!op_line(op, op->partial.data, op->partial.len))
+			return;
 		buf_reset(&op->partial);
 		n -= (size_t)(nl - p) + 1;
 		p = nl + 1;
 	}
 }
 
-static struct http_req *
+static struct k8s_op *
 request(struct k8s *k, const char *method, const char *path, json_t *body,
     k8s_line_fn line, k8s_cb cb, void *arg)
 {
@@ -255,7 +332,6 @@ request(struct k8s *k, const char *method, const char *path, json_t *body,
 	struct k8s_op		*op = xcalloc(1, sizeof *op);
 	const char		*hdrs[4];
 	char			*url, *data = NULL;
-	struct http_req		*r;
 	int			 nh = 0;
 
 	op->cb = cb;
@@ -283,7 +359,11 @@ request(struct k8s *k, const char *method, const char *path, json_t *body,
 		/* A watch ends itself (timeoutSeconds); a log ends with its pod. */
 		o.timeout_ms = 24L * 3600 * 1000;
 	}
-	r = http_request(&o, op_done, op);
+	op->req = http_request(&o, op_done, op);
+	op->next = k8s_ops;
+	if (k8s_ops != NULL)
+		k8s_ops->prev = op;
+	k8s_ops = op;
 	/* curl copied the headers; the token need not wait for the reply. */
 	if (op->auth != NULL) {
 		explicit_bzero(op->auth, strlen(op->auth));
@@ -292,17 +372,17 @@ request(struct k8s *k, const char *method, const char *path, json_t *body,
 	}
 	free(url);
 	free(data);
-	return r;
+	return op;
 }
 
-struct http_req *
+struct k8s_op *
 k8s_call(struct k8s *k, const char *method, const char *path, json_t *body,
     k8s_cb cb, void *arg)
 {
 	return request(k, method, path, body, NULL, cb, arg);
 }
 
-struct http_req *
+struct k8s_op *
 k8s_stream(struct k8s *k, const char *path, k8s_line_fn line, k8s_cb done,
     void *arg)
 {

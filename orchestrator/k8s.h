@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 struct k8s;
-struct http_req;
+struct k8s_op;		/* a call or stream in flight */
 
 /* NULL with *cause (malloc'd) when the config is unusable. */
 struct k8s	*k8s_open(const char *kubeconfig, char **cause);
@@ -33,17 +33,26 @@ const char	*k8s_server(const struct k8s *);
  */
 typedef void	(*k8s_cb)(long status, json_t *obj, const char *error,
 		    void *arg);
-struct http_req	*k8s_call(struct k8s *, const char *method, const char *path,
+struct k8s_op	*k8s_call(struct k8s *, const char *method, const char *path,
 		    json_t *body, k8s_cb, void *arg);
 
 /*
  * A stream (watch or followed log): line() gets each complete line as it
  * comes; done() once at the end, with the status (a non-2xx body parsed in
- * obj).  Cancel with http_cancel.
+ * obj).
  */
 typedef void	(*k8s_line_fn)(const char *line, size_t len, void *arg);
-struct http_req	*k8s_stream(struct k8s *, const char *path, k8s_line_fn,
+struct k8s_op	*k8s_stream(struct k8s *, const char *path, k8s_line_fn,
 		    k8s_cb done, void *arg);
+/*
+ * Nothing more is called for it.  NULL is fine; so is its own line()
+ * (not its done(): it is over by then).
+ */
+void		 k8s_cancel(struct k8s_op *);
+/* What frees its arg if it is cancelled (its callbacks never run then). */
+void		 k8s_on_cancel(struct k8s_op *, void (*free_arg)(void *));
+/* Shutdown: cancels every call and stream in flight. */
+void		 k8s_cancel_all(void);
 
 /* A Status object's message, or a plain "HTTP n". Malloc'd. */
 char		*k8s_error(long status, json_t *obj, const char *error);

@@ -49,7 +49,8 @@ struct run {
 	char			*ns, *name;
 	char			 rv[32];	/* last resourceVersion seen */
 	char			 last_ts[48];	/* of the last log line */
-	struct http_req		*call, *watch, *log;
+	char			 resume_ts[48];	/* skip up to it (reconnect) */
+	struct k8s_op		*call, *watch, *log;
 	uv_timer_t		*timer, *log_timer;	/* retries */
 	int			 created;	/* the pod exists */
 	int			 relist;	/* the watch got 410 */
@@ -89,11 +90,14 @@ cluster_get(const char *kubeconfig, char **cause)
 
 /* ---- garbage: what outlives the run --------------------------------------- */
 
+static int	 n_deleting;	/* deletions not yet answered */
+
 static void
 gc_done(long status, json_t *obj, const char *error, void *arg)
 {
 	char	*what = arg, *why;
 
+	n_deleting--;
 	if (error != NULL || (status >= 300 && status != 404)) {
 		why = k8s_error(status, obj, error);
 		log_warnx("kubernetes: deleting %s: %s", what, why);
@@ -111,8 +115,9 @@ gc_delete(struct k8s *k, const char *ns, const char *res, const char *name,
 	path = grace >= 0 ? xasprintf("/api/v1/namespaces/%s/%s/%s?"
 	    "gracePeriodSeconds=%d", ns, res, name, grace) :
 	    xasprintf("/api/v1/namespaces/%s/%s/%s", ns, res, name);
-	k8s_call(k, "DELETE", path, NULL, gc_done, xasprintf("%s %s/%s", res,
-	    ns, name));
+	n_deleting++;
+	k8s_on_cancel(k8s_call(k, "DELETE", path, NULL, gc_done,
+	    xasprintf("%s %s/%s", res, ns, name)), free);
 	free(path);
 }
 
@@ -127,9 +132,9 @@ timer_closed(uv_handle_t *h)
 static void
 run_free(struct run *r)
 {
-	http_cancel(r->call);
-	http_cancel(r->watch);
-	http_cancel(r->log);
+	k8s_cancel(r->call);
+	k8s_cancel(r->watch);
+	k8s_cancel(r->log);
 	uv_close((uv_handle_t *)r->timer, timer_closed);
 	uv_close((uv_handle_t *)r->log_timer, timer_closed);
 	free(r->ns);
@@ -438,6 +443,38 @@ watch_start(struct run *r)
 
 /* ---- the log ---------------------------------------------------------------- */
 
+/*
+ * Compares two RFC 3339 UTC timestamps as the log API writes them
+ * (RFC3339Nano: "2026-12-02T07:47:59.7952Z", trailing zeros of the fraction
+ * dropped, so not comparable as text): seconds, then the fraction as
+ * nanoseconds.
+ */
+static int
+ts_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	long long	 fa = 0, fb = 0;
+	size_t		 i;
+	int		 c, d;
+
+	if (alen < 19 || blen < 19)
+		return alen < blen ? -1 : alen > blen;
+	if ((c = memcmp(a, b, 19)) != 0)
+		return c;
+	for (i = 0, d = 0; d < 9; d++) {
+		fa *= 10;
+		if (19 + 1 + i < alen && a[19] == '.' && a[20 + i] >= '0' &&
+		    a[20 + i] <= '9')
+			fa += a[20 + i++] - '0';
+	}
+	for (i = 0, d = 0; d < 9; d++) {
+		fb *= 10;
+		if (19 + 1 + i < blen && b[19] == '.' && b[20 + i] >= '0' &&
+		    b[20 + i] <= '9')
+			fb += b[20 + i++] - '0';
+	}
+	return fa < fb ? -1 : fa > fb;
+}
+
 static void
 log_line(const char *p, size_t n, void *arg)
 {
@@ -450,10 +487,16 @@ log_line(const char *p, size_t n, void *arg)
 		return;
 	if (sp == NULL || (tl = (size_t)(sp - p)) >= sizeof r->last_ts)
 		return;
-	/* RFC 3339 with nanoseconds in UTC sorts as text. */
-	if (r->last_ts[0] != '\0' && strncmp(p, r->last_ts, tl) <= 0 &&
-	    strlen(r->last_ts) == tl)
-		return;
+	/*
+	 * After a reconnect with sinceTime (whole seconds on some servers),
+	 * lines up to the last one seen come again: drop them.  Within one
+	 * stream equal timestamps are distinct lines.
+	 */
+	if (r->resume_ts[0] != '\0') {
+		if (ts_cmp(p, tl, r->resume_ts, strlen(r->resume_ts)) <= 0)
+			return;
+		r->resume_ts[0] = '\0';
+	}
 	memcpy(r->last_ts, p, tl);
 	r->last_ts[tl] = '\0';
 	line = xmalloc(n - tl);
@@ -512,6 +555,7 @@ log_start(struct run *r)
 	if (r->last_ts[0] != '\0') {
 		char *q = k8s_qs(r->last_ts);
 
+		memcpy(r->resume_ts, r->last_ts, sizeof r->resume_ts);
 		since = xasprintf("&sinceTime=%s", q);
 		free(q);
 	}
@@ -533,8 +577,9 @@ delete_pod(struct run *r)
 	r->deleting = 1;
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d",
 	    r->ns, r->name, r->grace_s);
-	k8s_call(r->k, "DELETE", path, NULL, gc_done, xasprintf("pods %s/%s",
-	    r->ns, r->name));
+	n_deleting++;
+	k8s_on_cancel(k8s_call(r->k, "DELETE", path, NULL, gc_done,
+	    xasprintf("pods %s/%s", r->ns, r->name)), free);
 	free(path);
 }
 
@@ -809,19 +854,20 @@ k8s_pid(const struct run *r)
 	return 0;
 }
 
-static int	 n_deleting;
-
 int
 runner_k8s_deleting(void)
 {
 	return n_deleting;
 }
 
-static void
-abandon_done(long status, json_t *obj, const char *error, void *arg)
+void
+runner_k8s_shutdown(void)
 {
-	n_deleting--;
-	gc_done(status, obj, error, arg);
+	k8s_cancel_all();
+	k8s_close(cluster);
+	cluster = NULL;
+	free(cluster_cfg);
+	cluster_cfg = NULL;
 }
 
 /*
@@ -833,22 +879,10 @@ abandon_done(long status, json_t *obj, const char *error, void *arg)
 static void
 k8s_abandon(struct run *r)
 {
-	char	*path;
-
 	r->settled = 1;
 	if (r->created || r->call != NULL) {
-		path = xasprintf("/api/v1/namespaces/%s/pods/%s?"
-		    "gracePeriodSeconds=%d", r->ns, r->name, r->grace_s);
-		n_deleting++;
-		k8s_call(r->k, "DELETE", path, NULL, abandon_done,
-		    xasprintf("pods %s/%s", r->ns, r->name));
-		free(path);
-		path = xasprintf("/api/v1/namespaces/%s/secrets/%s", r->ns,
-		    r->name);
-		n_deleting++;
-		k8s_call(r->k, "DELETE", path, NULL, abandon_done,
-		    xasprintf("secrets %s/%s", r->ns, r->name));
-		free(path);
+		gc_delete(r->k, r->ns, "pods", r->name, r->grace_s);
+		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 	}
 	run_free(r);
 }

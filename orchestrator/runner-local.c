@@ -390,6 +390,7 @@ runner_kill_survivors(void)
 		}
 	}
 	nsurvivors = 0;
+	runner_k8s_shutdown();
 }
 
 /* ---- orphans of an earlier daemon ---------------------------------------- */

@@ -105,6 +105,8 @@ extern const struct runner_ops runner_kubernetes;	/* runner-k8s.c */
 const struct runner_ops *runner_lookup(const char *name);
 /* Deletions of abandoned pods not yet answered (runner-k8s.c). */
 int		 runner_k8s_deleting(void);
+/* Last thing before http goes: cancels the cluster calls, closes it. */
+void		 runner_k8s_shutdown(void);
 /* 1 while something abandoned at shutdown still lives. */
 int		 runner_survivors_alive(void);
 /* SIGKILL what outlived the shutdown's SIGTERM. */

@@ -219,6 +219,30 @@ def test_watch_resumes_after_410_gone(tmp, ds, cl):
 
 
 @with_cluster
+def test_log_resumes_after_a_cut_without_loss_or_repeats(tmp, ds, cl):
+    d = daemon(tmp, ds, cl)
+    d.send("new tick along")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: tick along").group(1)
+    name = cl.wait(lambda: cl.names("pods"), "a pod")[0]
+    cl.wait(lambda: cl.api("/api/v1/namespaces/%s/pods/%s" % (NS, name))
+            ["status"]["phase"] == "Running", "the pod runs")
+    time.sleep(0.5)     # some ticks are out: the cut falls mid-output
+    before = len(cl.api("/_fake/requests"))
+    req = urllib.request.Request(cl.url + "/_fake/cut-logs", method="POST")
+    urllib.request.urlopen(req, context=cl.ctx).read()
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t, timeout=30 * SLOW)
+    again = [r for r in cl.api("/_fake/requests")[before:] if "/log?" in r]
+    check(any("sinceTime=" in r for r in again),
+          "reconnected with sinceTime: %r" % again)
+    out = agent_log(d, 1)
+    ticks = [l for l in out.splitlines() if "tick " in l]
+    want = ["tick %d" % i for i in range(40)]
+    got = [l[l.index("tick "):] for l in ticks]
+    check(got == want, "each tick once, in order: %r" % got)
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
 def test_shutdown_interrupts_the_turn_and_deletes_its_pod(tmp, ds, cl):
     d = daemon(tmp, ds, cl)
     d.send("new slow at shutdown")

@@ -57,7 +57,8 @@ secrets, enough for `kubectl create --dry-run=client` to map a Pod.
 Test controls (no auth, not part of the API): POST /_fake/compact forgets
 the event history and ends the open watches (re-watching from an older
 resourceVersion then gets 410);
-GET /_fake/requests lists "METHOD path?query" of API requests received.
+POST /_fake/cut-logs ends the followed log streams mid-way; GET
+/_fake/requests lists "METHOD path?query" of API requests received.
 """
 import argparse
 import asyncio
@@ -96,6 +97,7 @@ history_floor = 0       # watches from below this get 410
 watchers = set()        # asyncio.Queue per open watch
 requests = []
 pods = {}               # (ns, name) -> Kubelet
+cut_gen = 0             # bumped by /_fake/cut-logs
 
 
 def now():
@@ -364,6 +366,7 @@ async def logs(req):
     resp.content_type = "text/plain"
     await resp.prepare(req)
     i = 0
+    gen = cut_gen
     try:
         while True:
             while i < len(c.lines):
@@ -372,7 +375,7 @@ async def logs(req):
                 if since is None or t >= since:
                     await resp.write((ts_nano(t) + " ").encode() + line
                                      if stamps else line)
-            if not follow or c.finished is not None:
+            if not follow or c.finished is not None or gen != cut_gen:
                 break
             async with c.cond:
                 await c.cond.wait()
@@ -640,6 +643,17 @@ async def compact(req):
     return web.json_response({"floor": history_floor})
 
 
+async def cut_logs(req):
+    """Ends every followed log stream mid-way, as a dropped connection
+    would; clients reconnect with sinceTime."""
+    global cut_gen
+    cut_gen += 1
+    for k in pods.values():
+        for c in k.containers.values():
+            await c.note()
+    return web.json_response({"cut": cut_gen})
+
+
 async def get_requests(req):
     return web.json_response(requests)
 
@@ -658,6 +672,7 @@ def main():
     app.on_shutdown.append(on_shutdown)
     app.router.add_post("/_fake/compact", compact)
     app.router.add_get("/_fake/requests", get_requests)
+    app.router.add_post("/_fake/cut-logs", cut_logs)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(ARGS.cert, ARGS.key)
     sock = socket.socket()

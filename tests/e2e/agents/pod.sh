@@ -6,6 +6,10 @@ echo "pod $HOSTNAME says hi"
 [ -n "$SWITCHBOARD_AGENT_TOKEN" ] && echo "LEAK: token in the environment"
 [ -s "$SWITCHBOARD_AGENT_TOKEN_FILE" ] && echo "token file present"
 case "$1" in
+*tick*)
+	i=0
+	while [ $i -lt 40 ]; do echo "tick $i"; sleep 0.1; i=$((i + 1)); done
+	;;
 *slow*)
 	echo "waiting"
 	trap 'echo "got SIGTERM"; exit 143' TERM
