@@ -569,6 +569,7 @@ spawn(struct agent *a)
 	spec.stdin_pipe = a->drv->stdin_pipe;
 	spec.agent_id = a->id;
 	spec.agent = ca;
+	spec.conversation_id = a->conv->id;
 	agent_ref(a);		/* the run's, dropped in run_exited */
 	a->run = a->runner->start(&spec, &hooks);
 	a->pid = a->runner->pid(a->run);

@@ -692,7 +692,7 @@ runner_k8s_pod(const char *name, const char *ns, int64_t agent_id,
     const struct cfg_kube *kc, const struct run_spec *spec)
 {
 	json_t	*pod, *c, *env, *cmd, *res, *req, *lim, *spec_o, *ps, *md;
-	char	*id = xasprintf("%lld", (long long)agent_id);
+	char	*id = xasprintf("%lld", (long long)agent_id), *conv;
 	char	*const *e;
 	char	**s;
 
@@ -759,10 +759,12 @@ runner_k8s_pod(const char *name, const char *ns, int64_t agent_id,
 			    *s));
 		json_object_set_new(spec_o, "imagePullSecrets", ps);
 	}
-	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "name", name,
+	conv = xasprintf("%lld", (long long)spec->conversation_id);
+	md = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "name", name,
 	    "namespace", ns, "labels", "app.kubernetes.io/managed-by",
 	    "switchboard", "switchboard.dev/run", name,
-	    "switchboard.dev/agent", id);
+	    "switchboard.dev/agent", id, "switchboard.dev/conversation", conv);
+	free(conv);
 	pod = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind",
 	    "Pod", "metadata", md, "spec", spec_o);
 	free(id);

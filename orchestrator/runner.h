@@ -56,6 +56,7 @@ struct run_spec {
 	int		 stdin_pipe;	/* keep stdin open for run_write */
 	int64_t		 agent_id;
 	const struct cfg_agent *agent;	/* its kind: sandbox settings */
+	int64_t		 conversation_id;	/* labels of a pod */
 };
 
 struct run_hooks {

@@ -299,6 +299,8 @@ def test_manifest_is_a_valid_pod_for_kubectl(tmp, ds, cl):
     check(len(tok) == 64 and tok not in json.dumps(pod),
           "the agent token is in the secret, not in the pod")
     check(sec["metadata"]["labels"]["switchboard.dev/agent"] == "1", "label")
+    check(pod["metadata"]["labels"]["switchboard.dev/conversation"] == "1",
+          "conversation label: %r" % pod["metadata"]["labels"])
     # kubectl (when installed) accepts it as a Pod, offline.
     man = {k: pod[k] for k in ("apiVersion", "kind", "spec")}
     man["metadata"] = {"name": name, "labels": pod["metadata"]["labels"]}
