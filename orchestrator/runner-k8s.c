@@ -66,26 +66,38 @@ struct run {
 	json_t			*pod_json;	/* until it is posted */
 };
 
-static struct k8s	*cluster;
-static char		*cluster_cfg;		/* its kubeconfig, "" = in-cluster */
-
 static void	watch_start(struct run *);
 static void	log_start(struct run *);
 static void	maybe_settle(struct run *);
+
+/*
+ * Clusters by kubeconfig ("" = in-cluster).  A reload may name another one
+ * while runs still use the old: each stays open until shutdown.
+ */
+static struct cluster {
+	char		*key;
+	struct k8s	*k;
+	struct cluster	*next;
+} *clusters;
 
 static struct k8s *
 cluster_get(const char *kubeconfig, char **cause)
 {
 	const char	*key = kubeconfig != NULL ? kubeconfig : "";
+	struct cluster	*c;
+	struct k8s	*k;
 
-	if (cluster != NULL && strcmp(cluster_cfg, key) == 0)
-		return cluster;
-	k8s_close(cluster);
-	free(cluster_cfg);
-	cluster_cfg = NULL;
-	if ((cluster = k8s_open(kubeconfig, cause)) != NULL)
-		cluster_cfg = xstrdup(key);
-	return cluster;
+	for (c = clusters; c != NULL; c = c->next)
+		if (strcmp(c->key, key) == 0)
+			return c->k;
+	if ((k = k8s_open(kubeconfig, cause)) == NULL)
+		return NULL;
+	c = xcalloc(1, sizeof *c);
+	c->key = xstrdup(key);
+	c->k = k;
+	c->next = clusters;
+	clusters = c;
+	return k;
 }
 
 /* ---- garbage: what outlives the run --------------------------------------- */
@@ -865,11 +877,15 @@ runner_k8s_deleting(void)
 void
 runner_k8s_shutdown(void)
 {
+	struct cluster	*c;
+
 	k8s_cancel_all();
-	k8s_close(cluster);
-	cluster = NULL;
-	free(cluster_cfg);
-	cluster_cfg = NULL;
+	while ((c = clusters) != NULL) {
+		clusters = c->next;
+		k8s_close(c->k);
+		free(c->key);
+		free(c);
+	}
 }
 
 /*
