@@ -60,8 +60,12 @@ char		*k8s_error(long status, json_t *obj, const char *error);
 /* Percent-encodes a query value (labelSelector). Malloc'd. */
 char		*k8s_qs(const char *);
 
+/* The turn's container, and where the token secret is mounted in it. */
+#define K8S_CONTAINER	"agent"
+#define K8S_TOKEN_DIR	"/var/run/switchboard"
+
 /*
- * The Pod of one turn (runner-k8s.c), for the runner and for the manifest
+ * The Pod of one turn (k8s-pod.c), for the runner and for the manifest
  * check of the tests.
  */
 struct cfg_kube;
