@@ -22,6 +22,9 @@ struct http_req {
 	size_t			 max_body;
 	int			 too_large;
 	int			 in_cb;		/* its callback is running */
+	int			 cancelled;	/* http_cancel during on_data */
+	void			(*on_data)(const char *, size_t, void *);
+	struct buf		 chunk;		/* streamed bytes not yet delivered */
 	char			 errbuf[CURL_ERROR_SIZE];
 	http_cb			 cb;
 	void			*arg;
@@ -186,6 +189,16 @@ http_write_cb(char *p, size_t size, size_t n, void *arg)
 	struct http_req	*r = arg;
 
 	n *= size;
+	if (r->on_data != NULL) {
+		long	 code = 0;
+
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 200 && code < 300) {
+			/* Delivered by http_flush_streams, outside curl. */
+			buf_add(&r->chunk, p, n);
+			return n;
+		}
+	}
 	if (r->resp.len + n > r->max_body) {
 		r->too_large = 1;
 		return 0;	/* curl aborts with CURLE_WRITE_ERROR */
@@ -214,6 +227,7 @@ http_req_free(struct http_req *r)
 	curl_slist_free_all(r->hdrs);
 	free(r->body);
 	buf_free(&r->resp);
+	buf_free(&r->chunk);
 	free(r);
 }
 
@@ -295,6 +309,34 @@ http_finish(struct http_req *r, CURLcode rc)
  * never read here afterwards) or even shut the module down; each message is
  * therefore read only after the previous callback has returned.
  */
+/*
+ * Streamed bytes go to on_data here, after curl returned: a callback may then
+ * use curl (start, cancel) freely.  One request at a time, rescanning the
+ * list after each, since a callback may cancel any request.
+ */
+static void
+http_flush_streams(void)
+{
+	struct http_req	*r;
+	struct buf	 b;
+
+	for (;;) {
+		for (r = http_reqs; r != NULL; r = r->next)
+			if (r->on_data != NULL && r->chunk.len > 0 && !r->in_cb)
+				break;
+		if (r == NULL)
+			return;
+		b = r->chunk;
+		memset(&r->chunk, 0, sizeof r->chunk);
+		r->in_cb = 1;
+		r->on_data(b.data, b.len, r->arg);
+		buf_free(&b);
+		r->in_cb = 0;
+		if (r->cancelled)
+			http_cancel(r);
+	}
+}
+
 static void
 http_check_done(void)
 {
@@ -303,6 +345,7 @@ http_check_done(void)
 	CURLcode	 rc;
 	int		 left;
 
+	http_flush_streams();
 	while (http_multi != NULL &&
 	    (m = curl_multi_info_read(http_multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
@@ -312,6 +355,17 @@ http_check_done(void)
 		curl_multi_remove_handle(http_multi, r->easy);
 		http_unlink(r);
 		http_update_refs();
+		if (r->on_data != NULL && r->chunk.len > 0) {
+			/* Its last bytes first; it may cancel itself there. */
+			r->in_cb = 1;
+			r->on_data(r->chunk.data, r->chunk.len, r->arg);
+			r->in_cb = 0;
+			buf_reset(&r->chunk);
+			if (r->cancelled) {
+				http_req_free(r);
+				continue;
+			}
+		}
 		http_finish(r, rc);
 	}
 }
@@ -384,6 +438,13 @@ http_request(const struct http_request_opts *o, http_cb cb, void *arg)
 		curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
 		curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	}
+	if (o->ca_file != NULL)
+		curl_easy_setopt(r->easy, CURLOPT_CAINFO, o->ca_file);
+	if (o->client_cert != NULL) {
+		curl_easy_setopt(r->easy, CURLOPT_SSLCERT, o->client_cert);
+		curl_easy_setopt(r->easy, CURLOPT_SSLKEY, o->client_key);
+	}
+	r->on_data = o->on_data;
 	for (h = o->headers; h != NULL && *h != NULL; h++) {
 		/* curl_slist_append copies; NULL only when out of memory. */
 		r->hdrs = curl_slist_append(r->hdrs, *h);
@@ -412,8 +473,10 @@ http_cancel(struct http_req *r)
 	if (r == NULL)
 		return;
 	/* Its own callback is running: it is freed when that returns. */
-	if (r->in_cb)
+	if (r->in_cb) {
+		r->cancelled = 1;
 		return;
+	}
 	curl_multi_remove_handle(http_multi, r->easy);
 	http_unlink(r);
 	http_update_refs();

@@ -56,6 +56,17 @@ struct http_request_opts {
 	size_t			 max_body;	/* response cap; 0 = 16 MiB */
 	int			 insecure;	/* 1 = skip TLS verification (tests) */
 	int			 follow_redirects; /* 1 = follow up to 5; 0 = deliver 3xx */
+	/* TLS against a private CA / with a client certificate (files). */
+	const char		*ca_file;	/* NULL = the system's CAs */
+	const char		*client_cert, *client_key;
+	/*
+	 * Streaming (watches, followed logs): a 2xx body goes to on_data as
+	 * it comes, never buffered, and the final callback gets an empty
+	 * body; other statuses are buffered as usual.  on_data runs on the
+	 * loop outside curl, so it may start or cancel requests (its own
+	 * included: then nothing more is called).
+	 */
+	void			(*on_data)(const char *, size_t, void *arg);
 };
 
 struct http_req;

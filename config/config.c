@@ -367,6 +367,64 @@ load_repos(struct load *ld, struct config *c)
 	}
 }
 
+/* runner and kubernetes: issue 19. */
+static void
+load_agent_runner(struct load *ld, const config_setting_t *item, int i,
+    struct cfg_agent *a)
+{
+	const char	*p = "agents.[]";
+	struct cfg_kube	*k;
+
+	a->runner = dup_str(item, p, "runner");
+	if (strcmp(a->runner, "kubernetes") != 0) {
+		if (find(item, "kubernetes") != NULL)
+			schema_error(&ld->errs, find(item, "kubernetes"),
+			    "agents.[%d].kubernetes: needs runner = "
+			    "\"kubernetes\"", i);
+		return;
+	}
+	a->kube = k = xcalloc(1, sizeof *k);
+	k->mode = dup_str(item, p, "kubernetes.mode");
+	k->namespace = dup_str(item, p, "kubernetes.namespace");
+	k->image = dup_str(item, p, "kubernetes.image");
+	k->service_account = dup_str(item, p, "kubernetes.service_account");
+	k->runtime_class = dup_str(item, p, "kubernetes.runtime_class");
+	k->requests_cpu = dup_str(item, p, "kubernetes.requests_cpu");
+	k->requests_memory = dup_str(item, p, "kubernetes.requests_memory");
+	k->limits_cpu = dup_str(item, p, "kubernetes.limits_cpu");
+	k->limits_memory = dup_str(item, p, "kubernetes.limits_memory");
+	k->node_selector = get_strings(find(item, "kubernetes.node_selector"),
+	    &k->nnode_selector);
+	k->tolerations = get_strings(find(item, "kubernetes.tolerations"),
+	    &k->ntolerations);
+	k->image_pull_secrets = get_strings(find(item,
+	    "kubernetes.image_pull_secrets"), &k->nimage_pull_secrets);
+	if (k->image == NULL)
+		schema_error(&ld->errs, item, "agents.[%d].kubernetes.image: "
+		    "runner \"kubernetes\" needs an image", i);
+}
+
+static void
+cfg_kube_free(struct cfg_kube *k)
+{
+	if (k == NULL)
+		return;
+	free(k->mode);
+	free(k->namespace);
+	free(k->image);
+	free(k->service_account);
+	free(k->runtime_class);
+	free(k->requests_cpu);
+	free(k->requests_memory);
+	free(k->limits_cpu);
+	free(k->limits_memory);
+	strings_free(k->node_selector);
+	strings_free(k->tolerations);
+	strings_free(k->image_pull_secrets);
+	free(k->kubeconfig);
+	free(k);
+}
+
 static void
 load_agents(struct load *ld, struct config *c)
 {
@@ -408,6 +466,7 @@ load_agents(struct load *ld, struct config *c)
 		a->network = get_bool(item, "agents.[]", "network");
 		a->sandbox_paths = get_strings(find(item, "sandbox_paths"),
 		    &a->nsandbox_paths);
+		load_agent_runner(ld, item, i, a);
 		if (a->approvals_chat && strcmp(a->driver, "claude") != 0)
 			schema_error(&ld->errs, find(item, "approvals"),
 			    "agents.[%d].approvals: \"chat\" needs driver "
@@ -888,6 +947,12 @@ load_config(struct load *ld)
 	c->git.email = dup_str(root, "", "git.email");
 	c->git.retention = get_int(root, "", "git.retention");
 	c->render.card_interval_ms = get_int(root, "", "render.card_interval_ms");
+	if ((v = get_str(root, "", "cluster.kubeconfig")) != NULL)
+		c->cluster.kubeconfig = resolve_path(ld, v);
+	for (size_t i = 0; i < c->nagents; i++)
+		if (c->agents[i].kube != NULL && c->cluster.kubeconfig != NULL)
+			c->agents[i].kube->kubeconfig =
+			    xstrdup(c->cluster.kubeconfig);
 	return c;
 }
 
@@ -955,6 +1020,7 @@ config_free(struct config *c)
 	if (c == NULL)
 		return;
 	free(c->path);
+	free(c->cluster.kubeconfig);
 	free(c->state_dir);
 	free(c->http_listen);
 	free(c->log_level);
@@ -988,6 +1054,8 @@ config_free(struct config *c)
 		strings_free(c->agents[i].auto_allow);
 		strings_free(c->agents[i].auto_deny);
 		strings_free(c->agents[i].sandbox_paths);
+		free(c->agents[i].runner);
+		cfg_kube_free(c->agents[i].kube);
 	}
 	free(c->agents);
 	for (i = 0; i < c->nroutes; i++) {

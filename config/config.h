@@ -38,6 +38,22 @@ struct cfg_repo {
 	} forge;
 };
 
+/* agents.[].kubernetes: the pod of a kubernetes-run agent kind. */
+struct cfg_kube {
+	char	 *mode;			/* "pod" */
+	char	 *namespace;
+	char	 *image;
+	char	 *service_account, *runtime_class;	/* NULL = unset */
+	char	 *requests_cpu, *requests_memory, *limits_cpu, *limits_memory;
+	char	**node_selector;	/* "k=v", NULL-terminated */
+	size_t	  nnode_selector;
+	char	**tolerations;		/* "k[=v]:Effect" */
+	size_t	  ntolerations;
+	char	**image_pull_secrets;
+	size_t	  nimage_pull_secrets;
+	char	 *kubeconfig;		/* cluster.kubeconfig; NULL = in-cluster */
+};
+
 struct cfg_agent {
 	char	 *name;
 	char	 *driver;	/* "command", "claude", "codex" */
@@ -66,6 +82,9 @@ struct cfg_agent {
 	int	  network;		/* 0 = --unshare-net */
 	char	**sandbox_paths;	/* "[ro:|rw:]PATH", NULL-terminated */
 	size_t	  nsandbox_paths;
+	/* Where its turns run: "local" or "kubernetes" (runner.h). */
+	char	 *runner;
+	struct cfg_kube	*kube;		/* runner "kubernetes": the pod template */
 };
 
 struct cfg_route {
@@ -211,6 +230,10 @@ struct config {
 	struct {
 		int		 card_interval_ms;	/* status card edit coalescing */
 	} render;
+	/* The cluster of kubernetes-run agents (orchestrator/k8s.h). */
+	struct {
+		char		*kubeconfig;	/* NULL = in-cluster */
+	} cluster;
 };
 
 /* 0 ok; -1 with *cause = "FILE:LINE: message" (malloc'd). */

@@ -21,6 +21,35 @@ static const char *const forge_kinds[] = { "github", NULL };
 static const char *const codex_sandboxes[] = { "read-only", "workspace-write",
     "danger-full-access", NULL };
 static const char *const sandbox_modes[] = { "auto", "off", NULL };
+static const char *const runner_names[] = { "local", "kubernetes", NULL };
+static const char *const kube_modes[] = { "pod", NULL };
+
+static int
+check_kube_pair(const char *v, char **why)
+{
+	const char	*eq = strchr(v, '=');
+
+	if (eq == NULL || eq == v) {
+		*why = xasprintf("\"%s\" is not key=value", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_kube_toleration(const char *v, char **why)
+{
+	const char	*colon = strrchr(v, ':');
+
+	if (colon == NULL || colon == v || (strcmp(colon + 1, "NoSchedule") != 0
+	    && strcmp(colon + 1, "PreferNoSchedule") != 0 &&
+	    strcmp(colon + 1, "NoExecute") != 0)) {
+		*why = xasprintf("\"%s\" is not key[=value]:NoSchedule|"
+		    "PreferNoSchedule|NoExecute", v);
+		return -1;
+	}
+	return 0;
+}
 
 /* "PATH", "ro:PATH" or "rw:PATH"; PATH absolute or starting with "~/". */
 static int
@@ -571,6 +600,55 @@ const struct schema_key schema_keys[] = {
 	  .min = 0, .max = 3600000,
 	  .help = "Least time between two edits of a status card, so platform "
 	  "rate limits are never hit." },
+
+	/* Where an agent kind's turns run (issue 19, orchestrator/runner.h). */
+	{ .path = "agents.[].runner", .type = SCHEMA_STRING, .def = "local",
+	  .values = runner_names,
+	  .help = "\"local\": a worktree and a child process on this host.  "
+	  "\"kubernetes\": one Pod per turn in the cluster of `cluster`, from "
+	  "the template in `kubernetes`." },
+	{ .path = "agents.[].kubernetes", .type = SCHEMA_GROUP,
+	  .help = "The pod template of a kubernetes-run agent kind." },
+	{ .path = "agents.[].kubernetes.mode", .type = SCHEMA_STRING,
+	  .def = "pod", .values = kube_modes,
+	  .help = "\"pod\": a bare Pod per turn (restartPolicy Never)." },
+	{ .path = "agents.[].kubernetes.namespace", .type = SCHEMA_STRING,
+	  .def = "switchboard", .check = check_nonempty,
+	  .help = "Namespace of the pods and their token secrets." },
+	{ .path = "agents.[].kubernetes.image", .type = SCHEMA_STRING,
+	  .check = check_nonempty,
+	  .help = "The agent image: the agent's program, git and "
+	  "switchboard-agent." },
+	{ .path = "agents.[].kubernetes.service_account", .type = SCHEMA_STRING,
+	  .help = "serviceAccountName of the pods; unset = the namespace's "
+	  "default.  The agent needs no Kubernetes API access." },
+	{ .path = "agents.[].kubernetes.runtime_class", .type = SCHEMA_STRING,
+	  .help = "runtimeClassName, e.g. \"gvisor\" or \"kata\"." },
+	{ .path = "agents.[].kubernetes.requests_cpu", .type = SCHEMA_STRING,
+	  .help = "resources.requests.cpu, e.g. \"500m\"." },
+	{ .path = "agents.[].kubernetes.requests_memory", .type = SCHEMA_STRING,
+	  .help = "resources.requests.memory, e.g. \"1Gi\"." },
+	{ .path = "agents.[].kubernetes.limits_cpu", .type = SCHEMA_STRING,
+	  .help = "resources.limits.cpu." },
+	{ .path = "agents.[].kubernetes.limits_memory", .type = SCHEMA_STRING,
+	  .help = "resources.limits.memory; going over it is reported as "
+	  "\"out of memory\"." },
+	{ .path = "agents.[].kubernetes.node_selector", .type = SCHEMA_STRINGS,
+	  .check = check_kube_pair,
+	  .help = "nodeSelector as \"key=value\" strings." },
+	{ .path = "agents.[].kubernetes.tolerations", .type = SCHEMA_STRINGS,
+	  .check = check_kube_toleration,
+	  .help = "Tolerations as \"key=value:Effect\" (operator Equal) or "
+	  "\"key:Effect\" (operator Exists)." },
+	{ .path = "agents.[].kubernetes.image_pull_secrets", .type =
+	  SCHEMA_STRINGS, .help = "Names of image pull secrets." },
+
+	{ .path = "cluster", .type = SCHEMA_GROUP,
+	  .help = "The Kubernetes cluster of kubernetes-run agents." },
+	{ .path = "cluster.kubeconfig", .type = SCHEMA_STRING,
+	  .help = "A kubeconfig file (its current context; token or client "
+	  "certificate, no exec plugins); unset = in-cluster (the service "
+	  "account's token and CA, KUBERNETES_SERVICE_HOST/PORT)." },
 };
 
 const size_t schema_nkeys = nitems(schema_keys);

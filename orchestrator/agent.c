@@ -631,6 +631,7 @@ spawn(struct agent *a)
 	spec.stdin_pipe = a->drv->stdin_pipe;
 	spec.agent_id = a->id;
 	spec.agent = ca;
+	spec.conversation_id = a->conv->id;
 	agent_ref(a);		/* the run's, dropped in run_exited */
 	a->run = a->runner->start(&spec, &hooks);
 	a->pid = a->runner->pid(a->run);
@@ -641,7 +642,8 @@ spawn(struct agent *a)
 	if (ca->max_wall_time > 0 && (timeout <= 0 ||
 	    ca->max_wall_time < timeout))
 		timeout = a->wall_budget = ca->max_wall_time;
-	if (timeout > 0 && a->pid > 0)
+	/* A pod has no host pid, but a run it is (exited() will follow). */
+	if (timeout > 0 && (a->pid > 0 || a->runner != &runner_local))
 		uv_timer_start(a->timeout_timer, timeout_fired,
 		    (uint64_t)timeout * 1000, 0);
 	if (a->started_ms == 0)
@@ -986,8 +988,16 @@ agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
 	a->conv = c;
 	a->name = xstrdup(agent_name);
 	a->drv = drv;
-	/* The only runner so far; agent kinds will name theirs in config. */
 	a->runner = &runner_local;
+	{
+		/* Where its kind's turns run (config agents.[].runner). */
+		const struct cfg_agent	*ca = config_agent(agent_cfg, agent_name);
+		const struct runner_ops	*ro;
+
+		if (ca != NULL && ca->runner != NULL &&
+		    (ro = runner_lookup(ca->runner)) != NULL)
+			a->runner = ro;
+	}
 	a->task = xstrdup(task);
 	a->prompt = xstrdup(task);
 	a->repo_path = xstrdup(cr->path);

@@ -373,7 +373,8 @@ runner_survivors_alive(void)
 	for (i = 0; i < nsurvivors; i++)
 		if (survivors[i] > 0 && kill(-survivors[i], 0) == 0)
 			return 1;
-	return 0;
+	/* Pods being deleted at shutdown: wait for the API's answer. */
+	return runner_k8s_deleting() > 0;
 }
 
 void
@@ -389,6 +390,7 @@ runner_kill_survivors(void)
 		}
 	}
 	nsurvivors = 0;
+	runner_k8s_shutdown();
 }
 
 /* ---- orphans of an earlier daemon ---------------------------------------- */
@@ -644,6 +646,7 @@ const struct runner_ops runner_local = {
 
 static const struct runner_ops *const runners[] = {
 	&runner_local,
+	&runner_kubernetes,
 	NULL
 };
 

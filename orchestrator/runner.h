@@ -60,6 +60,7 @@ struct run_spec {
 	int		 stdin_pipe;	/* keep stdin open for run_write */
 	int64_t		 agent_id;
 	const struct cfg_agent *agent;	/* its kind: sandbox settings */
+	int64_t		 conversation_id;	/* labels of a pod */
 };
 
 struct run_hooks {
@@ -103,9 +104,14 @@ struct runner_ops {
 };
 
 extern const struct runner_ops runner_local;
+extern const struct runner_ops runner_kubernetes;	/* runner-k8s.c */
 
 /* NULL if no runner has that name. */
 const struct runner_ops *runner_lookup(const char *name);
+/* Deletions of abandoned pods not yet answered (runner-k8s.c). */
+int		 runner_k8s_deleting(void);
+/* Last thing before http goes: cancels the cluster calls, closes it. */
+void		 runner_k8s_shutdown(void);
 /* 1 while something abandoned at shutdown still lives. */
 int		 runner_survivors_alive(void);
 /* SIGKILL what outlived the shutdown's SIGTERM. */

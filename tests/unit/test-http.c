@@ -697,6 +697,93 @@ TEST(http_retry_after_reads_delta_seconds_and_http_dates)
 	CHECK_INT(http_retry_after_ms(&res), -1);
 }
 
+/* ---- streaming (on_data) ---- */
+
+struct stream {
+	struct buf		 got;
+	int			 chunks;
+	int			 cancel_self, nest;
+	struct http_req		*self;
+	struct result		 inner, done;
+};
+
+static void
+on_chunk(const char *p, size_t n, void *arg)
+{
+	struct stream	*s = arg;
+
+	s->chunks++;
+	buf_add(&s->got, p, n);
+	if (s->nest) {
+		/* Would be a recursive curl call if run inside curl. */
+		s->nest = 0;
+		get("/ok", &s->inner);
+	}
+	if (s->cancel_self)
+		http_cancel(s->self);
+}
+
+static void
+stream_done(const struct http_response *res, const char *error, void *arg)
+{
+	on_done(res, error, &((struct stream *)arg)->done);
+}
+
+TEST(http_stream_gives_a_2xx_body_to_on_data_outside_curl)
+{
+	struct stream			 s = { .nest = 1 };
+	struct http_request_opts	 o = { .url = url("/ok"),
+	    .on_data = on_chunk };
+
+	setup();
+	CHECK((s.self = http_request(&o, stream_done, &s)) != NULL);
+	run();
+	CHECK_STR(s.got.data, "hello");
+	CHECK_INT(s.done.calls, 1);
+	CHECK_INT(s.done.status, 200);
+	CHECK_INT(s.done.body_len, 0);	/* nothing buffered twice */
+	CHECK_INT(s.inner.calls, 1);	/* started from on_data */
+	CHECK_INT(s.inner.status, 200);
+	buf_free(&s.got);
+	result_free(&s.done);
+	result_free(&s.inner);
+	CHECK_INT(teardown(), 0);
+}
+
+TEST(http_stream_on_data_may_cancel_its_own_request)
+{
+	struct stream			 s = { .cancel_self = 1 };
+	struct http_request_opts	 o = { .url = url("/drip"),
+	    .on_data = on_chunk };
+	uint64_t			 ms;
+
+	setup();
+	CHECK((s.self = http_request(&o, stream_done, &s)) != NULL);
+	ms = run();
+	CHECK_INT(s.chunks, 1);
+	CHECK_INT(s.done.calls, 0);
+	CHECK(ms < 2500);	/* not the 3 s of the whole drip */
+	buf_free(&s.got);
+	CHECK_INT(teardown(), 0);
+}
+
+TEST(http_stream_non_2xx_is_buffered_not_streamed)
+{
+	struct stream			 s = { 0 };
+	struct http_request_opts	 o = { .url = url("/500"),
+	    .on_data = on_chunk };
+
+	setup();
+	CHECK((s.self = http_request(&o, stream_done, &s)) != NULL);
+	run();
+	CHECK_INT(s.chunks, 0);
+	CHECK_INT(s.done.calls, 1);
+	CHECK_INT(s.done.status, 500);
+	CHECK(s.done.body_len > 0);
+	result_free(&s.done);
+	CHECK_INT(teardown(), 0);
+}
+
 int
 main(void)
 {
@@ -724,6 +811,9 @@ main(void)
 	RUN(http_shutdown_with_requests_in_flight_calls_nothing_frees_all);
 	RUN(http_shutdown_from_a_callback_drops_the_rest);
 	RUN(http_retry_after_reads_delta_seconds_and_http_dates);
+	RUN(http_stream_gives_a_2xx_body_to_on_data_outside_curl);
+	RUN(http_stream_on_data_may_cancel_its_own_request);
+	RUN(http_stream_non_2xx_is_buffered_not_streamed);
 	if (live)
 		teardown();
 	server_stop();

@@ -1,0 +1,77 @@
+/*
+ * k8s — a small Kubernetes API client on bot/http.c (libcurl) and jansson:
+ * what the kubernetes runner needs and nothing more (JSON calls, watch
+ * streams and followed logs).  No kubectl, no exec credential plugins.
+ *
+ * Where the cluster is: a kubeconfig file (its current context; a bearer
+ * token, a token file or a client certificate; the CA by path) — in JSON,
+ * which kubectl also reads, since the daemon links no YAML parser — or,
+ * without one, in-cluster: KUBERNETES_SERVICE_HOST/PORT and the service
+ * account's token and CA under /var/run/secrets/kubernetes.io/serviceaccount.
+ * The token is re-read from its file for each request, since kubelets
+ * rotate projected tokens.
+ */
+#ifndef SB_K8S_H
+#define SB_K8S_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct k8s;
+struct k8s_op;		/* a call or stream in flight */
+
+/* NULL with *cause (malloc'd) when the config is unusable. */
+struct k8s	*k8s_open(const char *kubeconfig, char **cause);
+void		 k8s_close(struct k8s *);
+/* The server URL, for messages. */
+const char	*k8s_server(const struct k8s *);
+
+/*
+ * One call: status is the HTTP status (0 with error on a transport
+ * failure); obj the parsed body or NULL; both borrowed for the callback.
+ */
+typedef void	(*k8s_cb)(long status, json_t *obj, const char *error,
+		    void *arg);
+struct k8s_op	*k8s_call(struct k8s *, const char *method, const char *path,
+		    json_t *body, k8s_cb, void *arg);
+
+/*
+ * A stream (watch or followed log): line() gets each complete line as it
+ * comes; done() once at the end, with the status (a non-2xx body parsed in
+ * obj).
+ */
+typedef void	(*k8s_line_fn)(const char *line, size_t len, void *arg);
+struct k8s_op	*k8s_stream(struct k8s *, const char *path, k8s_line_fn,
+		    k8s_cb done, void *arg);
+/*
+ * Nothing more is called for it.  NULL is fine; so is its own line()
+ * (not its done(): it is over by then).
+ */
+void		 k8s_cancel(struct k8s_op *);
+/* What frees its arg if it is cancelled (its callbacks never run then). */
+void		 k8s_on_cancel(struct k8s_op *, void (*free_arg)(void *));
+/* Shutdown: cancels every call and stream in flight. */
+void		 k8s_cancel_all(void);
+
+/* A Status object's message, or a plain "HTTP n". Malloc'd. */
+char		*k8s_error(long status, json_t *obj, const char *error);
+
+/* Percent-encodes a query value (labelSelector). Malloc'd. */
+char		*k8s_qs(const char *);
+
+/* The turn's container, and where the token secret is mounted in it. */
+#define K8S_CONTAINER	"agent"
+#define K8S_TOKEN_DIR	"/var/run/switchboard"
+
+/*
+ * The Pod of one turn (k8s-pod.c), for the runner and for the manifest
+ * check of the tests.
+ */
+struct cfg_kube;
+struct run_spec;
+json_t		*runner_k8s_pod(const char *name, const char *ns,
+		    int64_t agent_id, const struct cfg_kube *,
+		    const struct run_spec *);
+
+#endif

@@ -1,0 +1,802 @@
+/*
+ * runner-k8s — the `kubernetes` runner: one Pod per agent turn.
+ *
+ * A turn is a Secret (the agent's token, mounted as a file: never in the pod
+ * spec) and a Pod from the agent kind's template (config agents.[].kubernetes),
+ * both named sb-<agent>-<random> and labelled with the agent id.  The pod is
+ * followed by a watch on its label (resourceVersion kept, bookmarks asked
+ * for, 410 Gone → relist), its container's output by the log API (follow,
+ * timestamps; sinceTime on reconnect, lines at or before the last seen
+ * timestamp dropped), so nothing polls.  The turn ends when the pod has
+ * ended (or is gone) and its log has been read to the end; then the pod and
+ * the secret are deleted.
+ *
+ * What does not start — an image that cannot be pulled, no node that fits —
+ * is reported in plain words as the turn's start error, and the pod deleted.
+ * stop() deletes the pod with gracePeriodSeconds = the grace: the kubelet
+ * sends SIGTERM, then SIGKILL, as the local runner does.
+ *
+ * The workspace (prepare/collect/cleanup) is, for now, the local runner's
+ * worktree on the daemon's host, and the pod's workingDir is its path: that
+ * needs the worktree on a volume the pod shares (and the fake cluster of the
+ * tests, whose kubelet runs on this host).  The clone-in-the-pod workspace
+ * of issue 19 item 3 replaces this.
+ */
+#include "orchestrator/runner.h"
+#include "orchestrator/k8s.h"
+#include "bot/http.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/util.h"
+#include "config/config.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <uv.h>
+
+#define K8S_WATCH_S	"290"		/* below common proxy idle cuts */
+#define K8S_RETRY_MS	1000
+
+struct run {
+	int64_t			 id;
+	struct run_hooks	 hooks;
+	struct k8s		*k;		/* shared */
+	char			*ns, *name;
+	char			 rv[32];	/* last resourceVersion seen */
+	char			 last_ts[48];	/* of the last log line */
+	char			 resume_ts[48];	/* skip up to it (reconnect) */
+	struct k8s_op		*call, *watch, *log;
+	uv_timer_t		*timer, *log_timer;	/* retries */
+	int			 created;	/* the pod exists */
+	int			 relist;	/* the watch got 410 */
+	int			 log_started, log_done, log_retries;
+	int			 started;	/* its container ran */
+	int			 terminated;	/* container state seen */
+	int			 pod_done;	/* phase final, or deleted */
+	int			 deleting, stop_pending, grace_s;
+	int			 settled;
+	int64_t			 status;
+	int			 term_signal;
+	char			*error;		/* never started: why */
+	json_t			*pod_json;	/* until it is posted */
+};
+
+static void	watch_start(struct run *);
+static void	log_start(struct run *);
+static void	maybe_settle(struct run *);
+
+/*
+ * Clusters by kubeconfig ("" = in-cluster).  A reload may name another one
+ * while runs still use the old: each stays open until shutdown.
+ */
+static struct cluster {
+	char		*key;
+	struct k8s	*k;
+	struct cluster	*next;
+} *clusters;
+
+static struct k8s *
+cluster_get(const char *kubeconfig, char **cause)
+{
+	const char	*key = kubeconfig != NULL ? kubeconfig : "";
+	struct cluster	*c;
+	struct k8s	*k;
+
+	for (c = clusters; c != NULL; c = c->next)
+		if (strcmp(c->key, key) == 0)
+			return c->k;
+	if ((k = k8s_open(kubeconfig, cause)) == NULL)
+		return NULL;
+	c = xcalloc(1, sizeof *c);
+	c->key = xstrdup(key);
+	c->k = k;
+	c->next = clusters;
+	clusters = c;
+	return k;
+}
+
+/* ---- garbage: what outlives the run --------------------------------------- */
+
+static int	 n_deleting;	/* deletions not yet answered */
+
+static void
+gc_done(long status, json_t *obj, const char *error, void *arg)
+{
+	char	*what = arg, *why;
+
+	n_deleting--;
+	if (error != NULL || (status >= 300 && status != 404)) {
+		why = k8s_error(status, obj, error);
+		log_warnx("kubernetes: deleting %s: %s", what, why);
+		free(why);
+	}
+	free(what);
+}
+
+static void
+gc_delete(struct k8s *k, const char *ns, const char *res, const char *name,
+    int grace)
+{
+	char	*path;
+
+	path = grace >= 0 ? xasprintf("/api/v1/namespaces/%s/%s/%s?"
+	    "gracePeriodSeconds=%d", ns, res, name, grace) :
+	    xasprintf("/api/v1/namespaces/%s/%s/%s", ns, res, name);
+	n_deleting++;
+	k8s_on_cancel(k8s_call(k, "DELETE", path, NULL, gc_done,
+	    xasprintf("%s %s/%s", res, ns, name)), free);
+	free(path);
+}
+
+/* ---- the run's end ---------------------------------------------------------- */
+
+static void
+timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+run_free(struct run *r)
+{
+	k8s_cancel(r->call);
+	k8s_cancel(r->watch);
+	k8s_cancel(r->log);
+	uv_close((uv_handle_t *)r->timer, timer_closed);
+	uv_close((uv_handle_t *)r->log_timer, timer_closed);
+	free(r->ns);
+	free(r->name);
+	free(r->error);
+	json_decref(r->pod_json);
+	free(r);
+}
+
+static void
+settle(struct run *r)
+{
+	struct run_hooks	 h = r->hooks;
+
+	if (r->settled)
+		return;
+	r->settled = 1;
+	if (r->created) {
+		gc_delete(r->k, r->ns, "pods", r->name, r->pod_done ? 0 : -1);
+		gc_delete(r->k, r->ns, "secrets", r->name, -1);
+	}
+	h.exited(h.arg, r->status, r->term_signal, r->error);
+	run_free(r);
+}
+
+static void
+settle_soon_fired(uv_timer_t *t)
+{
+	settle(t->data);
+}
+
+/* Never started: report why, from the loop (never inside start()). */
+static void
+fail(struct run *r, char *why)
+{
+	if (r->error == NULL)
+		r->error = why;
+	else
+		free(why);
+	r->pod_done = 1;
+	uv_timer_start(r->timer, settle_soon_fired, 0, 0);
+}
+
+static void
+maybe_settle(struct run *r)
+{
+	if (r->pod_done && (!r->log_started || r->log_done))
+		settle(r);
+}
+
+/* ---- the pod's status ------------------------------------------------------- */
+
+static json_t *
+container_status(json_t *pod)
+{
+	json_t	*c;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(json_object_get(pod, "status"),
+	    "containerStatuses"), i, c) {
+		const char *n = json_string_value(json_object_get(c, "name"));
+		if (n != NULL && strcmp(n, K8S_CONTAINER) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char	*s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "";
+}
+
+/* Plain words for why a pod cannot start; NULL while it may still. */
+static char *
+cannot_start(struct run *r, json_t *pod)
+{
+	json_t		*st = json_object_get(pod, "status"), *c, *w;
+	const char	*reason;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(st, "conditions"), i, c) {
+		if (strcmp(jstr(c, "type"), "PodScheduled") == 0 &&
+		    strcmp(jstr(c, "status"), "False") == 0 &&
+		    strcmp(jstr(c, "reason"), "Unschedulable") == 0)
+			return xasprintf("no node of the cluster can run pod %s"
+			    " (Unschedulable: %s)", r->name, jstr(c, "message"));
+	}
+	c = container_status(pod);
+	w = json_object_get(json_object_get(c, "state"), "waiting");
+	reason = jstr(w, "reason");
+	if (strcmp(reason, "ImagePullBackOff") == 0 ||
+	    strcmp(reason, "InvalidImageName") == 0)
+		return xasprintf("the image %s cannot be pulled (%s%s%s)",
+		    jstr(c, "image"), reason, *jstr(w, "message") ? ": " : "",
+		    jstr(w, "message"));
+	if (strcmp(reason, "CreateContainerConfigError") == 0 ||
+	    strcmp(reason, "CreateContainerError") == 0 ||
+	    strcmp(reason, "RunContainerError") == 0)
+		return xasprintf("the container cannot be created (%s%s%s)",
+		    reason, *jstr(w, "message") ? ": " : "", jstr(w, "message"));
+	return NULL;
+}
+
+static void
+note(struct run *r, const char *text)
+{
+	r->hooks.output(r->hooks.arg, 2, text, strlen(text));
+}
+
+static void
+pod_update(struct run *r, json_t *pod)
+{
+	json_t		*st = json_object_get(pod, "status"), *c, *state, *t;
+	const char	*phase = jstr(st, "phase");
+	char		*why, *line;
+
+	if (r->settled || r->pod_done)
+		return;
+	c = container_status(pod);
+	state = json_object_get(c, "state");
+	if (!r->started && !r->deleting && (why = cannot_start(r, pod)) != NULL) {
+		log_warnx("agent %lld: %s", (long long)r->id, why);
+		r->error = why;
+		r->pod_done = 1;
+		maybe_settle(r);
+		return;
+	}
+	if (json_object_get(state, "running") != NULL ||
+	    json_object_get(state, "terminated") != NULL) {
+		r->started = 1;
+		if (!r->log_started)
+			log_start(r);
+	}
+	if ((t = json_object_get(state, "terminated")) != NULL &&
+	    !r->terminated) {
+		r->terminated = 1;
+		r->status = json_integer_value(json_object_get(t, "exitCode"));
+		if (strcmp(jstr(t, "reason"), "OOMKilled") == 0) {
+			line = xasprintf("\n[pod %s: killed for running out of "
+			    "memory (OOMKilled)]\n", r->name);
+			note(r, line);
+			free(line);
+		}
+	}
+	if (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0) {
+		if (strcmp(jstr(st, "reason"), "Evicted") == 0) {
+			line = xasprintf("\n[pod %s: evicted by its node: %s]\n",
+			    r->name, jstr(st, "message"));
+			note(r, line);
+			free(line);
+			if (!r->terminated)
+				r->term_signal = SIGKILL;
+		}
+		if (!r->terminated && r->status == 0 && r->term_signal == 0)
+			r->status = 1;
+		r->pod_done = 1;
+		maybe_settle(r);
+	}
+}
+
+static void
+pod_gone(struct run *r)
+{
+	if (r->settled || r->pod_done)
+		return;
+	r->pod_done = 1;
+	if (!r->terminated) {
+		if (r->deleting)
+			r->term_signal = SIGTERM;
+		else if (r->error == NULL && !r->started)
+			r->error = xasprintf("pod %s was deleted before it "
+			    "started", r->name);
+		else
+			r->term_signal = SIGKILL;
+	}
+	maybe_settle(r);
+}
+
+/* ---- the watch -------------------------------------------------------------- */
+
+static void
+remember_rv(struct run *r, json_t *obj)
+{
+	const char	*v = json_string_value(json_object_get(
+	    json_object_get(obj, "metadata"), "resourceVersion"));
+
+	if (v != NULL && strlen(v) < sizeof r->rv)
+		strcpy(r->rv, v);
+}
+
+static void
+watch_line(const char *p, size_t n, void *arg)
+{
+	struct run	*r = arg;
+	json_t		*ev, *obj;
+	const char	*type;
+
+	if (r->settled || (ev = json_loadb(p, n, 0, NULL)) == NULL)
+		return;
+	type = jstr(ev, "type");
+	obj = json_object_get(ev, "object");
+	if (strcmp(type, "ERROR") == 0) {
+		/* 410 Gone: our resourceVersion was compacted away. */
+		if (json_integer_value(json_object_get(obj, "code")) == 410)
+			r->relist = 1;
+	} else {
+		remember_rv(r, obj);
+		if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
+			pod_update(r, obj);
+		else if (strcmp(type, "DELETED") == 0)
+			pod_gone(r);
+	}
+	json_decref(ev);
+}
+
+static void
+retry_fired(uv_timer_t *t)
+{
+	struct run	*r = t->data;
+
+	if (!r->settled)
+		watch_start(r);
+}
+
+static void
+watch_done(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+	char		*why;
+
+	r->watch = NULL;
+	if (r->settled)
+		return;
+	if (error != NULL || status >= 300) {
+		why = k8s_error(status, obj, error);
+		log_warnx("agent %lld: watching pod %s: %s", (long long)r->id,
+		    r->name, why);
+		free(why);
+		if (status == 410)
+			r->relist = 1;
+		uv_timer_start(r->timer, retry_fired, K8S_RETRY_MS, 0);
+		return;
+	}
+	if (!r->pod_done)
+		watch_start(r);		/* timeoutSeconds ended it: go on */
+}
+
+static void
+list_done(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+	json_t		*items;
+	char		*why;
+
+	r->call = NULL;
+	if (error != NULL || status != 200) {
+		why = k8s_error(status, obj, error);
+		log_warnx("agent %lld: listing pod %s: %s", (long long)r->id,
+		    r->name, why);
+		free(why);
+		uv_timer_start(r->timer, retry_fired, K8S_RETRY_MS, 0);
+		return;
+	}
+	r->relist = 0;
+	remember_rv(r, obj);
+	items = json_object_get(obj, "items");
+	if (json_array_size(items) == 0)
+		pod_gone(r);
+	else
+		pod_update(r, json_array_get(items, 0));
+	if (!r->settled && !r->pod_done)
+		watch_start(r);
+}
+
+static char *
+selector(const struct run *r)
+{
+	char	*sel = xasprintf("switchboard.dev/run=%s", r->name);
+	char	*q = k8s_qs(sel);
+
+	free(sel);
+	return q;
+}
+
+static void
+watch_start(struct run *r)
+{
+	char	*path, *sel = selector(r);
+
+	if (r->relist || r->rv[0] == '\0') {
+		path = xasprintf("/api/v1/namespaces/%s/pods?labelSelector=%s",
+		    r->ns, sel);
+		r->call = k8s_call(r->k, "GET", path, NULL, list_done, r);
+	} else {
+		path = xasprintf("/api/v1/namespaces/%s/pods?watch=1&"
+		    "allowWatchBookmarks=true&timeoutSeconds=" K8S_WATCH_S
+		    "&labelSelector=%s&resourceVersion=%s", r->ns, sel, r->rv);
+		r->watch = k8s_stream(r->k, path, watch_line, watch_done, r);
+	}
+	free(path);
+	free(sel);
+}
+
+/* ---- the log ---------------------------------------------------------------- */
+
+/*
+ * Compares two RFC 3339 UTC timestamps as the log API writes them
+ * (RFC3339Nano: "2026-12-02T07:47:59.7952Z", trailing zeros of the fraction
+ * dropped, so not comparable as text): seconds, then the fraction as
+ * nanoseconds.
+ */
+static int
+ts_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	long long	 fa = 0, fb = 0;
+	size_t		 i;
+	int		 c, d;
+
+	if (alen < 19 || blen < 19)
+		return alen < blen ? -1 : alen > blen;
+	if ((c = memcmp(a, b, 19)) != 0)
+		return c;
+	for (i = 0, d = 0; d < 9; d++) {
+		fa *= 10;
+		if (19 + 1 + i < alen && a[19] == '.' && a[20 + i] >= '0' &&
+		    a[20 + i] <= '9')
+			fa += a[20 + i++] - '0';
+	}
+	for (i = 0, d = 0; d < 9; d++) {
+		fb *= 10;
+		if (19 + 1 + i < blen && b[19] == '.' && b[20 + i] >= '0' &&
+		    b[20 + i] <= '9')
+			fb += b[20 + i++] - '0';
+	}
+	return fa < fb ? -1 : fa > fb;
+}
+
+static void
+log_line(const char *p, size_t n, void *arg)
+{
+	struct run	*r = arg;
+	const char	*sp = memchr(p, ' ', n);
+	size_t		 tl;
+	char		*line;
+
+	if (r->settled)
+		return;
+	if (sp == NULL || (tl = (size_t)(sp - p)) >= sizeof r->last_ts)
+		return;
+	/*
+	 * After a reconnect with sinceTime (whole seconds on some servers),
+	 * lines up to the last one seen come again: drop them.  Within one
+	 * stream equal timestamps are distinct lines.
+	 */
+	if (r->resume_ts[0] != '\0') {
+		if (ts_cmp(p, tl, r->resume_ts, strlen(r->resume_ts)) <= 0)
+			return;
+		r->resume_ts[0] = '\0';
+	}
+	memcpy(r->last_ts, p, tl);
+	r->last_ts[tl] = '\0';
+	line = xmalloc(n - tl);
+	memcpy(line, sp + 1, n - tl - 1);
+	line[n - tl - 1] = '\n';
+	r->hooks.output(r->hooks.arg, 1, line, n - tl);
+	free(line);
+}
+
+static void
+log_retry_fired(uv_timer_t *t)
+{
+	struct run	*r = t->data;
+
+	if (!r->settled)
+		log_start(r);
+}
+
+static void
+log_done(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+	char		*why;
+
+	r->log = NULL;
+	if (r->settled)
+		return;
+	if (error == NULL && status < 300 && r->terminated) {
+		r->log_done = 1;
+		maybe_settle(r);
+		return;
+	}
+	if (error != NULL || status >= 300) {
+		why = k8s_error(status, obj, error);
+		log_debug("agent %lld: log of pod %s: %s", (long long)r->id,
+		    r->name, why);
+		free(why);
+	}
+	if (r->pod_done && (status >= 300 || !r->terminated ||
+	    ++r->log_retries > 3)) {
+		/* Gone, or ended and the server has no more for us. */
+		r->log_done = 1;
+		maybe_settle(r);
+		return;
+	}
+	/* Cut short, or not yet: again from the last line seen. */
+	uv_timer_start(r->log_timer, log_retry_fired, K8S_RETRY_MS / 2, 0);
+}
+
+static void
+log_start(struct run *r)
+{
+	char	*path, *since = NULL;
+
+	r->log_started = 1;
+	if (r->last_ts[0] != '\0') {
+		char *q = k8s_qs(r->last_ts);
+
+		memcpy(r->resume_ts, r->last_ts, sizeof r->resume_ts);
+		since = xasprintf("&sinceTime=%s", q);
+		free(q);
+	}
+	path = xasprintf("/api/v1/namespaces/%s/pods/%s/log?container="
+	    K8S_CONTAINER "&follow=true&timestamps=true%s", r->ns, r->name,
+	    since != NULL ? since : "");
+	r->log = k8s_stream(r->k, path, log_line, log_done, r);
+	free(path);
+	free(since);
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+static void
+delete_pod(struct run *r)
+{
+	char	*path;
+
+	r->deleting = 1;
+	path = xasprintf("/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d",
+	    r->ns, r->name, r->grace_s);
+	n_deleting++;
+	k8s_on_cancel(k8s_call(r->k, "DELETE", path, NULL, gc_done,
+	    xasprintf("pods %s/%s", r->ns, r->name)), free);
+	free(path);
+}
+
+static void
+pod_created(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+
+	r->call = NULL;
+	if (error != NULL || status != 201) {
+		char *why = k8s_error(status, obj, error);
+
+		fail(r, xasprintf("creating pod %s: %s", r->name, why));
+		free(why);
+		gc_delete(r->k, r->ns, "secrets", r->name, -1);
+		return;
+	}
+	r->created = 1;
+	remember_rv(r, obj);
+	log_info("agent %lld: pod %s/%s created", (long long)r->id, r->ns,
+	    r->name);
+	if (r->stop_pending)
+		delete_pod(r);
+	watch_start(r);
+}
+
+static void
+secret_created(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+	char		*path;
+
+	r->call = NULL;
+	if (error != NULL || status != 201) {
+		char *why = k8s_error(status, obj, error);
+
+		fail(r, xasprintf("creating secret %s: %s", r->name, why));
+		free(why);
+		return;
+	}
+	if (r->stop_pending) {
+		gc_delete(r->k, r->ns, "secrets", r->name, -1);
+		r->term_signal = SIGTERM;
+		r->pod_done = 1;
+		maybe_settle(r);
+		return;
+	}
+	path = xasprintf("/api/v1/namespaces/%s/pods", r->ns);
+	r->call = k8s_call(r->k, "POST", path, r->pod_json, pod_created, r);
+	free(path);
+}
+
+static const char *
+env_value(char *const *env, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	for (; env != NULL && *env != NULL; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+static struct run *
+k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
+{
+	struct run		*r = xcalloc(1, sizeof *r);
+	const struct cfg_kube	*kc = spec->agent != NULL ?
+	    spec->agent->kube : NULL;
+	unsigned char		 rnd[4];
+	char			 hex[9], *cause = NULL, *path;
+	const char		*token;
+	json_t			*secret;
+
+	r->id = spec->agent_id;
+	r->hooks = *hooks;
+	r->timer = xcalloc(1, sizeof *r->timer);
+	r->log_timer = xcalloc(1, sizeof *r->log_timer);
+	uv_timer_init(loop_uv(), r->timer);
+	uv_timer_init(loop_uv(), r->log_timer);
+	r->timer->data = r->log_timer->data = r;
+	r->grace_s = 30;	/* stop() says the configured kill_grace */
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		fatal("getrandom");
+	hex_encode(rnd, sizeof rnd, hex);
+	r->name = xasprintf("sb-%lld-%s", (long long)r->id, hex);
+	if (kc == NULL) {
+		r->ns = xstrdup("");
+		fail(r, xstrdup("the agent kind has no kubernetes settings"));
+		return r;
+	}
+	r->ns = xstrdup(kc->namespace);
+	if ((r->k = cluster_get(kc->kubeconfig, &cause)) == NULL) {
+		fail(r, xasprintf("kubernetes: %s", cause));
+		free(cause);
+		return r;
+	}
+	if ((token = env_value(spec->env, "SWITCHBOARD_AGENT_TOKEN")) == NULL)
+		token = "";
+	r->pod_json = runner_k8s_pod(r->name, r->ns, r->id, kc, spec);
+	secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:O}, s:s, s:{s:s}}",
+	    "apiVersion", "v1", "kind", "Secret", "metadata", "name", r->name,
+	    "namespace", r->ns, "labels", json_object_get(json_object_get(
+	    r->pod_json, "metadata"), "labels"), "type", "Opaque",
+	    "stringData", "token", token);
+	path = xasprintf("/api/v1/namespaces/%s/secrets", r->ns);
+	r->call = k8s_call(r->k, "POST", path, secret, secret_created, r);
+	free(path);
+	json_decref(secret);
+	return r;
+}
+
+static int
+k8s_write(struct run *r, const char *text)
+{
+	return -1;	/* a pod has no stdin of ours */
+}
+
+static void
+k8s_stop(struct run *r, int first_signal, int grace_s)
+{
+	if (r->settled || r->deleting)
+		return;
+	r->grace_s = grace_s;
+	if (!r->created) {
+		r->stop_pending = 1;
+		return;
+	}
+	delete_pod(r);
+}
+
+static int
+k8s_pid(const struct run *r)
+{
+	return 0;
+}
+
+int
+runner_k8s_deleting(void)
+{
+	return n_deleting;
+}
+
+void
+runner_k8s_shutdown(void)
+{
+	struct cluster	*c;
+
+	k8s_cancel_all();
+	while ((c = clusters) != NULL) {
+		clusters = c->next;
+		k8s_close(c->k);
+		free(c->key);
+		free(c);
+	}
+}
+
+/*
+ * Shutdown: the turn is interrupted, as a local child would be — its pod is
+ * deleted (the kubelet sends SIGTERM, then SIGKILL after the grace) and its
+ * secret with it; the daemon waits for the API's answers like it waits for
+ * local survivors.  Re-attaching after a restart instead is not done yet.
+ */
+static void
+k8s_abandon(struct run *r)
+{
+	r->settled = 1;
+	if (r->created || r->call != NULL) {
+		gc_delete(r->k, r->ns, "pods", r->name, r->grace_s);
+		gc_delete(r->k, r->ns, "secrets", r->name, -1);
+	}
+	run_free(r);
+}
+
+static void
+k8s_reap_orphan(int pid, int64_t agent_id, int grace_s)
+{
+}
+
+static void
+k8s_prepare(const struct ws_req *q, ws_done_fn done, void *arg)
+{
+	runner_local.prepare(q, done, arg);
+}
+
+static void
+k8s_collect(const struct ws_req *q, ws_done_fn done, void *arg)
+{
+	runner_local.collect(q, done, arg);
+}
+
+static void
+k8s_cleanup(const struct ws_req *q, ws_done_fn done, void *arg)
+{
+	runner_local.cleanup(q, done, arg);
+}
+
+const struct runner_ops runner_kubernetes = {
+	.name = "kubernetes",
+	/* The worktree is the local runner's for now (see the top). */
+	.prepare = k8s_prepare,
+	.collect = k8s_collect,
+	.cleanup = k8s_cleanup,
+	.start = k8s_start,
+	.write = k8s_write,
+	.stop = k8s_stop,
+	.pid = k8s_pid,
+	.abandon = k8s_abandon,
+	.reap_orphan = k8s_reap_orphan,
+};
