@@ -1,4 +1,6 @@
 #include "orchestrator/inbox.h"
+#include "orchestrator/outbox.h"
+#include "adapters/adapter.h"
 #include "bot/httpd.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -34,8 +36,51 @@ struct put {
 	inbox_done_fn	 done;
 	void		*arg;
 	int		 rc;
+	uint64_t	 put_ms;	/* when the event reached us */
 	struct put	*next;
 };
+
+/*
+ * When each row of this run arrived (rows are processed in id order, so a
+ * FIFO): the event → first reply histogram starts there.  Rows replayed
+ * after a restart have no entry and are not measured.
+ */
+#define ARRIVALS	4096
+static struct {
+	int64_t		 row;
+	uint64_t	 ms;
+} arrivals[ARRIVALS];
+static size_t		 arr_head, arr_len;
+
+static void
+arrival_add(int64_t row, uint64_t ms)
+{
+	if (arr_len == ARRIVALS) {	/* a backlog that large: oldest go */
+		arr_head = (arr_head + 1) % ARRIVALS;
+		arr_len--;
+	}
+	arrivals[(arr_head + arr_len) % ARRIVALS].row = row;
+	arrivals[(arr_head + arr_len) % ARRIVALS].ms = ms;
+	arr_len++;
+}
+
+/* The arrival time of row, or 0; entries of earlier rows are dropped. */
+static uint64_t
+arrival_take(int64_t row)
+{
+	uint64_t	 ms;
+
+	while (arr_len > 0 && arrivals[arr_head].row < row) {
+		arr_head = (arr_head + 1) % ARRIVALS;
+		arr_len--;
+	}
+	if (arr_len == 0 || arrivals[arr_head].row != row)
+		return 0;
+	ms = arrivals[arr_head].ms;
+	arr_head = (arr_head + 1) % ARRIVALS;
+	arr_len--;
+	return ms;
+}
 
 static struct kind	*kinds;
 static struct put	*q_head, **q_tail = &q_head;
@@ -45,7 +90,7 @@ static struct loop_timer *kick_timer;
 static int64_t		 rows = -1;	/* in the table; -1 = not counted yet */
 static int		 failing;
 static struct loop_timer *retry_timer;
-static struct metric	*m_rows, *m_commits, *m_failed, *m_processed;
+static struct metric	*m_rows, *m_commits, *m_failed, *m_processed, *m_ack;
 
 static void	process_some(void *);
 
@@ -60,6 +105,9 @@ inbox_metrics(void)
 	    "", "Inbox commits the store refused");
 	m_processed = metrics_counter("switchboard_inbox_processed_total", "",
 	    "Inbox rows whose work committed");
+	m_ack = metrics_histogram("switchboard_inbound_ack_seconds", "",
+	    "Inbound event arrived until its ack (after the inbox commit)",
+	    NULL);
 }
 
 static struct kind *
@@ -134,6 +182,7 @@ inbox_put(const char *kind, json_t *payload, const struct inbox_key *keys,
 	p = xcalloc(1, sizeof *p);
 	p->kind = xstrdup(kind);
 	p->payload = payload;
+	p->put_ms = now_ms();
 	if (nkeys > 0) {
 		p->keys = xcalloc(nkeys, sizeof *p->keys);
 		for (i = 0; i < nkeys; i++) {
@@ -282,6 +331,7 @@ inbox_flush(void)
 			rc = -1;
 			break;
 		}
+		arrival_add(sqlite3_last_insert_rowid(store_db()), p->put_ms);
 		if ((k = kind_find(p->kind)) != NULL && k->insert != NULL)
 			k->insert(p->payload, (size_t)(ahead + inserted),
 			    k->arg);
@@ -304,6 +354,10 @@ inbox_flush(void)
 		list = p->next;
 		if (p->done != NULL)
 			p->done(rc == 0 ? p->rc : -1, p->arg);
+		/* The done callback sent the ack (Socket Mode, Events API). */
+		if (rc == 0 && p->kind != NULL)
+			metrics_observe(m_ack, (double)(now_ms() - p->put_ms) /
+			    1000);
 		put_free(p);
 	}
 	if (rc == 0 && inserted > 0)
@@ -375,6 +429,7 @@ process_one(int64_t *after)
 	char		*kind;
 	const char	*text;
 	int64_t		 id;
+	uint64_t	 arrived, first;
 	int		 rc;
 
 	st = store_stmt("SELECT id, kind, payload FROM inbox WHERE id > ?"
@@ -391,12 +446,18 @@ process_one(int64_t *after)
 	sqlite3_reset(st);
 	*after = id;
 
+	arrived = arrival_take(id);
 	if ((k = kind_find(kind)) == NULL || payload == NULL) {
 		log_warnx("inbox: row %lld (%s) %s, dropped", (long long)id,
 		    kind, payload == NULL ? "is corrupt" : "has no handler");
 		rc = 0;
-	} else
+	} else {
+		first = chat_op_last_id();
 		rc = k->process(payload, k->arg);
+		/* Its first reply: the first outbox row its work made. */
+		if (rc != -1 && arrived != 0 && chat_op_last_id() > first)
+			outbox_time_reply(first + 1, arrived);
+	}
 	free(kind);
 	json_decref(payload);
 	if (rc == -1)

@@ -104,6 +104,38 @@ outbox_metrics(const char *adapter, const struct out_op *o,
 	free(labels);
 }
 
+/* Replies being timed (outbox_time_reply), a small ring. */
+#define TIMED_REPLIES	256
+static struct {
+	uint64_t	 id, arrival_ms;
+} timed[TIMED_REPLIES];
+static size_t		 ntimed_next;
+
+void
+outbox_time_reply(uint64_t id, uint64_t arrival_ms)
+{
+	timed[ntimed_next].id = id;
+	timed[ntimed_next].arrival_ms = arrival_ms;
+	ntimed_next = (ntimed_next + 1) % TIMED_REPLIES;
+}
+
+static void
+reply_timed(uint64_t id)
+{
+	size_t	 i;
+
+	for (i = 0; i < TIMED_REPLIES; i++)
+		if (timed[i].id == id && id != 0) {
+			metrics_observe(metrics_histogram(
+			    "switchboard_event_first_reply_seconds", "",
+			    "Inbound event arrived until the first reply its"
+			    " work made was delivered", NULL),
+			    (double)(now_ms() - timed[i].arrival_ms) / 1000);
+			timed[i].id = 0;
+			return;
+		}
+}
+
 static struct adapter *
 reg_find(const char *name)
 {
@@ -952,6 +984,7 @@ chat_op_done(struct chat_op *op, const char *ref)
 	store_commit();
 	metrics_inc(m_sent);
 	outbox_metrics(l->adapter, o, NULL);
+	reply_timed(op->id);
 	kind = op->kind;
 	q = o->q;
 	lane_unlink(l, o);

@@ -82,4 +82,11 @@ struct adapter	*outbox_adapter(const char *name);
 size_t		 outbox_pending(void);	/* rows not yet done */
 size_t		 outbox_inflight(void);	/* ops handed to adapters */
 
+/*
+ * Times an inbound event's first reply: when outbox row id (the first its
+ * work made) is delivered, arrival_ms (monotonic) to then goes into the
+ * event → first reply histogram.  A bounded set; the oldest are forgotten.
+ */
+void		 outbox_time_reply(uint64_t id, uint64_t arrival_ms);
+
 #endif

@@ -648,6 +648,21 @@ def test_events_signatures_url_verification_retries_and_form_click(tmp, ds):
                            c["args"] and "Which provider" in text_of(c))
         time.sleep(0.5)
         check(len(fake.calls("reactions.add")) == 1, "retry deduped")
+        # The two latencies of an inbound event are measured: to its ack,
+        # and to the first reply its work made (a command answers at once;
+        # a task's first reply waits for its worktree).
+        check(metric(port, "switchboard_inbound_ack_seconds_count") >= 1,
+              "inbound event → ack histogram moved")
+        st, _ = signed(port, "/slack/events", callback(
+            mention("1710.000009", text="<@UBOT> help"), "EvHTTP9"))
+        check(st == 200, "help → %s" % st)
+        fake.wait_call("chat.postMessage", lambda c: "I run coding agents"
+                       in text_of(c))
+        deadline = time.time() + 10 * SLOW
+        while metric(port, "switchboard_event_first_reply_seconds_count") < 1:
+            check(time.time() < deadline,
+                  "event → first reply histogram never moved")
+            time.sleep(0.1)
 
         form = urllib.parse.urlencode(
             {"payload": json.dumps(click(q, choice_index=0))}).encode()

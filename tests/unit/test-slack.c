@@ -68,6 +68,18 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 {
 }
 
+/* The inbox times first replies through the outbox; no outbox here. */
+uint64_t
+chat_op_last_id(void)
+{
+	return 0;
+}
+
+void
+outbox_time_reply(uint64_t id, uint64_t arrival_ms)
+{
+}
+
 static void
 seen_reset(void)
 {
