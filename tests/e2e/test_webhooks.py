@@ -355,7 +355,15 @@ def test_accepted_event_is_posted_once_and_accounted_for_across_kill9(tmp, ds):
     time.sleep(1.5)
     both = first + d2.lines
     opening = [l for l in both if "GitHub issue #31" in l and "starting #1" in l]
-    check(len(opening) == 1, "opening message %d times: %r" % (len(opening), both))
+    # The event is worked on once (one conversation, one agent, below).  Its
+    # opening message reaches the console at least once and at most once per
+    # daemon: a line printed in the instant between the console's write and
+    # the outbox recording it as sent is printed again after the kill -9 — a
+    # terminal cannot be asked whether a line arrived (Slack can, and is:
+    # test_slack's lost-reply test).
+    again = [l for l in d2.lines if "GitHub issue #31" in l]
+    check(1 <= len(opening) <= 2 and len(again) <= 1,
+          "opening message %d times: %r" % (len(opening), both))
     done = any("✅ #1 done" in l for l in first)
     interrupted = any("#1 was interrupted" in l for l in d2.lines)
     check(done or interrupted, "agent #1 neither finished nor reported: %r" % both)
