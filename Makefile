@@ -167,7 +167,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS:= -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS))
+FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS)) $(BUILD)/gen/web-assets.c
 
 fuzz: deps-fuzz $(FUZZ_BINS)
 
