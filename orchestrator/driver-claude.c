@@ -272,6 +272,7 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 	json_t			*j, *v;
 	const char		*type, *sub, *sid, *cwd;
 	size_t			 i;
+	unsigned		 want;
 
 	for (i = 0; i < nitems(claude_top); i++)
 		f[i].key = claude_top[i];
@@ -279,9 +280,12 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 		return -1;
 	if (f[0].len == 6 && memcmp(f[0].val, "\"user\"", 6) == 0)
 		return 0;	/* tool results: nothing to show */
+	/* Only what the line's type uses: an assistant line its message. */
+	want = f[0].len == 11 && memcmp(f[0].val, "\"assistant\"", 11) == 0 ?
+	    (1u << 0 | 1u << CLAUDE_MESSAGE) : ~(1u << CLAUDE_MESSAGE);
 	j = json_object();
 	for (i = 0; i < nitems(claude_top); i++) {
-		if (f[i].val == NULL)
+		if (f[i].val == NULL || !(want & 1u << i))
 			continue;
 		if (i == CLAUDE_MESSAGE)
 			v = *f[i].val == '{' ? claude_pick_message(f[i].val,

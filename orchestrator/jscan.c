@@ -10,6 +10,7 @@
 #include "orchestrator/jscan.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,12 +79,29 @@ utf8_seq(const char *p, const char *end)
 }
 
 /* A string at p (*p == '"'): the byte after its closing quote, or NULL. */
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
 static const char *
 skip_string(const char *p, const char *end, int *escaped)
 {
+	uint64_t	 x, q, b;
 	unsigned	 v, w;
 
 	for (p++; p < end; ) {
+		/* Eight plain bytes at a time: most of a line is plain text. */
+		while (end - p >= 8) {
+			memcpy(&x, p, 8);
+			q = x ^ ONES * '"';
+			b = x ^ ONES * '\\';
+			/* A control byte, '"', '\\' or a non-ASCII byte. */
+			if ((((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
+			    ((b - ONES) & ~b) | x) & HIGHS)
+				break;
+			p += 8;
+		}
+		if (p == end)
+			break;
 		switch (str_class[(unsigned char)*p]) {
 		case 0:
 			p++;
@@ -175,8 +193,8 @@ key_is(const char *k, size_t klen, int escaped, const char *key)
 	int	 r;
 
 	if (!escaped)
-		return klen == strlen(key) + 2 && memcmp(k + 1, key,
-		    klen - 2) == 0;
+		return k[1] == key[0] && strncmp(k + 1, key, klen - 2) == 0 &&
+		    key[klen - 2] == '\0';
 	if ((j = json_loadb(k, klen, JSON_DECODE_ANY, NULL)) == NULL)
 		return 0;
 	r = strcmp(json_string_value(j), key) == 0;
