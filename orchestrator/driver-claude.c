@@ -232,12 +232,40 @@ static const char *const claude_block[] = { "type", "text", "name" };
 static const char *const claude_input[] = { "file_path", "notebook_path",
     "command", "pattern", "url", "query", "description", "todos" };
 
+/* A block's type, text and name (jansson) and its input's few members. */
+static json_t *
+claude_pick_block(const char *s, size_t len)
+{
+	struct jscan_field	 f[nitems(claude_block) + 1];
+	json_t			*blk, *v;
+	size_t			 i;
+
+	for (i = 0; i < nitems(claude_block); i++)
+		f[i].key = claude_block[i];
+	f[i].key = "input";
+	if (jscan(s, len, f, nitems(f)) != '{')
+		return NULL;
+	blk = json_object();
+	for (i = 0; i < nitems(f); i++) {
+		if (f[i].val == NULL)
+			continue;
+		if (i == nitems(claude_block))
+			v = *f[i].val == '{' ? jscan_pick(f[i].val, f[i].len,
+			    claude_input, nitems(claude_input)) : json_null();
+		else
+			v = json_loadb(f[i].val, f[i].len, JSON_DECODE_ANY,
+			    NULL);
+		if (v != NULL)
+			json_object_set_new(blk, f[i].key, v);
+	}
+	return blk;
+}
+
 /* {"id", "content": [{type, text, name, input: {...}}...]} of a message. */
 static json_t *
 claude_pick_message(const char *s, size_t len)
 {
 	struct jscan_field	 mf[2] = { { .key = "id" }, { .key = "content" } };
-	struct jscan_field	 in = { .key = "input" };
 	json_t			*msg, *content, *blk, *v;
 	const char		*e;
 	size_t			 pos = 0, elen;
@@ -251,16 +279,9 @@ claude_pick_message(const char *s, size_t len)
 	if (mf[1].val == NULL || *mf[1].val != '[')
 		return msg;
 	content = json_array();
-	while (jscan_next(mf[1].val, mf[1].len, &pos, &e, &elen) == 1) {
-		if (*e != '{' || (blk = jscan_pick(e, elen, claude_block,
-		    nitems(claude_block))) == NULL)
-			continue;
-		if (jscan(e, elen, &in, 1) == '{' && in.val != NULL &&
-		    (v = jscan_pick(in.val, in.len, claude_input,
-		    nitems(claude_input))) != NULL)
-			json_object_set_new(blk, "input", v);
-		json_array_append_new(content, blk);
-	}
+	while (jscan_next(mf[1].val, mf[1].len, &pos, &e, &elen) == 1)
+		if (*e == '{' && (blk = claude_pick_block(e, elen)) != NULL)
+			json_array_append_new(content, blk);
 	json_object_set_new(msg, "content", content);
 	return msg;
 }
