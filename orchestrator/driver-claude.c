@@ -243,7 +243,7 @@ claude_pick_block(const char *s, size_t len)
 	for (i = 0; i < nitems(claude_block); i++)
 		f[i].key = claude_block[i];
 	f[i].key = "input";
-	if (jscan(s, len, f, nitems(f)) != '{')
+	if (jscan_known(s, len, f, nitems(f)) != '{')
 		return NULL;
 	blk = json_object();
 	for (i = 0; i < nitems(f); i++) {
@@ -253,8 +253,7 @@ claude_pick_block(const char *s, size_t len)
 			v = *f[i].val == '{' ? jscan_pick(f[i].val, f[i].len,
 			    claude_input, nitems(claude_input)) : json_null();
 		else
-			v = json_loadb(f[i].val, f[i].len, JSON_DECODE_ANY,
-			    NULL);
+			v = jscan_value(f[i].val, f[i].len);
 		if (v != NULL)
 			json_object_set_new(blk, f[i].key, v);
 	}
@@ -270,11 +269,11 @@ claude_pick_message(const char *s, size_t len)
 	const char		*e;
 	size_t			 pos = 0, elen;
 
-	if (jscan(s, len, mf, 2) != '{')
+	if (jscan_known(s, len, mf, 2) != '{')
 		return NULL;
 	msg = json_object();
-	if (mf[0].val != NULL && (v = json_loadb(mf[0].val, mf[0].len,
-	    JSON_DECODE_ANY, NULL)) != NULL)
+	if (mf[0].val != NULL && (v = jscan_value(mf[0].val,
+	    mf[0].len)) != NULL)
 		json_object_set_new(msg, "id", v);
 	if (mf[1].val == NULL || *mf[1].val != '[')
 		return msg;
@@ -312,8 +311,7 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 			v = *f[i].val == '{' ? claude_pick_message(f[i].val,
 			    f[i].len) : json_null();
 		else
-			v = json_loadb(f[i].val, f[i].len, JSON_DECODE_ANY |
-			    JSON_REJECT_DUPLICATES, NULL);
+			v = jscan_value(f[i].val, f[i].len);
 		if (v == NULL) {	/* a number jansson refuses */
 			json_decref(j);
 			return -1;

@@ -276,8 +276,7 @@ codex_stream_line(struct drv_stream *st, const char *line, size_t len)
 			jv = *f[i].val == '{' ? jscan_pick(f[i].val, f[i].len,
 			    codex_item, nitems(codex_item)) : json_null();
 		else
-			jv = json_loadb(f[i].val, f[i].len, JSON_DECODE_ANY |
-			    JSON_REJECT_DUPLICATES, NULL);
+			jv = jscan_value(f[i].val, f[i].len);
 		if (jv == NULL) {	/* a number jansson refuses */
 			json_decref(j);
 			return -1;

@@ -40,18 +40,33 @@ struct jscan_field {
  */
 int		 jscan(const char *s, size_t len, struct jscan_field *f, size_t nf);
 /*
+ * The same for a span of a text jscan accepted (a member's value, an
+ * element), without checking it again: an assistant line's message is
+ * looked into three levels deep, and checking it at each level cost more
+ * than the first check.  On other input the result is unspecified, but it
+ * never reads outside s[0..len).
+ */
+int		 jscan_known(const char *s, size_t len, struct jscan_field *f,
+		    size_t nf);
+/*
  * An array's elements, one by one: *pos is 0 at first; each call stores the
  * next element's span and returns 1, then 0 after the last; -1 when s is not
- * a valid array.
+ * an array.  Like jscan_known, for spans of a text jscan accepted.
  */
 int		 jscan_next(const char *s, size_t len, size_t *pos,
 		    const char **val, size_t *vlen);
 /*
  * A jansson object holding only the named top-level members of the object
  * s[0..len) (each decoded by jansson, duplicates refused), or NULL when s is
- * not a valid object (or jansson refuses a picked member).
+ * not an object (or jansson refuses a picked member).  Like jscan_known, for
+ * spans of a text jscan accepted.
  */
 struct json_t	*jscan_pick(const char *s, size_t len, const char *const *keys,
 		    size_t nkeys);
+/*
+ * A member's value span, built by jansson (a string without escapes
+ * straight from its text), or NULL when jansson refuses it.
+ */
+struct json_t	*jscan_value(const char *val, size_t len);
 
 #endif

@@ -156,6 +156,23 @@ TEST(jscan_nesting_is_bounded_like_jansson)
 	free(s);
 }
 
+TEST(jscan_known_finds_the_same_spans)
+{
+	const char		*s = "{\"a\":\"x\\\\\",\"b\":[\"\\\"]\",{}],"
+	    "\"c\":\"\\\\\\\"\",\"d\":1}";
+	struct jscan_field	 f[4] = { { .key = "a" }, { .key = "b" },
+	    { .key = "c" }, { .key = "d" } }, g[4];
+
+	memcpy(g, f, sizeof f);
+	CHECK(jscan(s, strlen(s), f, 4) == '{');
+	CHECK(jscan_known(s, strlen(s), g, 4) == '{');
+	CHECK(f[0].val != NULL && f[3].val != NULL);
+	CHECK(memcmp(f, g, sizeof f) == 0);
+	/* "x\\" ends at its quote; "\\\"" does not end early. */
+	CHECK(f[0].len == 5 && f[2].len == 6);
+	CHECK(f[3].len == 1 && *f[3].val == '1');
+}
+
 TEST(jscan_next_walks_an_array)
 {
 	const char	*s = " [ 1 , {\"a\":[2,3]} ,\"x\" ] ";
@@ -301,6 +318,7 @@ main(void)
 	RUN(jscan_finds_top_level_members_only);
 	RUN(jscan_escaped_keys_match_and_duplicates_are_refused);
 	RUN(jscan_nesting_is_bounded_like_jansson);
+	RUN(jscan_known_finds_the_same_spans);
 	RUN(jscan_next_walks_an_array);
 	RUN(jscan_pick_builds_only_the_named_members);
 	RUN(claude_tool_result_lines_are_checked_but_show_nothing);
