@@ -175,7 +175,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS:= -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS))
+FUZZ_LIBSRC := $(filter-out bot/main.c,$(SRCS)) $(BUILD)/gen/web-assets.c
 
 # make fuzz builds every target, then runs each for FUZZ_TIME seconds from its
 # seed corpus (tests/fuzz/corpus/NAME, if any); new inputs go to build/fuzz/corpus.

@@ -176,7 +176,18 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 		if (stat(old, &st) == 0)
 			l->total -= (size_t)st.st_size < l->total ?
 			    (size_t)st.st_size : l->total;
-		if (rename(path, old) == -1)
+		/*
+		 * Swap the two files and empty the new current one rather
+		 * than rename over .old: a streaming agent rotates every
+		 * half cap (twice a second at 1 MB/s), and each new inode
+		 * cost ext4 a scan of the recently deleted ones — 18 % of
+		 * the daemon's CPU with 50 such agents (perf, bench/agents).
+		 */
+		if (renameat2(AT_FDCWD, path, AT_FDCWD, old,
+		    RENAME_EXCHANGE) == 0) {
+			if (truncate(path, 0) == -1)
+				log_warn("agentlog: truncate %s", path);
+		} else if (rename(path, old) == -1)
 			log_warn("agentlog: rename %s", path);
 		free(old);
 		l->cur = 0;

@@ -20,6 +20,7 @@
  * follow-up to a running agent waits for the next turn (--resume).
  */
 #include "orchestrator/driver.h"
+#include "orchestrator/jscan.h"
 #include "orchestrator/agent.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -216,16 +217,108 @@ on_result(struct drv_stream *st, const json_t *j)
 	free(why);
 }
 
+/*
+ * What of a line is used: the top-level members below, and of an assistant
+ * message its id and content blocks' type/text/name and the few input
+ * members a step shows.  jscan checks the whole line and finds them; only
+ * they go through jansson, so a tool_result's file contents or a Write's new
+ * file is never built.  A "user" line (tool results) shows nothing at all.
+ */
+static const char *const claude_top[] = { "type", "subtype", "session_id",
+    "cwd", "tool_name", "result", "usage", "num_turns", "total_cost_usd",
+    "is_error", "message" };
+#define CLAUDE_MESSAGE	10		/* claude_top[CLAUDE_MESSAGE] */
+static const char *const claude_block[] = { "type", "text", "name" };
+static const char *const claude_input[] = { "file_path", "notebook_path",
+    "command", "pattern", "url", "query", "description", "todos" };
+
+/* A block's type, text and name (jansson) and its input's few members. */
+static json_t *
+claude_pick_block(const char *s, size_t len)
+{
+	struct jscan_field	 f[nitems(claude_block) + 1];
+	json_t			*blk, *v;
+	size_t			 i;
+
+	for (i = 0; i < nitems(claude_block); i++)
+		f[i].key = claude_block[i];
+	f[i].key = "input";
+	if (jscan_known(s, len, f, nitems(f)) != '{')
+		return NULL;
+	blk = json_object();
+	for (i = 0; i < nitems(f); i++) {
+		if (f[i].val == NULL)
+			continue;
+		if (i == nitems(claude_block))
+			v = *f[i].val == '{' ? jscan_pick(f[i].val, f[i].len,
+			    claude_input, nitems(claude_input)) : json_null();
+		else
+			v = jscan_value(f[i].val, f[i].len);
+		if (v != NULL)
+			json_object_set_new(blk, f[i].key, v);
+	}
+	return blk;
+}
+
+/* {"id", "content": [{type, text, name, input: {...}}...]} of a message. */
+static json_t *
+claude_pick_message(const char *s, size_t len)
+{
+	struct jscan_field	 mf[2] = { { .key = "id" }, { .key = "content" } };
+	json_t			*msg, *content, *blk, *v;
+	const char		*e;
+	size_t			 pos = 0, elen;
+
+	if (jscan_known(s, len, mf, 2) != '{')
+		return NULL;
+	msg = json_object();
+	if (mf[0].val != NULL && (v = jscan_value(mf[0].val,
+	    mf[0].len)) != NULL)
+		json_object_set_new(msg, "id", v);
+	if (mf[1].val == NULL || *mf[1].val != '[')
+		return msg;
+	content = json_array();
+	while (jscan_next(mf[1].val, mf[1].len, &pos, &e, &elen) == 1)
+		if (*e == '{' && (blk = claude_pick_block(e, elen)) != NULL)
+			json_array_append_new(content, blk);
+	json_object_set_new(msg, "content", content);
+	return msg;
+}
+
 int
 claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 {
-	json_t		*j;
-	const char	*type, *sub, *sid, *cwd;
+	struct jscan_field	 f[nitems(claude_top)];
+	json_t			*j, *v;
+	const char		*type, *sub, *sid, *cwd;
+	size_t			 i;
+	unsigned		 want;
 
-	if ((j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+	for (i = 0; i < nitems(claude_top); i++)
+		f[i].key = claude_top[i];
+	if (jscan(line, len, f, nitems(claude_top)) != '{' || f[0].val == NULL)
 		return -1;
-	if (!json_is_object(j) ||
-	    (type = json_string_value(json_object_get(j, "type"))) == NULL) {
+	if (f[0].len == 6 && memcmp(f[0].val, "\"user\"", 6) == 0)
+		return 0;	/* tool results: nothing to show */
+	/* Only what the line's type uses: an assistant line its message. */
+	want = f[0].len == 11 && memcmp(f[0].val, "\"assistant\"", 11) == 0 ?
+	    (1u << 0 | 1u << CLAUDE_MESSAGE) : ~(1u << CLAUDE_MESSAGE);
+	j = json_object();
+	for (i = 0; i < nitems(claude_top); i++) {
+		if (f[i].val == NULL || !(want & 1u << i))
+			continue;
+		if (i == CLAUDE_MESSAGE)
+			v = *f[i].val == '{' ? claude_pick_message(f[i].val,
+			    f[i].len) : json_null();
+		else
+			v = jscan_value(f[i].val, f[i].len);
+		if (v == NULL) {	/* a number jansson refuses */
+			json_decref(j);
+			return -1;
+		}
+		json_object_set_new(j, claude_top[i], v);
+	}
+	if ((type = json_string_value(json_object_get(j, "type"))) == NULL) {
 		json_decref(j);
 		return -1;
 	}

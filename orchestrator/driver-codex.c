@@ -22,6 +22,7 @@
  * and error (→ failure).
  */
 #include "orchestrator/driver.h"
+#include "orchestrator/jscan.h"
 #include "orchestrator/sandbox.h"
 #include "orchestrator/agent.h"
 #include "config/config.h"
@@ -242,17 +243,47 @@ on_turn_completed(struct drv_stream *st, const json_t *j)
 		emit(st, DRV_FAIL, st->own_failure);
 }
 
+/*
+ * What of a line is used: the top-level members below and, of an item, the
+ * members on_item reads.  jscan checks the whole line and finds them; only
+ * they go through jansson, so a command's aggregated_output is never built.
+ */
+static const char *const codex_top[] = { "type", "thread_id", "usage",
+    "error", "message", "item" };
+#define CODEX_ITEM	5		/* codex_top[CODEX_ITEM] */
+static const char *const codex_item[] = { "type", "command", "exit_code",
+    "changes", "text", "items", "server", "tool", "status", "error",
+    "query", "message" };
+
 int
 codex_stream_line(struct drv_stream *st, const char *line, size_t len)
 {
-	json_t		*j, *err;
-	const char	*type, *v;
-	char		*s;
+	struct jscan_field	 f[nitems(codex_top)];
+	json_t			*j, *err, *jv;
+	const char		*type, *v;
+	char			*s;
+	size_t			 i;
 
-	if ((j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+	for (i = 0; i < nitems(codex_top); i++)
+		f[i].key = codex_top[i];
+	if (jscan(line, len, f, nitems(codex_top)) != '{')
 		return -1;
-	if (!json_is_object(j) ||
-	    (type = json_string_value(json_object_get(j, "type"))) == NULL) {
+	j = json_object();
+	for (i = 0; i < nitems(codex_top); i++) {
+		if (f[i].val == NULL)
+			continue;
+		if (i == CODEX_ITEM)
+			jv = *f[i].val == '{' ? jscan_pick(f[i].val, f[i].len,
+			    codex_item, nitems(codex_item)) : json_null();
+		else
+			jv = jscan_value(f[i].val, f[i].len);
+		if (jv == NULL) {	/* a number jansson refuses */
+			json_decref(j);
+			return -1;
+		}
+		json_object_set_new(j, codex_top[i], jv);
+	}
+	if ((type = json_string_value(json_object_get(j, "type"))) == NULL) {
 		json_decref(j);
 		return -1;
 	}

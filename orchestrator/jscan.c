@@ -1,0 +1,466 @@
+/*
+ * jscan — a validating JSON scanner that builds nothing (see jscan.h).
+ *
+ * Iterative, so a deeply nested line costs a bit per level, not a stack
+ * frame: the open containers are a bit stack (1 = object), bounded like
+ * jansson's parser.  Strings are checked byte by byte against a class
+ * table; UTF-8 follows jansson's utf8_check_full (no overlongs, no encoded
+ * surrogates, nothing above U+10FFFF).
+ */
+#include "orchestrator/jscan.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Byte classes inside a string: 0 plain, 1 end or escape, 2 control, 3 UTF-8 lead/other. */
+static const unsigned char str_class[256] = {
+	[0x00 ... 0x1f] = 2,
+	['"'] = 1, ['\\'] = 1,
+	[0x80 ... 0xff] = 3,
+};
+
+static int
+hex4(const char *p, const char *end, unsigned *v)
+{
+	int	 i, c;
+
+	if (end - p < 4)
+		return -1;
+	*v = 0;
+	for (i = 0; i < 4; i++) {
+		c = (unsigned char)p[i];
+		if (c >= '0' && c <= '9')
+			c -= '0';
+		else if (c >= 'a' && c <= 'f')
+			c -= 'a' - 10;
+		else if (c >= 'A' && c <= 'F')
+			c -= 'A' - 10;
+		else
+			return -1;
+		*v = *v << 4 | (unsigned)c;
+	}
+	return 0;
+}
+
+/* One UTF-8 sequence at p (p[0] >= 0x80): its end, or NULL. */
+static const char *
+utf8_seq(const char *p, const char *end)
+{
+	const unsigned char	*u = (const unsigned char *)p;
+	unsigned char		 lo = 0x80, hi = 0xbf;
+	int			 n, i;
+
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 1;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		n = 2;
+		if (u[0] == 0xe0)
+			lo = 0xa0;		/* overlong */
+		else if (u[0] == 0xed)
+			hi = 0x9f;		/* surrogates */
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		n = 3;
+		if (u[0] == 0xf0)
+			lo = 0x90;		/* overlong */
+		else if (u[0] == 0xf4)
+			hi = 0x8f;		/* > U+10FFFF */
+	} else
+		return NULL;
+	if (end - p <= n)
+		return NULL;
+	if (u[1] < lo || u[1] > hi)
+		return NULL;
+	for (i = 2; i <= n; i++)
+		if (u[i] < 0x80 || u[i] > 0xbf)
+			return NULL;
+	return p + n + 1;
+}
+
+/* A string at p (*p == '"'): the byte after its closing quote, or NULL. */
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+static const char *
+skip_string(const char *p, const char *end, int *escaped)
+{
+	uint64_t	 x, q, b, m;
+	unsigned	 v, w;
+
+	for (p++; p < end; ) {
+		/* Eight plain bytes at a time: most of a line is plain text. */
+		while (end - p >= 8) {
+			memcpy(&x, p, 8);
+			q = x ^ ONES * '"';
+			b = x ^ ONES * '\\';
+			/*
+			 * A control byte, '"', '\\' or a non-ASCII byte: the
+			 * lowest flag is exact (a borrow only runs upwards),
+			 * so go straight to that byte.
+			 */
+			m = (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
+			    ((b - ONES) & ~b) | x) & HIGHS;
+			if (m != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				p += __builtin_ctzll(m) / 8;
+#endif
+				break;
+			}
+			p += 8;
+		}
+		if (p == end)
+			break;
+		switch (str_class[(unsigned char)*p]) {
+		case 0:
+			p++;
+			continue;
+		case 2:
+			return NULL;
+		case 3:
+			if ((p = utf8_seq(p, end)) == NULL)
+				return NULL;
+			continue;
+		}
+		if (*p == '"')
+			return p + 1;
+		/* A backslash. */
+		*escaped = 1;
+		if (++p == end)
+			return NULL;
+		switch (*p) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			p++;
+			continue;
+		case 'u':
+			break;
+		default:
+			return NULL;
+		}
+		if (hex4(p + 1, end, &v) == -1 || v == 0)
+			return NULL;	/* jansson refuses \u0000 */
+		p += 5;
+		if (v >= 0xdc00 && v <= 0xdfff)
+			return NULL;	/* a lone low surrogate */
+		if (v >= 0xd800 && v <= 0xdbff) {
+			if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+			    hex4(p + 2, end, &w) == -1 || w < 0xdc00 ||
+			    w > 0xdfff)
+				return NULL;
+			p += 6;
+		}
+	}
+	return NULL;
+}
+
+static const char *
+skip_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p == end)
+		return NULL;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (p < end && *p == '.') {
+		if (++p == end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	return p;
+}
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' ||
+	    *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Does the key span (quotes included) name key?  Escaped keys via jansson. */
+static int
+key_is(const char *k, size_t klen, int escaped, const char *key)
+{
+	json_t	*j;
+	int	 r;
+
+	if (!escaped)
+		return k[1] == key[0] && strlen(key) == klen - 2 &&
+		    memcmp(k + 1, key, klen - 2) == 0;
+	if ((j = json_loadb(k, klen, JSON_DECODE_ANY, NULL)) == NULL)
+		return 0;
+	r = strcmp(json_string_value(j), key) == 0;
+	json_decref(j);
+	return r;
+}
+
+/*
+ * One value at p (no leading whitespace): the byte after it, or NULL.  When
+ * it is an object, its top-level members named in f get their spans.
+ */
+/*
+ * A string of a text already checked: only its end is wanted, so the
+ * closing quote is the first one not escaped by an odd run of backslashes.
+ */
+static const char *
+skip_known_string(const char *p, const char *end, int *escaped)
+{
+	const char	*start = ++p, *q, *r;
+
+	while ((q = memchr(p, '"', (size_t)(end - p))) != NULL) {
+		for (r = q; r > start && r[-1] == '\\'; r--)
+			;
+		if ((q - r) % 2 == 0) {
+			*escaped = memchr(start, '\\', (size_t)(q - start)) !=
+			    NULL;
+			return q + 1;
+		}
+		p = q + 1;
+	}
+	return NULL;
+}
+
+static const char *
+skip_value(const char *p, const char *end, struct jscan_field *f, size_t nf,
+    int known)
+{
+	unsigned char		 objs[JSCAN_MAX_DEPTH / 8];
+	struct jscan_field	*cur = NULL;
+	const char		*k;
+	size_t			 i;
+	int			 depth = 0, esc, obj;
+
+value:
+	if (p == end)
+		return NULL;
+	switch (*p) {
+	case '{':
+	case '[':
+		if (depth == JSCAN_MAX_DEPTH)
+			return NULL;
+		obj = *p == '{';
+		if (obj)
+			objs[depth / 8] |= (unsigned char)(1u << depth % 8);
+		else
+			objs[depth / 8] &= (unsigned char)~(1u << depth % 8);
+		depth++;
+		p = skip_ws(p + 1, end);
+		if (p < end && *p == (obj ? '}' : ']')) {
+			p++;
+			depth--;
+			goto after;
+		}
+		if (obj)
+			goto key;
+		goto value;
+	case '"':
+		esc = 0;
+		if ((p = known ? skip_known_string(p, end, &esc) :
+		    skip_string(p, end, &esc)) == NULL)
+			return NULL;
+		break;
+	case 't':
+		if (end - p < 4 || memcmp(p, "true", 4) != 0)
+			return NULL;
+		p += 4;
+		break;
+	case 'f':
+		if (end - p < 5 || memcmp(p, "false", 5) != 0)
+			return NULL;
+		p += 5;
+		break;
+	case 'n':
+		if (end - p < 4 || memcmp(p, "null", 4) != 0)
+			return NULL;
+		p += 4;
+		break;
+	default:
+		if ((p = skip_number(p, end)) == NULL)
+			return NULL;
+		break;
+	}
+after:
+	if (depth == 0)
+		return p;
+	if (depth == 1 && cur != NULL) {
+		cur->len = (size_t)(p - cur->val);
+		cur = NULL;
+	}
+	p = skip_ws(p, end);
+	if (p == end)
+		return NULL;
+	if (objs[(depth - 1) / 8] & (1u << (depth - 1) % 8)) {
+		if (*p == '}') {
+			p++;
+			depth--;
+			goto after;
+		}
+		if (*p != ',')
+			return NULL;
+		p = skip_ws(p + 1, end);
+		goto key;
+	}
+	if (*p == ']') {
+		p++;
+		depth--;
+		goto after;
+	}
+	if (*p != ',')
+		return NULL;
+	p = skip_ws(p + 1, end);
+	goto value;
+key:
+	if (p == end || *p != '"')
+		return NULL;
+	k = p;
+	esc = 0;
+	if ((p = known ? skip_known_string(p, end, &esc) :
+	    skip_string(p, end, &esc)) == NULL)
+		return NULL;
+	if (depth == 1 && nf > 0) {
+		cur = NULL;
+		for (i = 0; i < nf; i++)
+			if (key_is(k, (size_t)(p - k), esc, f[i].key)) {
+				if (f[i].val != NULL)
+					return NULL;	/* duplicate */
+				cur = &f[i];
+				break;
+			}
+	}
+	p = skip_ws(p, end);
+	if (p == end || *p != ':')
+		return NULL;
+	p = skip_ws(p + 1, end);
+	if (depth == 1 && cur != NULL)
+		cur->val = p;
+	goto value;
+}
+
+static int
+scan(const char *s, size_t len, struct jscan_field *f, size_t nf, int known)
+{
+	const char	*end = s + len, *p, *v;
+	size_t		 i;
+
+	for (i = 0; i < nf; i++) {
+		f[i].val = NULL;
+		f[i].len = 0;
+	}
+	v = skip_ws(s, end);
+	if ((p = skip_value(v, end, f, nf, known)) == NULL ||
+	    skip_ws(p, end) != end) {
+		for (i = 0; i < nf; i++)
+			f[i].val = NULL;
+		return -1;
+	}
+	return (unsigned char)*v;
+}
+
+int
+jscan(const char *s, size_t len, struct jscan_field *f, size_t nf)
+{
+	return scan(s, len, f, nf, 0);
+}
+
+int
+jscan_known(const char *s, size_t len, struct jscan_field *f, size_t nf)
+{
+	return scan(s, len, f, nf, 1);
+}
+
+int
+jscan_next(const char *s, size_t len, size_t *pos, const char **val,
+    size_t *vlen)
+{
+	const char	*end = s + len, *p, *q;
+
+	if (*pos == 0) {
+		p = skip_ws(s, end);
+		if (p == end || *p != '[')
+			return -1;
+		p = skip_ws(p + 1, end);
+		if (p < end && *p == ']')
+			goto last;
+	} else {
+		p = skip_ws(s + *pos, end);
+		if (p == end)
+			return -1;
+		if (*p == ']')
+			goto last;
+		if (*p != ',')
+			return -1;
+		p = skip_ws(p + 1, end);
+	}
+	if ((q = skip_value(p, end, NULL, 0, 1)) == NULL)
+		return -1;
+	*val = p;
+	*vlen = (size_t)(q - p);
+	*pos = (size_t)(q - s);
+	return 1;
+last:
+	if (skip_ws(p + 1, end) != end)
+		return -1;
+	*pos = len;
+	return 0;
+}
+
+json_t *
+jscan_pick(const char *s, size_t len, const char *const *keys, size_t nkeys)
+{
+	struct jscan_field	 fs[16], *f = fs;
+	json_t			*o = NULL, *v;
+	size_t			 i;
+
+	if (nkeys > 16 && (f = calloc(nkeys, sizeof *f)) == NULL)
+		return NULL;
+	for (i = 0; i < nkeys; i++)
+		f[i].key = keys[i];
+	if (jscan_known(s, len, f, nkeys) != '{')
+		goto out;
+	o = json_object();
+	for (i = 0; i < nkeys; i++) {
+		if (f[i].val == NULL)
+			continue;
+		if ((v = jscan_value(f[i].val, f[i].len)) == NULL) {
+			json_decref(o);
+			o = NULL;
+			goto out;
+		}
+		json_object_set_new(o, keys[i], v);
+	}
+out:
+	if (f != fs)
+		free(f);
+	return o;
+}
+
+json_t *
+jscan_value(const char *val, size_t len)
+{
+	/*
+	 * A string without escapes is its own text: json_stringn builds it
+	 * without jansson's decoder, whose setup costs more than a short
+	 * string (half of what was left of the claude parser, callgrind).
+	 */
+	if (len >= 2 && val[0] == '"' && memchr(val, '\\', len) == NULL)
+		return json_stringn(val + 1, len - 2);
+	return json_loadb(val, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+	    NULL);
+}
