@@ -1118,7 +1118,8 @@ config_repo(const struct config *c, const char *name)
 {
 	size_t	 i;
 
-	for (i = 0; i < c->nrepos; i++) {
+	/* NULL: a stored row without a repo (the column allows it). */
+	for (i = 0; name != NULL && i < c->nrepos; i++) {
 		if (strcmp(c->repos[i].name, name) == 0)
 			return &c->repos[i];
 	}
@@ -1130,7 +1131,7 @@ config_agent(const struct config *c, const char *name)
 {
 	size_t	 i;
 
-	for (i = 0; i < c->nagents; i++) {
+	for (i = 0; name != NULL && i < c->nagents; i++) {
 		if (strcmp(c->agents[i].name, name) == 0)
 			return &c->agents[i];
 	}

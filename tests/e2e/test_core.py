@@ -419,6 +419,28 @@ def test_ended_agents_leave_memory_and_come_back_when_named(tmp, ds):
     check(d.stop() == 0, "clean exit")
 
 
+def test_a_stored_agent_without_a_repo_does_not_crash_status(tmp, ds):
+    # Found by bench/scale, whose rows leave the nullable repo column empty:
+    # loading such an agent compared NULL with the configured repo names.
+    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
+    ds.append(d)
+    d.send("new first")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d.expect(r"✅ #1 done")
+    check(d.stop() == 0, "clean exit")
+    import sqlite3
+    con = sqlite3.connect(os.path.join(d.state, "switchboard.db"))
+    con.execute("UPDATE agents SET repo = NULL")
+    con.commit()
+    con.close()
+    d2 = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
+    ds.append(d2)
+    d2.send("t%s status" % t)
+    d2.expect(r"No agents in this thread yet|#1 ")
+    check(d2.proc.poll() is None, "the daemon died")
+    check(d2.stop() == 0, "clean exit")
+
+
 def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
     d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
     ds.append(d)
