@@ -54,7 +54,9 @@ def script(tmp, name, text):
 def per_call(a, tmp):
     out = os.path.join(tmp, "per-call")
     s = script(tmp, "per-call.sh", PER_CALL % {"calls": a.calls, "out": out})
-    d = bl.sb.Daemon(os.path.join(tmp, "d1"), [("timer", [s], 300)])
+    # Sandboxed as agents are by default; the timings file is outside it.
+    d = bl.sb.Daemon(os.path.join(tmp, "d1"), [("timer", [s], 300,
+                     'sandbox_paths = [ "rw:%s" ];' % tmp)])
     bl.quiet_log(d)
     d.start()
     try:
@@ -73,7 +75,8 @@ def load(a, tmp):
     s = script(tmp, "load.sh", LOAD % {"go": go, "seconds": a.seconds,
                                        "gap": "%.3f" % (1.0 / a.rate),
                                        "report": report})
-    d = bl.sb.Daemon(os.path.join(tmp, "d2"), [("loader", [s], 300)])
+    d = bl.sb.Daemon(os.path.join(tmp, "d2"), [("loader", [s], 300,
+                     'sandbox_paths = [ "rw:%s" ];' % tmp)])
     with open(d.conf) as f:
         conf = f.read()
     conf = conf.replace("max_agents = 4;", "max_agents = %d;" % (a.agents + 4))
