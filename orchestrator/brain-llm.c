@@ -65,6 +65,7 @@ struct bstat {
 	char		*name;
 	struct metric	*turns, *tin, *tout, *cost, *errors;
 	struct metric	*latency_sum, *own_sum, *model_sum;
+	struct metric	*latency;	/* histogram of turn wall time */
 	int64_t		 day;		/* UTC day the cost is of */
 	double		 day_cost;
 	struct bstat	*next;
@@ -124,6 +125,8 @@ bstat_get(const char *name)
 		s->latency_sum = metrics_counter(
 		    "switchboard_brain_turn_seconds_total", l,
 		    "Wall time of turns, summed (divide by turns)");
+		s->latency = metrics_histogram("switchboard_brain_turn_seconds",
+		    l, "Wall time of a brain turn, model included", NULL);
 		s->model_sum = metrics_counter(
 		    "switchboard_brain_model_seconds_total", l,
 		    "Time waiting on the model, summed");
@@ -267,6 +270,7 @@ turn_end(struct bconv *b, const char *status, const char *error)
 	metrics_add(st->tout, (double)b->tout);
 	metrics_add(st->cost, b->cost);
 	metrics_add(st->latency_sum, wall / 1000.0);
+	metrics_observe(st->latency, wall / 1000.0);
 	metrics_add(st->model_sum, b->model_ms / 1000.0);
 	metrics_add(st->own_sum, b->own_ms / 1000.0);
 	if (strcmp(status, "done") != 0)

@@ -278,6 +278,8 @@ def scene(tmp, ds, provider):
                         % name, m), "metric %s missing" % name)
     check(re.search(r'switchboard_brain_turns_total\{brain="main"\} [5-9]',
                     m), "turns metric")
+    check(re.search(r'switchboard_brain_turn_seconds_count\{brain="main"\}'
+                    r' [5-9]', m), "turn latency histogram")
     check(d.stop() == 0, "clean exit")
     return d
 
