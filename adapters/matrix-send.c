@@ -540,7 +540,20 @@ matrix_pace_run(struct matrix *m)
 		m->send_timer = loop_timer_once(wait, matrix_pace_fire, m);
 }
 
-/* The out's PUT goes now, or queues behind the others (front: a retry). */
+/*
+ * Runs the queue on the next loop turn, not now: this may be a reply's
+ * callback in the middle of a batch of finished transfers, and a 429 later
+ * in the same batch must stop the account before anything else leaves (curl
+ * would hand a PUT started now to the very connection the 429 came on).
+ */
+static void
+matrix_pace_soon(struct matrix *m)
+{
+	if (m->send_timer == NULL && !m->destroyed)
+		m->send_timer = loop_timer_once(0, matrix_pace_fire, m);
+}
+
+/* The out's PUT queues behind the others (front: a retry) and goes soon. */
 static void
 matrix_pace(struct matrix_out *o, int front)
 {
@@ -548,11 +561,6 @@ matrix_pace(struct matrix_out *o, int front)
 
 	if (m->waitq_tail == NULL)
 		m->waitq_tail = &m->waitq;
-	if (!front && m->waitq == NULL && m->send_inflight <
-	    MATRIX_MAX_INFLIGHT && matrix_pace_wait(m) == 0) {
-		matrix_put_now(o);
-		return;
-	}
 	o->queued = 1;
 	if (front) {
 		o->qnext = m->waitq;
@@ -564,7 +572,7 @@ matrix_pace(struct matrix_out *o, int front)
 		*m->waitq_tail = o;
 		m->waitq_tail = &o->qnext;
 	}
-	matrix_pace_run(m);
+	matrix_pace_soon(m);
 }
 
 /* A 429: everything waits for retry_ms, then goes at most every gap. */
@@ -690,7 +698,7 @@ static void
 matrix_on_sent(struct matrix *m, const struct matrix_reply *r, void *arg)
 {
 	matrix_sent(m, r, arg);
-	matrix_pace_run(m);
+	matrix_pace_soon(m);
 }
 
 static void
