@@ -105,7 +105,8 @@ agent_load(int64_t id)
 	a->ended_ms = now_ms();	/* unloaded again once idle that long */
 	sqlite3_reset(st);
 	load_tail(a);
-	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
+	if (a->worktree != NULL && !a->runner->remote_workspace &&
+	    access(a->worktree, F_OK) == -1) {
 		free(a->worktree);
 		a->worktree = NULL;
 		a->cleaned = 1;

@@ -16,14 +16,16 @@
  * stop() deletes the pod with gracePeriodSeconds = the grace: the kubelet
  * sends SIGTERM, then SIGKILL, as the local runner does.
  *
- * The workspace (prepare/collect/cleanup) is, for now, the local runner's
- * worktree on the daemon's host, and the pod's workingDir is its path: that
- * needs the worktree on a volume the pod shares (and the fake cluster of the
- * tests, whose kubelet runs on this host).  The clone-in-the-pod workspace
- * of issue 19 item 3 replaces this.
+ * The workspace needs no shared disk (k8s-ws.c): the pod clones the agent's
+ * branch from the repo's remote into a volume of its own, pushes it back
+ * when the agent is done, and the daemon fetches it.  With cluster.daemon_id
+ * set, pod names and branches carry it and pods the label
+ * switchboard.dev/daemon, so daemons sharing a remote or a namespace never
+ * take each other's.
  */
 #include "orchestrator/runner.h"
 #include "orchestrator/k8s.h"
+#include "orchestrator/gitremote.h"
 #include "bot/http.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -62,6 +64,8 @@ struct run {
 	int			 term_signal;
 	char			*error;		/* never started: why */
 	json_t			*pod_json;	/* until it is posted */
+	int			 clone_rc;	/* the clone failed: its status */
+	char			*clone_out;	/* and the end of its log */
 };
 
 static void	watch_start(struct run *);
@@ -150,6 +154,7 @@ run_free(struct run *r)
 	free(r->ns);
 	free(r->name);
 	free(r->error);
+	free(r->clone_out);
 	json_decref(r->pod_json);
 	free(r);
 }
@@ -220,24 +225,14 @@ jstr(json_t *o, const char *k)
 	return s != NULL ? s : "";
 }
 
-/* Plain words for why a pod cannot start; NULL while it may still. */
+/* Plain words for why a container cannot start; NULL while it may still. */
 static char *
-cannot_start(struct run *r, json_t *pod)
+cannot_start_container(json_t *c)
 {
-	json_t		*st = json_object_get(pod, "status"), *c, *w;
-	const char	*reason;
-	size_t		 i;
+	json_t		*w = json_object_get(json_object_get(c, "state"),
+	    "waiting");
+	const char	*reason = jstr(w, "reason");
 
-	json_array_foreach(json_object_get(st, "conditions"), i, c) {
-		if (strcmp(jstr(c, "type"), "PodScheduled") == 0 &&
-		    strcmp(jstr(c, "status"), "False") == 0 &&
-		    strcmp(jstr(c, "reason"), "Unschedulable") == 0)
-			return xasprintf("no node of the cluster can run pod %s"
-			    " (Unschedulable: %s)", r->name, jstr(c, "message"));
-	}
-	c = container_status(pod);
-	w = json_object_get(json_object_get(c, "state"), "waiting");
-	reason = jstr(w, "reason");
 	if (strcmp(reason, "ImagePullBackOff") == 0 ||
 	    strcmp(reason, "InvalidImageName") == 0)
 		return xasprintf("the image %s cannot be pulled (%s%s%s)",
@@ -249,6 +244,95 @@ cannot_start(struct run *r, json_t *pod)
 		return xasprintf("the container cannot be created (%s%s%s)",
 		    reason, *jstr(w, "message") ? ": " : "", jstr(w, "message"));
 	return NULL;
+}
+
+/* Plain words for why a pod cannot start; NULL while it may still. */
+static char *
+cannot_start(struct run *r, json_t *pod)
+{
+	json_t		*st = json_object_get(pod, "status"), *c;
+	char		*why;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(st, "conditions"), i, c) {
+		if (strcmp(jstr(c, "type"), "PodScheduled") == 0 &&
+		    strcmp(jstr(c, "status"), "False") == 0 &&
+		    strcmp(jstr(c, "reason"), "Unschedulable") == 0)
+			return xasprintf("no node of the cluster can run pod %s"
+			    " (Unschedulable: %s)", r->name, jstr(c, "message"));
+	}
+	/* The clone container (the workspace) comes first. */
+	json_array_foreach(json_object_get(st, "initContainerStatuses"), i, c)
+		if ((why = cannot_start_container(c)) != NULL)
+			return why;
+	return cannot_start_container(container_status(pod));
+}
+
+/* The clone container's exit status if it failed, else -1. */
+static int
+clone_failed(json_t *pod)
+{
+	json_t	*c, *t;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(json_object_get(pod, "status"),
+	    "initContainerStatuses"), i, c) {
+		t = json_object_get(json_object_get(c, "state"), "terminated");
+		if (t != NULL && json_integer_value(json_object_get(t,
+		    "exitCode")) != 0)
+			return (int)json_integer_value(json_object_get(t,
+			    "exitCode"));
+	}
+	return -1;
+}
+
+/*
+ * The clone failed (no such branch on the remote, refused credentials, an
+ * unreachable remote): the turn's start error is what git said, from the
+ * last lines of the clone container's log.
+ */
+static void
+clone_log_line(const char *p, size_t n, void *arg)
+{
+	struct run	*r = arg;
+
+	if (r->clone_out == NULL)
+		r->clone_out = xcalloc(1, 1);
+	if (strlen(r->clone_out) < 2048) {
+		char *t = xasprintf("%s%s%.*s", r->clone_out,
+		    *r->clone_out ? "; " : "", (int)n, p);
+		free(r->clone_out);
+		r->clone_out = t;
+	}
+}
+
+static void
+clone_log_done(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+
+	r->log = NULL;
+	if (r->settled)
+		return;
+	r->error = xasprintf("the pod could not clone the agent's branch "
+	    "(exit %d)%s%s", r->clone_rc, r->clone_out != NULL ? ": " : "",
+	    r->clone_out != NULL ? r->clone_out : "");
+	log_warnx("agent %lld: %s", (long long)r->id, r->error);
+	r->log_done = 1;
+	maybe_settle(r);
+}
+
+static void
+clone_log(struct run *r, int rc)
+{
+	char	*path;
+
+	r->clone_rc = rc;
+	r->log_started = 1;
+	path = xasprintf("/api/v1/namespaces/%s/pods/%s/log?container=clone&"
+	    "tailLines=5", r->ns, r->name);
+	r->log = k8s_stream(r->k, path, clone_log_line, clone_log_done, r);
+	free(path);
 }
 
 static void
@@ -263,6 +347,7 @@ pod_update(struct run *r, json_t *pod)
 	json_t		*st = json_object_get(pod, "status"), *c, *state, *t;
 	const char	*phase = jstr(st, "phase");
 	char		*why, *line;
+	int		 rc;
 
 	if (r->settled || r->pod_done)
 		return;
@@ -273,6 +358,11 @@ pod_update(struct run *r, json_t *pod)
 		r->error = why;
 		r->pod_done = 1;
 		maybe_settle(r);
+		return;
+	}
+	if (!r->started && !r->deleting && (rc = clone_failed(pod)) >= 0) {
+		r->pod_done = 1;
+		clone_log(r, rc);
 		return;
 	}
 	if (json_object_get(state, "running") != NULL ||
@@ -660,7 +750,7 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	const struct cfg_kube	*kc = spec->agent != NULL ?
 	    spec->agent->kube : NULL;
 	unsigned char		 rnd[4];
-	char			 hex[9], *cause = NULL, *path;
+	char			 hex[9], *cause = NULL, *path, *url;
 	const char		*token;
 	json_t			*secret;
 
@@ -675,7 +765,11 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		fatal("getrandom");
 	hex_encode(rnd, sizeof rnd, hex);
-	r->name = xasprintf("sb-%lld-%s", (long long)r->id, hex);
+	if (kc != NULL && kc->daemon_id != NULL)
+		r->name = xasprintf("sb-%s-%lld-%s", kc->daemon_id,
+		    (long long)r->id, hex);
+	else
+		r->name = xasprintf("sb-%lld-%s", (long long)r->id, hex);
 	if (kc == NULL) {
 		r->ns = xstrdup("");
 		fail(r, xstrdup("the agent kind has no kubernetes settings"));
@@ -689,7 +783,21 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	}
 	if ((token = env_value(spec->env, "SWITCHBOARD_AGENT_TOKEN")) == NULL)
 		token = "";
+	if (spec->ws == NULL || spec->ws->branch == NULL ||
+	    (url = gitremote_url(spec->ws->repo_path, spec->ws->repo != NULL ?
+	    spec->ws->repo->remote : "origin", &cause)) == NULL) {
+		fail(r, xasprintf("no remote for the pod to clone from: %s",
+		    cause != NULL ? cause : "no branch"));
+		free(cause);
+		return r;
+	}
 	r->pod_json = runner_k8s_pod(r->name, r->ns, r->id, kc, spec);
+	runner_k8s_workspace(r->pod_json, kc, spec, url);
+	free(url);
+	if (kc->daemon_id != NULL)
+		json_object_set_new(json_object_get(json_object_get(r->pod_json,
+		    "metadata"), "labels"), "switchboard.dev/daemon",
+		    json_string(kc->daemon_id));
 	secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:O}, s:s, s:{s:s}}",
 	    "apiVersion", "v1", "kind", "Secret", "metadata", "name", r->name,
 	    "namespace", r->ns, "labels", json_object_get(json_object_get(
@@ -769,30 +877,12 @@ k8s_reap_orphan(int pid, int64_t agent_id, int grace_s)
 {
 }
 
-static void
-k8s_prepare(const struct ws_req *q, ws_done_fn done, void *arg)
-{
-	runner_local.prepare(q, done, arg);
-}
-
-static void
-k8s_collect(const struct ws_req *q, ws_done_fn done, void *arg)
-{
-	runner_local.collect(q, done, arg);
-}
-
-static void
-k8s_cleanup(const struct ws_req *q, ws_done_fn done, void *arg)
-{
-	runner_local.cleanup(q, done, arg);
-}
-
 const struct runner_ops runner_kubernetes = {
 	.name = "kubernetes",
-	/* The worktree is the local runner's for now (see the top). */
-	.prepare = k8s_prepare,
-	.collect = k8s_collect,
-	.cleanup = k8s_cleanup,
+	.remote_workspace = 1,
+	.prepare = k8s_ws_prepare,
+	.collect = k8s_ws_collect,
+	.cleanup = k8s_ws_cleanup,
 	.start = k8s_start,
 	.write = k8s_write,
 	.stop = k8s_stop,

@@ -25,6 +25,8 @@
 
 /* One started turn process (or pod); owned by its runner. */
 struct run;
+struct cfg_agent;
+struct cfg_repo;
 
 /* What a workspace job needs; copied by the runner, borrowed for the call. */
 struct ws_req {
@@ -37,6 +39,9 @@ struct ws_req {
 	const char	*worktree, *branch;
 	const char	*git_name, *git_email;
 	const char	*message;		/* commit message for leftovers */
+	/* Its repo and kind: remote, push credentials, cluster settings. */
+	const struct cfg_repo	*repo;
+	const struct cfg_agent	*agent;
 };
 
 /* What it produced.  The done callback may steal the strings (set NULL). */
@@ -50,8 +55,6 @@ struct ws_result {
 
 typedef void	(*ws_done_fn)(void *arg, struct ws_result *);
 
-struct cfg_agent;
-
 /* A turn's process. */
 struct run_spec {
 	char *const	*argv;
@@ -61,6 +64,11 @@ struct run_spec {
 	int64_t		 agent_id;
 	const struct cfg_agent *agent;	/* its kind: sandbox settings */
 	int64_t		 conversation_id;	/* labels of a pod */
+	/*
+	 * The workspace, for a runner whose turn takes it along (a pod
+	 * clones the branch and pushes it back); borrowed for the call.
+	 */
+	const struct ws_req *ws;
 };
 
 struct run_hooks {
@@ -79,6 +87,11 @@ struct run_hooks {
 
 struct runner_ops {
 	const char	*name;
+	/*
+	 * 1: the workspace path is where the turn runs (a pod's volume),
+	 * not on this host, so the agent never checks it here.
+	 */
+	int		 remote_workspace;
 	/* Workspace: make, collect (commit leftovers + diff), remove. */
 	void		 (*prepare)(const struct ws_req *, ws_done_fn, void *);
 	void		 (*collect)(const struct ws_req *, ws_done_fn, void *);
