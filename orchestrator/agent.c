@@ -795,6 +795,28 @@ cleaned(void *arg, struct ws_result *res)
 	agent_unref(a);		/* the job's */
 }
 
+/* For agent-restart.c: a run of a's that a restart re-attaches to. */
+void
+agent_run_hooks(struct agent *a, struct run_hooks *h)
+{
+	h->output = run_output;
+	h->exited = run_exited;
+	h->arg = a;
+}
+
+void
+agent_ws_req(struct agent *a, struct ws_req *q, char **message)
+{
+	ws_req_fill(a, q, message);
+}
+
+void
+agent_arm_timeout(struct agent *a, int seconds)
+{
+	uv_timer_start(a->timeout_timer, timeout_fired,
+	    (uint64_t)(seconds > 0 ? seconds : 1) * 1000, 0);
+}
+
 /* Runs one workspace job for a (which it holds a ref on). */
 static void
 ws_job(struct agent *a, void (*op)(const struct ws_req *, ws_done_fn, void *),

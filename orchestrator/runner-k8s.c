@@ -25,6 +25,7 @@
  */
 #include "orchestrator/runner.h"
 #include "orchestrator/k8s.h"
+#include "orchestrator/k8s-run.h"
 #include "orchestrator/gitremote.h"
 #include "bot/http.h"
 #include "bot/log.h"
@@ -40,37 +41,8 @@
 #include <uv.h>
 
 #define K8S_WATCH_S	"290"		/* below common proxy idle cuts */
-#define K8S_RETRY_MS	1000
 
-struct run {
-	int64_t			 id;
-	struct run_hooks	 hooks;
-	struct k8s		*k;		/* shared */
-	char			*ns, *name;
-	char			 rv[32];	/* last resourceVersion seen */
-	char			 last_ts[48];	/* of the last log line */
-	char			 resume_ts[48];	/* skip up to it (reconnect) */
-	struct k8s_op		*call, *watch, *log;
-	uv_timer_t		*timer, *log_timer;	/* retries */
-	int			 created;	/* the pod exists */
-	int			 relist;	/* the watch got 410 */
-	int			 log_started, log_done, log_retries;
-	int			 started;	/* its container ran */
-	int			 terminated;	/* container state seen */
-	int			 pod_done;	/* phase final, or deleted */
-	int			 deleting, stop_pending, grace_s;
-	int			 settled;
-	int64_t			 status;
-	int			 term_signal;
-	char			*error;		/* never started: why */
-	json_t			*pod_json;	/* until it is posted */
-	int			 clone_rc;	/* the clone failed: its status */
-	char			*clone_out;	/* and the end of its log */
-};
 
-static void	watch_start(struct run *);
-static void	log_start(struct run *);
-static void	maybe_settle(struct run *);
 
 /*
  * Clusters by kubeconfig ("" = in-cluster).  A reload may name another one
@@ -82,8 +54,8 @@ static struct cluster {
 	struct cluster	*next;
 } *clusters;
 
-static struct k8s *
-cluster_get(const char *kubeconfig, char **cause)
+struct k8s *
+krun_cluster_get(const char *kubeconfig, char **cause)
 {
 	const char	*key = kubeconfig != NULL ? kubeconfig : "";
 	struct cluster	*c;
@@ -104,14 +76,14 @@ cluster_get(const char *kubeconfig, char **cause)
 
 /* ---- garbage: what outlives the run --------------------------------------- */
 
-static int	 n_deleting;	/* deletions not yet answered */
+int	 krun_n_deleting;	/* deletions not yet answered */
 
 static void
 gc_done(long status, json_t *obj, const char *error, void *arg)
 {
 	char	*what = arg, *why;
 
-	n_deleting--;
+	krun_n_deleting--;
 	if (error != NULL || (status >= 300 && status != 404)) {
 		why = k8s_error(status, obj, error);
 		log_warnx("kubernetes: deleting %s: %s", what, why);
@@ -129,7 +101,7 @@ gc_delete(struct k8s *k, const char *ns, const char *res, const char *name,
 	path = grace >= 0 ? xasprintf("/api/v1/namespaces/%s/%s/%s?"
 	    "gracePeriodSeconds=%d", ns, res, name, grace) :
 	    xasprintf("/api/v1/namespaces/%s/%s/%s", ns, res, name);
-	n_deleting++;
+	krun_n_deleting++;
 	k8s_on_cancel(k8s_call(k, "DELETE", path, NULL, gc_done,
 	    xasprintf("%s %s/%s", res, ns, name)), free);
 	free(path);
@@ -143,8 +115,8 @@ timer_closed(uv_handle_t *h)
 	free(h);
 }
 
-static void
-run_free(struct run *r)
+void
+krun_free(struct run *r)
 {
 	k8s_cancel(r->call);
 	k8s_cancel(r->watch);
@@ -155,6 +127,7 @@ run_free(struct run *r)
 	free(r->name);
 	free(r->error);
 	free(r->clone_out);
+	free(r->state_dir);
 	json_decref(r->pod_json);
 	free(r);
 }
@@ -172,7 +145,7 @@ settle(struct run *r)
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 	}
 	h.exited(h.arg, r->status, r->term_signal, r->error);
-	run_free(r);
+	krun_free(r);
 }
 
 static void
@@ -182,8 +155,8 @@ settle_soon_fired(uv_timer_t *t)
 }
 
 /* Never started: report why, from the loop (never inside start()). */
-static void
-fail(struct run *r, char *why)
+void
+krun_fail(struct run *r, char *why)
 {
 	if (r->error == NULL)
 		r->error = why;
@@ -193,8 +166,8 @@ fail(struct run *r, char *why)
 	uv_timer_start(r->timer, settle_soon_fired, 0, 0);
 }
 
-static void
-maybe_settle(struct run *r)
+void
+krun_maybe_settle(struct run *r)
 {
 	if (r->pod_done && (!r->log_started || r->log_done))
 		settle(r);
@@ -286,63 +259,14 @@ clone_failed(json_t *pod)
 	return -1;
 }
 
-/*
- * The clone failed (no such branch on the remote, refused credentials, an
- * unreachable remote): the turn's start error is what git said, from the
- * last lines of the clone container's log.
- */
-static void
-clone_log_line(const char *p, size_t n, void *arg)
-{
-	struct run	*r = arg;
-
-	if (r->clone_out == NULL)
-		r->clone_out = xcalloc(1, 1);
-	if (strlen(r->clone_out) < 2048) {
-		char *t = xasprintf("%s%s%.*s", r->clone_out,
-		    *r->clone_out ? "; " : "", (int)n, p);
-		free(r->clone_out);
-		r->clone_out = t;
-	}
-}
-
-static void
-clone_log_done(long status, json_t *obj, const char *error, void *arg)
-{
-	struct run	*r = arg;
-
-	r->log = NULL;
-	if (r->settled)
-		return;
-	r->error = xasprintf("the pod could not clone the agent's branch "
-	    "(exit %d)%s%s", r->clone_rc, r->clone_out != NULL ? ": " : "",
-	    r->clone_out != NULL ? r->clone_out : "");
-	log_warnx("agent %lld: %s", (long long)r->id, r->error);
-	r->log_done = 1;
-	maybe_settle(r);
-}
-
-static void
-clone_log(struct run *r, int rc)
-{
-	char	*path;
-
-	r->clone_rc = rc;
-	r->log_started = 1;
-	path = xasprintf("/api/v1/namespaces/%s/pods/%s/log?container=clone&"
-	    "tailLines=5", r->ns, r->name);
-	r->log = k8s_stream(r->k, path, clone_log_line, clone_log_done, r);
-	free(path);
-}
-
 static void
 note(struct run *r, const char *text)
 {
 	r->hooks.output(r->hooks.arg, 2, text, strlen(text));
 }
 
-static void
-pod_update(struct run *r, json_t *pod)
+void
+krun_pod_update(struct run *r, json_t *pod)
 {
 	json_t		*st = json_object_get(pod, "status"), *c, *state, *t;
 	const char	*phase = jstr(st, "phase");
@@ -357,19 +281,19 @@ pod_update(struct run *r, json_t *pod)
 		log_warnx("agent %lld: %s", (long long)r->id, why);
 		r->error = why;
 		r->pod_done = 1;
-		maybe_settle(r);
+		krun_maybe_settle(r);
 		return;
 	}
 	if (!r->started && !r->deleting && (rc = clone_failed(pod)) >= 0) {
 		r->pod_done = 1;
-		clone_log(r, rc);
+		krun_clone_log(r, rc);
 		return;
 	}
 	if (json_object_get(state, "running") != NULL ||
 	    json_object_get(state, "terminated") != NULL) {
 		r->started = 1;
 		if (!r->log_started)
-			log_start(r);
+			krun_log_start(r);
 	}
 	if ((t = json_object_get(state, "terminated")) != NULL &&
 	    !r->terminated) {
@@ -394,7 +318,7 @@ pod_update(struct run *r, json_t *pod)
 		if (!r->terminated && r->status == 0 && r->term_signal == 0)
 			r->status = 1;
 		r->pod_done = 1;
-		maybe_settle(r);
+		krun_maybe_settle(r);
 	}
 }
 
@@ -413,13 +337,13 @@ pod_gone(struct run *r)
 		else
 			r->term_signal = SIGKILL;
 	}
-	maybe_settle(r);
+	krun_maybe_settle(r);
 }
 
 /* ---- the watch -------------------------------------------------------------- */
 
-static void
-remember_rv(struct run *r, json_t *obj)
+void
+krun_remember_rv(struct run *r, json_t *obj)
 {
 	const char	*v = json_string_value(json_object_get(
 	    json_object_get(obj, "metadata"), "resourceVersion"));
@@ -444,9 +368,9 @@ watch_line(const char *p, size_t n, void *arg)
 		if (json_integer_value(json_object_get(obj, "code")) == 410)
 			r->relist = 1;
 	} else {
-		remember_rv(r, obj);
+		krun_remember_rv(r, obj);
 		if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
-			pod_update(r, obj);
+			krun_pod_update(r, obj);
 		else if (strcmp(type, "DELETED") == 0)
 			pod_gone(r);
 	}
@@ -459,7 +383,7 @@ retry_fired(uv_timer_t *t)
 	struct run	*r = t->data;
 
 	if (!r->settled)
-		watch_start(r);
+		krun_watch_start(r);
 }
 
 static void
@@ -482,7 +406,7 @@ watch_done(long status, json_t *obj, const char *error, void *arg)
 		return;
 	}
 	if (!r->pod_done)
-		watch_start(r);		/* timeoutSeconds ended it: go on */
+		krun_watch_start(r);		/* timeoutSeconds ended it: go on */
 }
 
 static void
@@ -502,14 +426,14 @@ list_done(long status, json_t *obj, const char *error, void *arg)
 		return;
 	}
 	r->relist = 0;
-	remember_rv(r, obj);
+	krun_remember_rv(r, obj);
 	items = json_object_get(obj, "items");
+	/* The watch first: what follows may settle (and free) the run. */
+	krun_watch_start(r);
 	if (json_array_size(items) == 0)
 		pod_gone(r);
 	else
-		pod_update(r, json_array_get(items, 0));
-	if (!r->settled && !r->pod_done)
-		watch_start(r);
+		krun_pod_update(r, json_array_get(items, 0));
 }
 
 static char *
@@ -522,8 +446,8 @@ selector(const struct run *r)
 	return q;
 }
 
-static void
-watch_start(struct run *r)
+void
+krun_watch_start(struct run *r)
 {
 	char	*path, *sel = selector(r);
 
@@ -541,132 +465,6 @@ watch_start(struct run *r)
 	free(sel);
 }
 
-/* ---- the log ---------------------------------------------------------------- */
-
-/*
- * Compares two RFC 3339 UTC timestamps as the log API writes them
- * (RFC3339Nano: "2026-12-02T07:47:59.7952Z", trailing zeros of the fraction
- * dropped, so not comparable as text): seconds, then the fraction as
- * nanoseconds.
- */
-static int
-ts_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	long long	 fa = 0, fb = 0;
-	size_t		 i;
-	int		 c, d;
-
-	if (alen < 19 || blen < 19)
-		return alen < blen ? -1 : alen > blen;
-	if ((c = memcmp(a, b, 19)) != 0)
-		return c;
-	for (i = 0, d = 0; d < 9; d++) {
-		fa *= 10;
-		if (19 + 1 + i < alen && a[19] == '.' && a[20 + i] >= '0' &&
-		    a[20 + i] <= '9')
-			fa += a[20 + i++] - '0';
-	}
-	for (i = 0, d = 0; d < 9; d++) {
-		fb *= 10;
-		if (19 + 1 + i < blen && b[19] == '.' && b[20 + i] >= '0' &&
-		    b[20 + i] <= '9')
-			fb += b[20 + i++] - '0';
-	}
-	return fa < fb ? -1 : fa > fb;
-}
-
-static void
-log_line(const char *p, size_t n, void *arg)
-{
-	struct run	*r = arg;
-	const char	*sp = memchr(p, ' ', n);
-	size_t		 tl;
-	char		*line;
-
-	if (r->settled)
-		return;
-	if (sp == NULL || (tl = (size_t)(sp - p)) >= sizeof r->last_ts)
-		return;
-	/*
-	 * After a reconnect with sinceTime (whole seconds on some servers),
-	 * lines up to the last one seen come again: drop them.  Within one
-	 * stream equal timestamps are distinct lines.
-	 */
-	if (r->resume_ts[0] != '\0') {
-		if (ts_cmp(p, tl, r->resume_ts, strlen(r->resume_ts)) <= 0)
-			return;
-		r->resume_ts[0] = '\0';
-	}
-	memcpy(r->last_ts, p, tl);
-	r->last_ts[tl] = '\0';
-	line = xmalloc(n - tl);
-	memcpy(line, sp + 1, n - tl - 1);
-	line[n - tl - 1] = '\n';
-	r->hooks.output(r->hooks.arg, 1, line, n - tl);
-	free(line);
-}
-
-static void
-log_retry_fired(uv_timer_t *t)
-{
-	struct run	*r = t->data;
-
-	if (!r->settled)
-		log_start(r);
-}
-
-static void
-log_done(long status, json_t *obj, const char *error, void *arg)
-{
-	struct run	*r = arg;
-	char		*why;
-
-	r->log = NULL;
-	if (r->settled)
-		return;
-	if (error == NULL && status < 300 && r->terminated) {
-		r->log_done = 1;
-		maybe_settle(r);
-		return;
-	}
-	if (error != NULL || status >= 300) {
-		why = k8s_error(status, obj, error);
-		log_debug("agent %lld: log of pod %s: %s", (long long)r->id,
-		    r->name, why);
-		free(why);
-	}
-	if (r->pod_done && (status >= 300 || !r->terminated ||
-	    ++r->log_retries > 3)) {
-		/* Gone, or ended and the server has no more for us. */
-		r->log_done = 1;
-		maybe_settle(r);
-		return;
-	}
-	/* Cut short, or not yet: again from the last line seen. */
-	uv_timer_start(r->log_timer, log_retry_fired, K8S_RETRY_MS / 2, 0);
-}
-
-static void
-log_start(struct run *r)
-{
-	char	*path, *since = NULL;
-
-	r->log_started = 1;
-	if (r->last_ts[0] != '\0') {
-		char *q = k8s_qs(r->last_ts);
-
-		memcpy(r->resume_ts, r->last_ts, sizeof r->resume_ts);
-		since = xasprintf("&sinceTime=%s", q);
-		free(q);
-	}
-	path = xasprintf("/api/v1/namespaces/%s/pods/%s/log?container="
-	    K8S_CONTAINER "&follow=true&timestamps=true%s", r->ns, r->name,
-	    since != NULL ? since : "");
-	r->log = k8s_stream(r->k, path, log_line, log_done, r);
-	free(path);
-	free(since);
-}
-
 /* ---- start ------------------------------------------------------------------ */
 
 static void
@@ -677,7 +475,7 @@ delete_pod(struct run *r)
 	r->deleting = 1;
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d",
 	    r->ns, r->name, r->grace_s);
-	n_deleting++;
+	krun_n_deleting++;
 	k8s_on_cancel(k8s_call(r->k, "DELETE", path, NULL, gc_done,
 	    xasprintf("pods %s/%s", r->ns, r->name)), free);
 	free(path);
@@ -692,18 +490,18 @@ pod_created(long status, json_t *obj, const char *error, void *arg)
 	if (error != NULL || status != 201) {
 		char *why = k8s_error(status, obj, error);
 
-		fail(r, xasprintf("creating pod %s: %s", r->name, why));
+		krun_fail(r, xasprintf("creating pod %s: %s", r->name, why));
 		free(why);
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 		return;
 	}
 	r->created = 1;
-	remember_rv(r, obj);
+	krun_remember_rv(r, obj);
 	log_info("agent %lld: pod %s/%s created", (long long)r->id, r->ns,
 	    r->name);
 	if (r->stop_pending)
 		delete_pod(r);
-	watch_start(r);
+	krun_watch_start(r);
 }
 
 static void
@@ -716,7 +514,7 @@ secret_created(long status, json_t *obj, const char *error, void *arg)
 	if (error != NULL || status != 201) {
 		char *why = k8s_error(status, obj, error);
 
-		fail(r, xasprintf("creating secret %s: %s", r->name, why));
+		krun_fail(r, xasprintf("creating secret %s: %s", r->name, why));
 		free(why);
 		return;
 	}
@@ -724,7 +522,7 @@ secret_created(long status, json_t *obj, const char *error, void *arg)
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 		r->term_signal = SIGTERM;
 		r->pod_done = 1;
-		maybe_settle(r);
+		krun_maybe_settle(r);
 		return;
 	}
 	path = xasprintf("/api/v1/namespaces/%s/pods", r->ns);
@@ -743,16 +541,11 @@ env_value(char *const *env, const char *name)
 	return NULL;
 }
 
-static struct run *
-k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
+/* A run's common parts, for start() and re-attach. */
+struct run *
+krun_new(const struct run_spec *spec, const struct run_hooks *hooks)
 {
-	struct run		*r = xcalloc(1, sizeof *r);
-	const struct cfg_kube	*kc = spec->agent != NULL ?
-	    spec->agent->kube : NULL;
-	unsigned char		 rnd[4];
-	char			 hex[9], *cause = NULL, *path, *url;
-	const char		*token;
-	json_t			*secret;
+	struct run	*r = xcalloc(1, sizeof *r);
 
 	r->id = spec->agent_id;
 	r->hooks = *hooks;
@@ -762,6 +555,22 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	uv_timer_init(loop_uv(), r->log_timer);
 	r->timer->data = r->log_timer->data = r;
 	r->grace_s = 30;	/* stop() says the configured kill_grace */
+	if (spec->ws != NULL && spec->ws->state_dir != NULL)
+		r->state_dir = xstrdup(spec->ws->state_dir);
+	return r;
+}
+
+static struct run *
+k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
+{
+	struct run		*r = krun_new(spec, hooks);
+	const struct cfg_kube	*kc = spec->agent != NULL ?
+	    spec->agent->kube : NULL;
+	unsigned char		 rnd[4];
+	char			 hex[9], *cause = NULL, *path, *url;
+	const char		*token;
+	json_t			*secret;
+
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		fatal("getrandom");
 	hex_encode(rnd, sizeof rnd, hex);
@@ -772,12 +581,12 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 		r->name = xasprintf("sb-%lld-%s", (long long)r->id, hex);
 	if (kc == NULL) {
 		r->ns = xstrdup("");
-		fail(r, xstrdup("the agent kind has no kubernetes settings"));
+		krun_fail(r, xstrdup("the agent kind has no kubernetes settings"));
 		return r;
 	}
 	r->ns = xstrdup(kc->namespace);
-	if ((r->k = cluster_get(kc->kubeconfig, &cause)) == NULL) {
-		fail(r, xasprintf("kubernetes: %s", cause));
+	if ((r->k = krun_cluster_get(kc->kubeconfig, &cause)) == NULL) {
+		krun_fail(r, xasprintf("kubernetes: %s", cause));
 		free(cause);
 		return r;
 	}
@@ -786,7 +595,7 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	if (spec->ws == NULL || spec->ws->branch == NULL ||
 	    (url = gitremote_url(spec->ws->repo_path, spec->ws->repo != NULL ?
 	    spec->ws->repo->remote : "origin", &cause)) == NULL) {
-		fail(r, xasprintf("no remote for the pod to clone from: %s",
+		krun_fail(r, xasprintf("no remote for the pod to clone from: %s",
 		    cause != NULL ? cause : "no branch"));
 		free(cause);
 		return r;
@@ -838,7 +647,7 @@ k8s_pid(const struct run *r)
 int
 runner_k8s_deleting(void)
 {
-	return n_deleting;
+	return krun_n_deleting;
 }
 
 void
@@ -856,20 +665,21 @@ runner_k8s_shutdown(void)
 }
 
 /*
- * Shutdown: the turn is interrupted, as a local child would be — its pod is
- * deleted (the kubelet sends SIGTERM, then SIGKILL after the grace) and its
- * secret with it; the daemon waits for the API's answers like it waits for
- * local survivors.  Re-attaching after a restart instead is not done yet.
+ * Shutdown of a turn that cannot be detached (k8s-attach.c: its pod not made
+ * yet, or being deleted): it is interrupted, as a local child would be — its
+ * pod is deleted (the kubelet sends SIGTERM, then SIGKILL after the grace)
+ * and its secret with it; the daemon waits for the API's answers like it
+ * waits for local survivors.
  */
-static void
-k8s_abandon(struct run *r)
+void
+krun_abandon(struct run *r)
 {
 	r->settled = 1;
 	if (r->created || r->call != NULL) {
 		gc_delete(r->k, r->ns, "pods", r->name, r->grace_s);
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 	}
-	run_free(r);
+	krun_free(r);
 }
 
 static void
@@ -887,6 +697,8 @@ const struct runner_ops runner_kubernetes = {
 	.write = k8s_write,
 	.stop = k8s_stop,
 	.pid = k8s_pid,
-	.abandon = k8s_abandon,
+	.abandon = krun_abandon,
 	.reap_orphan = k8s_reap_orphan,
+	.detach = krun_detach,
+	.reattach = krun_reattach,
 };

@@ -114,6 +114,21 @@ struct runner_ops {
 	void		 (*abandon)(struct run *);
 	/* After a restart: end what a previous daemon left running. */
 	void		 (*reap_orphan)(int pid, int64_t agent_id, int grace_s);
+	/*
+	 * Shutdown with a restart to come, instead of abandon(): leave the
+	 * turn running where it is and forget it (hooks never called
+	 * again); 1 if it does go on, 0 if it was abandoned after all.
+	 * NULL: the runner cannot (a local child dies with its daemon).
+	 */
+	int		 (*detach)(struct run *);
+	/*
+	 * After a restart: the turn an earlier daemon left running for
+	 * spec's agent, followed to its end as if start() had made it
+	 * (exited() follows exactly once; with an error if it is gone).
+	 * NULL: nothing survives a restart (local).
+	 */
+	struct run	*(*reattach)(const struct run_spec *,
+			    const struct run_hooks *);
 };
 
 extern const struct runner_ops runner_local;

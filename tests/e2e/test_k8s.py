@@ -324,19 +324,61 @@ def test_log_resumes_after_a_cut_without_loss_or_repeats(tmp, ds, cl):
 
 
 @with_cluster
-def test_shutdown_interrupts_the_turn_and_deletes_its_pod(tmp, ds, cl):
+def test_restart_reattaches_to_the_running_pod(tmp, ds, cl):
+    """A restart leaves the pod running; the next daemon finds it by its
+    labels (this daemon's id among them), follows its log from where the
+    first left it and posts the result once."""
+    d = daemon(tmp, ds, cl, cluster='daemon_id = "east";')
+    d.send("new restart in the middle")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: restart in the middle"
+                 ).group(1)
+    branch = d.expect(r"Started #1 pod on `(sb/east-1-[^`]+)`").group(1)
+    name = cl.wait(lambda: cl.names("pods"), "a pod")[0]
+    check(name.startswith("sb-east-1-"), "pod name: %s" % name)
+    pod = cl.api("/api/v1/namespaces/%s/pods/%s" % (NS, name))
+    check(pod["metadata"]["labels"]["switchboard.dev/daemon"] == "east",
+          "daemon label")
+    logs = os.path.join(d.state, "logs", "1")
+    cl.wait(lambda: os.path.isdir(logs) and any(
+        "before the restart" in open(os.path.join(logs, f)).read()
+        for f in os.listdir(logs)), "the first line read")
+    check(d.stop() == 0, "clean exit")
+    d.expect(r"#1 keeps running in its pod")
+    check(not any(r.startswith("DELETE /api/v1/namespaces/%s/pods/" % NS)
+                  for r in cl.api("/_fake/requests")), "the pod was kept")
+    check(cl.names("pods") == [name], "the pod still runs")
+    d2 = daemon(tmp, ds, cl, cluster='daemon_id = "east";')
+    d2.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t,
+              timeout=20 * SLOW)
+    d2.expect(r"1 file changed, 1 insertion\(\+\)")
+    d2.quiet(r"#1 (done|failed|interrupted|was interrupted)", 1)
+    check(not d.saw("was interrupted") and not d2.saw("was interrupted"),
+          "not reported interrupted")
+    check(git("show", "%s:pod.txt" % branch, cwd=d2.repo) ==
+          "restart in the middle\n", "the pod's work was fetched")
+    out = agent_log(d2, 1)
+    check(out.count("before the restart") == 1 and
+          out.count("after the restart") == 1 and "pod finished" in out,
+          "each line once: %r" % out)
+    cl.wait(lambda: cl.names("pods") == [] and secrets(cl) == [],
+            "pod and secret deleted")
+    check(d2.stop() == 0, "clean exit")
+
+
+@with_cluster
+def test_shutdown_while_cancelling_deletes_the_pod(tmp, ds, cl):
+    """A pod being deleted (cancel) is not left behind by a shutdown."""
     d = daemon(tmp, ds, cl)
     d.send("new slow at shutdown")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: slow at shutdown").group(1)
     name = cl.wait(lambda: cl.names("pods"), "a pod")[0]
     cl.wait(lambda: cl.api("/api/v1/namespaces/%s/pods/%s" % (NS, name))
             ["status"]["phase"] == "Running", "the pod runs")
+    d.send("t%s cancel #1" % t)
+    cl.wait(lambda: any(r.startswith("DELETE /api/v1/namespaces/%s/pods/%s"
+                                     % (NS, name))
+                        for r in cl.api("/_fake/requests")), "deleting")
     check(d.stop() == 0, "clean exit")
-    reqs = cl.api("/_fake/requests")
-    check(any(r.startswith("DELETE /api/v1/namespaces/%s/pods/%s" % (NS, name))
-              for r in reqs), "the pod was deleted at shutdown")
-    check(any(r.startswith("DELETE /api/v1/namespaces/%s/secrets/%s"
-                           % (NS, name)) for r in reqs),
-          "its secret was deleted at shutdown")
     cl.wait(lambda: cl.names("pods") == [] and secrets(cl) == [],
             "pod and secret gone")
 
