@@ -199,6 +199,14 @@ def test_task_runs_in_a_pod_and_reports_its_diff(tmp, ds, cl):
     d.expect(r"#1 `%s` against main" % re.escape(branch))
     d.expect(r"^\s+diff --git a/pod.txt b/pod.txt")
     d.expect(r"^\s+\+add a pod file")
+    # A follow-up: the next pod clones the branch with the first turn's
+    # commit and adds its own.
+    d.send("t%s #1 and once more" % t)
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t, timeout=20 * SLOW)
+    check(git("rev-list", "--count", "main.." + branch, cwd=d.repo).strip()
+          == "2", "two turns, two commits on the branch")
+    check(git("show", "%s:pod.txt" % branch, cwd=d.repo) ==
+          "and once more\n", "the second turn's work")
     # Its output came through the log API.
     out = agent_log(d, 1)
     check("says hi" in out and "pod finished" in out, "log: %r" % out)
@@ -210,7 +218,7 @@ def test_task_runs_in_a_pod_and_reports_its_diff(tmp, ds, cl):
     reqs = cl.api("/_fake/requests")
     pod_posts = [r for r in reqs if r.startswith("POST /api/v1/namespaces/"
                                                  "%s/pods" % NS)]
-    check(len(pod_posts) == 1, "one pod per turn: %r" % pod_posts)
+    check(len(pod_posts) == 2, "one pod per turn: %r" % pod_posts)
     check(any("watch=1" in r and "resourceVersion=" in r for r in reqs),
           "watched from a resourceVersion")
     check(any("/log?" in r and "follow=true" in r for r in reqs),
@@ -282,8 +290,8 @@ def test_pod_no_node_can_take_is_reported(tmp, ds, cl):
 @with_cluster
 def test_watch_resumes_after_410_gone(tmp, ds, cl):
     d = daemon(tmp, ds, cl)
-    d.send("new slow but fine")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: slow but fine").group(1)
+    d.send("new tick but fine")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: tick but fine").group(1)
     name = cl.wait(lambda: cl.names("pods"), "a pod")[0]
     cl.wait(lambda: cl.api("/api/v1/namespaces/%s/pods/%s" % (NS, name))
             ["status"]["phase"] == "Running", "the pod runs")
