@@ -615,7 +615,7 @@ spawn(struct agent *a)
 {
 	const struct cfg_agent	*ca = config_agent(agent_cfg, a->name);
 	struct run_spec		 spec = { 0 };
-	struct run_hooks	 hooks = { run_output, run_exited, a };
+	struct run_hooks	 hooks = { run_output, run_exited, a, NULL };
 	struct ws_req		 ws = { 0 };
 	char			**argv = NULL, **env = NULL, *cause = NULL;
 	char			*message;
@@ -795,6 +795,16 @@ cleaned(void *arg, struct ws_result *res)
 	agent_unref(a);		/* the job's */
 }
 
+/* Re-attached: the token its turn holds (a restart made a new one). */
+static void
+run_token(void *arg, const char *token)
+{
+	struct agent	*a = arg;
+
+	if (strlen(token) == sizeof a->token - 1)
+		memcpy(a->token, token, sizeof a->token);
+}
+
 /* For agent-restart.c: a run of a's that a restart re-attaches to. */
 void
 agent_run_hooks(struct agent *a, struct run_hooks *h)
@@ -802,6 +812,7 @@ agent_run_hooks(struct agent *a, struct run_hooks *h)
 	h->output = run_output;
 	h->exited = run_exited;
 	h->arg = a;
+	h->token = run_token;
 }
 
 void

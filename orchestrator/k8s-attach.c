@@ -18,6 +18,8 @@
 #include "bot/util.h"
 #include "config/config.h"
 
+#include <openssl/evp.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,43 @@ take_mark(struct run *r)
 	free(p);
 }
 
+/*
+ * The agent token of the running turn, from its pod's secret (base64, as
+ * the API returns data): the restarted daemon made the agent a new one,
+ * and the pod's agent still holds this.
+ */
+static void
+secret_got(long status, json_t *obj, const char *error, void *arg)
+{
+	struct run	*r = arg;
+	const char	*b64;
+	unsigned char	 tok[128];
+	size_t		 n;
+	int		 len;
+
+	r->secret_get = NULL;
+	b64 = json_string_value(json_object_get(json_object_get(obj, "data"),
+	    "token"));
+	if (error != NULL || status != 200 || b64 == NULL ||
+	    (n = strlen(b64)) == 0 || n > 4 * (sizeof tok / 3) - 4 ||
+	    (len = EVP_DecodeBlock(tok, (const unsigned char *)b64,
+	    (int)n)) < 0) {
+		log_warnx("agent %lld: the token of pod %s cannot be read; "
+		    "its calls to switchboard will be refused", (long long)r->id,
+		    r->name);
+		return;
+	}
+	/* DecodeBlock counts the padding's zero bytes. */
+	while (len > 0 && b64[n - 1] == '=') {
+		len--;
+		n--;
+	}
+	tok[len] = '\0';
+	if (r->hooks.token != NULL && !r->settled)
+		r->hooks.token(r->hooks.arg, (const char *)tok);
+	explicit_bzero(tok, sizeof tok);
+}
+
 static const char *
 created_at(json_t *pod)
 {
@@ -99,7 +138,7 @@ listed(long status, json_t *obj, const char *error, void *arg)
 	json_t		*pod = NULL, *it;
 	const char	*name;
 	size_t		 i;
-	char		*why;
+	char		*why, *path;
 
 	r->call = NULL;
 	if (error != NULL || status != 200) {
@@ -128,6 +167,9 @@ listed(long status, json_t *obj, const char *error, void *arg)
 	    r->ns, r->name, r->last_ts[0] ? ", its log from " : "",
 	    r->last_ts);
 	krun_remember_rv(r, obj);
+	path = xasprintf("/api/v1/namespaces/%s/secrets/%s", r->ns, r->name);
+	r->secret_get = k8s_call(r->k, "GET", path, NULL, secret_got, r);
+	free(path);
 	/* The watch first: the update may settle (and free) the run. */
 	krun_watch_start(r);
 	krun_pod_update(r, pod);

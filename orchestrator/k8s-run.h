@@ -42,6 +42,7 @@ struct run {
 	int			 clone_rc;	/* the clone failed: its status */
 	char			*clone_out;	/* and the end of its log */
 	char			*state_dir;	/* where a detach leaves its mark */
+	struct k8s_op		*secret_get;	/* re-attach: its token */
 };
 
 /* runner-k8s.c */

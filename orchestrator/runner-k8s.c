@@ -121,6 +121,7 @@ krun_free(struct run *r)
 	k8s_cancel(r->call);
 	k8s_cancel(r->watch);
 	k8s_cancel(r->log);
+	k8s_cancel(r->secret_get);
 	uv_close((uv_handle_t *)r->timer, timer_closed);
 	uv_close((uv_handle_t *)r->log_timer, timer_closed);
 	free(r->ns);

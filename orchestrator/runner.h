@@ -83,6 +83,12 @@ struct run_hooks {
 	void	(*exited)(void *arg, int64_t status, int term_signal,
 		    const char *error);
 	void	*arg;
+	/*
+	 * Re-attach only (may be NULL): the agent token the running turn
+	 * holds, which the restarted daemon takes again so the agent's
+	 * calls keep working.
+	 */
+	void	(*token)(void *arg, const char *token);
 };
 
 struct runner_ops {

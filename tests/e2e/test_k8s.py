@@ -355,7 +355,16 @@ def test_restart_reattaches_to_the_running_pod(tmp, ds, cl):
     check(not any(r.startswith("DELETE /api/v1/namespaces/%s/pods/" % NS)
                   for r in cl.api("/_fake/requests")), "the pod was kept")
     check(cl.names("pods") == [name], "the pod still runs")
+    tok = base64.b64decode(cl.api("/api/v1/namespaces/%s/secrets/%s"
+                                  % (NS, name))["data"]["token"]).decode()
     d2 = daemon(tmp, ds, cl, cluster='daemon_id = "east";')
+    # The pod's agent still holds its token: the new daemon knows it (the
+    # call is refused only because it does not come from the agent).
+    sock = os.path.join(d2.state, "agent.sock")
+    cl.wait(lambda: "belongs to another" in d2.cli(
+        "agent", "progress", "hi", env={
+            "SWITCHBOARD_SOCKET": sock,
+            "SWITCHBOARD_AGENT_TOKEN": tok}).stderr, "the token known")
     d2.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t,
               timeout=20 * SLOW)
     d2.expect(r"1 file changed, 1 insertion\(\+\)")

@@ -12,7 +12,7 @@ case "$1" in
 	;;
 *restart*)
 	echo "before the restart"
-	sleep 3
+	sleep 4
 	echo "after the restart"
 	;;
 *slow*)
