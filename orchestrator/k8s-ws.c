@@ -59,6 +59,13 @@ kws_prepare(struct kws_job *j)
 	char	*cause = NULL;
 	int	 rc, made = 0;
 
+	if (!gitremote_exists(j->repo_path, j->remote)) {
+		j->res.rc = -1;
+		j->res.cause = xasprintf("the repository has no remote \"%s\" "
+		    "(repos.[].remote): a pod clones the agent's branch from it",
+		    j->remote);
+		return;
+	}
 	if (j->branch == NULL) {
 		if (gitremote_branch_new(j->repo_path, j->base, j->prefix, j->id,
 		    j->task, &j->branch, &j->res.cause) != 0) {

@@ -278,6 +278,18 @@ def test_a_clone_the_remote_refuses_is_reported(tmp, ds, cl):
 
 
 @with_cluster
+def test_a_repo_without_a_remote_is_reported(tmp, ds, cl):
+    d = daemon(tmp, ds, cl, start=False)
+    git("remote", "remove", "origin", cwd=d.repo)
+    d.start()
+    d.send("new anything")
+    d.expect(r"⚠️ #1 failed", timeout=20 * SLOW)
+    d.expect(r'the repository has no remote "origin" \(repos.\[\].remote\)')
+    check(cl.names("pods") == [], "no pod")
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
 def test_pod_no_node_can_take_is_reported(tmp, ds, cl):
     d = daemon(tmp, ds, cl, nodes='[ "gpu=h100" ]')
     d.send("new anything")
