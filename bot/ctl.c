@@ -40,14 +40,19 @@ struct ctl_req {
 	char			*op;
 	pid_t			 pid;
 	uid_t			 uid;
+	int64_t			 key;
+	int			 remote;
 	ctl_gone_cb		 on_gone;
 	void			*gone_arg;
 	TAILQ_ENTRY(ctl_req)	 entry;		/* on conn->pending */
 };
 
 struct ctl_conn {
-	uv_pipe_t		 pipe;		/* data = this */
+	uv_pipe_t		 pipe;		/* data = this; unused when x */
 	uv_shutdown_t		 shutdown;
+	const struct ctl_transport *x;		/* NULL: the unix socket */
+	void			*xarg;
+	int			 xclosed;	/* x->close called */
 	struct ctl_server	*srv;
 	unsigned		 num;		/* for the log */
 	pid_t			 pid;
@@ -84,6 +89,9 @@ struct ctl_server {
 
 static void	conn_close(struct ctl_conn *, int);
 static void	conn_process(struct ctl_conn *);
+static void	conn_backlog(struct ctl_conn *);
+static void	conn_alloc(uv_handle_t *, size_t, uv_buf_t *);
+static void	conn_read(uv_stream_t *, ssize_t, const uv_buf_t *);
 
 static void
 server_maybe_free(struct ctl_server *srv)
@@ -111,9 +119,8 @@ listener_closed(uv_handle_t *h)
 }
 
 static void
-conn_closed(uv_handle_t *h)
+conn_free(struct ctl_conn *c)
 {
-	struct ctl_conn		*c = h->data;
 	struct ctl_server	*srv = c->srv;
 
 	log_debug("ctl: connection %u closed", c->num);
@@ -122,6 +129,12 @@ conn_closed(uv_handle_t *h)
 	buf_free(&c->in);
 	free(c);
 	server_maybe_free(srv);
+}
+
+static void
+conn_closed(uv_handle_t *h)
+{
+	conn_free(h->data);
 }
 
 static void
@@ -165,9 +178,17 @@ conn_close(struct ctl_conn *c, int flush)
 
 	if (!c->closing) {
 		c->closing = 1;
-		if (!uv_is_closing(h))
+		if (c->x == NULL && !uv_is_closing(h))
 			uv_read_stop((uv_stream_t *)&c->pipe);
 		conn_detach(c);		/* may re-enter conn_close */
+	}
+	if (c->x != NULL) {
+		/* The transport frees c later, through ctl_conn_gone(). */
+		if (!c->xclosed) {
+			c->xclosed = 1;
+			c->x->close(c->xarg, flush);
+		}
+		return;
 	}
 	if (uv_is_closing(h))
 		return;
@@ -217,6 +238,30 @@ conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	conn_process(c);
 }
 
+static size_t
+conn_queued(struct ctl_conn *c)
+{
+	if (c->x != NULL)
+		return c->x->queued(c->xarg);
+	return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+}
+
+/* The backlog that paused c's input has drained: take input again. */
+static void
+conn_maybe_resume(struct ctl_conn *c)
+{
+	if (!c->paused || c->closing || conn_queued(c) > CTL_WQ_LOW)
+		return;
+	c->paused = 0;
+	conn_process(c);
+	if (c->closing || c->paused)
+		return;
+	if (c->x != NULL)
+		c->x->pause(c->xarg, 0);
+	else
+		uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read);
+}
+
 static void
 conn_written(uv_write_t *w, int status)
 {
@@ -233,13 +278,7 @@ conn_written(uv_write_t *w, int status)
 		conn_close(c, 0);
 		return;
 	}
-	if (c->paused && !c->closing &&
-	    uv_stream_get_write_queue_size(s) <= CTL_WQ_LOW) {
-		c->paused = 0;
-		conn_process(c);
-		if (!c->closing && !c->paused)
-			uv_read_start(s, conn_alloc, conn_read);
-	}
+	conn_maybe_resume(c);
 }
 
 /* Queues one reply line; reply is stolen. */
@@ -251,7 +290,7 @@ conn_send(struct ctl_conn *c, json_t *reply)
 	uv_buf_t	 b;
 	json_t		*small;
 	char		*line;
-	size_t		 len, queued;
+	size_t		 len;
 	int		 r;
 
 	/* After uv_shutdown libuv refuses writes; nobody would read them. */
@@ -278,6 +317,11 @@ conn_send(struct ctl_conn *c, json_t *reply)
 	line[len++] = '\n';
 	line[len] = '\0';
 
+	if (c->x != NULL) {
+		c->x->send(c->xarg, line, len);
+		conn_backlog(c);
+		return;
+	}
 	w = xcalloc(1, sizeof *w);
 	w->data = line;
 	b = uv_buf_init(line, (unsigned)len);
@@ -289,7 +333,15 @@ conn_send(struct ctl_conn *c, json_t *reply)
 		conn_close(c, 0);
 		return;
 	}
-	queued = uv_stream_get_write_queue_size(s);
+	conn_backlog(c);
+}
+
+/* Replies pile up unread: pause input, or drop a peer that reads nothing. */
+static void
+conn_backlog(struct ctl_conn *c)
+{
+	size_t	 queued = conn_queued(c);
+
 	if (queued > CTL_WQ_LIMIT) {
 		log_warnx("ctl: connection %u (pid %d) reads no replies "
 		    "(%zu bytes queued), dropping it", c->num, (int)c->pid,
@@ -299,7 +351,10 @@ conn_send(struct ctl_conn *c, json_t *reply)
 		log_debug("ctl: connection %u: %zu bytes queued, pausing "
 		    "input", c->num, queued);
 		c->paused = 1;
-		uv_read_stop(s);
+		if (c->x != NULL)
+			c->x->pause(c->xarg, 1);
+		else
+			uv_read_stop((uv_stream_t *)&c->pipe);
 	}
 }
 
@@ -375,6 +430,8 @@ conn_line(struct ctl_conn *c, const char *line, size_t len)
 	r->op = xstrdup(op->name);
 	r->pid = c->pid;
 	r->uid = c->uid;
+	r->key = c->key;
+	r->remote = c->x != NULL;
 	TAILQ_INSERT_TAIL(&c->pending, r, entry);
 	op->fn(r, req, op->arg);	/* may answer, close c, close srv */
 out:
@@ -444,6 +501,41 @@ ctl_open_conns(struct ctl_server *srv)
 	return n;
 }
 
+/*
+ * Past CTL_MAX_CONNS, or past per_key in c's group (so one peer cannot take
+ * every connection from the others): c gets an error line and EOF, and 1 is
+ * returned.  Refused connections still closing do not count.
+ */
+static int
+conn_over_limits(struct ctl_conn *c)
+{
+	struct ctl_server	*srv = c->srv;
+	struct ctl_conn		*o;
+	unsigned		 same = 0;
+
+	if (ctl_open_conns(srv) > srv->max_conns) {
+		log_warnx("ctl: %s: %u connections, refusing connection %u",
+		    srv->path, srv->max_conns, c->num);
+		conn_error(c, NULL, "too many connections");
+		conn_close(c, 1);
+		return 1;
+	}
+	if (srv->admit == NULL)
+		return 0;
+	LIST_FOREACH(o, &srv->conns, entry)
+		if (o != c && !o->closing && o->key == c->key)
+			same++;
+	if (same >= srv->per_key) {
+		log_warnx("ctl: %s: connection %u: already %u connections in its"
+		    " group %lld, refusing", srv->path, c->num, same,
+		    (long long)c->key);
+		conn_error(c, NULL, "too many connections");
+		conn_close(c, 1);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 on_connection(uv_stream_t *ls, int status)
 {
@@ -482,14 +574,6 @@ on_connection(uv_stream_t *ls, int status)
 	log_debug("ctl: %s: connection %u from pid %d uid %d", srv->path,
 	    c->num, (int)c->pid, (int)c->uid);
 
-	/* Refused connections still closing do not count. */
-	if (ctl_open_conns(srv) > srv->max_conns) {
-		log_warnx("ctl: %s: %u connections, refusing pid %d",
-		    srv->path, srv->max_conns, (int)c->pid);
-		conn_error(c, NULL, "too many connections");
-		conn_close(c, 1);
-		return;
-	}
 	/* The 0600 mode should make this impossible; check anyway. */
 	if (c->uid != geteuid() && c->uid != 0) {
 		log_warnx("ctl: %s: refusing uid %d", srv->path, (int)c->uid);
@@ -497,29 +581,15 @@ on_connection(uv_stream_t *ls, int status)
 		conn_close(c, 1);
 		return;
 	}
-	if (srv->admit != NULL) {
-		struct ctl_conn	*o;
-		unsigned	 same = 0;
-
-		if ((c->key = srv->admit(c->pid, c->uid, srv->admit_arg)) < 0) {
-			log_warnx("ctl: %s: refusing pid %d", srv->path,
-			    (int)c->pid);
-			conn_error(c, NULL, "permission denied");
-			conn_close(c, 1);
-			return;
-		}
-		LIST_FOREACH(o, &srv->conns, entry)
-			if (o != c && !o->closing && o->key == c->key)
-				same++;
-		if (same >= srv->per_key) {
-			log_warnx("ctl: %s: pid %d already has %u connections"
-			    " in its group %lld, refusing", srv->path,
-			    (int)c->pid, same, (long long)c->key);
-			conn_error(c, NULL, "too many connections");
-			conn_close(c, 1);
-			return;
-		}
+	if (srv->admit != NULL &&
+	    (c->key = srv->admit(c->pid, c->uid, srv->admit_arg)) < 0) {
+		log_warnx("ctl: %s: refusing pid %d", srv->path, (int)c->pid);
+		conn_error(c, NULL, "permission denied");
+		conn_close(c, 1);
+		return;
 	}
+	if (conn_over_limits(c) != 0)
+		return;
 	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
 	    conn_read)) != 0) {
 		log_warnx("ctl: connection %u: read: %s", c->num,
@@ -676,6 +746,57 @@ fail:
 	return NULL;
 }
 
+struct ctl_conn *
+ctl_conn_attach(struct ctl_server *srv, const struct ctl_transport *x,
+    void *xarg, int64_t key)
+{
+	struct ctl_conn	*c;
+
+	if (srv->closing)
+		return NULL;
+	c = xcalloc(1, sizeof *c);
+	c->srv = srv;
+	c->num = ++srv->next_num;
+	c->pid = -1;
+	c->uid = (uid_t)-1;
+	c->key = key;
+	c->x = x;
+	c->xarg = xarg;
+	TAILQ_INIT(&c->pending);
+	LIST_INSERT_HEAD(&srv->conns, c, entry);
+	srv->nconns++;
+	log_debug("ctl: connection %u over %s, group %lld", c->num, x->name,
+	    (long long)key);
+	(void)conn_over_limits(c);	/* if so, close() was called */
+	return c;
+}
+
+void
+ctl_conn_input(struct ctl_conn *c, const void *data, size_t len)
+{
+	if (c->closing)
+		return;
+	buf_add(&c->in, data, len);
+	conn_process(c);
+}
+
+void
+ctl_conn_drained(struct ctl_conn *c)
+{
+	conn_maybe_resume(c);
+}
+
+void
+ctl_conn_gone(struct ctl_conn *c)
+{
+	c->xclosed = 1;		/* nothing more goes to the transport */
+	if (!c->closing) {
+		c->closing = 1;
+		conn_detach(c);
+	}
+	conn_free(c);
+}
+
 void
 ctl_on(struct ctl_server *srv, const char *name, ctl_handler fn, void *arg)
 {
@@ -812,4 +933,16 @@ uid_t
 ctl_req_uid(const struct ctl_req *r)
 {
 	return r->uid;
+}
+
+int64_t
+ctl_req_key(const struct ctl_req *r)
+{
+	return r->key;
+}
+
+int
+ctl_req_remote(const struct ctl_req *r)
+{
+	return r->remote;
 }
