@@ -12,7 +12,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= : binary, man pages, unit, docs
 #   make uninstall  the same files (an edited /etc/switchboard is kept)
 
-PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libcrypto
+PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libssl libcrypto
 CC        ?= cc
 OPT       ?= -O2
 CFLAGS    ?= -g $(OPT)
