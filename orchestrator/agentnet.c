@@ -129,7 +129,8 @@ nc_hello(struct netconn *nc, const char *data, size_t len)
 	lws_set_timeout(nc->wsi, NO_PENDING_TIMEOUT, 0);
 	nc_send(nc, reply, strlen(reply));
 	nc_send(nc, xstrdup("\n"), 1);
-	nc->conn = ctl_conn_attach(net.srv, &nc_transport, nc, agent);
+	if (net.srv != NULL)
+		nc->conn = ctl_conn_attach(net.srv, &nc_transport, nc, agent);
 	/* What came after the hello is the protocol's. */
 	if (nc->conn != NULL && !nc->closing && nc->hello.len > n + 1)
 		ctl_conn_input(nc->conn, nc->hello.data + n + 1,
@@ -246,6 +247,10 @@ nc_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_ADOPT:
 		nc->wsi = wsi;
 		lws_get_peer_simple(wsi, nc->peer, sizeof nc->peer);
+		/* An IPv4 peer on a dual-stack socket: say 10.1.2.3. */
+		if (strncmp(nc->peer, "::ffff:", 7) == 0 &&
+		    strchr(nc->peer + 7, '.') != NULL)
+			memmove(nc->peer, nc->peer + 7, strlen(nc->peer + 7) + 1);
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HELLO_TIMEOUT);
 		log_debug("agent listener: connection from %s", nc->peer);
 		return 0;
@@ -352,5 +357,6 @@ agentnet_stop(void)
 		lws_vhost_destroy(net.vh);	/* closes its connections */
 		net.vh = NULL;
 	}
+	net.srv = NULL;		/* ctl_close() frees it once they are gone */
 	net.port = -1;
 }
