@@ -15,7 +15,7 @@
 
 #define NET_PROTOCOL	"sb-agent"
 #define HELLO_MAX	4096	/* bytes of the first line, newline included */
-#define HELLO_TIMEOUT	10	/* seconds from accept to a hello */
+#define HELLO_TIMEOUT	5	/* seconds from accept to a hello */
 #define NET_CHUNK	16384	/* bytes per lws_write */
 
 /* One connection; lws allocates and zeroes it (per_session_data_size). */

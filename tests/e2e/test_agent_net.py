@@ -80,6 +80,9 @@ def test_pod_asks_and_is_answered_over_tls(tmp, ds):
         q = d.expect(r"❓ q(\d+) from #1: Which region for pick a region\?",
                      timeout=20)
         d.expect(r"^\s+\[choices q%s: eu-west \| us-east\]" % q.group(1))
+        # A person takes their time: the waiting connection outlives the
+        # listener's timeouts (lws closes idle TLS sockets after 5 s).
+        time.sleep(6)
         d.send("t%s us-east" % t)
         d.expect(r"answered by console:me: us-east")
         d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t,

@@ -176,13 +176,18 @@ load_with(const char *listener, struct config **c, char **cause)
 TEST(agent_listener_keys_are_checked_and_reach_the_pod_template)
 {
 	struct config	*c;
-	char		*cause, *p;
+	char		*cause, *p, *errs = NULL, *warns = NULL;
 
-	/* Unset: no listener, nothing for pods. */
+	/* Unset: no listener, nothing for pods, and check-config says so. */
 	CHECK(load_with("", &c, &cause) == 0);
 	CHECK_STR(c->agent_listener.listen, "");
 	CHECK(c->agents[0].kube->agent_url == NULL);
 	CHECK(c->agents[0].kube->agent_ca == NULL);
+	config_check(c, &errs, &warns);
+	CHECK(warns != NULL && strstr(warns, "agents.[0]: runner \"kubernetes\""
+	    " but no agent_listener.url") != NULL);
+	free(errs);
+	free(warns);
 	config_free(c);
 
 	/* listen needs cert and key. */
@@ -215,6 +220,10 @@ TEST(agent_listener_keys_are_checked_and_reach_the_pod_template)
 	CHECK_STR(c->agent_listener.key, "KEY PEM");
 	CHECK_STR(c->agents[0].kube->agent_url, "tls://sb.sb.svc:7443");
 	CHECK_STR(c->agents[0].kube->agent_ca, "CERT PEM");
+	config_check(c, &errs, &warns);
+	CHECK(warns == NULL || strstr(warns, "agent_listener.url") == NULL);
+	free(errs);
+	free(warns);
 	config_free(c);
 	setenv("SB_TEST_CA", "CA PEM", 1);
 	CHECK(load_with("agent_listener = { listen = \"0.0.0.0:7443\";"
