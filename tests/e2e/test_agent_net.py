@@ -141,6 +141,25 @@ def test_pod_gets_a_tool_approved_through_mcp_over_tls(tmp, ds):
         cl.stop()
 
 
+def test_shutdown_while_a_pod_waits_for_its_answer(tmp, ds):
+    """The waiting TLS connection is closed with the daemon's other
+    connections: a clean exit (no leak, no use after free under ASan)."""
+    with image_path(tmp):
+        cl = Cluster(tmp)
+    try:
+        d = pod_daemon(tmp, ds, cl, free_port())
+        d.send("new pick a region")
+        d.expect(r"❓ q(\d+) from #1: Which region", timeout=20)
+        check(d.stop() == 0, "clean exit")
+        log = errlog(d)
+        opened = log.count("agent listener: connection from ")
+        check(opened >= 2 and
+              log.count("agent listener: 127.0.0.1 closed") == opened,
+              "every connection, the waiting one too, was closed")
+    finally:
+        cl.stop()
+
+
 def cli_env(port, ca, token="not-a-token"):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SWITCHBOARD_")}
