@@ -4,11 +4,16 @@ elsewhere.  A pod of the fake cluster (tests/fakes/fake-k8s.py, whose kubelet
 runs it as a local process without the agent socket) reports progress, asks
 a question answered in chat, gets a tool approved through `switchboard mcp`
 and says done, all over TLS with the token of its mounted secret; a wrong
-token, a certificate from another CA and a local agent's token are refused
-with messages that say so."""
+token, a certificate from another CA or name and a local agent's token are
+refused with messages that say so; a connection speaks for the agent of its
+hello only; shutdown with a waiting pod is clean."""
 
+import base64
 import contextlib
+import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -156,6 +161,50 @@ def test_shutdown_while_a_pod_waits_for_its_answer(tmp, ds):
         check(opened >= 2 and
               log.count("agent listener: 127.0.0.1 closed") == opened,
               "every connection, the waiting one too, was closed")
+    finally:
+        cl.stop()
+
+
+def test_a_connection_speaks_for_the_agent_of_its_hello_only(tmp, ds):
+    """The wire format, from a plain TLS client: a hello first, then the
+    agent socket's lines; another live agent's token on that connection is
+    refused (on the unix socket the pid check does this)."""
+    with image_path(tmp):
+        cl = Cluster(tmp)
+    try:
+        port = free_port()
+        d = pod_daemon(tmp, ds, cl, port)
+        d.send("new pick a region")
+        d.expect(r"❓ q(\d+) from #1: Which region", timeout=20)
+        d.send("new pick another region")
+        d.expect(r"❓ q(\d+) from #2: Which region", timeout=20)
+        tok = {}
+        for sec in cl.api("/api/v1/namespaces/%s/secrets" % NS)["items"]:
+            tok[sec["metadata"]["labels"]["switchboard.dev/agent"]] = \
+                base64.b64decode(sec["data"]["token"]).decode()
+        ctx = ssl.create_default_context(
+            cafile=os.path.join(cl.pki, "ca.crt"))
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as c:
+            f = c.makefile("rwb")
+
+            def call(req):
+                f.write(json.dumps(req).encode() + b"\n")
+                f.flush()
+                return json.loads(f.readline())
+
+            r = call({"v": 1, "id": 1, "op": "hello", "token": tok["1"]})
+            check(r == {"v": 1, "id": 1, "ok": True, "agent": 1}, r)
+            r = call({"v": 1, "id": 2, "op": "progress", "token": tok["1"],
+                      "text": "from a raw client"})
+            check(r["ok"] is True, r)
+            r = call({"v": 1, "id": 3, "op": "progress", "token": tok["2"],
+                      "text": "not mine"})
+            check(r["ok"] is False and r["error"] == "this agent token "
+                  "belongs to another connection", r)
+        check("agent 2's token on agent 1's connection" in errlog(d),
+              "refusal logged")
+        check(d.stop() == 0, "clean exit")
     finally:
         cl.stop()
 
