@@ -192,6 +192,16 @@ config_check(const struct config *c, char **errors, char **warnings)
 		    c->routes[i].adapter);
 	}
 
+	/* A pod talks back only through the agent listener. */
+	for (i = 0; i < c->nagents; i++)
+		if (c->agents[i].kube != NULL &&
+		    c->agents[i].kube->agent_url == NULL)
+			schema_error(&warns, config_setting_get_elem(
+			    config_lookup(&cf, "agents"), (unsigned)i),
+			    "warning: agents.[%zu]: runner \"kubernetes\" but"
+			    " no agent_listener.url: its pods cannot ask,"
+			    " report progress or get approvals", i);
+
 	check_log_dir(c, &errs, config_lookup(&cf, "log.file"));
 
 	config_destroy(&cf);

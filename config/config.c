@@ -427,6 +427,8 @@ cfg_kube_free(struct cfg_kube *k)
 	free(k->git_image);
 	free(k->git_secret);
 	free(k->daemon_id);
+	free(k->agent_url);
+	free(k->agent_ca);
 	free(k);
 }
 
@@ -908,6 +910,38 @@ load_web(struct load *ld, struct config *c)
 		    c->http_listen, p);
 }
 
+static void
+load_agent_listener(struct load *ld, struct config *c)
+{
+	const char		*p = "agent_listener";
+	const config_setting_t	*g = config_lookup(&ld->cf, p);
+	struct cfg_kube		*k;
+	size_t			 i;
+
+	c->agent_listener.listen = dup_str(g, p, "listen");
+	c->agent_listener.url = dup_str(g, p, "url");
+	c->agent_listener.cert_ref = dup_str(g, p, "cert");
+	c->agent_listener.key_ref = dup_str(g, p, "key");
+	c->agent_listener.ca_ref = dup_str(g, p, "ca");
+	if (*c->agent_listener.listen != '\0') {
+		require(ld, g, p, "cert", "with listen");
+		require(ld, g, p, "key", "with listen");
+		c->agent_listener.cert = resolve_secret(ld, g, p, "cert");
+		c->agent_listener.key = resolve_secret(ld, g, p, "key");
+	}
+	c->agent_listener.ca = resolve_secret(ld, g, p, "ca");
+	if (c->agent_listener.ca == NULL && c->agent_listener.cert != NULL)
+		c->agent_listener.ca = xstrdup(c->agent_listener.cert);
+	for (i = 0; i < c->nagents; i++) {
+		if ((k = c->agents[i].kube) == NULL)
+			continue;
+		if (c->agent_listener.url != NULL)
+			k->agent_url = xstrdup(c->agent_listener.url);
+		if (c->agent_listener.ca != NULL)
+			k->agent_ca = xstrdup(c->agent_listener.ca);
+	}
+}
+
 static struct config *
 load_config(struct load *ld)
 {
@@ -963,6 +997,7 @@ load_config(struct load *ld)
 			c->agents[i].kube->daemon_id =
 			    xstrdup(c->cluster.daemon_id);
 	}
+	load_agent_listener(ld, c);
 	return c;
 }
 
@@ -1032,6 +1067,14 @@ config_free(struct config *c)
 	free(c->path);
 	free(c->cluster.kubeconfig);
 	free(c->cluster.daemon_id);
+	free(c->agent_listener.listen);
+	free(c->agent_listener.url);
+	secret_free(c->agent_listener.cert);
+	secret_free(c->agent_listener.key);
+	free(c->agent_listener.ca);
+	free(c->agent_listener.cert_ref);
+	free(c->agent_listener.key_ref);
+	free(c->agent_listener.ca_ref);
 	free(c->state_dir);
 	free(c->http_listen);
 	free(c->log_level);
@@ -1314,6 +1357,11 @@ config_reload_diff(const struct config *o, const struct config *n)
 	note(&b, differ(o->state_dir, n->state_dir), "state_dir");
 	note(&b, differ(o->http_listen, n->http_listen), "http.listen");
 	note(&b, o->http_max_body != n->http_max_body, "http.max_body");
+	note(&b, differ(o->agent_listener.listen, n->agent_listener.listen),
+	    "agent_listener.listen");
+	note(&b, differ(o->agent_listener.cert, n->agent_listener.cert) ||
+	    differ(o->agent_listener.key, n->agent_listener.key),
+	    "agent_listener.cert/key");
 	note(&b, o->log_json != n->log_json, "log.json");
 	note(&b, differ(o->log_file, n->log_file), "log.file");
 	note(&b, o->console.enabled != n->console.enabled,
@@ -1371,6 +1419,9 @@ config_keep_restart_keys(struct config *o, struct config *n)
 	SWAP(o->state_dir, n->state_dir);
 	SWAP(o->http_listen, n->http_listen);
 	SWAP(o->http_max_body, n->http_max_body);
+	SWAP(o->agent_listener.listen, n->agent_listener.listen);
+	SWAP(o->agent_listener.cert, n->agent_listener.cert);
+	SWAP(o->agent_listener.key, n->agent_listener.key);
 	SWAP(o->log_json, n->log_json);
 	SWAP(o->log_file, n->log_file);
 	SWAP(o->console, n->console);

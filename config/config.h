@@ -55,6 +55,8 @@ struct cfg_kube {
 	char	 *git_image;		/* clone container; NULL = image */
 	char	 *git_secret;		/* git credentials Secret, or NULL */
 	char	 *daemon_id;		/* cluster.daemon_id, or NULL */
+	/* agent_listener.url and its CA (PEM), for the pod; NULL = unset. */
+	char	 *agent_url, *agent_ca;
 };
 
 struct cfg_agent {
@@ -162,6 +164,15 @@ struct config {
 	char			*http_listen;	/* "" = no HTTP server */
 	size_t			 http_max_body;
 	int			 http_health_grace;	/* seconds */
+
+	/* Agents elsewhere talk back over TLS (orchestrator/agentnet.h). */
+	struct {
+		char		*listen;	/* "" = no listener */
+		char		*cert, *key;	/* PEM, resolved with listen */
+		char		*ca;		/* PEM agents trust: ca or cert */
+		char		*url;		/* tls://HOST:PORT, or NULL */
+		char		*cert_ref, *key_ref, *ca_ref;	/* as written */
+	} agent_listener;
 
 	char			*log_level;
 	int			 log_json;

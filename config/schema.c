@@ -134,6 +134,20 @@ check_listen(const char *v, char **why)
 	return 0;
 }
 
+/* What an agent dials: "tls://HOST:PORT". */
+static int
+check_agent_url(const char *v, char **why)
+{
+	const char	*colon;
+
+	if (strncmp(v, "tls://", 6) == 0 && v[6] != '\0' && v[6] != ':' &&
+	    (colon = strrchr(v + 6, ':')) != NULL &&
+	    parse_uint(colon + 1) > 0 && parse_uint(colon + 1) <= 65535)
+		return 0;
+	*why = xasprintf("\"%s\" is not tls://HOST:PORT", v);
+	return -1;
+}
+
 /* A route path: "/hooks/github".  No query, no spaces (httpd matches exactly). */
 static int
 check_http_path(const char *v, char **why)
@@ -233,6 +247,26 @@ const struct schema_key schema_keys[] = {
 	  .min = 0, .max = 86400,
 	  .help = "Seconds an enabled adapter may be disconnected (reconnecting, "
 	  "stopped) before GET /healthz answers 503." },
+
+	{ .path = "agent_listener", .type = SCHEMA_GROUP,
+	  .help = "The agent protocol over TLS, for agents that do not run on "
+	  "this host (kubernetes pods)." },
+	{ .path = "agent_listener.listen", .type = SCHEMA_STRING, .def = "",
+	  .check = check_listen,
+	  .help = "HOST:PORT to listen on; \"\" = no listener." },
+	{ .path = "agent_listener.cert", .type = SCHEMA_SECRET,
+	  .help = "The listener's certificate chain, PEM, leaf first; required "
+	  "with listen." },
+	{ .path = "agent_listener.key", .type = SCHEMA_SECRET,
+	  .help = "The certificate's private key, PEM; required with listen." },
+	{ .path = "agent_listener.ca", .type = SCHEMA_SECRET,
+	  .help = "PEM certificate(s) agents verify the listener with, given to "
+	  "each pod in its secret; unset = cert itself." },
+	{ .path = "agent_listener.url", .type = SCHEMA_STRING,
+	  .check = check_agent_url,
+	  .help = "tls://HOST:PORT at which pods reach the listener (e.g. a "
+	  "Service's DNS name); given to them as SWITCHBOARD_URL.  Unset = "
+	  "pods cannot talk back." },
 
 	{ .path = "log", .type = SCHEMA_GROUP, .help = "Logging." },
 	{ .path = "log.level", .type = SCHEMA_STRING, .def = "info",

@@ -98,6 +98,13 @@ runner_k8s_pod(const char *name, const char *ns, int64_t agent_id,
 	}
 	json_array_append_new(env, json_pack("{s:s, s:s}", "name",
 	    "SWITCHBOARD_AGENT_TOKEN_FILE", "value", K8S_TOKEN_DIR "/token"));
+	/* Talking back: the daemon's agent listener, verified with its CA. */
+	if (kc->agent_url != NULL)
+		json_array_append_new(env, json_pack("{s:s, s:s}", "name",
+		    "SWITCHBOARD_URL", "value", kc->agent_url));
+	if (kc->agent_ca != NULL)
+		json_array_append_new(env, json_pack("{s:s, s:s}", "name",
+		    "SWITCHBOARD_CA_FILE", "value", K8S_TOKEN_DIR "/ca.crt"));
 	cmd = json_array();
 	for (e = spec->argv; *e != NULL; e++)
 		json_array_append_new(cmd, json_string(*e));

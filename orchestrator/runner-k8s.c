@@ -613,6 +613,10 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	    "namespace", r->ns, "labels", json_object_get(json_object_get(
 	    r->pod_json, "metadata"), "labels"), "type", "Opaque",
 	    "stringData", "token", token);
+	/* The CA the pod verifies the agent listener with (k8s-pod.c). */
+	if (kc->agent_ca != NULL)
+		json_object_set_new(json_object_get(secret, "stringData"),
+		    "ca.crt", json_string(kc->agent_ca));
 	path = xasprintf("/api/v1/namespaces/%s/secrets", r->ns);
 	r->call = k8s_call(r->k, "POST", path, secret, secret_created, r);
 	free(path);
