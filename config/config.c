@@ -399,6 +399,8 @@ load_agent_runner(struct load *ld, const config_setting_t *item, int i,
 	    &k->ntolerations);
 	k->image_pull_secrets = get_strings(find(item,
 	    "kubernetes.image_pull_secrets"), &k->nimage_pull_secrets);
+	k->git_image = dup_str(item, p, "kubernetes.git_image");
+	k->git_secret = dup_str(item, p, "kubernetes.git_secret");
 	if (k->image == NULL)
 		schema_error(&ld->errs, item, "agents.[%d].kubernetes.image: "
 		    "runner \"kubernetes\" needs an image", i);
@@ -422,6 +424,9 @@ cfg_kube_free(struct cfg_kube *k)
 	strings_free(k->tolerations);
 	strings_free(k->image_pull_secrets);
 	free(k->kubeconfig);
+	free(k->git_image);
+	free(k->git_secret);
+	free(k->daemon_id);
 	free(k->agent_url);
 	free(k->agent_ca);
 	free(k);
@@ -983,10 +988,15 @@ load_config(struct load *ld)
 	c->render.card_interval_ms = get_int(root, "", "render.card_interval_ms");
 	if ((v = get_str(root, "", "cluster.kubeconfig")) != NULL)
 		c->cluster.kubeconfig = resolve_path(ld, v);
-	for (size_t i = 0; i < c->nagents; i++)
+	c->cluster.daemon_id = dup_str(root, "", "cluster.daemon_id");
+	for (size_t i = 0; i < c->nagents; i++) {
 		if (c->agents[i].kube != NULL && c->cluster.kubeconfig != NULL)
 			c->agents[i].kube->kubeconfig =
 			    xstrdup(c->cluster.kubeconfig);
+		if (c->agents[i].kube != NULL && c->cluster.daemon_id != NULL)
+			c->agents[i].kube->daemon_id =
+			    xstrdup(c->cluster.daemon_id);
+	}
 	load_agent_listener(ld, c);
 	return c;
 }
@@ -1056,6 +1066,7 @@ config_free(struct config *c)
 		return;
 	free(c->path);
 	free(c->cluster.kubeconfig);
+	free(c->cluster.daemon_id);
 	free(c->agent_listener.listen);
 	free(c->agent_listener.url);
 	secret_free(c->agent_listener.cert);

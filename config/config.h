@@ -52,6 +52,9 @@ struct cfg_kube {
 	char	**image_pull_secrets;
 	size_t	  nimage_pull_secrets;
 	char	 *kubeconfig;		/* cluster.kubeconfig; NULL = in-cluster */
+	char	 *git_image;		/* clone container; NULL = image */
+	char	 *git_secret;		/* git credentials Secret, or NULL */
+	char	 *daemon_id;		/* cluster.daemon_id, or NULL */
 	/* agent_listener.url and its CA (PEM), for the pod; NULL = unset. */
 	char	 *agent_url, *agent_ca;
 };
@@ -244,6 +247,7 @@ struct config {
 	/* The cluster of kubernetes-run agents (orchestrator/k8s.h). */
 	struct {
 		char		*kubeconfig;	/* NULL = in-cluster */
+		char		*daemon_id;	/* NULL = none */
 	} cluster;
 };
 

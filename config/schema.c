@@ -36,6 +36,27 @@ check_kube_pair(const char *v, char **why)
 	return 0;
 }
 
+/* A DNS label part: in branch, pod and label names alike. */
+static int
+check_daemon_id(const char *v, char **why)
+{
+	size_t	 i, n = strlen(v);
+
+	if (n == 0 || n > 20 || v[0] < 'a' || v[0] > 'z' || v[n - 1] == '-') {
+		*why = xasprintf("\"%s\" is not 1-20 of a-z, 0-9 and '-', "
+		    "starting with a letter", v);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' &&
+		    v[i] <= '9') || v[i] == '-')) {
+			*why = xasprintf("\"%s\" is not 1-20 of a-z, 0-9 and "
+			    "'-', starting with a letter", v);
+			return -1;
+		}
+	return 0;
+}
+
 static int
 check_kube_toleration(const char *v, char **why)
 {
@@ -676,6 +697,16 @@ const struct schema_key schema_keys[] = {
 	  "\"key:Effect\" (operator Exists)." },
 	{ .path = "agents.[].kubernetes.image_pull_secrets", .type =
 	  SCHEMA_STRINGS, .help = "Names of image pull secrets." },
+	{ .path = "agents.[].kubernetes.git_image", .type = SCHEMA_STRING,
+	  .help = "Image of the pod's init container that clones the agent's "
+	  "branch from the repo's remote (it needs sh and git); unset = the "
+	  "agent image." },
+	{ .path = "agents.[].kubernetes.git_secret", .type = SCHEMA_STRING,
+	  .help = "Name of a Secret in the namespace with the git credentials "
+	  "the pod clones and pushes with: keys username and password "
+	  "(kubernetes.io/basic-auth, HTTPS) or ssh-privatekey and optionally "
+	  "known_hosts (kubernetes.io/ssh-auth).  Mounted as files, never in "
+	  "the pod spec; unset = an open remote." },
 
 	{ .path = "cluster", .type = SCHEMA_GROUP,
 	  .help = "The Kubernetes cluster of kubernetes-run agents." },
@@ -683,6 +714,13 @@ const struct schema_key schema_keys[] = {
 	  .help = "A kubeconfig file (its current context; token or client "
 	  "certificate, no exec plugins); unset = in-cluster (the service "
 	  "account's token and CA, KUBERNETES_SERVICE_HOST/PORT)." },
+	{ .path = "cluster.daemon_id", .type = SCHEMA_STRING,
+	  .check = check_daemon_id,
+	  .help = "This daemon's name among daemons sharing a repository's "
+	  "remote or a namespace (agent ids restart at 1 per state dir): in "
+	  "the branches of kubernetes-run agents (sb/ID-N-slug), their pod "
+	  "names and the label switchboard.dev/daemon, by which a restarted "
+	  "daemon finds its pods.  1-20 of a-z, 0-9 and '-'." },
 };
 
 const size_t schema_nkeys = nitems(schema_keys);

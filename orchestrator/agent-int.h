@@ -110,6 +110,12 @@ void		 agent_metrics_init(void);
 /* Takes it out of the id table and the list (the caller drops the list's ref). */
 void		 agent_unlink(struct agent *);
 
+/* What a re-attached run needs: its hooks, the workspace request. */
+void		 agent_run_hooks(struct agent *, struct run_hooks *);
+void		 agent_ws_req(struct agent *, struct ws_req *, char **message);
+/* Its turn's timeout (or wall budget) fires in seconds. */
+void		 agent_arm_timeout(struct agent *, int seconds);
+
 /* Wall clock in ms (elapsed across restarts; now_ms() is monotonic). */
 int64_t		 agent_wall_ms(void);
 

@@ -608,13 +608,17 @@ child_env(struct agent *a)
 	return env;
 }
 
+static void	ws_req_fill(struct agent *, struct ws_req *, char **);
+
 static void
 spawn(struct agent *a)
 {
 	const struct cfg_agent	*ca = config_agent(agent_cfg, a->name);
 	struct run_spec		 spec = { 0 };
-	struct run_hooks	 hooks = { run_output, run_exited, a };
+	struct run_hooks	 hooks = { run_output, run_exited, a, NULL };
+	struct ws_req		 ws = { 0 };
 	char			**argv = NULL, **env = NULL, *cause = NULL;
+	char			*message;
 	int			 timeout;
 
 	agent_card_post(a);
@@ -632,9 +636,12 @@ spawn(struct agent *a)
 	spec.agent_id = a->id;
 	spec.agent = ca;
 	spec.conversation_id = a->conv->id;
+	ws_req_fill(a, &ws, &message);
+	spec.ws = &ws;
 	agent_ref(a);		/* the run's, dropped in run_exited */
 	a->run = a->runner->start(&spec, &hooks);
 	a->pid = a->runner->pid(a->run);
+	free(message);
 	driver_argv_free(argv);
 	driver_argv_free(env);
 	timeout = ca->timeout > 0 ? ca->timeout : agent_cfg->limits.agent_timeout;
@@ -681,6 +688,8 @@ ws_req_fill(struct agent *a, struct ws_req *q, char **message)
 	q->git_name = agent_cfg->git.name;
 	q->git_email = agent_cfg->git.email;
 	q->message = *message;
+	q->repo = config_repo(agent_cfg, a->conv->repo);
+	q->agent = config_agent(agent_cfg, a->name);
 }
 
 /* Takes the worktree the runner made (it exists now, whatever happens). */
@@ -786,6 +795,39 @@ cleaned(void *arg, struct ws_result *res)
 	agent_unref(a);		/* the job's */
 }
 
+/* Re-attached: the token its turn holds (a restart made a new one). */
+static void
+run_token(void *arg, const char *token)
+{
+	struct agent	*a = arg;
+
+	if (strlen(token) == sizeof a->token - 1)
+		memcpy(a->token, token, sizeof a->token);
+}
+
+/* For agent-restart.c: a run of a's that a restart re-attaches to. */
+void
+agent_run_hooks(struct agent *a, struct run_hooks *h)
+{
+	h->output = run_output;
+	h->exited = run_exited;
+	h->arg = a;
+	h->token = run_token;
+}
+
+void
+agent_ws_req(struct agent *a, struct ws_req *q, char **message)
+{
+	ws_req_fill(a, q, message);
+}
+
+void
+agent_arm_timeout(struct agent *a, int seconds)
+{
+	uv_timer_start(a->timeout_timer, timeout_fired,
+	    (uint64_t)(seconds > 0 ? seconds : 1) * 1000, 0);
+}
+
 /* Runs one workspace job for a (which it holds a ref on). */
 static void
 ws_job(struct agent *a, void (*op)(const struct ws_req *, ws_done_fn, void *),
@@ -818,7 +860,8 @@ turn_start(struct agent *a)
 			a->cleaned = 1;
 		agent_set_state(a, AGENT_PREPARING);
 		ws_job(a, a->runner->prepare, prepared);
-	} else if (access(a->worktree, F_OK) == -1) {
+	} else if (!a->runner->remote_workspace &&
+	    access(a->worktree, F_OK) == -1) {
 		/*
 		 * The retention sweep removed it while the agent was idle:
 		 * prepare makes it again from the agent's branch.

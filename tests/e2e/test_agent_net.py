@@ -19,7 +19,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import BIN, SLOW, Daemon, agent, check, free_port, run_tests  # noqa: E402
+from sb import (BIN, SLOW, Daemon, agent, check, free_port, git,  # noqa: E402
+                run_tests)
 from test_k8s import NS, Cluster, make_ca, openssl  # noqa: E402
 
 
@@ -57,6 +58,13 @@ def pod_daemon(tmp, ds, cl, port):
                       settings)],
                extra='cluster = { kubeconfig = "%s"; };\n%s'
                % (cl.kubeconfig, listener(cl.pki, port)))
+    # The pod clones the agent's branch from the repo's remote (a bare
+    # repository here, open) and pushes it back.
+    bare = os.path.join(tmp, "remote.git")
+    if not os.path.exists(bare):
+        git("init", "-q", "--bare", bare)
+        git("remote", "add", "origin", bare, cwd=d.repo)
+        git("push", "-q", "origin", "main", cwd=d.repo)
     ds.append(d)
     return d.start()
 
