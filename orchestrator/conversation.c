@@ -23,7 +23,6 @@ static struct conversation	*idle_head, *idle_tail;
 static int64_t			 conv_idle;
 static int64_t			 conv_keep = 1000;
 static int			 trim_scheduled;
-static int			 conv_closing;	/* conversation_free_all ran */
 
 static unsigned
 conv_hashval(const char *adapter, const char *channel, const char *thread)
@@ -90,7 +89,7 @@ idle_append(struct conversation *c)
 	 * Never now: the caller up the stack may be using the pointers it
 	 * just looked up.  Nothing holds an unreferenced one across a turn.
 	 */
-	if (conv_idle > conv_keep && !trim_scheduled && !conv_closing) {
+	if (conv_idle > conv_keep && !trim_scheduled) {
 		trim_scheduled = 1;
 		loop_defer(trim, NULL);
 	}
@@ -200,7 +199,7 @@ trim(void *arg)
 void
 conversation_hold(struct conversation *c)
 {
-	if (c->refs++ == 0 && !conv_closing)
+	if (c->refs++ == 0 && !c->orphan)
 		idle_remove(c);
 }
 
@@ -209,7 +208,7 @@ conversation_release(struct conversation *c)
 {
 	if (--c->refs > 0)
 		return;
-	if (conv_closing)	/* the cache is gone: the last holder frees */
+	if (c->orphan)		/* the cache is gone: the last holder frees */
 		conv_free(c);
 	else
 		idle_append(c);
@@ -484,12 +483,13 @@ conversation_free_all(void)
 	struct conversation	*c, *next;
 	size_t			 i;
 
-	conv_closing = 1;
 	for (i = 0; i < CONV_BUCKETS; i++) {
 		for (c = conv_hash[i]; c != NULL; c = next) {
 			next = c->hnext;
 			if (c->refs == 0)
 				conv_free(c);
+			else
+				c->orphan = 1;
 		}
 		conv_hash[i] = conv_ids[i] = NULL;
 	}

@@ -29,6 +29,7 @@ struct conversation {
 
 	/* The cache's (conversation.c). */
 	int		 refs;		/* holders across loop turns */
+	int		 orphan;	/* outlived the cache: last release frees */
 	struct conversation *hnext;	/* by (adapter, channel, thread) */
 	struct conversation *inext;	/* by id */
 	struct conversation *lprev, *lnext; /* unreferenced, oldest use first */
