@@ -17,11 +17,15 @@
 
 static char	 dir[64];
 
+static void	teardown(void);
+
 static void
 setup(void)
 {
 	char	*cause = NULL;
 
+	if (store_db() != NULL)		/* a failed test left its state */
+		teardown();
 	snprintf(dir, sizeof dir, "/tmp/sb-conv.XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK(loop_init() == 0);
