@@ -155,6 +155,23 @@ def statuses(d, threads, n):
     return cpu.stop() * 1000.0 / n, time.time() - t0
 
 
+NO_THREAD = re.compile(r"^! no thread ")
+
+
+def strangers(d, n):
+    """CPU ms per event naming a thread the daemon does not know (the
+    console's `t<N>` with N an id from before this run that roots no
+    thread): the lookup every platform event in an unknown thread makes
+    (is it a root we posted?)."""
+    quiesce(d)
+    base = count(d, NO_THREAD)
+    cpu = Cpu(d.proc.pid)
+    for i in range(n):
+        d.send("t%d hello" % (1 + i % 50))
+    wait_count(d, NO_THREAD, base + n)
+    return cpu.stop() * 1000.0 / n
+
+
 def conversations_loaded(d):
     r = d.cli("status", "-s", d.state)
     m = re.search(r"conversations: (\d+)", r.stdout)
@@ -276,6 +293,13 @@ def main():
         os.mkdir(fresh_tmp)
         os.mkdir(big_tmp)
         fresh_up = start_cost(fresh_tmp)
+        # Console ids below FIRST are from "before" in both daemons.
+        con = sqlite3.connect(os.path.join(fresh_tmp, "state",
+                                           "switchboard.db"))
+        con.execute("INSERT OR REPLACE INTO kv (key, value) VALUES"
+                    " ('console.next_id', ?)", (str(FIRST),))
+        con.commit()
+        con.close()
         d, _, _ = start(big_tmp)
         d.send("quit")
         d.stop()
@@ -322,6 +346,10 @@ def main():
         for r in range(a.rounds):
             st[0].append(statuses(fresh, fwarm, per)[0])
             st[1].append(statuses(big, bwarm, per)[0])
+        un = ([], [])
+        for r in range(2):
+            un[0].append(strangers(fresh, per))
+            un[1].append(strangers(big, per))
         nt = ([], [])
         for r in range(2):
             nt[0].append(new_tasks(fresh, a.tasks // 2 or 1))
@@ -329,13 +357,16 @@ def main():
         convs = (conversations_loaded(fresh), conversations_loaded(big))
         res = []
         for k, label in enumerate(("fresh", "%d stored" % a.n)):
-            res.append((rss[k], median(st[k]), median(nt[k]), convs[k]))
+            res.append((rss[k], median(st[k]), median(nt[k]), convs[k],
+                        median(un[k])))
             print("scale: %s: RSS %.1f MB (anonymous %.1f, file %.1f), status"
-                  " %.3f ms CPU each (rounds: %s), new %.2f ms CPU each, %d"
+                  " %.3f ms CPU each (rounds: %s), event in an unknown"
+                  " thread %.3f ms CPU, new %.2f ms CPU each, %d"
                   " conversations in memory" % (
                       label, rss[k] / 1024.0, split[k][0] / 1024.0,
                       split[k][1] / 1024.0, median(st[k]),
-                      " ".join("%.3f" % x for x in st[k]), median(nt[k]),
+                      " ".join("%.3f" % x for x in st[k]), median(un[k]),
+                      median(nt[k]),
                       convs[k]))
         print("scale: end, %s" % load())
     except Exception:
@@ -353,9 +384,10 @@ def main():
            " questions, messages, outbox rows) inserted into its store, %d"
            " threads via the console, %d stored ones loaded; %s" % (
                a.n, a.n, a.console, a.touch, load()))
-    names = ("RSS", "CPU per status", "CPU per new task")
-    units = ("%.1f MB", "%.3f ms", "%.2f ms")
-    for k in range(3):
+    names = ("RSS", "CPU per status", "CPU per new task", None,
+             "CPU per event in an unknown thread")
+    units = ("%.1f MB", "%.3f ms", "%.2f ms", None, "%.3f ms")
+    for k in (0, 1, 2, 4):
         f, b = fresh[k], big[k]
         if k == 0:
             f, b = f / 1024.0, b / 1024.0
