@@ -167,13 +167,14 @@ conv_insert(struct conversation *c)
 	idle_append(c);
 }
 
-/* Out of memory: the row is the truth, a lookup loads it again. */
+/* Out of the cache: the hashes, the idle list and the count. */
 static void
-conv_evict(struct conversation *c)
+conv_unlink(struct conversation *c)
 {
 	struct conversation	**pp;
 
-	idle_remove(c);
+	if (c->refs == 0)
+		idle_remove(c);
 	thread_remove(c);
 	for (pp = &conv_ids[conv_idval(c->id)]; *pp != NULL;
 	    pp = &(*pp)->inext)
@@ -182,6 +183,13 @@ conv_evict(struct conversation *c)
 			break;
 		}
 	conv_loaded--;
+}
+
+/* Out of memory: the row is the truth, a lookup loads it again. */
+static void
+conv_evict(struct conversation *c)
+{
+	conv_unlink(c);
 	conv_free(c);
 }
 
