@@ -4,14 +4,15 @@ behind it as cheap as a fresh one?
 
 Two daemons in one run, console only, agent `true` (/bin/true), ended agents
 unloaded after limits.keep_ended = 2 s in both:
-  fresh: a new state dir; --console threads started through the console.
+  fresh: a new state dir; --console threads started through the console,
+  each asked `status` once its agent has left memory (loaded back).
   scaled: -n conversations, each with an ended agent, an answered
   question, its messages and its sent outbox rows, written into the store
   of the stopped daemon with direct SQLite inserts (the schema its
   migrations made); then started (start time and CPU printed), --console
   threads started through the console (the real path: conversation, agent,
-  worktree, process), --touch stored threads asked `status` (each loaded
-  from the store: its cost printed).
+  worktree, process), asked `status` the same way, and --touch stored
+  threads asked `status` (each loaded from the store: its cost printed).
 For each, once its agents have ended and left memory: RSS; CPU per
 `status` in --warm of the threads made through the console (--events of them in
 a row, task-clock of the whole process from `perf stat -p`, /proc ticks
@@ -316,7 +317,8 @@ def main():
         # worktrees on disk (see README), which is not history in the store.
         fresh, _, _ = start(fresh_tmp)
         ds.append(fresh)
-        fwarm = new_threads(fresh, a.console, "console")[:a.warm]
+        fmade = new_threads(fresh, a.console, "console")
+        fwarm = fmade[:a.warm]
         big, big_wall, _ = start(big_tmp)
         ds.append(big)
         print("scale: %d stored: start to first answer %.0f ms" % (
@@ -325,6 +327,14 @@ def main():
         made = new_threads(big, a.console, "console")
         print("scale: %d threads started through the console in %.1f s"
               % (len(made), time.time() - t0))
+        # Both load each thread's agent back from the store once it has
+        # left memory (the same burst, so the same heap high-water).
+        time.sleep(KEEP_ENDED * 2 + 1.5)
+        reload = (statuses(fresh, fmade, len(fmade))[0],
+                  statuses(big, made, len(made))[0])
+        print("scale: `status` in a thread whose agent left memory (loaded"
+              " back): fresh %.3f ms CPU, %d stored %.3f ms CPU each" % (
+                  reload[0], a.n, reload[1]))
         step = max(1, a.n // max(1, a.touch))
         stored = [FIRST + i * step for i in range(a.touch)]
         cold, wall = statuses(big, stored, len(stored))
