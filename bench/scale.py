@@ -335,6 +335,8 @@ def main():
         print("scale: `status` in a thread whose agent left memory (loaded"
               " back): fresh %.3f ms CPU, %d stored %.3f ms CPU each" % (
                   reload[0], a.n, reload[1]))
+        # One burst of loaded agents at a time, as in the fresh daemon.
+        time.sleep(KEEP_ENDED * 2 + 1.5)
         step = max(1, a.n // max(1, a.touch))
         stored = [FIRST + i * step for i in range(a.touch)]
         cold, wall = statuses(big, stored, len(stored))
