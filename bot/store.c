@@ -100,6 +100,19 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE agents ADD COLUMN term_signal INTEGER;"
 	"ALTER TABLE agents ADD COLUMN cost_usd REAL;",
+	/*
+	 * 7: flat at scale (bench/scale, 100,000 agents): lookups that
+	 * scanned a table growing with history.  A message by its platform id
+	 * (every event in a thread we do not know yet: is it a root we
+	 * posted?), an agent's questions (web pages), the open questions
+	 * (start, /metrics), an agent's merges (`merge #N`) and the unfinished
+	 * ones (start).
+	 */
+	"CREATE INDEX messages_ref ON messages(platform_ref);"
+	"CREATE INDEX questions_agent ON questions(agent_id, id);"
+	"CREATE INDEX questions_status ON questions(status);"
+	"CREATE INDEX merges_agent ON merges(agent_id, id);"
+	"CREATE INDEX merges_status ON merges(status);",
 };
 
 #define STMT_BUCKETS	64

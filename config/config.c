@@ -981,6 +981,8 @@ load_config(struct load *ld)
 	c->limits.kill_grace = get_int(root, "", "limits.kill_grace");
 	c->limits.output_tail = get_int(root, "", "limits.output_tail");
 	c->limits.keep_ended = get_int(root, "", "limits.keep_ended");
+	c->limits.keep_conversations = get_int(root, "",
+	    "limits.keep_conversations");
 	c->limits.log_size = get_int(root, "", "limits.log_size");
 	c->git.name = dup_str(root, "", "git.name");
 	c->git.email = dup_str(root, "", "git.email");

@@ -234,6 +234,7 @@ struct config {
 		int		 kill_grace;		/* seconds SIGTERM → SIGKILL */
 		int		 output_tail;		/* bytes of output kept per agent */
 		int		 keep_ended;		/* seconds an ended agent stays loaded */
+		int		 keep_conversations;	/* unreferenced ones cached */
 		int		 log_size;		/* bytes of logs kept per agent */
 	} limits;
 	struct {

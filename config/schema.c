@@ -637,6 +637,11 @@ const struct schema_key schema_keys[] = {
 	  .min = 0, .max = 86400,
 	  .help = "Seconds an ended agent stays in memory; after that it is"
 	  " loaded from the state database when a command names it." },
+	{ .path = "limits.keep_conversations", .type = SCHEMA_INT, .def = "1000",
+	  .min = 0, .max = 10000000,
+	  .help = "Conversations kept in memory beyond those with an agent in"
+	  " memory (least recently used leave first); the others are loaded"
+	  " from the state database when their thread speaks." },
 
 	{ .path = "git", .type = SCHEMA_GROUP, .help = "Commits and worktrees." },
 	{ .path = "git.name", .type = SCHEMA_STRING, .def = "Switchboard",

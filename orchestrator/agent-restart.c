@@ -285,6 +285,7 @@ agent_configure(const struct config *c, const char *socket_path)
 	}
 	agent_metrics_init();
 	unload_start(c);
+	conversation_set_keep(c->limits.keep_conversations);
 }
 
 static void	reconcile_worktrees(void);

@@ -211,6 +211,7 @@ agent_free(void *arg)
 		free(f->text);
 		free(f);
 	}
+	conversation_release(a->conv);
 	free(a);
 }
 
@@ -1029,6 +1030,7 @@ agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
 	a->refs = 1;	/* the agent_all list */
 	a->id = id;
 	a->conv = c;
+	conversation_hold(c);	/* in memory while the agent is */
 	a->name = xstrdup(agent_name);
 	a->drv = drv;
 	a->runner = &runner_local;

@@ -454,6 +454,59 @@ TEST(store_kill9_mid_batch_leaves_every_batch_whole_or_absent)
 	tmp_cleanup();
 }
 
+/*
+ * Lookups whose table grows with history (bench/scale: 100,000 agents)
+ * must not scan it: each, as its caller words it, has an index.
+ */
+TEST(store_history_lookups_do_not_scan_their_table)
+{
+	static const char *const sql[] = {
+		/* outbox.c outbox_key_of: every event in an unknown thread */
+		"SELECT key FROM messages WHERE adapter = ? AND channel = ? AND"
+		" platform_ref = ?",
+		/* question.c, web-api.c: an agent's questions */
+		"SELECT id, text, status, answer, answered_by FROM questions"
+		" WHERE agent_id = ? ORDER BY id",
+		/* agent-restart.c, serve.c: open questions at start, /metrics */
+		"SELECT count(*) FROM questions WHERE status = 'open'",
+		"UPDATE questions SET status = 'cancelled', answered_by ="
+		" 'restart' WHERE status = 'open'",
+		/* merge.c: `merge #N`, `resolve #N`, and recovery at start */
+		"SELECT status, detail, base FROM merges WHERE agent_id = ?"
+		" ORDER BY id DESC LIMIT 1",
+		"SELECT id, agent_id, repo, status FROM merges WHERE status IN"
+		" ('merging', 'checking', 'landing') ORDER BY id",
+		/* conversation.c, agent.c */
+		"SELECT id FROM conversations WHERE adapter = ? AND channel = ?"
+		" AND thread = ?",
+		"SELECT id FROM agents WHERE conversation_id = ? ORDER BY id",
+		"SELECT id FROM agents WHERE status IN ('queued', 'preparing',"
+		" 'running', 'finishing')",
+	};
+	sqlite3_stmt	*st;
+	char		*cause = NULL, *q;
+	const char	*detail;
+	size_t		 i;
+
+	CHECK(store_open(tmp_fresh(), &cause) == 0);
+	for (i = 0; i < nitems(sql); i++) {
+		q = xasprintf("EXPLAIN QUERY PLAN %s", sql[i]);
+		CHECK(sqlite3_prepare_v2(store_db(), q, -1, &st, NULL) ==
+		    SQLITE_OK);
+		free(q);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			detail = (const char *)sqlite3_column_text(st, 3);
+			if (strncmp(detail, "SCAN", 4) == 0 &&
+			    strstr(detail, " USING ") == NULL)
+				printf("# %s: %s\n", detail, sql[i]);
+			CHECK(strncmp(detail, "SCAN", 4) != 0 ||
+			    strstr(detail, " USING ") != NULL);
+		}
+		sqlite3_finalize(st);
+	}
+	tmp_cleanup();
+}
+
 int
 main(void)
 {
@@ -468,6 +521,7 @@ main(void)
 	RUN(store_failed_migration_leaves_old_version_and_no_partial_schema);
 	RUN(store_unusable_state_dir_fails_naming_the_path);
 	RUN(store_kill9_mid_batch_leaves_every_batch_whole_or_absent);
+	RUN(store_history_lookups_do_not_scan_their_table);
 	tmp_cleanup();
 	return t_done();
 }
