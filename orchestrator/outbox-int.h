@@ -46,6 +46,10 @@ struct lane {
 	struct lane	*next;
 };
 
+/* Buckets (outbox-pace.c) one op passes through, at most. */
+#define OP_PACERS	4
+struct pacer;
+
 struct out_op {
 	struct chat_op	 op;
 	struct lane	*lane;
@@ -59,6 +63,9 @@ struct out_op {
 	struct out_op	*next;		/* the lane's quick list */
 	int		 cancelled;	/* lane gone while the adapter held it */
 	uint64_t	 sent_ms;	/* handed to the adapter (metrics) */
+	struct pacer	*pacers[OP_PACERS];	/* taken from when it went */
+	unsigned char	 probes[OP_PACERS];	/* ... past their budget */
+	int		 npacers;
 };
 
 struct reg {
@@ -96,5 +103,15 @@ void		 row_finish(uint64_t, const char *, const char *, int,
 const char	*ops_name(enum chat_op_kind);
 int		 lane_head(struct lane *, int, int, struct out_op **,
 		    int64_t *);
+
+/* outbox-pace.c */
+enum pace_outcome { PACE_OK, PACE_LIMITED, PACE_FAILED };
+int64_t		 outbox_pace_wait(const struct adapter_caps *, const char *,
+		    const char *, enum chat_op_kind);
+void		 outbox_pace_take(const struct adapter_caps *, const char *,
+		    const char *, struct out_op *);
+void		 outbox_pace_settle(struct out_op *, enum pace_outcome,
+		    long long);
+void		 outbox_pace_free(void);
 
 #endif

@@ -137,6 +137,7 @@ lane_kick(struct lane *l)
 static void
 lane_kick_q(struct lane *l, int q)
 {
+	const struct adapter_caps	*caps;
 	struct adapter	*a;
 	struct out_op	*o;
 	int64_t		 wait, now;
@@ -160,10 +161,10 @@ lane_kick_q(struct lane *l, int q)
 		return;
 	}
 	/*
-	 * Pacing is for new messages (Slack: about one per second per
-	 * channel).  Reactions and edits have their own per-method limits,
-	 * which a 429 enforces; pacing them too would hold the first reply
-	 * of every thread behind its 👀 for a whole interval.
+	 * A fixed gap (min_interval_ms) is for new messages only.  Reactions
+	 * and edits have their own per-method limits; pacing them too would
+	 * hold the first reply of every thread behind its 👀 for a whole
+	 * interval.
 	 */
 	now = wall_ms();
 	if ((o->op.kind == CHAT_OP_POST || o->op.kind == CHAT_OP_UPLOAD) &&
@@ -173,6 +174,16 @@ lane_kick_q(struct lane *l, int q)
 		    (uint64_t)(l->next_post_ms - now), 0);
 		return;
 	}
+	/* The platform's budgets for this kind of op, each its own bucket. */
+	caps = a->ops->caps(a);
+	if ((wait = outbox_pace_wait(caps, l->adapter, l->channel,
+	    o->op.kind)) > 0) {
+		op_free(o);
+		uv_timer_start(l->timer[q], lane_timer_fired, (uint64_t)wait,
+		    0);
+		return;
+	}
+	outbox_pace_take(caps, l->adapter, l->channel, o);
 	o->sent_ms = now_ms();
 	if (q == Q_POST)
 		l->inflight[q] = o;
@@ -186,6 +197,7 @@ lane_kick_q(struct lane *l, int q)
 	if (a->ops->send(a, &o->op) != 0) {
 		/* Not connected: keep the row, look again shortly. */
 		lane_unlink(l, o);
+		outbox_pace_settle(o, PACE_FAILED, -1);
 		op_free(o);
 		uv_timer_start(l->timer[q], lane_timer_fired, 1000, 0);
 		return;

@@ -362,6 +362,7 @@ chat_op_done(struct chat_op *op, const char *ref)
 		sqlite3_reset(st);
 	}
 	store_commit();
+	outbox_pace_settle(o, PACE_OK, -1);
 	metrics_inc(m_sent);
 	outbox_metrics(l->adapter, o, NULL);
 	reply_timed(op->id);
@@ -417,6 +418,9 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 		metrics_inc(m_retried);
 		outbox_metrics(l->adapter, o, "retry");
 	}
+	/* A Retry-After is the platform's rate limit speaking. */
+	outbox_pace_settle(o, retry_ms >= 0 && !permanent ? PACE_LIMITED :
+	    PACE_FAILED, retry_ms);
 	kind = op->kind;
 	q = o->q;
 	lane_unlink(l, o);

@@ -453,6 +453,7 @@ outbox_shutdown(void)
 		free(l->group);
 		free(l);
 	}
+	outbox_pace_free();
 	while ((r = regs) != NULL) {
 		regs = r->next;
 		free(r->name);
