@@ -63,8 +63,9 @@ pace_wait(struct pace_bucket *b, uint64_t now)
 	ms = (int64_t)ceil(need);
 	if (ms < 1)
 		ms = 1;
+	/* Or, if sooner, the end of the calm after a 429: then a probe. */
 	if (b->inflight == 0 && b->calm_until > now &&
-	    (int64_t)(b->calm_until - now) < ms)
+	    b->calm_until - now < (uint64_t)ms)
 		ms = (int64_t)(b->calm_until - now);
 	return ms;
 }
