@@ -13,8 +13,10 @@
  * The core never looks inside them; it only stores and hands them back.
  *
  * Outgoing operations arrive one at a time per channel (per thread with
- * caps.order_per_thread) from the outbox, which owns ordering, pacing and
- * retries; an adapter just performs one op and reports how it went.  It must report every op it accepted exactly once,
+ * caps.order_per_thread) from the outbox, which owns ordering, pacing (by
+ * the budgets the adapter declares in its caps) and retries; an adapter
+ * just performs one op and reports how it went, a 429 with its
+ * Retry-After.  It must report every op it accepted exactly once,
  * possibly later from the loop (never from inside send()).
  */
 #ifndef SB_ADAPTER_H

@@ -7,10 +7,12 @@ Slack with its limits lifted and with Slack's documented limits.
             reply p50: an event's delivery -> its reply (replies go in
             event order, so the k-th reply answers the k-th event).
             Reference, same machine and run: a Bolt-like client, i.e. one
-            that acks each envelope and posts its reply at once with up to
-            100 calls in flight (@slack/web-api's default
-            maxRequestConcurrency), with no pacing of its own: "as fast as
-            the server answers".  It is Python, not Node; Bolt 5.1's own
+            that acks each envelope and, like a Bolt handler, adds 👀 and
+            posts its reply at once, with up to 100 calls in flight
+            (@slack/web-api's default maxRequestConcurrency) and no pacing
+            of its own: "as fast as the server answers".  It keeps no
+            order among a thread's replies; the daemon does (one post of
+            a thread at a time).  It is Python, not Node; Bolt 5.1's own
             figure from the issue (reply p50 388 ms) is printed beside it.
             Target: drain <= 2x the reference.
   real      100 mentions (--real-n) under the fake's documented limits
@@ -81,6 +83,13 @@ async def boltlike_run(fake, n, inflight):
         tasks = []
 
         async def reply(ev):
+            # A Bolt handler for a command mention: 👀, then the reply.
+            async with sem:
+                async with s.post(base + "/api/reactions.add", json={
+                        "channel": ev["channel"], "timestamp": ev["ts"],
+                        "name": "eyes"}, headers={
+                        "Authorization": "Bearer xoxb-test-bot"}) as r:
+                    await r.read()
             async with sem:
                 async with s.post(base + "/api/chat.postMessage", json={
                         "channel": ev["channel"], "thread_ts":
@@ -195,6 +204,14 @@ def daemon_real(tmp, n):
         ey = fake.wait("%d 👀" % n, lambda: len(eyes()) >= n and eyes(),
                        timeout=1200)
         rl = fake.get("/_test/ratelimits")
+        gaps = [(round(a - t0, 2), round(b - a, 2)) for a, b in
+                zip(replies, replies[1:]) if b - a > 1.5]
+        if gaps:
+            print("  replies: gaps over 1.5 s (at, gap): %s; 429s at %s" % (
+                gaps, [(round(c["at"] - t0, 2), c["method"],
+                        c.get("retry_after"))
+                       for c in fake.calls() if c.get("status") == 429
+                       and c["at"] >= t0]))
         return {"replies": replies[-1] - t0, "eyes": ey[-1] - t0,
                 "limits": rl["limits"], "early": rl["early"] -
                 before["early"], "limited": rl["limited"] -

@@ -75,6 +75,8 @@ pace_take(struct pace_bucket *b, uint64_t now)
 {
 	refill(b, now);
 	b->inflight++;
+	if (b->tokens >= b->cap && b->full_at == 0)
+		b->full_at = now;
 	if (b->tokens >= 1) {
 		b->tokens -= 1;
 		return 0;
@@ -88,6 +90,12 @@ pace_ok(struct pace_bucket *b, int probe, uint64_t now)
 	double	 old = b->cap;
 
 	b->inflight--;
+	if (b->full_at != 0) {
+		/* The platform may have started refilling only now. */
+		refill(b, now);
+		b->tokens -= (double)(now - b->full_at) * b->rate * b->scale;
+		b->full_at = 0;
+	}
 	if (!probe)
 		return;
 	/* The platform took an op past our budget: there is room; find it. */
@@ -118,6 +126,7 @@ pace_limited(struct pace_bucket *b, int probe, long long retry_ms,
 	 * at the documented rate, during the Retry-After.
 	 */
 	b->tokens = 0;
+	b->full_at = 0;
 	b->cap = b->burst;
 	b->calm_until = until + PACE_CALM_MS;
 	if (!probe) {

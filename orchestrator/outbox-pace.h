@@ -14,6 +14,11 @@
  * budget means the platform is stricter than its docs: the rate halves
  * too (floor a quarter) and recovers linearly over PACE_RECOVER_MS.
  *
+ * The platform's bucket starts refilling when an op that found it full
+ * arrives, which is up to a round trip after ours did: the first answer
+ * after such an op takes that round trip's refill back, or a later reply
+ * that arrived quicker would find the platform's bucket short (a 429).
+ *
  * Times are monotonic milliseconds (now_ms()); the arithmetic takes them
  * as arguments so that tests can step them.
  */
@@ -36,6 +41,7 @@ struct pace_bucket {
 	uint64_t	 last_ms;	/* tokens and scale counted up to here */
 	uint64_t	 hold_until;	/* Retry-After: nothing before this */
 	uint64_t	 calm_until;	/* no probe before this */
+	uint64_t	 full_at;	/* an op left a full bucket then */
 	int		 inflight;	/* taken, not yet settled */
 };
 

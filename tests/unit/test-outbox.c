@@ -431,6 +431,26 @@ TEST(pace_bucket_spends_its_burst_then_refills_at_the_documented_rate)
 	CHECK(pace_wait(&b, t + 61000) > 0);
 }
 
+TEST(pace_bucket_counts_a_full_buckets_refill_from_the_answer)
+{
+	struct pace_bucket	 b;
+	uint64_t		 t = 1000;
+
+	pace_init(&b, 60, 2, t);
+	b.calm_until = UINT64_MAX;
+	/*
+	 * Full: Slack's bucket starts refilling when the call lands, up to
+	 * the 300 ms round trip later than ours: 1 token left, not 1.3.
+	 */
+	CHECK_INT(pace_take(&b, t), 0);
+	pace_ok(&b, 0, t + 300);
+	CHECK(b.tokens > 0.99 && b.tokens < 1.01);
+	/* Not full: counted from the send, as before. */
+	CHECK_INT(pace_take(&b, t + 300), 0);
+	pace_ok(&b, 0, t + 600);
+	CHECK_INT(pace_wait(&b, t + 600), 700);
+}
+
 TEST(pace_bucket_probes_one_at_a_time_and_doubles_its_burst_when_taken)
 {
 	struct pace_bucket	 b;
@@ -571,6 +591,7 @@ main(void)
 	RUN(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order);
 	RUN(outbox_order_per_thread_keeps_thread_order_only);
 	RUN(pace_bucket_spends_its_burst_then_refills_at_the_documented_rate);
+	RUN(pace_bucket_counts_a_full_buckets_refill_from_the_answer);
 	RUN(pace_bucket_probes_one_at_a_time_and_doubles_its_burst_when_taken);
 	RUN(pace_bucket_429_holds_for_exactly_retry_after_and_resets_the_burst);
 	RUN(pace_bucket_429_within_budget_halves_the_rate_which_recovers);
