@@ -204,6 +204,11 @@ def daemon_real(tmp, n):
         ey = fake.wait("%d 👀" % n, lambda: len(eyes()) >= n and eyes(),
                        timeout=1200)
         rl = fake.get("/_test/ratelimits")
+        with open(ds[0].errlog, errors="replace") as f:
+            halved = f.read().count("rate halved")
+        if halved:
+            print("  the daemon halved a rate %d times (a 429 within the"
+                  " documented budget)" % halved)
         gaps = [(round(a - t0, 2), round(b - a, 2)) for a, b in
                 zip(replies, replies[1:]) if b - a > 1.5]
         if gaps:

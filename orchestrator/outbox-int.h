@@ -1,7 +1,8 @@
 /*
  * outbox-int — what the outbox's files share: lanes (outbox-lane.c), rows
- * turned into ops and settled (outbox-row.c), and the public side, the
- * registry and new rows (outbox.c).  Not for use outside the outbox.
+ * turned into ops and settled (outbox-row.c), rate budgets (outbox-pace.c),
+ * and the public side, the registry and new rows (outbox.c).  Not for use
+ * outside the outbox.
  */
 #ifndef SB_OUTBOX_INT_H
 #define SB_OUTBOX_INT_H
@@ -11,7 +12,6 @@
 
 #include <jansson.h>
 #include <stdint.h>
-
 
 struct out_op;
 

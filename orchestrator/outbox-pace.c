@@ -154,24 +154,55 @@ struct pacer {
 
 static struct pacer	*pacers;
 
+/*
+ * A bucket that is full at its documented burst, with nothing in flight
+ * and nothing learned or held, is what a new one would be: it goes, so a
+ * workspace with thousands of channels does not keep a bucket for each.
+ */
+static int
+pacer_idle(struct pacer *p, uint64_t now)
+{
+	struct pace_bucket	*b = &p->b;
+
+	refill(b, now);
+	return b->inflight == 0 && b->tokens >= b->cap && b->cap <= b->burst &&
+	    b->scale >= 1 && b->hold_until <= now && b->calm_until <= now &&
+	    b->full_at == 0;
+}
+
+static void
+pacer_free(struct pacer *p)
+{
+	free(p->adapter);
+	free(p->channel);
+	free(p);
+}
+
 static struct pacer *
 pacer_get(const char *adapter, const char *channel,
     const struct adapter_budget *budget)
 {
-	struct pacer	*p;
+	struct pacer	*p, **pp;
+	uint64_t	 now = now_ms();
 
 	if (budget->scope == BUDGET_WORKSPACE)
 		channel = NULL;
-	for (p = pacers; p != NULL; p = p->next)
+	for (pp = &pacers; (p = *pp) != NULL; ) {
 		if (p->budget == budget && strcmp(p->adapter, adapter) == 0 &&
 		    (channel == NULL ? p->channel == NULL : p->channel != NULL &&
 		    strcmp(p->channel, channel) == 0))
 			return p;
+		if (p->channel != NULL && pacer_idle(p, now)) {
+			*pp = p->next;
+			pacer_free(p);
+		} else
+			pp = &p->next;
+	}
 	p = xcalloc(1, sizeof *p);
 	p->adapter = xstrdup(adapter);
 	p->channel = channel != NULL ? xstrdup(channel) : NULL;
 	p->budget = budget;
-	pace_init(&p->b, budget->per_minute, budget->burst, now_ms());
+	pace_init(&p->b, budget->per_minute, budget->burst, now);
 	p->next = pacers;
 	pacers = p;
 	return p;
@@ -243,9 +274,11 @@ outbox_pace_settle(struct out_op *o, enum pace_outcome how, long long retry_ms)
 			pace_ok(b, o->probes[i], now);
 		else if (how == PACE_LIMITED && (o->probes[i] || !probed)) {
 			log_info("outbox: %s over its budget (%s): holding for"
-			    " %lld ms", o->pacers[i]->budget->method,
+			    " %lld ms%s", o->pacers[i]->budget->method,
 			    o->pacers[i]->channel != NULL ?
-			    o->pacers[i]->channel : "workspace", retry_ms);
+			    o->pacers[i]->channel : "workspace", retry_ms,
+			    o->probes[i] ? "" : "; within the documented"
+			    " budget: rate halved");
 			pace_limited(b, o->probes[i], retry_ms, now);
 		} else
 			pace_failed(b);
@@ -260,8 +293,6 @@ outbox_pace_free(void)
 
 	while ((p = pacers) != NULL) {
 		pacers = p->next;
-		free(p->adapter);
-		free(p->channel);
-		free(p);
+		pacer_free(p);
 	}
 }
