@@ -36,7 +36,6 @@ import aiohttp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-import sb  # noqa: E402,F401
 from benchlib import cpu_s  # noqa: E402
 from test_slack import FakeSlack, connected, mention, slack_daemon  # noqa: E402
 
