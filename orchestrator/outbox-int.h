@@ -101,8 +101,8 @@ int		 key_failed(const char *);
 void		 row_finish(uint64_t, const char *, const char *, int,
 		    int64_t);
 const char	*ops_name(enum chat_op_kind);
-int		 lane_head(struct lane *, int, int, struct out_op **,
-		    int64_t *);
+int		 lane_head(struct lane *, int, int, const char *,
+		    struct out_op **, int64_t *);
 
 /* outbox-pace.c */
 enum pace_outcome { PACE_OK, PACE_LIMITED, PACE_FAILED };

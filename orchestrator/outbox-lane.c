@@ -140,7 +140,8 @@ lane_kick_q(struct lane *l, int q)
 	const struct adapter_caps	*caps;
 	struct adapter	*a;
 	struct out_op	*o;
-	int64_t		 wait, now;
+	const char	*skip = NULL;
+	int64_t		 wait, now, held = 0;
 	int		 single;
 
 	if (!outbox_running || (q == Q_POST ? l->inflight[q] != NULL :
@@ -151,7 +152,10 @@ lane_kick_q(struct lane *l, int q)
 	single = !a->ops->caps(a)->per_method_limits;
 	if (single && q == Q_QUICK)
 		return;		/* everything goes through Q_POST */
-	if (lane_head(l, q, single, &o, &wait) == 0) {
+again:
+	if (lane_head(l, q, single, skip, &o, &wait) == 0) {
+		if (held > 0 && (wait == 0 || held < wait))
+			wait = held;	/* the kind passed over */
 		if (wait > 0)
 			uv_timer_start(l->timer[q], lane_timer_fired,
 			    (uint64_t)wait, 0);
@@ -178,7 +182,20 @@ lane_kick_q(struct lane *l, int q)
 	caps = a->ops->caps(a);
 	if ((wait = outbox_pace_wait(caps, l->adapter, l->channel,
 	    o->op.kind)) > 0) {
+		/*
+		 * Reactions and edits have budgets of their own: 👀 waiting
+		 * for reactions.add does not hold a card's chat.update, nor
+		 * the other way round.
+		 */
+		if (q == Q_QUICK && skip == NULL) {
+			skip = ops_name(o->op.kind);
+			held = wait;
+			op_free(o);
+			goto again;
+		}
 		op_free(o);
+		if (held > 0 && held < wait)
+			wait = held;
 		uv_timer_start(l->timer[q], lane_timer_fired, (uint64_t)wait,
 		    0);
 		return;

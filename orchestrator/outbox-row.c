@@ -144,11 +144,12 @@ ops_name(enum chat_op_kind k)
  * the queue is empty, or a positive wait in ms via *wait_ms (head not due
  * yet).  In the quick queue an edit whose message is not sent yet is passed
  * over (the post's completion kicks the queue again); the first other row
- * is the head.
+ * is the head.  skip_op ("react", "edit" or NULL): in the quick queue, rows
+ * of that op are passed over too (out of budget for now).
  */
 int
-lane_head(struct lane *l, int q, int single, struct out_op **out,
-    int64_t *wait_ms)
+lane_head(struct lane *l, int q, int single, const char *skip_op,
+    struct out_op **out, int64_t *wait_ms)
 {
 	sqlite3_stmt	*st;
 	struct out_op	*o;
@@ -218,10 +219,12 @@ again:
 	    "SELECT id, thread, op, msg_key, payload, not_before,"
 	    " attempts FROM outbox WHERE status = 'pending' AND adapter = ?"
 	    " AND channel = ? AND op NOT IN ('post', 'upload') AND id > ?"
-	    " ORDER BY id LIMIT 1");
+	    " AND op != ? ORDER BY id LIMIT 1");
 	store_bind_text(st, 1, l->adapter);
 	store_bind_text(st, 2, l->channel);
 	store_bind_int(st, 3, after);
+	if (!single && q == Q_QUICK)
+		store_bind_text(st, 4, skip_op != NULL ? skip_op : "");
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return 0;

@@ -575,6 +575,38 @@ TEST(outbox_budget_lets_a_burst_go_then_paces_and_holds_a_retry_after)
 	teardown(1);
 }
 
+static const struct adapter_budget react_budget[] = {
+	{ CHAT_OP_REACT, BUDGET_WORKSPACE, 60, 1, "react" },
+};
+
+TEST(outbox_a_reaction_out_of_budget_does_not_hold_an_edit)
+{
+	int	 i;
+
+	setup();
+	caps.per_method_limits = 1;
+	caps.budgets = react_budget;
+	caps.nbudgets = nitems(react_budget);
+	outbox_post("fake", "C1", "T1", NULL, "k", "card", NULL, NULL);
+	pump_until(1, 1000);
+	hold = 1;
+	outbox_react("fake", "C1", "T1", "41", "👀");	/* its one token */
+	outbox_react("fake", "C1", "T1", "42", "👀");	/* out of budget */
+	outbox_edit("fake", "C1", "T1", "k", "card, edited", NULL, NULL, 0);
+	for (i = 0; i < 20; i++)
+		uv_run(loop_uv(), UV_RUN_NOWAIT);
+	CHECK_INT(nsent, 3);
+	CHECK(sent[1].kind == CHAT_OP_REACT);
+	CHECK(sent[2].kind == CHAT_OP_EDIT);
+	hold = 0;
+	release();
+	pump_until(4, 3000);
+	CHECK_INT(nsent, 4);
+	CHECK(sent[3].kind == CHAT_OP_REACT);
+	CHECK_STR(sent[3].target, "42");
+	teardown(1);
+}
+
 int
 main(void)
 {
@@ -596,5 +628,6 @@ main(void)
 	RUN(pace_bucket_429_holds_for_exactly_retry_after_and_resets_the_burst);
 	RUN(pace_bucket_429_within_budget_halves_the_rate_which_recovers);
 	RUN(outbox_budget_lets_a_burst_go_then_paces_and_holds_a_retry_after);
+	RUN(outbox_a_reaction_out_of_budget_does_not_hold_an_edit);
 	return t_done();
 }
