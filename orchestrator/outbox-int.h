@@ -66,6 +66,8 @@ struct out_op {
 	struct pacer	*pacers[OP_PACERS];	/* taken from when it went */
 	unsigned char	 probes[OP_PACERS];	/* ... past their budget */
 	int		 npacers;
+	char		*done_ref;	/* answered: the platform's id */
+	struct out_op	*done_next;	/* answered, not yet recorded */
 };
 
 struct reg {
@@ -101,6 +103,7 @@ int		 key_failed(const char *);
 void		 row_finish(uint64_t, const char *, const char *, int,
 		    int64_t);
 const char	*ops_name(enum chat_op_kind);
+void		 outbox_done_flush(void);
 int		 lane_head(struct lane *, int, int, const char *,
 		    struct out_op **, int64_t *);
 

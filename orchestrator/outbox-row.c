@@ -33,6 +33,7 @@ op_free(struct out_op *o)
 	free(o->thread);
 	free(o->choices);
 	free(o->data);
+	free(o->done_ref);
 	free(o);
 }
 
@@ -336,44 +337,94 @@ row:
 	return 1;
 }
 
+/*
+ * What answered ops did to the store is written in one transaction per
+ * loop turn: eight reactions answered together cost one fsync, not eight
+ * (every fsync is on the loop, and one per op held a burst's 500 👀 and
+ * replies to about a millisecond each).  An op stays in its lane's
+ * in-flight list until then, so nothing overtakes it and it is not sent
+ * twice.  A crash before the commit leaves its row pending, to be sent
+ * again as any op whose answer was lost is (Slack looks for it first,
+ * Matrix reuses its txnId, a reaction is already there).
+ */
+static struct out_op	*done_head, **done_tail = &done_head;
+static int		 done_deferred;
+
+static void
+done_flush_cb(void *arg)
+{
+	done_deferred = 0;
+	outbox_done_flush();
+}
+
 void
 chat_op_done(struct chat_op *op, const char *ref)
 {
 	struct out_op	*o = op->priv;
-	struct lane	*l = o->lane;
-	enum chat_op_kind kind;
-	sqlite3_stmt	*st;
-	int		 q;
 
 	if (o->cancelled) {
 		op_free(o);
 		return;
 	}
+	outbox_pace_settle(o, PACE_OK, -1);
+	metrics_inc(m_sent);
+	outbox_metrics(o->lane->adapter, o, NULL);
+	reply_timed(op->id);
+	o->done_ref = ref != NULL ? xstrdup(ref) : NULL;
+	o->done_next = NULL;
+	*done_tail = o;
+	done_tail = &o->done_next;
+	if (!done_deferred) {
+		done_deferred = 1;
+		loop_defer(done_flush_cb, NULL);
+	}
+}
+
+void
+outbox_done_flush(void)
+{
+	struct out_op	*list, *o, *next;
+	struct lane	*l;
+	enum chat_op_kind kind;
+	sqlite3_stmt	*st;
+	int		 q;
+
+	if ((list = done_head) == NULL)
+		return;
+	done_head = NULL;
+	done_tail = &done_head;
 	store_begin();
-	row_finish(op->id, "sent", NULL, 0, 0);
-	if (op->kind == CHAT_OP_POST && o->key != NULL && ref != NULL) {
+	for (o = list; o != NULL; o = o->done_next) {
+		l = o->lane;
+		row_finish(o->op.id, "sent", NULL, 0, 0);
+		if (o->op.kind != CHAT_OP_POST || o->key == NULL ||
+		    o->done_ref == NULL)
+			continue;
 		st = store_stmt("INSERT OR REPLACE INTO messages (key, adapter,"
 		    " channel, thread, platform_ref) VALUES (?, ?, ?, ?, ?)");
 		store_bind_text(st, 1, o->key);
 		store_bind_text(st, 2, l->adapter);
 		store_bind_text(st, 3, l->channel);
-		store_bind_text(st, 4, op->thread != NULL ? op->thread : ref);
-		store_bind_text(st, 5, ref);
+		store_bind_text(st, 4, o->op.thread != NULL ? o->op.thread :
+		    o->done_ref);
+		store_bind_text(st, 5, o->done_ref);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			log_warnx("outbox: recording message %s failed: %s",
 			    o->key, sqlite3_errmsg(store_db()));
 		sqlite3_reset(st);
 	}
 	store_commit();
-	outbox_pace_settle(o, PACE_OK, -1);
-	metrics_inc(m_sent);
-	outbox_metrics(l->adapter, o, NULL);
-	reply_timed(op->id);
-	kind = op->kind;
-	q = o->q;
-	lane_unlink(l, o);
-	op_free(o);
-	lane_next(l, q, kind);
+	for (o = list; o != NULL; o = next) {
+		next = o->done_next;
+		l = o->lane;
+		kind = o->op.kind;
+		q = o->q;
+		lane_unlink(l, o);
+		op_free(o);
+		/* A kick may free a lane, but not one an op on the list holds. */
+		if (outbox_running)
+			lane_next(l, q, kind);
+	}
 }
 
 void

@@ -440,6 +440,7 @@ outbox_shutdown(void)
 	int		 q;
 
 	outbox_running = 0;
+	outbox_done_flush();	/* answered ops: record them sent */
 	while ((l = lanes) != NULL) {
 		lanes = l->next;
 		/* The adapter may still hold the op; it reports into a tombstone. */
