@@ -1,0 +1,134 @@
+"""The store refuses to commit in the middle of the work: an inbound event's work  An inbound event's work (conversation, agent,
+its worktree and process, replies) runs in the transaction that deletes
+the event's inbox row; when that COMMIT fails, the agent and conversation
+made in memory are undone and no worktree or process is started, and the
+row, replayed when the store commits again, starts exactly one agent with
+the id the store gives it.
+
+The failure is real SQLite behaviour, injected from outside: a deferred
+foreign key (checked at COMMIT) that a trigger on `agents` violates, so
+every statement of the work succeeds and only its COMMIT fails."""
+
+import glob
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import SLOW, check, free_port, run_tests  # noqa: E402
+from test_slack import (FakeSlack, connected, mention, no_post_twice,  # noqa: E402
+                        slack_daemon, text_of)
+
+INJECT = """
+CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
+CREATE TABLE inject_child (p INTEGER
+    REFERENCES inject_parent(id) DEFERRABLE INITIALLY DEFERRED);
+CREATE TRIGGER inject_fail AFTER INSERT ON agents
+    BEGIN INSERT INTO inject_child VALUES (-1); END;
+"""
+
+
+def sql(d, script):
+    con = sqlite3.connect(os.path.join(d.state, "switchboard.db"),
+                          timeout=10)
+    try:
+        con.executescript(script)
+        con.commit()
+    finally:
+        con.close()
+
+
+def log(d):
+    with open(d.errlog, errors="replace") as f:
+        return f.read()
+
+
+def healthz(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
+                                    timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def worktrees(d):
+    return sorted(os.path.basename(p) for p in
+                  glob.glob(os.path.join(d.state, "worktrees", "*")))
+
+
+def branches(d):
+    return subprocess.run(["git", "-C", d.repo, "for-each-ref",
+                           "--format=%(refname:short)", "refs/heads/sb/"],
+                          capture_output=True, text=True).stdout.split()
+
+
+def test_failed_commit_mid_work_leaves_no_ghost_agent(tmp, ds):
+    fake = FakeSlack()
+    port = free_port()
+    try:
+        d = slack_daemon(tmp, ds, fake, http="127.0.0.1:%d" % port)
+        connected(fake)
+        sql(d, INJECT)
+        root = "1720.000100"
+        e = fake.event(mention(root, text="<@UBOT> login page"))
+        # Recorded and acked (the inbox commit has no agent row) ...
+        fake.wait("the ack", lambda: [x for x in fake.get("/_test/envelopes")
+                                      if x["envelope_id"] == e["envelope_id"]
+                                      and x["acked"]])
+        # ... but its work cannot commit: retried every second, loudly.
+        fake.wait("three tries", lambda: len(re.findall(
+            r"agent \d+: ask for conversation", log(d))) >= 3, timeout=20)
+        check("STORE CANNOT COMMIT (inbox processing)" in log(d),
+              "loud line: " + d.stderr_tail())
+        check(healthz(port) == 503, "healthz while failing")
+        time.sleep(1)   # a ghost's worktree job would have ended by now
+        text = log(d)
+        check("→ running" not in text, "an agent ran: " + d.stderr_tail())
+        check(worktrees(d) == [], "worktrees: %r" % worktrees(d))
+        check(branches(d) == [], "branches: %r" % branches(d))
+        check(d.db("SELECT count(*) FROM agents") == [(0,)], "no agent row")
+        check(not [c for c in fake.calls("chat.postMessage")
+                   if c["args"].get("thread_ts") == root],
+              "nothing said in the thread")
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        q = fake.wait_call("chat.postMessage", lambda c: "Which provider"
+                           in text_of(c))
+        check(q["args"]["thread_ts"] == root, "question in the thread")
+        fake.wait("healthz 200", lambda: healthz(port) == 200)
+        time.sleep(1)
+        text = log(d)
+        check(len(re.findall(r"agent \d+: preparing → running", text)) == 1,
+              "one run: " + d.stderr_tail())
+        check("agent 1: preparing → running" in text, "it is agent 1")
+        check("already has worktree" not in text, "worktree clash")
+        check(d.db("SELECT id, conversation_id FROM agents") == [(1, 1)],
+              "agents %r" % d.db("SELECT * FROM agents"))
+        check(d.db("SELECT id, thread FROM conversations") == [(1, root)],
+              "conversations %r" % d.db("SELECT * FROM conversations"))
+        check(len(worktrees(d)) == 1 and len(branches(d)) == 1,
+              "one worktree %r, one branch %r" % (worktrees(d), branches(d)))
+        check(len([c for c in fake.calls("chat.postMessage") if
+                   "Which provider" in text_of(c)]) == 1, "asked once")
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def tmpfs_wrapper(state, size):
+    """serve with state on a fresh tmpfs of that size, seen only by it."""
+    ns = ["unshare", "--mount"] if os.geteuid() == 0 else \
+        ["unshare", "--user", "--map-root-user", "--mount"]
+    return ns + ["sh", "-c", 'mkdir -p "$0" && mount -t tmpfs -o size=%s'
+                 ' tmpfs "$0" && exec "$@"' % size, state]
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
