@@ -1,4 +1,11 @@
-"""The store refuses to commit in the middle of the work: an inbound event's work  An inbound event's work (conversation, agent,
+"""The store refuses to commit: nothing is acked that is not recorded, and
+nothing exists that the store does not know of.
+
+A full disk, for real: the state dir on a small tmpfs mounted in the
+daemon's own mount namespace (unshare; with a user namespace when not
+root), filled up while Slack sends messages.
+
+In the middle of the work: an inbound event's work  An inbound event's work (conversation, agent,
 its worktree and process, replies) runs in the transaction that deletes
 the event's inbox row; when that COMMIT fails, the agent and conversation
 made in memory are undone and no worktree or process is started, and the
@@ -9,7 +16,9 @@ The failure is real SQLite behaviour, injected from outside: a deferred
 foreign key (checked at COMMIT) that a trigger on `agents` violates, so
 every statement of the work succeeds and only its COMMIT fails."""
 
+import errno
 import glob
+import json
 import os
 import re
 import sqlite3
@@ -20,9 +29,9 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import SLOW, check, free_port, run_tests  # noqa: E402
+from sb import check, free_port, run_tests  # noqa: E402
 from test_slack import (FakeSlack, connected, mention, no_post_twice,  # noqa: E402
-                        slack_daemon, text_of)
+                        reacted_once, slack_daemon, text_of)
 
 INJECT = """
 CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
@@ -128,6 +137,107 @@ def tmpfs_wrapper(state, size):
         ["unshare", "--user", "--map-root-user", "--mount"]
     return ns + ["sh", "-c", 'mkdir -p "$0" && mount -t tmpfs -o size=%s'
                  ' tmpfs "$0" && exec "$@"' % size, state]
+
+
+NSDB = """
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+rows = con.execute(sys.argv[2]).fetchall()
+con.commit()
+print(json.dumps(rows))
+"""
+
+
+def ns_db(pid, path):
+    """d.db for a daemon in its own mount namespace.  Not through
+    /proc/PID/root: SQLite resolves that link to the host's path."""
+    ns = ["nsenter", "-t", str(pid), "-m"]
+    if os.geteuid() != 0:
+        ns.insert(3, "-U")
+
+    def db(q):
+        r = subprocess.run(ns + ["/usr/bin/python3", "-c", NSDB, path, q],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0, "query %r: %s" % (q, r.stderr))
+        return [tuple(x) for x in json.loads(r.stdout)]
+    return db
+
+
+def fill(path):
+    """Writes until the file system is full."""
+    chunk = b"\0" * 65536
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(chunk)
+            except OSError as e:
+                check(e.errno == errno.ENOSPC, "filling: %s" % e)
+                break
+        while True:
+            try:
+                f.write(b"\0" * 512)
+            except OSError:
+                break
+
+
+def test_disk_full_on_a_small_tmpfs_acks_nothing_it_did_not_record(tmp, ds):
+    fake = FakeSlack()
+    port = free_port()
+    try:
+        state = os.path.join(tmp, "state")
+        d = slack_daemon(tmp, ds, fake, http="127.0.0.1:%d" % port,
+                         wrapper=tmpfs_wrapper(state, "6m"))
+        connected(fake)
+        # The daemon's view of its state dir (its own mount namespace).
+        d.db = ns_db(d.proc.pid, os.path.join(state, "switchboard.db"))
+        d.state = "/proc/%d/root%s" % (d.proc.pid, state)
+        vfs = os.statvfs(d.state)
+        check(vfs.f_blocks * vfs.f_frsize <= 6 << 20, "not the tmpfs")
+        # Every commit from now on must grow the WAL: none has room.
+        check(d.db("PRAGMA wal_checkpoint(TRUNCATE)")[0][0] == 0,
+              "checkpoint")
+        check(os.path.getsize(os.path.join(d.state, "switchboard.db-wal"))
+              == 0, "WAL truncated")
+        fill(os.path.join(d.state, "filler"))
+        threads = ["1730.000100", "1730.000200", "1730.000300"]
+        envs = [fake.event(mention(t, text="<@UBOT> task %d" % i))
+                for i, t in enumerate(threads)]
+        fake.wait("the loud line", lambda: "STORE CANNOT COMMIT (inbox)"
+                  in log(d))
+        check(healthz(port) == 503, "healthz while the disk is full")
+        time.sleep(0.5)
+        ids = {e["envelope_id"] for e in envs}
+        check(not [e for e in fake.get("/_test/envelopes")
+                   if e["envelope_id"] in ids and e["acked"]],
+              "acked what was not recorded")
+        check("→ running" not in log(d) and "→ preparing" not in log(d),
+              "an agent started: " + d.stderr_tail())
+        check(d.db("SELECT count(*) FROM inbox") == [(0,)] and
+              d.db("SELECT count(*) FROM agents") == [(0,)], "recorded?")
+        check(not fake.calls("reactions.add") and
+              not fake.calls("chat.postMessage"), "said something")
+
+        # Space again: Slack's next delivery is recorded, acked, done once.
+        os.remove(os.path.join(d.state, "filler"))
+        fake.wait("every envelope acked", lambda: all(
+            e["acked"] for e in fake.get("/_test/envelopes")
+            if e["envelope_id"] in ids))
+        fake.wait("three questions", lambda: len(
+            [c for c in fake.calls("chat.postMessage") if c.get("status")
+             == 200 and "Which provider" in text_of(c)]) == 3)
+        fake.wait("healthz 200", lambda: healthz(port) == 200)
+        check("store: commits work again" in log(d), "recovery logged")
+        time.sleep(0.5)
+        check(d.db("SELECT c.thread, count(a.id) FROM conversations c JOIN"
+                   " agents a ON a.conversation_id = c.id GROUP BY c.thread"
+                   " ORDER BY c.thread") == [(t, 1) for t in threads],
+              "one agent per message: %r" % d.db("SELECT * FROM agents"))
+        check(len(re.findall(r"→ running", log(d))) == 3, "three runs")
+        reacted_once(fake, *threads)
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":
