@@ -284,23 +284,27 @@ unpark_known(void)
 {
 	struct parked	**pp, *p;
 	struct adapter	*ad;
+	int		 again = 0;
 
 	for (pp = &parked; (p = *pp) != NULL; ) {
-		ad = adapter_named(p->adapter);
-		if (ad != NULL && ad->ops->thread_exists != NULL &&
-		    ad->ops->thread_exists(ad, p->channel, p->thread) == -1) {
+		/* No adapter (a reload replaces it): asked again later. */
+		if ((ad = adapter_named(p->adapter)) == NULL)
+			again = 1;
+		if (ad == NULL || (ad->ops->thread_exists != NULL &&
+		    ad->ops->thread_exists(ad, p->channel, p->thread) == -1)) {
 			pp = &p->next;
 			continue;
 		}
 		if (unpark(p->adapter, p->channel, p->thread) == -1) {
-			if (unpark_timer == NULL)
-				unpark_timer = loop_timer_once(PARK_RETRY_MS,
-				    unpark_retry, NULL);
-			return;
+			again = 1;
+			break;
 		}
 		*pp = p->next;
 		parked_free(p);
 	}
+	if (again && unpark_timer == NULL)
+		unpark_timer = loop_timer_once(PARK_RETRY_MS, unpark_retry,
+		    NULL);
 }
 
 static void
@@ -338,9 +342,16 @@ chat_inbox_setup(struct adapter *(*lookup)(const char *),
 	fallback = lookup;
 	registered = 1;
 	inbox_kind("chat", process, on_insert, NULL);
-	/* What an earlier run parked is checked again from its row. */
-	if (parked == NULL && store_db() != NULL &&
-	    unpark(NULL, NULL, NULL) == -1)
+	/*
+	 * What an earlier run parked is checked again from its row; on a
+	 * reload, what this run parked is asked about again (the adapter
+	 * that was asking may be gone).
+	 */
+	if (parked != NULL) {
+		if (unpark_timer == NULL)
+			unpark_timer = loop_timer_once(PARK_RETRY_MS,
+			    unpark_retry, NULL);
+	} else if (store_db() != NULL && unpark(NULL, NULL, NULL) == -1)
 		log_warnx("chat: parked events stay parked until the next"
 		    " start: the store refused");
 	inbox_kick();
