@@ -1087,6 +1087,8 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 		    agent_name, ca->driver);
 		return NULL;
 	}
+	if (drv->task_ok != NULL && drv->task_ok(ca, task, cause) != 0)
+		return NULL;
 	if ((cr = config_repo(agent_cfg, c->repo)) == NULL) {
 		*cause = xasprintf("no repo named '%s' is configured",
 		    c->repo != NULL ? c->repo : "(none)");

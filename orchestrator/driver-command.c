@@ -98,6 +98,26 @@ task_as_option(const struct cfg_agent *cfg, const char *prompt)
 	return -1;
 }
 
+static int
+command_task_check(const struct cfg_agent *cfg, const char *prompt,
+    const char *what, char **cause)
+{
+	if (task_as_option(cfg, prompt) == -1)
+		return 0;
+	*cause = xasprintf("the %s starts with '-', and agent '%s' passes it"
+	    " where its program would read it as an option. Reword it so it"
+	    " does not start with '-' (or the admin puts \"--\" before"
+	    " \"{task}\" in the agent's command, if the program accepts it)",
+	    what, cfg->name);
+	return -1;
+}
+
+static int
+command_task_ok(const struct cfg_agent *cfg, const char *task, char **cause)
+{
+	return command_task_check(cfg, task, "task", cause);
+}
+
 static char **
 command_argv(const struct agent *a, const struct cfg_agent *cfg,
     const char *prompt, int followup, char **cause)
@@ -109,15 +129,10 @@ command_argv(const struct agent *a, const struct cfg_agent *cfg,
 		*cause = xasprintf("agent %s has no command", cfg->name);
 		return NULL;
 	}
-	if (task_as_option(cfg, prompt) != -1) {
-		*cause = xasprintf("not started: the %s starts with '-', and"
-		    " agent '%s' passes it where its program would read it as"
-		    " an option. Reword it so it does not start with '-' (or"
-		    " the admin puts \"--\" before \"{task}\" in the agent's"
-		    " command, if the program accepts it)",
-		    followup ? "follow-up" : "task", cfg->name);
+	/* A follow-up's new turn, or a task older than this rule. */
+	if (command_task_check(cfg, prompt, followup ? "follow-up" : "task",
+	    cause) == -1)
 		return NULL;
-	}
 	argv = xcalloc(cfg->ncommand + 1, sizeof *argv);
 	for (i = 0; i < cfg->ncommand; i++)
 		argv[i] = driver_subst(cfg->command[i], a, prompt);
@@ -127,6 +142,7 @@ command_argv(const struct agent *a, const struct cfg_agent *cfg,
 const struct agent_driver driver_command = {
 	.name = "command",
 	.argv = command_argv,
+	.task_ok = command_task_ok,
 	.on_line = NULL,		/* output only feeds the ring */
 	.followup_running = NULL,	/* agent.c writes it to stdin */
 	.stdin_pipe = 1,

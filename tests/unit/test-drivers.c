@@ -672,6 +672,22 @@ TEST(command_task_starting_with_dash_is_never_an_option)
 	CHECK(cause != NULL && strstr(cause, "follow-up") != NULL);
 	free(cause);
 
+	/* Asked before an agent is made, too. */
+	{
+		struct cfg_agent ca = { 0 };
+
+		ca.name = (char *)"tool";
+		ca.command = (char **)bare;
+		ca.ncommand = 2;
+		CHECK(driver_command.task_ok(&ca, "-rf", &cause) == -1);
+		CHECK(cause != NULL && strstr(cause, "the task starts") != NULL);
+		free(cause);
+		CHECK(driver_command.task_ok(&ca, "fix -rf", &cause) == 0);
+		ca.command = (char **)ended;
+		ca.ncommand = 4;
+		CHECK(driver_command.task_ok(&ca, "-rf", &cause) == 0);
+	}
+
 	/* The same task after "--" or inside an element: passed unchanged. */
 	CHECK((argv = cmd_argv(ended, "-rf", 0, &cause)) != NULL);
 	CHECK_STR(argv[2], "--");
