@@ -1145,11 +1145,28 @@ agent_unref_hook(void *arg)
 }
 
 static void
+cancel_queued(struct agent *a)
+{
+	struct agent	**pp;
+
+	for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == a) {
+			*pp = a->qnext;
+			break;
+		}
+	a->end_reason = "cancel";
+	a->state = AGENT_FINISHING;	/* no leftover work to commit */
+	turn_finished(a);
+}
+
+static void
 cancel_go(void *arg)
 {
 	struct agent	*a = arg;
 
-	if (a->state == AGENT_PREPARING || a->state == AGENT_RUNNING)
+	if (a->state == AGENT_QUEUED)
+		cancel_queued(a);
+	else if (a->state == AGENT_PREPARING || a->state == AGENT_RUNNING)
 		terminate(a, "cancel");
 	agent_unref(a);
 }
@@ -1157,24 +1174,17 @@ cancel_go(void *arg)
 int
 agent_cancel(struct agent *a, const char *by)
 {
-	struct agent	**pp;
-
 	free(a->cancelled_by);
 	a->cancelled_by = xstrdup(by);
 	switch (a->state) {
 	case AGENT_QUEUED:
-		for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
-			if (*pp == a) {
-				*pp = a->qnext;
-				break;
-			}
-		a->end_reason = "cancel";
-		a->state = AGENT_FINISHING;	/* no leftover work to commit */
-		turn_finished(a);
-		return 0;
 	case AGENT_PREPARING:
 	case AGENT_RUNNING:
-		/* The signal only once the cancel is recorded. */
+		/*
+		 * Only once the cancel is recorded: the signal cannot be taken
+		 * back, nor a dequeued agent's end (at once outside a
+		 * transaction).
+		 */
 		agent_ref(a);
 		store_hook(cancel_go, agent_unref_hook, a);
 		return 0;

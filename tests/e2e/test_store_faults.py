@@ -31,7 +31,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sb import check, free_port, run_tests  # noqa: E402
 from test_slack import (FakeSlack, connected, mention, no_post_twice,  # noqa: E402
-                        reacted_once, slack_daemon, text_of)
+                        reacted_once, reply_in, slack_daemon, text_of)
 
 INJECT = """
 CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
@@ -125,6 +125,46 @@ def test_failed_commit_mid_work_leaves_no_ghost_agent(tmp, ds):
               "one worktree %r, one branch %r" % (worktrees(d), branches(d)))
         check(len([c for c in fake.calls("chat.postMessage") if
                    "Which provider" in text_of(c)]) == 1, "asked once")
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_cancel_whose_commit_fails_sends_no_signal_until_recorded(tmp, ds):
+    """`cancel #1` is worked on in a transaction that cannot commit: the
+    agent is not stopped (a signal cannot be taken back, and the store
+    would not know of it); once the store commits again, the replayed
+    command stops it, once."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1740.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        fake.wait_call("chat.postMessage", lambda c: "Which provider"
+                       in text_of(c))
+        # The transaction that answers "Cancelling" now fails at COMMIT
+        # (the one that records the event, with its 👀, does not).
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER INSERT ON outbox WHEN NEW.payload"
+                              " LIKE '%Cancelling%'"))
+        fake.event(reply_in(root, "1740.000200", "cancel #1"))
+        fake.wait("the failed commit", lambda:
+                  "STORE CANNOT COMMIT (inbox processing)" in log(d))
+        n = len(log(d))
+        time.sleep(2.5)     # two more tries of the row, a second apart
+        check("agent 1: running →" not in log(d),
+              "stopped before the cancel was recorded: " + log(d)[n:])
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait_call("chat.postMessage", lambda c: "cancelled by slack:U1"
+                       in text_of(c))
+        time.sleep(0.5)
+        posts = [text_of(c) for c in fake.calls("chat.postMessage")
+                 if c.get("status") == 200]
+        check(posts.count("Cancelling #1.") == 1, "posts %r" % posts)
+        check(len(re.findall(r"agent 1: running → finishing", log(d))) == 1,
+              "stopped once")
         no_post_twice(fake)
         check(d.stop() == 0, "clean exit")
     finally:
