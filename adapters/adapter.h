@@ -143,6 +143,14 @@ struct adapter_ops {
 	int		 (*send)(struct adapter *, struct chat_op *);
 	/* Our own user id on the platform, for logs/status.  Optional. */
 	const char	*(*self_id)(struct adapter *);
+	/*
+	 * Optional.  Whether thread (a root id an inbound event named) is a
+	 * thread people can see in channel: 1 yes, 0 no, -1 not known yet —
+	 * the adapter then asks the platform and calls chat_thread_checked()
+	 * once it knows.  Never blocks.  Without it every thread exists.
+	 */
+	int		 (*thread_exists)(struct adapter *, const char *channel,
+			    const char *thread);
 };
 
 /* Every adapter begins with this header (first member). */
@@ -184,6 +192,9 @@ struct chat_event {
  * recorded durably where the platform redelivers.  Borrowed for the call.
  */
 void	 chat_on_event(struct adapter *, const struct chat_event *);
+/* thread_exists() has its answer for (channel, thread) now. */
+void	 chat_thread_checked(struct adapter *, const char *channel,
+	    const char *thread);
 /* Connection state changed ("connected", "reconnecting", "stopped"...). */
 void	 chat_on_state(struct adapter *, const char *state);
 /* An op finished.  ref: platform id of the message posted (POST), or NULL. */

@@ -835,6 +835,7 @@ slack_free(struct slack *s)
 	free(s->bot_user);
 	free(s->bot_id);
 	free(s->team);
+	slack_threads_free(s);
 	free(s);
 }
 
@@ -950,4 +951,5 @@ const struct adapter_ops slack_ops = {
 	.caps = slack_caps_get,
 	.send = slack_send,
 	.self_id = slack_self_id,
+	.thread_exists = slack_thread_exists,
 };

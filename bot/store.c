@@ -130,6 +130,17 @@ static int			 tx_depth;
 /* A nested rollback already rolled back the outermost transaction. */
 static int			 tx_doomed;
 
+/* store_hook(): what the outermost transaction's end runs. */
+struct tx_hook {
+	void		(*commit)(void *);
+	void		(*rollback)(void *);
+	void		*arg;
+};
+static struct tx_hook		*hooks;
+static size_t			 nhooks, hooks_cap;
+
+static void	run_hooks(int);
+
 static int
 mkdir_p(const char *path, char **cause)
 {
@@ -332,6 +343,7 @@ store_close(void)
 	}
 	tx_depth = 0;
 	tx_doomed = 0;
+	run_hooks(0);
 	for (i = 0; i < nitems(stmt_cache); i++) {
 		while ((c = stmt_cache[i]) != NULL) {
 			stmt_cache[i] = c->next;
@@ -429,6 +441,52 @@ store_exec(const char *sql)
 	return 0;
 }
 
+void
+store_hook(void (*commit)(void *), void (*rollback)(void *), void *arg)
+{
+	if (tx_depth == 0) {
+		if (commit != NULL)
+			commit(arg);
+		return;
+	}
+	if (nhooks == hooks_cap) {
+		hooks_cap = hooks_cap ? hooks_cap * 2 : 16;
+		hooks = xrealloc(hooks, hooks_cap * sizeof *hooks);
+	}
+	hooks[nhooks].commit = commit;
+	hooks[nhooks].rollback = rollback;
+	hooks[nhooks].arg = arg;
+	nhooks++;
+}
+
+int
+store_in_transaction(void)
+{
+	return tx_depth > 0;
+}
+
+/*
+ * The outermost transaction ended (tx_depth is 0 again): commit hooks in
+ * order, or rollback hooks newest first.  Taken off the list before they
+ * run, since a hook may start transactions (and hooks) of its own.
+ */
+static void
+run_hooks(int committed)
+{
+	struct tx_hook	*list = hooks;
+	size_t		 n = nhooks, i;
+
+	hooks = NULL;
+	nhooks = hooks_cap = 0;
+	for (i = 0; i < n; i++) {
+		if (committed && list[i].commit != NULL)
+			list[i].commit(list[i].arg);
+		else if (!committed && list[n - 1 - i].rollback != NULL)
+			list[n - 1 - i].rollback(list[n - 1 - i].arg);
+	}
+	free(list);
+}
+
 /*
  * IMMEDIATE takes the write lock up front: a deferred transaction that reads
  * and then writes can fail with SQLITE_BUSY at the write with no retry.
@@ -461,14 +519,17 @@ store_commit(void)
 		return tx_doomed ? -1 : 0;
 	if (tx_doomed) {
 		tx_doomed = 0;
+		run_hooks(0);
 		return -1;
 	}
 	if (store_exec("COMMIT") == -1) {
 		/* Still open if COMMIT itself failed (e.g. I/O error). */
 		if (!sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		run_hooks(0);
 		return -1;
 	}
+	run_hooks(1);
 	return 0;
 }
 
@@ -490,8 +551,10 @@ store_rollback(void)
 			store_exec("ROLLBACK");
 		tx_doomed = 1;
 	}
-	if (--tx_depth == 0)
+	if (--tx_depth == 0) {
 		tx_doomed = 0;
+		run_hooks(0);
+	}
 }
 
 char *

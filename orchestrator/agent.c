@@ -32,6 +32,7 @@ char			*agent_client_exe;
 struct agent		*agent_all;
 struct agent		*agent_queue;
 static struct metric	*m_started, *m_live;
+static int		 scheduled_soon;
 
 #define AGENT_MAX_OBSERVERS	4
 static struct {
@@ -845,21 +846,24 @@ ws_job(struct agent *a, void (*op)(const struct ws_req *, ws_done_fn, void *),
 
 /* ---- turns ------------------------------------------------------------- */
 
+/*
+ * The turn's work (worktree, process) once what started it is committed:
+ * a turn started by an event whose transaction then fails to commit never
+ * runs (turn_undo), so nothing exists that the store does not know of.
+ */
 static void
-turn_start(struct agent *a)
+turn_go(void *arg)
 {
-	a->end_reason = NULL;
-	free(a->why);
-	a->why = NULL;
-	a->exit_code = 0;
-	a->term_signal = 0;
-	a->ended_ms = 0;
-	a->ended_wall = 0;
-	if (a->worktree == NULL) {
+	struct agent	*a = arg;
+
+	if (a->state != AGENT_PREPARING || loop_stopping())
+		;	/* discarded, or shutting down: nothing to start */
+	else if (a->end_reason != NULL)
+		turn_finished(a);	/* cancelled before it began */
+	else if (a->worktree == NULL) {
 		/* A branch without a worktree: `cleanup` removed it. */
 		if (a->branch != NULL)
 			a->cleaned = 1;
-		agent_set_state(a, AGENT_PREPARING);
 		ws_job(a, a->runner->prepare, prepared);
 	} else if (!a->runner->remote_workspace &&
 	    access(a->worktree, F_OK) == -1) {
@@ -870,12 +874,40 @@ turn_start(struct agent *a)
 		free(a->worktree);
 		a->worktree = NULL;
 		a->cleaned = 1;
-		agent_set_state(a, AGENT_PREPARING);
 		ws_job(a, a->runner->prepare, prepared);
-	} else {
-		agent_set_state(a, AGENT_PREPARING);
+	} else
 		spawn(a);
+	agent_unref(a);		/* the hook's */
+}
+
+/* Its start was not committed: back to the head of the queue. */
+static void
+turn_undo(void *arg)
+{
+	struct agent	*a = arg;
+
+	if (a->state == AGENT_PREPARING) {
+		a->state = AGENT_QUEUED;
+		a->qnext = agent_queue;
+		agent_queue = a;
+		agent_schedule_soon();
 	}
+	agent_unref(a);		/* the hook's */
+}
+
+static void
+turn_start(struct agent *a)
+{
+	a->end_reason = NULL;
+	free(a->why);
+	a->why = NULL;
+	a->exit_code = 0;
+	a->term_signal = 0;
+	a->ended_ms = 0;
+	a->ended_wall = 0;
+	agent_set_state(a, AGENT_PREPARING);
+	agent_ref(a);
+	store_hook(turn_go, turn_undo, a);
 }
 
 /* Process gone and pipes drained (or never started): settle the turn. */
@@ -1007,6 +1039,22 @@ schedule(void)
 	}
 }
 
+static void
+schedule_fired(void *arg)
+{
+	scheduled_soon = 0;
+	schedule();
+}
+
+void
+agent_schedule_soon(void)
+{
+	if (!scheduled_soon) {
+		scheduled_soon = 1;
+		loop_defer(schedule_fired, NULL);
+	}
+}
+
 static int
 queue_position(const struct agent *a)
 {
@@ -1084,6 +1132,8 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 		    agent_name, ca->driver);
 		return NULL;
 	}
+	if (drv->task_ok != NULL && drv->task_ok(ca, task, cause) != 0)
+		return NULL;
 	if ((cr = config_repo(agent_cfg, c->repo)) == NULL) {
 		*cause = xasprintf("no repo named '%s' is configured",
 		    c->repo != NULL ? c->repo : "(none)");
@@ -1115,6 +1165,7 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	    drv, task, cr, rnd);
 	a->state = AGENT_QUEUED;
 	metrics_inc(m_started);
+	agent_tx_started(a);
 
 	log_info("agent %lld: %s for conversation %lld by %s", (long long)a->id,
 	    agent_name, (long long)c->id, by);
@@ -1132,27 +1183,55 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	return a;
 }
 
-int
-agent_cancel(struct agent *a, const char *by)
+void
+agent_unref_hook(void *arg)
+{
+	agent_unref(arg);
+}
+
+static void
+cancel_queued(struct agent *a)
 {
 	struct agent	**pp;
 
+	for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == a) {
+			*pp = a->qnext;
+			break;
+		}
+	a->end_reason = "cancel";
+	a->state = AGENT_FINISHING;	/* no leftover work to commit */
+	turn_finished(a);
+}
+
+static void
+cancel_go(void *arg)
+{
+	struct agent	*a = arg;
+
+	if (a->state == AGENT_QUEUED)
+		cancel_queued(a);
+	else if (a->state == AGENT_PREPARING || a->state == AGENT_RUNNING)
+		terminate(a, "cancel");
+	agent_unref(a);
+}
+
+int
+agent_cancel(struct agent *a, const char *by)
+{
 	free(a->cancelled_by);
 	a->cancelled_by = xstrdup(by);
 	switch (a->state) {
 	case AGENT_QUEUED:
-		for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
-			if (*pp == a) {
-				*pp = a->qnext;
-				break;
-			}
-		a->end_reason = "cancel";
-		a->state = AGENT_FINISHING;	/* no leftover work to commit */
-		turn_finished(a);
-		return 0;
 	case AGENT_PREPARING:
 	case AGENT_RUNNING:
-		terminate(a, "cancel");
+		/*
+		 * Only once the cancel is recorded: the signal cannot be taken
+		 * back, nor a dequeued agent's end (at once outside a
+		 * transaction).
+		 */
+		agent_ref(a);
+		store_hook(cancel_go, agent_unref_hook, a);
 		return 0;
 	case AGENT_FINISHING:
 		return 0;
@@ -1172,9 +1251,10 @@ agent_followup(struct agent *a, const char *text, const char *by)
 		if (a->drv->followup_running != NULL &&
 		    a->drv->followup_running(a, text) == 0)
 			return;
-		/* command driver: one line on its stdin */
+		/* command driver: one line on its stdin, once committed */
 		if (a->drv->followup_running == NULL && a->run != NULL &&
-		    a->drv->stdin_pipe && a->runner->write(a->run, text) == 0) {
+		    a->drv->stdin_pipe) {
+			agent_tx_write(a, text);
 			conversation_say(a->conv, "#%lld: passed on to the"
 			    " running agent", (long long)a->id);
 			return;
@@ -1185,6 +1265,7 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	for (pp = &a->followups; *pp != NULL; pp = &(*pp)->next)
 		;
 	*pp = f;
+	agent_tx_followup(a);
 	if (agent_is_live(a)) {
 		conversation_say(a->conv, "#%lld: queued for its next turn",
 		    (long long)a->id);

@@ -357,6 +357,27 @@ conversation_by_id(int64_t id)
 	return c != NULL ? conv_adopt(c) : NULL;
 }
 
+/*
+ * Its row was not committed: out of the cache, so the replayed event makes
+ * it again (with the id the store then gives).  Agents made in the same
+ * transaction, the only holders of the pointer, were undone before it
+ * (store hooks roll back newest first), but are freed a loop turn later:
+ * their release frees it then.
+ */
+static void
+conv_undo(void *arg)
+{
+	struct conversation	*c = arg;
+
+	log_warnx("conversation %lld: not recorded (the store did not"
+	    " commit); dropped", (long long)c->id);
+	conv_unlink(c);
+	if (c->refs > 0)	/* an undone agent, freed on the next loop turn */
+		c->orphan = 1;	/* its release frees */
+	else
+		conv_free(c);
+}
+
 struct conversation *
 conversation_create(const char *adapter, const char *channel,
     const char *thread, const char *starter, const char *repo,
@@ -393,6 +414,7 @@ conversation_create(const char *adapter, const char *channel,
 	c->agent = agent != NULL ? xstrdup(agent) : NULL;
 	c->refused = refused;
 	conv_insert(c);
+	store_hook(NULL, conv_undo, c);
 	log_info("conversation %lld: %s/%s/%s started by %s", (long long)c->id,
 	    adapter, channel, thread, starter != NULL ? starter : "?");
 	return c;
@@ -456,6 +478,7 @@ conversation_open(const char *adapter, const char *channel, const char *text,
 	c->repo = repo != NULL ? xstrdup(repo) : NULL;
 	c->agent = agent != NULL ? xstrdup(agent) : NULL;
 	conv_insert(c);
+	store_hook(NULL, conv_undo, c);
 	log_info("conversation %lld: new thread in %s/%s opened for %s",
 	    (long long)id, adapter, channel, starter != NULL ? starter : "?");
 	return c;

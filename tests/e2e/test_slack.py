@@ -77,7 +77,7 @@ class FakeSlack:
 
 
 def slack_daemon(tmp, ds, fake, mode="socket", bot=BOT, extra_slack="",
-                 http=""):
+                 http="", wrapper=None):
     slack = ('slack = { enabled = true; mode = "%s"; '
              'bot_token = "env:SB_SLACK_BOT"; app_token = "env:SB_SLACK_APP";'
              ' signing_secret = "env:SB_SLACK_SECRET"; api_url = "%s"; %s };'
@@ -86,7 +86,7 @@ def slack_daemon(tmp, ds, fake, mode="socket", bot=BOT, extra_slack="",
     d = Daemon(tmp, ASK, adapters=slack, http=http,
                allowed='"console:me", "slack:U1"',
                env={"SB_SLACK_BOT": bot, "SB_SLACK_APP": APP,
-                    "SB_SLACK_SECRET": SECRET})
+                    "SB_SLACK_SECRET": SECRET}, wrapper=wrapper)
     with open(d.conf) as f:
         conf = f.read()
     conf = re.sub(r'routes = \( (\{[^}]*\}) \);',

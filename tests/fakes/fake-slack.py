@@ -6,7 +6,9 @@
 Web API (POST /api/<method>, JSON body, Authorization: Bearer):
   auth.test, apps.connections.open (xapp- token; returns a single-use
   ws://127.0.0.1:PORT/socket?ticket=… URL), chat.postMessage, chat.update,
-  reactions.add (already_reacted on a repeat), conversations.replies,
+  reactions.add (already_reacted on a repeat), conversations.replies
+  (thread_not_found for a ts that is no message of the channel; people's
+  messages sent as events count as messages from then on),
   conversations.history (metadata only with include_all_metadata; `limit`
   and `cursor` pagination with has_more / response_metadata.next_cursor;
   replies oldest first, history newest first, as Slack orders them).
@@ -185,6 +187,16 @@ class Fake:
 
     def event_callback(self, event):
         self.event_seq += 1
+        # A person's message is in the channel from now on, as in Slack:
+        # conversations.replies/history list it, and a thread can be
+        # rooted at it.
+        if event.get("type") in ("message", "app_mention") and \
+                event.get("channel") and event.get("ts") and \
+                (event["channel"], event["ts"]) not in self.messages:
+            m = {k: v for k, v in event.items()
+                 if k not in ("channel", "channel_type")}
+            m["type"] = "message"
+            self.messages[(event["channel"], event["ts"])] = m
         return {"token": "verification-token", "team_id": TEAM,
                 "api_app_id": APP, "event": event, "type": "event_callback",
                 "event_id": "Ev%08d" % self.event_seq,
@@ -447,6 +459,9 @@ class Fake:
 
     async def m_conversations_replies(self, a):
         root = a.get("ts")
+        # Slack: a ts that is no message of the channel has no thread.
+        if (a.get("channel"), root) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
         return self.page(a, self.listing(
             a, lambda m: m["ts"] == root or m.get("thread_ts") == root),
             1000)

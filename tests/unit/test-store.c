@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +229,67 @@ TEST(store_nested_rollback_undoes_outer_and_fails_outer_commit)
 	store_rollback();
 	CHECK(store_begin() == 0);
 	CHECK(store_commit() == 0);
+	tmp_cleanup();
+}
+
+static char	 hook_log[64];
+
+static void
+hook_c(void *arg)
+{
+	strcat(hook_log, "c");
+	strcat(hook_log, arg);
+}
+
+static void
+hook_r(void *arg)
+{
+	strcat(hook_log, "r");
+	strcat(hook_log, arg);
+}
+
+TEST(store_hooks_follow_the_outermost_transaction)
+{
+	const char	*state = tmp_fresh();
+	char		*cause = NULL;
+
+	CHECK(store_open(state, &cause) == 0);
+	/* Outside a transaction: commit at once, rollback never. */
+	hook_log[0] = '\0';
+	store_hook(hook_c, hook_r, "0");
+	CHECK_STR(hook_log, "c0");
+	/* Commit hooks in order, after the outermost commit only. */
+	hook_log[0] = '\0';
+	CHECK(store_begin() == 0);
+	store_hook(hook_c, hook_r, "1");
+	CHECK(store_begin() == 0);
+	store_hook(hook_c, hook_r, "2");
+	CHECK(store_commit() == 0);
+	CHECK_STR(hook_log, "");
+	CHECK(store_commit() == 0);
+	CHECK_STR(hook_log, "c1c2");
+	/* A nested rollback: rollback hooks newest first, at the end. */
+	hook_log[0] = '\0';
+	CHECK(store_begin() == 0);
+	store_hook(hook_c, hook_r, "1");
+	CHECK(store_begin() == 0);
+	store_hook(NULL, hook_r, "2");
+	store_rollback();
+	CHECK_STR(hook_log, "");
+	CHECK(store_commit() == -1);
+	CHECK_STR(hook_log, "r2r1");
+	/* A COMMIT that fails (a deferred foreign key): rollback hooks. */
+	CHECK(store_exec("CREATE TABLE p (id INTEGER PRIMARY KEY);"
+	    "CREATE TABLE ch (x INTEGER REFERENCES p(id)"
+	    " DEFERRABLE INITIALLY DEFERRED)") == 0);
+	hook_log[0] = '\0';
+	CHECK(store_begin() == 0);
+	CHECK(store_exec("INSERT INTO ch VALUES (7)") == 0);
+	store_hook(hook_c, hook_r, "3");
+	CHECK(store_commit() == -1);
+	CHECK_STR(hook_log, "r3");
+	CHECK(sqlite3_get_autocommit(store_db()));
+	CHECK_INT(query_int(store_db(), "SELECT count(*) FROM ch"), 0);
 	tmp_cleanup();
 }
 
@@ -516,6 +578,7 @@ main(void)
 	RUN(store_seen_add_is_new_once_until_it_expires);
 	RUN(store_nested_commit_only_outermost_commits);
 	RUN(store_nested_rollback_undoes_outer_and_fails_outer_commit);
+	RUN(store_hooks_follow_the_outermost_transaction);
 	RUN(store_stmt_cache_returns_same_statement_reset_and_unbound);
 	RUN(store_refuses_database_newer_than_binary);
 	RUN(store_failed_migration_leaves_old_version_and_no_partial_schema);
