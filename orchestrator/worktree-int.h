@@ -1,0 +1,40 @@
+/*
+ * worktree-int — what worktree.c shares with the files split from it
+ * (worktree-diff.c, worktree-merge.c, worktree-reconcile.c).  Not for the
+ * rest of the daemon: worktree.h is the interface.
+ */
+#ifndef SB_WORKTREE_INT_H
+#define SB_WORKTREE_INT_H
+
+#include <git2.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define WT_PREFIX	"sb-"		/* agent worktree (metadata) name prefix */
+
+/* *cause = the text plus libgit2's last error / the text alone; -1. */
+int	 wt_gfail(char **cause, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 wt_fail(char **cause, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+int	 wt_open_repo(git_repository **, const char *path, char **cause);
+int	 wt_resolve_base(git_repository *, const char *base, git_commit **out,
+	    char **cause);
+char	*wt_worktrees_dir(const char *state_dir, int create, char **cause);
+int	 wt_prune(git_worktree *, uint32_t flags, char **cause);
+int	 wt_is_agent_name(const char *name);
+
+/*
+ * The one way a linked worktree is made (agents, merge scratch, an agent's
+ * worktree again): worktree name at path with ref checked out (tip is its
+ * commit), for owner ("agent 7": errors, and the lock reason "switchboard:
+ * agent 7" if lock).  Stale metadata of that name whose directory is gone is
+ * pruned, a valid one or an existing path is an error; on failure nothing of
+ * the worktree is left (ref is the caller's).
+ */
+int	 wt_add_checkout(git_repository *, const char *name, const char *path,
+	    git_reference *ref, git_commit *tip, const char *owner, int lock,
+	    char **cause);
+
+#endif

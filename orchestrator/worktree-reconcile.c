@@ -1,0 +1,198 @@
+#include "orchestrator/worktree.h"
+#include "orchestrator/worktree-int.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <git2.h>
+
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The branch a worktree has checked out ("sb/7-fix"), read from its HEAD
+ * file (a linked worktree's HEAD lives in the common dir's
+ * worktrees/<name>/HEAD).  Malloc'd, or NULL.
+ */
+static char *
+worktree_head_branch(git_repository *repo, git_worktree *wt)
+{
+	git_repository	*wr = NULL;
+	git_reference	*head = NULL;
+	char		*out = NULL;
+
+	if (git_repository_open_from_worktree(&wr, wt) < 0)
+		return NULL;
+	if (git_repository_head(&head, wr) == 0 &&
+	    git_reference_is_branch(head))
+		out = xstrdup(git_reference_shorthand(head));
+	git_reference_free(head);
+	git_repository_free(wr);
+	return out;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/*
+ * Directories state_dir/worktrees/N that the store does not know, after the
+ * worktrees git lists were dealt with: half made (a crash in the middle of
+ * worktree_add, with or without its .git file), so removed.  The path is
+ * ours (state dir + an integer), never read from metadata.
+ */
+static void
+reconcile_dirs(const char *dir, worktree_known_fn known, void *arg)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		*path;
+	const char	*p;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		for (p = e->d_name; *p >= '0' && *p <= '9'; p++)
+			;
+		if (*p != '\0' || p == e->d_name)
+			continue;
+		path = xasprintf("%s/%s", dir, e->d_name);
+		if (known(strtoll(e->d_name, NULL, 10), path, NULL, arg) ==
+		    WORKTREE_UNKNOWN) {
+			if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+				log_info("worktree: removed %s, half made "
+				    "before a crash", path);
+			else
+				log_warn("worktree: cannot remove %s", path);
+		}
+		free(path);
+	}
+	closedir(d);
+}
+
+/*
+ * Branches "sb/N-..." the store does not know, checked out nowhere, with
+ * nothing on them that base does not have (made by worktree_add, then a
+ * crash before any agent ran): deleted.  A branch with commits of its own
+ * is a result (or another store's) and is kept whatever the store says.
+ */
+static void
+reconcile_branches(git_repository *repo, const char *base,
+    worktree_known_fn known, void *arg)
+{
+	git_branch_iterator	*it = NULL;
+	git_reference		*ref, *b = NULL;
+	git_branch_t		 type;
+	const char		*name;
+	const git_oid		*tip, *btip;
+
+	if (git_branch_lookup(&b, repo, base, GIT_BRANCH_LOCAL) < 0 ||
+	    (btip = git_reference_target(b)) == NULL ||
+	    git_branch_iterator_new(&it, repo, GIT_BRANCH_LOCAL) < 0) {
+		git_reference_free(b);
+		return;
+	}
+	while (git_branch_next(&ref, &type, it) == 0) {
+		name = git_reference_shorthand(ref);
+		tip = git_reference_target(ref);
+		if (strncmp(name, "sb/", 3) == 0 && name[3] >= '0' &&
+		    name[3] <= '9' && tip != NULL &&
+		    git_branch_is_checked_out(ref) == 0 &&
+		    (git_oid_equal(tip, btip) ||
+		    git_graph_descendant_of(repo, btip, tip) == 1) &&
+		    known(strtoll(name + 3, NULL, 10), NULL, name, arg) ==
+		    WORKTREE_UNKNOWN) {
+			log_info("worktree: deleted branch %s, made before a "
+			    "crash and never used", name);
+			git_branch_delete(ref);
+		}
+		git_reference_free(ref);
+	}
+	git_branch_iterator_free(it);
+	git_reference_free(b);
+}
+
+int
+worktree_reconcile(const char *repo_path, const char *base,
+    const char *state_dir, worktree_known_fn known, void *arg, char **cause)
+{
+	git_repository	*repo = NULL;
+	git_worktree	*wt;
+	git_reference	*ref;
+	git_strarray	 names = { 0 };
+	char		*dir = NULL, *prefix = NULL, *branch;
+	const char	*path;
+	int64_t		 id;
+	size_t		 i;
+	int		 rc = -1, k;
+
+	if (wt_open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	if ((dir = wt_worktrees_dir(state_dir, 0, NULL)) == NULL) {
+		rc = 0;
+		goto out;
+	}
+	prefix = xasprintf("%s/", dir);
+	if (git_worktree_list(&names, repo) < 0) {
+		wt_gfail(cause, "cannot list worktrees of %s", repo_path);
+		goto out;
+	}
+	for (i = 0; i < names.count; i++) {
+		if (!wt_is_agent_name(names.strings[i]) ||
+		    git_worktree_lookup(&wt, repo, names.strings[i]) < 0)
+			continue;
+		path = git_worktree_path(wt);
+		/* Another daemon's state dir may share this repository. */
+		if (strncmp(path, prefix, strlen(prefix)) != 0 ||
+		    git_worktree_validate(wt) != 0) {
+			git_worktree_free(wt);
+			continue;
+		}
+		id = strtoll(names.strings[i] + strlen(WT_PREFIX), NULL, 10);
+		branch = worktree_head_branch(repo, wt);
+		k = known(id, path, branch, arg);
+		if (k == WORKTREE_UNLOCK) {
+			if (git_worktree_unlock(wt) == 0)
+				log_info("worktree: unlocked %s (its agent "
+				    "ended)", names.strings[i]);
+		} else if (k == WORKTREE_UNKNOWN) {
+			/*
+			 * Made, but a crash came before it was recorded: no
+			 * agent ever ran in it.  Remove it and its branch, so
+			 * the store's "no worktree" is the truth again.
+			 */
+			if (wt_prune(wt, GIT_WORKTREE_PRUNE_VALID |
+			    GIT_WORKTREE_PRUNE_LOCKED |
+			    GIT_WORKTREE_PRUNE_WORKING_TREE, NULL) != 0)
+				log_warnx("worktree: cannot remove unrecorded "
+				    "%s: %s", path, git_error_last() ?
+				    git_error_last()->message : "?");
+			else {
+				log_info("worktree: removed %s, made before a "
+				    "crash and never recorded", path);
+				if (branch != NULL && git_branch_lookup(&ref,
+				    repo, branch, GIT_BRANCH_LOCAL) == 0) {
+					if (git_branch_delete(ref) == 0)
+						log_info("worktree: deleted its"
+						    " branch %s", branch);
+					git_reference_free(ref);
+				}
+			}
+		}
+		free(branch);
+		git_worktree_free(wt);
+	}
+	reconcile_dirs(dir, known, arg);
+	reconcile_branches(repo, base, known, arg);
+	rc = 0;
+out:
+	git_strarray_dispose(&names);
+	free(prefix);
+	free(dir);
+	git_repository_free(repo);
+	return rc;
+}
