@@ -25,6 +25,22 @@ char	*wt_worktrees_dir(const char *state_dir, int create, char **cause);
 int	 wt_prune(git_worktree *, uint32_t flags, char **cause);
 int	 wt_is_agent_name(const char *name);
 
+/* Whether checkout filters could change a byte of commit's checkout. */
+int	 wt_filters_matter(git_repository *, git_commit *);
+
+/*
+ * Before a worktree name is made at path for owner: stale metadata of that
+ * name whose directory is gone is pruned; a valid one, or anything at path,
+ * is an error.
+ */
+int	 wt_add_precheck(git_repository *, const char *name, const char *path,
+	    const char *owner, char **cause);
+
+/* Agent agent_id's new branch at commit (worktree_branch_name, suffixed). */
+int	 wt_agent_branch(git_repository *, int64_t agent_id,
+	    const char *task_text, git_commit *commit, git_reference **out,
+	    char **out_name, char **cause);
+
 /*
  * The one way a linked worktree is made (agents, merge scratch, an agent's
  * worktree again): worktree name at path with ref checked out (tip is its

@@ -235,8 +235,8 @@ file_exists(const char *dir, const char *rel)
  * core.attributesFile or its XDG default, /etc/gitattributes.  libgit2 runs
  * no external filter drivers (LFS) either way.  When unsure: they matter.
  */
-static int
-filters_matter(git_repository *repo, git_commit *base)
+int
+wt_filters_matter(git_repository *repo, git_commit *base)
 {
 	git_config	*cfg = NULL;
 	git_tree	*tree = NULL;
@@ -281,12 +281,9 @@ filters_matter(git_repository *repo, git_commit *base)
 static pthread_mutex_t	 add_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int
-wt_add_checkout(git_repository *repo, const char *name, const char *path,
-    git_reference *ref, git_commit *tip, const char *owner, int lock,
-    char **cause)
+wt_add_precheck(git_repository *repo, const char *name, const char *path,
+    const char *owner, char **cause)
 {
-	char		*reason;
-	git_worktree_add_options opts;
 	git_worktree	*wt = NULL;
 	struct stat	 sb;
 	int		 error;
@@ -315,10 +312,24 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 	if (lstat(path, &sb) == 0)
 		return wt_fail(cause, "worktree directory %s already exists",
 		    path);
+	return 0;
+}
 
+int
+wt_add_checkout(git_repository *repo, const char *name, const char *path,
+    git_reference *ref, git_commit *tip, const char *owner, int lock,
+    char **cause)
+{
+	git_worktree_add_options opts;
+	git_worktree	*wt = NULL;
+	char		*reason;
+	int		 error;
+
+	if (wt_add_precheck(repo, name, path, owner, cause) < 0)
+		return -1;
 	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
 	opts.ref = ref;
-	opts.checkout_options.disable_filters = !filters_matter(repo, tip);
+	opts.checkout_options.disable_filters = !wt_filters_matter(repo, tip);
 	pthread_mutex_lock(&add_lock);
 	error = git_worktree_add(&wt, repo, name, path, &opts);
 	pthread_mutex_unlock(&add_lock);
@@ -342,6 +353,63 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 	return 0;
 }
 
+char *
+worktree_branch_name(int64_t agent_id, const char *slug)
+{
+	return xasprintf("sb/%" PRId64 "-%s", agent_id, slug);
+}
+
+/*
+ * Agent agent_id's new branch at commit: worktree_branch_name() of the task's
+ * slug, or with a suffix "-2", "-3", ... when that exists (an earlier life's
+ * result is never moved).
+ */
+int
+wt_agent_branch(git_repository *repo, int64_t agent_id, const char *task_text,
+    git_commit *commit, git_reference **out, char **out_name, char **cause)
+{
+	git_reference	*branch = NULL;
+	char		 slug[WORKTREE_SLUG_MAX + 1], *first, *name = NULL;
+	int		 error, valid, i;
+
+	*out = NULL;
+	*out_name = NULL;
+	worktree_slug(task_text, slug, sizeof slug);
+	first = worktree_branch_name(agent_id, slug);
+	for (i = 1; i <= WT_SUFFIX_MAX; i++) {
+		free(name);
+		if (i == 1)
+			name = xstrdup(first);
+		else
+			name = xasprintf("%s-%d", first, i);
+		if (git_branch_name_is_valid(&valid, name) < 0 || !valid) {
+			wt_fail(cause, "invalid branch name %s", name);
+			goto fail;
+		}
+		error = git_branch_create(&branch, repo, name, commit, 0);
+		if (error == 0)
+			break;
+		if (error != GIT_EEXISTS) {
+			wt_gfail(cause, "cannot create branch %s", name);
+			goto fail;
+		}
+		log_info("worktree: branch %s exists, keeping it", name);
+	}
+	if (branch == NULL) {
+		wt_fail(cause, "branches %s-2..%d all exist", first,
+		    WT_SUFFIX_MAX);
+		goto fail;
+	}
+	free(first);
+	*out = branch;
+	*out_name = name;
+	return 0;
+fail:
+	free(first);
+	free(name);
+	return -1;
+}
+
 int
 worktree_add(const char *repo_path, const char *base_branch,
     const char *state_dir, int64_t agent_id, const char *task_text,
@@ -350,9 +418,9 @@ worktree_add(const char *repo_path, const char *base_branch,
 	git_repository	*repo = NULL;
 	git_commit	*base = NULL;
 	git_reference	*branch = NULL;
-	char		 slug[WORKTREE_SLUG_MAX + 1], wtname[32], *owner;
+	char		 wtname[32], *owner;
 	char		*name = NULL, *dir = NULL, *path = NULL;
-	int		 error, valid, i, rc = -1;
+	int		 error, rc = -1;
 
 	*out_branch = *out_path = NULL;
 	if (agent_id < 0)
@@ -366,32 +434,9 @@ worktree_add(const char *repo_path, const char *base_branch,
 	path = xasprintf("%s/%" PRId64, dir, agent_id);
 	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
 
-	worktree_slug(task_text, slug, sizeof slug);
-	for (i = 1; i <= WT_SUFFIX_MAX; i++) {
-		free(name);
-		if (i == 1)
-			name = xasprintf("sb/%" PRId64 "-%s", agent_id, slug);
-		else
-			name = xasprintf("sb/%" PRId64 "-%s-%d", agent_id, slug,
-			    i);
-		if (git_branch_name_is_valid(&valid, name) < 0 || !valid) {
-			wt_fail(cause, "invalid branch name %s", name);
-			goto out;
-		}
-		error = git_branch_create(&branch, repo, name, base, 0);
-		if (error == 0)
-			break;
-		if (error != GIT_EEXISTS) {
-			wt_gfail(cause, "cannot create branch %s", name);
-			goto out;
-		}
-		log_info("worktree: branch %s exists, keeping it", name);
-	}
-	if (branch == NULL) {
-		wt_fail(cause, "branches sb/%" PRId64 "-%s-2..%d all exist",
-		    agent_id, slug, WT_SUFFIX_MAX);
+	if (wt_agent_branch(repo, agent_id, task_text, base, &branch, &name,
+	    cause) < 0)
 		goto out;
-	}
 
 	owner = xasprintf("agent %" PRId64, agent_id);
 	error = wt_add_checkout(repo, wtname, path, branch, base, owner, 1,

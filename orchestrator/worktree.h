@@ -48,6 +48,14 @@ void	 worktree_git_shutdown(void);
 void	 worktree_slug(const char *text, char *buf, size_t len);
 
 /*
+ * The one place an agent's branch name is made: "sb/<agent_id>-<slug>"
+ * (slug from worktree_slug); malloc'd.  Local and Kubernetes runners both
+ * name branches with it, so that the reconcile sweep and the daemon's other
+ * readers of "sb/N-..." agree.
+ */
+char	*worktree_branch_name(int64_t agent_id, const char *slug);
+
+/*
  * Create branch sb/<agent_id>-<slug> from local branch base_branch (or from
  * HEAD, with a log line, when that branch does not exist) and a linked,
  * locked worktree for it at state_dir/worktrees/<agent_id>.  Checkout
