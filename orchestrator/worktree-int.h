@@ -11,6 +11,9 @@
 #include <stdint.h>
 
 #define WT_PREFIX	"sb-"		/* agent worktree (metadata) name prefix */
+#define WARM_PREFIX	"sbw-"		/* warm worktree name prefix */
+#define WARM_BRANCH	"sb-warm/"	/* its branch */
+#define WARM_DIR	"warm-"		/* its directory under worktrees/ */
 
 /* *cause = the text plus libgit2's last error / the text alone; -1. */
 int	 wt_gfail(char **cause, const char *fmt, ...)
@@ -52,5 +55,11 @@ int	 wt_agent_branch(git_repository *, int64_t agent_id,
 int	 wt_add_checkout(git_repository *, const char *name, const char *path,
 	    git_reference *ref, git_commit *tip, const char *owner, int lock,
 	    char **cause);
+
+/* A warm worktree whose checkout is complete (valid, locked as warm). */
+int	 wt_warm_ready(git_worktree *);
+
+/* rm -rf of a path we made (never one read from metadata); 0 or -1. */
+int	 wt_rm_rf(const char *path);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * The branch a worktree has checked out ("sb/7-fix"), read from its HEAD
@@ -39,6 +40,73 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+int
+wt_rm_rf(const char *path)
+{
+	struct stat	 sb;
+
+	if (lstat(path, &sb) == -1)
+		return 0;
+	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * A warm worktree that is not complete (a crash during its checkout, or in
+ * the middle of a claim) goes with its branch; a complete one stays for the
+ * warm pool to take up again.
+ */
+static void
+reconcile_warm(git_repository *repo, git_worktree *wt, const char *name)
+{
+	git_reference	*ref;
+	char		*bname;
+
+	if (wt_warm_ready(wt))
+		return;
+	if (wt_prune(wt, GIT_WORKTREE_PRUNE_VALID | GIT_WORKTREE_PRUNE_LOCKED |
+	    GIT_WORKTREE_PRUNE_WORKING_TREE, NULL) != 0) {
+		log_warnx("worktree: cannot remove unfinished warm %s: %s",
+		    name, git_error_last() ? git_error_last()->message : "?");
+		return;
+	}
+	log_info("worktree: removed unfinished warm %s", name);
+	bname = xasprintf(WARM_BRANCH "%s", name + strlen(WARM_PREFIX));
+	if (git_branch_lookup(&ref, repo, bname, GIT_BRANCH_LOCAL) == 0) {
+		git_reference_delete(ref);
+		git_reference_free(ref);
+	}
+	free(bname);
+}
+
+/*
+ * Directory worktrees/warm-T without a complete warm worktree "sbw-T" in
+ * it: left by a crash (before git knew it, or halfway through a claim).
+ */
+static void
+reconcile_warm_dir(git_repository *repo, const char *dir, const char *ent)
+{
+	git_worktree	*wt = NULL;
+	char		*name, *path;
+	int		 keep = 0;
+
+	name = xasprintf(WARM_PREFIX "%s", ent + strlen(WARM_DIR));
+	path = xasprintf("%s/%s", dir, ent);
+	if (git_worktree_lookup(&wt, repo, name) == 0)
+		keep = strcmp(git_worktree_path(wt), path) == 0 &&
+		    wt_warm_ready(wt);
+	git_error_clear();
+	if (!keep) {
+		if (wt_rm_rf(path) == 0)
+			log_info("worktree: removed %s, half made before a "
+			    "crash", path);
+		else
+			log_warn("worktree: cannot remove %s", path);
+	}
+	git_worktree_free(wt);
+	free(path);
+	free(name);
+}
+
 /*
  * Directories state_dir/worktrees/N that the store does not know, after the
  * worktrees git lists were dealt with: half made (a crash in the middle of
@@ -46,7 +114,8 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
  * ours (state dir + an integer), never read from metadata.
  */
 static void
-reconcile_dirs(const char *dir, worktree_known_fn known, void *arg)
+reconcile_dirs(git_repository *repo, const char *dir, worktree_known_fn known,
+    void *arg)
 {
 	DIR		*d;
 	struct dirent	*e;
@@ -56,6 +125,10 @@ reconcile_dirs(const char *dir, worktree_known_fn known, void *arg)
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, WARM_DIR, strlen(WARM_DIR)) == 0) {
+			reconcile_warm_dir(repo, dir, e->d_name);
+			continue;
+		}
 		for (p = e->d_name; *p >= '0' && *p <= '9'; p++)
 			;
 		if (*p != '\0' || p == e->d_name)
@@ -63,7 +136,7 @@ reconcile_dirs(const char *dir, worktree_known_fn known, void *arg)
 		path = xasprintf("%s/%s", dir, e->d_name);
 		if (known(strtoll(e->d_name, NULL, 10), path, NULL, arg) ==
 		    WORKTREE_UNKNOWN) {
-			if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+			if (wt_rm_rf(path) == 0)
 				log_info("worktree: removed %s, half made "
 				    "before a crash", path);
 			else
@@ -99,6 +172,15 @@ reconcile_branches(git_repository *repo, const char *base,
 	while (git_branch_next(&ref, &type, it) == 0) {
 		name = git_reference_shorthand(ref);
 		tip = git_reference_target(ref);
+		/* A warm branch only lives checked out in its worktree. */
+		if (strncmp(name, WARM_BRANCH, strlen(WARM_BRANCH)) == 0 &&
+		    git_branch_is_checked_out(ref) == 0) {
+			log_info("worktree: deleted unused warm branch %s",
+			    name);
+			git_reference_delete(ref);
+			git_reference_free(ref);
+			continue;
+		}
 		if (strncmp(name, "sb/", 3) == 0 && name[3] >= '0' &&
 		    name[3] <= '9' && tip != NULL &&
 		    git_branch_is_checked_out(ref) == 0 &&
@@ -142,6 +224,16 @@ worktree_reconcile(const char *repo_path, const char *base,
 		goto out;
 	}
 	for (i = 0; i < names.count; i++) {
+		if (strncmp(names.strings[i], WARM_PREFIX,
+		    strlen(WARM_PREFIX)) == 0 &&
+		    git_worktree_lookup(&wt, repo, names.strings[i]) == 0) {
+			/* Another daemon's state dir may share this repository. */
+			if (strncmp(git_worktree_path(wt), prefix,
+			    strlen(prefix)) == 0)
+				reconcile_warm(repo, wt, names.strings[i]);
+			git_worktree_free(wt);
+			continue;
+		}
 		if (!wt_is_agent_name(names.strings[i]) ||
 		    git_worktree_lookup(&wt, repo, names.strings[i]) < 0)
 			continue;
@@ -186,7 +278,7 @@ worktree_reconcile(const char *repo_path, const char *base,
 		free(branch);
 		git_worktree_free(wt);
 	}
-	reconcile_dirs(dir, known, arg);
+	reconcile_dirs(repo, dir, known, arg);
 	reconcile_branches(repo, base, known, arg);
 	rc = 0;
 out:

@@ -751,6 +751,217 @@ TEST(parallel_first_adds_in_a_fresh_repo_all_succeed)
 	CHECK_INT(failed, 0);
 }
 
+/* Entries git status would print for the worktree at path (-1: error). */
+static int
+status_count(const char *path)
+{
+	git_repository	*r;
+	git_status_list	*st;
+	git_status_options o;
+	int		 n;
+
+	if (git_repository_open(&r, path) < 0)
+		return -1;
+	git_status_options_init(&o, GIT_STATUS_OPTIONS_VERSION);
+	o.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED;
+	if (git_status_list_new(&st, r, &o) < 0) {
+		git_repository_free(r);
+		return -1;
+	}
+	n = (int)git_status_list_entrycount(st);
+	git_status_list_free(st);
+	git_repository_free(r);
+	return n;
+}
+
+static int
+worktree_lock_is(const char *name, const char *want)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	git_buf		 reason = GIT_BUF_INIT;
+	int		 ok = 0;
+
+	if (git_repository_open(&r, repo_path) < 0)
+		return 0;
+	if (git_worktree_lookup(&w, r, name) == 0) {
+		ok = git_worktree_validate(w) == 0 &&
+		    git_worktree_is_locked(&reason, w) > 0 &&
+		    strcmp(reason.ptr, want) == 0;
+		git_worktree_free(w);
+	}
+	git_buf_dispose(&reason);
+	git_repository_free(r);
+	return ok;
+}
+
+static int
+worktree_known_to_git(const char *name)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	int		 ok;
+
+	if (git_repository_open(&r, repo_path) < 0)
+		return 0;
+	ok = git_worktree_lookup(&w, r, name) == 0;
+	if (ok)
+		git_worktree_free(w);
+	git_repository_free(r);
+	return ok;
+}
+
+TEST(warm_claim_is_what_add_makes_without_the_checkout)
+{
+	char	*branch = NULL, *path = NULL, *a, *want;
+	char	**tags = NULL;
+	size_t	 n = 0;
+	git_oid	 m, b;
+
+	fixture();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "1-1",
+	    &cause), 0);
+	CHECK(exists(at(state_dir, "worktrees/warm-1-1/a.txt")));
+	CHECK(worktree_lock_is("sbw-1-1", "switchboard: warm"));
+	CHECK_INT(worktree_warm_list(repo_path, state_dir, &tags, &n, &cause),
+	    0);
+	CHECK_INT(n, 1);
+	CHECK_STR(tags[0], "1-1");
+	worktree_files_free(tags, n);
+
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "1-1", 7,
+	    "Fix the login page", &branch, &path, &cause), 0);
+	CHECK_STR(branch, "sb/7-fix-the-login-page");
+	want = xasprintf("%s/worktrees/7", state_dir);
+	CHECK_STR(path, want);
+	free(want);
+	a = read_file(path, "a.txt");
+	CHECK_STR(a, "one\ntwo\nthree\n");
+	free(a);
+	m = ref_target(repo_path, "refs/heads/main");
+	b = ref_target(repo_path, "refs/heads/sb/7-fix-the-login-page");
+	CHECK(git_oid_equal(&m, &b));
+	b = ref_target(path, "HEAD");
+	CHECK(git_oid_equal(&m, &b));
+	CHECK_INT(status_count(path), 0);
+	/* Named and locked as worktree_add's; the warm one is gone. */
+	CHECK(worktree_lock_is("sb-7", "switchboard: agent 7"));
+	CHECK(!worktree_known_to_git("sbw-1-1"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-1-1")));
+	CHECK(!branch_exists("sb-warm/1-1"));
+	/* The rest of the daemon's calls work on it as on any. */
+	CHECK_INT(worktree_unlock(repo_path, 7, &cause), 0);
+	CHECK_INT(worktree_remove(repo_path, 7, &cause), 0);
+	CHECK(!exists(path));
+	CHECK(branch_exists("sb/7-fix-the-login-page"));
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(warm_claim_after_the_base_moved_checks_out_the_new_tip)
+{
+	char	*branch = NULL, *path = NULL, *a;
+	git_oid	 m, b;
+
+	fixture();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "2-1",
+	    &cause), 0);
+	commit_on_main("a.txt", "one\nTWO\nthree\n");
+	commit_on_main("d.txt", "new\n");
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "2-1", 8,
+	    "moved", &branch, &path, &cause), 0);
+	m = ref_target(repo_path, "refs/heads/main");
+	b = ref_target(repo_path, "refs/heads/sb/8-moved");
+	CHECK(git_oid_equal(&m, &b));
+	a = read_file(path, "a.txt");
+	CHECK_STR(a, "one\nTWO\nthree\n");
+	free(a);
+	a = read_file(path, "d.txt");
+	CHECK_STR(a, "new\n");
+	free(a);
+	CHECK_INT(status_count(path), 0);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+static int
+known_none(int64_t id, const char *path, const char *branch, void *arg)
+{
+	return WORKTREE_UNKNOWN;
+}
+
+TEST(warm_reconcile_keeps_ready_and_removes_what_a_crash_left)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	char		*from, *to;
+	char		**tags = NULL;
+	size_t		 n = 0;
+
+	fixture();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "3-1",
+	    &cause), 0);
+	/* Unfinished: killed during its checkout, before the lock. */
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "3-2",
+	    &cause), 0);
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	CHECK(git_worktree_lookup(&w, r, "sbw-3-2") == 0);
+	CHECK_INT(git_worktree_unlock(w), 0);
+	git_worktree_free(w);
+	git_repository_free(r);
+	/* Killed in a claim, after the directory's rename. */
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "3-3",
+	    &cause), 0);
+	from = xasprintf("%s/worktrees/warm-3-3", state_dir);
+	to = xasprintf("%s/worktrees/9", state_dir);
+	CHECK(rename(from, to) == 0);
+	/* Killed before git knew of it. */
+	mkdir(at(state_dir, "worktrees/warm-3-4"), 0700);
+
+	CHECK_INT(worktree_reconcile(repo_path, "main", state_dir, known_none,
+	    NULL, &cause), 0);
+	CHECK(worktree_lock_is("sbw-3-1", "switchboard: warm"));
+	CHECK(branch_exists("sb-warm/3-1"));
+	CHECK(!worktree_known_to_git("sbw-3-2"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-3-2")));
+	CHECK(!branch_exists("sb-warm/3-2"));
+	CHECK(!worktree_known_to_git("sbw-3-3"));
+	CHECK(!exists(to));
+	CHECK(!branch_exists("sb-warm/3-3"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-3-4")));
+	CHECK_INT(worktree_warm_list(repo_path, state_dir, &tags, &n, &cause),
+	    0);
+	CHECK_INT(n, 1);
+	CHECK_STR(tags[0], "3-1");
+	worktree_files_free(tags, n);
+	free(from);
+	free(to);
+	fixture_done();
+}
+
+TEST(warm_claim_of_a_broken_one_fails_and_leaves_nothing)
+{
+	char	*branch = NULL, *path = NULL;
+
+	fixture();
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "4-1", 10,
+	    "none", &branch, &path, &cause), -1);
+	free(cause);
+	cause = NULL;
+	CHECK(!branch_exists("sb/10-none"));
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "4-2",
+	    &cause), 0);
+	/* Agent 10's directory is in the way: refused before any move. */
+	mkdir(at(state_dir, "worktrees/10"), 0700);
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "4-2", 10,
+	    "none", &branch, &path, &cause), -1);
+	CHECK(!branch_exists("sb/10-none"));
+	CHECK(worktree_lock_is("sbw-4-2", "switchboard: warm"));
+	fixture_done();
+}
+
 int
 main(void)
 {
@@ -769,6 +980,10 @@ main(void)
 	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
 	RUN(parallel_first_adds_in_a_fresh_repo_all_succeed);
 	RUN(add_branch_checks_out_the_existing_branch_with_its_commits);
+	RUN(warm_claim_is_what_add_makes_without_the_checkout);
+	RUN(warm_claim_after_the_base_moved_checks_out_the_new_tip);
+	RUN(warm_reconcile_keeps_ready_and_removes_what_a_crash_left);
+	RUN(warm_claim_of_a_broken_one_fails_and_leaves_nothing);
 	worktree_git_shutdown();
 	return t_done();
 }
