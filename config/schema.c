@@ -265,6 +265,10 @@ const struct schema_key schema_keys[] = {
 	  .help = "Seconds the check may take; over it the merge fails." },
 	{ .path = "repos.[].merge_push", .type = SCHEMA_BOOL, .def = "false",
 	  .help = "After a merge, push the base branch to the remote." },
+	{ .path = "repos.[].warm", .type = SCHEMA_INT, .def = "1",
+	  .min = 0, .max = 16,
+	  .help = "Worktrees of the base kept checked out ahead of need, so a "
+	  "new agent starts without waiting for a checkout; 0 = none." },
 	{ .path = "repos.[].forge", .type = SCHEMA_GROUP,
 	  .help = "Where `pr #N` opens pull requests." },
 	{ .path = "repos.[].forge.kind", .type = SCHEMA_STRING,

@@ -10,6 +10,7 @@
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
+#include "orchestrator/warm.h"
 #include "orchestrator/worktree.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -287,6 +288,7 @@ agent_configure(const struct config *c, const char *socket_path)
 }
 
 static void	reconcile_worktrees(void);
+static void	start_warm_pools(void);
 void
 agent_recover(void)
 {
@@ -378,6 +380,7 @@ agent_recover(void)
 	}
 	free(v);
 	reconcile_worktrees();
+	start_warm_pools();
 }
 
 /*
@@ -401,6 +404,27 @@ worktree_known(int64_t id, const char *path, const char *branch, void *arg)
 	}
 	sqlite3_reset(st);
 	return k;
+}
+
+/*
+ * Warm worktrees for agents run by the local runner (a pod checks out its
+ * own): only if some agent kind runs locally.
+ */
+static void
+start_warm_pools(void)
+{
+	const char	*r;
+	size_t		 i;
+	int		 local = 0;
+
+	for (i = 0; i < agent_cfg->nagents; i++) {
+		r = agent_cfg->agents[i].runner;
+		if (r == NULL || strcmp(r, "local") == 0)
+			local = 1;
+	}
+	for (i = 0; local && i < agent_cfg->nrepos; i++)
+		warm_start(agent_cfg->repos[i].path, agent_cfg->repos[i].base,
+		    agent_cfg->state_dir, agent_cfg->repos[i].warm);
 }
 
 /* Startup: worktrees made but never recorded go, interrupted ones unlock. */
@@ -439,6 +463,7 @@ agent_shutdown(void)
 	struct agent	*a;
 
 	agent_queue = NULL;
+	warm_free_all();
 	if (sweep_timer != NULL) {
 		loop_close_free((uv_handle_t *)sweep_timer);
 		sweep_timer = NULL;

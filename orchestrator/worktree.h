@@ -210,7 +210,7 @@ int	 worktree_fast_forward(const char *repo_path, const char *base,
  * nowhere and holds nothing base does not: one with commits of its own is a
  * result, or another store's, and is kept.  Warm worktrees (below) of this
  * state dir stay when complete; unfinished ones, "warm-*" directories
- * without one, and "sb-warm/*" branches checked out nowhere are removed.
+ * without one, and "sb-warm/..." branches checked out nowhere are removed.
  */
 enum { WORKTREE_KEEP, WORKTREE_UNLOCK, WORKTREE_UNKNOWN };
 typedef int	(*worktree_known_fn)(int64_t agent_id, const char *path,
