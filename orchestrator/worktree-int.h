@@ -32,6 +32,14 @@ int	 wt_is_agent_name(const char *name);
 int	 wt_filters_matter(git_repository *, git_commit *);
 
 /*
+ * Whether wt_fast_checkout writes tip's checkout exactly as git would (no
+ * filter could act, symlinks are made); then the linked worktree at path,
+ * made with checkout strategy NONE, gets its files and index from its HEAD.
+ */
+int	 wt_fast_checkout_ok(git_repository *, git_commit *tip);
+int	 wt_fast_checkout(const char *path, char **cause);
+
+/*
  * Before a worktree name is made at path for owner: stale metadata of that
  * name whose directory is gone is pruned; a valid one, or anything at path,
  * is an error.

@@ -811,6 +811,92 @@ worktree_known_to_git(const char *name)
 	return ok;
 }
 
+/* `git status --porcelain` of path, by the git CLI (the reference). */
+static char *
+cli_status(const char *path)
+{
+	char	*cmd = xasprintf("git -C '%s' status --porcelain 2>&1", path);
+	char	 buf[4096];
+	FILE	*f = popen(cmd, "r");
+	size_t	 n = 0;
+
+	free(cmd);
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	if (pclose(f) != 0)
+		return NULL;
+	return xstrdup(buf);
+}
+
+TEST(add_checks_out_modes_symlinks_dirs_and_gitlinks_as_git_does)
+{
+	git_repository	*r;
+	git_index	*idx;
+	git_index_entry	 e;
+	struct stat	 sb;
+	char		*branch = NULL, *path = NULL, *st, link[64];
+	ssize_t		 n;
+
+	fixture();
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	mkdir(at(repo_path, "src"), 0755);
+	mkdir(at(repo_path, "src/deep"), 0755);
+	write_file(repo_path, "src/deep/x.c", "int x;\n");
+	write_file(repo_path, "run.sh", "#!/bin/sh\n");
+	chmod(at(repo_path, "run.sh"), 0755);
+	CHECK(symlink("src/deep/x.c", at(repo_path, "link")) == 0);
+	commit_all(r, "more\n");
+	/* A submodule's entry (gitlink), never initialised. */
+	CHECK(git_repository_index(&idx, r) == 0);
+	memset(&e, 0, sizeof e);
+	e.mode = GIT_FILEMODE_COMMIT;
+	e.path = "sub";
+	git_oid_fromstr(&e.id, "0123456789012345678901234567890123456789");
+	CHECK(git_index_add(idx, &e) == 0);
+	CHECK(git_index_write(idx) == 0);
+	{
+		git_oid		 tid, cid;
+		git_tree	*tree;
+		git_signature	*sig;
+		git_object	*head;
+
+		CHECK(git_index_write_tree(&tid, idx) == 0);
+		CHECK(git_tree_lookup(&tree, r, &tid) == 0);
+		CHECK(git_signature_now(&sig, "F", "f@example.org") == 0);
+		CHECK(git_revparse_single(&head, r, "HEAD") == 0);
+		CHECK(git_commit_create(&cid, r, "HEAD", sig, sig, NULL,
+		    "submodule\n", tree, 1, (const git_commit **)&head) == 0);
+		git_object_free(head);
+		git_signature_free(sig);
+		git_tree_free(tree);
+	}
+	git_index_free(idx);
+	git_repository_free(r);
+
+	CHECK_INT(worktree_add(repo_path, "main", state_dir, 11, "modes",
+	    &branch, &path, &cause), 0);
+	CHECK(stat(at(path, "run.sh"), &sb) == 0);
+	CHECK((sb.st_mode & 0100) != 0);
+	CHECK(stat(at(path, "a.txt"), &sb) == 0);
+	CHECK((sb.st_mode & 0111) == 0);
+	n = readlink(at(path, "link"), link, sizeof link - 1);
+	CHECK(n > 0);
+	link[n] = '\0';
+	CHECK_STR(link, "src/deep/x.c");
+	CHECK(stat(at(path, "src/deep/x.c"), &sb) == 0);
+	CHECK(stat(at(path, "sub"), &sb) == 0 && S_ISDIR(sb.st_mode));
+	/* git agrees that nothing differs: index, files and stat data. */
+	st = cli_status(path);
+	CHECK_STR(st, "");
+	free(st);
+	CHECK_INT(status_count(path), 0);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
 TEST(warm_claim_is_what_add_makes_without_the_checkout)
 {
 	char	*branch = NULL, *path = NULL, *a, *want;
@@ -980,6 +1066,7 @@ main(void)
 	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
 	RUN(parallel_first_adds_in_a_fresh_repo_all_succeed);
 	RUN(add_branch_checks_out_the_existing_branch_with_its_commits);
+	RUN(add_checks_out_modes_symlinks_dirs_and_gitlinks_as_git_does);
 	RUN(warm_claim_is_what_add_makes_without_the_checkout);
 	RUN(warm_claim_after_the_base_moved_checks_out_the_new_tip);
 	RUN(warm_reconcile_keeps_ready_and_removes_what_a_crash_left);
