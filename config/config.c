@@ -914,6 +914,7 @@ load_config(struct load *ld)
 	c = xcalloc(1, sizeof *c);
 	c->path = xstrdup(ld->path);
 	c->state_dir = resolve_path(ld, get_str(root, "", "state_dir"));
+	c->instance = xstrdup(get_str(root, "", "instance"));
 	c->http_listen = dup_str(root, "", "http.listen");
 	c->http_max_body = get_int(root, "", "http.max_body");
 	c->http_health_grace = get_int(root, "", "http.health_grace");
@@ -1023,6 +1024,7 @@ config_free(struct config *c)
 	free(c->path);
 	free(c->cluster.kubeconfig);
 	free(c->state_dir);
+	free(c->instance);
 	free(c->http_listen);
 	free(c->log_level);
 	free(c->log_file);
@@ -1302,6 +1304,7 @@ config_reload_diff(const struct config *o, const struct config *n)
 	struct buf	 b = { 0 };
 
 	note(&b, differ(o->state_dir, n->state_dir), "state_dir");
+	note(&b, differ(o->instance, n->instance), "instance");
 	note(&b, differ(o->http_listen, n->http_listen), "http.listen");
 	note(&b, o->http_max_body != n->http_max_body, "http.max_body");
 	note(&b, o->log_json != n->log_json, "log.json");
@@ -1359,6 +1362,7 @@ config_keep_restart_keys(struct config *o, struct config *n)
 	 * Keep this list in step with config_reload_diff().
 	 */
 	SWAP(o->state_dir, n->state_dir);
+	SWAP(o->instance, n->instance);
 	SWAP(o->http_listen, n->http_listen);
 	SWAP(o->http_max_body, n->http_max_body);
 	SWAP(o->log_json, n->log_json);

@@ -156,6 +156,7 @@ struct cfg_webhook {
 struct config {
 	char			*path;
 	char			*state_dir;
+	char			*instance;	/* branch/worktree prefix, "" = none */
 
 	char			*http_listen;	/* "" = no HTTP server */
 	size_t			 http_max_body;

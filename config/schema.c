@@ -73,6 +73,22 @@ check_nonempty(const char *v, char **why)
 	return -1;
 }
 
+/* worktree_set_instance()'s rule: it starts every branch name of ours. */
+static int
+check_instance(const char *v, char **why)
+{
+	const char	*p;
+
+	for (p = v; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			break;
+	if (*p == '\0' && p - v <= 16 && !(*v >= '0' && *v <= '9'))
+		return 0;
+	*why = xstrdup("must be at most 16 of a-z and 0-9, not starting with "
+	    "a digit");
+	return -1;
+}
+
 /* Repo and agent names end up in branch names and paths, so keep them plain. */
 static int
 check_name(const char *v, char **why)
@@ -199,6 +215,13 @@ const struct schema_key schema_keys[] = {
 	  .check = check_nonempty,
 	  .help = "Directory for the database, worktrees and sockets; created "
 	  "if missing.  Relative to the config file's directory." },
+
+	{ .path = "instance", .type = SCHEMA_STRING, .def = "",
+	  .check = check_instance,
+	  .help = "This daemon's name in the repositories it shares with other "
+	  "daemons: its agents' branches become sb/INSTANCE-N-slug and its "
+	  "worktrees sb-INSTANCE-N, and it reconciles and cleans up only "
+	  "those; \"\" = sb/N-slug." },
 
 	{ .path = "http", .type = SCHEMA_GROUP,
 	  .help = "The HTTP server (Slack events mode, health, metrics)." },

@@ -246,6 +246,11 @@ agent_configure(const struct config *c, const char *socket_path)
 	size_t	 len = sizeof buf;
 
 	agent_cfg = c;
+	/* Once, before any worktree job: a reload keeps the old instance. */
+	if (c->instance != NULL &&
+	    strcmp(worktree_instance(), c->instance) != 0 &&
+	    worktree_set_instance(c->instance) < 0)
+		log_warnx("instance \"%s\" is not valid; ignored", c->instance);
 	free(agent_sock);
 	agent_sock = xstrdup(socket_path);
 	/*

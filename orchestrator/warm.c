@@ -180,9 +180,16 @@ top_up(struct warm_pool *p)
 	if (p->busy || p->failed || p->nready >= (size_t)p->want ||
 	    loop_stopping())
 		return;
-	/* Unique in the repository: our pid (earlier runs' tags stay). */
+	/*
+	 * Unique in the repository: our instance and pid (earlier runs'
+	 * tags stay; the sweep knows ours by the instance).
+	 */
 	do {
-		tag = xasprintf("%ld-%u", (long)getpid(), ++seq);
+		if (*worktree_instance() != '\0')
+			tag = xasprintf("%s-%ld-%u", worktree_instance(),
+			    (long)getpid(), ++seq);
+		else
+			tag = xasprintf("%ld-%u", (long)getpid(), ++seq);
 		if (!tag_in_use(p, tag))
 			break;
 		free(tag);

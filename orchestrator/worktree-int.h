@@ -28,6 +28,14 @@ char	*wt_worktrees_dir(const char *state_dir, int create, char **cause);
 int	 wt_prune(git_worktree *, uint32_t flags, char **cause);
 int	 wt_is_agent_name(const char *name);
 
+/* This daemon's worktree name of agent_id: "sb-N", or "sb-INSTANCE-N". */
+void	 wt_agent_wtname(char *buf, size_t len, int64_t agent_id);
+/* The agent id of one of our worktree names / branches, else -1. */
+int64_t	 wt_agent_of_wtname(const char *name);
+int64_t	 wt_agent_of_branch(const char *name);
+/* Whether a warm tag is one this daemon (instance) makes. */
+int	 wt_warm_tag_ours(const char *tag);
+
 /* Whether checkout filters could change a byte of commit's checkout. */
 int	 wt_filters_matter(git_repository *, git_commit *);
 

@@ -162,6 +162,7 @@ reconcile_branches(git_repository *repo, const char *base,
 	git_branch_t		 type;
 	const char		*name;
 	const git_oid		*tip, *btip;
+	int64_t			 id;
 
 	if (git_branch_lookup(&b, repo, base, GIT_BRANCH_LOCAL) < 0 ||
 	    (btip = git_reference_target(b)) == NULL ||
@@ -174,6 +175,7 @@ reconcile_branches(git_repository *repo, const char *base,
 		tip = git_reference_target(ref);
 		/* A warm branch only lives checked out in its worktree. */
 		if (strncmp(name, WARM_BRANCH, strlen(WARM_BRANCH)) == 0 &&
+		    wt_warm_tag_ours(name + strlen(WARM_BRANCH)) &&
 		    git_branch_is_checked_out(ref) == 0) {
 			log_info("worktree: deleted unused warm branch %s",
 			    name);
@@ -181,12 +183,11 @@ reconcile_branches(git_repository *repo, const char *base,
 			git_reference_free(ref);
 			continue;
 		}
-		if (strncmp(name, "sb/", 3) == 0 && name[3] >= '0' &&
-		    name[3] <= '9' && tip != NULL &&
+		if ((id = wt_agent_of_branch(name)) >= 0 && tip != NULL &&
 		    git_branch_is_checked_out(ref) == 0 &&
 		    (git_oid_equal(tip, btip) ||
 		    git_graph_descendant_of(repo, btip, tip) == 1) &&
-		    known(strtoll(name + 3, NULL, 10), NULL, name, arg) ==
+		    known(id, NULL, name, arg) ==
 		    WORKTREE_UNKNOWN) {
 			log_info("worktree: deleted branch %s, made before a "
 			    "crash and never used", name);
@@ -244,7 +245,7 @@ worktree_reconcile(const char *repo_path, const char *base,
 			git_worktree_free(wt);
 			continue;
 		}
-		id = strtoll(names.strings[i] + strlen(WT_PREFIX), NULL, 10);
+		id = wt_agent_of_wtname(names.strings[i]);
 		branch = worktree_head_branch(repo, wt);
 		k = known(id, path, branch, arg);
 		if (k == WORKTREE_UNLOCK) {

@@ -48,6 +48,17 @@ tag_ok(const char *tag)
 }
 
 int
+wt_warm_tag_ours(const char *tag)
+{
+	const char	*inst = worktree_instance();
+	size_t		 n = strlen(inst);
+
+	if (n == 0)
+		return *tag >= '0' && *tag <= '9';
+	return strncmp(tag, inst, n) == 0 && tag[n] == '-';
+}
+
+int
 worktree_warm_add(const char *repo_path, const char *base,
     const char *state_dir, const char *tag, char **cause)
 {
@@ -227,7 +238,7 @@ worktree_warm_claim(const char *repo_path, const char *base,
 	git_reference	*wref = NULL, *branch = NULL;
 	git_commit	*tip = NULL;
 	git_oid		 warm_oid;
-	char		 wname[80], bname[80], nname[32], *owner = NULL;
+	char		 wname[80], bname[80], nname[64], *owner = NULL;
 	char		*dir = NULL, *path = NULL, *wpath = NULL, *admin_w = NULL;
 	char		*admin_n = NULL, *name = NULL, *refname = NULL;
 	int		 moved = 0, rc = -1;
@@ -240,7 +251,7 @@ worktree_warm_claim(const char *repo_path, const char *base,
 		return -1;
 	snprintf(wname, sizeof wname, WARM_PREFIX "%s", tag);
 	snprintf(bname, sizeof bname, WARM_BRANCH "%s", tag);
-	snprintf(nname, sizeof nname, WT_PREFIX "%" PRId64, agent_id);
+	wt_agent_wtname(nname, sizeof nname, agent_id);
 	owner = xasprintf("agent %" PRId64, agent_id);
 	if ((dir = wt_worktrees_dir(state_dir, 1, cause)) == NULL)
 		goto out;

@@ -21,6 +21,7 @@
 #define WT_SUFFIX_MAX	99		/* "-2" .. "-99" before giving up */
 
 static int	git_ready;
+static char	instance[WORKTREE_INSTANCE_MAX + 1];	/* "" = none */
 
 void
 worktree_git_init(void)
@@ -370,10 +371,85 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 	return 0;
 }
 
+int
+worktree_set_instance(const char *name)
+{
+	const char	*p;
+
+	if (name == NULL)
+		name = "";
+	if (strlen(name) > WORKTREE_INSTANCE_MAX)
+		return -1;
+	for (p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			return -1;
+	/* A leading digit would read as an agent id: "sb/7-..." */
+	if (*name >= '0' && *name <= '9')
+		return -1;
+	snprintf(instance, sizeof instance, "%s", name);
+	return 0;
+}
+
+const char *
+worktree_instance(void)
+{
+	return instance;
+}
+
 char *
 worktree_branch_name(int64_t agent_id, const char *slug)
 {
+	if (*instance != '\0')
+		return xasprintf("sb/%s-%" PRId64 "-%s", instance, agent_id,
+		    slug);
 	return xasprintf("sb/%" PRId64 "-%s", agent_id, slug);
+}
+
+void
+wt_agent_wtname(char *buf, size_t len, int64_t agent_id)
+{
+	if (*instance != '\0')
+		snprintf(buf, len, WT_PREFIX "%s-%" PRId64, instance, agent_id);
+	else
+		snprintf(buf, len, WT_PREFIX "%" PRId64, agent_id);
+}
+
+/*
+ * The agent id in s, which must be prefix, then this daemon's instance and
+ * '-' if it has one, then digits, then end (end_ok NUL only) or '-'; -1 if
+ * it is not one of ours.
+ */
+static int64_t
+own_id(const char *s, const char *prefix, int dash_ok)
+{
+	size_t	 n = strlen(prefix), m = strlen(instance);
+	const char *p;
+
+	if (strncmp(s, prefix, n) != 0)
+		return -1;
+	s += n;
+	if (m > 0) {
+		if (strncmp(s, instance, m) != 0 || s[m] != '-')
+			return -1;
+		s += m + 1;
+	}
+	for (p = s; *p >= '0' && *p <= '9'; p++)
+		;
+	if (p == s || (*p != '\0' && !(dash_ok && *p == '-')))
+		return -1;
+	return strtoll(s, NULL, 10);
+}
+
+int64_t
+wt_agent_of_wtname(const char *name)
+{
+	return own_id(name, WT_PREFIX, 0);
+}
+
+int64_t
+wt_agent_of_branch(const char *name)
+{
+	return own_id(name, "sb/", 1);
 }
 
 /*
@@ -435,7 +511,7 @@ worktree_add(const char *repo_path, const char *base_branch,
 	git_repository	*repo = NULL;
 	git_commit	*base = NULL;
 	git_reference	*branch = NULL;
-	char		 wtname[32], *owner;
+	char		 wtname[64], *owner;
 	char		*name = NULL, *dir = NULL, *path = NULL;
 	int		 error, rc = -1;
 
@@ -449,7 +525,7 @@ worktree_add(const char *repo_path, const char *base_branch,
 	if ((dir = wt_worktrees_dir(state_dir, 1, cause)) == NULL)
 		goto out;
 	path = xasprintf("%s/%" PRId64, dir, agent_id);
-	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
+	wt_agent_wtname(wtname, sizeof wtname, agent_id);
 
 	if (wt_agent_branch(repo, agent_id, task_text, base, &branch, &name,
 	    cause) < 0)
@@ -484,12 +560,12 @@ static int
 lookup_agent(git_repository **repo, git_worktree **wt, const char *repo_path,
     int64_t agent_id, char **cause)
 {
-	char	 wtname[32];
+	char	 wtname[64];
 
 	*wt = NULL;
 	if (wt_open_repo(repo, repo_path, cause) < 0)
 		return -1;
-	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
+	wt_agent_wtname(wtname, sizeof wtname, agent_id);
 	if (git_worktree_lookup(wt, *repo, wtname) < 0) {
 		wt_gfail(cause, "no worktree %s in %s", wtname, repo_path);
 		git_repository_free(*repo);
@@ -567,17 +643,7 @@ worktree_mtime(git_repository *repo, git_worktree *wt)
 int
 wt_is_agent_name(const char *name)
 {
-	const char	*p;
-
-	if (strncmp(name, WT_PREFIX, strlen(WT_PREFIX)) != 0)
-		return 0;
-	p = name + strlen(WT_PREFIX);
-	if (*p == '\0')
-		return 0;
-	for (; *p != '\0'; p++)
-		if (*p < '0' || *p > '9')
-			return 0;
-	return 1;
+	return wt_agent_of_wtname(name) >= 0;
 }
 
 int
@@ -659,7 +725,7 @@ worktree_add_branch(const char *repo_path, const char *state_dir,
 	git_repository	*repo = NULL;
 	git_reference	*branch = NULL;
 	git_commit	*tip = NULL;
-	char		 wtname[32], *owner, *dir = NULL, *path = NULL;
+	char		 wtname[64], *owner, *dir = NULL, *path = NULL;
 	int		 error, rc = -1;
 
 	*out_path = NULL;
@@ -679,7 +745,7 @@ worktree_add_branch(const char *repo_path, const char *state_dir,
 	if ((dir = wt_worktrees_dir(state_dir, 1, cause)) == NULL)
 		goto out;
 	path = xasprintf("%s/%" PRId64, dir, agent_id);
-	snprintf(wtname, sizeof wtname, WT_PREFIX "%" PRId64, agent_id);
+	wt_agent_wtname(wtname, sizeof wtname, agent_id);
 	/* Checks the branch out, commits and all; the branch is kept. */
 	owner = xasprintf("agent %" PRId64, agent_id);
 	error = wt_add_checkout(repo, wtname, path, branch, tip, owner, 1, cause);

@@ -47,11 +47,24 @@ void	 worktree_git_shutdown(void);
  */
 void	 worktree_slug(const char *text, char *buf, size_t len);
 
+#define WORKTREE_INSTANCE_MAX	16
+
 /*
- * The one place an agent's branch name is made: "sb/<agent_id>-<slug>"
- * (slug from worktree_slug); malloc'd.  Local and Kubernetes runners both
- * name branches with it, so that the reconcile sweep and the daemon's other
- * readers of "sb/N-..." agree.
+ * This daemon's instance name (config "instance"; "" = none): [a-z0-9],
+ * not starting with a digit, at most WORKTREE_INSTANCE_MAX.  Set once at
+ * start, before any worktree call; -1 if invalid.  With one, its agents'
+ * branches are "sb/INSTANCE-N-slug" and worktrees "sb-INSTANCE-N", and the
+ * reconcile and cleanup sweeps touch only those: daemons sharing a
+ * repository, each with its own instance, never collide.
+ */
+int	 worktree_set_instance(const char *);
+const char *worktree_instance(void);
+
+/*
+ * The one place an agent's branch name is made: "sb/<agent_id>-<slug>", or
+ * "sb/<instance>-<agent_id>-<slug>" (slug from worktree_slug); malloc'd.
+ * Local and Kubernetes runners both name branches with it, so that the
+ * reconcile sweep and the daemon's other readers of them agree.
  */
 char	*worktree_branch_name(int64_t agent_id, const char *slug);
 

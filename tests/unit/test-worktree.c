@@ -1048,6 +1048,78 @@ TEST(warm_claim_of_a_broken_one_fails_and_leaves_nothing)
 	fixture_done();
 }
 
+TEST(instance_prefixes_branches_and_worktrees_and_limits_the_sweep)
+{
+	char	*b1 = NULL, *p1 = NULL, *b2 = NULL, *p2 = NULL, *st2;
+	char	*st1, *name;
+
+	fixture();
+	CHECK_INT(worktree_set_instance("7x"), -1);	/* reads as an id */
+	CHECK_INT(worktree_set_instance("A"), -1);
+	CHECK_INT(worktree_set_instance("toolongtoolongtoolong"), -1);
+	/* Daemon "a" and a daemon without instance, one repository. */
+	st1 = xasprintf("%s/state-a", tmp);
+	st2 = xasprintf("%s/state-none", tmp);
+	mkdir(st1, 0700);
+	mkdir(st2, 0700);
+	CHECK_INT(worktree_set_instance("a"), 0);
+	name = worktree_branch_name(5, "fix");
+	CHECK_STR(name, "sb/a-5-fix");
+	free(name);
+	CHECK_INT(worktree_add(repo_path, "main", st1, 5, "fix", &b1, &p1,
+	    &cause), 0);
+	CHECK_STR(b1, "sb/a-5-fix");
+	CHECK(worktree_known_to_git("sb-a-5"));
+	CHECK_INT(worktree_set_instance(""), 0);
+	/* Same id, no collision. */
+	CHECK_INT(worktree_add(repo_path, "main", st2, 5, "fix", &b2, &p2,
+	    &cause), 0);
+	CHECK_STR(b2, "sb/5-fix");
+	CHECK(worktree_known_to_git("sb-5"));
+	/* The daemon without instance's sweep leaves "a"'s alone... */
+	CHECK_INT(worktree_reconcile(repo_path, "main", st2, known_none, NULL,
+	    &cause), 0);
+	CHECK(!worktree_known_to_git("sb-5"));
+	CHECK(!branch_exists("sb/5-fix"));
+	CHECK(worktree_known_to_git("sb-a-5"));
+	CHECK(branch_exists("sb/a-5-fix"));
+	/* ...and "a"'s removes its own only. */
+	free(b2);
+	free(p2);
+	CHECK_INT(worktree_add(repo_path, "main", st2, 6, "keep", &b2, &p2,
+	    &cause), 0);
+	/* Another daemon's branch, at main, checked out nowhere. */
+	{
+		git_repository	*r;
+		git_reference	*ref;
+		git_object	*o;
+
+		CHECK(git_repository_open(&r, repo_path) == 0);
+		CHECK(git_revparse_single(&o, r, "main") == 0);
+		CHECK(git_branch_create(&ref, r, "sb/9-orphan",
+		    (git_commit *)o, 0) == 0);
+		git_reference_free(ref);
+		git_object_free(o);
+		git_repository_free(r);
+	}
+	CHECK_INT(worktree_set_instance("a"), 0);
+	CHECK_INT(worktree_reconcile(repo_path, "main", st1, known_none, NULL,
+	    &cause), 0);
+	CHECK(branch_exists("sb/9-orphan"));
+	CHECK(!worktree_known_to_git("sb-a-5"));
+	CHECK(!branch_exists("sb/a-5-fix"));
+	CHECK(worktree_known_to_git("sb-6"));
+	CHECK(branch_exists("sb/6-keep"));
+	CHECK_INT(worktree_set_instance(""), 0);
+	free(b1);
+	free(p1);
+	free(b2);
+	free(p2);
+	free(st1);
+	free(st2);
+	fixture_done();
+}
+
 int
 main(void)
 {
@@ -1071,6 +1143,7 @@ main(void)
 	RUN(warm_claim_after_the_base_moved_checks_out_the_new_tip);
 	RUN(warm_reconcile_keeps_ready_and_removes_what_a_crash_left);
 	RUN(warm_claim_of_a_broken_one_fails_and_leaves_nothing);
+	RUN(instance_prefixes_branches_and_worktrees_and_limits_the_sweep);
 	worktree_git_shutdown();
 	return t_done();
 }
