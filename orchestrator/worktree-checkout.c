@@ -8,8 +8,8 @@
  * walking those paths again and again (perf: __d_lookup_rcu on top), and it
  * stayed 1.3x `git worktree add` with filters off.  Here each directory is
  * made once and its files are created relative to its descriptor (openat),
- * their stat taken from the open file (fstat), and the index is built in
- * tree order, which is index order, and written once.
+ * their stat taken from the open file (fstat), and the index is made from
+ * the tree in one go, given the files' stat data, and written once.
  *
  * Only for what it can do exactly as git would: a caller checks that no
  * filter could act (wt_filters_matter) and that the repository does not set
@@ -34,12 +34,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* What the index needs of a written entry, in tree (= index) order. */
+struct co_ent {
+	char		*path;
+	git_filemode_t	 mode;
+	git_oid		 id;
+	struct stat	 sb;
+	int		 has_stat;
+};
+
 struct co {
-	git_repository	*repo;
+	git_repository	*repo;		/* objects: the caller's handle */
+	git_repository	*wt;		/* the new worktree: HEAD, index */
 	git_index	*index;
 	char		 path[PATH_MAX];	/* relative, of the entry at hand */
 	size_t		 len;
 	char		**cause;
+	struct co_ent	*ents;
+	size_t		  nents, cap;
 };
 
 static int
@@ -63,25 +75,84 @@ static int
 index_add(struct co *c, git_filemode_t mode, const git_oid *id,
     const struct stat *sb)
 {
-	git_index_entry	 ie;
+	struct co_ent	*e;
 
-	memset(&ie, 0, sizeof ie);
-	if (sb != NULL) {
-		ie.ctime.seconds = (int32_t)sb->st_ctim.tv_sec;
-		ie.ctime.nanoseconds = (uint32_t)sb->st_ctim.tv_nsec;
-		ie.mtime.seconds = (int32_t)sb->st_mtim.tv_sec;
-		ie.mtime.nanoseconds = (uint32_t)sb->st_mtim.tv_nsec;
-		ie.dev = (uint32_t)sb->st_dev;
-		ie.ino = (uint32_t)sb->st_ino;
-		ie.uid = (uint32_t)sb->st_uid;
-		ie.gid = (uint32_t)sb->st_gid;
-		ie.file_size = (uint32_t)sb->st_size;
+	if (c->nents == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 1024;
+		c->ents = xrealloc(c->ents, c->cap * sizeof *c->ents);
 	}
-	ie.mode = mode;
-	git_oid_cpy(&ie.id, id);
-	ie.path = c->path;
-	if (git_index_add(c->index, &ie) < 0)
-		return wt_gfail(c->cause, "cannot index %s", c->path);
+	e = &c->ents[c->nents++];
+	e->path = xstrdup(c->path);
+	e->mode = mode;
+	git_oid_cpy(&e->id, id);
+	e->has_stat = sb != NULL;
+	if (sb != NULL)
+		e->sb = *sb;
+	return 0;
+}
+
+static void
+stat_to_entry(git_index_entry *ie, const struct stat *sb)
+{
+	ie->ctime.seconds = (int32_t)sb->st_ctim.tv_sec;
+	ie->ctime.nanoseconds = (uint32_t)sb->st_ctim.tv_nsec;
+	ie->mtime.seconds = (int32_t)sb->st_mtim.tv_sec;
+	ie->mtime.nanoseconds = (uint32_t)sb->st_mtim.tv_nsec;
+	ie->dev = (uint32_t)sb->st_dev;
+	ie->ino = (uint32_t)sb->st_ino;
+	ie->uid = (uint32_t)sb->st_uid;
+	ie->gid = (uint32_t)sb->st_gid;
+	ie->file_size = (uint32_t)sb->st_size;
+}
+
+/*
+ * The index of what was written: git_index_read_tree makes every entry at
+ * once (a third of the cost of adding them one by one, each with its
+ * lookups and collision checks), then each gets its file's stat data.
+ * Entries come in the same order as our walk; should they ever not, they
+ * are added one by one instead.
+ */
+static int
+build_index(struct co *c, git_tree *tree)
+{
+	git_index_entry		 ie, *e;
+	size_t			 i;
+
+	if (git_index_read_tree(c->index, tree) < 0)
+		return wt_gfail(c->cause, "cannot index the tree");
+	if (git_index_entrycount(c->index) == c->nents) {
+		for (i = 0; i < c->nents; i++) {
+			e = (git_index_entry *)git_index_get_byindex(c->index,
+			    i);
+			if (e == NULL || strcmp(e->path, c->ents[i].path) != 0 ||
+			    !git_oid_equal(&e->id, &c->ents[i].id))
+				break;
+		}
+		if (i == c->nents) {
+			/* Same entries: only their stat data is missing. */
+			for (i = 0; i < c->nents; i++) {
+				e = (git_index_entry *)
+				    git_index_get_byindex(c->index, i);
+				if (c->ents[i].has_stat)
+					stat_to_entry(e, &c->ents[i].sb);
+			}
+			return 0;
+		}
+	}
+	log_debug("worktree: index order differs; adding entries one by one");
+	if (git_index_clear(c->index) < 0)
+		return wt_gfail(c->cause, "cannot clear the index");
+	for (i = 0; i < c->nents; i++) {
+		memset(&ie, 0, sizeof ie);
+		if (c->ents[i].has_stat)
+			stat_to_entry(&ie, &c->ents[i].sb);
+		ie.mode = c->ents[i].mode;
+		git_oid_cpy(&ie.id, &c->ents[i].id);
+		ie.path = c->ents[i].path;
+		if (git_index_add(c->index, &ie) < 0)
+			return wt_gfail(c->cause, "cannot index %s",
+			    c->ents[i].path);
+	}
 	return 0;
 }
 
@@ -231,7 +302,7 @@ wt_fast_checkout_ok(git_repository *repo, git_commit *tip)
 }
 
 int
-wt_fast_checkout(const char *path, char **cause)
+wt_fast_checkout(git_repository *repo, const char *path, char **cause)
 {
 	struct co	 c;
 	git_reference	*head = NULL;
@@ -241,15 +312,20 @@ wt_fast_checkout(const char *path, char **cause)
 
 	memset(&c, 0, sizeof c);
 	c.cause = cause;
-	if (git_repository_open_ext(&c.repo, path,
+	/*
+	 * Objects through the caller's handle: its cache holds the trees
+	 * wt_filters_matter has just read.
+	 */
+	c.repo = repo;
+	if (git_repository_open_ext(&c.wt, path,
 	    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
 		wt_gfail(cause, "cannot open %s", path);
 		return -1;
 	}
-	if (git_repository_head(&head, c.repo) < 0 ||
+	if (git_repository_head(&head, c.wt) < 0 ||
 	    git_reference_peel((git_object **)&commit, head,
 	    GIT_OBJECT_COMMIT) < 0 || git_commit_tree(&tree, commit) < 0 ||
-	    git_repository_index(&c.index, c.repo) < 0) {
+	    git_repository_index(&c.index, c.wt) < 0) {
 		wt_gfail(cause, "HEAD of %s", path);
 		goto out;
 	}
@@ -257,7 +333,7 @@ wt_fast_checkout(const char *path, char **cause)
 		wt_fail(cause, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (git_index_clear(c.index) < 0 || write_tree(&c, tree, dirfd) < 0)
+	if (write_tree(&c, tree, dirfd) < 0 || build_index(&c, tree) < 0)
 		goto out;
 	if (git_index_write(c.index) < 0) {
 		wt_gfail(cause, "cannot write the index of %s", path);
@@ -267,10 +343,13 @@ wt_fast_checkout(const char *path, char **cause)
 out:
 	if (dirfd != -1)
 		close(dirfd);
+	for (size_t i = 0; i < c.nents; i++)
+		free(c.ents[i].path);
+	free(c.ents);
 	git_index_free(c.index);
 	git_tree_free(tree);
 	git_commit_free(commit);
 	git_reference_free(head);
-	git_repository_free(c.repo);
+	git_repository_free(c.wt);
 	return rc;
 }

@@ -45,7 +45,7 @@ int	 wt_filters_matter(git_repository *, git_commit *);
  * made with checkout strategy NONE, gets its files and index from its HEAD.
  */
 int	 wt_fast_checkout_ok(git_repository *, git_commit *tip);
-int	 wt_fast_checkout(const char *path, char **cause);
+int	 wt_fast_checkout(git_repository *, const char *path, char **cause);
 
 /*
  * Before a worktree name is made at path for owner: stale metadata of that

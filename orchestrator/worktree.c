@@ -348,7 +348,7 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 	pthread_mutex_unlock(&add_lock);
 	if (error < 0)
 		wt_gfail(cause, "cannot add worktree %s at %s", name, path);
-	else if (fast && wt_fast_checkout(path, cause) < 0)
+	else if (fast && wt_fast_checkout(repo, path, cause) < 0)
 		error = -1;
 	if (error < 0) {
 		git_worktree_free(wt);
