@@ -241,6 +241,9 @@ warm_free_all(void)
 {
 	struct warm_pool	*p;
 
+	/* A checkout in progress would hold the daemon's exit for seconds. */
+	if (pools != NULL)
+		worktree_warm_abort();
 	while ((p = pools) != NULL) {
 		pools = p->next;
 		if (p->busy)

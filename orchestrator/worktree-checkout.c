@@ -25,6 +25,7 @@
 #include <git2.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -43,7 +44,16 @@ struct co_ent {
 	int		 has_stat;
 };
 
+static atomic_int	 warm_abort;
+
+void
+worktree_warm_abort(void)
+{
+	atomic_store(&warm_abort, 1);
+}
+
 struct co {
+	int		 abortable;	/* stops at worktree_warm_abort() */
 	git_repository	*repo;		/* objects: the caller's handle */
 	git_repository	*wt;		/* the new worktree: HEAD, index */
 	git_index	*index;
@@ -226,6 +236,8 @@ write_tree(struct co *c, git_tree *tree, int dirfd)
 	len = c->len;
 	n = git_tree_entrycount(tree);
 	for (i = 0; i < n && rc == 0; i++) {
+		if (c->abortable && atomic_load(&warm_abort))
+			return WT_EABORTED;
 		e = git_tree_entry_byindex(tree, i);
 		name = git_tree_entry_name(e);
 		mode = git_tree_entry_filemode(e);
@@ -302,7 +314,8 @@ wt_fast_checkout_ok(git_repository *repo, git_commit *tip)
 }
 
 int
-wt_fast_checkout(git_repository *repo, const char *path, char **cause)
+wt_fast_checkout(git_repository *repo, const char *path, int abortable,
+    char **cause)
 {
 	struct co	 c;
 	git_reference	*head = NULL;
@@ -312,6 +325,7 @@ wt_fast_checkout(git_repository *repo, const char *path, char **cause)
 
 	memset(&c, 0, sizeof c);
 	c.cause = cause;
+	c.abortable = abortable;
 	/*
 	 * Objects through the caller's handle: its cache holds the trees
 	 * wt_filters_matter has just read.
@@ -333,7 +347,14 @@ wt_fast_checkout(git_repository *repo, const char *path, char **cause)
 		wt_fail(cause, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (write_tree(&c, tree, dirfd) < 0 || build_index(&c, tree) < 0)
+	if ((rc = write_tree(&c, tree, dirfd)) != 0) {
+		if (rc == WT_EABORTED)
+			wt_fail(cause, "checkout of %s stopped for shutdown",
+			    path);
+		goto out;
+	}
+	rc = -1;
+	if (build_index(&c, tree) < 0)
 		goto out;
 	if (git_index_write(c.index) < 0) {
 		wt_gfail(cause, "cannot write the index of %s", path);

@@ -45,7 +45,9 @@ int	 wt_filters_matter(git_repository *, git_commit *);
  * made with checkout strategy NONE, gets its files and index from its HEAD.
  */
 int	 wt_fast_checkout_ok(git_repository *, git_commit *tip);
-int	 wt_fast_checkout(git_repository *, const char *path, char **cause);
+#define WT_EABORTED	(-2)	/* a warm checkout stopped for shutdown */
+int	 wt_fast_checkout(git_repository *, const char *path, int abortable,
+	    char **cause);
 
 /*
  * Before a worktree name is made at path for owner: stale metadata of that
@@ -64,13 +66,16 @@ int	 wt_agent_branch(git_repository *, int64_t agent_id,
  * The one way a linked worktree is made (agents, merge scratch, an agent's
  * worktree again): worktree name at path with ref checked out (tip is its
  * commit), for owner ("agent 7": errors, and the lock reason "switchboard:
- * agent 7" if lock).  Stale metadata of that name whose directory is gone is
+ * agent 7" with WT_ADD_LOCK).  Stale metadata of that name whose directory is gone is
  * pruned, a valid one or an existing path is an error; on failure nothing of
  * the worktree is left (ref is the caller's).
  */
 int	 wt_add_checkout(git_repository *, const char *name, const char *path,
-	    git_reference *ref, git_commit *tip, const char *owner, int lock,
+	    git_reference *ref, git_commit *tip, const char *owner, int flags,
 	    char **cause);
+#define WT_ADD_LOCK	0x1	/* lock it for owner */
+#define WT_ADD_WARM	0x2	/* stops at worktree_warm_abort(): WT_EABORTED,
+				   and what was made is left to the sweep */
 
 /* A warm worktree whose checkout is complete (valid, locked as warm). */
 int	 wt_warm_ready(git_worktree *);

@@ -84,9 +84,11 @@ worktree_warm_add(const char *repo_path, const char *base,
 		wt_gfail(cause, "cannot create %s", bname);
 		goto out;
 	}
-	if (wt_add_checkout(repo, name, path, ref, c, WARM_LOCK_OWNER, 1,
-	    cause) < 0) {
-		git_reference_delete(ref);
+	if ((rc = wt_add_checkout(repo, name, path, ref, c, WARM_LOCK_OWNER,
+	    WT_ADD_LOCK | WT_ADD_WARM, cause)) < 0) {
+		if (rc != WT_EABORTED)
+			git_reference_delete(ref);
+		rc = -1;
 		goto out;
 	}
 	log_info("worktree: warm %s ready at %s", name, path);

@@ -325,7 +325,7 @@ wt_add_precheck(git_repository *repo, const char *name, const char *path,
 
 int
 wt_add_checkout(git_repository *repo, const char *name, const char *path,
-    git_reference *ref, git_commit *tip, const char *owner, int lock,
+    git_reference *ref, git_commit *tip, const char *owner, int flags,
     char **cause)
 {
 	git_worktree_add_options opts;
@@ -348,8 +348,12 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 	pthread_mutex_unlock(&add_lock);
 	if (error < 0)
 		wt_gfail(cause, "cannot add worktree %s at %s", name, path);
-	else if (fast && wt_fast_checkout(repo, path, cause) < 0)
-		error = -1;
+	else if (fast && (error = wt_fast_checkout(repo, path,
+	    (flags & WT_ADD_WARM) != 0, cause)) == WT_EABORTED) {
+		/* Unfinished (not locked): the next start's sweep removes it. */
+		git_worktree_free(wt);
+		return WT_EABORTED;
+	}
 	if (error < 0) {
 		git_worktree_free(wt);
 		wt = NULL;
@@ -363,7 +367,7 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 		return -1;
 	}
 	reason = xasprintf("switchboard: %s", owner);
-	if (lock && git_worktree_lock(wt, reason) < 0)
+	if ((flags & WT_ADD_LOCK) && git_worktree_lock(wt, reason) < 0)
 		log_warnx("worktree: cannot lock %s: %s", name,
 		    git_error_last() ? git_error_last()->message : "?");
 	free(reason);
@@ -532,8 +536,8 @@ worktree_add(const char *repo_path, const char *base_branch,
 		goto out;
 
 	owner = xasprintf("agent %" PRId64, agent_id);
-	error = wt_add_checkout(repo, wtname, path, branch, base, owner, 1,
-	    cause);
+	error = wt_add_checkout(repo, wtname, path, branch, base, owner,
+	    WT_ADD_LOCK, cause);
 	free(owner);
 	if (error < 0) {
 		if (git_branch_delete(branch) < 0)
@@ -748,7 +752,8 @@ worktree_add_branch(const char *repo_path, const char *state_dir,
 	wt_agent_wtname(wtname, sizeof wtname, agent_id);
 	/* Checks the branch out, commits and all; the branch is kept. */
 	owner = xasprintf("agent %" PRId64, agent_id);
-	error = wt_add_checkout(repo, wtname, path, branch, tip, owner, 1, cause);
+	error = wt_add_checkout(repo, wtname, path, branch, tip, owner,
+	    WT_ADD_LOCK, cause);
 	free(owner);
 	if (error < 0)
 		goto out;

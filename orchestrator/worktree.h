@@ -265,6 +265,12 @@ int	 worktree_warm_claim(const char *repo_path, const char *base,
 	    const char *task_text, char **out_branch, char **out_path,
 	    char **cause);
 
+/*
+ * Shutdown: a worktree_warm_add running on another thread stops between
+ * two files and leaves its unfinished worktree to the next start's sweep.
+ */
+void	 worktree_warm_abort(void);
+
 /* Delete warm worktree tag and its branch; idempotent. */
 int	 worktree_warm_remove(const char *repo_path, const char *tag,
 	    char **cause);

@@ -1120,6 +1120,43 @@ TEST(instance_prefixes_branches_and_worktrees_and_limits_the_sweep)
 	fixture_done();
 }
 
+/* Last: worktree_warm_abort() is for good (the daemon is exiting). */
+TEST(warm_add_stops_at_shutdown_and_the_sweep_removes_the_rest)
+{
+	char	**tags = NULL;
+	size_t	 n = 0;
+
+	fixture();
+	worktree_warm_abort();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "9-1",
+	    &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "stopped for shutdown") != NULL);
+	free(cause);
+	cause = NULL;
+	/* Left as it was, unfinished: not offered, removed at start. */
+	CHECK(worktree_known_to_git("sbw-9-1"));
+	CHECK(!worktree_lock_is("sbw-9-1", "switchboard: warm"));
+	CHECK_INT(worktree_warm_list(repo_path, state_dir, &tags, &n, &cause),
+	    0);
+	CHECK_INT(n, 0);
+	worktree_files_free(tags, n);
+	CHECK_INT(worktree_reconcile(repo_path, "main", state_dir, known_none,
+	    NULL, &cause), 0);
+	CHECK(!worktree_known_to_git("sbw-9-1"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-9-1")));
+	CHECK(!branch_exists("sb-warm/9-1"));
+	/* An agent's own checkout is not stopped by it. */
+	{
+		char	*b = NULL, *p = NULL;
+
+		CHECK_INT(worktree_add(repo_path, "main", state_dir, 3, "go",
+		    &b, &p, &cause), 0);
+		free(b);
+		free(p);
+	}
+	fixture_done();
+}
+
 int
 main(void)
 {
@@ -1144,6 +1181,7 @@ main(void)
 	RUN(warm_reconcile_keeps_ready_and_removes_what_a_crash_left);
 	RUN(warm_claim_of_a_broken_one_fails_and_leaves_nothing);
 	RUN(instance_prefixes_branches_and_worktrees_and_limits_the_sweep);
+	RUN(warm_add_stops_at_shutdown_and_the_sweep_removes_the_rest);
 	worktree_git_shutdown();
 	return t_done();
 }
