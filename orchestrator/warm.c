@@ -23,7 +23,7 @@ struct warm_pool {
 	char		**ready;	/* tags, oldest first */
 	size_t		  nready;
 	int		 busy;		/* a job of this pool is out */
-	int		 failed;	/* the last make failed: wait for a take */
+	int		 failed;	/* last make failed: wait for a take */
 	int		 gone;		/* freed while a job was out */
 };
 
@@ -85,7 +85,8 @@ warm_work(uv_work_t *w)
 	j->rc = worktree_warm_list(j->repo_path, j->state_dir, &j->tags,
 	    &j->ntags, &j->cause);
 	for (i = j->want < 0 ? 0 : (size_t)j->want; i < j->ntags; i++) {
-		if (worktree_warm_remove(j->repo_path, j->tags[i], &cause) < 0) {
+		if (worktree_warm_remove(j->repo_path, j->tags[i],
+		    &cause) < 0) {
 			log_warnx("worktree: warm %s: %s", j->tags[i], cause);
 			free(cause);
 			cause = NULL;

@@ -57,7 +57,7 @@ struct co {
 	git_repository	*repo;		/* objects: the caller's handle */
 	git_repository	*wt;		/* the new worktree: HEAD, index */
 	git_index	*index;
-	char		 path[PATH_MAX];	/* relative, of the entry at hand */
+	char		 path[PATH_MAX];	/* relative, at hand */
 	size_t		 len;
 	char		**cause;
 	struct co_ent	*ents;
@@ -134,7 +134,8 @@ build_index(struct co *c, git_tree *tree)
 		for (i = 0; i < c->nents; i++) {
 			e = (git_index_entry *)git_index_get_byindex(c->index,
 			    i);
-			if (e == NULL || strcmp(e->path, c->ents[i].path) != 0 ||
+			if (e == NULL ||
+			    strcmp(e->path, c->ents[i].path) != 0 ||
 			    !git_oid_equal(&e->id, &c->ents[i].id))
 				break;
 		}

@@ -97,7 +97,8 @@ merge_base_tree(git_repository *repo, const char *base, const char *tip,
 		return -1;
 	if (git_revparse_single(&tc, repo, tip != NULL ? tip : "HEAD") < 0 ||
 	    git_object_peel((git_object **)&mbc, tc, GIT_OBJECT_COMMIT) < 0) {
-		wt_gfail(cause, "cannot resolve %s", tip != NULL ? tip : "HEAD");
+		wt_gfail(cause, "cannot resolve %s",
+		    tip != NULL ? tip : "HEAD");
 		goto out;
 	}
 	if (tip_tree != NULL && git_commit_tree(tip_tree, mbc) < 0) {
@@ -239,7 +240,8 @@ worktree_changed_files(const char *worktree_path, const char *base,
 	opts.flags = GIT_DIFF_INCLUDE_UNTRACKED |
 	    GIT_DIFF_RECURSE_UNTRACKED_DIRS;
 	if (git_diff_tree_to_workdir_with_index(&diff, repo, old, &opts) < 0) {
-		wt_gfail(cause, "cannot diff %s against %s", worktree_path, base);
+		wt_gfail(cause, "cannot diff %s against %s", worktree_path,
+		    base);
 		goto out;
 	}
 	*total = git_diff_num_deltas(diff);

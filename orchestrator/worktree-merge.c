@@ -306,8 +306,9 @@ checkout:
 			git_commit_tree(&co.baseline, oldc);
 		if (git_commit_lookup(&newc, repo, &want) < 0 ||
 		    git_checkout_tree(repo, (git_object *)newc, &co) < 0)
-			wt_gfail(warning, "%s moved, but the checkout in %s was not"
-			    " updated (local changes?)", base, repo_path);
+			wt_gfail(warning, "%s moved, but the checkout in %s "
+			    "was not updated (local changes?)", base,
+			    repo_path);
 	}
 out:
 	git_tree_free(co.baseline);

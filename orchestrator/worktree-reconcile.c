@@ -228,7 +228,7 @@ worktree_reconcile(const char *repo_path, const char *base,
 		if (strncmp(names.strings[i], WARM_PREFIX,
 		    strlen(WARM_PREFIX)) == 0 &&
 		    git_worktree_lookup(&wt, repo, names.strings[i]) == 0) {
-			/* Another daemon's state dir may share this repository. */
+			/* Another daemon's state dir may share the repo. */
 			if (strncmp(git_worktree_path(wt), prefix,
 			    strlen(prefix)) == 0)
 				reconcile_warm(repo, wt, names.strings[i]);

@@ -241,8 +241,9 @@ worktree_warm_claim(const char *repo_path, const char *base,
 	git_commit	*tip = NULL;
 	git_oid		 warm_oid;
 	char		 wname[80], bname[80], nname[64], *owner = NULL;
-	char		*dir = NULL, *path = NULL, *wpath = NULL, *admin_w = NULL;
-	char		*admin_n = NULL, *name = NULL, *refname = NULL;
+	char		*dir = NULL, *path = NULL, *wpath = NULL;
+	char		*admin_w = NULL, *admin_n = NULL, *name = NULL;
+	char		*refname = NULL;
 	int		 moved = 0, rc = -1;
 
 	*out_branch = *out_path = NULL;

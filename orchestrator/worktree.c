@@ -350,7 +350,7 @@ wt_add_checkout(git_repository *repo, const char *name, const char *path,
 		wt_gfail(cause, "cannot add worktree %s at %s", name, path);
 	else if (fast && (error = wt_fast_checkout(repo, path,
 	    (flags & WT_ADD_WARM) != 0, cause)) == WT_EABORTED) {
-		/* Unfinished (not locked): the next start's sweep removes it. */
+		/* Unfinished (not locked): the next start's sweep takes it. */
 		git_worktree_free(wt);
 		return WT_EABORTED;
 	}
@@ -690,7 +690,8 @@ worktree_cleanup_older(const char *repo_path, const char *state_dir,
 		}
 		if (git_worktree_validate(wt) != 0) {
 			/* Directory gone: only metadata is left to drop. */
-			if (wt_prune(wt, GIT_WORKTREE_PRUNE_LOCKED, NULL) == 0) {
+			if (wt_prune(wt, GIT_WORKTREE_PRUNE_LOCKED,
+			    NULL) == 0) {
 				log_info("worktree: pruned stale %s",
 				    names.strings[i]);
 				count++;
