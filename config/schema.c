@@ -77,15 +77,20 @@ check_nonempty(const char *v, char **why)
 static int
 check_instance(const char *v, char **why)
 {
-	const char	*p;
+	size_t	 i, n = strlen(v);
 
-	for (p = v; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-			break;
-	if (*p == '\0' && p - v <= 16 && !(*v >= '0' && *v <= '9'))
+	if (n == 0)
 		return 0;
-	*why = xstrdup("must be at most 16 of a-z and 0-9, not starting with "
-	    "a digit");
+	if (n > 20 || v[0] < 'a' || v[0] > 'z' || v[n - 1] == '-')
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') ||
+		    (v[i] >= '0' && v[i] <= '9') || v[i] == '-'))
+			goto bad;
+	return 0;
+bad:
+	*why = xasprintf("\"%s\" is not 1-20 of a-z, 0-9 and '-', starting "
+	    "with a letter", v);
 	return -1;
 }
 

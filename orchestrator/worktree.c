@@ -379,17 +379,23 @@ int
 worktree_set_instance(const char *name)
 {
 	const char	*p;
+	size_t		 n;
 
 	if (name == NULL)
 		name = "";
-	if (strlen(name) > WORKTREE_INSTANCE_MAX)
+	n = strlen(name);
+	/*
+	 * cluster.daemon_id's rule, so one name can serve both: 1-20 of
+	 * a-z, 0-9 and '-', a letter first (a digit would read as an agent
+	 * id, "sb/7-..."), no '-' last.
+	 */
+	if (n > WORKTREE_INSTANCE_MAX || (n > 0 && (name[0] < 'a' ||
+	    name[0] > 'z' || name[n - 1] == '-')))
 		return -1;
 	for (p = name; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-'))
 			return -1;
-	/* A leading digit would read as an agent id: "sb/7-..." */
-	if (*name >= '0' && *name <= '9')
-		return -1;
 	snprintf(instance, sizeof instance, "%s", name);
 	return 0;
 }

@@ -47,11 +47,12 @@ void	 worktree_git_shutdown(void);
  */
 void	 worktree_slug(const char *text, char *buf, size_t len);
 
-#define WORKTREE_INSTANCE_MAX	16
+#define WORKTREE_INSTANCE_MAX	20
 
 /*
- * This daemon's instance name (config "instance"; "" = none): [a-z0-9],
- * not starting with a digit, at most WORKTREE_INSTANCE_MAX.  Set once at
+ * This daemon's instance name (config "instance"; "" = none): at most
+ * WORKTREE_INSTANCE_MAX of a-z, 0-9 and '-', a letter first, no '-' last
+ * (cluster.daemon_id's rule).  Set once at
  * start, before any worktree call; -1 if invalid.  With one, its agents'
  * branches are "sb/INSTANCE-N-slug" and worktrees "sb-INSTANCE-N", and the
  * reconcile and cleanup sweeps touch only those: daemons sharing a

@@ -1057,6 +1057,11 @@ TEST(instance_prefixes_branches_and_worktrees_and_limits_the_sweep)
 	CHECK_INT(worktree_set_instance("7x"), -1);	/* reads as an id */
 	CHECK_INT(worktree_set_instance("A"), -1);
 	CHECK_INT(worktree_set_instance("toolongtoolongtoolong"), -1);
+	CHECK_INT(worktree_set_instance("a-"), -1);
+	CHECK_INT(worktree_set_instance("d-1"), 0);	/* as cluster.daemon_id */
+	name = worktree_branch_name(5, "x");
+	CHECK_STR(name, "sb/d-1-5-x");
+	free(name);
 	/* Daemon "a" and a daemon without instance, one repository. */
 	st1 = xasprintf("%s/state-a", tmp);
 	st2 = xasprintf("%s/state-none", tmp);
