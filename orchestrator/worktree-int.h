@@ -63,6 +63,14 @@ int	 wt_agent_branch(git_repository *, int64_t agent_id,
 	    char **out_name, char **cause);
 
 /*
+ * Held around what makes or moves worktree metadata in a repository:
+ * git_worktree_add reads every worktree's (is the branch checked out?) and
+ * fails on one a claim is halfway through renaming.
+ */
+void	 wt_add_lock(void);
+void	 wt_add_unlock(void);
+
+/*
  * The one way a linked worktree is made (agents, merge scratch, an agent's
  * worktree again): worktree name at path with ref checked out (tip is its
  * commit), for owner ("agent 7": errors, and the lock reason "switchboard:

@@ -184,7 +184,8 @@ move_worktree(const char *admin_w, const char *dir_w, const char *admin_n,
 /*
  * In the claimed worktree: HEAD on the agent's branch (which points at the
  * base's current tip), files and index to match it when the warm checkout
- * was made from an older tip.
+ * was made from an older tip.  Called with wt_add_lock() held; releases it
+ * once HEAD is switched.
  */
 static int
 switch_head(const char *path, const char *refname, git_commit *tip,
@@ -198,12 +199,17 @@ switch_head(const char *path, const char *refname, git_commit *tip,
 	if (git_repository_open_ext(&wr, path, GIT_REPOSITORY_OPEN_NO_SEARCH,
 	    NULL) < 0) {
 		wt_gfail(cause, "cannot open %s", path);
+		wt_add_unlock();
 		return -1;
 	}
-	if (git_repository_set_head(wr, refname) < 0) {
+	rc = git_repository_set_head(wr, refname);
+	/* Moved and consistent: other adds may look at it now. */
+	wt_add_unlock();
+	if (rc < 0) {
 		wt_gfail(cause, "cannot set HEAD of %s", path);
 		goto out;
 	}
+	rc = -1;
 	if (!git_oid_equal(warm_oid, git_commit_id(tip))) {
 		/*
 		 * The index and files are the warm commit's, untouched:
@@ -280,9 +286,13 @@ worktree_warm_claim(const char *repo_path, const char *base,
 	admin_w = admin_path(repo, wname);
 	admin_n = admin_path(repo, nname);
 	moved = 1;
-	if (move_worktree(admin_w, wpath, admin_n, path, cause) < 0)
-		goto out;
+	/* Until HEAD is switched, an add elsewhere would trip over it. */
+	wt_add_lock();
 	refname = xasprintf("refs/heads/%s", name);
+	if (move_worktree(admin_w, wpath, admin_n, path, cause) < 0) {
+		wt_add_unlock();
+		goto out;
+	}
 	if (switch_head(path, refname, tip, &warm_oid, cause) < 0)
 		goto out;
 	/* The warm branch is checked out nowhere now. */

@@ -288,6 +288,18 @@ wt_filters_matter(git_repository *repo, git_commit *base)
  */
 static pthread_mutex_t	 add_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void
+wt_add_lock(void)
+{
+	pthread_mutex_lock(&add_lock);
+}
+
+void
+wt_add_unlock(void)
+{
+	pthread_mutex_unlock(&add_lock);
+}
+
 int
 wt_add_precheck(git_repository *repo, const char *name, const char *path,
     const char *owner, char **cause)

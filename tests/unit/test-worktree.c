@@ -1125,6 +1125,71 @@ TEST(instance_prefixes_branches_and_worktrees_and_limits_the_sweep)
 	fixture_done();
 }
 
+struct race {
+	const char	*tag;
+	int64_t		 id;
+	int		 rc;
+	char		*cause;
+};
+
+static void *
+race_claim(void *arg)
+{
+	struct race	*r = arg;
+	char		*b = NULL, *p = NULL;
+
+	r->rc = worktree_warm_claim(repo_path, "main", state_dir, r->tag,
+	    r->id, "claim", &b, &p, &r->cause);
+	free(b);
+	free(p);
+	return NULL;
+}
+
+static void *
+race_add(void *arg)
+{
+	struct race	*r = arg;
+	char		*b = NULL, *p = NULL;
+
+	r->rc = worktree_add(repo_path, "main", state_dir, r->id, "add", &b,
+	    &p, &r->cause);
+	free(b);
+	free(p);
+	return NULL;
+}
+
+TEST(warm_claims_and_adds_in_parallel_all_succeed)
+{
+	struct race	 c, a;
+	pthread_t	 t1, t2;
+	char		 tag[16];
+	int		 i;
+
+	fixture();
+	for (i = 0; i < 20; i++) {
+		snprintf(tag, sizeof tag, "r-%d", i);
+		CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, tag,
+		    &cause), 0);
+		memset(&c, 0, sizeof c);
+		memset(&a, 0, sizeof a);
+		c.tag = tag;
+		c.id = 100 + i;
+		a.id = 200 + i;
+		pthread_create(&t1, NULL, race_claim, &c);
+		pthread_create(&t2, NULL, race_add, &a);
+		pthread_join(t1, NULL);
+		pthread_join(t2, NULL);
+		if (c.rc != 0 || a.rc != 0)
+			printf("round %d: claim %s / add %s\n", i,
+			    c.cause ? c.cause : "ok", a.cause ? a.cause : "ok");
+		free(c.cause);
+		free(a.cause);
+		CHECK_INT(c.rc, 0);
+		CHECK_INT(a.rc, 0);
+	}
+	fixture_done();
+}
+
 /* Last: worktree_warm_abort() is for good (the daemon is exiting). */
 TEST(warm_add_stops_at_shutdown_and_the_sweep_removes_the_rest)
 {
@@ -1186,6 +1251,7 @@ main(void)
 	RUN(warm_reconcile_keeps_ready_and_removes_what_a_crash_left);
 	RUN(warm_claim_of_a_broken_one_fails_and_leaves_nothing);
 	RUN(instance_prefixes_branches_and_worktrees_and_limits_the_sweep);
+	RUN(warm_claims_and_adds_in_parallel_all_succeed);
 	RUN(warm_add_stops_at_shutdown_and_the_sweep_removes_the_rest);
 	worktree_git_shutdown();
 	return t_done();
