@@ -309,6 +309,7 @@ load_repo_results(struct load *ld, const config_setting_t *item, int i,
 	}
 	r->check_timeout = (int)get_int(item, p, "check_timeout");
 	r->merge_push = get_bool(item, p, "merge_push");
+	r->warm = (int)get_int(item, p, "warm");
 	gp = xasprintf("repos.[%d]", i);
 	r->push_token = resolve_secret(ld, item, gp, "push.token");
 	if (find(item, "forge") != NULL) {

@@ -29,6 +29,7 @@ struct cfg_repo {
 	size_t	  ncheck;
 	int	 check_timeout;	/* seconds */
 	int	 merge_push;	/* push base after a merge */
+	int	 warm;		/* warm worktrees kept (worktree_warm_add) */
 	struct {
 		char	*kind;		/* "github", or NULL = no forge */
 		char	*repo;		/* "owner/name" */

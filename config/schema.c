@@ -320,6 +320,10 @@ const struct schema_key schema_keys[] = {
 	  .help = "Seconds the check may take; over it the merge fails." },
 	{ .path = "repos.[].merge_push", .type = SCHEMA_BOOL, .def = "false",
 	  .help = "After a merge, push the base branch to the remote." },
+	{ .path = "repos.[].warm", .type = SCHEMA_INT, .def = "1",
+	  .min = 0, .max = 16,
+	  .help = "Worktrees of the base kept checked out ahead of need, so a "
+	  "new agent starts without waiting for a checkout; 0 = none." },
 	{ .path = "repos.[].forge", .type = SCHEMA_GROUP,
 	  .help = "Where `pr #N` opens pull requests." },
 	{ .path = "repos.[].forge.kind", .type = SCHEMA_STRING,
@@ -721,11 +725,11 @@ const struct schema_key schema_keys[] = {
 	  "account's token and CA, KUBERNETES_SERVICE_HOST/PORT)." },
 	{ .path = "cluster.daemon_id", .type = SCHEMA_STRING,
 	  .check = check_daemon_id,
-	  .help = "This daemon's name among daemons sharing a repository's "
+	  .help = "This daemon's name among daemons sharing a repository, its "
 	  "remote or a namespace (agent ids restart at 1 per state dir): in "
-	  "the branches of kubernetes-run agents (sb/ID-N-slug), their pod "
-	  "names and the label switchboard.dev/daemon, by which a restarted "
-	  "daemon finds its pods.  1-20 of a-z, 0-9 and '-'." },
+	  "its agents' branches (sb/ID-N-slug), local worktrees (sb-ID-N), "
+	  "pod names and the label switchboard.dev/daemon; the start-up "
+	  "sweeps touch only its own.  1-20 of a-z, 0-9 and '-'." },
 };
 
 const size_t schema_nkeys = nitems(schema_keys);

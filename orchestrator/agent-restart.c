@@ -10,6 +10,7 @@
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
+#include "orchestrator/warm.h"
 #include "orchestrator/worktree.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -246,6 +247,15 @@ agent_configure(const struct config *c, const char *socket_path)
 	size_t	 len = sizeof buf;
 
 	agent_cfg = c;
+	/*
+	 * Once, before any worktree job: the names already made keep their
+	 * prefix, so a reload keeps the old one for local worktrees.
+	 */
+	if (c->cluster.daemon_id != NULL &&
+	    strcmp(worktree_instance(), c->cluster.daemon_id) != 0 &&
+	    worktree_set_instance(c->cluster.daemon_id) < 0)
+		log_warnx("cluster.daemon_id \"%s\" is not valid; ignored",
+		    c->cluster.daemon_id);
 	free(agent_sock);
 	agent_sock = xstrdup(socket_path);
 	/*
@@ -289,6 +299,7 @@ agent_configure(const struct config *c, const char *socket_path)
 }
 
 static void	reconcile_worktrees(void);
+static void	start_warm_pools(void);
 
 /* Does a turn of this agent kind outlive its daemon (runner reattach)? */
 static int
@@ -451,6 +462,7 @@ agent_recover(void)
 	}
 	free(v);
 	reconcile_worktrees();
+	start_warm_pools();
 }
 
 /*
@@ -474,6 +486,27 @@ worktree_known(int64_t id, const char *path, const char *branch, void *arg)
 	}
 	sqlite3_reset(st);
 	return k;
+}
+
+/*
+ * Warm worktrees for agents run by the local runner (a pod checks out its
+ * own): only if some agent kind runs locally.
+ */
+static void
+start_warm_pools(void)
+{
+	const char	*r;
+	size_t		 i;
+	int		 local = 0;
+
+	for (i = 0; i < agent_cfg->nagents; i++) {
+		r = agent_cfg->agents[i].runner;
+		if (r == NULL || strcmp(r, "local") == 0)
+			local = 1;
+	}
+	for (i = 0; local && i < agent_cfg->nrepos; i++)
+		warm_start(agent_cfg->repos[i].path, agent_cfg->repos[i].base,
+		    agent_cfg->state_dir, agent_cfg->repos[i].warm);
 }
 
 /* Startup: worktrees made but never recorded go, interrupted ones unlock. */
@@ -513,6 +546,7 @@ agent_shutdown(void)
 	int		 detached = 0;
 
 	agent_queue = NULL;
+	warm_free_all();
 	if (sweep_timer != NULL) {
 		loop_close_free((uv_handle_t *)sweep_timer);
 		sweep_timer = NULL;

@@ -305,30 +305,17 @@ out:
 
 /* ---- agent branches without a worktree ------------------------------------ */
 
-char *
-gitremote_branch_name(const char *prefix, int64_t agent_id, const char *slug,
-    int attempt)
-{
-	char	 pre[64] = "", suf[16] = "";
-
-	if (prefix != NULL && *prefix != '\0')
-		snprintf(pre, sizeof pre, "%s-", prefix);
-	if (attempt > 1)
-		snprintf(suf, sizeof suf, "-%d", attempt);
-	return xasprintf("sb/%s%lld-%s%s", pre, (long long)agent_id, slug, suf);
-}
-
 #define BRANCH_ATTEMPTS	99
 
 int
 gitremote_branch_new(const char *repo_path, const char *base,
-    const char *prefix, int64_t agent_id, const char *task, char **out_branch,
+    int64_t agent_id, const char *task, char **out_branch,
     char **cause)
 {
 	git_repository	*repo = NULL;
 	git_reference	*ref = NULL, *b = NULL;
 	git_commit	*tip = NULL;
-	char		 slug[WORKTREE_SLUG_MAX + 1], *name = NULL;
+	char		 slug[WORKTREE_SLUG_MAX + 1], *first = NULL, *name = NULL;
 	int		 i, err, valid, rc = -1;
 
 	*out_branch = NULL;
@@ -350,9 +337,10 @@ gitremote_branch_new(const char *repo_path, const char *base,
 		goto out;
 	}
 	worktree_slug(task, slug, sizeof slug);
+	first = worktree_branch_name(agent_id, slug);
 	for (i = 1; i <= BRANCH_ATTEMPTS && b == NULL; i++) {
 		free(name);
-		name = gitremote_branch_name(prefix, agent_id, slug, i);
+		name = i == 1 ? xstrdup(first) : xasprintf("%s-%d", first, i);
 		if (git_branch_name_is_valid(&valid, name) < 0 || !valid) {
 			*cause = xasprintf("invalid branch name %s", name);
 			goto out;
@@ -366,7 +354,7 @@ gitremote_branch_new(const char *repo_path, const char *base,
 		}
 	}
 	if (b == NULL) {
-		*cause = xasprintf("branches %s-2..%d all exist", name,
+		*cause = xasprintf("branches %s-2..%d all exist", first,
 		    BRANCH_ATTEMPTS);
 		goto out;
 	}
@@ -375,6 +363,7 @@ gitremote_branch_new(const char *repo_path, const char *base,
 	name = NULL;
 	rc = 0;
 out:
+	free(first);
 	free(name);
 	git_reference_free(b);
 	git_commit_free(tip);

@@ -62,22 +62,14 @@ char	*gitremote_url(const char *repo_path, const char *remote,
 	    char **cause);
 
 /*
- * The one place an agent's branch name is made: "sb/<id>-<slug>", with
- * prefix (a daemon's id, config cluster.daemon_id) "sb/<prefix>-<id>-<slug>",
- * and from attempt 2 on "-<attempt>" appended (that name was taken).
- * Malloc'd.
- */
-char	*gitremote_branch_name(const char *prefix, int64_t agent_id,
-	    const char *slug, int attempt);
-
-/*
- * A new agent branch (named as above, the first free attempt) at local
+ * A new agent branch (worktree_branch_name(), with "-2", "-3", ... when
+ * that is taken, as for local agents) at local
  * branch base's tip (HEAD when there is no such branch), without a
  * worktree: for runners whose workspace is elsewhere.  *out_branch is
  * malloc'd.
  */
 int	 gitremote_branch_new(const char *repo_path, const char *base,
-	    const char *prefix, int64_t agent_id, const char *task,
+	    int64_t agent_id, const char *task,
 	    char **out_branch, char **cause);
 
 #endif

@@ -42,7 +42,6 @@ struct kws_job {
 	void			*arg;
 	int64_t			 id;
 	char			*repo_path, *base, *task, *branch, *remote;
-	char			*prefix;
 	struct gitremote_creds	 creds;
 	struct ws_result	 res;
 };
@@ -67,7 +66,7 @@ kws_prepare(struct kws_job *j)
 		return;
 	}
 	if (j->branch == NULL) {
-		if (gitremote_branch_new(j->repo_path, j->base, j->prefix, j->id,
+		if (gitremote_branch_new(j->repo_path, j->base, j->id,
 		    j->task, &j->branch, &j->res.cause) != 0) {
 			j->res.rc = -1;
 			return;
@@ -151,7 +150,7 @@ kws_after(uv_work_t *w, int status)
 
 	j->done(j->arg, &j->res);
 	free(j->repo_path); free(j->base); free(j->task); free(j->branch);
-	free(j->remote); free(j->prefix);
+	free(j->remote);
 	gitremote_creds_free(&j->creds);
 	free(j->res.branch); free(j->res.path); free(j->res.cause);
 	free(j->res.diffstat);
@@ -185,7 +184,6 @@ kws_queue(enum kws_kind kind, const struct ws_req *q, ws_done_fn done,
 		j->creds.user = xstrdup("x-access-token");
 	}
 	if (q->agent != NULL && q->agent->kube != NULL)
-		j->prefix = dup_or_null(q->agent->kube->daemon_id);
 	uv_queue_work(loop_uv(), &j->work, kws_work, kws_after);
 }
 

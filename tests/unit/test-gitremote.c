@@ -133,34 +133,18 @@ same_tip(const char *a_repo, const char *a_ref, const char *b_repo,
 	return ok;
 }
 
-TEST(branch_names_carry_the_daemon_prefix_and_the_attempt)
-{
-	char	*n;
-
-	n = gitremote_branch_name(NULL, 7, "fix-login", 1);
-	CHECK_STR(n, "sb/7-fix-login");
-	free(n);
-	n = gitremote_branch_name("", 7, "fix-login", 2);
-	CHECK_STR(n, "sb/7-fix-login-2");
-	free(n);
-	n = gitremote_branch_name("east", 7, "fix-login", 1);
-	CHECK_STR(n, "sb/east-7-fix-login");
-	free(n);
-	n = gitremote_branch_name("east", 12, "task", 3);
-	CHECK_STR(n, "sb/east-12-task-3");
-	free(n);
-}
-
 TEST(branch_new_takes_the_next_free_name_at_base_without_a_worktree)
 {
 	char	*b1 = NULL, *b2 = NULL, wt[PATH_MAX + 32];
 	struct stat sb;
 
 	fixture();
-	CHECK(gitremote_branch_new(repo_path, "main", "east", 3, "Fix the login!",
+	/* cluster.daemon_id, as agent_configure sets it: also for pods. */
+	CHECK(worktree_set_instance("east") == 0);
+	CHECK(gitremote_branch_new(repo_path, "main", 3, "Fix the login!",
 	    &b1, &cause) == 0);
 	CHECK_STR(b1, "sb/east-3-fix-the-login");
-	CHECK(gitremote_branch_new(repo_path, "main", "east", 3, "Fix the login!",
+	CHECK(gitremote_branch_new(repo_path, "main", 3, "Fix the login!",
 	    &b2, &cause) == 0);
 	CHECK_STR(b2, "sb/east-3-fix-the-login-2");
 	{
@@ -182,7 +166,7 @@ TEST(fetch_follows_the_remote_branch_forced_and_says_when_it_is_missing)
 	char		*b = NULL, *r;
 
 	fixture();
-	CHECK(gitremote_branch_new(repo_path, "main", NULL, 1, "work", &b,
+	CHECK(gitremote_branch_new(repo_path, "main", 1, "work", &b,
 	    &cause) == 0);
 	CHECK(gitremote_push(repo_path, "origin", b, b, 0, &creds, &cause) == 0);
 	r = xasprintf("refs/heads/%s", b);
@@ -221,7 +205,6 @@ int
 main(void)
 {
 	worktree_git_init();
-	RUN(branch_names_carry_the_daemon_prefix_and_the_attempt);
 	RUN(branch_new_takes_the_next_free_name_at_base_without_a_worktree);
 	RUN(fetch_follows_the_remote_branch_forced_and_says_when_it_is_missing);
 	RUN(url_is_the_configured_remotes);
