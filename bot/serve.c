@@ -370,7 +370,9 @@ static int
 wt_scan_file(const char *path, const struct stat *st, int flag,
     struct FTW *ftw)
 {
-	if (flag == FTW_D && ftw->level == 1)
+	/* Agents' worktrees; a warm one (warm-TAG) is nobody's yet. */
+	if (flag == FTW_D && ftw->level == 1 &&
+	    strncmp(path + ftw->base, "warm-", 5) != 0)
 		wt_scan.new_count++;
 	if (flag != FTW_NS)
 		wt_scan.new_bytes += (double)st->st_blocks * 512;
@@ -454,7 +456,8 @@ serve_collect(void *arg)
 	    "Agent worktrees on disk, as of the previous scrape"),
 	    wt_scan.count);
 	metrics_set(metrics_gauge("switchboard_worktrees_bytes", "",
-	    "Disk space used by agent worktrees, as of the previous scrape"),
+	    "Disk space used by worktrees, warm ones included, as of the"
+	    " previous scrape"),
 	    wt_scan.bytes);
 	wt_scan_start();
 }

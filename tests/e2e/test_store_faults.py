@@ -67,8 +67,10 @@ def healthz(port):
 
 
 def worktrees(d):
+    """Agents' worktrees: a warm one (repos.[].warm) belongs to nobody."""
     return sorted(os.path.basename(p) for p in
-                  glob.glob(os.path.join(d.state, "worktrees", "*")))
+                  glob.glob(os.path.join(d.state, "worktrees", "*"))
+                  if not os.path.basename(p).startswith("warm-"))
 
 
 def branches(d):
