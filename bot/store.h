@@ -43,6 +43,9 @@ int		 store_exec(const char *sql);
  */
 int		 store_begin(void);
 int		 store_commit(void);
+/* Its commit is made durable by the next one (store.c: only for what a
+ * replay repeats harmlessly). */
+int		 store_begin_lazy(void);
 void		 store_rollback(void);
 
 /* Key/value (sync tokens, device ids).  get returns malloc'd or NULL. */
