@@ -47,6 +47,7 @@ struct lane {
 	int		 nquick;	/* ops on the quick list */
 	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
 	uv_timer_t	*timer[NQ];
+	int		 dirty;		/* rows queued in an open transaction */
 	struct lane	*next;
 };
 
@@ -285,8 +286,15 @@ kick_all(void *arg)
 	kick_deferred = 0;
 	if (!outbox_running)
 		return;
+	/*
+	 * Only the lanes that got rows: a kick looks for its head in SQL,
+	 * and every channel ever written to has a lane.
+	 */
 	for (l = lanes; l != NULL; l = next) {
 		next = l->next;		/* a kick may free l */
+		if (!l->dirty)
+			continue;
+		l->dirty = 0;
 		lane_kick(l);
 	}
 }
@@ -330,6 +338,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	 * would send it again.  Transactions end within a loop turn.
 	 */
 	if (!sqlite3_get_autocommit(store_db())) {
+		l->dirty = 1;
 		if (!kick_deferred) {
 			kick_deferred = 1;
 			loop_defer(kick_all, NULL);
@@ -966,7 +975,14 @@ chat_op_done(struct chat_op *op, const char *ref)
 		op_free(o);
 		return;
 	}
-	store_begin();
+	/*
+	 * Not fsynced by itself (the next full commit carries it): a "sent"
+	 * lost to a power cut leaves the row pending, and its resend finds
+	 * the message by the row's idempotency key (Slack reads the thread
+	 * back, Matrix reuses the txnId; a 👀 again is already_reacted),
+	 * exactly as after a kill -9 between the reply and this commit.
+	 */
+	store_begin_lazy();
 	row_finish(op->id, "sent", NULL, 0, 0);
 	if (op->kind == CHAT_OP_POST && o->key != NULL && ref != NULL) {
 		st = store_stmt("INSERT OR REPLACE INTO messages (key, adapter,"
