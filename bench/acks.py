@@ -21,7 +21,8 @@ acknowledged, against the fake Slack (Socket Mode) run inside this process.
                 deadline (or the largest size tried, then extrapolated
                 linearly from it, and said so).
 
-All timestamps are the fake's (time.time()).  The fake shares this process's
+All timestamps are the fake's (perf_counter, taken as a frame is written
+and as its ack is read).  The fake shares this process's
 single thread: writing a burst's frames delays reading its acks, which
 counts against the daemon, as it did for Bolt on the same emulator.
 Numbers only; nothing fails on speed."""
@@ -43,7 +44,7 @@ import chat  # noqa: E402
 
 from aiohttp import web  # noqa: E402
 
-now = time.time
+now = chat.now
 fs = chat.fs
 SLACK_DEADLINE_S = 3.0
 
@@ -89,20 +90,28 @@ def user_sys(pid):
 
 
 class Fake(chat.BenchSlack):
-    async def push(self, etype, payload):
-        rec = await super().push(etype, payload)
-        rec["sent_at"] = rec["deliveries"][0]["at"] if rec["deliveries"] \
-            else now()
-        return rec
+    hold = None         # an asyncio.Event: Web API replies wait for it
+
+    async def api(self, request):
+        if self.hold is not None:
+            await self.hold.wait()
+        return await super().api(request)
 
     async def push_many(self, payloads):
         """Every frame written back to back, then the acks are read."""
         recs = []
         for p in payloads:
-            recs.append(await super().push("events_api", p))
-        for r in recs:
-            r["sent_at"] = r["deliveries"][0]["at"]
+            recs.append(await self.push("events_api", p))
         return recs
+
+
+def metrics(port):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        t = r.read().decode()
+    return (bl.metric(t, "switchboard_inbox_commits_total"),
+            bl.metric(t, "switchboard_inbox_processed_total"))
 
 
 def cg_total(out):
@@ -141,7 +150,9 @@ async def run(a, tmp, out):
     if a.callgrind:
         wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" +
                    cgout + ".%p"]
+    hp = bl.sb.free_port()
     d = bl.sb.Daemon(tmp, chat.AGENTS, adapters=conf, wrapper=wrapper,
+                     http="127.0.0.1:%d" % hp,
                      allowed='"console:me", "slack:U1"',
                      env={"SB_SLACK_BOT": "xoxb-bench",
                           "SB_SLACK_APP": "xapp-bench",
@@ -260,9 +271,18 @@ async def run(a, tmp, out):
                 chans[k % len(chans)], ts(), "<@%s> status" % fs.BOT_USER,
                 thread=roots[chans[k % len(chans)]], mention=True))
                 for k in range(n)]
+            m0 = metrics(hp)
+            if a.hold:
+                fake.hold = asyncio.Event()
             rs = await fake.push_many(pays)
             await chat.wait_for(lambda: all(r.get("acked") for r in rs),
                                 120, "the burst's acks")
+            m1 = metrics(hp)
+            if fake.hold is not None:
+                fake.hold.set()
+                fake.hold = None
+            print("  (during the acks: %d inbox commits, %d rows processed)"
+                  % (m1[0] - m0[0], m1[1] - m0[1]))
             lat = [r["acked_at"] - r["sent_at"] for r in rs]
             write = rs[-1]["sent_at"] - rs[0]["sent_at"]
             out["bursts"].append((n, lat, write))
@@ -365,11 +385,15 @@ def main():
                     help="seconds between two events of one thread")
     ap.add_argument("--tasks", type=int, default=30)
     ap.add_argument("--fsyncs", type=int, default=300)
-    ap.add_argument("--sizes", default="2000,4000,8000,16000")
+    ap.add_argument("--sizes", default="2000,4000,8000,12000,16000")
     ap.add_argument("--perf", help="perf record (cpu-clock) the daemon"
                     " over the sequential events into this file")
     ap.add_argument("--strace", help="strace -c the daemon over the"
                     " sequential events into this file")
+    ap.add_argument("--hold", action="store_true",
+                    help="bursts: the fake answers no Web API call until"
+                    " every ack of the burst is in (its own CPU then delays"
+                    " no ack)")
     ap.add_argument("--keep", help="copy the callgrind dumps to this dir")
     ap.add_argument("--callgrind", action="store_true",
                     help="the daemon under callgrind: instructions per"

@@ -105,6 +105,10 @@ class TimedRec(dict):
     """An envelope record that notes when the fake first saw its ack."""
 
     def __setitem__(self, k, v):
+        # The fake stamps acked_at with time.time(); this benchmark's
+        # clock is perf_counter, so its own stamp wins.
+        if k == "acked_at":
+            return
         if k == "acked" and v and "acked_at" not in self:
             dict.__setitem__(self, "acked_at", now())
         dict.__setitem__(self, k, v)
