@@ -56,6 +56,16 @@ int		 jscan_known(const char *s, size_t len, struct jscan_field *f,
 int		 jscan_next(const char *s, size_t len, size_t *pos,
 		    const char **val, size_t *vlen);
 /*
+ * The same, and an object element's top-level members named in f, in the
+ * one pass (as jscan_known on the element would find them): 1 with f
+ * filled, 2 for an element that is not an object or names a wanted key
+ * twice (f all NULL; jscan_known would refuse it), 0 after the last, -1
+ * when s is not an array.
+ */
+int		 jscan_next_pick(const char *s, size_t len, size_t *pos,
+		    const char **val, size_t *vlen, struct jscan_field *f,
+		    size_t nf);
+/*
  * A jansson object holding only the named top-level members of the object
  * s[0..len) (each decoded by jansson, duplicates refused), or NULL when s is
  * not an object (or jansson refuses a picked member).  Like jscan_known, for
@@ -65,7 +75,8 @@ struct json_t	*jscan_pick(const char *s, size_t len, const char *const *keys,
 		    size_t nkeys);
 /*
  * A member's value span, built by jansson (a string without escapes
- * straight from its text), or NULL when jansson refuses it.
+ * straight from its text, its UTF-8 not checked again), or NULL when
+ * jansson refuses it.  Like jscan_known, for spans of a text jscan accepted.
  */
 struct json_t	*jscan_value(const char *val, size_t len);
 
