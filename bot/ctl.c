@@ -813,3 +813,9 @@ ctl_req_uid(const struct ctl_req *r)
 {
 	return r->uid;
 }
+
+int64_t
+ctl_req_key(const struct ctl_req *r)
+{
+	return r->conn != NULL ? r->conn->key : -1;
+}

@@ -98,6 +98,8 @@ const char	*ctl_req_op(const struct ctl_req *);
 json_int_t	 ctl_req_id(const struct ctl_req *);
 /* The peer's credentials (SO_PEERCRED) taken when it connected. */
 pid_t		 ctl_req_pid(const struct ctl_req *);
+/* The group the admit callback put the connection in; -1 if gone. */
+int64_t		 ctl_req_key(const struct ctl_req *);
 uid_t		 ctl_req_uid(const struct ctl_req *);
 
 #endif
