@@ -192,16 +192,16 @@ static const char *const claude_input[] = { "file_path", "notebook_path",
     "command", "pattern", "url", "query", "description", "todos" };
 
 /*
- * An assistant message straight from its spans: its id, and of each content
- * block the type, text, name and the input's few members, each decoded by
- * jansson alone.  Building the message as a jansson tree (message, content
+ * An assistant message straight from its spans (mf: its id and content,
+ * found by the line's own scan): the id, and of each content block the
+ * type, text, name and the input's few members, each decoded by jansson
+ * alone.  Building the message as a jansson tree (message, content
  * array, a block object each) and freeing it was a third of the daemon's
  * instructions with 50 streaming agents (callgrind, bench/agents).
  */
 static void
-on_assistant_spans(struct drv_stream *st, const char *s, size_t len)
+on_assistant_spans(struct drv_stream *st, const struct jscan_field *mf)
 {
-	struct jscan_field	 mf[2] = { { .key = "id" }, { .key = "content" } };
 	struct jscan_field	 f[nitems(claude_block) + 1];
 	json_t			*id = NULL, *type, *v, *input;
 	const char		*ids, *t, *e;
@@ -209,8 +209,6 @@ on_assistant_spans(struct drv_stream *st, const char *s, size_t len)
 	size_t			 pos = 0, elen, i;
 	int			 r;
 
-	if (jscan_known(s, len, mf, 2) != '{')
-		return;
 	/* One API response may arrive as several events with one id. */
 	if (mf[0].val != NULL)
 		id = jscan_value(mf[0].val, mf[0].len);
@@ -267,21 +265,25 @@ int
 claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 {
 	struct jscan_field	 f[nitems(claude_top)];
+	struct jscan_field	 mf[2] = { { .key = "id" }, { .key = "content" } };
 	json_t			*j, *v;
 	const char		*type, *sub, *sid, *cwd;
 	size_t			 i;
+	int			 dup;
 
 	for (i = 0; i < nitems(claude_top); i++)
 		f[i].key = claude_top[i];
-	if (jscan(line, len, f, nitems(claude_top)) != '{' || f[0].val == NULL)
+	/* An assistant message's id and content are found in the one pass. */
+	if (jscan_sub(line, len, f, nitems(claude_top), CLAUDE_MESSAGE, mf, 2,
+	    &dup) != '{' || f[0].val == NULL)
 		return -1;
 	if (f[0].len == 6 && memcmp(f[0].val, "\"user\"", 6) == 0)
 		return 0;	/* tool results: nothing to show */
 	if (f[0].len == 11 && memcmp(f[0].val, "\"assistant\"", 11) == 0) {
+		/* (A message naming id or content twice shows nothing.) */
 		if (f[CLAUDE_MESSAGE].val != NULL &&
-		    *f[CLAUDE_MESSAGE].val == '{')
-			on_assistant_spans(st, f[CLAUDE_MESSAGE].val,
-			    f[CLAUDE_MESSAGE].len);
+		    *f[CLAUDE_MESSAGE].val == '{' && !dup)
+			on_assistant_spans(st, mf);
 		return 0;
 	}
 	/* The message is an assistant line's only (above). */

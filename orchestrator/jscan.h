@@ -40,6 +40,15 @@ struct jscan_field {
  */
 int		 jscan(const char *s, size_t len, struct jscan_field *f, size_t nf);
 /*
+ * jscan, and in the same pass the members named in sf of the object that is
+ * f[which]'s value (an assistant line's message: its id and content).  A
+ * name of sf there twice sets *dup (the text is not refused for it; sf is
+ * then all NULL, as it is when f[which] is absent or not an object).
+ */
+int		 jscan_sub(const char *s, size_t len, struct jscan_field *f,
+		    size_t nf, size_t which, struct jscan_field *sf, size_t nsf,
+		    int *dup);
+/*
  * The same for a span of a text jscan accepted (a member's value, an
  * element), without checking it again: an assistant line's message is
  * looked into three levels deep, and checking it at each level cost more
