@@ -267,7 +267,9 @@ async def run(a, tmp, out):
                                % (fs.BOT_USER, k), mention=True)))
             await chat.wait_for(lambda: r.get("acked"), 10, "an ack")
             task.append(r["acked_at"] - r["sent_at"])
-            await asyncio.sleep(0.05)
+            # As the commands were: each alone (its agent starting meanwhile
+            # is the work after the ack, not the ack's).
+            await asyncio.sleep(0.3)
         out["task ack"] = task
         await asyncio.sleep(2.0)
 
