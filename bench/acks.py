@@ -269,7 +269,7 @@ async def run(a, tmp, out):
             task.append(r["acked_at"] - r["sent_at"])
             # As the commands were: each alone (its agent starting meanwhile
             # is the work after the ack, not the ack's).
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(a.task_gap)
         out["task ack"] = task
         await asyncio.sleep(2.0)
 
@@ -398,6 +398,8 @@ def main():
     ap.add_argument("--gap", type=float, default=1.1,
                     help="seconds between two events of one thread")
     ap.add_argument("--tasks", type=int, default=30)
+    ap.add_argument("--task-gap", type=float, default=0.3,
+                    help="seconds between two task mentions")
     ap.add_argument("--fsyncs", type=int, default=300)
     ap.add_argument("--sizes", default="2000,4000,8000,12000,16000")
     ap.add_argument("--perf", help="perf record (cpu-clock) the daemon"
