@@ -12,7 +12,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= : binary, man pages, unit, docs
 #   make uninstall  the same files (an edited /etc/switchboard is kept)
 
-PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libcrypto
+PKGS      := libuv libwebsockets libcurl jansson libgit2 libconfig sqlite3 libssl libcrypto
 CC        ?= cc
 OPT       ?= -O2
 CFLAGS    ?= -g $(OPT)
@@ -35,7 +35,7 @@ WEB_ASSETS:= $(wildcard adapters/web/*.html adapters/web/*.css adapters/web/*.js
 OBJS      += $(BUILD)/gen/web-assets.o
 LIB_OBJS  := $(filter-out $(BUILD)/bot/main.o,$(OBJS))
 # switchboard-agent: what agents call many times a second; libc + jansson only.
-AGENT_OBJS:= $(addprefix $(BUILD)/bot/,agent-main.o agentcmd.o ctl-client.o util.o log.o)
+AGENT_OBJS:= $(addprefix $(BUILD)/bot/,agent-main.o agentcmd.o agentconn.o ctl-client.o util.o log.o)
 TEST_SRCS := $(wildcard tests/unit/test-*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRCS:= $(wildcard bench/*.c)

@@ -13,8 +13,10 @@
  * The core never looks inside them; it only stores and hands them back.
  *
  * Outgoing operations arrive one at a time per channel (per thread with
- * caps.order_per_thread) from the outbox, which owns ordering, pacing and
- * retries; an adapter just performs one op and reports how it went.  It must report every op it accepted exactly once,
+ * caps.order_per_thread) from the outbox, which owns ordering, pacing (by
+ * the budgets the adapter declares in its caps) and retries; an adapter
+ * just performs one op and reports how it went, a 429 with its
+ * Retry-After.  It must report every op it accepted exactly once,
  * possibly later from the loop (never from inside send()).
  */
 #ifndef SB_ADAPTER_H
@@ -24,6 +26,7 @@
 #include <stdint.h>
 
 struct adapter;
+struct adapter_budget;
 struct config;
 
 /* What the platform can do; the core renders for it without special cases. */
@@ -34,7 +37,14 @@ struct adapter_caps {
 	unsigned	 buttons:1;	/* clickable choices (Slack Block Kit) */
 	unsigned	 reaction_choices:1; /* choices answered by reacting (Matrix) */
 	size_t		 max_text;	/* bytes of text per message */
-	unsigned	 min_interval_ms; /* pacing per channel between ops */
+	/*
+	 * A fixed gap between two posts of a channel (a platform without
+	 * documented budgets); 0 for none.  Slack declares budgets instead.
+	 */
+	unsigned	 min_interval_ms;
+	/* The platform's documented rate budgets (see below); may be NULL. */
+	const struct adapter_budget *budgets;
+	size_t		 nbudgets;
 	/*
 	 * Rate limits are per API method (Slack), so reactions and edits may
 	 * go while new messages wait out their pacing or a Retry-After.
@@ -56,6 +66,28 @@ enum chat_op_kind {
 	CHAT_OP_EDIT,		/* replace the text of one of our messages */
 	CHAT_OP_REACT,		/* add a reaction to any message */
 	CHAT_OP_UPLOAD,		/* a file (bytes + name + title) in a thread */
+};
+
+/*
+ * A rate budget the platform documents for one kind of op (Slack: one API
+ * method), which the outbox enforces as a token bucket: up to burst ops at
+ * once, then per_minute, evenly refilled.  An op goes when every budget of
+ * its kind has room: e.g. Slack's chat.postMessage, 1/s per channel and
+ * several hundred a minute across the workspace.  The numbers are where
+ * pacing starts, not a ceiling: room the platform grants beyond them is
+ * learned, and a 429 takes it back (orchestrator/outbox-pace.c).
+ */
+enum adapter_budget_scope {
+	BUDGET_CHANNEL,		/* per channel */
+	BUDGET_WORKSPACE,	/* across every channel of the adapter */
+};
+
+struct adapter_budget {
+	enum chat_op_kind		 kind;
+	enum adapter_budget_scope	 scope;
+	unsigned			 per_minute;
+	unsigned			 burst;
+	const char			*method;	/* for logs: "chat.postMessage" */
 };
 
 /* One outgoing operation.  Everything is borrowed until done/failed. */
@@ -111,6 +143,14 @@ struct adapter_ops {
 	int		 (*send)(struct adapter *, struct chat_op *);
 	/* Our own user id on the platform, for logs/status.  Optional. */
 	const char	*(*self_id)(struct adapter *);
+	/*
+	 * Optional.  Whether thread (a root id an inbound event named) is a
+	 * thread people can see in channel: 1 yes, 0 no, -1 not known yet —
+	 * the adapter then asks the platform and calls chat_thread_checked()
+	 * once it knows.  Never blocks.  Without it every thread exists.
+	 */
+	int		 (*thread_exists)(struct adapter *, const char *channel,
+			    const char *thread);
 };
 
 /* Every adapter begins with this header (first member). */
@@ -152,6 +192,9 @@ struct chat_event {
  * recorded durably where the platform redelivers.  Borrowed for the call.
  */
 void	 chat_on_event(struct adapter *, const struct chat_event *);
+/* thread_exists() has its answer for (channel, thread) now. */
+void	 chat_thread_checked(struct adapter *, const char *channel,
+	    const char *thread);
 /* Connection state changed ("connected", "reconnecting", "stopped"...). */
 void	 chat_on_state(struct adapter *, const char *state);
 /* An op finished.  ref: platform id of the message posted (POST), or NULL. */

@@ -24,6 +24,25 @@
 #define SLACK_LOOKBACK		100	/* messages per page read back */
 #define SLACK_LOOKBACK_PAGES	100	/* pages (a thread of 10,000) */
 
+/*
+ * Slack's documented rate limits (docs "Rate limits"; each method's page
+ * gives its tier), per app per workspace.  chat.postMessage is "special":
+ * about one message per second per channel with short bursts allowed,
+ * under a workspace-wide limit of several hundred a minute.
+ * chat.update and reactions.add are Tier 3 (50+ a minute, "sporadic
+ * bursts are welcome"); the external upload's methods are Tier 4 (100+).
+ * The bursts are ours: the docs give none.  The outbox starts from these
+ * and learns what the workspace really allows (outbox-pace.h).
+ */
+static const struct adapter_budget slack_budgets[] = {
+	{ CHAT_OP_POST, BUDGET_CHANNEL, 60, 4, "chat.postMessage" },
+	{ CHAT_OP_POST, BUDGET_WORKSPACE, 300, 30, "chat.postMessage" },
+	{ CHAT_OP_EDIT, BUDGET_WORKSPACE, 50, 10, "chat.update" },
+	{ CHAT_OP_REACT, BUDGET_WORKSPACE, 50, 10, "reactions.add" },
+	{ CHAT_OP_UPLOAD, BUDGET_WORKSPACE, 100, 10,
+	    "files.completeUploadExternal" },
+};
+
 static const struct adapter_caps slack_caps = {
 	.threads = 1,
 	.edits = 1,
@@ -31,9 +50,9 @@ static const struct adapter_caps slack_caps = {
 	.buttons = 1,
 	.reaction_choices = 0,
 	.max_text = SLACK_MAX_TEXT,
-	/* chat.postMessage: about one message per second per channel. */
-	.min_interval_ms = 1000,
-	/* reactions.add and chat.update have limits of their own (tier 3). */
+	.budgets = slack_budgets,
+	.nbudgets = nitems(slack_budgets),
+	/* Per method: reactions and edits pass posts waiting for budget. */
 	.per_method_limits = 1,
 };
 
@@ -816,6 +835,7 @@ slack_free(struct slack *s)
 	free(s->bot_user);
 	free(s->bot_id);
 	free(s->team);
+	slack_threads_free(s);
 	free(s);
 }
 
@@ -931,4 +951,5 @@ const struct adapter_ops slack_ops = {
 	.caps = slack_caps_get,
 	.send = slack_send,
 	.self_id = slack_self_id,
+	.thread_exists = slack_thread_exists,
 };

@@ -4,7 +4,7 @@
  * httpd), messages out over the Web API (chat.postMessage, chat.update,
  * reactions.add) with the bot token.
  *
- * Five files, one concept each:
+ * Six files, one concept each:
  *	slack.c		the adapter_ops, auth.test, the Web API, ops → Web API
  *			calls and their errors
  *	slack-inbound.c	events and clicks → chat_on_event: filters, dedup
@@ -13,6 +13,7 @@
  *	slack-events.c	Events API: routes, v0 signatures, url_verification
  *	slack-text.c	mrkdwn escaping and Slack's inbound markup, Block Kit
  *			for questions, emoji names, form decoding
+ *	slack-thread.c	does a thread a message names exist (thread_exists)
  *
  * Decision worth knowing: inbound dedup is two-level and persisted.  Slack
  * redelivers an envelope with the same payload.event_id (also with
@@ -147,6 +148,8 @@ struct slack {
 
 	/* Events API (slack-events.c). */
 	int			 routed;
+	/* slack-thread.c: which threads exist, as far as we asked. */
+	struct slack_threads	*threads;
 	/* POSTs whose last attempt is known not to have posted anything. */
 	uint64_t		 clean_posts[64];
 	unsigned		 nclean;
@@ -157,6 +160,11 @@ void	 slack_events_stop(struct slack *);
 
 void	 slack_socket_start(struct slack *);
 void	 slack_socket_stop(struct slack *);
+
+/* slack-thread.c: the adapter's thread_exists op, and its cache's end. */
+int	 slack_thread_exists(struct adapter *, const char *channel,
+	    const char *thread);
+void	 slack_threads_free(struct slack *);
 
 void	 slack_set_state(struct slack *, const char *);
 /* A fatal condition (link_disabled, revoked token): stop and say why once. */

@@ -3,7 +3,8 @@
 
 100 console threads each start a kubernetes-run agent in the fake cluster of
 tests/fakes/fake-k8s.py (HTTPS, bookmarks every second); each pod's
-container sleeps, so the daemon holds, per pod, one watch stream and one
+container (after its init container cloned the agent's branch from a bare
+repository) sleeps, so the daemon holds, per pod, one watch stream and one
 followed log stream, and receives a BOOKMARK per watch per second.  Once all
 pods run, CPU share = (utime + stime) delta from /proc/PID/stat over
 --seconds of wall time; memory = VmRSS (and its anonymous part) then, minus
@@ -34,6 +35,12 @@ def run(a, tmp):
                                 600, settings)],
                          extra='cluster = { kubeconfig = "%s"; };'
                          % cl.kubeconfig)
+        # The pods clone the branch from the repo's remote (a bare repo
+        # here, no credentials) and push it back when their agent ends.
+        bare = os.path.join(tmp, "remote.git")
+        bl.sb.git("init", "-q", "--bare", bare)
+        bl.sb.git("remote", "add", "origin", bare, cwd=d.repo)
+        bl.sb.git("push", "-q", "origin", "main", cwd=d.repo)
         with open(d.conf) as f:
             conf = f.read()
         conf = re.sub(r"max_agents = 4;", "max_agents = %d;" % (a.pods + 4),

@@ -9,6 +9,9 @@
  * call costs a process start, not the loading of the daemon's libraries.
  * Anything else is handed to the full `switchboard` beside it, so an agent
  * whose SWITCHBOARD_BIN is this program can still run `$SWITCHBOARD_BIN mcp`.
+ * So are calls over the network (SWITCHBOARD_URL, agents in pods): TLS
+ * would cost every local call ~0.5 ms of loading libssl, and an agent image
+ * that runs `switchboard mcp` carries the full binary anyway.
  */
 #include "bot/agentcmd.h"
 #include "bot/cli.h"
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,6 +54,23 @@ run_full(char **argv)
 	return EXIT_ERR;
 }
 
+/* `switchboard agent OP ...` for argv = { any, OP, ... }. */
+static int
+run_agent_full(int argc, char **argv)
+{
+	char	**v;
+	int	  i, n = 0;
+
+	v = calloc((size_t)argc + 2, sizeof *v);
+	if (v == NULL)
+		return EXIT_ERR;
+	v[n++] = argv[0];
+	v[n++] = "agent";
+	for (i = 1; i < argc; i++)
+		v[n++] = argv[i];
+	return run_full(v);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -68,7 +89,10 @@ main(int argc, char **argv)
 	} else if (argc < 2 || (strcmp(argv[1], "progress") != 0 &&
 	    strcmp(argv[1], "ask") != 0 && strcmp(argv[1], "done") != 0))
 		return run_full(argv);
-	if ((rc = agentcmd_main(argc, argv)) == AGENTCMD_USAGE)
+	if (getenv("SWITCHBOARD_URL") != NULL &&
+	    *getenv("SWITCHBOARD_URL") != '\0')
+		return run_agent_full(argc, argv);
+	if ((rc = agentcmd_main(argc, argv, NULL)) == AGENTCMD_USAGE)
 		return usage();
 	return rc;
 }

@@ -1,4 +1,5 @@
 #include "bot/agentcmd.h"
+#include "bot/agentconn.h"
 #include "bot/cli.h"
 #include "bot/ctl-client.h"
 #include "bot/util.h"
@@ -10,7 +11,7 @@
 
 /* The request for argv, or NULL for a usage error (*bad_text: not UTF-8). */
 static json_t *
-agentcmd_request(int argc, char **argv, const char *token, int *bad_text)
+agentcmd_request(int argc, char **argv, int *bad_text)
 {
 	json_t		*req, *choices;
 	long long	 timeout = 0;
@@ -19,11 +20,11 @@ agentcmd_request(int argc, char **argv, const char *token, int *bad_text)
 
 	*bad_text = 0;
 	if (strcmp(op, "progress") == 0 && argc == 3)
-		req = json_pack("{s:s, s:s, s:s}", "op", "progress", "token",
-		    token, "text", argv[2]);
+		req = json_pack("{s:s, s:s}", "op", "progress", "text",
+		    argv[2]);
 	else if (strcmp(op, "done") == 0 && argc == 3)
-		req = json_pack("{s:s, s:s, s:s}", "op", "done", "token", token,
-		    "summary", argv[2]);
+		req = json_pack("{s:s, s:s}", "op", "done", "summary",
+		    argv[2]);
 	else if (strcmp(op, "ask") == 0) {
 		choices = json_array();
 		for (i = 3; i < argc; i++) {
@@ -39,9 +40,9 @@ agentcmd_request(int argc, char **argv, const char *token, int *bad_text)
 				return NULL;
 			}
 		}
-		req = json_pack("{s:s, s:s, s:s, s:o, s:I}", "op", "ask",
-		    "token", token, "question", argv[2], "choices", choices,
-		    "timeout", (json_int_t)timeout);
+		req = json_pack("{s:s, s:s, s:o, s:I}", "op", "ask",
+		    "question", argv[2], "choices", choices, "timeout",
+		    (json_int_t)timeout);
 	} else
 		return NULL;
 	if (req == NULL)
@@ -50,37 +51,30 @@ agentcmd_request(int argc, char **argv, const char *token, int *bad_text)
 }
 
 int
-agentcmd_main(int argc, char **argv)
+agentcmd_main(int argc, char **argv, const struct agentconn_net *net)
 {
-	const char	*sock = getenv("SWITCHBOARD_SOCKET");
-	const char	*token = getenv("SWITCHBOARD_AGENT_TOKEN");
-	json_t		*req, *reply = NULL;
-	char		*cause = NULL;
-	int		 fd, rc, bad_text;
+	struct agentconn	*ac;
+	json_t			*req, *reply = NULL;
+	char			*cause = NULL;
+	int			 rc, bad_text;
 
 	if (argc < 3)
 		return AGENTCMD_USAGE;
-	if (sock == NULL || token == NULL) {
-		fprintf(stderr, "switchboard agent: SWITCHBOARD_SOCKET and"
-		    " SWITCHBOARD_AGENT_TOKEN are not set (run me from an agent"
-		    " that switchboard started)\n");
+	if ((ac = agentconn_env(net, &cause)) == NULL) {
+		fprintf(stderr, "switchboard agent: %s\n", cause);
+		free(cause);
 		return EXIT_USAGE;
 	}
-	if ((req = agentcmd_request(argc, argv, token, &bad_text)) == NULL) {
+	if ((req = agentcmd_request(argc, argv, &bad_text)) == NULL) {
+		agentconn_free(ac);
 		if (!bad_text)
 			return AGENTCMD_USAGE;
 		fprintf(stderr, "switchboard agent: text must be UTF-8\n");
 		return EXIT_USAGE;
 	}
-	if ((fd = ctl_connect(sock, &cause)) < 0) {
-		fprintf(stderr, "switchboard agent: %s\n", cause);
-		free(cause);
-		json_decref(req);
-		return EXIT_NODAEMON;
-	}
-	rc = ctl_call(fd, req, &reply, -1, &cause);
+	rc = agentconn_call(ac, req, &reply, -1, &cause);
 	json_decref(req);
-	ctl_disconnect(fd);
+	agentconn_free(ac);
 	if (rc == CTL_REFUSED) {
 		/*
 		 * The daemon said no: a settled question, a token it does not

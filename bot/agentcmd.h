@@ -15,10 +15,13 @@
 #define AGENTCMD_USAGE	(-1)
 
 /*
- * argv[0] is "agent" (or the program), argv[1] the op.  Returns an exit
+ * argv[0] is "agent" (or the program), argv[1] the op; net is the TLS
+ * transport for SWITCHBOARD_URL (agentconn.h), NULL in switchboard-agent.
+ * Returns an exit
  * code of cli.h (with a message on stderr where it is not 0), or
  * AGENTCMD_USAGE.
  */
-int	agentcmd_main(int argc, char **argv);
+struct agentconn_net;
+int	agentcmd_main(int argc, char **argv, const struct agentconn_net *);
 
 #endif

@@ -1,5 +1,7 @@
 #include "bot/cli.h"
 #include "bot/agentcmd.h"
+#include "bot/agentconn.h"
+#include "bot/ctl-tls.h"
 #include "bot/ctl-client.h"
 #include "bot/log.h"
 #include "bot/mcp.h"
@@ -340,7 +342,7 @@ cmd_agent(int argc, char **argv)
 
 	if (wants_help(argc, argv))
 		return usage_of("agent", EXIT_OK);
-	if ((rc = agentcmd_main(argc, argv)) == AGENTCMD_USAGE)
+	if ((rc = agentcmd_main(argc, argv, &ctl_tls_net)) == AGENTCMD_USAGE)
 		return usage_of("agent", EXIT_USAGE);
 	return rc;
 }

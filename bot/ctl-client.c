@@ -91,15 +91,30 @@ ctl_wait(int fd, short events, uint64_t deadline)
 	}
 }
 
+static ssize_t
+plain_send(struct ctl_io *io, const void *p, size_t len, short *events)
+{
+	*events = POLLOUT;
+	/* MSG_NOSIGNAL: a CLI that has not ignored SIGPIPE must live. */
+	return send(io->fd, p, len, MSG_NOSIGNAL);
+}
+
+static ssize_t
+plain_recv(struct ctl_io *io, void *p, size_t len, int peek, short *events)
+{
+	*events = POLLIN;
+	return recv(io->fd, p, len, peek ? MSG_PEEK : 0);
+}
+
 static int
-ctl_send_all(int fd, const char *p, size_t len, uint64_t deadline,
+ctl_send_all(struct ctl_io *io, const char *p, size_t len, uint64_t deadline,
     char **cause)
 {
 	ssize_t	 n;
+	short	 events;
 
 	while (len > 0) {
-		/* MSG_NOSIGNAL: a CLI that has not ignored SIGPIPE must live. */
-		n = send(fd, p, len, MSG_NOSIGNAL);
+		n = io->send(io, p, len, &events);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
@@ -108,7 +123,7 @@ ctl_send_all(int fd, const char *p, size_t len, uint64_t deadline,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN) {
-			switch (ctl_wait(fd, POLLOUT, deadline)) {
+			switch (ctl_wait(io->fd, events, deadline)) {
 			case 1:
 				continue;
 			case 0:
@@ -129,20 +144,23 @@ ctl_send_all(int fd, const char *p, size_t len, uint64_t deadline,
 
 /* Reads one line (without its newline) into line. */
 static int
-ctl_read_line(int fd, struct buf *line, uint64_t deadline, char **cause)
+ctl_read_line(struct ctl_io *io, struct buf *line, uint64_t deadline,
+    char **cause)
 {
 	char	 tmp[64 * 1024], *nl;
 	ssize_t	 n;
 	size_t	 take;
+	short	 events;
 
 	buf_reset(line);
 	for (;;) {
-		n = recv(fd, tmp, sizeof tmp, MSG_PEEK);
+		n = io->recv(io, tmp, sizeof tmp, 1, &events);
 		if (n > 0) {
 			nl = memchr(tmp, '\n', (size_t)n);
 			take = nl != NULL ? (size_t)(nl - tmp) + 1 : (size_t)n;
 			/* The bytes are there: this cannot come up short. */
-			if (recv(fd, tmp, take, 0) != (ssize_t)take) {
+			if (io->recv(io, tmp, take, 0, &events) !=
+			    (ssize_t)take) {
 				*cause = xasprintf("recv: %s", strerror(errno));
 				return -1;
 			}
@@ -166,7 +184,7 @@ ctl_read_line(int fd, struct buf *line, uint64_t deadline, char **cause)
 			*cause = xasprintf("recv: %s", strerror(errno));
 			return -1;
 		}
-		switch (ctl_wait(fd, POLLIN, deadline)) {
+		switch (ctl_wait(io->fd, events, deadline)) {
 		case 0:
 			*cause = xstrdup("timed out waiting for the daemon");
 			return -1;
@@ -180,6 +198,16 @@ ctl_read_line(int fd, struct buf *line, uint64_t deadline, char **cause)
 int
 ctl_call(int fd, json_t *request, json_t **reply, int timeout_ms,
     char **cause)
+{
+	struct ctl_io	 io = { .fd = fd, .send = plain_send,
+	    .recv = plain_recv };
+
+	return ctl_call_io(&io, request, reply, timeout_ms, cause);
+}
+
+int
+ctl_call_io(struct ctl_io *io, json_t *request, json_t **reply,
+    int timeout_ms, char **cause)
 {
 	struct buf	 line = { NULL, 0, 0 };
 	json_t		*msg = NULL, *jid;
@@ -208,7 +236,7 @@ ctl_call(int fd, json_t *request, json_t **reply, int timeout_ms,
 	out = xrealloc(out, len + 2);
 	out[len++] = '\n';
 	out[len] = '\0';
-	rv = ctl_send_all(fd, out, len, deadline, cause);
+	rv = ctl_send_all(io, out, len, deadline, cause);
 	free(out);
 	if (rv == -2) {
 		/*
@@ -218,7 +246,7 @@ ctl_call(int fd, json_t *request, json_t **reply, int timeout_ms,
 		 */
 		char	*why = NULL;
 
-		if (ctl_read_line(fd, &line, now_ms() + 1000, &why) == 0 &&
+		if (ctl_read_line(io, &line, now_ms() + 1000, &why) == 0 &&
 		    (msg = json_loadb(line.data, line.len, 0, NULL)) != NULL &&
 		    json_is_false(json_object_get(msg, "ok")) &&
 		    (error = json_string_value(json_object_get(msg,
@@ -237,7 +265,7 @@ ctl_call(int fd, json_t *request, json_t **reply, int timeout_ms,
 		return -1;
 
 	for (;;) {
-		if (ctl_read_line(fd, &line, deadline, cause) != 0) {
+		if (ctl_read_line(io, &line, deadline, cause) != 0) {
 			rv = -1;
 			break;
 		}

@@ -14,6 +14,7 @@
 #define SB_CTL_CLIENT_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 /* ctl_call: the daemon answered "ok":false; cause is its "error" text. */
 #define CTL_REFUSED	(-2)
@@ -37,5 +38,21 @@ int	ctl_call(int fd, json_t *request, json_t **reply, int timeout_ms,
 	    char **cause);
 
 void	ctl_disconnect(int fd);
+
+/*
+ * ctl_call over another transport (bot/ctl-tls.c: TLS to the agent
+ * listener).  fd is non-blocking; send and recv answer like send(2) and
+ * recv(2) (peek: leave the bytes to be read again, as MSG_PEEK), and when
+ * they return -1 with errno EAGAIN, *events says what to poll fd for.
+ */
+struct ctl_io {
+	int	 fd;
+	ssize_t	(*send)(struct ctl_io *, const void *, size_t, short *events);
+	ssize_t	(*recv)(struct ctl_io *, void *, size_t, int peek,
+		    short *events);
+	void	*arg;
+};
+int	ctl_call_io(struct ctl_io *, json_t *request, json_t **reply,
+	    int timeout_ms, char **cause);
 
 #endif

@@ -1,92 +1,20 @@
 #include "bot/ctl.h"
+#include "bot/ctl-int.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/util.h"
 
-#include <sys/file.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/*
- * A peer that sends requests but does not read its replies: past WQ_HIGH
- * bytes queued in libuv we stop reading and parsing its input (the kernel
- * then pushes back on it), and resume below WQ_LOW.  Deferred replies can
- * still pile up while paused; past WQ_LIMIT the peer is dropped.
- */
-#define CTL_WQ_HIGH	(1024 * 1024)
-#define CTL_WQ_LOW	(256 * 1024)
-#define CTL_WQ_LIMIT	(64 * 1024 * 1024)
-
-struct ctl_op {
-	char			*name;
-	ctl_handler		 fn;
-	void			*arg;
-	LIST_ENTRY(ctl_op)	 entry;
-};
-
-struct ctl_conn;
-
-struct ctl_req {
-	struct ctl_conn		*conn;		/* NULL once the peer is gone */
-	json_int_t		 id;
-	char			*op;
-	pid_t			 pid;
-	uid_t			 uid;
-	ctl_gone_cb		 on_gone;
-	void			*gone_arg;
-	TAILQ_ENTRY(ctl_req)	 entry;		/* on conn->pending */
-};
-
-struct ctl_conn {
-	uv_pipe_t		 pipe;		/* data = this */
-	uv_shutdown_t		 shutdown;
-	struct ctl_server	*srv;
-	unsigned		 num;		/* for the log */
-	pid_t			 pid;
-	uid_t			 uid;
-	int64_t			 key;		/* the admit callback's group */
-	struct buf		 in;		/* input not yet parsed */
-	size_t			 scan;		/* in.data[0..scan) holds no '\n' */
-	int			 closing;	/* input over, requests detached */
-	int			 shutting;	/* uv_shutdown in flight */
-	int			 paused;	/* output backlog: input stopped */
-	TAILQ_HEAD(, ctl_req)	 pending;
-	LIST_ENTRY(ctl_conn)	 entry;
-};
-
-struct ctl_server {
-	uv_pipe_t		 listener;	/* data = this */
-	char			*path;		/* NULL until the socket is ours */
-	dev_t			 dev;
-	ino_t			 ino;
-	int			 lockfd;
-	int			 closing;
-	int			 listener_closed;
-	unsigned		 nconns;
-	unsigned		 max_conns;
-	unsigned		 next_num;
-	ctl_admit_fn		 admit;
-	void			*admit_arg;
-	unsigned		 per_key;
-	LIST_HEAD(, ctl_op)	 ops;
-	LIST_HEAD(, ctl_conn)	 conns;
-	/* One read buffer will do: libuv hands each read to us before the next. */
-	char			 rbuf[64 * 1024];
-};
-
-static void	conn_close(struct ctl_conn *, int);
 static void	conn_process(struct ctl_conn *);
+static void	conn_backlog(struct ctl_conn *);
 
-static void
-server_maybe_free(struct ctl_server *srv)
+void
+ctl_server_maybe_free(struct ctl_server *srv)
 {
 	struct ctl_op	*op;
 
@@ -102,18 +30,8 @@ server_maybe_free(struct ctl_server *srv)
 }
 
 static void
-listener_closed(uv_handle_t *h)
+conn_free(struct ctl_conn *c)
 {
-	struct ctl_server	*srv = h->data;
-
-	srv->listener_closed = 1;
-	server_maybe_free(srv);
-}
-
-static void
-conn_closed(uv_handle_t *h)
-{
-	struct ctl_conn		*c = h->data;
 	struct ctl_server	*srv = c->srv;
 
 	log_debug("ctl: connection %u closed", c->num);
@@ -121,7 +39,13 @@ conn_closed(uv_handle_t *h)
 	srv->nconns--;
 	buf_free(&c->in);
 	free(c);
-	server_maybe_free(srv);
+	ctl_server_maybe_free(srv);
+}
+
+static void
+conn_closed(uv_handle_t *h)
+{
+	conn_free(h->data);
 }
 
 static void
@@ -158,16 +82,24 @@ conn_detach(struct ctl_conn *c)
  * stays until libuv's close callback, so callers up the stack may still look
  * at c->closing.
  */
-static void
-conn_close(struct ctl_conn *c, int flush)
+void
+ctl_conn_close(struct ctl_conn *c, int flush)
 {
 	uv_handle_t	*h = (uv_handle_t *)&c->pipe;
 
 	if (!c->closing) {
 		c->closing = 1;
-		if (!uv_is_closing(h))
+		if (c->x == NULL && !uv_is_closing(h))
 			uv_read_stop((uv_stream_t *)&c->pipe);
-		conn_detach(c);		/* may re-enter conn_close */
+		conn_detach(c);		/* may re-enter ctl_conn_close */
+	}
+	if (c->x != NULL) {
+		/* The transport frees c later, through ctl_conn_gone(). */
+		if (!c->xclosed) {
+			c->xclosed = 1;
+			c->x->close(c->xarg, flush);
+		}
+		return;
 	}
 	if (uv_is_closing(h))
 		return;
@@ -182,8 +114,8 @@ conn_close(struct ctl_conn *c, int flush)
 	uv_close(h, conn_closed);
 }
 
-static void
-conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+void
+ctl_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct ctl_conn	*c = h->data;
 
@@ -191,8 +123,8 @@ conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	b->len = sizeof c->srv->rbuf;
 }
 
-static void
-conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+void
+ctl_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct ctl_conn	*c = s->data;
 
@@ -210,11 +142,35 @@ conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		if (c->in.len != 0)
 			log_debug("ctl: connection %u: %zu bytes without "
 			    "newline at EOF dropped", c->num, c->in.len);
-		conn_close(c, 0);
+		ctl_conn_close(c, 0);
 		return;
 	}
 	buf_add(&c->in, b->base, (size_t)n);
 	conn_process(c);
+}
+
+static size_t
+conn_queued(struct ctl_conn *c)
+{
+	if (c->x != NULL)
+		return c->x->queued(c->xarg);
+	return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+}
+
+/* The backlog that paused c's input has drained: take input again. */
+static void
+conn_maybe_resume(struct ctl_conn *c)
+{
+	if (!c->paused || c->closing || conn_queued(c) > CTL_WQ_LOW)
+		return;
+	c->paused = 0;
+	conn_process(c);
+	if (c->closing || c->paused)
+		return;
+	if (c->x != NULL)
+		c->x->pause(c->xarg, 0);
+	else
+		uv_read_start((uv_stream_t *)&c->pipe, ctl_conn_alloc, ctl_conn_read);
 }
 
 static void
@@ -230,16 +186,10 @@ conn_written(uv_write_t *w, int status)
 	if (status < 0) {
 		log_debug("ctl: connection %u: write: %s", c->num,
 		    uv_strerror(status));
-		conn_close(c, 0);
+		ctl_conn_close(c, 0);
 		return;
 	}
-	if (c->paused && !c->closing &&
-	    uv_stream_get_write_queue_size(s) <= CTL_WQ_LOW) {
-		c->paused = 0;
-		conn_process(c);
-		if (!c->closing && !c->paused)
-			uv_read_start(s, conn_alloc, conn_read);
-	}
+	conn_maybe_resume(c);
 }
 
 /* Queues one reply line; reply is stolen. */
@@ -251,7 +201,7 @@ conn_send(struct ctl_conn *c, json_t *reply)
 	uv_buf_t	 b;
 	json_t		*small;
 	char		*line;
-	size_t		 len, queued;
+	size_t		 len;
 	int		 r;
 
 	/* After uv_shutdown libuv refuses writes; nobody would read them. */
@@ -278,6 +228,11 @@ conn_send(struct ctl_conn *c, json_t *reply)
 	line[len++] = '\n';
 	line[len] = '\0';
 
+	if (c->x != NULL) {
+		c->x->send(c->xarg, line, len);
+		conn_backlog(c);
+		return;
+	}
 	w = xcalloc(1, sizeof *w);
 	w->data = line;
 	b = uv_buf_init(line, (unsigned)len);
@@ -286,26 +241,37 @@ conn_send(struct ctl_conn *c, json_t *reply)
 		    uv_strerror(r));
 		free(line);
 		free(w);
-		conn_close(c, 0);
+		ctl_conn_close(c, 0);
 		return;
 	}
-	queued = uv_stream_get_write_queue_size(s);
+	conn_backlog(c);
+}
+
+/* Replies pile up unread: pause input, or drop a peer that reads nothing. */
+static void
+conn_backlog(struct ctl_conn *c)
+{
+	size_t	 queued = conn_queued(c);
+
 	if (queued > CTL_WQ_LIMIT) {
 		log_warnx("ctl: connection %u (pid %d) reads no replies "
 		    "(%zu bytes queued), dropping it", c->num, (int)c->pid,
 		    queued);
-		conn_close(c, 0);
+		ctl_conn_close(c, 0);
 	} else if (queued > CTL_WQ_HIGH && !c->paused && !c->closing) {
 		log_debug("ctl: connection %u: %zu bytes queued, pausing "
 		    "input", c->num, queued);
 		c->paused = 1;
-		uv_read_stop(s);
+		if (c->x != NULL)
+			c->x->pause(c->xarg, 1);
+		else
+			uv_read_stop((uv_stream_t *)&c->pipe);
 	}
 }
 
 /* An error that belongs to no handler: bad line, bad envelope, refusal. */
-static void
-conn_error(struct ctl_conn *c, const json_t *id, const char *text)
+void
+ctl_conn_error(struct ctl_conn *c, const json_t *id, const char *text)
 {
 	conn_send(c, json_pack("{s:i,s:O?,s:b,s:s}", "v", CTL_VERSION,
 	    "id", id, "ok", 0, "error", text));
@@ -340,30 +306,30 @@ conn_line(struct ctl_conn *c, const char *line, size_t len)
 		/* err.text quotes the input, which may hold a token. */
 		log_debug("ctl: connection %u: malformed JSON at column %d",
 		    c->num, err.column);
-		conn_error(c, NULL, "malformed JSON");
+		ctl_conn_error(c, NULL, "malformed JSON");
 		return;
 	}
 	if (!json_is_object(req)) {
-		conn_error(c, NULL, "request is not a JSON object");
+		ctl_conn_error(c, NULL, "request is not a JSON object");
 		goto out;
 	}
 	id = json_object_get(req, "id");
 	if (!json_is_integer(id)) {
-		conn_error(c, NULL, "request has no integer id");
+		ctl_conn_error(c, NULL, "request has no integer id");
 		goto out;
 	}
 	v = json_object_get(req, "v");
 	if (!json_is_integer(v) || json_integer_value(v) != CTL_VERSION) {
-		conn_error(c, id, "unsupported protocol version (want 1)");
+		ctl_conn_error(c, id, "unsupported protocol version (want 1)");
 		goto out;
 	}
 	name = json_object_get(req, "op");
 	if (!json_is_string(name)) {
-		conn_error(c, id, "request has no op");
+		ctl_conn_error(c, id, "request has no op");
 		goto out;
 	}
 	if ((op = op_find(c->srv, json_string_value(name))) == NULL) {
-		conn_error(c, id, "unknown op");
+		ctl_conn_error(c, id, "unknown op");
 		goto out;
 	}
 	log_debug("ctl: connection %u: %s id %lld", c->num, op->name,
@@ -375,6 +341,8 @@ conn_line(struct ctl_conn *c, const char *line, size_t len)
 	r->op = xstrdup(op->name);
 	r->pid = c->pid;
 	r->uid = c->uid;
+	r->key = c->key;
+	r->remote = c->x != NULL;
 	TAILQ_INSERT_TAIL(&c->pending, r, entry);
 	op->fn(r, req, op->arg);	/* may answer, close c, close srv */
 out:
@@ -423,8 +391,8 @@ conn_process(struct ctl_conn *c)
 	    (c->scan == c->in.len || c->scan == 0))) {
 		log_warnx("ctl: connection %u (pid %d): line over %d bytes, "
 		    "closing", c->num, (int)c->pid, CTL_MAX_LINE);
-		conn_error(c, NULL, "line too long");
-		conn_close(c, 1);
+		ctl_conn_error(c, NULL, "line too long");
+		ctl_conn_close(c, 1);
 		return;
 	}
 	/* Do not keep a megabyte per idle connection. */
@@ -444,236 +412,90 @@ ctl_open_conns(struct ctl_server *srv)
 	return n;
 }
 
-static void
-on_connection(uv_stream_t *ls, int status)
+/*
+ * Past CTL_MAX_CONNS, or past per_key in c's group (so one peer cannot take
+ * every connection from the others): c gets an error line and EOF, and 1 is
+ * returned.  Refused connections still closing do not count.
+ */
+int
+ctl_conn_over_limits(struct ctl_conn *c)
 {
-	struct ctl_server	*srv = ls->data;
-	struct ctl_conn		*c;
-	struct ucred		 cred;
-	socklen_t		 credlen = sizeof cred;
-	uv_os_fd_t		 fd;
-	int			 r;
+	struct ctl_server	*srv = c->srv;
+	struct ctl_conn		*o;
+	unsigned		 same = 0;
 
-	if (status < 0) {
-		log_warnx("ctl: %s: accept: %s", srv->path,
-		    uv_strerror(status));
-		return;
+	if (ctl_open_conns(srv) > srv->max_conns) {
+		log_warnx("ctl: %s: %u connections, refusing connection %u",
+		    srv->path, srv->max_conns, c->num);
+		ctl_conn_error(c, NULL, "too many connections");
+		ctl_conn_close(c, 1);
+		return 1;
 	}
+	if (srv->admit == NULL)
+		return 0;
+	LIST_FOREACH(o, &srv->conns, entry)
+		if (o != c && !o->closing && o->key == c->key)
+			same++;
+	if (same >= srv->per_key) {
+		log_warnx("ctl: %s: connection %u: already %u connections in its"
+		    " group %lld, refusing", srv->path, c->num, same,
+		    (long long)c->key);
+		ctl_conn_error(c, NULL, "too many connections");
+		ctl_conn_close(c, 1);
+		return 1;
+	}
+	return 0;
+}
+
+struct ctl_conn *
+ctl_conn_attach(struct ctl_server *srv, const struct ctl_transport *x,
+    void *xarg, int64_t key)
+{
+	struct ctl_conn	*c;
+
+	if (srv->closing)
+		return NULL;
 	c = xcalloc(1, sizeof *c);
 	c->srv = srv;
 	c->num = ++srv->next_num;
 	c->pid = -1;
 	c->uid = (uid_t)-1;
+	c->key = key;
+	c->x = x;
+	c->xarg = xarg;
 	TAILQ_INIT(&c->pending);
-	uv_pipe_init(ls->loop, &c->pipe, 0);
-	c->pipe.data = c;
 	LIST_INSERT_HEAD(&srv->conns, c, entry);
 	srv->nconns++;
-	if ((r = uv_accept(ls, (uv_stream_t *)&c->pipe)) != 0) {
-		log_warnx("ctl: %s: accept: %s", srv->path, uv_strerror(r));
-		conn_close(c, 0);
-		return;
-	}
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0) {
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-	}
-	log_debug("ctl: %s: connection %u from pid %d uid %d", srv->path,
-	    c->num, (int)c->pid, (int)c->uid);
-
-	/* Refused connections still closing do not count. */
-	if (ctl_open_conns(srv) > srv->max_conns) {
-		log_warnx("ctl: %s: %u connections, refusing pid %d",
-		    srv->path, srv->max_conns, (int)c->pid);
-		conn_error(c, NULL, "too many connections");
-		conn_close(c, 1);
-		return;
-	}
-	/* The 0600 mode should make this impossible; check anyway. */
-	if (c->uid != geteuid() && c->uid != 0) {
-		log_warnx("ctl: %s: refusing uid %d", srv->path, (int)c->uid);
-		conn_error(c, NULL, "permission denied");
-		conn_close(c, 1);
-		return;
-	}
-	if (srv->admit != NULL) {
-		struct ctl_conn	*o;
-		unsigned	 same = 0;
-
-		if ((c->key = srv->admit(c->pid, c->uid, srv->admit_arg)) < 0) {
-			log_warnx("ctl: %s: refusing pid %d", srv->path,
-			    (int)c->pid);
-			conn_error(c, NULL, "permission denied");
-			conn_close(c, 1);
-			return;
-		}
-		LIST_FOREACH(o, &srv->conns, entry)
-			if (o != c && !o->closing && o->key == c->key)
-				same++;
-		if (same >= srv->per_key) {
-			log_warnx("ctl: %s: pid %d already has %u connections"
-			    " in its group %lld, refusing", srv->path,
-			    (int)c->pid, same, (long long)c->key);
-			conn_error(c, NULL, "too many connections");
-			conn_close(c, 1);
-			return;
-		}
-	}
-	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
-	    conn_read)) != 0) {
-		log_warnx("ctl: connection %u: read: %s", c->num,
-		    uv_strerror(r));
-		conn_close(c, 0);
-	}
+	log_debug("ctl: connection %u over %s, group %lld", c->num, x->name,
+	    (long long)key);
+	(void)ctl_conn_over_limits(c);	/* if so, close() was called */
+	return c;
 }
 
-/*
- * Is something accepting connections at path?  1 yes, 0 no (stale), -1 we
- * cannot tell (cause set).
- */
-static int
-probe_live(const char *path, char **cause)
+void
+ctl_conn_input(struct ctl_conn *c, const void *data, size_t len)
 {
-	struct sockaddr_un	 sun;
-	int			 fd, live;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1) {
-		*cause = xasprintf("socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
-		live = 1;
-	else if (errno == EAGAIN)	/* backlog full: very much alive */
-		live = 1;
-	else if (errno == ECONNREFUSED || errno == ENOENT)
-		live = 0;
-	else {
-		*cause = xasprintf("connect %s: %s", path, strerror(errno));
-		live = -1;
-	}
-	close(fd);
-	return live;
+	if (c->closing)
+		return;
+	buf_add(&c->in, data, len);
+	conn_process(c);
 }
 
-static void
-server_fail(struct ctl_server *srv)
+void
+ctl_conn_drained(struct ctl_conn *c)
 {
-	srv->closing = 1;
-	if (srv->lockfd != -1)
-		close(srv->lockfd);
-	uv_close((uv_handle_t *)&srv->listener, listener_closed);
+	conn_maybe_resume(c);
 }
 
-struct ctl_server *
-ctl_listen(const char *path, char **cause)
+void
+ctl_conn_gone(struct ctl_conn *c)
 {
-	struct ctl_server	*srv;
-	struct sockaddr_un	 sun;
-	struct stat		 st;
-	char			*lockpath;
-	mode_t			 old;
-	int			 r, lockfd, live;
-
-	if (strlen(path) >= sizeof sun.sun_path) {
-		*cause = xasprintf("socket path too long (max %zu bytes): %s",
-		    sizeof sun.sun_path - 1, path);
-		return NULL;
+	c->xclosed = 1;		/* nothing more goes to the transport */
+	if (!c->closing) {
+		c->closing = 1;
+		conn_detach(c);
 	}
-
-	/*
-	 * The lock closes the race between "nobody listens here" and our
-	 * bind: without it two daemons starting together could each unlink
-	 * the other's fresh socket.
-	 */
-	lockpath = xasprintf("%s.lock", path);
-	lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (lockfd == -1) {
-		*cause = xasprintf("open %s: %s", lockpath, strerror(errno));
-		free(lockpath);
-		return NULL;
-	}
-	if (flock(lockfd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK)
-			*cause = xasprintf("switchboard already running "
-			    "(%s is locked)", lockpath);
-		else
-			*cause = xasprintf("lock %s: %s", lockpath,
-			    strerror(errno));
-		free(lockpath);
-		close(lockfd);
-		return NULL;
-	}
-	free(lockpath);
-
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			*cause = xasprintf("%s exists and is not a socket",
-			    path);
-			close(lockfd);
-			return NULL;
-		}
-		if ((live = probe_live(path, cause)) != 0) {
-			if (live == 1)
-				*cause = xasprintf("switchboard already "
-				    "running (a daemon listens on %s)", path);
-			close(lockfd);
-			return NULL;
-		}
-		if (unlink(path) == -1 && errno != ENOENT) {
-			*cause = xasprintf("remove stale socket %s: %s", path,
-			    strerror(errno));
-			close(lockfd);
-			return NULL;
-		}
-		log_info("ctl: replaced stale socket %s", path);
-	} else if (errno != ENOENT) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		close(lockfd);
-		return NULL;
-	}
-
-	srv = xcalloc(1, sizeof *srv);
-	srv->lockfd = lockfd;
-	srv->max_conns = CTL_MAX_CONNS;
-	LIST_INIT(&srv->ops);
-	LIST_INIT(&srv->conns);
-	uv_pipe_init(loop_uv(), &srv->listener, 0);
-	srv->listener.data = srv;
-
-	/* chmod after bind would leave a window where others may connect. */
-	old = umask(0177);
-	r = uv_pipe_bind(&srv->listener, path);
-	umask(old);
-	if (r != 0) {
-		*cause = xasprintf("bind %s: %s", path, uv_strerror(r));
-		server_fail(srv);
-		return NULL;
-	}
-	srv->path = xstrdup(path);
-	if (chmod(path, 0600) == -1 || stat(path, &st) == -1) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	srv->dev = st.st_dev;
-	srv->ino = st.st_ino;
-	if ((r = uv_listen((uv_stream_t *)&srv->listener, 128,
-	    on_connection)) != 0) {
-		*cause = xasprintf("listen %s: %s", path, uv_strerror(r));
-		goto fail;
-	}
-	log_info("ctl: listening on %s", path);
-	return srv;
-
-fail:
-	unlink(path);
-	server_fail(srv);
-	return NULL;
+	conn_free(c);
 }
 
 void
@@ -703,29 +525,6 @@ ctl_set_admit(struct ctl_server *srv, ctl_admit_fn fn, void *arg,
 	srv->admit = fn;
 	srv->admit_arg = arg;
 	srv->per_key = per_key;
-}
-
-void
-ctl_close(struct ctl_server *srv)
-{
-	struct ctl_conn	*c;
-	struct stat	 st;
-
-	if (srv == NULL || srv->closing)
-		return;
-	srv->closing = 1;
-	log_info("ctl: closing %s", srv->path);
-	/* A successor may already have replaced our file: leave theirs. */
-	if (stat(srv->path, &st) == 0 && st.st_dev == srv->dev &&
-	    st.st_ino == srv->ino)
-		unlink(srv->path);
-	/* Only after the unlink, so a successor never finds our socket. */
-	close(srv->lockfd);
-	srv->lockfd = -1;
-	uv_close((uv_handle_t *)&srv->listener, listener_closed);
-	/* conn_close unlinks nothing from the list: that waits for libuv. */
-	LIST_FOREACH(c, &srv->conns, entry)
-		conn_close(c, 0);
 }
 
 static void
@@ -817,5 +616,11 @@ ctl_req_uid(const struct ctl_req *r)
 int64_t
 ctl_req_key(const struct ctl_req *r)
 {
-	return r->conn != NULL ? r->conn->key : -1;
+	return r->key;
+}
+
+int
+ctl_req_remote(const struct ctl_req *r)
+{
+	return r->remote;
 }

@@ -65,6 +65,42 @@ void		 ctl_set_admit(struct ctl_server *, ctl_admit_fn, void *arg,
 		    unsigned per_key);
 
 /*
+ * Connections of another transport (orchestrator/agentnet.c: TLS for agents
+ * in pods) share a server's ops, limits and framing.  The transport moves
+ * bytes and tells the server what happened; the server calls it back:
+ * send() queues one reply line (line is stolen), queued() says how many
+ * bytes wait unsent, pause() stops (1) or resumes (0) taking input while
+ * the peer does not read its replies, close() ends the connection (flush:
+ * after what is queued) — never re-entrantly: the transport finishes it
+ * from its own callbacks and then calls ctl_conn_gone().
+ */
+struct ctl_conn;
+struct ctl_transport {
+	const char	*name;
+	void		 (*send)(void *arg, char *line, size_t len);
+	size_t		 (*queued)(void *arg);
+	void		 (*pause)(void *arg, int on);
+	void		 (*close)(void *arg, int flush);
+};
+
+/*
+ * A new connection in group key (like an admit key: per_key of them at
+ * once).  Never NULL unless the server is closing; past the limits it is
+ * refused at once (an error line, then close()).
+ */
+struct ctl_conn	*ctl_conn_attach(struct ctl_server *,
+		    const struct ctl_transport *, void *arg, int64_t key);
+/* Bytes from the peer. */
+void		 ctl_conn_input(struct ctl_conn *, const void *, size_t);
+/* Some of the queued bytes went out: input paused for them may resume. */
+void		 ctl_conn_drained(struct ctl_conn *);
+/*
+ * The peer is gone, or close() has finished: pending requests hear of it
+ * and the connection is freed (the transport's arg is never used again).
+ */
+void		 ctl_conn_gone(struct ctl_conn *);
+
+/*
  * Stops listening, unlinks the socket (if it is still ours), releases the
  * lock (the lock file itself stays: unlinking it would let two daemons lock
  * two different files) and closes every connection.  Replies already handed
@@ -98,8 +134,10 @@ const char	*ctl_req_op(const struct ctl_req *);
 json_int_t	 ctl_req_id(const struct ctl_req *);
 /* The peer's credentials (SO_PEERCRED) taken when it connected. */
 pid_t		 ctl_req_pid(const struct ctl_req *);
-/* The group the admit callback put the connection in; -1 if gone. */
-int64_t		 ctl_req_key(const struct ctl_req *);
 uid_t		 ctl_req_uid(const struct ctl_req *);
+/* The group its connection was admitted in (admit key, or attach key). */
+int64_t		 ctl_req_key(const struct ctl_req *);
+/* 1 if it came over another transport (no peer credentials). */
+int		 ctl_req_remote(const struct ctl_req *);
 
 #endif

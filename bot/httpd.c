@@ -661,35 +661,6 @@ metrics_page(const struct httpd_request *req, struct httpd_response *resp,
 	resp->body = metrics_render();
 }
 
-/* "127.0.0.1:8080", ":8080", "[::1]:8080" → host (NULL = any) and port. */
-static int
-parse_listen(const char *listen, char **host, int *port)
-{
-	const char	*colon, *close;
-	long long	 n;
-
-	*host = NULL;
-	if (listen[0] == '[') {
-		if ((close = strchr(listen, ']')) == NULL || close[1] != ':')
-			return -1;
-		*host = xstrndup(listen + 1, close - listen - 1);
-		colon = close + 1;
-	} else {
-		if ((colon = strrchr(listen, ':')) == NULL)
-			return -1;
-		if (colon != listen)
-			*host = xstrndup(listen, colon - listen);
-	}
-	n = parse_uint(colon + 1);
-	if (n < 0 || n > 65535 || (*host != NULL && **host == '\0')) {
-		free(*host);
-		*host = NULL;
-		return -1;
-	}
-	*port = (int)n;
-	return 0;
-}
-
 static void
 vhost_gone(struct lws_vhost *vh, void *arg)
 {
@@ -716,7 +687,7 @@ httpd_start(const char *listen, size_t limit, char **cause)
 		*cause = xasprintf("%s: already listening", listen);
 		return -1;
 	}
-	if (parse_listen(listen, &host, &port) != 0) {
+	if (lws_parse_listen(listen, &host, &port) != 0) {
 		*cause = xasprintf("%s: bad listen address (want host:port)",
 		    listen);
 		return -1;

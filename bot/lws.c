@@ -132,18 +132,58 @@ lws_probe_listen(const char *iface, int port)
 	return xstrdup("cannot listen");
 }
 
+int
+lws_parse_listen(const char *listen, char **host, int *port)
+{
+	const char	*colon, *close;
+	long long	 n;
+
+	*host = NULL;
+	if (listen[0] == '[') {
+		if ((close = strchr(listen, ']')) == NULL || close[1] != ':')
+			return -1;
+		*host = xstrndup(listen + 1, close - listen - 1);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(listen, ':')) == NULL)
+			return -1;
+		if (colon != listen)
+			*host = xstrndup(listen, colon - listen);
+	}
+	n = parse_uint(colon + 1);
+	if (n < 0 || n > 65535 || (*host != NULL && **host == '\0')) {
+		free(*host);
+		*host = NULL;
+		return -1;
+	}
+	*port = (int)n;
+	return 0;
+}
+
+struct lws_vhost *
+lws_listen_vhost_info(struct lws_context_creation_info *info, char **cause)
+{
+	struct lws_vhost	*vh;
+
+	if (lws_ensure() != 0) {
+		*cause = xstrdup("libwebsockets context unavailable");
+		return NULL;
+	}
+	/* Otherwise lws keeps going without the listener it could not bind. */
+	info->options |= LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	vh = lws_create_vhost(ctx, info);
+	if (vh == NULL)
+		*cause = lws_probe_listen(info->iface, info->port);
+	return vh;
+}
+
 struct lws_vhost *
 lws_listen_vhost(const char *name, const char *iface, int port,
     const struct lws_protocols *protocols,
     void (*finalize)(struct lws_vhost *, void *), void *arg, char **cause)
 {
 	struct lws_context_creation_info	 info;
-	struct lws_vhost			*vh;
 
-	if (lws_ensure() != 0) {
-		*cause = xstrdup("libwebsockets context unavailable");
-		return NULL;
-	}
 	memset(&info, 0, sizeof info);
 	info.vhost_name = name;
 	info.iface = iface;
@@ -151,12 +191,7 @@ lws_listen_vhost(const char *name, const char *iface, int port,
 	info.protocols = protocols;
 	info.finalize = finalize;
 	info.finalize_arg = arg;
-	/* Otherwise lws keeps going without the listener it could not bind. */
-	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-	vh = lws_create_vhost(ctx, &info);
-	if (vh == NULL)
-		*cause = lws_probe_listen(iface, port);
-	return vh;
+	return lws_listen_vhost_info(&info, cause);
 }
 
 static void

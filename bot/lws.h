@@ -31,6 +31,12 @@ struct lws_vhost	*lws_client_vhost(const struct lws_protocols *);
 struct lws_context	*lws_the_context(void);
 
 /*
+ * "127.0.0.1:8080", ":8080", "[::1]:8080" → host (NULL = any, else
+ * malloc'd) and port; -1 when it is none of these.
+ */
+int			 lws_parse_listen(const char *, char **host, int *port);
+
+/*
  * A listening vhost on iface (NULL = any) and port (0 = ephemeral) serving
  * protocols.  finalize(arg) runs when lws frees the vhost (after
  * lws_vhost_destroy() or at shutdown).  NULL with *cause on failure.
@@ -39,6 +45,13 @@ struct lws_vhost	*lws_listen_vhost(const char *name, const char *iface,
 			    int port, const struct lws_protocols *,
 			    void (*finalize)(struct lws_vhost *, void *),
 			    void *arg, char **cause);
+
+/*
+ * The same from a filled-in info (TLS, raw sockets: orchestrator/agentnet.c);
+ * FAIL_UPON_UNABLE_TO_BIND is added to its options.
+ */
+struct lws_vhost	*lws_listen_vhost_info(struct lws_context_creation_info *,
+			    char **cause);
 
 /*
  * Starts destroying the context: every connection is closed now (their

@@ -1,6 +1,8 @@
 #include "bot/mcp.h"
 #include "bot/cli.h"
+#include "bot/agentconn.h"
 #include "bot/ctl-client.h"
+#include "bot/ctl-tls.h"
 #include "bot/util.h"
 
 #include <stdio.h>
@@ -355,41 +357,24 @@ mcp_handle(struct mcp *m, const char *line, size_t len)
 	return out;
 }
 
-/* ---- the agent socket backend ------------------------------------------- */
-
-struct sock {
-	const char	*path;
-	const char	*token;
-	int		 fd;
-};
+/* ---- the agent socket (or listener) backend ----------------------------- */
 
 static int
-sock_call(void *arg, json_t *req, json_t **reply, char **cause)
+daemon_call(void *arg, json_t *req, json_t **reply, char **cause)
 {
-	struct sock	*s = arg;
 	const char	*op = json_string_value(json_object_get(req, "op"));
-	int		 rc, timeout;
 
-	if (s->fd < 0 && (s->fd = ctl_connect(s->path, cause)) < 0)
-		return -1;
-	json_object_set_new(req, "token", json_string(s->token));
 	/* Questions wait for a person; everything else is quick. */
-	timeout = strcmp(op, "ask") == 0 || strcmp(op, "approve") == 0 ? -1 :
-	    30000;
-	rc = ctl_call(s->fd, req, reply, timeout, cause);
-	if (rc == -1) {
-		ctl_disconnect(s->fd);	/* unknown state: start afresh */
-		s->fd = -1;
-	}
-	return rc;
+	return agentconn_call(arg, req, reply, strcmp(op, "ask") == 0 ||
+	    strcmp(op, "approve") == 0 ? -1 : 30000, cause);
 }
 
 int
 mcp_main(int argc, char **argv)
 {
-	struct sock	 s = { .fd = -1 };
+	struct agentconn *ac;
 	struct mcp	*m;
-	char		*line = NULL, *out;
+	char		*line = NULL, *out, *cause = NULL;
 	size_t		 cap = 0;
 	ssize_t		 n;
 
@@ -400,15 +385,12 @@ mcp_main(int argc, char **argv)
 		return strcmp(argv[1], "--help") == 0 ||
 		    strcmp(argv[1], "-h") == 0 ? EXIT_OK : EXIT_USAGE;
 	}
-	s.path = getenv("SWITCHBOARD_SOCKET");
-	s.token = getenv("SWITCHBOARD_AGENT_TOKEN");
-	if (s.path == NULL || s.token == NULL) {
-		fprintf(stderr, "switchboard mcp: SWITCHBOARD_SOCKET and"
-		    " SWITCHBOARD_AGENT_TOKEN are not set (the MCP config"
-		    " switchboard writes sets them)\n");
+	if ((ac = agentconn_env(&ctl_tls_net, &cause)) == NULL) {
+		fprintf(stderr, "switchboard mcp: %s\n", cause);
+		free(cause);
 		return EXIT_USAGE;
 	}
-	m = mcp_new(sock_call, &s);
+	m = mcp_new(daemon_call, ac);
 	mcp_enable_approve(m, getenv("SWITCHBOARD_MCP_APPROVE") != NULL &&
 	    strcmp(getenv("SWITCHBOARD_MCP_APPROVE"), "1") == 0);
 	while ((n = getline(&line, &cap, stdin)) != -1) {
@@ -426,7 +408,6 @@ mcp_main(int argc, char **argv)
 	}
 	free(line);
 	mcp_free(m);
-	if (s.fd >= 0)
-		ctl_disconnect(s.fd);
+	agentconn_free(ac);
 	return EXIT_OK;
 }

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "orchestrator/agent.h"
 #include "orchestrator/driver.h"
+#include "orchestrator/agentnet.h"
 #include "orchestrator/agentsock.h"
 #include "orchestrator/brain.h"
 #include "orchestrator/chat.h"
@@ -485,7 +486,8 @@ close_all(void)
 	if (sv.ctl != NULL)
 		ctl_close(sv.ctl);
 	if (sv.agents != NULL)
-		ctl_close(sv.agents);
+		ctl_close(sv.agents);	/* its TLS connections too */
+	agentnet_stop();
 	sv.ctl = sv.agents = NULL;
 	agent_kill_survivors();
 	brain_shutdown();	/* cancels model calls before http goes */
@@ -735,6 +737,11 @@ serve_main(const char *config_path)
 	ctl_on(sv.ctl, "status", ctl_status, NULL);
 	ctl_on(sv.ctl, "cancel", ctl_cancel, NULL);
 	agentsock_init(sv.agents);
+	if (*sv.cfg->agent_listener.listen != '\0' &&
+	    agentnet_start(sv.agents, sv.cfg->agent_listener.listen,
+	    sv.cfg->agent_listener.cert, sv.cfg->agent_listener.key,
+	    &cause) != 0)
+		goto fail;
 
 	if (*sv.cfg->http_listen != '\0' &&
 	    httpd_start(sv.cfg->http_listen, sv.cfg->http_max_body,

@@ -100,6 +100,19 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE agents ADD COLUMN term_signal INTEGER;"
 	"ALTER TABLE agents ADD COLUMN cost_usd REAL;",
+	/*
+	 * 7: flat at scale (bench/scale, 100,000 agents): lookups that
+	 * scanned a table growing with history.  A message by its platform id
+	 * (every event in a thread we do not know yet: is it a root we
+	 * posted?), an agent's questions (web pages), the open questions
+	 * (start, /metrics), an agent's merges (`merge #N`) and the unfinished
+	 * ones (start).
+	 */
+	"CREATE INDEX messages_ref ON messages(platform_ref);"
+	"CREATE INDEX questions_agent ON questions(agent_id, id);"
+	"CREATE INDEX questions_status ON questions(status);"
+	"CREATE INDEX merges_agent ON merges(agent_id, id);"
+	"CREATE INDEX merges_status ON merges(status);",
 };
 
 #define STMT_BUCKETS	64
@@ -116,6 +129,17 @@ static struct cached_stmt	*stmt_cache[STMT_BUCKETS];
 static int			 tx_depth;
 /* A nested rollback already rolled back the outermost transaction. */
 static int			 tx_doomed;
+
+/* store_hook(): what the outermost transaction's end runs. */
+struct tx_hook {
+	void		(*commit)(void *);
+	void		(*rollback)(void *);
+	void		*arg;
+};
+static struct tx_hook		*hooks;
+static size_t			 nhooks, hooks_cap;
+
+static void	run_hooks(int);
 
 static int
 mkdir_p(const char *path, char **cause)
@@ -319,6 +343,7 @@ store_close(void)
 	}
 	tx_depth = 0;
 	tx_doomed = 0;
+	run_hooks(0);
 	for (i = 0; i < nitems(stmt_cache); i++) {
 		while ((c = stmt_cache[i]) != NULL) {
 			stmt_cache[i] = c->next;
@@ -416,6 +441,52 @@ store_exec(const char *sql)
 	return 0;
 }
 
+void
+store_hook(void (*commit)(void *), void (*rollback)(void *), void *arg)
+{
+	if (tx_depth == 0) {
+		if (commit != NULL)
+			commit(arg);
+		return;
+	}
+	if (nhooks == hooks_cap) {
+		hooks_cap = hooks_cap ? hooks_cap * 2 : 16;
+		hooks = xrealloc(hooks, hooks_cap * sizeof *hooks);
+	}
+	hooks[nhooks].commit = commit;
+	hooks[nhooks].rollback = rollback;
+	hooks[nhooks].arg = arg;
+	nhooks++;
+}
+
+int
+store_in_transaction(void)
+{
+	return tx_depth > 0;
+}
+
+/*
+ * The outermost transaction ended (tx_depth is 0 again): commit hooks in
+ * order, or rollback hooks newest first.  Taken off the list before they
+ * run, since a hook may start transactions (and hooks) of its own.
+ */
+static void
+run_hooks(int committed)
+{
+	struct tx_hook	*list = hooks;
+	size_t		 n = nhooks, i;
+
+	hooks = NULL;
+	nhooks = hooks_cap = 0;
+	for (i = 0; i < n; i++) {
+		if (committed && list[i].commit != NULL)
+			list[i].commit(list[i].arg);
+		else if (!committed && list[n - 1 - i].rollback != NULL)
+			list[n - 1 - i].rollback(list[n - 1 - i].arg);
+	}
+	free(list);
+}
+
 /*
  * BEGIN, COMMIT and ROLLBACK run per event, several times: as cached
  * statements they are not parsed again each time (sqlite3_exec was ~5 % of
@@ -510,6 +581,7 @@ store_commit(void)
 	if (tx_doomed) {
 		tx_doomed = 0;
 		tx_end();
+		run_hooks(0);
 		return -1;
 	}
 	if (tx_exec("COMMIT") == -1) {
@@ -517,9 +589,11 @@ store_commit(void)
 		if (!sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		tx_end();
+		run_hooks(0);
 		return -1;
 	}
 	tx_end();
+	run_hooks(1);
 	return 0;
 }
 
@@ -544,6 +618,7 @@ store_rollback(void)
 	if (--tx_depth == 0) {
 		tx_doomed = 0;
 		tx_end();
+		run_hooks(0);
 	}
 }
 

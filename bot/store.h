@@ -51,6 +51,18 @@ int		 store_commit(void);
 int		 store_begin_lazy(void);
 void		 store_rollback(void);
 
+/*
+ * What must not outlive its transaction: in-memory state and side effects
+ * (a process spawned, a timer started, a signal sent) of work whose rows
+ * may yet be rolled back.  commit(arg) runs after the outermost transaction
+ * commits; rollback(arg) instead, newest first, when it is abandoned (a
+ * failed COMMIT too).  Each at most once; either may be NULL.  Outside a
+ * transaction commit runs at once.
+ */
+void		 store_hook(void (*commit)(void *), void (*rollback)(void *),
+		    void *arg);
+int		 store_in_transaction(void);
+
 /* Key/value (sync tokens, device ids).  get returns malloc'd or NULL. */
 char		*store_kv_get(const char *key);
 int		 store_kv_set(const char *key, const char *value);

@@ -125,6 +125,34 @@ check_log_dir(const struct config *c, struct schema_errors *errs,
 	free(copy);
 }
 
+/*
+ * The command driver refuses a task that starts with '-' where it would
+ * begin an argument not after "--" (orchestrator/driver-command.c): say so
+ * before someone's task is refused.
+ */
+static void
+task_option_warning(config_t *cf, struct schema_errors *warns, size_t i,
+    const struct cfg_agent *a)
+{
+	size_t	 k;
+
+	if (strcmp(a->driver, "command") != 0)
+		return;
+	for (k = 0; k < a->ncommand; k++) {
+		if (strcmp(a->command[k], "--") == 0)
+			return;
+		if (strncmp(a->command[k], "{task}", 6) == 0)
+			break;
+	}
+	if (k == a->ncommand)
+		return;
+	schema_error(warns, elem_member(cf, "agents", i, "command"),
+	    "warning: agents.[%zu].command: agent '%s': \"%s\" can start with"
+	    " '-', where the program would read it as an option, so tasks"
+	    " that start with '-' are refused; put \"--\" before it if the"
+	    " program accepts that", i, a->name, a->command[k]);
+}
+
 int
 config_check(const struct config *c, char **errors, char **warnings)
 {
@@ -158,6 +186,7 @@ config_check(const struct config *c, char **errors, char **warnings)
 			prog = a->driver;	/* the driver's default */
 		else
 			continue;	/* load already refused it */
+		task_option_warning(&cf, &warns, i, a);
 		why = NULL;
 		if (program_found(prog, &why) != 0) {
 			schema_error(&errs, elem_member(&cf, "agents", i,
@@ -191,6 +220,16 @@ config_check(const struct config *c, char **errors, char **warnings)
 		    "enabled; this route is never used", i,
 		    c->routes[i].adapter);
 	}
+
+	/* A pod talks back only through the agent listener. */
+	for (i = 0; i < c->nagents; i++)
+		if (c->agents[i].kube != NULL &&
+		    c->agents[i].kube->agent_url == NULL)
+			schema_error(&warns, config_setting_get_elem(
+			    config_lookup(&cf, "agents"), (unsigned)i),
+			    "warning: agents.[%zu]: runner \"kubernetes\" but"
+			    " no agent_listener.url: its pods cannot ask,"
+			    " report progress or get approvals", i);
 
 	check_log_dir(c, &errs, config_lookup(&cf, "log.file"));
 

@@ -309,6 +309,7 @@ load_repo_results(struct load *ld, const config_setting_t *item, int i,
 	}
 	r->check_timeout = (int)get_int(item, p, "check_timeout");
 	r->merge_push = get_bool(item, p, "merge_push");
+	r->warm = (int)get_int(item, p, "warm");
 	gp = xasprintf("repos.[%d]", i);
 	r->push_token = resolve_secret(ld, item, gp, "push.token");
 	if (find(item, "forge") != NULL) {
@@ -399,6 +400,8 @@ load_agent_runner(struct load *ld, const config_setting_t *item, int i,
 	    &k->ntolerations);
 	k->image_pull_secrets = get_strings(find(item,
 	    "kubernetes.image_pull_secrets"), &k->nimage_pull_secrets);
+	k->git_image = dup_str(item, p, "kubernetes.git_image");
+	k->git_secret = dup_str(item, p, "kubernetes.git_secret");
 	if (k->image == NULL)
 		schema_error(&ld->errs, item, "agents.[%d].kubernetes.image: "
 		    "runner \"kubernetes\" needs an image", i);
@@ -422,6 +425,11 @@ cfg_kube_free(struct cfg_kube *k)
 	strings_free(k->tolerations);
 	strings_free(k->image_pull_secrets);
 	free(k->kubeconfig);
+	free(k->git_image);
+	free(k->git_secret);
+	free(k->daemon_id);
+	free(k->agent_url);
+	free(k->agent_ca);
 	free(k);
 }
 
@@ -903,6 +911,38 @@ load_web(struct load *ld, struct config *c)
 		    c->http_listen, p);
 }
 
+static void
+load_agent_listener(struct load *ld, struct config *c)
+{
+	const char		*p = "agent_listener";
+	const config_setting_t	*g = config_lookup(&ld->cf, p);
+	struct cfg_kube		*k;
+	size_t			 i;
+
+	c->agent_listener.listen = dup_str(g, p, "listen");
+	c->agent_listener.url = dup_str(g, p, "url");
+	c->agent_listener.cert_ref = dup_str(g, p, "cert");
+	c->agent_listener.key_ref = dup_str(g, p, "key");
+	c->agent_listener.ca_ref = dup_str(g, p, "ca");
+	if (*c->agent_listener.listen != '\0') {
+		require(ld, g, p, "cert", "with listen");
+		require(ld, g, p, "key", "with listen");
+		c->agent_listener.cert = resolve_secret(ld, g, p, "cert");
+		c->agent_listener.key = resolve_secret(ld, g, p, "key");
+	}
+	c->agent_listener.ca = resolve_secret(ld, g, p, "ca");
+	if (c->agent_listener.ca == NULL && c->agent_listener.cert != NULL)
+		c->agent_listener.ca = xstrdup(c->agent_listener.cert);
+	for (i = 0; i < c->nagents; i++) {
+		if ((k = c->agents[i].kube) == NULL)
+			continue;
+		if (c->agent_listener.url != NULL)
+			k->agent_url = xstrdup(c->agent_listener.url);
+		if (c->agent_listener.ca != NULL)
+			k->agent_ca = xstrdup(c->agent_listener.ca);
+	}
+}
+
 static struct config *
 load_config(struct load *ld)
 {
@@ -942,6 +982,8 @@ load_config(struct load *ld)
 	c->limits.kill_grace = get_int(root, "", "limits.kill_grace");
 	c->limits.output_tail = get_int(root, "", "limits.output_tail");
 	c->limits.keep_ended = get_int(root, "", "limits.keep_ended");
+	c->limits.keep_conversations = get_int(root, "",
+	    "limits.keep_conversations");
 	c->limits.log_size = get_int(root, "", "limits.log_size");
 	c->git.name = dup_str(root, "", "git.name");
 	c->git.email = dup_str(root, "", "git.email");
@@ -949,10 +991,16 @@ load_config(struct load *ld)
 	c->render.card_interval_ms = get_int(root, "", "render.card_interval_ms");
 	if ((v = get_str(root, "", "cluster.kubeconfig")) != NULL)
 		c->cluster.kubeconfig = resolve_path(ld, v);
-	for (size_t i = 0; i < c->nagents; i++)
+	c->cluster.daemon_id = dup_str(root, "", "cluster.daemon_id");
+	for (size_t i = 0; i < c->nagents; i++) {
 		if (c->agents[i].kube != NULL && c->cluster.kubeconfig != NULL)
 			c->agents[i].kube->kubeconfig =
 			    xstrdup(c->cluster.kubeconfig);
+		if (c->agents[i].kube != NULL && c->cluster.daemon_id != NULL)
+			c->agents[i].kube->daemon_id =
+			    xstrdup(c->cluster.daemon_id);
+	}
+	load_agent_listener(ld, c);
 	return c;
 }
 
@@ -1021,6 +1069,15 @@ config_free(struct config *c)
 		return;
 	free(c->path);
 	free(c->cluster.kubeconfig);
+	free(c->cluster.daemon_id);
+	free(c->agent_listener.listen);
+	free(c->agent_listener.url);
+	secret_free(c->agent_listener.cert);
+	secret_free(c->agent_listener.key);
+	free(c->agent_listener.ca);
+	free(c->agent_listener.cert_ref);
+	free(c->agent_listener.key_ref);
+	free(c->agent_listener.ca_ref);
 	free(c->state_dir);
 	free(c->http_listen);
 	free(c->log_level);
@@ -1303,6 +1360,11 @@ config_reload_diff(const struct config *o, const struct config *n)
 	note(&b, differ(o->state_dir, n->state_dir), "state_dir");
 	note(&b, differ(o->http_listen, n->http_listen), "http.listen");
 	note(&b, o->http_max_body != n->http_max_body, "http.max_body");
+	note(&b, differ(o->agent_listener.listen, n->agent_listener.listen),
+	    "agent_listener.listen");
+	note(&b, differ(o->agent_listener.cert, n->agent_listener.cert) ||
+	    differ(o->agent_listener.key, n->agent_listener.key),
+	    "agent_listener.cert/key");
 	note(&b, o->log_json != n->log_json, "log.json");
 	note(&b, differ(o->log_file, n->log_file), "log.file");
 	note(&b, o->console.enabled != n->console.enabled,
@@ -1360,6 +1422,9 @@ config_keep_restart_keys(struct config *o, struct config *n)
 	SWAP(o->state_dir, n->state_dir);
 	SWAP(o->http_listen, n->http_listen);
 	SWAP(o->http_max_body, n->http_max_body);
+	SWAP(o->agent_listener.listen, n->agent_listener.listen);
+	SWAP(o->agent_listener.cert, n->agent_listener.cert);
+	SWAP(o->agent_listener.key, n->agent_listener.key);
 	SWAP(o->log_json, n->log_json);
 	SWAP(o->log_file, n->log_file);
 	SWAP(o->console, n->console);

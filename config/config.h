@@ -29,6 +29,7 @@ struct cfg_repo {
 	size_t	  ncheck;
 	int	 check_timeout;	/* seconds */
 	int	 merge_push;	/* push base after a merge */
+	int	 warm;		/* warm worktrees kept (worktree_warm_add) */
 	struct {
 		char	*kind;		/* "github", or NULL = no forge */
 		char	*repo;		/* "owner/name" */
@@ -52,6 +53,11 @@ struct cfg_kube {
 	char	**image_pull_secrets;
 	size_t	  nimage_pull_secrets;
 	char	 *kubeconfig;		/* cluster.kubeconfig; NULL = in-cluster */
+	char	 *git_image;		/* clone container; NULL = image */
+	char	 *git_secret;		/* git credentials Secret, or NULL */
+	char	 *daemon_id;		/* cluster.daemon_id, or NULL */
+	/* agent_listener.url and its CA (PEM), for the pod; NULL = unset. */
+	char	 *agent_url, *agent_ca;
 };
 
 struct cfg_agent {
@@ -160,6 +166,15 @@ struct config {
 	size_t			 http_max_body;
 	int			 http_health_grace;	/* seconds */
 
+	/* Agents elsewhere talk back over TLS (orchestrator/agentnet.h). */
+	struct {
+		char		*listen;	/* "" = no listener */
+		char		*cert, *key;	/* PEM, resolved with listen */
+		char		*ca;		/* PEM agents trust: ca or cert */
+		char		*url;		/* tls://HOST:PORT, or NULL */
+		char		*cert_ref, *key_ref, *ca_ref;	/* as written */
+	} agent_listener;
+
 	char			*log_level;
 	int			 log_json;
 	char			*log_file;	/* NULL = stderr */
@@ -220,6 +235,7 @@ struct config {
 		int		 kill_grace;		/* seconds SIGTERM → SIGKILL */
 		int		 output_tail;		/* bytes of output kept per agent */
 		int		 keep_ended;		/* seconds an ended agent stays loaded */
+		int		 keep_conversations;	/* unreferenced ones cached */
 		int		 log_size;		/* bytes of logs kept per agent */
 	} limits;
 	struct {
@@ -233,6 +249,7 @@ struct config {
 	/* The cluster of kubernetes-run agents (orchestrator/k8s.h). */
 	struct {
 		char		*kubeconfig;	/* NULL = in-cluster */
+		char		*daemon_id;	/* NULL = none */
 	} cluster;
 };
 

@@ -36,6 +36,27 @@ check_kube_pair(const char *v, char **why)
 	return 0;
 }
 
+/* A DNS label part: in branch, pod and label names alike. */
+static int
+check_daemon_id(const char *v, char **why)
+{
+	size_t	 i, n = strlen(v);
+
+	if (n == 0 || n > 20 || v[0] < 'a' || v[0] > 'z' || v[n - 1] == '-') {
+		*why = xasprintf("\"%s\" is not 1-20 of a-z, 0-9 and '-', "
+		    "starting with a letter", v);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' &&
+		    v[i] <= '9') || v[i] == '-')) {
+			*why = xasprintf("\"%s\" is not 1-20 of a-z, 0-9 and "
+			    "'-', starting with a letter", v);
+			return -1;
+		}
+	return 0;
+}
+
 static int
 check_kube_toleration(const char *v, char **why)
 {
@@ -111,6 +132,20 @@ check_listen(const char *v, char **why)
 		return -1;
 	}
 	return 0;
+}
+
+/* What an agent dials: "tls://HOST:PORT". */
+static int
+check_agent_url(const char *v, char **why)
+{
+	const char	*colon;
+
+	if (strncmp(v, "tls://", 6) == 0 && v[6] != '\0' && v[6] != ':' &&
+	    (colon = strrchr(v + 6, ':')) != NULL &&
+	    parse_uint(colon + 1) > 0 && parse_uint(colon + 1) <= 65535)
+		return 0;
+	*why = xasprintf("\"%s\" is not tls://HOST:PORT", v);
+	return -1;
 }
 
 /* A route path: "/hooks/github".  No query, no spaces (httpd matches exactly). */
@@ -213,6 +248,26 @@ const struct schema_key schema_keys[] = {
 	  .help = "Seconds an enabled adapter may be disconnected (reconnecting, "
 	  "stopped) before GET /healthz answers 503." },
 
+	{ .path = "agent_listener", .type = SCHEMA_GROUP,
+	  .help = "The agent protocol over TLS, for agents that do not run on "
+	  "this host (kubernetes pods)." },
+	{ .path = "agent_listener.listen", .type = SCHEMA_STRING, .def = "",
+	  .check = check_listen,
+	  .help = "HOST:PORT to listen on; \"\" = no listener." },
+	{ .path = "agent_listener.cert", .type = SCHEMA_SECRET,
+	  .help = "The listener's certificate chain, PEM, leaf first; required "
+	  "with listen." },
+	{ .path = "agent_listener.key", .type = SCHEMA_SECRET,
+	  .help = "The certificate's private key, PEM; required with listen." },
+	{ .path = "agent_listener.ca", .type = SCHEMA_SECRET,
+	  .help = "PEM certificate(s) agents verify the listener with, given to "
+	  "each pod in its secret; unset = cert itself." },
+	{ .path = "agent_listener.url", .type = SCHEMA_STRING,
+	  .check = check_agent_url,
+	  .help = "tls://HOST:PORT at which pods reach the listener (e.g. a "
+	  "Service's DNS name); given to them as SWITCHBOARD_URL.  Unset = "
+	  "pods cannot talk back." },
+
 	{ .path = "log", .type = SCHEMA_GROUP, .help = "Logging." },
 	{ .path = "log.level", .type = SCHEMA_STRING, .def = "info",
 	  .values = levels, .help = "Least severe level written." },
@@ -265,6 +320,10 @@ const struct schema_key schema_keys[] = {
 	  .help = "Seconds the check may take; over it the merge fails." },
 	{ .path = "repos.[].merge_push", .type = SCHEMA_BOOL, .def = "false",
 	  .help = "After a merge, push the base branch to the remote." },
+	{ .path = "repos.[].warm", .type = SCHEMA_INT, .def = "1",
+	  .min = 0, .max = 16,
+	  .help = "Worktrees of the base kept checked out ahead of need, so a "
+	  "new agent starts without waiting for a checkout; 0 = none." },
 	{ .path = "repos.[].forge", .type = SCHEMA_GROUP,
 	  .help = "Where `pr #N` opens pull requests." },
 	{ .path = "repos.[].forge.kind", .type = SCHEMA_STRING,
@@ -582,6 +641,11 @@ const struct schema_key schema_keys[] = {
 	  .min = 0, .max = 86400,
 	  .help = "Seconds an ended agent stays in memory; after that it is"
 	  " loaded from the state database when a command names it." },
+	{ .path = "limits.keep_conversations", .type = SCHEMA_INT, .def = "1000",
+	  .min = 0, .max = 10000000,
+	  .help = "Conversations kept in memory beyond those with an agent in"
+	  " memory (least recently used leave first); the others are loaded"
+	  " from the state database when their thread speaks." },
 
 	{ .path = "git", .type = SCHEMA_GROUP, .help = "Commits and worktrees." },
 	{ .path = "git.name", .type = SCHEMA_STRING, .def = "Switchboard",
@@ -642,6 +706,16 @@ const struct schema_key schema_keys[] = {
 	  "\"key:Effect\" (operator Exists)." },
 	{ .path = "agents.[].kubernetes.image_pull_secrets", .type =
 	  SCHEMA_STRINGS, .help = "Names of image pull secrets." },
+	{ .path = "agents.[].kubernetes.git_image", .type = SCHEMA_STRING,
+	  .help = "Image of the pod's init container that clones the agent's "
+	  "branch from the repo's remote (it needs sh and git); unset = the "
+	  "agent image." },
+	{ .path = "agents.[].kubernetes.git_secret", .type = SCHEMA_STRING,
+	  .help = "Name of a Secret in the namespace with the git credentials "
+	  "the pod clones and pushes with: keys username and password "
+	  "(kubernetes.io/basic-auth, HTTPS) or ssh-privatekey and optionally "
+	  "known_hosts (kubernetes.io/ssh-auth).  Mounted as files, never in "
+	  "the pod spec; unset = an open remote." },
 
 	{ .path = "cluster", .type = SCHEMA_GROUP,
 	  .help = "The Kubernetes cluster of kubernetes-run agents." },
@@ -649,6 +723,13 @@ const struct schema_key schema_keys[] = {
 	  .help = "A kubeconfig file (its current context; token or client "
 	  "certificate, no exec plugins); unset = in-cluster (the service "
 	  "account's token and CA, KUBERNETES_SERVICE_HOST/PORT)." },
+	{ .path = "cluster.daemon_id", .type = SCHEMA_STRING,
+	  .check = check_daemon_id,
+	  .help = "This daemon's name among daemons sharing a repository, its "
+	  "remote or a namespace (agent ids restart at 1 per state dir): in "
+	  "its agents' branches (sb/ID-N-slug), local worktrees (sb-ID-N), "
+	  "pod names and the label switchboard.dev/daemon; the start-up "
+	  "sweeps touch only its own.  1-20 of a-z, 0-9 and '-'." },
 };
 
 const size_t schema_nkeys = nitems(schema_keys);

@@ -6,6 +6,8 @@
  *                    and diff lines
  *   agent-restart.c  across restarts: configure, load on demand, recover,
  *                    shutdown, the retention sweep
+ *   agent-tx.c       undoing an agent's in-memory changes when the
+ *                    transaction that made them does not commit
  *
  * Where a turn runs (worktree, process) is the runner's (runner.h).
  */
@@ -109,6 +111,31 @@ void		 agent_free_timers(struct agent *);
 void		 agent_metrics_init(void);
 /* Takes it out of the id table and the list (the caller drops the list's ref). */
 void		 agent_unlink(struct agent *);
+
+/* What a re-attached run needs: its hooks, the workspace request. */
+void		 agent_run_hooks(struct agent *, struct run_hooks *);
+void		 agent_ws_req(struct agent *, struct ws_req *, char **message);
+/* Its turn's timeout (or wall budget) fires in seconds. */
+void		 agent_arm_timeout(struct agent *, int seconds);
+
+/* schedule() on the next loop turn (after a rollback's hooks, say). */
+void		 agent_schedule_soon(void);
+/* store_hook() rollback/commit that only drops the hook's reference. */
+void		 agent_unref_hook(void *);
+
+/*
+ * agent-tx.c: what an agent does in memory inside a transaction (the work
+ * of an inbound event) is undone when that transaction does not commit,
+ * and what it does outside (a line on a child's stdin) waits for the
+ * commit.  Outside a transaction they do what they say at once.
+ */
+/* a was just made (agent_start): dropped entirely on rollback. */
+void		 agent_tx_started(struct agent *);
+/* A follow-up was just appended to a->followups: removed on rollback (and
+ * if it started a new turn of an ended agent, that turn is undone too). */
+void		 agent_tx_followup(struct agent *);
+/* text goes to the running child's stdin after the commit. */
+void		 agent_tx_write(struct agent *, const char *text);
 
 /* Wall clock in ms (elapsed across restarts; now_ms() is monotonic). */
 int64_t		 agent_wall_ms(void);

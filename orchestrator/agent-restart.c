@@ -10,6 +10,7 @@
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
+#include "orchestrator/warm.h"
 #include "orchestrator/worktree.h"
 #include "config/config.h"
 #include "bot/log.h"
@@ -105,7 +106,8 @@ agent_load(int64_t id)
 	a->ended_ms = now_ms();	/* unloaded again once idle that long */
 	sqlite3_reset(st);
 	load_tail(a);
-	if (a->worktree != NULL && access(a->worktree, F_OK) == -1) {
+	if (a->worktree != NULL && !a->runner->remote_workspace &&
+	    access(a->worktree, F_OK) == -1) {
 		free(a->worktree);
 		a->worktree = NULL;
 		a->cleaned = 1;
@@ -245,6 +247,15 @@ agent_configure(const struct config *c, const char *socket_path)
 	size_t	 len = sizeof buf;
 
 	agent_cfg = c;
+	/*
+	 * Once, before any worktree job: the names already made keep their
+	 * prefix, so a reload keeps the old one for local worktrees.
+	 */
+	if (c->cluster.daemon_id != NULL &&
+	    strcmp(worktree_instance(), c->cluster.daemon_id) != 0 &&
+	    worktree_set_instance(c->cluster.daemon_id) < 0)
+		log_warnx("cluster.daemon_id \"%s\" is not valid; ignored",
+		    c->cluster.daemon_id);
 	free(agent_sock);
 	agent_sock = xstrdup(socket_path);
 	/*
@@ -284,16 +295,81 @@ agent_configure(const struct config *c, const char *socket_path)
 	}
 	agent_metrics_init();
 	unload_start(c);
+	conversation_set_keep(c->limits.keep_conversations);
 }
 
 static void	reconcile_worktrees(void);
+static void	start_warm_pools(void);
+
+/* Does a turn of this agent kind outlive its daemon (runner reattach)? */
+static int
+can_reattach(const char *agent_name)
+{
+	const struct cfg_agent	*ca = config_agent(agent_cfg, agent_name);
+	const struct runner_ops	*ro;
+
+	return ca != NULL && ca->runner != NULL &&
+	    (ro = runner_lookup(ca->runner)) != NULL && ro->reattach != NULL;
+}
+
+/*
+ * After a restart: agent id's turn, left running by the daemon before, is
+ * followed to its end by its runner as if this daemon had started it; its
+ * result comes as usual.  -1: it cannot be (its conversation, repo or kind
+ * is gone), and it is reported interrupted instead.
+ */
+static int
+reattach(int64_t id)
+{
+	const struct cfg_agent	*ca;
+	struct agent		*a;
+	struct run_spec		 spec = { 0 };
+	struct run_hooks	 hooks;
+	struct ws_req		 ws = { 0 };
+	char			*message;
+	int64_t			 ran_s;
+	int			 timeout;
+
+	/* Loaded as ended (agent_load knows no live state): it is not yet. */
+	if ((a = agent_load(id)) == NULL || a->runner->reattach == NULL ||
+	    (ca = config_agent(agent_cfg, a->name)) == NULL)
+		return -1;
+	a->state = AGENT_RUNNING;
+	a->ended_ms = 0;
+	a->ended_wall = 0;
+	agent_run_hooks(a, &hooks);
+	agent_ws_req(a, &ws, &message);
+	spec.agent_id = a->id;
+	spec.agent = ca;
+	spec.conversation_id = a->conv->id;
+	spec.ws = &ws;
+	agent_ref(a);		/* the run's, dropped when it ends */
+	a->run = a->runner->reattach(&spec, &hooks);
+	free(message);
+	a->started_ms = a->turn_ms = now_ms();
+	/* Its timeout counts from its start, not from the restart. */
+	timeout = ca->timeout > 0 ? ca->timeout : agent_cfg->limits.agent_timeout;
+	a->wall_budget = 0;
+	if (ca->max_wall_time > 0 && (timeout <= 0 ||
+	    ca->max_wall_time < timeout))
+		timeout = a->wall_budget = ca->max_wall_time;
+	ran_s = a->started_wall > 0 ? (agent_wall_ms() - a->started_wall) /
+	    1000 : 0;
+	if (timeout > 0)
+		agent_arm_timeout(a, timeout - (int)(ran_s < timeout ? ran_s :
+		    timeout));
+	log_info("agent %lld: re-attaching to its running turn",
+	    (long long)id);
+	return 0;
+}
+
 void
 agent_recover(void)
 {
 	sqlite3_stmt	*st;
 	struct {
 		int64_t	 id, conv;
-		int	 pid, card;
+		int	 pid, card, attach;
 		char	*branch;
 	} *v = NULL;
 	size_t		 n = 0, i;
@@ -301,8 +377,8 @@ agent_recover(void)
 	char		 key[32], *text;
 
 	st = store_stmt("SELECT id, conversation_id, pid, branch, card_key IS"
-	    " NOT NULL FROM agents WHERE status IN ('queued', 'preparing',"
-	    " 'running', 'finishing')");
+	    " NOT NULL, status, agent_name FROM agents WHERE status IN"
+	    " ('queued', 'preparing', 'running', 'finishing')");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		v = xrealloc(v, (n + 1) * sizeof *v);
 		v[n].id = sqlite3_column_int64(st, 0);
@@ -310,6 +386,9 @@ agent_recover(void)
 		v[n].pid = sqlite3_column_int(st, 2);
 		v[n].branch = store_col_text(st, 3);
 		v[n].card = sqlite3_column_int(st, 4);
+		v[n].attach = strcmp((const char *)sqlite3_column_text(st, 5),
+		    "running") == 0 && can_reattach((const char *)
+		    sqlite3_column_text(st, 6));
 		n++;
 	}
 	sqlite3_reset(st);
@@ -336,6 +415,11 @@ agent_recover(void)
 	question_cancel_stale();
 
 	for (i = 0; i < n; i++) {
+		/* A turn still running in a pod goes on (k8s-attach.c). */
+		if (v[i].attach && reattach(v[i].id) == 0) {
+			free(v[i].branch);
+			continue;
+		}
 		/*
 		 * The status and its report commit together: a kill between
 		 * them left an agent "interrupted" that no thread ever heard
@@ -378,6 +462,7 @@ agent_recover(void)
 	}
 	free(v);
 	reconcile_worktrees();
+	start_warm_pools();
 }
 
 /*
@@ -401,6 +486,27 @@ worktree_known(int64_t id, const char *path, const char *branch, void *arg)
 	}
 	sqlite3_reset(st);
 	return k;
+}
+
+/*
+ * Warm worktrees for agents run by the local runner (a pod checks out its
+ * own): only if some agent kind runs locally.
+ */
+static void
+start_warm_pools(void)
+{
+	const char	*r;
+	size_t		 i;
+	int		 local = 0;
+
+	for (i = 0; i < agent_cfg->nagents; i++) {
+		r = agent_cfg->agents[i].runner;
+		if (r == NULL || strcmp(r, "local") == 0)
+			local = 1;
+	}
+	for (i = 0; local && i < agent_cfg->nrepos; i++)
+		warm_start(agent_cfg->repos[i].path, agent_cfg->repos[i].base,
+		    agent_cfg->state_dir, agent_cfg->repos[i].warm);
 }
 
 /* Startup: worktrees made but never recorded go, interrupted ones unlock. */
@@ -437,8 +543,10 @@ void
 agent_shutdown(void)
 {
 	struct agent	*a;
+	int		 detached = 0;
 
 	agent_queue = NULL;
+	warm_free_all();
 	if (sweep_timer != NULL) {
 		loop_close_free((uv_handle_t *)sweep_timer);
 		sweep_timer = NULL;
@@ -449,6 +557,26 @@ agent_shutdown(void)
 	}
 	while ((a = agent_all) != NULL) {
 		agent_unlink(a);
+		if (a->run != NULL && a->state == AGENT_RUNNING &&
+		    a->end_reason == NULL && a->runner->detach != NULL) {
+			detached = a->runner->detach(a->run);
+			a->run = NULL;
+			agent_unref(a);		/* its hooks' */
+		}
+		if (detached) {
+			/*
+			 * It goes on where it runs (a pod) and the next start
+			 * re-attaches to it: still "running" in the store.
+			 */
+			detached = 0;
+			agent_card_flush(a);
+			conversation_say(a->conv, "#%lld keeps running in its "
+			    "pod while switchboard restarts; its result comes "
+			    "when it is back.", (long long)a->id);
+			agent_free_timers(a);
+			agent_unref(a);
+			continue;
+		}
 		if (a->run != NULL) {
 			log_info("agent %lld: terminating for shutdown",
 			    (long long)a->id);

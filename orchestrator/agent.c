@@ -32,6 +32,7 @@ char			*agent_client_exe;
 struct agent		*agent_all;
 struct agent		*agent_queue;
 static struct metric	*m_started, *m_live;
+static int		 scheduled_soon;
 
 #define AGENT_MAX_OBSERVERS	4
 static struct {
@@ -211,6 +212,7 @@ agent_free(void *arg)
 		free(f->text);
 		free(f);
 	}
+	conversation_release(a->conv);
 	free(a);
 }
 
@@ -613,13 +615,17 @@ child_env(struct agent *a)
 	return env;
 }
 
+static void	ws_req_fill(struct agent *, struct ws_req *, char **);
+
 static void
 spawn(struct agent *a)
 {
 	const struct cfg_agent	*ca = config_agent(agent_cfg, a->name);
 	struct run_spec		 spec = { 0 };
-	struct run_hooks	 hooks = { run_output, run_exited, a };
+	struct run_hooks	 hooks = { run_output, run_exited, a, NULL };
+	struct ws_req		 ws = { 0 };
 	char			**argv = NULL, **env = NULL, *cause = NULL;
+	char			*message;
 	int			 timeout;
 
 	agent_card_post(a);
@@ -637,9 +643,12 @@ spawn(struct agent *a)
 	spec.agent_id = a->id;
 	spec.agent = ca;
 	spec.conversation_id = a->conv->id;
+	ws_req_fill(a, &ws, &message);
+	spec.ws = &ws;
 	agent_ref(a);		/* the run's, dropped in run_exited */
 	a->run = a->runner->start(&spec, &hooks);
 	a->pid = a->runner->pid(a->run);
+	free(message);
 	driver_argv_free(argv);
 	driver_argv_free(env);
 	timeout = ca->timeout > 0 ? ca->timeout : agent_cfg->limits.agent_timeout;
@@ -686,6 +695,8 @@ ws_req_fill(struct agent *a, struct ws_req *q, char **message)
 	q->git_name = agent_cfg->git.name;
 	q->git_email = agent_cfg->git.email;
 	q->message = *message;
+	q->repo = config_repo(agent_cfg, a->conv->repo);
+	q->agent = config_agent(agent_cfg, a->name);
 }
 
 /* Takes the worktree the runner made (it exists now, whatever happens). */
@@ -791,6 +802,39 @@ cleaned(void *arg, struct ws_result *res)
 	agent_unref(a);		/* the job's */
 }
 
+/* Re-attached: the token its turn holds (a restart made a new one). */
+static void
+run_token(void *arg, const char *token)
+{
+	struct agent	*a = arg;
+
+	if (strlen(token) == sizeof a->token - 1)
+		memcpy(a->token, token, sizeof a->token);
+}
+
+/* For agent-restart.c: a run of a's that a restart re-attaches to. */
+void
+agent_run_hooks(struct agent *a, struct run_hooks *h)
+{
+	h->output = run_output;
+	h->exited = run_exited;
+	h->arg = a;
+	h->token = run_token;
+}
+
+void
+agent_ws_req(struct agent *a, struct ws_req *q, char **message)
+{
+	ws_req_fill(a, q, message);
+}
+
+void
+agent_arm_timeout(struct agent *a, int seconds)
+{
+	uv_timer_start(a->timeout_timer, timeout_fired,
+	    (uint64_t)(seconds > 0 ? seconds : 1) * 1000, 0);
+}
+
 /* Runs one workspace job for a (which it holds a ref on). */
 static void
 ws_job(struct agent *a, void (*op)(const struct ws_req *, ws_done_fn, void *),
@@ -807,6 +851,55 @@ ws_job(struct agent *a, void (*op)(const struct ws_req *, ws_done_fn, void *),
 
 /* ---- turns ------------------------------------------------------------- */
 
+/*
+ * The turn's work (worktree, process) once what started it is committed:
+ * a turn started by an event whose transaction then fails to commit never
+ * runs (turn_undo), so nothing exists that the store does not know of.
+ */
+static void
+turn_go(void *arg)
+{
+	struct agent	*a = arg;
+
+	if (a->state != AGENT_PREPARING || loop_stopping())
+		;	/* discarded, or shutting down: nothing to start */
+	else if (a->end_reason != NULL)
+		turn_finished(a);	/* cancelled before it began */
+	else if (a->worktree == NULL) {
+		/* A branch without a worktree: `cleanup` removed it. */
+		if (a->branch != NULL)
+			a->cleaned = 1;
+		ws_job(a, a->runner->prepare, prepared);
+	} else if (!a->runner->remote_workspace &&
+	    access(a->worktree, F_OK) == -1) {
+		/*
+		 * The retention sweep removed it while the agent was idle:
+		 * prepare makes it again from the agent's branch.
+		 */
+		free(a->worktree);
+		a->worktree = NULL;
+		a->cleaned = 1;
+		ws_job(a, a->runner->prepare, prepared);
+	} else
+		spawn(a);
+	agent_unref(a);		/* the hook's */
+}
+
+/* Its start was not committed: back to the head of the queue. */
+static void
+turn_undo(void *arg)
+{
+	struct agent	*a = arg;
+
+	if (a->state == AGENT_PREPARING) {
+		a->state = AGENT_QUEUED;
+		a->qnext = agent_queue;
+		agent_queue = a;
+		agent_schedule_soon();
+	}
+	agent_unref(a);		/* the hook's */
+}
+
 static void
 turn_start(struct agent *a)
 {
@@ -817,26 +910,9 @@ turn_start(struct agent *a)
 	a->term_signal = 0;
 	a->ended_ms = 0;
 	a->ended_wall = 0;
-	if (a->worktree == NULL) {
-		/* A branch without a worktree: `cleanup` removed it. */
-		if (a->branch != NULL)
-			a->cleaned = 1;
-		agent_set_state(a, AGENT_PREPARING);
-		ws_job(a, a->runner->prepare, prepared);
-	} else if (access(a->worktree, F_OK) == -1) {
-		/*
-		 * The retention sweep removed it while the agent was idle:
-		 * prepare makes it again from the agent's branch.
-		 */
-		free(a->worktree);
-		a->worktree = NULL;
-		a->cleaned = 1;
-		agent_set_state(a, AGENT_PREPARING);
-		ws_job(a, a->runner->prepare, prepared);
-	} else {
-		agent_set_state(a, AGENT_PREPARING);
-		spawn(a);
-	}
+	agent_set_state(a, AGENT_PREPARING);
+	agent_ref(a);
+	store_hook(turn_go, turn_undo, a);
 }
 
 /* Process gone and pipes drained (or never started): settle the turn. */
@@ -968,6 +1044,22 @@ schedule(void)
 	}
 }
 
+static void
+schedule_fired(void *arg)
+{
+	scheduled_soon = 0;
+	schedule();
+}
+
+void
+agent_schedule_soon(void)
+{
+	if (!scheduled_soon) {
+		scheduled_soon = 1;
+		loop_defer(schedule_fired, NULL);
+	}
+}
+
 static int
 queue_position(const struct agent *a)
 {
@@ -991,6 +1083,7 @@ agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
 	a->refs = 1;	/* the agent_all list */
 	a->id = id;
 	a->conv = c;
+	conversation_hold(c);	/* in memory while the agent is */
 	a->name = xstrdup(agent_name);
 	a->drv = drv;
 	a->runner = &runner_local;
@@ -1044,6 +1137,8 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 		    agent_name, ca->driver);
 		return NULL;
 	}
+	if (drv->task_ok != NULL && drv->task_ok(ca, task, cause) != 0)
+		return NULL;
 	if ((cr = config_repo(agent_cfg, c->repo)) == NULL) {
 		*cause = xasprintf("no repo named '%s' is configured",
 		    c->repo != NULL ? c->repo : "(none)");
@@ -1075,6 +1170,7 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	    drv, task, cr, rnd);
 	a->state = AGENT_QUEUED;
 	metrics_inc(m_started);
+	agent_tx_started(a);
 
 	log_info("agent %lld: %s for conversation %lld by %s", (long long)a->id,
 	    agent_name, (long long)c->id, by);
@@ -1092,27 +1188,55 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	return a;
 }
 
-int
-agent_cancel(struct agent *a, const char *by)
+void
+agent_unref_hook(void *arg)
+{
+	agent_unref(arg);
+}
+
+static void
+cancel_queued(struct agent *a)
 {
 	struct agent	**pp;
 
+	for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == a) {
+			*pp = a->qnext;
+			break;
+		}
+	a->end_reason = "cancel";
+	a->state = AGENT_FINISHING;	/* no leftover work to commit */
+	turn_finished(a);
+}
+
+static void
+cancel_go(void *arg)
+{
+	struct agent	*a = arg;
+
+	if (a->state == AGENT_QUEUED)
+		cancel_queued(a);
+	else if (a->state == AGENT_PREPARING || a->state == AGENT_RUNNING)
+		terminate(a, "cancel");
+	agent_unref(a);
+}
+
+int
+agent_cancel(struct agent *a, const char *by)
+{
 	free(a->cancelled_by);
 	a->cancelled_by = xstrdup(by);
 	switch (a->state) {
 	case AGENT_QUEUED:
-		for (pp = &agent_queue; *pp != NULL; pp = &(*pp)->qnext)
-			if (*pp == a) {
-				*pp = a->qnext;
-				break;
-			}
-		a->end_reason = "cancel";
-		a->state = AGENT_FINISHING;	/* no leftover work to commit */
-		turn_finished(a);
-		return 0;
 	case AGENT_PREPARING:
 	case AGENT_RUNNING:
-		terminate(a, "cancel");
+		/*
+		 * Only once the cancel is recorded: the signal cannot be taken
+		 * back, nor a dequeued agent's end (at once outside a
+		 * transaction).
+		 */
+		agent_ref(a);
+		store_hook(cancel_go, agent_unref_hook, a);
 		return 0;
 	case AGENT_FINISHING:
 		return 0;
@@ -1132,9 +1256,10 @@ agent_followup(struct agent *a, const char *text, const char *by)
 		if (a->drv->followup_running != NULL &&
 		    a->drv->followup_running(a, text) == 0)
 			return;
-		/* command driver: one line on its stdin */
+		/* command driver: one line on its stdin, once committed */
 		if (a->drv->followup_running == NULL && a->run != NULL &&
-		    a->drv->stdin_pipe && a->runner->write(a->run, text) == 0) {
+		    a->drv->stdin_pipe) {
+			agent_tx_write(a, text);
 			conversation_say(a->conv, "#%lld: passed on to the"
 			    " running agent", (long long)a->id);
 			return;
@@ -1145,6 +1270,7 @@ agent_followup(struct agent *a, const char *text, const char *by)
 	for (pp = &a->followups; *pp != NULL; pp = &(*pp)->next)
 		;
 	*pp = f;
+	agent_tx_followup(a);
 	if (agent_is_live(a)) {
 		conversation_say(a->conv, "#%lld: queued for its next turn",
 		    (long long)a->id);

@@ -35,6 +35,20 @@ authorize(struct ctl_req *req, const json_t *msg)
 		return NULL;
 	}
 	/*
+	 * Over the network the connection proved its agent with the token of
+	 * its first line (agentsock_hello); it speaks for that agent only.
+	 */
+	if (ctl_req_remote(req)) {
+		if (agent_id(a) == ctl_req_key(req))
+			return a;
+		log_warnx("agent listener: %s refused: agent %lld's token on"
+		    " agent %lld's connection", ctl_req_op(req),
+		    (long long)agent_id(a), (long long)ctl_req_key(req));
+		ctl_reply_error(req, "this agent token belongs to another"
+		    " connection");
+		return NULL;
+	}
+	/*
 	 * A token alone can be read from an unsandboxed agent's
 	 * /proc/PID/environ; the connection must also come from that agent's
 	 * own processes.  admit() found which agent's the connection is when
@@ -355,6 +369,66 @@ admit(pid_t pid, uid_t uid, void *arg)
 		if (roots[i] > 1 && roots[i] == sid)
 			return agent_id(v[i]);
 	return 0;
+}
+
+static char *
+hello_refusal(const char *error)
+{
+	json_t	*j = json_pack("{s:i, s:n, s:b, s:s}", "v", CTL_VERSION, "id",
+	    "ok", 0, "error", error);
+	char	*line = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	return line;
+}
+
+int64_t
+agentsock_hello(const char *line, size_t len, const char *peer,
+    char **reply)
+{
+	const struct cfg_agent	*ca;
+	struct agent		*a;
+	json_t			*msg, *id, *j;
+	const char		*op, *token;
+	int64_t			 agent = -1;
+
+	msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	op = json_string_value(json_object_get(msg, "op"));
+	token = json_string_value(json_object_get(msg, "token"));
+	id = json_object_get(msg, "id");
+	if (op == NULL || strcmp(op, "hello") != 0 || token == NULL ||
+	    !json_is_integer(id)) {
+		log_warnx("agent listener: %s refused: its first line is not a"
+		    " hello with an agent token", peer);
+		*reply = hello_refusal("the first line must be {\"v\":1,"
+		    "\"id\":N,\"op\":\"hello\",\"token\":T}");
+	} else if ((a = agent_by_token(token)) == NULL) {
+		log_warnx("agent listener: %s refused: unknown agent token",
+		    peer);
+		*reply = hello_refusal("unknown or expired agent token");
+	} else if ((ca = agent_config(a)) == NULL || ca->runner == NULL ||
+	    strcmp(ca->runner, "local") == 0) {
+		/*
+		 * A local agent's token could be read from its environment by
+		 * another process of this host; on the agent socket the pid
+		 * check stops that, here nothing would.
+		 */
+		log_warnx("agent listener: %s refused: agent %lld runs on this"
+		    " host (it talks over the agent socket)", peer,
+		    (long long)agent_id(a));
+		*reply = hello_refusal("this agent runs on the daemon's host:"
+		    " it talks over the agent socket, not the network");
+	} else {
+		agent = agent_id(a);
+		log_info("agent listener: %s is agent %lld", peer,
+		    (long long)agent);
+		j = json_pack("{s:i, s:O, s:b, s:I}", "v", CTL_VERSION, "id",
+		    id, "ok", 1, "agent", (json_int_t)agent);
+		*reply = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+	}
+	json_decref(msg);
+	return agent;
 }
 
 void

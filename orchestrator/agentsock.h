@@ -14,9 +14,21 @@
 #ifndef SB_AGENTSOCK_H
 #define SB_AGENTSOCK_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct ctl_server;
 
 /* Registers the ops on srv (a ctl server listening on the agent socket). */
 void	 agentsock_init(struct ctl_server *srv);
+
+/*
+ * The first line of a network connection from peer ("10.1.2.3"): the agent
+ * it proves to be (> 0) with *reply the line that says so, or -1 with *reply
+ * the refusal (id null; the caller hangs up).  Refusals are logged; the
+ * token never is.  *reply is malloc'd, without newline.
+ */
+int64_t	 agentsock_hello(const char *line, size_t len, const char *peer,
+	    char **reply);
 
 #endif

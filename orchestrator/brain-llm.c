@@ -93,6 +93,36 @@ bconv_get(int64_t id)
 	return b;
 }
 
+static void
+bconv_free(struct bconv *b)
+{
+	free(b->brain);
+	free(b->by);
+	buf_free(&b->said);
+	free(b);
+}
+
+/*
+ * A conversation's bookkeeping lives while a turn is in flight or due, so
+ * the list is as long as what is busy, not every conversation a brain has
+ * ever answered.  Deferred: a turn ends deep in callers that still use it.
+ */
+static void
+bconv_reap(void *arg)
+{
+	int64_t		 id = (int64_t)(intptr_t)arg;
+	struct bconv	**pp, *b;
+
+	for (pp = &convs; (b = *pp) != NULL; pp = &b->next)
+		if (b->id == id) {
+			if (b->busy || b->kicked || b->call != NULL)
+				return;
+			*pp = b->next;
+			bconv_free(b);
+			return;
+		}
+}
+
 static int64_t
 utc_day(void)
 {
@@ -289,6 +319,7 @@ turn_end(struct bconv *b, const char *status, const char *error)
 	/* What arrived meanwhile is the next turn. */
 	if (c != NULL)
 		turn_kick(c);
+	loop_defer(bconv_reap, (void *)(intptr_t)b->id);
 }
 
 static void
@@ -499,9 +530,9 @@ kick_fired(void *arg)
 		return;
 	b = bconv_get(id);
 	b->kicked = 0;
-	if (loop_stopping() || (c = conversation_by_id(id)) == NULL)
-		return;
-	turn_begin(b, c);
+	if (!loop_stopping() && (c = conversation_by_id(id)) != NULL)
+		turn_begin(b, c);
+	bconv_reap(arg);	/* nothing to do after all */
 }
 
 /*
@@ -733,10 +764,7 @@ brain_llm_shutdown(void)
 		convs = b->next;
 		/* A cut turn stays 'running' and is recovered on start. */
 		llm_cancel(b->call);
-		free(b->brain);
-		free(b->by);
-		buf_free(&b->said);
-		free(b);
+		bconv_free(b);
 	}
 	while ((s = stats) != NULL) {
 		stats = s->next;

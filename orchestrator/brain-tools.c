@@ -211,7 +211,7 @@ t_start(struct conversation *c, const char *by, json_t *in, int *err)
 		branch = xstrdup(agent_branch(a));
 	else {
 		worktree_slug(task, slug, sizeof slug);
-		branch = xasprintf("sb/%lld-%s", (long long)agent_id(a), slug);
+		branch = worktree_branch_name(agent_id(a), slug);
 	}
 	j = json_pack("{s:I, s:s, s:s, s:s}", "agent",
 	    (json_int_t)agent_id(a), "branch", branch, "kind", agent_name(a),

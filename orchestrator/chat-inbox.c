@@ -15,8 +15,11 @@
 #include "orchestrator/inbox.h"
 #include "adapters/adapter.h"
 #include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/store.h"
 #include "bot/util.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +131,210 @@ ensure_kind(void)
 	}
 }
 
+/* ---- events parked until their thread is checked ---------------------- */
+
+/*
+ * A message that would start a conversation in a thread never seen, on a
+ * platform that can say whether the thread exists (a Slack thread_ts can
+ * point nowhere), waits for that answer without holding up the inbox: it
+ * is parked — durably, as a kv row, in the transaction that deletes its
+ * inbox row — and put back into the inbox when the adapter knows.  Later
+ * events of that thread are parked behind it, so the thread's order holds.
+ * Keys sort in parking order: PARK_PREFIX + a zero-padded counter.
+ */
+#define PARK_PREFIX	"chat.parked."
+#define PARK_END	"chat.parked/"		/* '/' follows '.' */
+#define PARK_RETRY_MS	1000
+
+struct parked {
+	char		*adapter, *channel, *thread;
+	struct parked	*next;
+};
+
+static struct parked	*parked;
+static uint64_t		 park_seq;
+static struct loop_timer *unpark_timer;
+
+static struct parked **
+parked_find(const char *adapter, const char *channel, const char *thread)
+{
+	struct parked	**pp;
+
+	for (pp = &parked; *pp != NULL; pp = &(*pp)->next)
+		if (strcmp((*pp)->thread, thread) == 0 &&
+		    strcmp((*pp)->channel, channel) == 0 &&
+		    strcmp((*pp)->adapter, adapter) == 0)
+			return pp;
+	return NULL;
+}
+
+int
+chat_thread_parked(const char *adapter, const char *channel,
+    const char *thread)
+{
+	return parked_find(adapter, channel, thread) != NULL;
+}
+
+static void
+parked_add(const char *adapter, const char *channel, const char *thread)
+{
+	struct parked	*p;
+
+	if (parked_find(adapter, channel, thread) != NULL)
+		return;
+	p = xcalloc(1, sizeof *p);
+	p->adapter = xstrdup(adapter);
+	p->channel = xstrdup(channel);
+	p->thread = xstrdup(thread);
+	p->next = parked;
+	parked = p;
+}
+
+static void
+parked_free(struct parked *p)
+{
+	free(p->adapter);
+	free(p->channel);
+	free(p->thread);
+	free(p);
+}
+
+int
+chat_park(const char *adapter, const struct chat_event *ev)
+{
+	json_t	*p;
+	char	*s, key[64];
+	int	 rc;
+
+	if (park_seq == 0)
+		park_seq = (uint64_t)wall_ms() * 1000;
+	snprintf(key, sizeof key, PARK_PREFIX "%020" PRIu64, park_seq++);
+	p = chat_event_json(adapter, ev);
+	s = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	rc = store_kv_set(key, s);
+	free(s);
+	if (rc == 0 && ev->thread != NULL)
+		parked_add(adapter, ev->channel, ev->thread);
+	return rc;
+}
+
+/*
+ * Moves parked events back into the inbox, in parking order, in one
+ * transaction: all of them (thread NULL: at start), or those of one thread.
+ * -1 if the store refused.
+ */
+static int
+unpark(const char *adapter, const char *channel, const char *thread)
+{
+	sqlite3_stmt	*st, *del;
+	json_t		*p;
+	char		*key;
+	const char	*text;
+	int		 rc = 0, n = 0;
+
+	if (store_db() == NULL || store_begin() == -1)
+		return -1;
+	st = store_stmt("SELECT key, value FROM kv WHERE key >= ? AND key < ?"
+	    " ORDER BY key");
+	store_bind_text(st, 1, PARK_PREFIX);
+	store_bind_text(st, 2, PARK_END);
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(st, 1);
+		if ((p = text != NULL ? json_loads(text, 0, NULL) : NULL) ==
+		    NULL)
+			continue;	/* not ours to read: left alone */
+		if (thread == NULL || (str(p, "thread") != NULL &&
+		    strcmp(str(p, "thread"), thread) == 0 &&
+		    str(p, "channel") != NULL &&
+		    strcmp(str(p, "channel"), channel) == 0 &&
+		    str(p, "adapter") != NULL &&
+		    strcmp(str(p, "adapter"), adapter) == 0)) {
+			key = store_col_text(st, 0);
+			rc = inbox_add("chat", p);
+			del = store_stmt("DELETE FROM kv WHERE key = ?");
+			store_bind_text(del, 1, key);
+			if (rc == 0 && sqlite3_step(del) != SQLITE_DONE)
+				rc = -1;
+			sqlite3_reset(del);
+			free(key);
+			n++;
+		}
+		json_decref(p);
+	}
+	sqlite3_reset(st);
+	if (rc == -1) {
+		store_rollback();
+		return -1;
+	}
+	if (store_commit() == -1)
+		return -1;
+	if (n > 0)
+		log_info("chat: %d parked event%s back in the inbox%s%s", n,
+		    n == 1 ? "" : "s", thread != NULL ? ", thread " : "",
+		    thread != NULL ? thread : "");
+	return 0;
+}
+
+static void	unpark_retry(void *);
+
+/* Every thread whose answer is in: back into the inbox (or retried). */
+static void
+unpark_known(void)
+{
+	struct parked	**pp, *p;
+	struct adapter	*ad;
+	int		 again = 0;
+
+	for (pp = &parked; (p = *pp) != NULL; ) {
+		/* No adapter (a reload replaces it): asked again later. */
+		if ((ad = adapter_named(p->adapter)) == NULL)
+			again = 1;
+		if (ad == NULL || (ad->ops->thread_exists != NULL &&
+		    ad->ops->thread_exists(ad, p->channel, p->thread) == -1)) {
+			pp = &p->next;
+			continue;
+		}
+		if (unpark(p->adapter, p->channel, p->thread) == -1) {
+			again = 1;
+			break;
+		}
+		*pp = p->next;
+		parked_free(p);
+	}
+	if (again && unpark_timer == NULL)
+		unpark_timer = loop_timer_once(PARK_RETRY_MS, unpark_retry,
+		    NULL);
+}
+
+static void
+unpark_retry(void *arg)
+{
+	unpark_timer = NULL;
+	unpark_known();
+}
+
+void
+chat_thread_checked(struct adapter *ad, const char *channel,
+    const char *thread)
+{
+	struct parked	**pp, *p;
+
+	if ((pp = parked_find(ad->ops->name, channel, thread)) == NULL)
+		return;
+	/* Never inside someone's transaction: its commit is not ours. */
+	if (store_db() != NULL && sqlite3_get_autocommit(store_db()) &&
+	    unpark(ad->ops->name, channel, thread) == 0) {
+		p = *pp;
+		*pp = p->next;
+		parked_free(p);
+		return;
+	}
+	if (unpark_timer == NULL)
+		unpark_timer = loop_timer_once(PARK_RETRY_MS, unpark_retry,
+		    NULL);
+}
+
 void
 chat_inbox_setup(struct adapter *(*lookup)(const char *),
     inbox_insert_fn on_insert)
@@ -135,6 +342,18 @@ chat_inbox_setup(struct adapter *(*lookup)(const char *),
 	fallback = lookup;
 	registered = 1;
 	inbox_kind("chat", process, on_insert, NULL);
+	/*
+	 * What an earlier run parked is checked again from its row; on a
+	 * reload, what this run parked is asked about again (the adapter
+	 * that was asking may be gone).
+	 */
+	if (parked != NULL) {
+		if (unpark_timer == NULL)
+			unpark_timer = loop_timer_once(PARK_RETRY_MS,
+			    unpark_retry, NULL);
+	} else if (store_db() != NULL && unpark(NULL, NULL, NULL) == -1)
+		log_warnx("chat: parked events stay parked until the next"
+		    " start: the store refused");
 	inbox_kick();
 }
 

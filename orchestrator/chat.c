@@ -182,6 +182,62 @@ trimmed(const char *s)
 	return xstrndup(s, (size_t)(e - s));
 }
 
+/*
+ * A message in a thread we have no conversation for, about to start one
+ * there: 1 the thread exists (or the platform cannot tell), 0 it does not
+ * (a Slack thread_ts can point nowhere; replies there are invisible), -1
+ * not known yet: the event is parked until the adapter knows
+ * (chat_thread_checked puts it back into the inbox), so the inbox never
+ * waits for the platform.
+ */
+static int
+thread_state(struct adapter *ad, const struct chat_event *ev)
+{
+	int	 r;
+
+	if (ev->thread == NULL || ad->ops->thread_exists == NULL ||
+	    (ev->msg_id != NULL && strcmp(ev->thread, ev->msg_id) == 0))
+		return 1;
+	if ((r = ad->ops->thread_exists(ad, ev->channel, ev->thread)) != -1)
+		return r;
+	if (chat_park(ad->ops->name, ev) == -1)
+		log_warnx("chat: %s/%s: cannot park a message of thread %s;"
+		    " dropped", ad->ops->name, ev->channel, ev->thread);
+	else
+		log_info("chat: %s/%s: checking that thread %s exists before"
+		    " starting work there", ad->ops->name, ev->channel,
+		    ev->thread);
+	return -1;
+}
+
+/*
+ * The thread does not exist: the work is not started where nobody could
+ * see its replies.  It gets a new thread at the top of the channel, whose
+ * root says why; later messages in the missing thread do the same.
+ */
+static struct conversation *
+open_elsewhere(struct adapter *ad, const struct chat_event *ev,
+    const struct cfg_route *route)
+{
+	const char		*name = ad->ops->name;
+	struct conversation	*c;
+	char			*by, *root;
+
+	by = xasprintf("%s:%s", name, ev->sender);
+	root = xasprintf("%s wrote to me in a thread that does not exist"
+	    " (its first message %s is not there), where nobody could see my"
+	    " answers; I answer in this thread instead.", by, ev->thread);
+	c = conversation_open(name, ev->channel, root, by, route->repo,
+	    route->agent);
+	if (c != NULL)
+		log_warnx("chat: %s/%s: thread %s does not exist; conversation"
+		    " %lld answers %s at the top of the channel instead", name,
+		    ev->channel, ev->thread, (long long)c->id, by);
+	free(root);
+	free(by);
+	return c;
+}
+
 static void
 on_message(struct adapter *ad, const struct chat_event *ev)
 {
@@ -194,6 +250,12 @@ on_message(struct adapter *ad, const struct chat_event *ev)
 
 	if (ev->thread != NULL)
 		c = conversation_find(name, ev->channel, ev->thread);
+	if (c == NULL && ev->thread != NULL &&
+	    chat_thread_parked(name, ev->channel, ev->thread)) {
+		/* Its thread is being checked: it waits behind, in order. */
+		(void)chat_park(name, ev);
+		return;
+	}
 	if (c == NULL) {
 		/*
 		 * Not a known thread: a new conversation if the bot was
@@ -210,12 +272,21 @@ on_message(struct adapter *ad, const struct chat_event *ev)
 			    name, ev->channel);
 			return;
 		}
-		by = xasprintf("%s:%s", name, ev->sender);
-		c = conversation_create(name, ev->channel,
-		    ev->thread != NULL ? ev->thread : ev->msg_id, by,
-		    route->repo, route->agent,
-		    !config_user_allowed(cfg, name, ev->sender));
-		free(by);
+		switch (thread_state(ad, ev)) {
+		case -1:
+			return;
+		case 0:
+			c = open_elsewhere(ad, ev, route);
+			break;
+		default:
+			by = xasprintf("%s:%s", name, ev->sender);
+			c = conversation_create(name, ev->channel,
+			    ev->thread != NULL ? ev->thread : ev->msg_id, by,
+			    route->repo, route->agent,
+			    !config_user_allowed(cfg, name, ev->sender));
+			free(by);
+			break;
+		}
 		if (c == NULL)
 			return;
 		first = 1;

@@ -40,6 +40,17 @@ void	 chat_inbox_forget(struct adapter *);
 void	 chat_inbox_setup(struct adapter *(*lookup)(const char *),
 	    void (*on_insert)(json_t *, size_t, void *));
 json_t	*chat_event_json(const char *adapter, const struct chat_event *);
+/*
+ * Events waiting for their thread to be checked (adapter thread_exists):
+ * chat_park() keeps ev durably in the caller's transaction until the
+ * adapter calls chat_thread_checked(), which puts it back into the inbox;
+ * chat_thread_parked() says whether (adapter, channel, thread) has events
+ * waiting, so later ones of that thread wait behind them.  At start
+ * (chat_inbox_setup) everything parked goes back into the inbox.
+ */
+int	 chat_park(const char *adapter, const struct chat_event *);
+int	 chat_thread_parked(const char *adapter, const char *channel,
+	    const char *thread);
 /* Borrows p's strings. */
 void	 chat_event_of_json(json_t *p, struct chat_event *);
 

@@ -1,6 +1,7 @@
 #include "orchestrator/conversation.h"
 #include "orchestrator/outbox.h"
 #include "bot/log.h"
+#include "bot/loop.h"
 #include "bot/store.h"
 #include "bot/util.h"
 
@@ -10,8 +11,18 @@
 
 #define CONV_BUCKETS	1024
 
-static struct conversation	*conv_hash[CONV_BUCKETS];
+static struct conversation	*conv_hash[CONV_BUCKETS];	/* by thread */
+static struct conversation	*conv_ids[CONV_BUCKETS];	/* by id */
 static int64_t			 conv_loaded;
+
+/*
+ * Unreferenced conversations, least recently used first: the ones that
+ * leave memory when more than conv_keep are cached.
+ */
+static struct conversation	*idle_head, *idle_tail;
+static int64_t			 conv_idle;
+static int64_t			 conv_keep = 1000;
+static int			 trim_scheduled;
 
 static unsigned
 conv_hashval(const char *adapter, const char *channel, const char *thread)
@@ -29,6 +40,73 @@ conv_hashval(const char *adapter, const char *channel, const char *thread)
 	return h % CONV_BUCKETS;
 }
 
+static unsigned
+conv_idval(int64_t id)
+{
+	return (unsigned)((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 32) %
+	    CONV_BUCKETS;
+}
+
+static void
+conv_free(struct conversation *c)
+{
+	free(c->adapter); free(c->channel); free(c->thread);
+	free(c->starter); free(c->repo); free(c->agent);
+	free(c);
+}
+
+/* ---- the idle list --------------------------------------------------------- */
+
+static void
+idle_remove(struct conversation *c)
+{
+	if (c->lprev != NULL)
+		c->lprev->lnext = c->lnext;
+	else
+		idle_head = c->lnext;
+	if (c->lnext != NULL)
+		c->lnext->lprev = c->lprev;
+	else
+		idle_tail = c->lprev;
+	c->lprev = c->lnext = NULL;
+	conv_idle--;
+}
+
+static void	trim(void *);
+
+static void
+idle_append(struct conversation *c)
+{
+	c->lnext = NULL;
+	c->lprev = idle_tail;
+	if (idle_tail != NULL)
+		idle_tail->lnext = c;
+	else
+		idle_head = c;
+	idle_tail = c;
+	conv_idle++;
+	/*
+	 * Never now: the caller up the stack may be using the pointers it
+	 * just looked up.  Nothing holds an unreferenced one across a turn.
+	 */
+	if (conv_idle > conv_keep && !trim_scheduled) {
+		trim_scheduled = 1;
+		loop_defer(trim, NULL);
+	}
+}
+
+/* A lookup made it the most recently used. */
+static void
+conv_touch(struct conversation *c)
+{
+	if (c->refs == 0 && c != idle_tail) {
+		idle_remove(c);
+		idle_append(c);
+	}
+}
+
+/* ---- the hashes -------------------------------------------------------------- */
+
 static struct conversation *
 conv_cached(const char *adapter, const char *channel, const char *thread)
 {
@@ -43,28 +121,114 @@ conv_cached(const char *adapter, const char *channel, const char *thread)
 	return NULL;
 }
 
+static struct conversation *
+conv_cached_id(int64_t id)
+{
+	struct conversation	*c;
+
+	for (c = conv_ids[conv_idval(id)]; c != NULL; c = c->inext)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
 static void
-conv_insert(struct conversation *c)
+thread_insert(struct conversation *c)
 {
 	unsigned	 h = conv_hashval(c->adapter, c->channel, c->thread);
 
 	c->hnext = conv_hash[h];
 	conv_hash[h] = c;
-	conv_loaded++;
 }
 
+static void
+thread_remove(struct conversation *c)
+{
+	struct conversation	**pp;
+
+	pp = &conv_hash[conv_hashval(c->adapter, c->channel, c->thread)];
+	for (; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			return;
+		}
+}
+
+/* Cached, unreferenced until someone holds it. */
+static void
+conv_insert(struct conversation *c)
+{
+	unsigned	 h = conv_idval(c->id);
+
+	thread_insert(c);
+	c->inext = conv_ids[h];
+	conv_ids[h] = c;
+	conv_loaded++;
+	idle_append(c);
+}
+
+/* Out of the cache: the hashes, the idle list and the count. */
 static void
 conv_unlink(struct conversation *c)
 {
 	struct conversation	**pp;
 
-	pp = &conv_hash[conv_hashval(c->adapter, c->channel, c->thread)];
-	for (; *pp != NULL; pp = &(*pp)->hnext) {
+	if (c->refs == 0)
+		idle_remove(c);
+	thread_remove(c);
+	for (pp = &conv_ids[conv_idval(c->id)]; *pp != NULL;
+	    pp = &(*pp)->inext)
 		if (*pp == c) {
-			*pp = c->hnext;
-			conv_loaded--;
-			return;
+			*pp = c->inext;
+			break;
 		}
+	conv_loaded--;
+}
+
+/* Out of memory: the row is the truth, a lookup loads it again. */
+static void
+conv_evict(struct conversation *c)
+{
+	conv_unlink(c);
+	conv_free(c);
+}
+
+static void
+trim(void *arg)
+{
+	trim_scheduled = 0;
+	while (conv_idle > conv_keep && idle_head != NULL) {
+		log_debug("conversation %lld: left memory (idle)",
+		    (long long)idle_head->id);
+		conv_evict(idle_head);
+	}
+}
+
+void
+conversation_hold(struct conversation *c)
+{
+	if (c->refs++ == 0 && !c->orphan)
+		idle_remove(c);
+}
+
+void
+conversation_release(struct conversation *c)
+{
+	if (--c->refs > 0)
+		return;
+	if (c->orphan)		/* the cache is gone: the last holder frees */
+		conv_free(c);
+	else
+		idle_append(c);
+}
+
+void
+conversation_set_keep(int keep)
+{
+	conv_keep = keep < 0 ? 0 : keep;
+	if (conv_idle > conv_keep && !trim_scheduled) {
+		trim_scheduled = 1;
+		loop_defer(trim, NULL);
 	}
 }
 
@@ -83,6 +247,24 @@ conv_from_row(sqlite3_stmt *st)
 	c->agent = store_col_text(st, 6);
 	c->refused = sqlite3_column_int(st, 7);
 	return c;
+}
+
+/*
+ * A row just read: cached from now on, unless the same conversation is
+ * (one struct per conversation, so a held one is the one everybody sees).
+ */
+static struct conversation *
+conv_adopt(struct conversation *c)
+{
+	struct conversation	*cached;
+
+	if ((cached = conv_cached_id(c->id)) == NULL) {
+		conv_insert(c);
+		return c;
+	}
+	conv_free(c);
+	conv_touch(cached);
+	return cached;
 }
 
 #define CONV_COLS "id, adapter, channel, thread, starter, repo, agent, refused"
@@ -108,10 +290,8 @@ conv_learn_root(const char *adapter, const char *channel, const char *thread)
 		store_bind_text(st, 1, adapter);
 		store_bind_text(st, 2, channel);
 		store_bind_text(st, 3, key);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			c = conv_from_row(st);
-			conv_insert(c);
-		}
+		if (sqlite3_step(st) == SQLITE_ROW)
+			c = conv_adopt(conv_from_row(st));
 		sqlite3_reset(st);
 	}
 	free(key);
@@ -128,10 +308,10 @@ conv_learn_root(const char *adapter, const char *channel, const char *thread)
 		return c;
 	}
 	sqlite3_reset(st);
-	conv_unlink(c);
+	thread_remove(c);
 	free(c->thread);
 	c->thread = xstrdup(thread);
-	conv_insert(c);
+	thread_insert(c);
 	log_debug("conversation %lld: root is %s", (long long)c->id, thread);
 	return c;
 }
@@ -142,17 +322,17 @@ conversation_find(const char *adapter, const char *channel, const char *thread)
 	struct conversation	*c;
 	sqlite3_stmt		*st;
 
-	if ((c = conv_cached(adapter, channel, thread)) != NULL)
+	if ((c = conv_cached(adapter, channel, thread)) != NULL) {
+		conv_touch(c);
 		return c;
+	}
 	st = store_stmt("SELECT " CONV_COLS " FROM conversations WHERE"
 	    " adapter = ? AND channel = ? AND thread = ?");
 	store_bind_text(st, 1, adapter);
 	store_bind_text(st, 2, channel);
 	store_bind_text(st, 3, thread);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		c = conv_from_row(st);
-		conv_insert(c);
-	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		c = conv_adopt(conv_from_row(st));
 	sqlite3_reset(st);
 	if (c == NULL)
 		c = conv_learn_root(adapter, channel, thread);
@@ -162,24 +342,40 @@ conversation_find(const char *adapter, const char *channel, const char *thread)
 struct conversation *
 conversation_by_id(int64_t id)
 {
-	struct conversation	*c = NULL, *cached;
+	struct conversation	*c = NULL;
 	sqlite3_stmt		*st;
 
+	if ((c = conv_cached_id(id)) != NULL) {
+		conv_touch(c);
+		return c;
+	}
 	st = store_stmt("SELECT " CONV_COLS " FROM conversations WHERE id = ?");
 	store_bind_int(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		c = conv_from_row(st);
 	sqlite3_reset(st);
-	if (c == NULL)
-		return NULL;
-	if ((cached = conv_cached(c->adapter, c->channel, c->thread)) != NULL) {
-		free(c->adapter); free(c->channel); free(c->thread);
-		free(c->starter); free(c->repo); free(c->agent);
-		free(c);
-		return cached;
-	}
-	conv_insert(c);
-	return c;
+	return c != NULL ? conv_adopt(c) : NULL;
+}
+
+/*
+ * Its row was not committed: out of the cache, so the replayed event makes
+ * it again (with the id the store then gives).  Agents made in the same
+ * transaction, the only holders of the pointer, were undone before it
+ * (store hooks roll back newest first), but are freed a loop turn later:
+ * their release frees it then.
+ */
+static void
+conv_undo(void *arg)
+{
+	struct conversation	*c = arg;
+
+	log_warnx("conversation %lld: not recorded (the store did not"
+	    " commit); dropped", (long long)c->id);
+	conv_unlink(c);
+	if (c->refs > 0)	/* an undone agent, freed on the next loop turn */
+		c->orphan = 1;	/* its release frees */
+	else
+		conv_free(c);
 }
 
 struct conversation *
@@ -218,6 +414,7 @@ conversation_create(const char *adapter, const char *channel,
 	c->agent = agent != NULL ? xstrdup(agent) : NULL;
 	c->refused = refused;
 	conv_insert(c);
+	store_hook(NULL, conv_undo, c);
 	log_info("conversation %lld: %s/%s/%s started by %s", (long long)c->id,
 	    adapter, channel, thread, starter != NULL ? starter : "?");
 	return c;
@@ -281,6 +478,7 @@ conversation_open(const char *adapter, const char *channel, const char *text,
 	c->repo = repo != NULL ? xstrdup(repo) : NULL;
 	c->agent = agent != NULL ? xstrdup(agent) : NULL;
 	conv_insert(c);
+	store_hook(NULL, conv_undo, c);
 	log_info("conversation %lld: new thread in %s/%s opened for %s",
 	    (long long)id, adapter, channel, starter != NULL ? starter : "?");
 	return c;
@@ -306,19 +504,26 @@ conversation_count(void)
 	return conv_loaded;
 }
 
+/*
+ * At exit.  Held ones stay: their holders (agents freed on a later loop
+ * turn) release them, and the last release frees.
+ */
 void
 conversation_free_all(void)
 {
-	struct conversation	*c;
+	struct conversation	*c, *next;
 	size_t			 i;
 
 	for (i = 0; i < CONV_BUCKETS; i++) {
-		while ((c = conv_hash[i]) != NULL) {
-			conv_hash[i] = c->hnext;
-			free(c->adapter); free(c->channel); free(c->thread);
-			free(c->starter); free(c->repo); free(c->agent);
-			free(c);
+		for (c = conv_hash[i]; c != NULL; c = next) {
+			next = c->hnext;
+			if (c->refs == 0)
+				conv_free(c);
+			else
+				c->orphan = 1;
 		}
+		conv_hash[i] = conv_ids[i] = NULL;
 	}
-	conv_loaded = 0;
+	idle_head = idle_tail = NULL;
+	conv_idle = conv_loaded = 0;
 }

@@ -1,8 +1,14 @@
 /*
  * conversation — one per chat thread (adapter, channel, thread root); durable.
  *
- * Rows live in SQLite; structs are loaded on first use and cached for the
- * life of the process (they are small: a conversation costs its strings).
+ * Rows live in SQLite; structs are loaded on first use and cached.  What
+ * holds a conversation across a loop turn holds a reference (an agent, and
+ * through it its questions, jobs and card); everything else keeps the id
+ * and looks it up again.  An unreferenced conversation stays cached until
+ * more than limits.keep_conversations are, then the least recently used
+ * leave memory on the next loop turn, so a pointer from a lookup is good
+ * until the current callback returns, and memory follows what is live,
+ * not history.
  * A conversation carries the repo and default agent its route chose, so a
  * later config change to routes does not move a running conversation.
  */
@@ -20,7 +26,13 @@ struct conversation {
 	char		*repo;		/* cfg repo name */
 	char		*agent;		/* cfg agent name (default driver) */
 	int		 refused;	/* started by a user who is not allowed */
-	struct conversation *hnext;
+
+	/* The cache's (conversation.c). */
+	int		 refs;		/* holders across loop turns */
+	int		 orphan;	/* outlived the cache: last release frees */
+	struct conversation *hnext;	/* by (adapter, channel, thread) */
+	struct conversation *inext;	/* by id */
+	struct conversation *lprev, *lnext; /* unreferenced, oldest use first */
 };
 
 /*
@@ -48,6 +60,15 @@ struct conversation *conversation_open(const char *adapter, const char *channel,
 /* Posts text as a reply in the conversation's thread (through the outbox). */
 void		 conversation_say(struct conversation *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
+/*
+ * A reference keeps the struct in memory (and the pointer valid) until it
+ * is released; agents take one for their life.
+ */
+void		 conversation_hold(struct conversation *);
+void		 conversation_release(struct conversation *);
+/* Unreferenced conversations kept cached (limits.keep_conversations). */
+void		 conversation_set_keep(int);
+/* Conversations in memory (held, plus up to the keep of unreferenced). */
 int64_t		 conversation_count(void);
 void		 conversation_free_all(void);
 

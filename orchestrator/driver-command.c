@@ -5,11 +5,15 @@
  * shell syntax, because there is no shell.  A follow-up to a running command
  * is written to its stdin as one line; to a finished one it starts the
  * command again in the same worktree with the follow-up as {task}.
+ *
+ * A task is data, never an option: see task_as_option().
  */
 #include "orchestrator/driver.h"
 #include "orchestrator/agent.h"
 #include "config/config.h"
 #include "bot/util.h"
+
+#include <sys/types.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +73,51 @@ driver_argv_free(char **argv)
 	free(argv);
 }
 
+/*
+ * An element that starts with {task} starts with '-' for a task such as
+ * "-rf" or "--upload-pack=evil", and the program would parse it as an
+ * option.  The configured argv is never altered (a script that reads $1
+ * must get the task, not an inserted "--"), so such a task passes only
+ * where the admin has ended the options: after a "--" element.  Inside an
+ * element ("--message={task}") or after "--" it is always an operand.
+ * Returns the index of the unsafe element, or -1.
+ */
+static ssize_t
+task_as_option(const struct cfg_agent *cfg, const char *prompt)
+{
+	size_t	 i;
+
+	if (prompt == NULL || prompt[0] != '-')
+		return -1;
+	for (i = 0; i < cfg->ncommand; i++) {
+		if (strcmp(cfg->command[i], "--") == 0)
+			return -1;
+		if (strncmp(cfg->command[i], "{task}", 6) == 0)
+			return (ssize_t)i;
+	}
+	return -1;
+}
+
+static int
+command_task_check(const struct cfg_agent *cfg, const char *prompt,
+    const char *what, char **cause)
+{
+	if (task_as_option(cfg, prompt) == -1)
+		return 0;
+	*cause = xasprintf("the %s starts with '-', and agent '%s' passes it"
+	    " where its program would read it as an option. Reword it so it"
+	    " does not start with '-' (or the admin puts \"--\" before"
+	    " \"{task}\" in the agent's command, if the program accepts it)",
+	    what, cfg->name);
+	return -1;
+}
+
+static int
+command_task_ok(const struct cfg_agent *cfg, const char *task, char **cause)
+{
+	return command_task_check(cfg, task, "task", cause);
+}
+
 static char **
 command_argv(const struct agent *a, const struct cfg_agent *cfg,
     const char *prompt, int followup, char **cause)
@@ -80,6 +129,10 @@ command_argv(const struct agent *a, const struct cfg_agent *cfg,
 		*cause = xasprintf("agent %s has no command", cfg->name);
 		return NULL;
 	}
+	/* A follow-up's new turn, or a task older than this rule. */
+	if (command_task_check(cfg, prompt, followup ? "follow-up" : "task",
+	    cause) == -1)
+		return NULL;
 	argv = xcalloc(cfg->ncommand + 1, sizeof *argv);
 	for (i = 0; i < cfg->ncommand; i++)
 		argv[i] = driver_subst(cfg->command[i], a, prompt);
@@ -89,6 +142,7 @@ command_argv(const struct agent *a, const struct cfg_agent *cfg,
 const struct agent_driver driver_command = {
 	.name = "command",
 	.argv = command_argv,
+	.task_ok = command_task_ok,
 	.on_line = NULL,		/* output only feeds the ring */
 	.followup_running = NULL,	/* agent.c writes it to stdin */
 	.stdin_pipe = 1,

@@ -23,6 +23,13 @@ struct agent_driver {
 	 */
 	char		**(*argv)(const struct agent *, const struct cfg_agent *,
 			    const char *prompt, int followup, char **cause);
+	/*
+	 * Optional.  0 if task can be run at all, else -1 with *cause: asked
+	 * before an agent is made, so a task the driver would refuse at
+	 * spawn leaves no agent, worktree or branch behind.
+	 */
+	int		 (*task_ok)(const struct cfg_agent *, const char *task,
+			    char **cause);
 	/* Optional.  One line of stdout, without the newline. */
 	void		 (*on_line)(struct agent *, const char *line, size_t len);
 	/*

@@ -6,6 +6,7 @@
 
 #include <git2.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -186,6 +187,187 @@ gitremote_push(const char *repo_path, const char *remote, const char *src,
 out:
 	free(ctx.rejected);
 	git_remote_free(r);
+	git_repository_free(repo);
+	return rc;
+}
+
+/* ---- fetching: a pod's work back ------------------------------------------ */
+
+static int
+open_remote(git_repository **repo, git_remote **r, const char *repo_path,
+    const char *remote, char **cause)
+{
+	*repo = NULL;
+	*r = NULL;
+	worktree_git_init();
+	if (git_repository_open_ext(repo, repo_path,
+	    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+		*cause = xasprintf("cannot open repository %s", repo_path);
+		return -1;
+	}
+	if (git_remote_lookup(r, *repo, remote) < 0 &&
+	    git_remote_create_anonymous(r, *repo, remote) < 0) {
+		*cause = xasprintf("no remote \"%s\" in %s", remote, repo_path);
+		git_repository_free(*repo);
+		*repo = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+char *
+gitremote_url(const char *repo_path, const char *remote, char **cause)
+{
+	git_repository	*repo;
+	git_remote	*r;
+	char		*url = NULL;
+
+	if (open_remote(&repo, &r, repo_path, remote, cause) < 0)
+		return NULL;
+	if (git_remote_url(r) != NULL)
+		url = xstrdup(git_remote_url(r));
+	else
+		*cause = xasprintf("remote \"%s\" has no URL", remote);
+	git_remote_free(r);
+	git_repository_free(repo);
+	return url;
+}
+
+int
+gitremote_fetch(const char *repo_path, const char *remote, const char *src,
+    const char *dst, const struct gitremote_creds *creds, char **cause)
+{
+	git_fetch_options	 fo;
+	git_repository		*repo;
+	git_remote		*r;
+	git_reference		*ref = NULL;
+	const git_remote_head	**heads;
+	struct push_ctx		 ctx = { 0 };
+	git_strarray		 specs;
+	char			*spec, *want;
+	const git_error		*e;
+	size_t			 n, i;
+	int			 err, rc = -1, found = 0;
+
+	*cause = NULL;
+	if (open_remote(&repo, &r, repo_path, remote, cause) < 0)
+		return -1;
+	/* libgit2 would move a checked-out branch under its worktree's files. */
+	if (git_branch_lookup(&ref, repo, dst, GIT_BRANCH_LOCAL) == 0 &&
+	    git_branch_is_checked_out(ref) == 1) {
+		*cause = xasprintf("branch %s is checked out in a worktree", dst);
+		goto out;
+	}
+	spec = xasprintf("+refs/heads/%s:refs/heads/%s", src, dst);
+	specs.strings = &spec;
+	specs.count = 1;
+	ctx.creds = creds;
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.callbacks.credentials = cred_cb;
+	fo.callbacks.payload = &ctx;
+	fo.update_fetchhead = 0;
+	err = git_remote_fetch(r, &specs, &fo, "switchboard: fetch agent work");
+	free(spec);
+	if (err < 0) {
+		e = git_error_last();
+		if (err == GIT_EAUTH || (ctx.asked && e != NULL &&
+		    e->message != NULL && (strstr(e->message, "auth") != NULL ||
+		    strstr(e->message, "401") != NULL ||
+		    strstr(e->message, "403") != NULL))) {
+			*cause = xasprintf("authentication failed at %s",
+			    git_remote_url(r));
+			rc = GITREMOTE_EAUTH;
+		} else
+			*cause = xasprintf("cannot fetch from %s: %s",
+			    git_remote_url(r), e != NULL && e->message != NULL ?
+			    e->message : "unknown error");
+		goto out;
+	}
+	/* A refspec that matches nothing is no error to libgit2. */
+	want = xasprintf("refs/heads/%s", src);
+	if (git_remote_ls(&heads, &n, r) == 0)
+		for (i = 0; i < n; i++)
+			if (strcmp(heads[i]->name, want) == 0)
+				found = 1;
+	free(want);
+	if (!found) {
+		*cause = xasprintf("%s has no branch %s", git_remote_url(r), src);
+		rc = GITREMOTE_ENOREF;
+		goto out;
+	}
+	rc = 0;
+out:
+	git_reference_free(ref);
+	git_remote_free(r);
+	git_repository_free(repo);
+	return rc;
+}
+
+/* ---- agent branches without a worktree ------------------------------------ */
+
+#define BRANCH_ATTEMPTS	99
+
+int
+gitremote_branch_new(const char *repo_path, const char *base,
+    int64_t agent_id, const char *task, char **out_branch,
+    char **cause)
+{
+	git_repository	*repo = NULL;
+	git_reference	*ref = NULL, *b = NULL;
+	git_commit	*tip = NULL;
+	char		 slug[WORKTREE_SLUG_MAX + 1], *first = NULL, *name = NULL;
+	int		 i, err, valid, rc = -1;
+
+	*out_branch = NULL;
+	*cause = NULL;
+	worktree_git_init();
+	if (git_repository_open_ext(&repo, repo_path,
+	    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+		*cause = xasprintf("cannot open repository %s", repo_path);
+		return -1;
+	}
+	/* As worktree_add: local branch base, else HEAD. */
+	if ((base == NULL || git_branch_lookup(&ref, repo, base,
+	    GIT_BRANCH_LOCAL) < 0) && git_repository_head(&ref, repo) < 0) {
+		*cause = xasprintf("no base branch and no HEAD in %s", repo_path);
+		goto out;
+	}
+	if (git_reference_peel((git_object **)&tip, ref, GIT_OBJECT_COMMIT) < 0) {
+		*cause = xasprintf("base %s is not a commit", base);
+		goto out;
+	}
+	worktree_slug(task, slug, sizeof slug);
+	first = worktree_branch_name(agent_id, slug);
+	for (i = 1; i <= BRANCH_ATTEMPTS && b == NULL; i++) {
+		free(name);
+		name = i == 1 ? xstrdup(first) : xasprintf("%s-%d", first, i);
+		if (git_branch_name_is_valid(&valid, name) < 0 || !valid) {
+			*cause = xasprintf("invalid branch name %s", name);
+			goto out;
+		}
+		err = git_branch_create(&b, repo, name, tip, 0);
+		if (err < 0 && err != GIT_EEXISTS) {
+			*cause = xasprintf("cannot create branch %s: %s", name,
+			    git_error_last() != NULL ?
+			    git_error_last()->message : "?");
+			goto out;
+		}
+	}
+	if (b == NULL) {
+		*cause = xasprintf("branches %s-2..%d all exist", first,
+		    BRANCH_ATTEMPTS);
+		goto out;
+	}
+	log_info("gitremote: agent %lld on branch %s", (long long)agent_id, name);
+	*out_branch = name;
+	name = NULL;
+	rc = 0;
+out:
+	free(first);
+	free(name);
+	git_reference_free(b);
+	git_commit_free(tip);
+	git_reference_free(ref);
 	git_repository_free(repo);
 	return rc;
 }

@@ -98,6 +98,13 @@ runner_k8s_pod(const char *name, const char *ns, int64_t agent_id,
 	}
 	json_array_append_new(env, json_pack("{s:s, s:s}", "name",
 	    "SWITCHBOARD_AGENT_TOKEN_FILE", "value", K8S_TOKEN_DIR "/token"));
+	/* Talking back: the daemon's agent listener, verified with its CA. */
+	if (kc->agent_url != NULL)
+		json_array_append_new(env, json_pack("{s:s, s:s}", "name",
+		    "SWITCHBOARD_URL", "value", kc->agent_url));
+	if (kc->agent_ca != NULL)
+		json_array_append_new(env, json_pack("{s:s, s:s}", "name",
+		    "SWITCHBOARD_CA_FILE", "value", K8S_TOKEN_DIR "/ca.crt"));
 	cmd = json_array();
 	for (e = spec->argv; *e != NULL; e++)
 		json_array_append_new(cmd, json_string(*e));
@@ -152,4 +159,152 @@ runner_k8s_pod(const char *name, const char *ns, int64_t agent_id,
 	    "Pod", "metadata", md, "spec", spec_o);
 	free(id);
 	return pod;
+}
+
+/* ---- the workspace: cloned in the pod, pushed back ------------------------ */
+
+/*
+ * Git credentials from the mounted secret (config kubernetes.git_secret), for
+ * both scripts: basic-auth keys through an inline credential helper, an
+ * ssh-auth key through GIT_SSH_COMMAND.  Nothing of them is in the pod spec
+ * or on a command line.  `g` is git with them.
+ */
+#define GIT_CREDS_SH \
+"export GIT_TERMINAL_PROMPT=0\n" \
+"c=${SWITCHBOARD_GIT_CREDENTIALS:-}\n" \
+"h=\n" \
+"if [ -n \"$c\" ] && [ -r \"$c/password\" ]; then\n" \
+"  h='!f() { [ \"$1\" = get ] || exit 0;" \
+" echo \"username=$(cat \"$SWITCHBOARD_GIT_CREDENTIALS/username\"" \
+" 2>/dev/null || echo x-access-token)\";" \
+" echo \"password=$(cat \"$SWITCHBOARD_GIT_CREDENTIALS/password\")\"; }; f'\n" \
+"fi\n" \
+"if [ -n \"$c\" ] && [ -r \"$c/ssh-privatekey\" ]; then\n" \
+"  k='-o StrictHostKeyChecking=accept-new'\n" \
+"  [ -r \"$c/known_hosts\" ] && k=\"-o UserKnownHostsFile=$c/known_hosts" \
+" -o StrictHostKeyChecking=yes\"\n" \
+"  export GIT_SSH_COMMAND=\"ssh -i $c/ssh-privatekey -o IdentitiesOnly=yes $k\"\n" \
+"fi\n" \
+"g() { git -c safe.directory='*' -c credential.helper= " \
+"-c credential.helper=\"$h\" \"$@\"; }\n"
+
+/* The init container: the agent's branch (the daemon pushed it) into the volume. */
+static const char clone_sh[] =
+"set -e\n"
+GIT_CREDS_SH
+"g clone -q --single-branch --branch \"$SWITCHBOARD_BRANCH\" -- "
+"\"$SWITCHBOARD_GIT_URL\" \"$SWITCHBOARD_WORKSPACE\"\n";
+
+/*
+ * The agent container: the agent ("$@") as a child, so that SIGTERM from the
+ * kubelet (to PID 1, this shell) reaches it; then what it left uncommitted
+ * is committed, as the local runner's collect does, and the branch pushed
+ * back, after a cancel too (the branch keeps the partial work).  Kubernetes
+ * has no step after a pod's main container, so this is the place; the exit
+ * status is the agent's, or 1 if it succeeded but its work could not be
+ * pushed.
+ */
+static const char turn_sh[] =
+GIT_CREDS_SH
+"\"$@\" &\n"
+"p=$!\n"
+"trap 'kill -TERM \"$p\" 2>/dev/null' TERM\n"
+"trap 'kill -INT \"$p\" 2>/dev/null' INT\n"
+"rc=0\n"
+"wait \"$p\" || rc=$?\n"
+"while kill -0 \"$p\" 2>/dev/null; do rc=0; wait \"$p\" || rc=$?; done\n"
+"cd \"$SWITCHBOARD_WORKSPACE\" || exit 1\n"
+"g add -A\n"
+"if ! g diff --cached --quiet; then\n"
+"  g commit -q -m \"$SWITCHBOARD_COMMIT_MESSAGE\" ||"
+" { echo 'switchboard: cannot commit what the agent left' >&2;"
+" [ \"$rc\" -ne 0 ] || rc=1; }\n"
+"fi\n"
+"if ! g push -q origin \"HEAD:refs/heads/$SWITCHBOARD_BRANCH\"; then\n"
+"  echo \"switchboard: cannot push $SWITCHBOARD_BRANCH\" >&2\n"
+"  [ \"$rc\" -ne 0 ] || rc=1\n"
+"fi\n"
+"exit \"$rc\"\n";
+
+static void
+env_add(json_t *env, const char *k, const char *v)
+{
+	if (v != NULL)
+		json_array_append_new(env, json_pack("{s:s, s:s}", "name", k,
+		    "value", v));
+}
+
+static json_t *
+mount(const char *vol, const char *path, int ro)
+{
+	return json_pack("{s:s, s:s, s:b}", "name", vol, "mountPath", path,
+	    "readOnly", ro);
+}
+
+static json_t *
+array_of(json_t *o, const char *k)
+{
+	json_t	*a = json_object_get(o, k);
+
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(o, k, a);
+	}
+	return a;
+}
+
+void
+runner_k8s_workspace(json_t *pod, const struct cfg_kube *kc,
+    const struct run_spec *spec, const char *git_url)
+{
+	const struct ws_req	*ws = spec->ws;
+	json_t			*ps = json_object_get(pod, "spec"), *c, *cmd;
+	json_t			*init, *ienv, *env, *vols;
+	char			*const *e;
+
+	c = json_array_get(json_object_get(ps, "containers"), 0);
+	vols = array_of(ps, "volumes");
+	json_array_append_new(vols, json_pack("{s:s, s:{}}", "name",
+	    "workspace", "emptyDir"));
+	if (kc->git_secret != NULL)
+		json_array_append_new(vols, json_pack("{s:s, s:{s:s, s:i}}",
+		    "name", "git", "secret", "secretName", kc->git_secret,
+		    "defaultMode", 0400));
+
+	ienv = json_array();
+	env_add(ienv, "SWITCHBOARD_GIT_URL", git_url);
+	env_add(ienv, "SWITCHBOARD_BRANCH", ws->branch);
+	env_add(ienv, "SWITCHBOARD_WORKSPACE", K8S_WORKSPACE);
+	if (kc->git_secret != NULL)
+		env_add(ienv, "SWITCHBOARD_GIT_CREDENTIALS", K8S_GIT_DIR);
+	init = json_pack("{s:s, s:s, s:[s, s, s], s:o, s:[o]}", "name",
+	    "clone", "image", kc->git_image != NULL ? kc->git_image : kc->image,
+	    "command", "sh", "-c", clone_sh, "env", ienv, "volumeMounts",
+	    mount("workspace", K8S_WORKSPACE, 0));
+	if (kc->git_secret != NULL)
+		json_array_append_new(json_object_get(init, "volumeMounts"),
+		    mount("git", K8S_GIT_DIR, 1));
+	json_object_set_new(ps, "initContainers", json_pack("[o]", init));
+
+	env = array_of(c, "env");
+	env_add(env, "SWITCHBOARD_BRANCH", ws->branch);
+	env_add(env, "SWITCHBOARD_WORKSPACE", K8S_WORKSPACE);
+	env_add(env, "SWITCHBOARD_COMMIT_MESSAGE", ws->message);
+	if (kc->git_secret != NULL)
+		env_add(env, "SWITCHBOARD_GIT_CREDENTIALS", K8S_GIT_DIR);
+	env_add(env, "GIT_AUTHOR_NAME", ws->git_name);
+	env_add(env, "GIT_COMMITTER_NAME", ws->git_name);
+	env_add(env, "GIT_AUTHOR_EMAIL", ws->git_email);
+	env_add(env, "GIT_COMMITTER_EMAIL", ws->git_email);
+	json_array_append_new(array_of(c, "volumeMounts"),
+	    mount("workspace", K8S_WORKSPACE, 0));
+	if (kc->git_secret != NULL)
+		json_array_append_new(array_of(c, "volumeMounts"),
+		    mount("git", K8S_GIT_DIR, 1));
+	json_object_set_new(c, "workingDir", json_string(K8S_WORKSPACE));
+	cmd = json_pack("[s, s, s, s]", "sh", "-c", turn_sh,
+	    "switchboard-turn");
+	for (e = spec->argv; *e != NULL; e++)
+		json_array_append_new(cmd, json_string(*e));
+	json_object_set_new(c, "command", cmd);
 }

@@ -63,6 +63,9 @@ char		*k8s_qs(const char *);
 /* The turn's container, and where the token secret is mounted in it. */
 #define K8S_CONTAINER	"agent"
 #define K8S_TOKEN_DIR	"/var/run/switchboard"
+/* The pod's workspace volume (the agent's clone), and its git credentials. */
+#define K8S_WORKSPACE	"/workspace"
+#define K8S_GIT_DIR	"/var/run/switchboard-git"
 
 /*
  * The Pod of one turn (k8s-pod.c), for the runner and for the manifest
@@ -73,5 +76,24 @@ struct run_spec;
 json_t		*runner_k8s_pod(const char *name, const char *ns,
 		    int64_t agent_id, const struct cfg_kube *,
 		    const struct run_spec *);
+
+/*
+ * The workspace parts of a turn's pod (k8s-pod.c): an init container that
+ * clones spec->ws's branch from git_url into an emptyDir, the agent's
+ * container working there and pushing the branch back when the agent is
+ * done, the git credentials (config git_secret) mounted into both.
+ */
+void		 runner_k8s_workspace(json_t *pod, const struct cfg_kube *,
+		    const struct run_spec *, const char *git_url);
+
+/* The runner's workspace jobs (k8s-ws.c). */
+struct ws_req;
+struct ws_result;
+void		 k8s_ws_prepare(const struct ws_req *,
+		    void (*)(void *, struct ws_result *), void *);
+void		 k8s_ws_collect(const struct ws_req *,
+		    void (*)(void *, struct ws_result *), void *);
+void		 k8s_ws_cleanup(const struct ws_req *,
+		    void (*)(void *, struct ws_result *), void *);
 
 #endif

@@ -5,6 +5,7 @@
  * idempotency key (Matrix txnId); a crash at any point leaves the row pending
  * and it is sent on the next start.  Rows are dispatched in id order per lane
  * (adapter + channel), one op in flight per lane, paced by the adapter's
+ * rate budgets (token buckets that learn, outbox-pace.h) or a fixed
  * min_interval_ms, retried after its Retry-After or our back-off.  Ordering
  * per channel is stronger than the per-thread order the design asks for; an
  * adapter whose platform paces itself (caps.order_per_thread: Matrix) gets a

@@ -16,14 +16,17 @@
  * stop() deletes the pod with gracePeriodSeconds = the grace: the kubelet
  * sends SIGTERM, then SIGKILL, as the local runner does.
  *
- * The workspace (prepare/collect/cleanup) is, for now, the local runner's
- * worktree on the daemon's host, and the pod's workingDir is its path: that
- * needs the worktree on a volume the pod shares (and the fake cluster of the
- * tests, whose kubelet runs on this host).  The clone-in-the-pod workspace
- * of issue 19 item 3 replaces this.
+ * The workspace needs no shared disk (k8s-ws.c): the pod clones the agent's
+ * branch from the repo's remote into a volume of its own, pushes it back
+ * when the agent is done, and the daemon fetches it.  With cluster.daemon_id
+ * set, pod names and branches carry it and pods the label
+ * switchboard.dev/daemon, so daemons sharing a remote or a namespace never
+ * take each other's.
  */
 #include "orchestrator/runner.h"
 #include "orchestrator/k8s.h"
+#include "orchestrator/k8s-run.h"
+#include "orchestrator/gitremote.h"
 #include "bot/http.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -38,35 +41,8 @@
 #include <uv.h>
 
 #define K8S_WATCH_S	"290"		/* below common proxy idle cuts */
-#define K8S_RETRY_MS	1000
 
-struct run {
-	int64_t			 id;
-	struct run_hooks	 hooks;
-	struct k8s		*k;		/* shared */
-	char			*ns, *name;
-	char			 rv[32];	/* last resourceVersion seen */
-	char			 last_ts[48];	/* of the last log line */
-	char			 resume_ts[48];	/* skip up to it (reconnect) */
-	struct k8s_op		*call, *watch, *log;
-	uv_timer_t		*timer, *log_timer;	/* retries */
-	int			 created;	/* the pod exists */
-	int			 relist;	/* the watch got 410 */
-	int			 log_started, log_done, log_retries;
-	int			 started;	/* its container ran */
-	int			 terminated;	/* container state seen */
-	int			 pod_done;	/* phase final, or deleted */
-	int			 deleting, stop_pending, grace_s;
-	int			 settled;
-	int64_t			 status;
-	int			 term_signal;
-	char			*error;		/* never started: why */
-	json_t			*pod_json;	/* until it is posted */
-};
 
-static void	watch_start(struct run *);
-static void	log_start(struct run *);
-static void	maybe_settle(struct run *);
 
 /*
  * Clusters by kubeconfig ("" = in-cluster).  A reload may name another one
@@ -78,8 +54,8 @@ static struct cluster {
 	struct cluster	*next;
 } *clusters;
 
-static struct k8s *
-cluster_get(const char *kubeconfig, char **cause)
+struct k8s *
+krun_cluster_get(const char *kubeconfig, char **cause)
 {
 	const char	*key = kubeconfig != NULL ? kubeconfig : "";
 	struct cluster	*c;
@@ -100,14 +76,14 @@ cluster_get(const char *kubeconfig, char **cause)
 
 /* ---- garbage: what outlives the run --------------------------------------- */
 
-static int	 n_deleting;	/* deletions not yet answered */
+int	 krun_n_deleting;	/* deletions not yet answered */
 
 static void
 gc_done(long status, json_t *obj, const char *error, void *arg)
 {
 	char	*what = arg, *why;
 
-	n_deleting--;
+	krun_n_deleting--;
 	if (error != NULL || (status >= 300 && status != 404)) {
 		why = k8s_error(status, obj, error);
 		log_warnx("kubernetes: deleting %s: %s", what, why);
@@ -125,7 +101,7 @@ gc_delete(struct k8s *k, const char *ns, const char *res, const char *name,
 	path = grace >= 0 ? xasprintf("/api/v1/namespaces/%s/%s/%s?"
 	    "gracePeriodSeconds=%d", ns, res, name, grace) :
 	    xasprintf("/api/v1/namespaces/%s/%s/%s", ns, res, name);
-	n_deleting++;
+	krun_n_deleting++;
 	k8s_on_cancel(k8s_call(k, "DELETE", path, NULL, gc_done,
 	    xasprintf("%s %s/%s", res, ns, name)), free);
 	free(path);
@@ -139,17 +115,20 @@ timer_closed(uv_handle_t *h)
 	free(h);
 }
 
-static void
-run_free(struct run *r)
+void
+krun_free(struct run *r)
 {
 	k8s_cancel(r->call);
 	k8s_cancel(r->watch);
 	k8s_cancel(r->log);
+	k8s_cancel(r->secret_get);
 	uv_close((uv_handle_t *)r->timer, timer_closed);
 	uv_close((uv_handle_t *)r->log_timer, timer_closed);
 	free(r->ns);
 	free(r->name);
 	free(r->error);
+	free(r->clone_out);
+	free(r->state_dir);
 	json_decref(r->pod_json);
 	free(r);
 }
@@ -167,7 +146,7 @@ settle(struct run *r)
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 	}
 	h.exited(h.arg, r->status, r->term_signal, r->error);
-	run_free(r);
+	krun_free(r);
 }
 
 static void
@@ -177,8 +156,8 @@ settle_soon_fired(uv_timer_t *t)
 }
 
 /* Never started: report why, from the loop (never inside start()). */
-static void
-fail(struct run *r, char *why)
+void
+krun_fail(struct run *r, char *why)
 {
 	if (r->error == NULL)
 		r->error = why;
@@ -188,8 +167,8 @@ fail(struct run *r, char *why)
 	uv_timer_start(r->timer, settle_soon_fired, 0, 0);
 }
 
-static void
-maybe_settle(struct run *r)
+void
+krun_maybe_settle(struct run *r)
 {
 	if (r->pod_done && (!r->log_started || r->log_done))
 		settle(r);
@@ -220,24 +199,14 @@ jstr(json_t *o, const char *k)
 	return s != NULL ? s : "";
 }
 
-/* Plain words for why a pod cannot start; NULL while it may still. */
+/* Plain words for why a container cannot start; NULL while it may still. */
 static char *
-cannot_start(struct run *r, json_t *pod)
+cannot_start_container(json_t *c)
 {
-	json_t		*st = json_object_get(pod, "status"), *c, *w;
-	const char	*reason;
-	size_t		 i;
+	json_t		*w = json_object_get(json_object_get(c, "state"),
+	    "waiting");
+	const char	*reason = jstr(w, "reason");
 
-	json_array_foreach(json_object_get(st, "conditions"), i, c) {
-		if (strcmp(jstr(c, "type"), "PodScheduled") == 0 &&
-		    strcmp(jstr(c, "status"), "False") == 0 &&
-		    strcmp(jstr(c, "reason"), "Unschedulable") == 0)
-			return xasprintf("no node of the cluster can run pod %s"
-			    " (Unschedulable: %s)", r->name, jstr(c, "message"));
-	}
-	c = container_status(pod);
-	w = json_object_get(json_object_get(c, "state"), "waiting");
-	reason = jstr(w, "reason");
 	if (strcmp(reason, "ImagePullBackOff") == 0 ||
 	    strcmp(reason, "InvalidImageName") == 0)
 		return xasprintf("the image %s cannot be pulled (%s%s%s)",
@@ -251,18 +220,59 @@ cannot_start(struct run *r, json_t *pod)
 	return NULL;
 }
 
+/* Plain words for why a pod cannot start; NULL while it may still. */
+static char *
+cannot_start(struct run *r, json_t *pod)
+{
+	json_t		*st = json_object_get(pod, "status"), *c;
+	char		*why;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(st, "conditions"), i, c) {
+		if (strcmp(jstr(c, "type"), "PodScheduled") == 0 &&
+		    strcmp(jstr(c, "status"), "False") == 0 &&
+		    strcmp(jstr(c, "reason"), "Unschedulable") == 0)
+			return xasprintf("no node of the cluster can run pod %s"
+			    " (Unschedulable: %s)", r->name, jstr(c, "message"));
+	}
+	/* The clone container (the workspace) comes first. */
+	json_array_foreach(json_object_get(st, "initContainerStatuses"), i, c)
+		if ((why = cannot_start_container(c)) != NULL)
+			return why;
+	return cannot_start_container(container_status(pod));
+}
+
+/* The clone container's exit status if it failed, else -1. */
+static int
+clone_failed(json_t *pod)
+{
+	json_t	*c, *t;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(json_object_get(pod, "status"),
+	    "initContainerStatuses"), i, c) {
+		t = json_object_get(json_object_get(c, "state"), "terminated");
+		if (t != NULL && json_integer_value(json_object_get(t,
+		    "exitCode")) != 0)
+			return (int)json_integer_value(json_object_get(t,
+			    "exitCode"));
+	}
+	return -1;
+}
+
 static void
 note(struct run *r, const char *text)
 {
 	r->hooks.output(r->hooks.arg, 2, text, strlen(text));
 }
 
-static void
-pod_update(struct run *r, json_t *pod)
+void
+krun_pod_update(struct run *r, json_t *pod)
 {
 	json_t		*st = json_object_get(pod, "status"), *c, *state, *t;
 	const char	*phase = jstr(st, "phase");
 	char		*why, *line;
+	int		 rc;
 
 	if (r->settled || r->pod_done)
 		return;
@@ -272,14 +282,19 @@ pod_update(struct run *r, json_t *pod)
 		log_warnx("agent %lld: %s", (long long)r->id, why);
 		r->error = why;
 		r->pod_done = 1;
-		maybe_settle(r);
+		krun_maybe_settle(r);
+		return;
+	}
+	if (!r->started && !r->deleting && (rc = clone_failed(pod)) >= 0) {
+		r->pod_done = 1;
+		krun_clone_log(r, rc);
 		return;
 	}
 	if (json_object_get(state, "running") != NULL ||
 	    json_object_get(state, "terminated") != NULL) {
 		r->started = 1;
 		if (!r->log_started)
-			log_start(r);
+			krun_log_start(r);
 	}
 	if ((t = json_object_get(state, "terminated")) != NULL &&
 	    !r->terminated) {
@@ -304,7 +319,7 @@ pod_update(struct run *r, json_t *pod)
 		if (!r->terminated && r->status == 0 && r->term_signal == 0)
 			r->status = 1;
 		r->pod_done = 1;
-		maybe_settle(r);
+		krun_maybe_settle(r);
 	}
 }
 
@@ -323,13 +338,13 @@ pod_gone(struct run *r)
 		else
 			r->term_signal = SIGKILL;
 	}
-	maybe_settle(r);
+	krun_maybe_settle(r);
 }
 
 /* ---- the watch -------------------------------------------------------------- */
 
-static void
-remember_rv(struct run *r, json_t *obj)
+void
+krun_remember_rv(struct run *r, json_t *obj)
 {
 	const char	*v = json_string_value(json_object_get(
 	    json_object_get(obj, "metadata"), "resourceVersion"));
@@ -354,9 +369,9 @@ watch_line(const char *p, size_t n, void *arg)
 		if (json_integer_value(json_object_get(obj, "code")) == 410)
 			r->relist = 1;
 	} else {
-		remember_rv(r, obj);
+		krun_remember_rv(r, obj);
 		if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
-			pod_update(r, obj);
+			krun_pod_update(r, obj);
 		else if (strcmp(type, "DELETED") == 0)
 			pod_gone(r);
 	}
@@ -369,7 +384,7 @@ retry_fired(uv_timer_t *t)
 	struct run	*r = t->data;
 
 	if (!r->settled)
-		watch_start(r);
+		krun_watch_start(r);
 }
 
 static void
@@ -392,7 +407,7 @@ watch_done(long status, json_t *obj, const char *error, void *arg)
 		return;
 	}
 	if (!r->pod_done)
-		watch_start(r);		/* timeoutSeconds ended it: go on */
+		krun_watch_start(r);		/* timeoutSeconds ended it: go on */
 }
 
 static void
@@ -412,14 +427,14 @@ list_done(long status, json_t *obj, const char *error, void *arg)
 		return;
 	}
 	r->relist = 0;
-	remember_rv(r, obj);
+	krun_remember_rv(r, obj);
 	items = json_object_get(obj, "items");
+	/* The watch first: what follows may settle (and free) the run. */
+	krun_watch_start(r);
 	if (json_array_size(items) == 0)
 		pod_gone(r);
 	else
-		pod_update(r, json_array_get(items, 0));
-	if (!r->settled && !r->pod_done)
-		watch_start(r);
+		krun_pod_update(r, json_array_get(items, 0));
 }
 
 static char *
@@ -432,8 +447,8 @@ selector(const struct run *r)
 	return q;
 }
 
-static void
-watch_start(struct run *r)
+void
+krun_watch_start(struct run *r)
 {
 	char	*path, *sel = selector(r);
 
@@ -451,132 +466,6 @@ watch_start(struct run *r)
 	free(sel);
 }
 
-/* ---- the log ---------------------------------------------------------------- */
-
-/*
- * Compares two RFC 3339 UTC timestamps as the log API writes them
- * (RFC3339Nano: "2026-12-02T07:47:59.7952Z", trailing zeros of the fraction
- * dropped, so not comparable as text): seconds, then the fraction as
- * nanoseconds.
- */
-static int
-ts_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	long long	 fa = 0, fb = 0;
-	size_t		 i;
-	int		 c, d;
-
-	if (alen < 19 || blen < 19)
-		return alen < blen ? -1 : alen > blen;
-	if ((c = memcmp(a, b, 19)) != 0)
-		return c;
-	for (i = 0, d = 0; d < 9; d++) {
-		fa *= 10;
-		if (19 + 1 + i < alen && a[19] == '.' && a[20 + i] >= '0' &&
-		    a[20 + i] <= '9')
-			fa += a[20 + i++] - '0';
-	}
-	for (i = 0, d = 0; d < 9; d++) {
-		fb *= 10;
-		if (19 + 1 + i < blen && b[19] == '.' && b[20 + i] >= '0' &&
-		    b[20 + i] <= '9')
-			fb += b[20 + i++] - '0';
-	}
-	return fa < fb ? -1 : fa > fb;
-}
-
-static void
-log_line(const char *p, size_t n, void *arg)
-{
-	struct run	*r = arg;
-	const char	*sp = memchr(p, ' ', n);
-	size_t		 tl;
-	char		*line;
-
-	if (r->settled)
-		return;
-	if (sp == NULL || (tl = (size_t)(sp - p)) >= sizeof r->last_ts)
-		return;
-	/*
-	 * After a reconnect with sinceTime (whole seconds on some servers),
-	 * lines up to the last one seen come again: drop them.  Within one
-	 * stream equal timestamps are distinct lines.
-	 */
-	if (r->resume_ts[0] != '\0') {
-		if (ts_cmp(p, tl, r->resume_ts, strlen(r->resume_ts)) <= 0)
-			return;
-		r->resume_ts[0] = '\0';
-	}
-	memcpy(r->last_ts, p, tl);
-	r->last_ts[tl] = '\0';
-	line = xmalloc(n - tl);
-	memcpy(line, sp + 1, n - tl - 1);
-	line[n - tl - 1] = '\n';
-	r->hooks.output(r->hooks.arg, 1, line, n - tl);
-	free(line);
-}
-
-static void
-log_retry_fired(uv_timer_t *t)
-{
-	struct run	*r = t->data;
-
-	if (!r->settled)
-		log_start(r);
-}
-
-static void
-log_done(long status, json_t *obj, const char *error, void *arg)
-{
-	struct run	*r = arg;
-	char		*why;
-
-	r->log = NULL;
-	if (r->settled)
-		return;
-	if (error == NULL && status < 300 && r->terminated) {
-		r->log_done = 1;
-		maybe_settle(r);
-		return;
-	}
-	if (error != NULL || status >= 300) {
-		why = k8s_error(status, obj, error);
-		log_debug("agent %lld: log of pod %s: %s", (long long)r->id,
-		    r->name, why);
-		free(why);
-	}
-	if (r->pod_done && (status >= 300 || !r->terminated ||
-	    ++r->log_retries > 3)) {
-		/* Gone, or ended and the server has no more for us. */
-		r->log_done = 1;
-		maybe_settle(r);
-		return;
-	}
-	/* Cut short, or not yet: again from the last line seen. */
-	uv_timer_start(r->log_timer, log_retry_fired, K8S_RETRY_MS / 2, 0);
-}
-
-static void
-log_start(struct run *r)
-{
-	char	*path, *since = NULL;
-
-	r->log_started = 1;
-	if (r->last_ts[0] != '\0') {
-		char *q = k8s_qs(r->last_ts);
-
-		memcpy(r->resume_ts, r->last_ts, sizeof r->resume_ts);
-		since = xasprintf("&sinceTime=%s", q);
-		free(q);
-	}
-	path = xasprintf("/api/v1/namespaces/%s/pods/%s/log?container="
-	    K8S_CONTAINER "&follow=true&timestamps=true%s", r->ns, r->name,
-	    since != NULL ? since : "");
-	r->log = k8s_stream(r->k, path, log_line, log_done, r);
-	free(path);
-	free(since);
-}
-
 /* ---- start ------------------------------------------------------------------ */
 
 static void
@@ -587,7 +476,7 @@ delete_pod(struct run *r)
 	r->deleting = 1;
 	path = xasprintf("/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=%d",
 	    r->ns, r->name, r->grace_s);
-	n_deleting++;
+	krun_n_deleting++;
 	k8s_on_cancel(k8s_call(r->k, "DELETE", path, NULL, gc_done,
 	    xasprintf("pods %s/%s", r->ns, r->name)), free);
 	free(path);
@@ -602,18 +491,18 @@ pod_created(long status, json_t *obj, const char *error, void *arg)
 	if (error != NULL || status != 201) {
 		char *why = k8s_error(status, obj, error);
 
-		fail(r, xasprintf("creating pod %s: %s", r->name, why));
+		krun_fail(r, xasprintf("creating pod %s: %s", r->name, why));
 		free(why);
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 		return;
 	}
 	r->created = 1;
-	remember_rv(r, obj);
+	krun_remember_rv(r, obj);
 	log_info("agent %lld: pod %s/%s created", (long long)r->id, r->ns,
 	    r->name);
 	if (r->stop_pending)
 		delete_pod(r);
-	watch_start(r);
+	krun_watch_start(r);
 }
 
 static void
@@ -626,7 +515,7 @@ secret_created(long status, json_t *obj, const char *error, void *arg)
 	if (error != NULL || status != 201) {
 		char *why = k8s_error(status, obj, error);
 
-		fail(r, xasprintf("creating secret %s: %s", r->name, why));
+		krun_fail(r, xasprintf("creating secret %s: %s", r->name, why));
 		free(why);
 		return;
 	}
@@ -634,7 +523,7 @@ secret_created(long status, json_t *obj, const char *error, void *arg)
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 		r->term_signal = SIGTERM;
 		r->pod_done = 1;
-		maybe_settle(r);
+		krun_maybe_settle(r);
 		return;
 	}
 	path = xasprintf("/api/v1/namespaces/%s/pods", r->ns);
@@ -653,16 +542,11 @@ env_value(char *const *env, const char *name)
 	return NULL;
 }
 
-static struct run *
-k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
+/* A run's common parts, for start() and re-attach. */
+struct run *
+krun_new(const struct run_spec *spec, const struct run_hooks *hooks)
 {
-	struct run		*r = xcalloc(1, sizeof *r);
-	const struct cfg_kube	*kc = spec->agent != NULL ?
-	    spec->agent->kube : NULL;
-	unsigned char		 rnd[4];
-	char			 hex[9], *cause = NULL, *path;
-	const char		*token;
-	json_t			*secret;
+	struct run	*r = xcalloc(1, sizeof *r);
 
 	r->id = spec->agent_id;
 	r->hooks = *hooks;
@@ -672,29 +556,67 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 	uv_timer_init(loop_uv(), r->log_timer);
 	r->timer->data = r->log_timer->data = r;
 	r->grace_s = 30;	/* stop() says the configured kill_grace */
+	if (spec->ws != NULL && spec->ws->state_dir != NULL)
+		r->state_dir = xstrdup(spec->ws->state_dir);
+	return r;
+}
+
+static struct run *
+k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
+{
+	struct run		*r = krun_new(spec, hooks);
+	const struct cfg_kube	*kc = spec->agent != NULL ?
+	    spec->agent->kube : NULL;
+	unsigned char		 rnd[4];
+	char			 hex[9], *cause = NULL, *path, *url;
+	const char		*token;
+	json_t			*secret;
+
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		fatal("getrandom");
 	hex_encode(rnd, sizeof rnd, hex);
-	r->name = xasprintf("sb-%lld-%s", (long long)r->id, hex);
+	if (kc != NULL && kc->daemon_id != NULL)
+		r->name = xasprintf("sb-%s-%lld-%s", kc->daemon_id,
+		    (long long)r->id, hex);
+	else
+		r->name = xasprintf("sb-%lld-%s", (long long)r->id, hex);
 	if (kc == NULL) {
 		r->ns = xstrdup("");
-		fail(r, xstrdup("the agent kind has no kubernetes settings"));
+		krun_fail(r, xstrdup("the agent kind has no kubernetes settings"));
 		return r;
 	}
 	r->ns = xstrdup(kc->namespace);
-	if ((r->k = cluster_get(kc->kubeconfig, &cause)) == NULL) {
-		fail(r, xasprintf("kubernetes: %s", cause));
+	if ((r->k = krun_cluster_get(kc->kubeconfig, &cause)) == NULL) {
+		krun_fail(r, xasprintf("kubernetes: %s", cause));
 		free(cause);
 		return r;
 	}
 	if ((token = env_value(spec->env, "SWITCHBOARD_AGENT_TOKEN")) == NULL)
 		token = "";
+	if (spec->ws == NULL || spec->ws->branch == NULL ||
+	    (url = gitremote_url(spec->ws->repo_path, spec->ws->repo != NULL ?
+	    spec->ws->repo->remote : "origin", &cause)) == NULL) {
+		krun_fail(r, xasprintf("no remote for the pod to clone from: %s",
+		    cause != NULL ? cause : "no branch"));
+		free(cause);
+		return r;
+	}
 	r->pod_json = runner_k8s_pod(r->name, r->ns, r->id, kc, spec);
+	runner_k8s_workspace(r->pod_json, kc, spec, url);
+	free(url);
+	if (kc->daemon_id != NULL)
+		json_object_set_new(json_object_get(json_object_get(r->pod_json,
+		    "metadata"), "labels"), "switchboard.dev/daemon",
+		    json_string(kc->daemon_id));
 	secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:O}, s:s, s:{s:s}}",
 	    "apiVersion", "v1", "kind", "Secret", "metadata", "name", r->name,
 	    "namespace", r->ns, "labels", json_object_get(json_object_get(
 	    r->pod_json, "metadata"), "labels"), "type", "Opaque",
 	    "stringData", "token", token);
+	/* The CA the pod verifies the agent listener with (k8s-pod.c). */
+	if (kc->agent_ca != NULL)
+		json_object_set_new(json_object_get(secret, "stringData"),
+		    "ca.crt", json_string(kc->agent_ca));
 	path = xasprintf("/api/v1/namespaces/%s/secrets", r->ns);
 	r->call = k8s_call(r->k, "POST", path, secret, secret_created, r);
 	free(path);
@@ -730,7 +652,7 @@ k8s_pid(const struct run *r)
 int
 runner_k8s_deleting(void)
 {
-	return n_deleting;
+	return krun_n_deleting;
 }
 
 void
@@ -748,20 +670,21 @@ runner_k8s_shutdown(void)
 }
 
 /*
- * Shutdown: the turn is interrupted, as a local child would be — its pod is
- * deleted (the kubelet sends SIGTERM, then SIGKILL after the grace) and its
- * secret with it; the daemon waits for the API's answers like it waits for
- * local survivors.  Re-attaching after a restart instead is not done yet.
+ * Shutdown of a turn that cannot be detached (k8s-attach.c: its pod not made
+ * yet, or being deleted): it is interrupted, as a local child would be — its
+ * pod is deleted (the kubelet sends SIGTERM, then SIGKILL after the grace)
+ * and its secret with it; the daemon waits for the API's answers like it
+ * waits for local survivors.
  */
-static void
-k8s_abandon(struct run *r)
+void
+krun_abandon(struct run *r)
 {
 	r->settled = 1;
 	if (r->created || r->call != NULL) {
 		gc_delete(r->k, r->ns, "pods", r->name, r->grace_s);
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 	}
-	run_free(r);
+	krun_free(r);
 }
 
 static void
@@ -769,34 +692,18 @@ k8s_reap_orphan(int pid, int64_t agent_id, int grace_s)
 {
 }
 
-static void
-k8s_prepare(const struct ws_req *q, ws_done_fn done, void *arg)
-{
-	runner_local.prepare(q, done, arg);
-}
-
-static void
-k8s_collect(const struct ws_req *q, ws_done_fn done, void *arg)
-{
-	runner_local.collect(q, done, arg);
-}
-
-static void
-k8s_cleanup(const struct ws_req *q, ws_done_fn done, void *arg)
-{
-	runner_local.cleanup(q, done, arg);
-}
-
 const struct runner_ops runner_kubernetes = {
 	.name = "kubernetes",
-	/* The worktree is the local runner's for now (see the top). */
-	.prepare = k8s_prepare,
-	.collect = k8s_collect,
-	.cleanup = k8s_cleanup,
+	.remote_workspace = 1,
+	.prepare = k8s_ws_prepare,
+	.collect = k8s_ws_collect,
+	.cleanup = k8s_ws_cleanup,
 	.start = k8s_start,
 	.write = k8s_write,
 	.stop = k8s_stop,
 	.pid = k8s_pid,
-	.abandon = k8s_abandon,
+	.abandon = krun_abandon,
 	.reap_orphan = k8s_reap_orphan,
+	.detach = krun_detach,
+	.reattach = krun_reattach,
 };

@@ -12,6 +12,7 @@
 #include "orchestrator/runner.h"
 #include "orchestrator/driver.h"
 #include "orchestrator/sandbox.h"
+#include "orchestrator/warm.h"
 #include "orchestrator/worktree.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -492,6 +493,7 @@ struct ws_job {
 	int64_t		 id;
 	char		*repo_path, *base, *state_dir, *task, *worktree, *branch;
 	char		*git_name, *git_email, *message;
+	char		*warm;		/* prepare: a warm worktree's tag */
 	struct ws_result res;
 };
 
@@ -557,6 +559,18 @@ ws_work(uv_work_t *w)
 				j->res.branch = xstrdup(j->branch);
 			break;
 		}
+		if (j->warm != NULL) {
+			j->res.rc = worktree_warm_claim(j->repo_path, j->base,
+			    j->state_dir, j->warm, j->id, j->task,
+			    &j->res.branch, &j->res.path, &j->res.cause);
+			if (j->res.rc == 0)
+				break;
+			/* It is gone: a checkout of our own, as without. */
+			log_warnx("agent %lld: warm worktree %s: %s",
+			    (long long)j->id, j->warm, j->res.cause);
+			free(j->res.cause);
+			j->res.cause = NULL;
+		}
 		j->res.rc = worktree_add(j->repo_path, j->base, j->state_dir,
 		    j->id, j->task, &j->res.branch, &j->res.path,
 		    &j->res.cause);
@@ -580,7 +594,7 @@ ws_after(uv_work_t *w, int status)
 	j->done(j->arg, &j->res);
 	free(j->repo_path); free(j->base); free(j->state_dir); free(j->task);
 	free(j->worktree); free(j->branch); free(j->git_name);
-	free(j->git_email); free(j->message);
+	free(j->git_email); free(j->message); free(j->warm);
 	free(j->res.branch); free(j->res.path); free(j->res.cause);
 	free(j->res.diffstat);
 	for (i = 0; j->res.files != NULL && j->res.files[i] != NULL; i++)
@@ -589,8 +603,9 @@ ws_after(uv_work_t *w, int status)
 	free(j);
 }
 
-static void
-ws_queue(enum ws_kind kind, const struct ws_req *q, ws_done_fn done,
+/* A job from q, not queued yet. */
+static struct ws_job *
+ws_job_new(enum ws_kind kind, const struct ws_req *q, ws_done_fn done,
     void *arg)
 {
 	struct ws_job	*j;
@@ -610,25 +625,36 @@ ws_queue(enum ws_kind kind, const struct ws_req *q, ws_done_fn done,
 	j->git_name = dup_or_null(q->git_name);
 	j->git_email = dup_or_null(q->git_email);
 	j->message = dup_or_null(q->message);
-	uv_queue_work(loop_uv(), &j->work, ws_work, ws_after);
+	return j;
 }
 
 static void
 local_prepare(const struct ws_req *q, ws_done_fn done, void *arg)
 {
-	ws_queue(WS_PREPARE, q, done, arg);
+	struct ws_job	*j;
+
+	j = ws_job_new(WS_PREPARE, q, done, arg);
+	/* A new agent (no branch yet) takes a warm worktree if one is ready. */
+	if (q->branch == NULL && q->repo_path != NULL && q->base != NULL &&
+	    q->state_dir != NULL)
+		j->warm = warm_take(q->repo_path, q->base, q->state_dir);
+	uv_queue_work(loop_uv(), &j->work, ws_work, ws_after);
 }
 
 static void
 local_collect(const struct ws_req *q, ws_done_fn done, void *arg)
 {
-	ws_queue(WS_COLLECT, q, done, arg);
+	struct ws_job	*j = ws_job_new(WS_COLLECT, q, done, arg);
+
+	uv_queue_work(loop_uv(), &j->work, ws_work, ws_after);
 }
 
 static void
 local_cleanup(const struct ws_req *q, ws_done_fn done, void *arg)
 {
-	ws_queue(WS_CLEANUP, q, done, arg);
+	struct ws_job	*j = ws_job_new(WS_CLEANUP, q, done, arg);
+
+	uv_queue_work(loop_uv(), &j->work, ws_work, ws_after);
 }
 
 const struct runner_ops runner_local = {

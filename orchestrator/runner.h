@@ -25,6 +25,8 @@
 
 /* One started turn process (or pod); owned by its runner. */
 struct run;
+struct cfg_agent;
+struct cfg_repo;
 
 /* What a workspace job needs; copied by the runner, borrowed for the call. */
 struct ws_req {
@@ -37,6 +39,9 @@ struct ws_req {
 	const char	*worktree, *branch;
 	const char	*git_name, *git_email;
 	const char	*message;		/* commit message for leftovers */
+	/* Its repo and kind: remote, push credentials, cluster settings. */
+	const struct cfg_repo	*repo;
+	const struct cfg_agent	*agent;
 };
 
 /* What it produced.  The done callback may steal the strings (set NULL). */
@@ -50,8 +55,6 @@ struct ws_result {
 
 typedef void	(*ws_done_fn)(void *arg, struct ws_result *);
 
-struct cfg_agent;
-
 /* A turn's process. */
 struct run_spec {
 	char *const	*argv;
@@ -61,6 +64,11 @@ struct run_spec {
 	int64_t		 agent_id;
 	const struct cfg_agent *agent;	/* its kind: sandbox settings */
 	int64_t		 conversation_id;	/* labels of a pod */
+	/*
+	 * The workspace, for a runner whose turn takes it along (a pod
+	 * clones the branch and pushes it back); borrowed for the call.
+	 */
+	const struct ws_req *ws;
 };
 
 struct run_hooks {
@@ -75,10 +83,21 @@ struct run_hooks {
 	void	(*exited)(void *arg, int64_t status, int term_signal,
 		    const char *error);
 	void	*arg;
+	/*
+	 * Re-attach only (may be NULL): the agent token the running turn
+	 * holds, which the restarted daemon takes again so the agent's
+	 * calls keep working.
+	 */
+	void	(*token)(void *arg, const char *token);
 };
 
 struct runner_ops {
 	const char	*name;
+	/*
+	 * 1: the workspace path is where the turn runs (a pod's volume),
+	 * not on this host, so the agent never checks it here.
+	 */
+	int		 remote_workspace;
 	/* Workspace: make, collect (commit leftovers + diff), remove. */
 	void		 (*prepare)(const struct ws_req *, ws_done_fn, void *);
 	void		 (*collect)(const struct ws_req *, ws_done_fn, void *);
@@ -101,6 +120,21 @@ struct runner_ops {
 	void		 (*abandon)(struct run *);
 	/* After a restart: end what a previous daemon left running. */
 	void		 (*reap_orphan)(int pid, int64_t agent_id, int grace_s);
+	/*
+	 * Shutdown with a restart to come, instead of abandon(): leave the
+	 * turn running where it is and forget it (hooks never called
+	 * again); 1 if it does go on, 0 if it was abandoned after all.
+	 * NULL: the runner cannot (a local child dies with its daemon).
+	 */
+	int		 (*detach)(struct run *);
+	/*
+	 * After a restart: the turn an earlier daemon left running for
+	 * spec's agent, followed to its end as if start() had made it
+	 * (exited() follows exactly once; with an error if it is gone).
+	 * NULL: nothing survives a restart (local).
+	 */
+	struct run	*(*reattach)(const struct run_spec *,
+			    const struct run_hooks *);
 };
 
 extern const struct runner_ops runner_local;

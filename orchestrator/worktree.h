@@ -47,6 +47,28 @@ void	 worktree_git_shutdown(void);
  */
 void	 worktree_slug(const char *text, char *buf, size_t len);
 
+#define WORKTREE_INSTANCE_MAX	20
+
+/*
+ * This daemon's instance name (config "instance"; "" = none): at most
+ * WORKTREE_INSTANCE_MAX of a-z, 0-9 and '-', a letter first, no '-' last
+ * (cluster.daemon_id's rule).  Set once at
+ * start, before any worktree call; -1 if invalid.  With one, its agents'
+ * branches are "sb/INSTANCE-N-slug" and worktrees "sb-INSTANCE-N", and the
+ * reconcile and cleanup sweeps touch only those: daemons sharing a
+ * repository, each with its own instance, never collide.
+ */
+int	 worktree_set_instance(const char *);
+const char *worktree_instance(void);
+
+/*
+ * The one place an agent's branch name is made: "sb/<agent_id>-<slug>", or
+ * "sb/<instance>-<agent_id>-<slug>" (slug from worktree_slug); malloc'd.
+ * Local and Kubernetes runners both name branches with it, so that the
+ * reconcile sweep and the daemon's other readers of them agree.
+ */
+char	*worktree_branch_name(int64_t agent_id, const char *slug);
+
 /*
  * Create branch sb/<agent_id>-<slug> from local branch base_branch (or from
  * HEAD, with a log line, when that branch does not exist) and a linked,
@@ -200,7 +222,9 @@ int	 worktree_fast_forward(const char *repo_path, const char *base,
  * store does not know (branch NULL in that call), and a branch "sb/N-..."
  * the store does not know (path NULL in that call) that is checked out
  * nowhere and holds nothing base does not: one with commits of its own is a
- * result, or another store's, and is kept.
+ * result, or another store's, and is kept.  Warm worktrees (below) of this
+ * state dir stay when complete; unfinished ones, "warm-*" directories
+ * without one, and "sb-warm/..." branches checked out nowhere are removed.
  */
 enum { WORKTREE_KEEP, WORKTREE_UNLOCK, WORKTREE_UNKNOWN };
 typedef int	(*worktree_known_fn)(int64_t agent_id, const char *path,
@@ -218,5 +242,45 @@ int	 worktree_reconcile(const char *repo_path, const char *base,
 int	 worktree_add_branch(const char *repo_path, const char *state_dir,
 	    int64_t agent_id, const char *branch_name, char **out_path,
 	    char **cause);
+
+/* ---- warm worktrees (worktree-warm.c) ------------------------------------- */
+
+/*
+ * Warm worktree tag ([a-z0-9-]): "sbw-<tag>" at state_dir/worktrees/
+ * warm-<tag> on branch "sb-warm/<tag>" at base's tip (resolved like
+ * worktree_add), locked "switchboard: warm" once complete.  Takes the
+ * full checkout's time; meant for the threadpool ahead of need.
+ */
+int	 worktree_warm_add(const char *repo_path, const char *base,
+	    const char *state_dir, const char *tag, char **cause);
+
+/*
+ * What worktree_add(repo_path, base, state_dir, agent_id, task_text) makes
+ * (same names, branch at base's current tip, locked), made by renaming warm
+ * worktree tag and checking out only what base changed since it was
+ * prepared.  On failure the warm worktree is gone too (the caller makes a
+ * cold one).  A crash at any point leaves what worktree_reconcile removes.
+ */
+int	 worktree_warm_claim(const char *repo_path, const char *base,
+	    const char *state_dir, const char *tag, int64_t agent_id,
+	    const char *task_text, char **out_branch, char **out_path,
+	    char **cause);
+
+/*
+ * Shutdown: a worktree_warm_add running on another thread stops between
+ * two files and leaves its unfinished worktree to the next start's sweep.
+ */
+void	 worktree_warm_abort(void);
+
+/* Delete warm worktree tag and its branch; idempotent. */
+int	 worktree_warm_remove(const char *repo_path, const char *tag,
+	    char **cause);
+
+/*
+ * Tags of this state dir's complete warm worktrees of repo_path (kept by
+ * worktree_reconcile), NULL-terminated; free with worktree_files_free.
+ */
+int	 worktree_warm_list(const char *repo_path, const char *state_dir,
+	    char ***out, size_t *n, char **cause);
 
 #endif

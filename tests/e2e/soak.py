@@ -203,10 +203,13 @@ def count(d, fake, msgs, kills, hog, t0, log):
                     t[:80] for t in texts if "#%d " % aid in t]))
     known = {w for (_, _, w, _) in agents if w}
     wt_root = os.path.join(d.state, "worktrees")
-    on_disk = {os.path.join(wt_root, x) for x in os.listdir(wt_root)} \
+    # Warm worktrees (repos.[].warm) belong to no agent.
+    on_disk = {os.path.join(wt_root, x) for x in os.listdir(wt_root)
+               if not x.startswith("warm-")} \
         if os.path.isdir(wt_root) else set()
-    listed = set(re.findall(r"^worktree (.*)$", git(
-        "worktree", "list", "--porcelain", cwd=d.repo), re.M)) - {d.repo}
+    listed = {w for w in re.findall(r"^worktree (.*)$", git(
+        "worktree", "list", "--porcelain", cwd=d.repo), re.M)
+        if not os.path.basename(w).startswith("warm-")} - {d.repo}
     leaked = len((on_disk | listed) - known)
     branches = set(git("for-each-ref", "--format=%(refname:short)",
                        "refs/heads/sb/", cwd=d.repo).split())

@@ -442,5 +442,40 @@ def test_mcp_server_over_pipes_protocol_errors(tmp, ds):
     check(r[4]["error"]["code"] == -32602, "missing argument")
 
 
+def test_command_task_starting_with_dash_is_never_an_option(tmp, ds):
+    """`-rf` or `--upload-pack=…` as the task must not reach the program
+    where it would parse it as an option: refused with the reason, before
+    any agent, worktree or branch exists.  After a "--" element it is an
+    operand, passed as it is; nothing is ever inserted."""
+    from sb import agent, branch_of
+    d = Daemon(tmp, [("bare", [agent("env.sh"), "{task}"], 60)])
+    ds.append(d)
+    d.start()
+    d.send("new --upload-pack=touch /tmp/x")
+    d.expect(r"Could not start an agent: the task starts with '-', and "
+             r"agent 'bare' passes it where its program would read it as"
+             r" an option")
+    check(d.db("SELECT count(*) FROM agents") == [(0,)], "an agent row")
+    check(not git("branch", "--list", "sb/*", cwd=d.repo).strip(),
+          "a branch was made")
+    d.send("new fix -rf handling")
+    d.expect(r"✅ #1 done")
+    args = git("show", "%s:args.txt" % branch_of(d.repo, 1),
+               cwd=d.repo).splitlines()
+    check(args == ["fix -rf handling"], "argv %r" % args)
+    check(d.stop() == 0, "clean exit")
+    tmp2 = os.path.join(tmp, "ended")
+    os.makedirs(tmp2)
+    d = Daemon(tmp2, [("ended", [agent("env.sh"), "--", "{task}"], 60)])
+    ds.append(d)
+    d.start()
+    d.send("new -rf now")
+    d.expect(r"✅ #1 done")
+    args = git("show", "%s:args.txt" % branch_of(d.repo, 1),
+               cwd=d.repo).splitlines()
+    check(args == ["--", "-rf now"], "after --: %r" % args)
+    check(d.stop() == 0, "clean exit")
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

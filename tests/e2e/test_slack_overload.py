@@ -109,12 +109,13 @@ def test_burst_of_1000_events_acks_leave_right_after_their_commit(tmp, ds):
         fake.stop()
 
 
-def test_burst_of_500_mentions_gets_every_eyes_while_replies_stay_paced(
+def test_burst_of_500_mentions_gets_every_eyes_and_replies_as_fast_as_allowed(
         tmp, ds):
-    """500 mentions in one busy thread: each asks for a reply (paced at
-    one post per second in the channel), and each gets its 👀 right away,
-    not behind the queued replies (it used to wait its turn among them:
-    the last one four minutes late)."""
+    """500 mentions in one busy thread, the fake's limits lifted: each gets
+    its 👀 right away (reactions once waited their turn among the queued
+    replies: the last one four minutes late), and the replies are not held
+    to the documented one a second either: the platform takes more, so
+    they all go within seconds (it took 500 s)."""
     fake = FakeSlack("--no-echo", "--redeliver-ms", "30000")
     try:
         d = slack_daemon(tmp, ds, fake)
@@ -135,9 +136,6 @@ def test_burst_of_500_mentions_gets_every_eyes_while_replies_stay_paced(
                     if c["args"]["timestamp"] in want}
         got = fake.wait("👀 on all 500", lambda: len(eyes()) == 500 and
                         eyes(), timeout=20)
-        t_last = max(got.values())
-        posts = [c for c in fake.calls("chat.postMessage")
-                 if c["at"] >= t0 and c["at"] <= t_last]
         sent = {e["envelope_id"]: e["deliveries"][0]["at"]
                 for e in fake.get("/_test/envelopes")
                 if e["envelope_id"] in ids}
@@ -146,13 +144,15 @@ def test_burst_of_500_mentions_gets_every_eyes_while_replies_stay_paced(
             if e["envelope_id"] in ids:
                 by_ts[e["payload"]["event"]["ts"]] = sent[e["envelope_id"]]
         lat = sorted(got[ts] - by_ts[ts] for ts in got)
-        print("👀 latency p50 %.3fs max %.3fs; %d replies posted meanwhile"
-              % (lat[len(lat) // 2], lat[-1], len(posts)))
-        # Replies are still paced (about one a second, plus a burst
-        # allowance), so most are still queued when the last 👀 is out.
-        check(len(posts) <= (t_last - t0) + 5,
-              "%d posts in %.1fs" % (len(posts), t_last - t0))
+        posts = fake.wait("500 replies", lambda: len(
+            [c for c in fake.calls("chat.postMessage") if c["at"] >= t0])
+            >= 500 and [c for c in fake.calls("chat.postMessage")
+                        if c["at"] >= t0], timeout=60)
+        drain = max(c["at"] for c in posts) - t0
+        print("👀 latency p50 %.3fs max %.3fs; 500 replies out in %.1fs"
+              % (lat[len(lat) // 2], lat[-1], drain))
         check(lat[-1] <= 10 * SLOW, "slowest 👀 %.2fs" % lat[-1])
+        check(drain <= 60 * SLOW, "replies drained in %.1fs" % drain)
         d.kill9()
     finally:
         fake.stop()
@@ -274,6 +274,57 @@ def test_a_1mb_task_is_refused_with_a_clear_reply_and_nothing_starts(tmp,
         time.sleep(1)
         check(d.db("SELECT count(*) FROM agents")[0][0] == 0, "no agent")
         check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_replies_burst_past_one_a_second_then_settle_and_a_429_holds_them(
+        tmp, ds):
+    """Under Slack's documented limits (the fake's token buckets:
+    chat.postMessage 1/s per channel, burst 4), 12 replies in a thread:
+    the first go out together (a short burst, faster than 1/s), the one
+    past the burst is refused with a 429, nothing more goes to the channel
+    before its Retry-After ends, and then the rest come at the documented
+    rate, about one a second.  The old pacing sent one a second from the
+    start; pacing without the 429 would send on into the Retry-After."""
+    fake = FakeSlack("--no-echo", "--limits", "real")
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1780.000001"
+        start_busy_thread(fake, root)
+        time.sleep(4)           # the question's post: its token is back
+        evs = [mention("1780.%06d" % (i + 2), text="<@UBOT> status",
+                       thread_ts=root) for i in range(12)]
+        t0 = time.time()
+        fake.post("/_test/burst", {"events": evs})
+
+        def replies():
+            return [c for c in fake.calls("chat.postMessage")
+                    if c["at"] >= t0 and c.get("status") == 200]
+        got = fake.wait("12 replies", lambda: len(replies()) >= 12 and
+                        replies(), timeout=40)
+        at = [c["at"] for c in got]
+        limited = [c for c in fake.calls("chat.postMessage")
+                   if c["at"] >= t0 and c.get("status") == 429]
+        rl = fake.get("/_test/ratelimits")
+        print("replies at %s; 429s %d, early %d" % (
+            ["%.2f" % (t - t0) for t in at], len(limited), rl["early"]))
+        check(at[3] - at[0] < 1.0, "a burst: 4 replies in %.2fs" %
+              (at[3] - at[0]))
+        check(len(limited) >= 1, "the post past the burst got a 429")
+        check(rl["early"] == 0, "calls inside a Retry-After: %r" %
+              rl["early_calls"])
+        ra = limited[0]["retry_after"]
+        after = [t for t in at if t > limited[0]["at"]]
+        check(after and after[0] - limited[0]["at"] >= ra,
+              "next post %.2fs after a %ds Retry-After" % (
+                  after[0] - limited[0]["at"], ra))
+        # Settled: the documented rate, not faster (nor much slower).
+        gaps = [b - a for a, b in zip(after, after[1:])]
+        rate = len(gaps) / sum(gaps)
+        check(0.7 <= rate <= 1.1, "%.2f posts/s after the burst" % rate)
+        d.kill9()
     finally:
         fake.stop()
 

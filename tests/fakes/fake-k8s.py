@@ -40,7 +40,7 @@ What it shares with the real API server, because the runner relies on it:
   exit code 137 with FAKE_OOM=1 in its env reports OOMKilled (the fake has
   no cgroups to measure memory).
 - GET …/pods/NAME/log[?container=&follow=true&sinceTime=RFC3339&
-  timestamps=true]: the container's stdout+stderr; 400 'container "c" in
+  timestamps=true&tailLines=N]: the container's stdout+stderr; 400 'container "c" in
   pod "p" is waiting to start: …' before it started; follow streams until
   the container ends.
 
@@ -366,6 +366,8 @@ async def logs(req):
     resp.content_type = "text/plain"
     await resp.prepare(req)
     i = 0
+    if req.query.get("tailLines"):
+        i = max(0, len(c.lines) - int(req.query["tailLines"]))
     gen = cut_gen
     try:
         while True:

@@ -6,7 +6,9 @@
 Web API (POST /api/<method>, JSON body, Authorization: Bearer):
   auth.test, apps.connections.open (xapp- token; returns a single-use
   ws://127.0.0.1:PORT/socket?ticket=… URL), chat.postMessage, chat.update,
-  reactions.add (already_reacted on a repeat), conversations.replies,
+  reactions.add (already_reacted on a repeat), conversations.replies
+  (thread_not_found for a ts that is no message of the channel; people's
+  messages sent as events count as messages from then on),
   conversations.history (metadata only with include_all_metadata; `limit`
   and `cursor` pagination with has_more / response_metadata.next_cursor;
   replies oldest first, history newest first, as Slack orders them).
@@ -41,6 +43,12 @@ Control (test only, no auth):
   POST /_test/drop         abort the newest socket's TCP connection
   POST /_test/deaf         newest socket stops answering pings and sending
   POST /_test/ratelimit    {"method", "count", "retry_after"}
+  POST /_test/limits       {"mode": "real"|"lifted"}: Slack's documented
+                           rate limits (REAL_LIMITS, token buckets), or none
+                           (the default; --limits sets it at start)
+  GET  /_test/ratelimits   {"mode", "limits", "limited": 429s sent,
+                           "early": calls that arrived in a scope while a
+                           Retry-After given for it was in force}
   POST /_test/bigframe     {"size", "fragments"}: a hostile peer (not
                            Slack): one text message of size bytes, split
                            into that many WebSocket fragments, on the
@@ -71,6 +79,23 @@ import uuid
 
 from aiohttp import WSMsgType, web
 
+# Slack's documented limits (docs "Rate limits" and each method's tier),
+# per app per workspace, as token buckets: (scope, per minute, burst).
+# chat.postMessage: ~1/s per channel with short bursts, several hundred a
+# minute per workspace; chat.update and reactions.add Tier 3 (50+);
+# conversations.* Tier 3; the upload methods Tier 4 (100+).  The docs
+# give no burst sizes: these are the emulator's choice, and the daemon's
+# budgets (adapters/slack.c) start from the same numbers.
+REAL_LIMITS = {
+    "chat.postMessage": [("channel", 60, 4), ("workspace", 300, 30)],
+    "chat.update": [("workspace", 50, 10)],
+    "reactions.add": [("workspace", 50, 10)],
+    "conversations.replies": [("workspace", 50, 10)],
+    "conversations.history": [("workspace", 50, 10)],
+    "files.getUploadURLExternal": [("workspace", 100, 10)],
+    "files.completeUploadExternal": [("workspace", 100, 10)],
+}
+
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
 TEAM = "T0TEST"
@@ -95,6 +120,11 @@ class Fake:
         self.hold_acks = False
         self.uploads = {}       # file_id -> {filename, length, data}
         self.files = []         # completed uploads
+        self.limits_mode = args.limits
+        self.buckets = {}       # (method, channel or None) -> [tokens, t]
+        self.retry_until = {}   # same key -> time a Retry-After ends
+        self.n_limited = 0
+        self.early = []         # calls made while their Retry-After held
 
     # ---- helpers -------------------------------------------------------
     def next_ts(self):
@@ -157,12 +187,53 @@ class Fake:
 
     def event_callback(self, event):
         self.event_seq += 1
+        # A person's message is in the channel from now on, as in Slack:
+        # conversations.replies/history list it, and a thread can be
+        # rooted at it.
+        if event.get("type") in ("message", "app_mention") and \
+                event.get("channel") and event.get("ts") and \
+                (event["channel"], event["ts"]) not in self.messages:
+            m = {k: v for k, v in event.items()
+                 if k not in ("channel", "channel_type")}
+            m["type"] = "message"
+            self.messages[(event["channel"], event["ts"])] = m
         return {"token": "verification-token", "team_id": TEAM,
                 "api_app_id": APP, "event": event, "type": "event_callback",
                 "event_id": "Ev%08d" % self.event_seq,
                 "event_time": int(time.time()),
                 "authorizations": [{"team_id": TEAM, "user_id": BOT_USER,
                                     "is_bot": True}]}
+
+    # ---- rate limits ---------------------------------------------------
+    def rate_limit(self, method, args, now):
+        """None if the call is within the limits, else the Retry-After
+        (whole seconds, as Slack sends it).  Counts calls that arrive
+        while a Retry-After given for their scope is in force."""
+        if self.limits_mode != "real" or method not in REAL_LIMITS:
+            return None
+        chan = (args or {}).get("channel") or (args or {}).get("channel_id")
+        keys = []
+        for scope, per_min, burst in REAL_LIMITS[method]:
+            key = (method, chan if scope == "channel" else None)
+            keys.append((key, per_min / 60.0, burst))
+            if now < self.retry_until.get(key, 0):
+                self.early.append({"method": method, "channel": chan,
+                                   "at": now, "until":
+                                   self.retry_until[key]})
+        for key, rate, burst in keys:
+            b = self.buckets.setdefault(key, [float(burst), now])
+            b[0] = min(float(burst), b[0] + (now - b[1]) * rate)
+            b[1] = now
+        for key, rate, burst in keys:
+            tokens = self.buckets[key][0]
+            if tokens < 1:
+                ra = max(1, int(-(-(1 - tokens) // rate)))
+                self.retry_until[key] = now + ra
+                self.n_limited += 1
+                return ra
+        for key, _, _ in keys:
+            self.buckets[key][0] -= 1
+        return None
 
     # ---- Web API -------------------------------------------------------
     async def api(self, request):
@@ -190,6 +261,12 @@ class Fake:
             rl[0] -= 1
             return reply({"ok": False, "error": "ratelimited"}, 429,
                          {"Retry-After": str(rl[1])})
+        ra = self.rate_limit(method, args if isinstance(args, dict)
+                             else None, call["at"])
+        if ra is not None:
+            call["retry_after"] = ra
+            return reply({"ok": False, "error": "ratelimited"}, 429,
+                         {"Retry-After": str(ra)})
         if not auth.startswith("Bearer "):
             return reply({"ok": False, "error": "not_authed"})
         token = auth[7:]
@@ -382,6 +459,9 @@ class Fake:
 
     async def m_conversations_replies(self, a):
         root = a.get("ts")
+        # Slack: a ts that is no message of the channel has no thread.
+        if (a.get("channel"), root) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
         return self.page(a, self.listing(
             a, lambda m: m["ts"] == root or m.get("thread_ts") == root),
             1000)
@@ -556,6 +636,18 @@ class Fake:
                                         b.get("retry_after", 1)]
         return web.json_response({"ok": True})
 
+    async def t_limits(self, request):
+        b = await request.json()
+        self.limits_mode = b.get("mode", "lifted")
+        self.buckets.clear()
+        return web.json_response({"ok": True})
+
+    async def t_ratelimits(self, request):
+        return web.json_response({
+            "mode": self.limits_mode, "limits": REAL_LIMITS,
+            "limited": self.n_limited, "early": len(self.early),
+            "early_calls": self.early[:20]})
+
     async def t_fail(self, request):
         b = await request.json()
         self.failures[b["method"]] = [b.get("count", 1), b["error"]]
@@ -589,6 +681,7 @@ async def main():
     ap.add_argument("--redeliver-ms", type=int, default=3000)
     ap.add_argument("--close-after-ms", type=int, default=10000)
     ap.add_argument("--no-echo", dest="echo", action="store_false")
+    ap.add_argument("--limits", choices=("lifted", "real"), default="lifted")
     args = ap.parse_args()
     fake = Fake(args)
     # Control requests may carry a hostile-size event (tests of limits).
@@ -605,6 +698,8 @@ async def main():
     app.router.add_post("/_test/seed", fake.t_seed)
     app.router.add_post("/_test/ratelimit", fake.t_ratelimit)
     app.router.add_post("/_test/fail", fake.t_fail)
+    app.router.add_post("/_test/limits", fake.t_limits)
+    app.router.add_get("/_test/ratelimits", fake.t_ratelimits)
     app.router.add_post("/_test/lose", fake.t_lose)
     app.router.add_post("/_test/hold_acks", fake.t_hold_acks)
     app.router.add_get("/_test/calls", fake.t_calls)

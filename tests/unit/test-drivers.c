@@ -7,6 +7,7 @@
 #include "bot/ctl-client.h"
 #include "bot/mcp.h"
 #include "bot/util.h"
+#include "config/config.h"
 #include "tests/unit/t.h"
 
 #include <jansson.h>
@@ -637,6 +638,73 @@ TEST(version_output_compares_with_the_tested_version)
 	CHECK(driver_claude.stdin_pipe == 0 && driver_codex.stdin_pipe == 0);
 }
 
+static char **
+cmd_argv(const char *const *tmpl, const char *task, int followup,
+    char **cause)
+{
+	struct cfg_agent	 ca = { 0 };
+
+	ca.name = (char *)"tool";
+	ca.driver = (char *)"command";
+	ca.command = (char **)tmpl;
+	while (tmpl[ca.ncommand] != NULL)
+		ca.ncommand++;
+	*cause = NULL;
+	return driver_command.argv(NULL, &ca, task, followup, cause);
+}
+
+TEST(command_task_starting_with_dash_is_never_an_option)
+{
+	static const char *const bare[] = { "/bin/tool", "{task}", NULL };
+	static const char *const lead[] = { "/bin/tool", "{task} now", NULL };
+	static const char *const ended[] = { "/bin/tool", "-v", "--",
+	    "{task}", NULL };
+	static const char *const inside[] = { "/bin/tool", "--message={task}",
+	    NULL };
+	char	**argv, *cause;
+
+	/* Where it would begin an argument, not after "--": refused. */
+	CHECK((argv = cmd_argv(bare, "--upload-pack=evil", 0, &cause)) == NULL);
+	CHECK(cause != NULL && strstr(cause, "starts with '-'") != NULL &&
+	    strstr(cause, "agent 'tool'") != NULL);
+	free(cause);
+	CHECK((argv = cmd_argv(lead, "-rf", 1, &cause)) == NULL);
+	CHECK(cause != NULL && strstr(cause, "follow-up") != NULL);
+	free(cause);
+
+	/* Asked before an agent is made, too. */
+	{
+		struct cfg_agent ca = { 0 };
+
+		ca.name = (char *)"tool";
+		ca.command = (char **)bare;
+		ca.ncommand = 2;
+		CHECK(driver_command.task_ok(&ca, "-rf", &cause) == -1);
+		CHECK(cause != NULL && strstr(cause, "the task starts") != NULL);
+		free(cause);
+		CHECK(driver_command.task_ok(&ca, "fix -rf", &cause) == 0);
+		ca.command = (char **)ended;
+		ca.ncommand = 4;
+		CHECK(driver_command.task_ok(&ca, "-rf", &cause) == 0);
+	}
+
+	/* The same task after "--" or inside an element: passed unchanged. */
+	CHECK((argv = cmd_argv(ended, "-rf", 0, &cause)) != NULL);
+	CHECK_STR(argv[2], "--");
+	CHECK_STR(argv[3], "-rf");
+	CHECK(argv[4] == NULL);
+	driver_argv_free(argv);
+	CHECK((argv = cmd_argv(inside, "-rf", 0, &cause)) != NULL);
+	CHECK_STR(argv[1], "--message=-rf");
+	driver_argv_free(argv);
+
+	/* Nothing is inserted for an ordinary task. */
+	CHECK((argv = cmd_argv(bare, "fix -rf handling", 0, &cause)) != NULL);
+	CHECK_STR(argv[1], "fix -rf handling");
+	CHECK(argv[2] == NULL);
+	driver_argv_free(argv);
+}
+
 int
 main(void)
 {
@@ -654,5 +722,6 @@ main(void)
 	RUN(codex_paths_relative_and_failed_own_tool_fails_the_run);
 	RUN(codex_tail_is_human_text_not_json);
 	RUN(version_output_compares_with_the_tested_version);
+	RUN(command_task_starting_with_dash_is_never_an_option);
 	return t_done();
 }

@@ -4,6 +4,7 @@
  * post, coalesced edits, splitting, and rows surviving a restart.
  */
 #include "orchestrator/outbox.h"
+#include "orchestrator/outbox-pace.h"
 #include "adapters/adapter.h"
 #include "bot/loop.h"
 #include "bot/store.h"
@@ -107,6 +108,8 @@ setup(void)
 	next_ref = 100;
 	hold = nheld = 0;
 	caps.min_interval_ms = 0;
+	caps.budgets = NULL;
+	caps.nbudgets = 0;
 	caps.per_method_limits = 0;
 	caps.order_per_thread = 0;
 	strcpy(dir, "/tmp/sb-outbox-XXXXXX");
@@ -400,6 +403,210 @@ TEST(outbox_order_per_thread_keeps_thread_order_only)
 	teardown(1);
 }
 
+/* ---- pacing: the bucket arithmetic ------------------------------------ */
+
+TEST(pace_bucket_spends_its_burst_then_refills_at_the_documented_rate)
+{
+	struct pace_bucket	 b;
+	uint64_t		 t = 1000;
+	int			 i;
+
+	pace_init(&b, 60, 4, t);		/* 1/s, burst 4 */
+	b.calm_until = UINT64_MAX;		/* no probing here */
+	for (i = 0; i < 4; i++) {
+		CHECK_INT(pace_wait(&b, t), 0);
+		CHECK_INT(pace_take(&b, t), 0);
+		pace_ok(&b, 0, t);
+	}
+	/* Empty: the next token is a second away, then one a second. */
+	CHECK_INT(pace_wait(&b, t), 1000);
+	CHECK_INT(pace_wait(&b, t + 400), 600);
+	CHECK_INT(pace_wait(&b, t + 1000), 0);
+	CHECK_INT(pace_take(&b, t + 1000), 0);
+	CHECK_INT(pace_wait(&b, t + 1000), 1000);
+	/* Idle for a minute: full again, but not past the burst. */
+	CHECK_INT(pace_wait(&b, t + 61000), 0);
+	for (i = 0; i < 4; i++)
+		CHECK_INT(pace_take(&b, t + 61000), 0);
+	CHECK(pace_wait(&b, t + 61000) > 0);
+}
+
+TEST(pace_bucket_counts_a_full_buckets_refill_from_the_answer)
+{
+	struct pace_bucket	 b;
+	uint64_t		 t = 1000;
+
+	pace_init(&b, 60, 2, t);
+	b.calm_until = UINT64_MAX;
+	/*
+	 * Full: Slack's bucket starts refilling when the call lands, up to
+	 * the 300 ms round trip later than ours: 1 token left, not 1.3.
+	 */
+	CHECK_INT(pace_take(&b, t), 0);
+	pace_ok(&b, 0, t + 300);
+	CHECK(b.tokens > 0.99 && b.tokens < 1.01);
+	/* Not full: counted from the send, as before. */
+	CHECK_INT(pace_take(&b, t + 300), 0);
+	pace_ok(&b, 0, t + 600);
+	CHECK_INT(pace_wait(&b, t + 600), 700);
+}
+
+TEST(pace_bucket_probes_one_at_a_time_and_doubles_its_burst_when_taken)
+{
+	struct pace_bucket	 b;
+	uint64_t		 t = 1000;
+	int			 i, probe;
+
+	pace_init(&b, 60, 4, t);
+	for (i = 0; i < 4; i++)
+		pace_take(&b, t);
+	/* Empty, but ops in flight: wait for their answers or a token. */
+	CHECK_INT(pace_wait(&b, t), 1000);
+	for (i = 0; i < 4; i++)
+		pace_ok(&b, 0, t);
+	/* Empty, nothing in flight: one op may probe... */
+	CHECK_INT(pace_wait(&b, t), 0);
+	probe = pace_take(&b, t);
+	CHECK_INT(probe, 1);
+	/* ...and no second one while it is out. */
+	CHECK(pace_wait(&b, t) > 0);
+	pace_ok(&b, probe, t + 5);
+	/* Taken: the burst is 8, and the 4 new tokens go at once. */
+	CHECK(b.cap == 8);
+	for (i = 0; i < 4; i++)
+		CHECK_INT(pace_take(&b, t + 5), 0);
+	/* Learning stops at PACE_CAP_MAX. */
+	for (i = 0; i < 20; i++) {
+		b.tokens = 0;
+		pace_ok(&b, pace_take(&b, t + 5), t + 5);
+	}
+	CHECK(b.cap == PACE_CAP_MAX);
+}
+
+TEST(pace_bucket_429_holds_for_exactly_retry_after_and_resets_the_burst)
+{
+	struct pace_bucket	 b;
+	uint64_t		 t = 1000;
+	int			 probe;
+
+	pace_init(&b, 60, 4, t);
+	b.cap = 64;				/* learned earlier */
+	b.tokens = 0;
+	probe = pace_take(&b, t);
+	CHECK_INT(probe, 1);
+	pace_limited(&b, probe, 2000, t + 10);
+	/* Nothing before the Retry-After, to the millisecond. */
+	CHECK_INT(pace_wait(&b, t + 10), 2000);
+	CHECK_INT(pace_wait(&b, t + 2009), 1);
+	/* Then the documented burst and rate, and no probe for a minute. */
+	CHECK(b.cap == 4);
+	CHECK_INT(pace_wait(&b, t + 2010), 0);	/* 2 s of refill: 2 tokens */
+	CHECK_INT(pace_take(&b, t + 2010), 0);
+	CHECK_INT(pace_take(&b, t + 2010), 0);
+	CHECK_INT(pace_wait(&b, t + 2010), 1000);
+	pace_ok(&b, 0, t + 2010);
+	pace_ok(&b, 0, t + 2010);
+	/* Empty and nothing out: still no probe until the calm is over. */
+	b.tokens = 0;
+	b.last_ms = t + 30000;
+	CHECK(pace_wait(&b, t + 30000) > 0);
+	b.tokens = 0;
+	b.last_ms = t + 2010 + PACE_CALM_MS;
+	CHECK_INT(pace_wait(&b, t + 2010 + PACE_CALM_MS), 0);
+	CHECK_INT(pace_take(&b, t + 2010 + PACE_CALM_MS), 1);
+}
+
+TEST(pace_bucket_429_within_budget_halves_the_rate_which_recovers)
+{
+	struct pace_bucket	 b;
+	uint64_t		 t = 1000;
+
+	pace_init(&b, 60, 1, t);
+	b.calm_until = UINT64_MAX;
+	CHECK_INT(pace_take(&b, t), 0);		/* within budget */
+	pace_limited(&b, 0, 1000, t);		/* the platform is stricter */
+	CHECK(b.scale == 0.5);
+	/* Half the rate: the token that took 1 s now takes ~2 s. */
+	CHECK(pace_wait(&b, t + 1000) > 900);
+	pace_limited(&b, 0, 0, t + 1000);
+	pace_limited(&b, 0, 0, t + 1000);
+	pace_limited(&b, 0, 0, t + 1000);
+	CHECK(b.scale == PACE_SCALE_MIN);	/* a floor */
+	/* Linear recovery back to the documented rate. */
+	pace_wait(&b, t + 1000 + PACE_RECOVER_MS);
+	CHECK(b.scale == 1);
+}
+
+static const struct adapter_budget test_budgets[] = {
+	{ CHAT_OP_POST, BUDGET_CHANNEL, 60, 3, "post" },
+	{ CHAT_OP_POST, BUDGET_WORKSPACE, 600, 5, "post" },
+};
+
+TEST(outbox_budget_lets_a_burst_go_then_paces_and_holds_a_retry_after)
+{
+	int	 i;
+
+	setup();
+	caps.per_method_limits = 1;
+	caps.budgets = test_budgets;
+	caps.nbudgets = nitems(test_budgets);
+	for (i = 0; i < 3; i++)
+		outbox_post("fake", "C1", "T1", NULL, NULL, "c1", NULL, NULL);
+	outbox_post("fake", "C2", "T2", NULL, NULL, "c2", NULL, NULL);
+	/* C1's burst of 3 at once; C2 has its own channel budget. */
+	pump_until(4, 500);
+	CHECK_INT(nsent, 4);
+	CHECK(sent[3].at_ms - sent[0].at_ms < 200);
+	/* Past the burst, one probe; the platform says 429, 700 ms. */
+	fail_next = 1;
+	fail_retry_ms = 700;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "probe", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "after", NULL, NULL);
+	pump_until(5, 500);
+	CHECK_INT(nsent, 5);
+	CHECK_STR(sent[4].text, "probe");
+	/* Nothing to C1 before the Retry-After, then the documented 1/s. */
+	pump_until(7, 4000);
+	CHECK_INT(nsent, 7);
+	CHECK_STR(sent[5].text, "probe");
+	CHECK(sent[5].at_ms - sent[4].at_ms >= 700);
+	CHECK_STR(sent[6].text, "after");
+	CHECK(sent[6].at_ms - sent[5].at_ms >= 900);
+	teardown(1);
+}
+
+static const struct adapter_budget react_budget[] = {
+	{ CHAT_OP_REACT, BUDGET_WORKSPACE, 60, 1, "react" },
+};
+
+TEST(outbox_a_reaction_out_of_budget_does_not_hold_an_edit)
+{
+	int	 i;
+
+	setup();
+	caps.per_method_limits = 1;
+	caps.budgets = react_budget;
+	caps.nbudgets = nitems(react_budget);
+	outbox_post("fake", "C1", "T1", NULL, "k", "card", NULL, NULL);
+	pump_until(1, 1000);
+	hold = 1;
+	outbox_react("fake", "C1", "T1", "41", "👀");	/* its one token */
+	outbox_react("fake", "C1", "T1", "42", "👀");	/* out of budget */
+	outbox_edit("fake", "C1", "T1", "k", "card, edited", NULL, NULL, 0);
+	for (i = 0; i < 20; i++)
+		uv_run(loop_uv(), UV_RUN_NOWAIT);
+	CHECK_INT(nsent, 3);
+	CHECK(sent[1].kind == CHAT_OP_REACT);
+	CHECK(sent[2].kind == CHAT_OP_EDIT);
+	hold = 0;
+	release();
+	pump_until(4, 3000);
+	CHECK_INT(nsent, 4);
+	CHECK(sent[3].kind == CHAT_OP_REACT);
+	CHECK_STR(sent[3].target, "42");
+	teardown(1);
+}
+
 int
 main(void)
 {
@@ -415,5 +622,12 @@ main(void)
 	RUN(outbox_an_edit_waiting_for_its_post_does_not_hold_reactions);
 	RUN(outbox_without_per_method_limits_keeps_one_op_in_flight_in_order);
 	RUN(outbox_order_per_thread_keeps_thread_order_only);
+	RUN(pace_bucket_spends_its_burst_then_refills_at_the_documented_rate);
+	RUN(pace_bucket_counts_a_full_buckets_refill_from_the_answer);
+	RUN(pace_bucket_probes_one_at_a_time_and_doubles_its_burst_when_taken);
+	RUN(pace_bucket_429_holds_for_exactly_retry_after_and_resets_the_burst);
+	RUN(pace_bucket_429_within_budget_halves_the_rate_which_recovers);
+	RUN(outbox_budget_lets_a_burst_go_then_paces_and_holds_a_retry_after);
+	RUN(outbox_a_reaction_out_of_budget_does_not_hold_an_edit);
 	return t_done();
 }

@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,6 +260,67 @@ TEST(store_nested_rollback_undoes_outer_and_fails_outer_commit)
 	tmp_cleanup();
 }
 
+static char	 hook_log[64];
+
+static void
+hook_c(void *arg)
+{
+	strcat(hook_log, "c");
+	strcat(hook_log, arg);
+}
+
+static void
+hook_r(void *arg)
+{
+	strcat(hook_log, "r");
+	strcat(hook_log, arg);
+}
+
+TEST(store_hooks_follow_the_outermost_transaction)
+{
+	const char	*state = tmp_fresh();
+	char		*cause = NULL;
+
+	CHECK(store_open(state, &cause) == 0);
+	/* Outside a transaction: commit at once, rollback never. */
+	hook_log[0] = '\0';
+	store_hook(hook_c, hook_r, "0");
+	CHECK_STR(hook_log, "c0");
+	/* Commit hooks in order, after the outermost commit only. */
+	hook_log[0] = '\0';
+	CHECK(store_begin() == 0);
+	store_hook(hook_c, hook_r, "1");
+	CHECK(store_begin() == 0);
+	store_hook(hook_c, hook_r, "2");
+	CHECK(store_commit() == 0);
+	CHECK_STR(hook_log, "");
+	CHECK(store_commit() == 0);
+	CHECK_STR(hook_log, "c1c2");
+	/* A nested rollback: rollback hooks newest first, at the end. */
+	hook_log[0] = '\0';
+	CHECK(store_begin() == 0);
+	store_hook(hook_c, hook_r, "1");
+	CHECK(store_begin() == 0);
+	store_hook(NULL, hook_r, "2");
+	store_rollback();
+	CHECK_STR(hook_log, "");
+	CHECK(store_commit() == -1);
+	CHECK_STR(hook_log, "r2r1");
+	/* A COMMIT that fails (a deferred foreign key): rollback hooks. */
+	CHECK(store_exec("CREATE TABLE p (id INTEGER PRIMARY KEY);"
+	    "CREATE TABLE ch (x INTEGER REFERENCES p(id)"
+	    " DEFERRABLE INITIALLY DEFERRED)") == 0);
+	hook_log[0] = '\0';
+	CHECK(store_begin() == 0);
+	CHECK(store_exec("INSERT INTO ch VALUES (7)") == 0);
+	store_hook(hook_c, hook_r, "3");
+	CHECK(store_commit() == -1);
+	CHECK_STR(hook_log, "r3");
+	CHECK(sqlite3_get_autocommit(store_db()));
+	CHECK_INT(query_int(store_db(), "SELECT count(*) FROM ch"), 0);
+	tmp_cleanup();
+}
+
 TEST(store_stmt_cache_returns_same_statement_reset_and_unbound)
 {
 	sqlite3_stmt	*st, *st2;
@@ -482,6 +544,59 @@ TEST(store_kill9_mid_batch_leaves_every_batch_whole_or_absent)
 	tmp_cleanup();
 }
 
+/*
+ * Lookups whose table grows with history (bench/scale: 100,000 agents)
+ * must not scan it: each, as its caller words it, has an index.
+ */
+TEST(store_history_lookups_do_not_scan_their_table)
+{
+	static const char *const sql[] = {
+		/* outbox.c outbox_key_of: every event in an unknown thread */
+		"SELECT key FROM messages WHERE adapter = ? AND channel = ? AND"
+		" platform_ref = ?",
+		/* question.c, web-api.c: an agent's questions */
+		"SELECT id, text, status, answer, answered_by FROM questions"
+		" WHERE agent_id = ? ORDER BY id",
+		/* agent-restart.c, serve.c: open questions at start, /metrics */
+		"SELECT count(*) FROM questions WHERE status = 'open'",
+		"UPDATE questions SET status = 'cancelled', answered_by ="
+		" 'restart' WHERE status = 'open'",
+		/* merge.c: `merge #N`, `resolve #N`, and recovery at start */
+		"SELECT status, detail, base FROM merges WHERE agent_id = ?"
+		" ORDER BY id DESC LIMIT 1",
+		"SELECT id, agent_id, repo, status FROM merges WHERE status IN"
+		" ('merging', 'checking', 'landing') ORDER BY id",
+		/* conversation.c, agent.c */
+		"SELECT id FROM conversations WHERE adapter = ? AND channel = ?"
+		" AND thread = ?",
+		"SELECT id FROM agents WHERE conversation_id = ? ORDER BY id",
+		"SELECT id FROM agents WHERE status IN ('queued', 'preparing',"
+		" 'running', 'finishing')",
+	};
+	sqlite3_stmt	*st;
+	char		*cause = NULL, *q;
+	const char	*detail;
+	size_t		 i;
+
+	CHECK(store_open(tmp_fresh(), &cause) == 0);
+	for (i = 0; i < nitems(sql); i++) {
+		q = xasprintf("EXPLAIN QUERY PLAN %s", sql[i]);
+		CHECK(sqlite3_prepare_v2(store_db(), q, -1, &st, NULL) ==
+		    SQLITE_OK);
+		free(q);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			detail = (const char *)sqlite3_column_text(st, 3);
+			if (strncmp(detail, "SCAN", 4) == 0 &&
+			    strstr(detail, " USING ") == NULL)
+				printf("# %s: %s\n", detail, sql[i]);
+			CHECK(strncmp(detail, "SCAN", 4) != 0 ||
+			    strstr(detail, " USING ") != NULL);
+		}
+		sqlite3_finalize(st);
+	}
+	tmp_cleanup();
+}
+
 int
 main(void)
 {
@@ -492,11 +607,13 @@ main(void)
 	RUN(store_nested_commit_only_outermost_commits);
 	RUN(store_lazy_commit_commits_and_every_end_restores_full_sync);
 	RUN(store_nested_rollback_undoes_outer_and_fails_outer_commit);
+	RUN(store_hooks_follow_the_outermost_transaction);
 	RUN(store_stmt_cache_returns_same_statement_reset_and_unbound);
 	RUN(store_refuses_database_newer_than_binary);
 	RUN(store_failed_migration_leaves_old_version_and_no_partial_schema);
 	RUN(store_unusable_state_dir_fails_naming_the_path);
 	RUN(store_kill9_mid_batch_leaves_every_batch_whole_or_absent);
+	RUN(store_history_lookups_do_not_scan_their_table);
 	tmp_cleanup();
 	return t_done();
 }

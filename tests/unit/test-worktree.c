@@ -751,6 +751,482 @@ TEST(parallel_first_adds_in_a_fresh_repo_all_succeed)
 	CHECK_INT(failed, 0);
 }
 
+/* Entries git status would print for the worktree at path (-1: error). */
+static int
+status_count(const char *path)
+{
+	git_repository	*r;
+	git_status_list	*st;
+	git_status_options o;
+	int		 n;
+
+	if (git_repository_open(&r, path) < 0)
+		return -1;
+	git_status_options_init(&o, GIT_STATUS_OPTIONS_VERSION);
+	o.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED;
+	if (git_status_list_new(&st, r, &o) < 0) {
+		git_repository_free(r);
+		return -1;
+	}
+	n = (int)git_status_list_entrycount(st);
+	git_status_list_free(st);
+	git_repository_free(r);
+	return n;
+}
+
+static int
+worktree_lock_is(const char *name, const char *want)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	git_buf		 reason = GIT_BUF_INIT;
+	int		 ok = 0;
+
+	if (git_repository_open(&r, repo_path) < 0)
+		return 0;
+	if (git_worktree_lookup(&w, r, name) == 0) {
+		ok = git_worktree_validate(w) == 0 &&
+		    git_worktree_is_locked(&reason, w) > 0 &&
+		    strcmp(reason.ptr, want) == 0;
+		git_worktree_free(w);
+	}
+	git_buf_dispose(&reason);
+	git_repository_free(r);
+	return ok;
+}
+
+static int
+worktree_known_to_git(const char *name)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	int		 ok;
+
+	if (git_repository_open(&r, repo_path) < 0)
+		return 0;
+	ok = git_worktree_lookup(&w, r, name) == 0;
+	if (ok)
+		git_worktree_free(w);
+	git_repository_free(r);
+	return ok;
+}
+
+/* `git status --porcelain` of path, by the git CLI (the reference). */
+static char *
+cli_status(const char *path)
+{
+	char	*cmd = xasprintf("git -C '%s' status --porcelain 2>&1", path);
+	char	 buf[4096];
+	FILE	*f = popen(cmd, "r");
+	size_t	 n = 0;
+
+	free(cmd);
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	if (pclose(f) != 0)
+		return NULL;
+	return xstrdup(buf);
+}
+
+TEST(add_checks_out_modes_symlinks_dirs_and_gitlinks_as_git_does)
+{
+	git_repository	*r;
+	git_index	*idx;
+	git_index_entry	 e;
+	struct stat	 sb;
+	char		*branch = NULL, *path = NULL, *st, link[64];
+	ssize_t		 n;
+
+	fixture();
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	mkdir(at(repo_path, "src"), 0755);
+	mkdir(at(repo_path, "src/deep"), 0755);
+	write_file(repo_path, "src/deep/x.c", "int x;\n");
+	write_file(repo_path, "run.sh", "#!/bin/sh\n");
+	chmod(at(repo_path, "run.sh"), 0755);
+	CHECK(symlink("src/deep/x.c", at(repo_path, "link")) == 0);
+	commit_all(r, "more\n");
+	/* A submodule's entry (gitlink), never initialised. */
+	CHECK(git_repository_index(&idx, r) == 0);
+	memset(&e, 0, sizeof e);
+	e.mode = GIT_FILEMODE_COMMIT;
+	e.path = "sub";
+	git_oid_fromstr(&e.id, "0123456789012345678901234567890123456789");
+	CHECK(git_index_add(idx, &e) == 0);
+	CHECK(git_index_write(idx) == 0);
+	{
+		git_oid		 tid, cid;
+		git_tree	*tree;
+		git_signature	*sig;
+		git_object	*head;
+
+		CHECK(git_index_write_tree(&tid, idx) == 0);
+		CHECK(git_tree_lookup(&tree, r, &tid) == 0);
+		CHECK(git_signature_now(&sig, "F", "f@example.org") == 0);
+		CHECK(git_revparse_single(&head, r, "HEAD") == 0);
+		CHECK(git_commit_create(&cid, r, "HEAD", sig, sig, NULL,
+		    "submodule\n", tree, 1, (const git_commit **)&head) == 0);
+		git_object_free(head);
+		git_signature_free(sig);
+		git_tree_free(tree);
+	}
+	git_index_free(idx);
+	git_repository_free(r);
+
+	CHECK_INT(worktree_add(repo_path, "main", state_dir, 11, "modes",
+	    &branch, &path, &cause), 0);
+	CHECK(stat(at(path, "run.sh"), &sb) == 0);
+	CHECK((sb.st_mode & 0100) != 0);
+	CHECK(stat(at(path, "a.txt"), &sb) == 0);
+	CHECK((sb.st_mode & 0111) == 0);
+	n = readlink(at(path, "link"), link, sizeof link - 1);
+	CHECK(n > 0);
+	link[n] = '\0';
+	CHECK_STR(link, "src/deep/x.c");
+	CHECK(stat(at(path, "src/deep/x.c"), &sb) == 0);
+	CHECK(stat(at(path, "sub"), &sb) == 0 && S_ISDIR(sb.st_mode));
+	/* git agrees that nothing differs: index, files and stat data. */
+	st = cli_status(path);
+	CHECK_STR(st, "");
+	free(st);
+	CHECK_INT(status_count(path), 0);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(warm_claim_is_what_add_makes_without_the_checkout)
+{
+	char	*branch = NULL, *path = NULL, *a, *want;
+	char	**tags = NULL;
+	size_t	 n = 0;
+	git_oid	 m, b;
+
+	fixture();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "1-1",
+	    &cause), 0);
+	CHECK(exists(at(state_dir, "worktrees/warm-1-1/a.txt")));
+	CHECK(worktree_lock_is("sbw-1-1", "switchboard: warm"));
+	CHECK_INT(worktree_warm_list(repo_path, state_dir, &tags, &n, &cause),
+	    0);
+	CHECK_INT(n, 1);
+	CHECK_STR(tags[0], "1-1");
+	worktree_files_free(tags, n);
+
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "1-1", 7,
+	    "Fix the login page", &branch, &path, &cause), 0);
+	CHECK_STR(branch, "sb/7-fix-the-login-page");
+	want = xasprintf("%s/worktrees/7", state_dir);
+	CHECK_STR(path, want);
+	free(want);
+	a = read_file(path, "a.txt");
+	CHECK_STR(a, "one\ntwo\nthree\n");
+	free(a);
+	m = ref_target(repo_path, "refs/heads/main");
+	b = ref_target(repo_path, "refs/heads/sb/7-fix-the-login-page");
+	CHECK(git_oid_equal(&m, &b));
+	b = ref_target(path, "HEAD");
+	CHECK(git_oid_equal(&m, &b));
+	CHECK_INT(status_count(path), 0);
+	/* Named and locked as worktree_add's; the warm one is gone. */
+	CHECK(worktree_lock_is("sb-7", "switchboard: agent 7"));
+	CHECK(!worktree_known_to_git("sbw-1-1"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-1-1")));
+	CHECK(!branch_exists("sb-warm/1-1"));
+	/* The rest of the daemon's calls work on it as on any. */
+	CHECK_INT(worktree_unlock(repo_path, 7, &cause), 0);
+	CHECK_INT(worktree_remove(repo_path, 7, &cause), 0);
+	CHECK(!exists(path));
+	CHECK(branch_exists("sb/7-fix-the-login-page"));
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+TEST(warm_claim_after_the_base_moved_checks_out_the_new_tip)
+{
+	char	*branch = NULL, *path = NULL, *a;
+	git_oid	 m, b;
+
+	fixture();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "2-1",
+	    &cause), 0);
+	commit_on_main("a.txt", "one\nTWO\nthree\n");
+	commit_on_main("d.txt", "new\n");
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "2-1", 8,
+	    "moved", &branch, &path, &cause), 0);
+	m = ref_target(repo_path, "refs/heads/main");
+	b = ref_target(repo_path, "refs/heads/sb/8-moved");
+	CHECK(git_oid_equal(&m, &b));
+	a = read_file(path, "a.txt");
+	CHECK_STR(a, "one\nTWO\nthree\n");
+	free(a);
+	a = read_file(path, "d.txt");
+	CHECK_STR(a, "new\n");
+	free(a);
+	CHECK_INT(status_count(path), 0);
+	free(branch);
+	free(path);
+	fixture_done();
+}
+
+static int
+known_none(int64_t id, const char *path, const char *branch, void *arg)
+{
+	return WORKTREE_UNKNOWN;
+}
+
+TEST(warm_reconcile_keeps_ready_and_removes_what_a_crash_left)
+{
+	git_repository	*r;
+	git_worktree	*w;
+	char		*from, *to;
+	char		**tags = NULL;
+	size_t		 n = 0;
+
+	fixture();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "3-1",
+	    &cause), 0);
+	/* Unfinished: killed during its checkout, before the lock. */
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "3-2",
+	    &cause), 0);
+	CHECK(git_repository_open(&r, repo_path) == 0);
+	CHECK(git_worktree_lookup(&w, r, "sbw-3-2") == 0);
+	CHECK_INT(git_worktree_unlock(w), 0);
+	git_worktree_free(w);
+	git_repository_free(r);
+	/* Killed in a claim, after the directory's rename. */
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "3-3",
+	    &cause), 0);
+	from = xasprintf("%s/worktrees/warm-3-3", state_dir);
+	to = xasprintf("%s/worktrees/9", state_dir);
+	CHECK(rename(from, to) == 0);
+	/* Killed before git knew of it. */
+	mkdir(at(state_dir, "worktrees/warm-3-4"), 0700);
+
+	CHECK_INT(worktree_reconcile(repo_path, "main", state_dir, known_none,
+	    NULL, &cause), 0);
+	CHECK(worktree_lock_is("sbw-3-1", "switchboard: warm"));
+	CHECK(branch_exists("sb-warm/3-1"));
+	CHECK(!worktree_known_to_git("sbw-3-2"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-3-2")));
+	CHECK(!branch_exists("sb-warm/3-2"));
+	CHECK(!worktree_known_to_git("sbw-3-3"));
+	CHECK(!exists(to));
+	CHECK(!branch_exists("sb-warm/3-3"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-3-4")));
+	CHECK_INT(worktree_warm_list(repo_path, state_dir, &tags, &n, &cause),
+	    0);
+	CHECK_INT(n, 1);
+	CHECK_STR(tags[0], "3-1");
+	worktree_files_free(tags, n);
+	free(from);
+	free(to);
+	fixture_done();
+}
+
+TEST(warm_claim_of_a_broken_one_fails_and_leaves_nothing)
+{
+	char	*branch = NULL, *path = NULL;
+
+	fixture();
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "4-1", 10,
+	    "none", &branch, &path, &cause), -1);
+	free(cause);
+	cause = NULL;
+	CHECK(!branch_exists("sb/10-none"));
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "4-2",
+	    &cause), 0);
+	/* Agent 10's directory is in the way: refused before any move. */
+	mkdir(at(state_dir, "worktrees/10"), 0700);
+	CHECK_INT(worktree_warm_claim(repo_path, "main", state_dir, "4-2", 10,
+	    "none", &branch, &path, &cause), -1);
+	CHECK(!branch_exists("sb/10-none"));
+	CHECK(worktree_lock_is("sbw-4-2", "switchboard: warm"));
+	fixture_done();
+}
+
+TEST(instance_prefixes_branches_and_worktrees_and_limits_the_sweep)
+{
+	char	*b1 = NULL, *p1 = NULL, *b2 = NULL, *p2 = NULL, *st2;
+	char	*st1, *name;
+
+	fixture();
+	CHECK_INT(worktree_set_instance("7x"), -1);	/* reads as an id */
+	CHECK_INT(worktree_set_instance("A"), -1);
+	CHECK_INT(worktree_set_instance("toolongtoolongtoolong"), -1);
+	CHECK_INT(worktree_set_instance("a-"), -1);
+	CHECK_INT(worktree_set_instance("d-1"), 0);	/* as cluster.daemon_id */
+	name = worktree_branch_name(5, "x");
+	CHECK_STR(name, "sb/d-1-5-x");
+	free(name);
+	/* Daemon "a" and a daemon without instance, one repository. */
+	st1 = xasprintf("%s/state-a", tmp);
+	st2 = xasprintf("%s/state-none", tmp);
+	mkdir(st1, 0700);
+	mkdir(st2, 0700);
+	CHECK_INT(worktree_set_instance("a"), 0);
+	name = worktree_branch_name(5, "fix");
+	CHECK_STR(name, "sb/a-5-fix");
+	free(name);
+	CHECK_INT(worktree_add(repo_path, "main", st1, 5, "fix", &b1, &p1,
+	    &cause), 0);
+	CHECK_STR(b1, "sb/a-5-fix");
+	CHECK(worktree_known_to_git("sb-a-5"));
+	CHECK_INT(worktree_set_instance(""), 0);
+	/* Same id, no collision. */
+	CHECK_INT(worktree_add(repo_path, "main", st2, 5, "fix", &b2, &p2,
+	    &cause), 0);
+	CHECK_STR(b2, "sb/5-fix");
+	CHECK(worktree_known_to_git("sb-5"));
+	/* The daemon without instance's sweep leaves "a"'s alone... */
+	CHECK_INT(worktree_reconcile(repo_path, "main", st2, known_none, NULL,
+	    &cause), 0);
+	CHECK(!worktree_known_to_git("sb-5"));
+	CHECK(!branch_exists("sb/5-fix"));
+	CHECK(worktree_known_to_git("sb-a-5"));
+	CHECK(branch_exists("sb/a-5-fix"));
+	/* ...and "a"'s removes its own only. */
+	free(b2);
+	free(p2);
+	CHECK_INT(worktree_add(repo_path, "main", st2, 6, "keep", &b2, &p2,
+	    &cause), 0);
+	/* Another daemon's branch, at main, checked out nowhere. */
+	{
+		git_repository	*r;
+		git_reference	*ref;
+		git_object	*o;
+
+		CHECK(git_repository_open(&r, repo_path) == 0);
+		CHECK(git_revparse_single(&o, r, "main") == 0);
+		CHECK(git_branch_create(&ref, r, "sb/9-orphan",
+		    (git_commit *)o, 0) == 0);
+		git_reference_free(ref);
+		git_object_free(o);
+		git_repository_free(r);
+	}
+	CHECK_INT(worktree_set_instance("a"), 0);
+	CHECK_INT(worktree_reconcile(repo_path, "main", st1, known_none, NULL,
+	    &cause), 0);
+	CHECK(branch_exists("sb/9-orphan"));
+	CHECK(!worktree_known_to_git("sb-a-5"));
+	CHECK(!branch_exists("sb/a-5-fix"));
+	CHECK(worktree_known_to_git("sb-6"));
+	CHECK(branch_exists("sb/6-keep"));
+	CHECK_INT(worktree_set_instance(""), 0);
+	free(b1);
+	free(p1);
+	free(b2);
+	free(p2);
+	free(st1);
+	free(st2);
+	fixture_done();
+}
+
+struct race {
+	const char	*tag;
+	int64_t		 id;
+	int		 rc;
+	char		*cause;
+};
+
+static void *
+race_claim(void *arg)
+{
+	struct race	*r = arg;
+	char		*b = NULL, *p = NULL;
+
+	r->rc = worktree_warm_claim(repo_path, "main", state_dir, r->tag,
+	    r->id, "claim", &b, &p, &r->cause);
+	free(b);
+	free(p);
+	return NULL;
+}
+
+static void *
+race_add(void *arg)
+{
+	struct race	*r = arg;
+	char		*b = NULL, *p = NULL;
+
+	r->rc = worktree_add(repo_path, "main", state_dir, r->id, "add", &b,
+	    &p, &r->cause);
+	free(b);
+	free(p);
+	return NULL;
+}
+
+TEST(warm_claims_and_adds_in_parallel_all_succeed)
+{
+	struct race	 c, a;
+	pthread_t	 t1, t2;
+	char		 tag[16];
+	int		 i;
+
+	fixture();
+	for (i = 0; i < 20; i++) {
+		snprintf(tag, sizeof tag, "r-%d", i);
+		CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, tag,
+		    &cause), 0);
+		memset(&c, 0, sizeof c);
+		memset(&a, 0, sizeof a);
+		c.tag = tag;
+		c.id = 100 + i;
+		a.id = 200 + i;
+		pthread_create(&t1, NULL, race_claim, &c);
+		pthread_create(&t2, NULL, race_add, &a);
+		pthread_join(t1, NULL);
+		pthread_join(t2, NULL);
+		if (c.rc != 0 || a.rc != 0)
+			printf("round %d: claim %s / add %s\n", i,
+			    c.cause ? c.cause : "ok", a.cause ? a.cause : "ok");
+		free(c.cause);
+		free(a.cause);
+		CHECK_INT(c.rc, 0);
+		CHECK_INT(a.rc, 0);
+	}
+	fixture_done();
+}
+
+/* Last: worktree_warm_abort() is for good (the daemon is exiting). */
+TEST(warm_add_stops_at_shutdown_and_the_sweep_removes_the_rest)
+{
+	char	**tags = NULL;
+	size_t	 n = 0;
+
+	fixture();
+	worktree_warm_abort();
+	CHECK_INT(worktree_warm_add(repo_path, "main", state_dir, "9-1",
+	    &cause), -1);
+	CHECK(cause != NULL && strstr(cause, "stopped for shutdown") != NULL);
+	free(cause);
+	cause = NULL;
+	/* Left as it was, unfinished: not offered, removed at start. */
+	CHECK(worktree_known_to_git("sbw-9-1"));
+	CHECK(!worktree_lock_is("sbw-9-1", "switchboard: warm"));
+	CHECK_INT(worktree_warm_list(repo_path, state_dir, &tags, &n, &cause),
+	    0);
+	CHECK_INT(n, 0);
+	worktree_files_free(tags, n);
+	CHECK_INT(worktree_reconcile(repo_path, "main", state_dir, known_none,
+	    NULL, &cause), 0);
+	CHECK(!worktree_known_to_git("sbw-9-1"));
+	CHECK(!exists(at(state_dir, "worktrees/warm-9-1")));
+	CHECK(!branch_exists("sb-warm/9-1"));
+	/* An agent's own checkout is not stopped by it. */
+	{
+		char	*b = NULL, *p = NULL;
+
+		CHECK_INT(worktree_add(repo_path, "main", state_dir, 3, "go",
+		    &b, &p, &cause), 0);
+		free(b);
+		free(p);
+	}
+	fixture_done();
+}
+
 int
 main(void)
 {
@@ -769,6 +1245,14 @@ main(void)
 	RUN(cleanup_removes_old_unlocked_keeps_locked_fresh_and_branches);
 	RUN(parallel_first_adds_in_a_fresh_repo_all_succeed);
 	RUN(add_branch_checks_out_the_existing_branch_with_its_commits);
+	RUN(add_checks_out_modes_symlinks_dirs_and_gitlinks_as_git_does);
+	RUN(warm_claim_is_what_add_makes_without_the_checkout);
+	RUN(warm_claim_after_the_base_moved_checks_out_the_new_tip);
+	RUN(warm_reconcile_keeps_ready_and_removes_what_a_crash_left);
+	RUN(warm_claim_of_a_broken_one_fails_and_leaves_nothing);
+	RUN(instance_prefixes_branches_and_worktrees_and_limits_the_sweep);
+	RUN(warm_claims_and_adds_in_parallel_all_succeed);
+	RUN(warm_add_stops_at_shutdown_and_the_sweep_removes_the_rest);
 	worktree_git_shutdown();
 	return t_done();
 }

@@ -10,6 +10,11 @@ case "$1" in
 	i=0
 	while [ $i -lt 40 ]; do echo "tick $i"; sleep 0.1; i=$((i + 1)); done
 	;;
+*restart*)
+	echo "before the restart"
+	sleep 4
+	echo "after the restart"
+	;;
 *slow*)
 	echo "waiting"
 	trap 'echo "got SIGTERM"; exit 143' TERM

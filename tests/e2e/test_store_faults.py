@@ -1,0 +1,284 @@
+"""The store refuses to commit: nothing is acked that is not recorded, and
+nothing exists that the store does not know of.
+
+A full disk, for real: the state dir on a small tmpfs mounted in the
+daemon's own mount namespace (unshare; with a user namespace when not
+root), filled up while Slack sends messages.
+
+In the middle of the work: an inbound event's work  An inbound event's work (conversation, agent,
+its worktree and process, replies) runs in the transaction that deletes
+the event's inbox row; when that COMMIT fails, the agent and conversation
+made in memory are undone and no worktree or process is started, and the
+row, replayed when the store commits again, starts exactly one agent with
+the id the store gives it.
+
+The failure is real SQLite behaviour, injected from outside: a deferred
+foreign key (checked at COMMIT) that a trigger on `agents` violates, so
+every statement of the work succeeds and only its COMMIT fails."""
+
+import errno
+import glob
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import check, free_port, run_tests  # noqa: E402
+from test_slack import (FakeSlack, connected, mention, no_post_twice,  # noqa: E402
+                        reacted_once, reply_in, slack_daemon, text_of)
+
+INJECT = """
+CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
+CREATE TABLE inject_child (p INTEGER
+    REFERENCES inject_parent(id) DEFERRABLE INITIALLY DEFERRED);
+CREATE TRIGGER inject_fail AFTER INSERT ON agents
+    BEGIN INSERT INTO inject_child VALUES (-1); END;
+"""
+
+
+def sql(d, script):
+    con = sqlite3.connect(os.path.join(d.state, "switchboard.db"),
+                          timeout=10)
+    try:
+        con.executescript(script)
+        con.commit()
+    finally:
+        con.close()
+
+
+def log(d):
+    with open(d.errlog, errors="replace") as f:
+        return f.read()
+
+
+def healthz(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
+                                    timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def worktrees(d):
+    return sorted(os.path.basename(p) for p in
+                  glob.glob(os.path.join(d.state, "worktrees", "*")))
+
+
+def branches(d):
+    return subprocess.run(["git", "-C", d.repo, "for-each-ref",
+                           "--format=%(refname:short)", "refs/heads/sb/"],
+                          capture_output=True, text=True).stdout.split()
+
+
+def test_failed_commit_mid_work_leaves_no_ghost_agent(tmp, ds):
+    fake = FakeSlack()
+    port = free_port()
+    try:
+        d = slack_daemon(tmp, ds, fake, http="127.0.0.1:%d" % port)
+        connected(fake)
+        sql(d, INJECT)
+        root = "1720.000100"
+        e = fake.event(mention(root, text="<@UBOT> login page"))
+        # Recorded and acked (the inbox commit has no agent row) ...
+        fake.wait("the ack", lambda: [x for x in fake.get("/_test/envelopes")
+                                      if x["envelope_id"] == e["envelope_id"]
+                                      and x["acked"]])
+        # ... but its work cannot commit: retried every second, loudly.
+        fake.wait("three tries", lambda: len(re.findall(
+            r"agent \d+: ask for conversation", log(d))) >= 3, timeout=20)
+        check("STORE CANNOT COMMIT (inbox processing)" in log(d),
+              "loud line: " + d.stderr_tail())
+        check(healthz(port) == 503, "healthz while failing")
+        time.sleep(1)   # a ghost's worktree job would have ended by now
+        text = log(d)
+        check("→ running" not in text, "an agent ran: " + d.stderr_tail())
+        check(worktrees(d) == [], "worktrees: %r" % worktrees(d))
+        check(branches(d) == [], "branches: %r" % branches(d))
+        check(d.db("SELECT count(*) FROM agents") == [(0,)], "no agent row")
+        check(not [c for c in fake.calls("chat.postMessage")
+                   if c["args"].get("thread_ts") == root],
+              "nothing said in the thread")
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        q = fake.wait_call("chat.postMessage", lambda c: "Which provider"
+                           in text_of(c))
+        check(q["args"]["thread_ts"] == root, "question in the thread")
+        fake.wait("healthz 200", lambda: healthz(port) == 200)
+        time.sleep(1)
+        text = log(d)
+        check(len(re.findall(r"agent \d+: preparing → running", text)) == 1,
+              "one run: " + d.stderr_tail())
+        check("agent 1: preparing → running" in text, "it is agent 1")
+        check("already has worktree" not in text, "worktree clash")
+        check(d.db("SELECT id, conversation_id FROM agents") == [(1, 1)],
+              "agents %r" % d.db("SELECT * FROM agents"))
+        check(d.db("SELECT id, thread FROM conversations") == [(1, root)],
+              "conversations %r" % d.db("SELECT * FROM conversations"))
+        check(len(worktrees(d)) == 1 and len(branches(d)) == 1,
+              "one worktree %r, one branch %r" % (worktrees(d), branches(d)))
+        check(len([c for c in fake.calls("chat.postMessage") if
+                   "Which provider" in text_of(c)]) == 1, "asked once")
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_cancel_whose_commit_fails_sends_no_signal_until_recorded(tmp, ds):
+    """`cancel #1` is worked on in a transaction that cannot commit: the
+    agent is not stopped (a signal cannot be taken back, and the store
+    would not know of it); once the store commits again, the replayed
+    command stops it, once."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1740.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        fake.wait_call("chat.postMessage", lambda c: "Which provider"
+                       in text_of(c))
+        # The transaction that answers "Cancelling" now fails at COMMIT
+        # (the one that records the event, with its 👀, does not).
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER INSERT ON outbox WHEN NEW.payload"
+                              " LIKE '%Cancelling%'"))
+        fake.event(reply_in(root, "1740.000200", "cancel #1"))
+        fake.wait("the failed commit", lambda:
+                  "STORE CANNOT COMMIT (inbox processing)" in log(d))
+        n = len(log(d))
+        time.sleep(2.5)     # two more tries of the row, a second apart
+        check("agent 1: running →" not in log(d),
+              "stopped before the cancel was recorded: " + log(d)[n:])
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait_call("chat.postMessage", lambda c: "cancelled by slack:U1"
+                       in text_of(c))
+        time.sleep(0.5)
+        posts = [text_of(c) for c in fake.calls("chat.postMessage")
+                 if c.get("status") == 200]
+        check(posts.count("Cancelling #1.") == 1, "posts %r" % posts)
+        check(len(re.findall(r"agent 1: running → finishing", log(d))) == 1,
+              "stopped once")
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def tmpfs_wrapper(state, size):
+    """serve with state on a fresh tmpfs of that size, seen only by it."""
+    ns = ["unshare", "--mount"] if os.geteuid() == 0 else \
+        ["unshare", "--user", "--map-root-user", "--mount"]
+    return ns + ["sh", "-c", 'mkdir -p "$0" && mount -t tmpfs -o size=%s'
+                 ' tmpfs "$0" && exec "$@"' % size, state]
+
+
+NSDB = """
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+rows = con.execute(sys.argv[2]).fetchall()
+con.commit()
+print(json.dumps(rows))
+"""
+
+
+def ns_db(pid, path):
+    """d.db for a daemon in its own mount namespace.  Not through
+    /proc/PID/root: SQLite resolves that link to the host's path."""
+    ns = ["nsenter", "-t", str(pid), "-m"]
+    if os.geteuid() != 0:
+        ns.insert(3, "-U")
+
+    def db(q):
+        r = subprocess.run(ns + ["/usr/bin/python3", "-c", NSDB, path, q],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0, "query %r: %s" % (q, r.stderr))
+        return [tuple(x) for x in json.loads(r.stdout)]
+    return db
+
+
+def fill(path):
+    """Writes until the file system is full."""
+    chunk = b"\0" * 65536
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(chunk)
+            except OSError as e:
+                check(e.errno == errno.ENOSPC, "filling: %s" % e)
+                break
+        while True:
+            try:
+                f.write(b"\0" * 512)
+            except OSError:
+                break
+
+
+def test_disk_full_on_a_small_tmpfs_acks_nothing_it_did_not_record(tmp, ds):
+    fake = FakeSlack()
+    port = free_port()
+    try:
+        state = os.path.join(tmp, "state")
+        d = slack_daemon(tmp, ds, fake, http="127.0.0.1:%d" % port,
+                         wrapper=tmpfs_wrapper(state, "6m"))
+        connected(fake)
+        # The daemon's view of its state dir (its own mount namespace).
+        d.db = ns_db(d.proc.pid, os.path.join(state, "switchboard.db"))
+        d.state = "/proc/%d/root%s" % (d.proc.pid, state)
+        vfs = os.statvfs(d.state)
+        check(vfs.f_blocks * vfs.f_frsize <= 6 << 20, "not the tmpfs")
+        # Every commit from now on must grow the WAL: none has room.
+        check(d.db("PRAGMA wal_checkpoint(TRUNCATE)")[0][0] == 0,
+              "checkpoint")
+        check(os.path.getsize(os.path.join(d.state, "switchboard.db-wal"))
+              == 0, "WAL truncated")
+        fill(os.path.join(d.state, "filler"))
+        threads = ["1730.000100", "1730.000200", "1730.000300"]
+        envs = [fake.event(mention(t, text="<@UBOT> task %d" % i))
+                for i, t in enumerate(threads)]
+        fake.wait("the loud line", lambda: "STORE CANNOT COMMIT (inbox)"
+                  in log(d))
+        check(healthz(port) == 503, "healthz while the disk is full")
+        time.sleep(0.5)
+        ids = {e["envelope_id"] for e in envs}
+        check(not [e for e in fake.get("/_test/envelopes")
+                   if e["envelope_id"] in ids and e["acked"]],
+              "acked what was not recorded")
+        check("→ running" not in log(d) and "→ preparing" not in log(d),
+              "an agent started: " + d.stderr_tail())
+        check(d.db("SELECT count(*) FROM inbox") == [(0,)] and
+              d.db("SELECT count(*) FROM agents") == [(0,)], "recorded?")
+        check(not fake.calls("reactions.add") and
+              not fake.calls("chat.postMessage"), "said something")
+
+        # Space again: Slack's next delivery is recorded, acked, done once.
+        os.remove(os.path.join(d.state, "filler"))
+        fake.wait("every envelope acked", lambda: all(
+            e["acked"] for e in fake.get("/_test/envelopes")
+            if e["envelope_id"] in ids))
+        fake.wait("three questions", lambda: len(
+            [c for c in fake.calls("chat.postMessage") if c.get("status")
+             == 200 and "Which provider" in text_of(c)]) == 3)
+        fake.wait("healthz 200", lambda: healthz(port) == 200)
+        check("store: commits work again" in log(d), "recovery logged")
+        time.sleep(0.5)
+        check(d.db("SELECT c.thread, count(a.id) FROM conversations c JOIN"
+                   " agents a ON a.conversation_id = c.id GROUP BY c.thread"
+                   " ORDER BY c.thread") == [(t, 1) for t in threads],
+              "one agent per message: %r" % d.db("SELECT * FROM agents"))
+        check(len(re.findall(r"→ running", log(d))) == 3, "three runs")
+        reacted_once(fake, *threads)
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
