@@ -136,7 +136,8 @@ def cg_total(out):
 async def run(a, tmp, out):
     fake = Fake(argparse.Namespace(
         bot_token="xoxb-bench", app_token="xapp-bench",
-        redeliver_ms=600000, close_after_ms=600000, echo=False))
+        redeliver_ms=600000, close_after_ms=600000, echo=False,
+        limits="lifted"))
     fake.posts_by = {}
 
     orig_post = fake.m_chat_postMessage

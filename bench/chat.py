@@ -152,7 +152,8 @@ def slack_msg(ch, ts, text, thread=None, mention=False):
 async def slack_bench(a, tmp, out):
     fake = BenchSlack(argparse.Namespace(
         bot_token="xoxb-bench", app_token="xapp-bench",
-        redeliver_ms=600000, close_after_ms=10000, echo=False))
+        redeliver_ms=600000, close_after_ms=10000, echo=False,
+        limits="lifted"))
     app = web.Application()
     app.router.add_post("/api/{method}", fake.api)
     app.router.add_get("/socket", fake.socket)
