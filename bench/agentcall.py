@@ -14,6 +14,7 @@ costs, and the daemon's CPU when many agents report often.
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,6 +83,10 @@ def load(a, tmp):
     conf = conf.replace("max_agents = 4;", "max_agents = %d;" % (a.agents + 4))
     conf = conf.replace("max_agents_per_conversation = 3;",
                         "max_agents_per_conversation = %d;" % (a.agents + 4))
+    # The daemon's default card interval, not the test harness's 200 ms:
+    # progress is coalesced into one card edit per interval per agent.
+    conf = conf.replace("card_interval_ms = 200;",
+                        "card_interval_ms = %d;" % a.card_ms)
     with open(d.conf, "w") as f:
         f.write(conf)
     bl.quiet_log(d)
@@ -98,9 +103,25 @@ def load(a, tmp):
         time.sleep(0.5)
         open(go, "w").close()
         time.sleep(1.0)
+        prof = None
+        if a.strace:
+            prof = subprocess.Popen(["timeout", "-s", "INT", "3", "strace",
+                                     "-c", "-f", "-o", a.strace, "-p",
+                                     str(pid)],
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        elif a.perf:
+            prof = subprocess.Popen(["perf", "record", "-e", "cpu-clock",
+                                     "-g", "-p", str(pid), "-o", a.perf,
+                                     "--", "sleep",
+                                     str(max(a.seconds - 2, 1))],
+                                    stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         c0, w0 = bl.cpu_s(pid), time.time()
         time.sleep(max(a.seconds - 2, 1))
         c1, w1 = bl.cpu_s(pid), time.time()
+        if prof is not None:
+            prof.wait()
         deadline = time.time() + 60
         while time.time() < deadline:
             if os.path.exists(report):
@@ -123,6 +144,10 @@ def main():
     ap.add_argument("--agents", type=int, default=100)
     ap.add_argument("--rate", type=float, default=10)
     ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--card-ms", type=int, default=2000,
+                    help="render.card_interval_ms (2000: the default)")
+    ap.add_argument("--perf", help="perf record the daemon under the load")
+    ap.add_argument("--strace", help="strace -c the daemon for 3 s")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sb-bench-agentcall-")
     try:
@@ -130,18 +155,31 @@ def main():
         share, achieved = load(a, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # The load generator (100 shell loops starting a process per call)
+    # saturates a small machine well below the asked rate: the daemon's
+    # CPU per call, times the asked rate, is what that rate would cost it.
+    cpu_call = share / achieved if achieved else 0
+    target = a.agents * a.rate
     print("agent progress call: full binary %.2f ms, switchboard-agent "
           "%.2f ms; %d agents at %.0f/s each: %.0f calls/s achieved, daemon "
-          "CPU %.1f%% of a core" % (full_ms, small_ms, a.agents, a.rate,
-                                    achieved, share * 100))
+          "CPU %.1f%% of a core, %.3f ms per call -> %.1f%% at %d calls/s"
+          % (full_ms, small_ms, a.agents, a.rate, achieved, share * 100,
+             cpu_call * 1000, cpu_call * target * 100, target))
     bl.row("agent call (switchboard-agent)", "%.2f ms" % small_ms,
            "%d sequential `agent progress` in an agent, wall per call "
            "(full binary: %.2f ms)" % (a.calls, full_ms), "<= 2 ms",
            bl.verdict(small_ms, 2))
-    bl.row("agent calls: daemon CPU", "%.1f%% of one core" % (share * 100),
-           "%d agents x %.0f progress/s (achieved %.0f/s in all), /proc "
-           "utime+stime over wall" % (a.agents, a.rate, achieved), "< 10%",
-           bl.verdict(share * 100, 10))
+    bl.row("agent calls: daemon CPU", "%.1f%% of one core at %.0f calls/s"
+           % (share * 100, achieved),
+           "%d agents x %.0f progress/s asked, /proc utime+stime over wall"
+           % (a.agents, a.rate), "", "")
+    bl.row("agent calls: daemon CPU at %d calls/s" % target,
+           "%.1f%% of one core (%.3f ms per call)" % (
+               cpu_call * target * 100, cpu_call * 1000),
+           "CPU per call measured above x %d calls/s (the generator cannot"
+           " reach that rate here); card_interval_ms %d" % (target, a.card_ms),
+           "< 10%",
+           bl.verdict(cpu_call * target * 100, 10))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,11 @@ STREAM = os.path.join(bl.ROOT, "bench", "stream-claude")
 def run(a, tmp):
     go = os.path.join(tmp, "go")
     report = os.path.join(tmp, "report")
-    d = bl.sb.Daemon(tmp, [("claude", [STREAM], 120)],
+    wrapper = None
+    if a.callgrind:
+        wrapper = ["valgrind", "--tool=callgrind",
+                   "--callgrind-out-file=" + a.callgrind]
+    d = bl.sb.Daemon(tmp, [("claude", [STREAM], 120)], wrapper=wrapper,
                      env={"BENCH_GO": go, "BENCH_REPORT": report,
                           "BENCH_RATE": str(a.rate),
                           "BENCH_SECONDS": str(a.seconds)})
@@ -55,13 +59,16 @@ def run(a, tmp):
         for i in range(a.agents):
             d.send("new stream %d" % i)
         # Every agent is running once its init line is in (system/init).
-        deadline = time.time() + 60
+        deadline = time.time() + (600 if a.callgrind else 60)
         while time.time() < deadline:
             if sum(1 for l in d.lines if "Started #" in l) >= a.agents:
                 break
             time.sleep(0.1)
         started = sum(1 for l in d.lines if "Started #" in l)
         time.sleep(1.0)
+        if a.callgrind:
+            subprocess.run(["callgrind_control", "-z", str(pid)],
+                           stdout=subprocess.DEVNULL, check=False)
         idle_cpu = bl.cpu_s(pid)
         open(go, "w").close()
         t_go = time.time()
@@ -83,7 +90,7 @@ def run(a, tmp):
             time.sleep(0.25)
         if prof is not None:
             prof.wait()
-        deadline = time.time() + 30
+        deadline = time.time() + (600 if a.callgrind else 30)
         while time.time() < deadline:
             try:
                 with open(report) as f:
@@ -92,6 +99,10 @@ def run(a, tmp):
             except OSError:
                 pass
             time.sleep(0.2)
+        if a.callgrind:
+            subprocess.run(["callgrind_control", "-d", str(pid)],
+                           stdout=subprocess.DEVNULL, check=False)
+            time.sleep(2.0)
         tot_b = tot_s = 0
         n = 0
         with open(report) as f:
@@ -112,12 +123,27 @@ def main():
     ap.add_argument("--rate", type=int, default=1 << 20)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--perf", help="perf record the daemon into this file")
+    ap.add_argument("--callgrind", metavar="OUT",
+                    help="run the daemon under callgrind (dumps OUT.N: the"
+                    " streaming only); instructions per MB streamed")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sb-bench-agents-")
     try:
         started, share, peak, tot_b, tot_s, n, _ = run(a, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if a.callgrind:
+        import glob
+        ir = None
+        for f in sorted(glob.glob(a.callgrind + ".*"),
+                        key=os.path.getmtime):
+            with open(f) as fh:
+                for ln in fh:
+                    if ln.startswith(("summary:", "totals:")):
+                        ir = int(ln.split()[1])
+        if ir:
+            print("callgrind: %.1f M instructions per MB streamed (%d MB)"
+                  % (ir / 1e6 / (tot_b / 1048576.0), tot_b >> 20))
     agg = tot_b / tot_s / (1 << 20) if tot_s else 0
     print("agents: %d started, %d finished; streams delivered %.1f MB/s in "
           "all (%.2f MB/s each); daemon CPU %.1f%% of a core; peak RSS "

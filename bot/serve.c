@@ -721,6 +721,7 @@ serve_main(const char *config_path)
 	}
 	if (store_open(sv.cfg->state_dir, &cause) != 0)
 		goto fail;
+	store_checkpoints_on(loop_uv(), sv.cfg->state_dir);
 	worktree_git_init();
 	if (http_init(loop_uv()) != 0) {
 		cause = xstrdup("cannot initialise the HTTP client");

@@ -488,6 +488,30 @@ run_hooks(int committed)
 }
 
 /*
+ * BEGIN, COMMIT and ROLLBACK run per event, several times: as cached
+ * statements they are not parsed again each time (sqlite3_exec was ~5 % of
+ * a chat event's instructions).
+ */
+static int	 tx_lazy;	/* the open transaction is store_begin_lazy's */
+static void	 tx_end(void);
+
+static int
+tx_exec(const char *sql)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = store_stmt(sql);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: \"%s\": %s", sql, sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * IMMEDIATE takes the write lock up front: a deferred transaction that reads
  * and then writes can fail with SQLITE_BUSY at the write with no retry.
  */
@@ -501,11 +525,48 @@ store_begin(void)
 		tx_depth++;
 		return 0;
 	}
-	if (store_exec("BEGIN IMMEDIATE") == -1)
+	if (tx_exec("BEGIN IMMEDIATE") == -1)
 		return -1;
 	tx_depth = 1;
 	tx_doomed = 0;
 	return 0;
+}
+
+/*
+ * A transaction whose commit need not be on disk by itself: its WAL frames
+ * are written without an fsync and made durable by the next full commit's
+ * fsync of the log (frames are checksummed in a chain, so a synced later
+ * commit carries the earlier ones).  Safe against kill -9 (the OS has the
+ * frames); a power loss can lose it, so it is only for what a replay
+ * repeats harmlessly, like "this outbox row was sent" (the row's
+ * idempotency key finds the message).  SQLite takes the safety level only
+ * outside a transaction, so it is set here and restored when the outermost
+ * transaction ends; nested in another transaction this is a plain begin.
+ */
+int
+store_begin_lazy(void)
+{
+	if (tx_depth > 0)
+		return store_begin();
+	if (tx_exec("PRAGMA synchronous = NORMAL") == -1)
+		return store_begin();
+	tx_lazy = 1;
+	if (store_begin() == -1) {
+		tx_end();
+		return -1;
+	}
+	return 0;
+}
+
+/* The outermost transaction ended: back to one fsync per commit. */
+static void
+tx_end(void)
+{
+	if (!tx_lazy)
+		return;
+	tx_lazy = 0;
+	if (tx_exec("PRAGMA synchronous = FULL") == -1)
+		fatalx("store: cannot restore synchronous = FULL");
 }
 
 int
@@ -519,16 +580,19 @@ store_commit(void)
 		return tx_doomed ? -1 : 0;
 	if (tx_doomed) {
 		tx_doomed = 0;
+		tx_end();
 		run_hooks(0);
 		return -1;
 	}
-	if (store_exec("COMMIT") == -1) {
+	if (tx_exec("COMMIT") == -1) {
 		/* Still open if COMMIT itself failed (e.g. I/O error). */
 		if (!sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		tx_end();
 		run_hooks(0);
 		return -1;
 	}
+	tx_end();
 	run_hooks(1);
 	return 0;
 }
@@ -548,11 +612,12 @@ store_rollback(void)
 	if (!tx_doomed) {
 		/* SQLite may already have rolled back after an error. */
 		if (!sqlite3_get_autocommit(db))
-			store_exec("ROLLBACK");
+			(void)tx_exec("ROLLBACK");
 		tx_doomed = 1;
 	}
 	if (--tx_depth == 0) {
 		tx_doomed = 0;
+		tx_end();
 		run_hooks(0);
 	}
 }

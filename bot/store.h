@@ -21,6 +21,9 @@
 /* Opens (creating) state_dir/switchboard.db and migrates.  -1 with *cause. */
 int		 store_open(const char *state_dir, char **cause);
 void		 store_close(void);
+/* WAL checkpoints on loop's threadpool instead of inside a commit. */
+struct uv_loop_s;
+void		 store_checkpoints_on(struct uv_loop_s *, const char *state_dir);
 sqlite3		*store_db(void);
 int		 store_schema_version(void);
 /* The version the migrations of this build lead to. */
@@ -43,6 +46,9 @@ int		 store_exec(const char *sql);
  */
 int		 store_begin(void);
 int		 store_commit(void);
+/* Its commit is made durable by the next one (store.c: only for what a
+ * replay repeats harmlessly). */
+int		 store_begin_lazy(void);
 void		 store_rollback(void);
 
 /*

@@ -57,8 +57,15 @@ struct ws_conn {
 static int	ws_callback(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
 
+/*
+ * 64 KB reads (lws's default is 4 KB): a burst of Socket Mode envelopes is
+ * then read a hundred at a time, so one inbox commit acks them all instead
+ * of a handful per loop turn, each turn also running a batch of work.
+ */
+#define WS_RX_BUFFER	65536
+
 static const struct lws_protocols ws_protocols[] = {
-	{ "sb-ws", ws_callback, 0, 0, 0, NULL, 0 },
+	{ "sb-ws", ws_callback, 0, WS_RX_BUFFER, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 

@@ -98,10 +98,22 @@ agent_card_flush(struct agent *a)
 	a->card_last_ms = now_ms();
 }
 
+/*
+ * A live agent's card between two states: its edit row is a lazy commit
+ * (no fsync of its own; the next full commit carries it).  A power cut may
+ * lose such an edit, never the last one: an ended agent's card is flushed
+ * at once with a full commit (agent_touch), and a restart reports the
+ * agents that were running on their cards.
+ */
 static void
 card_timer_fired(uv_timer_t *t)
 {
+	if (store_begin_lazy() == -1) {
+		agent_card_flush(t->data);
+		return;
+	}
 	agent_card_flush(t->data);
+	store_commit();
 }
 
 /*

@@ -440,9 +440,13 @@ feed_lines(struct agent *a, const char *p, size_t n)
 			buf_add(&a->line, p, n);
 			return;
 		}
-		buf_add(&a->line, p, (size_t)(nl - p));
-		a->drv->on_line(a, a->line.data, a->line.len);
-		buf_reset(&a->line);
+		if (a->line.len == 0)	/* whole in this read: no copy */
+			a->drv->on_line(a, p, (size_t)(nl - p));
+		else {
+			buf_add(&a->line, p, (size_t)(nl - p));
+			a->drv->on_line(a, a->line.data, a->line.len);
+			buf_reset(&a->line);
+		}
 		n -= (size_t)(nl - p) + 1;
 		p = nl + 1;
 	}
@@ -466,6 +470,7 @@ run_exited(void *arg, int64_t status, int sig, const char *error)
 
 	a->run = NULL;
 	a->pid = 0;
+	agentlog_flush(a->id);
 	a->exit_code = status;
 	a->term_signal = sig;
 	if (error != NULL) {

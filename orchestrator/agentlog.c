@@ -13,11 +13,25 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * Output is kept in memory and written in blocks (FLUSH_BYTES, or the first
+ * add FLUSH_MS after the last write; at the process's exit, at a rotation,
+ * before a read): an agent streaming 1 MB/s used to cost an open, a write
+ * and a close per pipe read.  cur and total count what is pending too.
+ */
+#define FLUSH_BYTES	(64 * 1024)
+#define FLUSH_MS	250
+
 struct alog {
 	int64_t		 id;
 	int		 turn;
 	size_t		 cur;		/* bytes in the current turn's file */
 	size_t		 total;		/* bytes in all its files */
+	char		*dir;		/* logs/<id> */
+	char		*path;		/* logs/<id>/<turn>.log */
+	int		 fd;		/* path, open for appending; or -1 */
+	struct buf	 pend;		/* not written yet */
+	uint64_t	 flushed_ms;
 	struct alog	*next;
 };
 
@@ -99,26 +113,89 @@ afiles_free(struct afile *v, size_t n)
 	free(v);
 }
 
+/* Appends p[0..n) to the current file, opened if need be. */
+static void
+alog_write(struct alog *l, const char *p, size_t n)
+{
+	ssize_t		 w;
+
+	if (n == 0)
+		return;
+	if (l->fd == -1 && (l->fd = open(l->path, O_WRONLY | O_CREAT |
+	    O_APPEND | O_CLOEXEC, 0600)) == -1) {
+		log_warn("agentlog: %s", l->path);
+		return;
+	}
+	while (n > 0) {
+		if ((w = write(l->fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("agentlog: write %s", l->path);
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Writes what is pending; the file stays open. */
+static void
+alog_flush(struct alog *l)
+{
+	l->flushed_ms = now_ms();
+	alog_write(l, l->pend.data, l->pend.len);
+	buf_reset(&l->pend);
+}
+
+static void
+alog_close(struct alog *l)
+{
+	alog_flush(l);
+	if (l->fd != -1)
+		close(l->fd);
+	l->fd = -1;
+}
+
+static void
+alog_free(struct alog *l)
+{
+	alog_close(l);
+	buf_free(&l->pend);
+	free(l->dir);
+	free(l->path);
+	free(l);
+}
+
 static struct alog *
-alog_get(int64_t id, int turn, const char *dir)
+alog_find(int64_t id)
+{
+	struct alog	*l;
+
+	for (l = alogs; l != NULL; l = l->next)
+		if (l->id == id)
+			return l;
+	return NULL;
+}
+
+static struct alog *
+alog_get(int64_t id, int turn)
 {
 	struct alog	*l;
 	struct afile	*v;
 	size_t		 n, i;
 
-	for (l = alogs; l != NULL; l = l->next)
-		if (l->id == id)
-			break;
-	if (l == NULL) {
+	if ((l = alog_find(id)) == NULL) {
 		l = xcalloc(1, sizeof *l);
 		l->id = id;
 		l->turn = -1;
+		l->fd = -1;
+		l->dir = xasprintf("%s/%" PRId64, logs_dir, id);
 		l->next = alogs;
 		alogs = l;
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-			log_warn("agentlog: %s", dir);
+		if (mkdir(l->dir, 0700) == -1 && errno != EEXIST)
+			log_warn("agentlog: %s", l->dir);
 		/* A restart: count what earlier runs left. */
-		v = afiles(dir, &n);
+		v = afiles(l->dir, &n);
 		for (i = 0; i < n; i++) {
 			l->total += v[i].size;
 			if (v[i].turn == turn && !v[i].old)
@@ -126,10 +203,14 @@ alog_get(int64_t id, int turn, const char *dir)
 		}
 		afiles_free(v, n);
 		l->turn = turn;
+		l->path = xasprintf("%s/%d.log", l->dir, turn);
 	}
 	if (l->turn != turn) {
+		alog_close(l);
 		l->turn = turn;
 		l->cur = 0;
+		free(l->path);
+		l->path = xasprintf("%s/%d.log", l->dir, turn);
 	}
 	return l;
 }
@@ -161,18 +242,15 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 {
 	struct alog	*l;
 	struct stat	 st;
-	char		*dir, *path, *old;
-	ssize_t		 w;
-	int		 fd;
+	char		*old;
 
 	if (logs_dir == NULL || log_cap == 0 || n == 0)
 		return;
-	dir = xasprintf("%s/%" PRId64, logs_dir, id);
-	l = alog_get(id, turn, dir);
-	path = xasprintf("%s/%d.log", dir, turn);
+	l = alog_get(id, turn);
 	if (l->cur + n > log_cap / 2 && l->cur > 0) {
 		/* This turn alone is large: keep its newer half only. */
-		old = xasprintf("%s/%d.old", dir, turn);
+		alog_close(l);
+		old = xasprintf("%s/%d.old", l->dir, turn);
 		if (stat(old, &st) == 0)
 			l->total -= (size_t)st.st_size < l->total ?
 			    (size_t)st.st_size : l->total;
@@ -183,42 +261,45 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 		 * cost ext4 a scan of the recently deleted ones — 18 % of
 		 * the daemon's CPU with 50 such agents (perf, bench/agents).
 		 */
-		if (renameat2(AT_FDCWD, path, AT_FDCWD, old,
+		if (renameat2(AT_FDCWD, l->path, AT_FDCWD, old,
 		    RENAME_EXCHANGE) == 0) {
-			if (truncate(path, 0) == -1)
-				log_warn("agentlog: truncate %s", path);
-		} else if (rename(path, old) == -1)
-			log_warn("agentlog: rename %s", path);
+			if (truncate(l->path, 0) == -1)
+				log_warn("agentlog: truncate %s", l->path);
+		} else if (rename(l->path, old) == -1)
+			log_warn("agentlog: rename %s", l->path);
 		free(old);
 		l->cur = 0;
+		/* The current file exists from the rotation on. */
+		if ((l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC, 0600)) == -1)
+			log_warn("agentlog: %s", l->path);
 	}
 	if (n > log_cap / 2) {
 		/* One read larger than half the cap: its end is what counts. */
 		p += n - log_cap / 2;
 		n = log_cap / 2;
 	}
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1) {
-		log_warn("agentlog: %s", path);
-		goto out;
+	l->cur += n;
+	l->total += n;
+	if (l->pend.len + n >= FLUSH_BYTES) {
+		/* A large read goes out as it is, after what is pending. */
+		alog_flush(l);
+		alog_write(l, p, n);
+	} else {
+		buf_add(&l->pend, p, n);
+		if (now_ms() - l->flushed_ms >= FLUSH_MS)
+			alog_flush(l);
 	}
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("agentlog: write %s", path);
-			break;
-		}
-		p += w;
-		n -= (size_t)w;
-		l->cur += (size_t)w;
-		l->total += (size_t)w;
-	}
-	close(fd);
-	trim(l, dir);
-out:
-	free(path);
-	free(dir);
+	trim(l, l->dir);
+}
+
+void
+agentlog_flush(int64_t id)
+{
+	struct alog	*l;
+
+	if ((l = alog_find(id)) != NULL)
+		alog_flush(l);
 }
 
 char *
@@ -234,6 +315,7 @@ agentlog_read(int64_t id, size_t *len)
 	*len = 0;
 	if (logs_dir == NULL)
 		return NULL;
+	agentlog_flush(id);
 	dir = xasprintf("%s/%" PRId64, logs_dir, id);
 	v = afiles(dir, &n);
 	for (i = 0; i < n; i++) {
@@ -269,7 +351,7 @@ agentlog_forget(int64_t id)
 	for (pp = &alogs; (l = *pp) != NULL; pp = &l->next)
 		if (l->id == id) {
 			*pp = l->next;
-			free(l);
+			alog_free(l);
 			return;
 		}
 }
@@ -281,7 +363,7 @@ agentlog_free_all(void)
 
 	while ((l = alogs) != NULL) {
 		alogs = l->next;
-		free(l);
+		alog_free(l);
 	}
 	free(logs_dir);
 	logs_dir = NULL;

@@ -51,9 +51,11 @@ authorize(struct ctl_req *req, const json_t *msg)
 	/*
 	 * A token alone can be read from an unsandboxed agent's
 	 * /proc/PID/environ; the connection must also come from that agent's
-	 * own processes.
+	 * own processes.  admit() found which agent's the connection is when
+	 * it opened; only a token of another agent needs the walk again.
 	 */
-	if (!sandbox_owns(agent_pid(a), ctl_req_pid(req))) {
+	if (ctl_req_key(req) != agent_id(a) &&
+	    !sandbox_owns(agent_pid(a), ctl_req_pid(req))) {
 		log_warnx("agent socket: %s refused: agent %lld's token from"
 		    " pid %d, which is not one of its processes",
 		    ctl_req_op(req), (long long)agent_id(a),
@@ -342,11 +344,29 @@ static int64_t
 admit(pid_t pid, uid_t uid, void *arg)
 {
 	struct agent	*v[256];
-	int		 n, i;
+	pid_t		 roots[256], p, sid;
+	int		 n, i, depth;
 
+	/*
+	 * The caller's parent chain read once, nearest ancestor first, until
+	 * an agent's process (sandbox_owns per agent read it again for each:
+	 * with 100 agents, 80 % of the daemon's CPU was /proc/PID/stat reads
+	 * at 240 agent calls a second).
+	 */
 	n = agent_list_all(v, (int)nitems(v));
-	for (i = 0; i < n && i < (int)nitems(v); i++)
-		if (agent_pid(v[i]) > 0 && sandbox_owns(agent_pid(v[i]), pid))
+	if (n > (int)nitems(v))
+		n = (int)nitems(v);
+	for (i = 0; i < n; i++)
+		roots[i] = agent_pid(v[i]);
+	for (p = pid, depth = 0; depth < 128 && p > 1; depth++) {
+		for (i = 0; i < n; i++)
+			if (roots[i] > 1 && roots[i] == p)
+				return agent_id(v[i]);
+		p = sandbox_parent(p);
+	}
+	sid = sandbox_session(pid);
+	for (i = 0; i < n; i++)
+		if (roots[i] > 1 && roots[i] == sid)
 			return agent_id(v[i]);
 	return 0;
 }

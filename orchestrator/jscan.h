@@ -40,6 +40,15 @@ struct jscan_field {
  */
 int		 jscan(const char *s, size_t len, struct jscan_field *f, size_t nf);
 /*
+ * jscan, and in the same pass the members named in sf of the object that is
+ * f[which]'s value (an assistant line's message: its id and content).  A
+ * name of sf there twice sets *dup (the text is not refused for it; sf is
+ * then all NULL, as it is when f[which] is absent or not an object).
+ */
+int		 jscan_sub(const char *s, size_t len, struct jscan_field *f,
+		    size_t nf, size_t which, struct jscan_field *sf, size_t nsf,
+		    int *dup);
+/*
  * The same for a span of a text jscan accepted (a member's value, an
  * element), without checking it again: an assistant line's message is
  * looked into three levels deep, and checking it at each level cost more
@@ -56,6 +65,16 @@ int		 jscan_known(const char *s, size_t len, struct jscan_field *f,
 int		 jscan_next(const char *s, size_t len, size_t *pos,
 		    const char **val, size_t *vlen);
 /*
+ * The same, and an object element's top-level members named in f, in the
+ * one pass (as jscan_known on the element would find them): 1 with f
+ * filled, 2 for an element that is not an object or names a wanted key
+ * twice (f all NULL; jscan_known would refuse it), 0 after the last, -1
+ * when s is not an array.
+ */
+int		 jscan_next_pick(const char *s, size_t len, size_t *pos,
+		    const char **val, size_t *vlen, struct jscan_field *f,
+		    size_t nf);
+/*
  * A jansson object holding only the named top-level members of the object
  * s[0..len) (each decoded by jansson, duplicates refused), or NULL when s is
  * not an object (or jansson refuses a picked member).  Like jscan_known, for
@@ -65,7 +84,8 @@ struct json_t	*jscan_pick(const char *s, size_t len, const char *const *keys,
 		    size_t nkeys);
 /*
  * A member's value span, built by jansson (a string without escapes
- * straight from its text), or NULL when jansson refuses it.
+ * straight from its text, its UTF-8 not checked again), or NULL when
+ * jansson refuses it.  Like jscan_known, for spans of a text jscan accepted.
  */
 struct json_t	*jscan_value(const char *val, size_t len);
 

@@ -43,6 +43,7 @@ struct lane {
 	int		 nquick;	/* ops on the quick list */
 	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
 	uv_timer_t	*timer[NQ];
+	int		 dirty;		/* rows queued in an open transaction */
 	struct lane	*next;
 };
 

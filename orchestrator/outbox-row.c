@@ -393,7 +393,14 @@ outbox_done_flush(void)
 		return;
 	done_head = NULL;
 	done_tail = &done_head;
-	store_begin();
+	/*
+	 * Not fsynced by itself (the next full commit carries it): a "sent"
+	 * lost to a power cut leaves the row pending, and its resend finds
+	 * the message by the row's idempotency key (Slack reads the thread
+	 * back, Matrix reuses the txnId; a 👀 again is already_reacted),
+	 * exactly as after a kill -9 between the reply and this commit.
+	 */
+	store_begin_lazy();
 	for (o = list; o != NULL; o = o->done_next) {
 		l = o->lane;
 		row_finish(o->op.id, "sent", NULL, 0, 0);

@@ -129,8 +129,15 @@ kick_all(void *arg)
 	kick_deferred = 0;
 	if (!outbox_running)
 		return;
+	/*
+	 * Only the lanes that got rows: a kick looks for its head in SQL,
+	 * and every channel ever written to has a lane.
+	 */
 	for (l = lanes; l != NULL; l = next) {
 		next = l->next;		/* a kick may free l */
+		if (!l->dirty)
+			continue;
+		l->dirty = 0;
 		lane_kick(l);
 	}
 }
@@ -174,6 +181,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	 * would send it again.  Transactions end within a loop turn.
 	 */
 	if (!sqlite3_get_autocommit(store_db())) {
+		l->dirty = 1;
 		if (!kick_deferred) {
 			kick_deferred = 1;
 			loop_defer(kick_all, NULL);

@@ -18,31 +18,40 @@ render_elapsed(int64_t s)
 	    (long long)(s % 3600 / 60));
 }
 
+/*
+ * Whitespace runs become one space, control bytes go; at most max bytes
+ * (then cut at a character and "…").  Only what can be shown is walked:
+ * a step can be a many-KB command line, and this runs twice per step.
+ */
 char *
 render_oneline(const char *text, size_t max)
 {
-	struct buf	 b = { 0 };
 	const char	*p;
+	size_t		 n, cap, len = 0;
 	int		 space = 0;
 	char		*s;
 
-	for (p = text; *p != '\0'; p++) {
+	n = strlen(text);
+	cap = n < max + 1 ? n : max + 1;
+	s = xmalloc(cap + 4);		/* room for "…" and the NUL */
+	for (p = text; *p != '\0' && len <= max; p++) {
 		if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
-			space = b.len > 0;
+			space = len > 0;
 			continue;
 		}
 		if ((unsigned char)*p < 0x20)
 			continue;
 		if (space) {
-			buf_add(&b, " ", 1);
+			s[len++] = ' ';
 			space = 0;
+			if (len > max)
+				break;
 		}
-		buf_add(&b, p, 1);
+		s[len++] = *p;
 	}
-	s = buf_steal(&b);
-	if (strlen(s) > max) {
+	s[len] = '\0';
+	if (len > max) {
 		utf8_truncate(s, max > 1 ? max - 1 : max);
-		s = xrealloc(s, strlen(s) + 4);
 		strcat(s, "…");
 	}
 	return s;

@@ -700,6 +700,18 @@ stat_field(pid_t pid, int field)
 	return (pid_t)(field == 4 ? v[0] : v[2]);
 }
 
+pid_t
+sandbox_parent(pid_t pid)
+{
+	return stat_field(pid, 4);
+}
+
+pid_t
+sandbox_session(pid_t pid)
+{
+	return stat_field(pid, 6);
+}
+
 int
 sandbox_owns(pid_t root, pid_t pid)
 {

@@ -99,5 +99,8 @@ int	 sandbox_kill(pid_t pid, int wrapped, int sig);
  * session leader; a double fork keeps the session)?
  */
 int	 sandbox_owns(pid_t root, pid_t pid);
+/* What sandbox_owns reads: pid's parent and session; -1 if gone. */
+pid_t	 sandbox_parent(pid_t pid);
+pid_t	 sandbox_session(pid_t pid);
 
 #endif

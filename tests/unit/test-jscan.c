@@ -195,6 +195,53 @@ TEST(jscan_next_walks_an_array)
 	CHECK(jscan_next("[1 2]", 5, &pos, &v, &n) == -1);
 }
 
+TEST(jscan_next_pick_finds_each_objects_members_in_one_pass)
+{
+	const char		*s = "[{\"t\":\"a\",\"x\":{\"t\":1}},7,"
+	    "{\"t\":1,\"t\":2},{\"u\":[{\"t\":3}]}]";
+	struct jscan_field	 f[2] = { { .key = "t" }, { .key = "u" } };
+	const char		*v;
+	size_t			 pos = 0, n;
+
+	CHECK(jscan_next_pick(s, strlen(s), &pos, &v, &n, f, 2) == 1);
+	CHECK(f[0].len == 3 && memcmp(f[0].val, "\"a\"", 3) == 0);
+	CHECK(f[1].val == NULL);
+	/* Not an object; a wanted key twice: skipped, the walk goes on. */
+	CHECK(jscan_next_pick(s, strlen(s), &pos, &v, &n, f, 2) == 2);
+	CHECK(n == 1 && *v == '7' && f[0].val == NULL);
+	CHECK(jscan_next_pick(s, strlen(s), &pos, &v, &n, f, 2) == 2);
+	CHECK(f[0].val == NULL && f[1].val == NULL);
+	CHECK(jscan_next_pick(s, strlen(s), &pos, &v, &n, f, 2) == 1);
+	CHECK(f[0].val == NULL && f[1].len == 9);
+	CHECK(jscan_next_pick(s, strlen(s), &pos, &v, &n, f, 2) == 0);
+}
+
+TEST(jscan_sub_finds_one_members_members_in_the_same_pass)
+{
+	const char		*s = "{\"other\":{\"id\":1},\"message\":{\"x\":"
+	    "{\"id\":2},\"id\":\"m1\",\"content\":[{\"id\":3}]},\"t\":4}";
+	struct jscan_field	 f[2] = { { .key = "t" }, { .key = "message" } };
+	struct jscan_field	 sf[2] = { { .key = "id" }, { .key = "content" } };
+	int			 dup;
+
+	CHECK(jscan_sub(s, strlen(s), f, 2, 1, sf, 2, &dup) == '{');
+	CHECK(dup == 0 && f[0].len == 1 && *f[0].val == '4');
+	CHECK(sf[0].len == 4 && memcmp(sf[0].val, "\"m1\"", 4) == 0);
+	CHECK(sf[1].len == 10 && memcmp(sf[1].val, "[{\"id\":3}]", 10) == 0);
+	/* A name twice under the member: flagged, the line still accepted. */
+	s = "{\"message\":{\"id\":1,\"id\":2},\"t\":0}";
+	CHECK(jscan_sub(s, strlen(s), f, 2, 1, sf, 2, &dup) == '{');
+	CHECK(dup == 1 && sf[0].val == NULL && f[0].val != NULL);
+	/* Not an object: nothing under it. */
+	s = "{\"message\":[{\"id\":1}]}";
+	CHECK(jscan_sub(s, strlen(s), f, 2, 1, sf, 2, &dup) == '{');
+	CHECK(dup == 0 && sf[0].val == NULL && f[1].len == 10);
+	/* Not JSON: nothing at all. */
+	s = "{\"message\":{\"id\":1},}";
+	CHECK(jscan_sub(s, strlen(s), f, 2, 1, sf, 2, &dup) == -1);
+	CHECK(f[1].val == NULL && sf[0].val == NULL);
+}
+
 TEST(jscan_pick_builds_only_the_named_members)
 {
 	const char		*s = "{\"big\":\"xxxxxxxx\",\"a\":{\"b\":[1]},"
@@ -320,6 +367,8 @@ main(void)
 	RUN(jscan_nesting_is_bounded_like_jansson);
 	RUN(jscan_known_finds_the_same_spans);
 	RUN(jscan_next_walks_an_array);
+	RUN(jscan_next_pick_finds_each_objects_members_in_one_pass);
+	RUN(jscan_sub_finds_one_members_members_in_the_same_pass);
 	RUN(jscan_pick_builds_only_the_named_members);
 	RUN(claude_tool_result_lines_are_checked_but_show_nothing);
 	RUN(claude_large_write_shows_its_step_without_the_content);

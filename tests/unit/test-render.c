@@ -58,6 +58,34 @@ TEST(render_oneline_collapses_whitespace_and_bounds_length)
 	free(s);
 }
 
+TEST(render_oneline_of_a_long_text_cuts_at_a_character)
+{
+	char	 in[700], want[260], *s;
+	size_t	 i;
+
+	/* A space run just before the cut; the rest never walked. */
+	memset(in, 'b', sizeof in);
+	memcpy(in, "a \n\t ", 5);
+	in[sizeof in - 1] = '\0';
+	s = render_oneline(in, 200);
+	memset(want, 'b', sizeof want);
+	memcpy(want, "a ", 2);
+	strcpy(want + 199, "…");
+	CHECK_STR(s, want);
+	free(s);
+	/* Two-byte characters: cut before the one the limit splits. */
+	for (i = 0; i + 2 < sizeof in; i += 2)
+		memcpy(in + i, "\xc3\xa9", 2);
+	in[i] = '\0';
+	s = render_oneline(in, 200);
+	CHECK(strlen(s) == 198 + strlen("…"));
+	CHECK(strcmp(s + 198, "…") == 0);
+	free(s);
+	s = render_oneline("  ", 0);
+	CHECK_STR(s, "");
+	free(s);
+}
+
 TEST(render_card_shows_state_elapsed_branch_steps_and_files)
 {
 	const char		*steps[] = { "one", "two", NULL };
@@ -93,6 +121,7 @@ main(void)
 	RUN(render_split_keeps_chunks_within_limit_and_never_splits_utf8);
 	RUN(render_split_prefers_a_line_break);
 	RUN(render_oneline_collapses_whitespace_and_bounds_length);
+	RUN(render_oneline_of_a_long_text_cuts_at_a_character);
 	RUN(render_card_shows_state_elapsed_branch_steps_and_files);
 	RUN(render_result_shows_failure_tail_and_signal);
 	return t_done();

@@ -201,6 +201,34 @@ TEST(store_nested_commit_only_outermost_commits)
 	tmp_cleanup();
 }
 
+TEST(store_lazy_commit_commits_and_every_end_restores_full_sync)
+{
+	const char	*state = tmp_fresh();
+	char		*cause = NULL;
+
+	CHECK(store_open(state, &cause) == 0);
+	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
+	CHECK(store_begin_lazy() == 0);
+	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 1);
+	CHECK(store_kv_set("a", "1") == 0);
+	CHECK(store_commit() == 0);
+	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 1);
+	/* The next transaction, whatever its kind, is fsynced again. */
+	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
+	CHECK(store_begin_lazy() == 0);
+	CHECK(store_kv_set("b", "2") == 0);
+	store_rollback();
+	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
+	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 1);
+	/* Nested in a full transaction it is a plain begin. */
+	CHECK(store_begin() == 0);
+	CHECK(store_begin_lazy() == 0);
+	CHECK(store_commit() == 0);
+	CHECK(store_commit() == 0);
+	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
+	tmp_cleanup();
+}
+
 TEST(store_nested_rollback_undoes_outer_and_fails_outer_commit)
 {
 	const char	*state = tmp_fresh();
@@ -577,6 +605,7 @@ main(void)
 	RUN(store_kv_get_set_overwrite_and_missing_is_null);
 	RUN(store_seen_add_is_new_once_until_it_expires);
 	RUN(store_nested_commit_only_outermost_commits);
+	RUN(store_lazy_commit_commits_and_every_end_restores_full_sync);
 	RUN(store_nested_rollback_undoes_outer_and_fails_outer_commit);
 	RUN(store_hooks_follow_the_outermost_transaction);
 	RUN(store_stmt_cache_returns_same_statement_reset_and_unbound);

@@ -1,0 +1,81 @@
+/*
+ * store-ckpt — WAL checkpoints off the loop thread.
+ *
+ * SQLite's automatic checkpoint runs inside the commit that crosses 1,000
+ * WAL pages: that commit (often an inbox commit an ack waits for) then also
+ * copies the pages into the database and fsyncs it, milliseconds on a
+ * virtual disk — the tail of the ack latency.  Here the commit hook only
+ * notes the WAL's size and a threadpool job checkpoints through a
+ * connection of its own (PASSIVE: it never blocks the loop's writers, and
+ * pages a reader still needs wait for the next one).  Should the loop not
+ * run jobs (no loop, or a stuck pool), a far larger WAL is checkpointed
+ * inline as before.
+ */
+#include "bot/store.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#define CKPT_PAGES	1000	/* SQLite's own default */
+#define CKPT_INLINE	20000	/* the job has not kept up: inline */
+
+static struct {
+	uv_work_t	 work;
+	uv_loop_t	*loop;
+	char		*path;
+	int		 running;
+	int		 rc;
+} ck;
+
+static void
+ckpt_work(uv_work_t *w)
+{
+	sqlite3	*c = NULL;
+
+	ck.rc = sqlite3_open_v2(ck.path, &c, SQLITE_OPEN_READWRITE, NULL);
+	if (ck.rc == SQLITE_OK) {
+		sqlite3_busy_timeout(c, 1000);
+		ck.rc = sqlite3_wal_checkpoint_v2(c, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	sqlite3_close_v2(c);
+}
+
+static void
+ckpt_after(uv_work_t *w, int status)
+{
+	ck.running = 0;
+	if (ck.rc != SQLITE_OK && ck.rc != SQLITE_BUSY)
+		log_warnx("store: checkpoint: %s", sqlite3_errstr(ck.rc));
+}
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	if (pages >= CKPT_INLINE) {
+		(void)sqlite3_wal_checkpoint_v2(db, name,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (pages < CKPT_PAGES || ck.running || ck.path == NULL)
+		return SQLITE_OK;
+	ck.running = 1;
+	if (uv_queue_work(ck.loop, &ck.work, ckpt_work, ckpt_after) != 0)
+		ck.running = 0;
+	return SQLITE_OK;
+}
+
+void
+store_checkpoints_on(struct uv_loop_s *loop, const char *state_dir)
+{
+	if (store_db() == NULL)
+		return;
+	free(ck.path);
+	ck.path = xasprintf("%s/switchboard.db", state_dir);
+	ck.loop = loop;
+	/* Replaces SQLite's automatic checkpoint (itself a WAL hook). */
+	sqlite3_wal_hook(store_db(), wal_hook, NULL);
+}
