@@ -2,6 +2,10 @@
 # Runs every unit binary and every end-to-end script for each build dir given
 # (e.g. build/default build/asan) and prints one summary line at the end:
 #   N passed, N failed
+# The builds run side by side (SB_TEST_SERIAL=1: one after the other): the
+# end-to-end tests mostly wait on daemons and fakes, not on the CPU, so two
+# builds at once take little more than one.  Each build's lines are printed
+# together when it is done.
 # Each test prints "PASS name" or "FAIL name: why"; a binary or script that
 # dies without saying so counts as one failure of its own.
 set -u
@@ -34,7 +38,8 @@ run_one() {	# label, command...
 	printf '%-40s %3d passed %3d failed  (%ds)\n' "$label" "$p" "$f" $((SECONDS - start))
 }
 
-for build in "$@"; do
+run_build() {	# build dir: its lines on stdout, "passed failed" in $logdir/<variant>.count
+	local build=$1 variant t passed=0 failed=0
 	variant=$(basename "$build")
 	export SWITCHBOARD_BIN="$PWD/$build/switchboard"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
@@ -50,6 +55,36 @@ for build in "$@"; do
 		[ -f "$t" ] || continue
 		run_one "$variant/e2e/$(basename "$t" .py)" "$PY" "$t"
 	done
+	echo "$passed $failed" >"$logdir/$variant.count"
+}
+
+pids=()
+for build in "$@"; do
+	variant=$(basename "$build")
+	if [ "${SB_TEST_SERIAL:-0}" = 1 ]; then
+		run_build "$build" >"$logdir/$variant.out"
+		cat "$logdir/$variant.out"
+	else
+		run_build "$build" >"$logdir/$variant.out" &
+		pids+=($!)
+	fi
+done
+for p in "${pids[@]}"; do
+	wait "$p"
+done
+passed=0
+failed=0
+for build in "$@"; do
+	variant=$(basename "$build")
+	[ "${SB_TEST_SERIAL:-0}" = 1 ] || cat "$logdir/$variant.out"
+	if [ -f "$logdir/$variant.count" ]; then
+		read -r p f <"$logdir/$variant.count"
+		passed=$((passed + p))
+		failed=$((failed + f))
+	else
+		echo "  [$variant] FAIL its runner died"
+		failed=$((failed + 1))
+	fi
 done
 echo
 echo "$passed passed, $failed failed"
