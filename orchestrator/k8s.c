@@ -17,6 +17,8 @@ struct k8s {
 	char	*client_cert, *client_key;
 };
 
+static char	*auth_header(struct k8s *);
+
 struct k8s_op {
 	k8s_cb		 cb;
 	k8s_line_fn	 line;
@@ -182,6 +184,25 @@ k8s_close(struct k8s *k)
 	free(k->client_cert);
 	free(k->client_key);
 	free(k);
+}
+
+const char *
+k8s_ca_file(const struct k8s *k)
+{
+	return k->ca_file;
+}
+
+void
+k8s_client_cert(const struct k8s *k, const char **cert, const char **key)
+{
+	*cert = k->client_cert;
+	*key = k->client_key;
+}
+
+char *
+k8s_auth_header(struct k8s *k)
+{
+	return auth_header(k);
 }
 
 static char *

@@ -89,7 +89,16 @@ IMAGES = None if ARGS.images is None else set(ARGS.images.split(","))
 NODE_LABELS = dict(kv.split("=", 1) for kv in ARGS.node_labels.split(",")
                    if kv)
 
-KINDS = {"pods": ("Pod", "PodList"), "secrets": ("Secret", "SecretList")}
+KINDS = {"pods": ("Pod", "PodList"), "secrets": ("Secret", "SecretList"),
+         "sandboxes": ("Sandbox", "SandboxList"),
+         "sandboxtemplates": ("SandboxTemplate", "SandboxTemplateList"),
+         "sandboxclaims": ("SandboxClaim", "SandboxClaimList")}
+API_VERSION = {"sandboxes": "agents.x-k8s.io/v1alpha1",
+               "sandboxtemplates": "extensions.agents.x-k8s.io/v1alpha1",
+               "sandboxclaims": "extensions.agents.x-k8s.io/v1alpha1"}
+GROUP_OF = {"sandboxes": "agents.x-k8s.io",
+            "sandboxtemplates": "extensions.agents.x-k8s.io",
+            "sandboxclaims": "extensions.agents.x-k8s.io"}
 rv = 0
 objects = {}            # (resource, ns, name) -> object
 history = []            # (rv, resource, type, object copy)
@@ -98,6 +107,7 @@ watchers = set()        # asyncio.Queue per open watch
 requests = []
 pods = {}               # (ns, name) -> Kubelet
 cut_gen = 0             # bumped by /_fake/cut-logs
+execs = []              # (subprotocol, argv) of each exec
 
 
 def now():
@@ -177,7 +187,7 @@ async def auth(req, handler):
 
 def check_res(req):
     res = req.match_info["res"]
-    if res not in KINDS:
+    if res not in KINDS or req.match_info.get("group") != GROUP_OF.get(res):
         raise web.HTTPNotFound()
     return res, req.match_info["ns"]
 
@@ -188,6 +198,10 @@ async def create(req):
         obj = json.loads(await req.text())
     except ValueError as e:
         return status(400, "BadRequest", "invalid JSON: %s" % e)
+    return add(res, ns, obj)
+
+
+def add(res, ns, obj):
     md = obj.setdefault("metadata", {})
     if not md.get("name") and md.get("generateName"):
         md["name"] = md["generateName"] + uuid.uuid4().hex[:5]
@@ -199,7 +213,8 @@ async def create(req):
     if (res, ns, name) in objects:
         return status(409, "AlreadyExists", '%s "%s" already exists'
                       % (res, name), {"name": name, "kind": res})
-    obj["kind"], obj["apiVersion"] = KINDS[res][0], "v1"
+    obj["kind"] = KINDS[res][0]
+    obj["apiVersion"] = API_VERSION.get(res, "v1")
     md.update(namespace=ns, uid=str(uuid.uuid4()),
               creationTimestamp=ts())
     if res == "secrets":
@@ -207,14 +222,18 @@ async def create(req):
         for k, v in (obj.pop("stringData", None) or {}).items():
             data[k] = base64.b64encode(v.encode()).decode()
         obj.setdefault("type", "Opaque")
-    else:
+    elif res == "pods":
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    else:
+        obj.setdefault("status", {})
     objects[(res, ns, name)] = obj
     bump(res, "ADDED", obj)
     if res == "pods":
         k = Kubelet(ns, name)
         pods[(ns, name)] = k
         k.task = asyncio.ensure_future(k.run())
+    elif res == "sandboxclaims":
+        asyncio.ensure_future(claim_controller(ns, name))
     return web.json_response(obj, status=201)
 
 
@@ -240,7 +259,8 @@ async def list_or_watch(req):
         return await watch(req, res, ns, sel)
     items = [o for (r, n, _), o in sorted(objects.items())
              if r == res and visible(res, ns, sel, o)]
-    return web.json_response({"kind": KINDS[res][1], "apiVersion": "v1",
+    return web.json_response({"kind": KINDS[res][1],
+                              "apiVersion": API_VERSION.get(res, "v1"),
                               "metadata": {"resourceVersion": str(rv)},
                               "items": items})
 
@@ -318,9 +338,8 @@ async def delete(req):
             grace = json.loads(body).get("gracePeriodSeconds")
         except ValueError:
             pass
-    if res == "secrets":
-        del objects[(res, ns, name)]
-        bump(res, "DELETED", obj)
+    if res != "pods":
+        drop(res, ns, name)
         return web.json_response({"kind": "Status", "apiVersion": "v1",
                                   "metadata": {}, "status": "Success",
                                   "details": {"name": name, "kind": res,
@@ -335,6 +354,163 @@ async def delete(req):
         bump(res, "MODIFIED", obj)
         pods[(ns, name)].kill(grace)
     return web.json_response(obj)
+
+
+def drop(res, ns, name):
+    """Deletes a non-pod object now, and what it owns: a claim its
+    sandbox, a sandbox its pod (the agent-sandbox controllers do it
+    through ownerReferences and finalizers)."""
+    obj = objects.pop((res, ns, name), None)
+    if obj is None:
+        return
+    bump(res, "DELETED", obj)
+    if res == "sandboxclaims":
+        drop("sandboxes", ns, name)
+    elif res == "sandboxes":
+        pod = objects.get(("pods", ns, name))
+        if pod is not None and "deletionTimestamp" not in pod["metadata"]:
+            pod["metadata"]["deletionTimestamp"] = ts()
+            pod["metadata"]["deletionGracePeriodSeconds"] = 0
+            bump("pods", "MODIFIED", pod)
+            pods[(ns, name)].kill(0)
+
+
+def set_ready(res, ns, name, ready, reason, message, sandbox=None):
+    obj = objects.get((res, ns, name))
+    if obj is None:
+        return
+    st = obj.setdefault("status", {})
+    st["conditions"] = [{"type": "Ready",
+                         "status": "True" if ready else "False",
+                         "reason": reason, "message": message,
+                         "lastTransitionTime": ts()}]
+    if sandbox is not None:
+        st["sandbox"] = {"name": sandbox}
+    bump(res, "MODIFIED", obj)
+
+
+async def claim_controller(ns, name):
+    """agent-sandbox's claim and sandbox controllers in one: the claim's
+    template → a Sandbox of the same name → its Pod (same name); the
+    Sandbox and the claim are Ready once the pod's container runs."""
+    await asyncio.sleep(0.05)
+    claim = objects.get(("sandboxclaims", ns, name))
+    if claim is None:
+        return
+    tname = (claim.get("spec", {}).get("sandboxTemplateRef") or {}) \
+        .get("name", "")
+    tmpl = objects.get(("sandboxtemplates", ns, tname))
+    if tmpl is None:
+        set_ready("sandboxclaims", ns, name, False, "TemplateNotFound",
+                  'SandboxTemplate "%s" not found' % tname)
+        return
+    pt = json.loads(json.dumps(tmpl["spec"]["podTemplate"]))
+    add("sandboxes", ns, {"metadata": {
+        "name": name, "ownerReferences": [{
+            "apiVersion": API_VERSION["sandboxclaims"],
+            "kind": "SandboxClaim", "name": name,
+            "uid": claim["metadata"]["uid"], "controller": True}]},
+        "spec": {"podTemplate": pt}})
+    set_ready("sandboxclaims", ns, name, False, "SandboxNotReady",
+              "Sandbox is not ready")
+    md = dict(pt.get("metadata") or {})
+    md["name"] = name
+    add("pods", ns, {"metadata": md, "spec": pt["spec"]})
+    k = pods[(ns, name)]
+    while ("sandboxclaims", ns, name) in objects:
+        c = k.main[0]
+        if c.started is not None and c.finished is None:
+            set_ready("sandboxes", ns, name, True, "DependenciesReady",
+                      "Pod is Ready; Service Exists")
+            set_ready("sandboxclaims", ns, name, True, "SandboxReady",
+                      "Sandbox is ready", sandbox=name)
+            return
+        if c.waiting in ("ErrImagePull", "ImagePullBackOff"):
+            msg = "Pod is not ready: %s" % c.waiting
+            cl = objects[("sandboxclaims", ns, name)]
+            if cl["status"]["conditions"][0]["message"] != msg:
+                set_ready("sandboxclaims", ns, name, False,
+                          "SandboxNotReady", msg)
+        await asyncio.sleep(0.05)
+
+
+async def pod_exec(req):
+    """The exec API over a WebSocket (v5.channel.k8s.io / v4): the command
+    runs as a local process with the container's environment and mounts;
+    messages carry the channel in their first byte (0 stdin, 1 stdout, 2
+    stderr, 3 the final Status; v5: 255 + channel closes it)."""
+    ns, name = req.match_info["ns"], req.match_info["name"]
+    k = pods.get((ns, name))
+    if k is None or ("pods", ns, name) not in objects:
+        return status(404, "NotFound", 'pods "%s" not found' % name,
+                      {"name": name, "kind": "pods"})
+    c = k.main[0]
+    if c.started is None or c.finished is not None:
+        return status(400, "BadRequest", "container %s is not running"
+                      % c.spec["name"])
+    argv = req.query.getall("command", [])
+    ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io",
+                                          "v4.channel.k8s.io"))
+    await ws.prepare(req)
+    v5 = ws.ws_protocol == "v5.channel.k8s.io"
+    execs.append((ws.ws_protocol, argv))
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=c.env, cwd=c.cwd, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True)
+    k.execs.add(proc)
+
+    async def pump(stream, ch):
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                break
+            try:
+                await ws.send_bytes(bytes([ch]) + data)
+            except (ConnectionResetError, RuntimeError):
+                pass
+
+    def close_stdin():
+        if not proc.stdin.is_closing():
+            proc.stdin.close()
+
+    async def reader():
+        async for msg in ws:
+            if msg.type != web.WSMsgType.BINARY or not msg.data:
+                continue
+            ch, data = msg.data[0], msg.data[1:]
+            if ch == 0:
+                try:
+                    proc.stdin.write(data)
+                    await proc.stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            elif ch == 255 and v5 and data[:1] == b"\0":
+                close_stdin()
+        close_stdin()           # the stream is gone: so is its stdin
+
+    rd = asyncio.ensure_future(reader())
+    await asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))
+    rc = await proc.wait()
+    k.execs.discard(proc)
+    rc = rc if rc >= 0 else 128 - rc
+    if rc == 0:
+        st = {"metadata": {}, "status": "Success"}
+    else:
+        st = {"metadata": {}, "status": "Failure",
+              "message": "command terminated with non-zero exit code: "
+              "error executing command %s, exit code %d" % (argv, rc),
+              "reason": "NonZeroExitCode",
+              "details": {"causes": [{"reason": "ExitCode",
+                                      "message": str(rc)}]}}
+    if not ws.closed:
+        try:
+            await ws.send_bytes(b"\x03" + json.dumps(st).encode())
+            await ws.close()
+        except (ConnectionResetError, RuntimeError):
+            pass
+    rd.cancel()
+    return ws
 
 
 async def logs(req):
@@ -396,6 +572,8 @@ class Container:
         self.exit = None
         self.reason = None
         self.cond = asyncio.Condition()
+        self.env = None
+        self.cwd = None
 
     async def note(self):
         async with self.cond:
@@ -408,6 +586,7 @@ class Kubelet:
         self.killed = False
         self.task = None
         self.mounts = []
+        self.execs = set()      # exec'd processes
         self.root = tempfile.mkdtemp(prefix="fake-k8s-pod-")
         spec = self.obj["spec"]
         self.init = [Container(c) for c in spec.get("initContainers", [])]
@@ -538,6 +717,7 @@ class Kubelet:
                 c.spec.get("command", []) + c.spec.get("args", [])]
         cwd = self.path(c.spec.get("workingDir") or self.root)
         os.makedirs(cwd, exist_ok=True)
+        c.env, c.cwd = env, cwd
         try:
             c.proc = await asyncio.create_subprocess_exec(
                 *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
@@ -573,6 +753,11 @@ class Kubelet:
         self.killed = True
         live = [c for c in self.containers.values()
                 if c.proc is not None and c.finished is None]
+        for p in list(self.execs):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for c in live:
             try:
                 os.killpg(c.proc.pid, signal.SIGTERM)
@@ -656,6 +841,10 @@ async def cut_logs(req):
     return web.json_response({"cut": cut_gen})
 
 
+async def get_execs(req):
+    return web.json_response(execs)
+
+
 async def get_requests(req):
     return web.json_response(requests)
 
@@ -669,8 +858,16 @@ def main():
     app.router.add_post(base, create)
     app.router.add_get(base, list_or_watch)
     app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", logs)
+    app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/exec",
+                       pod_exec)
     app.router.add_get(base + "/{name}", get_one)
     app.router.add_delete(base + "/{name}", delete)
+    crd = "/apis/{group}/v1alpha1/namespaces/{ns}/{res}"
+    app.router.add_post(crd, create)
+    app.router.add_get(crd, list_or_watch)
+    app.router.add_get(crd + "/{name}", get_one)
+    app.router.add_delete(crd + "/{name}", delete)
+    app.router.add_get("/_fake/execs", get_execs)
     app.on_shutdown.append(on_shutdown)
     app.router.add_post("/_fake/compact", compact)
     app.router.add_get("/_fake/requests", get_requests)
@@ -679,6 +876,7 @@ def main():
     ctx.load_cert_chain(ARGS.cert, ARGS.key)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)            # connectable once the port is printed
     print(sock.getsockname()[1], flush=True)
     web.run_app(app, sock=sock, ssl_context=ctx, print=None,
                 handle_signals=True)

@@ -1,0 +1,156 @@
+"""Mode "sandbox-claim" of the kubernetes runner against tests/fakes/
+fake-k8s.py, whose agent-sandbox "controller" turns a SandboxClaim into a
+Sandbox and its pod from a SandboxTemplate, and whose exec API runs a
+command in that pod over a WebSocket (v5.channel.k8s.io framing, the exit
+code in the status channel): a task runs in the claimed sandbox (clone,
+agent, push, result with diff stat), a follow-up reuses the claim, a failing
+agent's exit code is reported, cancel stops it, a sandbox never Ready is
+reported in plain words, and the claim goes with `cleanup #N`."""
+
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb import SLOW, check, git, run_tests  # noqa: E402
+from test_k8s import NS, agent_log, daemon, with_cluster  # noqa: E402
+
+CLAIMS = "/apis/extensions.agents.x-k8s.io/v1alpha1/namespaces/%s/" \
+    "sandboxclaims" % NS
+
+
+def template(cl, name="agent-box", image="agent:1"):
+    """A SandboxTemplate whose pod idles (the turns come through exec),
+    with the git credentials mounted where the turn looks for them."""
+    cl.api("/apis/extensions.agents.x-k8s.io/v1alpha1/namespaces/%s/"
+           "sandboxtemplates" % NS, "POST", {
+               "metadata": {"name": name},
+               "spec": {"podTemplate": {
+                   "metadata": {"labels": {"app": "agent-box"}},
+                   "spec": {"containers": [{
+                       "name": "box", "image": image,
+                       "command": ["sleep", "600"],
+                       "env": [{"name": "SWITCHBOARD_GIT_CREDENTIALS",
+                                "value": "/var/run/switchboard-git"}],
+                       "volumeMounts": [{
+                           "name": "git", "readOnly": True,
+                           "mountPath": "/var/run/switchboard-git"}]}],
+                       "volumes": [{"name": "git", "secret": {
+                           "secretName": "gitcred"}}]}}}})
+
+
+def claim_daemon(tmp, ds, cl, tmpl="agent-box", extra=""):
+    d = daemon(tmp, ds, cl, kube='mode = "sandbox-claim"; '
+               'sandbox_template = "%s"; %s' % (tmpl, extra), start=False)
+    return d.start()
+
+
+def claims(cl):
+    return [i["metadata"]["name"] for i in cl.api(CLAIMS)["items"]]
+
+
+def kept(d, n):
+    """The agent's output kept so far (state/logs/N), without asking."""
+    root = os.path.join(d.state, "logs", str(n))
+    out = ""
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        with open(os.path.join(root, name), errors="replace") as f:
+            out += f.read()
+    return out
+
+
+def execs(cl):
+    return cl.api("/_fake/execs")
+
+
+@with_cluster
+def test_task_runs_in_a_claimed_sandbox(tmp, ds, cl):
+    template(cl)
+    d = claim_daemon(tmp, ds, cl)
+    d.send("new add a claim file")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: add a claim file").group(1)
+    branch = d.expect(r"Started #1 pod on `(sb/[^`]+)`").group(1)
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t, timeout=20 * SLOW)
+    d.expect(r"1 file changed, 1 insertion\(\+\)")
+    check(claims(cl) == ["sb-1"], "one claim for the agent")
+    claim = cl.api(CLAIMS + "/sb-1")
+    check(claim["spec"]["sandboxTemplateRef"]["name"] == "agent-box",
+          "claimed from the template")
+    check(claim["metadata"]["labels"]["switchboard.dev/agent"] == "1",
+          "labelled with the agent")
+    check(git("show", "%s:pod.txt" % branch, cwd=d.repo) ==
+          "add a claim file\n", "the agent's file is on the branch")
+    # A follow-up runs in the same sandbox: no second claim.
+    d.send("t%s #1 and once more" % t)
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t, timeout=20 * SLOW)
+    check(git("rev-list", "--count", "main.." + branch, cwd=d.repo).strip()
+          == "2", "two turns, two commits on the branch")
+    check(claims(cl) == ["sb-1"], "the claim was reused")
+    ex = execs(cl)
+    check(len(ex) == 2 and all(p == "v5.channel.k8s.io" for p, _ in ex),
+          "two execs over v5: %r" % [p for p, _ in ex])
+    # What the exec's URL says: a loader, never the token or the task.
+    check(all(a[:2] == ["sh", "-c"] and len(a) == 3 for _, a in ex),
+          "the command is the loader only")
+    check(not any("once more" in x for _, a in ex for x in a),
+          "the task is not in the exec's URL")
+    reqs = cl.api("/_fake/requests")
+    check(sum(r.startswith("POST " + CLAIMS) for r in reqs) == 2,
+          "the follow-up asked for the claim again (409, reused)")
+    check(any("watch=1" in r and "sandboxclaims" in r for r in reqs) or
+          any("sandboxclaims?labelSelector" in r for r in reqs),
+          "the claim was watched")
+    out = agent_log(d, 1)
+    check("says hi" in out and "pod finished" in out, "log: %r" % out)
+    check("token file present" in out, "the token reached the sandbox")
+    check("LEAK" not in out, "the token is not in the environment")
+    check(cl.names("secrets") == ["gitcred"], "no token secret")
+    # The claim goes with the agent's cleanup, and its sandbox and pod.
+    d.send("t%s cleanup #1" % t)
+    cl.wait(lambda: claims(cl) == [], "the claim deleted")
+    cl.wait(lambda: cl.names("pods") == [], "the sandbox's pod deleted")
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
+def test_exit_code_is_reported(tmp, ds, cl):
+    template(cl)
+    d = claim_daemon(tmp, ds, cl)
+    d.send("new fail now")
+    d.expect(r"⚠️ #1 failed \(exit 3\)", timeout=20 * SLOW)
+    out = agent_log(d, 1)
+    check("giving up" in out, "its stderr came through: %r" % out)
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
+def test_cancel_stops_the_turn_and_drops_the_claim(tmp, ds, cl):
+    template(cl)
+    d = claim_daemon(tmp, ds, cl)
+    d.send("new slow work")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: slow work").group(1)
+    cl.wait(lambda: "waiting" in kept(d, 1), "the agent runs", timeout=20)
+    d.send("t%s cancel #1" % t)
+    d.expect(r"⚠️ #1 cancelled", timeout=20 * SLOW)
+    cl.wait(lambda: claims(cl) == [], "the claim deleted")
+    out = agent_log(d, 1)
+    check("got SIGTERM" in out, "the agent got SIGTERM: %r" % out)
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
+def test_sandbox_never_ready_is_reported(tmp, ds, cl):
+    template(cl, image="agent:missing")
+    d = claim_daemon(tmp, ds, cl, extra="ready_timeout = 2;")
+    d.send("new anything")
+    d.expect(r"⚠️ #1 failed", timeout=20 * SLOW)
+    d.expect(r"the sandbox of claim sb-1 was not ready after 2 s "
+             r"\(ready_timeout\): SandboxNotReady: Pod is not ready: "
+             r"(ErrImagePull|ImagePullBackOff)")
+    cl.wait(lambda: claims(cl) == [], "the claim deleted")
+    check(execs(cl) == [], "nothing exec'd")
+    check(d.stop() == 0, "clean exit")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
