@@ -236,7 +236,9 @@ exec_done(int64_t status, const char *error, void *arg)
 		r->term_signal = SIGTERM;
 	else if (!r->exec_output)
 		r->error = xasprintf("the turn could not run in pod %s of "
-		    "sandbox claim %s: %s", r->pod, r->name, error);
+		    "sandbox claim %s: %s%s", r->pod, r->name, error,
+		    strncmp(error, "HS:", 3) == 0 ? " (the API server refused "
+		    "the exec: may the daemon create pods/exec?)" : "");
 	else {
 		log_warnx("agent %lld: exec in pod %s: %s", (long long)r->id,
 		    r->pod, error);
@@ -338,7 +340,8 @@ claim_line(const char *p, size_t n, void *arg)
 	json_t		*ev;
 	const char	*type;
 
-	if (r->settled || (ev = json_loadb(p, n, 0, NULL)) == NULL)
+	if (r->settled || r->pod_done ||
+	    (ev = json_loadb(p, n, 0, NULL)) == NULL)
 		return;
 	type = jstr(ev, "type");
 	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
@@ -360,7 +363,7 @@ claim_watch_done(long status, json_t *obj, const char *error, void *arg)
 	struct run	*r = arg;
 
 	r->watch = NULL;
-	if (r->settled || r->pod != NULL || r->call != NULL)
+	if (r->settled || r->pod_done || r->pod != NULL || r->call != NULL)
 		return;
 	if (error != NULL || status >= 300)
 		r->rv[0] = '\0';
@@ -437,6 +440,7 @@ claim_created(long status, json_t *obj, const char *error, void *arg)
 	char		*why;
 
 	r->call = NULL;
+	r->claim_posted = 1;
 	if (error != NULL || (status != 201 && status != 409)) {
 		why = k8s_error(status, obj, error);
 		krun_fail(r, xasprintf("creating sandbox claim %s: %s", r->name,
@@ -516,17 +520,19 @@ void
 krun_claim_stop(struct run *r)
 {
 	r->deleting = 1;
+	if (!r->claim_posted) {
+		r->stop_pending = 1;	/* claim_created() takes it */
+		return;
+	}
 	if (r->exec == NULL) {
-		if (r->pod == NULL && r->call == NULL && r->watch != NULL) {
-			/* Still waiting for Ready: nothing runs yet. */
-			k8s_cancel(r->watch);
-			r->watch = NULL;
-			r->term_signal = SIGTERM;
-			r->pod_done = 1;
-			krun_fail(r, NULL);
-			return;
-		}
-		r->stop_pending = 1;
+		/* Still waiting for Ready: nothing runs yet. */
+		k8s_cancel(r->watch);
+		r->watch = NULL;
+		k8s_cancel(r->call);
+		r->call = NULL;
+		uv_timer_stop(r->log_timer);
+		r->term_signal = SIGTERM;
+		krun_fail(r, NULL);
 		return;
 	}
 	/* EOF on its stdin: the script's watcher sends the agent SIGTERM. */

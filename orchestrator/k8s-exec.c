@@ -134,6 +134,14 @@ k8s_exec_status(const char *p, size_t n, char **why)
 	return -1;
 }
 
+/* Stdin carries the agent's token: wiped, not just freed. */
+static void
+msg_free(struct exec_msg *m)
+{
+	explicit_bzero(m->data + LWS_PRE, m->len);
+	free(m);
+}
+
 static void
 exec_free(struct k8s_exec *e)
 {
@@ -141,7 +149,7 @@ exec_free(struct k8s_exec *e)
 
 	while ((m = e->q_head) != NULL) {
 		e->q_head = m->next;
-		free(m);
+		msg_free(m);
 	}
 	if (e->auth != NULL)
 		explicit_bzero(e->auth, strlen(e->auth));
@@ -216,34 +224,49 @@ on_writeable(struct k8s_exec *e, struct lws *wsi)
 			e->q_tail = &e->q_head;
 		if (lws_write(wsi, m->data + LWS_PRE, m->len,
 		    LWS_WRITE_BINARY) < (int)m->len) {
-			free(m);
+			msg_free(m);
 			exec_finish(e, "cannot write to the exec stream");
 			return -1;
 		}
-		free(m);
+		msg_free(m);
 	}
 	if (e->q_head != NULL || e->close_now)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
 
-static void
-on_message(struct k8s_exec *e, const unsigned char *p, size_t n)
+int
+k8s_exec_frame(const unsigned char *p, size_t n, const unsigned char **data,
+    size_t *len)
 {
-	char	*why;
-
-	if (n == 0)
-		return;
+	if (n < 2)
+		return -1;	/* nothing, or v1's empty hello per channel */
+	*data = p + 1;
+	*len = n - 1;
 	switch (p[0]) {
 	case CH_STDOUT:
 	case CH_STDERR:
-		if (n > 1)
-			e->cb.out(p[0], (const char *)p + 1, n - 1, e->arg);
+	case CH_ERROR:
+		return p[0];
+	default:
+		return -1;	/* stdin and resize are ours to send */
+	}
+}
+
+static void
+on_message(struct k8s_exec *e, const unsigned char *p, size_t n)
+{
+	const unsigned char	*d;
+	size_t			 len;
+	char			*why;
+
+	switch (k8s_exec_frame(p, n, &d, &len)) {
+	case CH_STDOUT:
+	case CH_STDERR:
+		e->cb.out(p[0], (const char *)d, len, e->arg);
 		break;
 	case CH_ERROR:
-		if (n == 1)
-			break;		/* v1's empty hello */
-		e->status = k8s_exec_status((const char *)p + 1, n - 1, &why);
+		e->status = k8s_exec_status((const char *)d, len, &why);
 		if (e->status < 0) {
 			free(e->error);
 			e->error = why;

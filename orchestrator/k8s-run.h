@@ -46,6 +46,7 @@ struct run {
 	struct k8s_op		*secret_get;	/* re-attach: its token */
 	/* mode "sandbox-claim" (k8s-claim.c); name is the claim's. */
 	int			 claim;
+	int			 claim_posted;	/* its POST answered */
 	char			*pod;		/* the sandbox's, once Ready */
 	char			*script;	/* the turn, for the exec's stdin */
 	char			*not_ready;	/* the claim's last word on it */

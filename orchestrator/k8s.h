@@ -91,6 +91,12 @@ void		 k8s_exec_cancel(struct k8s_exec *);
  * *why (malloc'd) for a failure that is not an exit code.  For tests too.
  */
 int64_t		 k8s_exec_status(const char *json, size_t len, char **why);
+/*
+ * One message from the server: its channel (1 stdout, 2 stderr, 3 the
+ * status) and payload in *data, *len; -1 for what carries nothing for us.
+ */
+int		 k8s_exec_frame(const unsigned char *, size_t,
+		    const unsigned char **data, size_t *len);
 
 /* The turn's container, and where the token secret is mounted in it. */
 #define K8S_CONTAINER	"agent"
