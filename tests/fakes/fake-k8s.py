@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""A fake Kubernetes API server (core/v1 pods and secrets) with a "kubelet"
-that runs each pod's containers as local processes, for the kubernetes
-runner's tests.
+"""A fake Kubernetes API server (core/v1 pods and secrets, and agent-sandbox's
+SandboxTemplate / SandboxClaim / Sandbox) with a "kubelet" that runs each
+pod's containers as local processes, for the kubernetes runner's tests.
 
   fake-k8s.py --cert CRT --key KEY --token T [--forbidden-token F]
               [--images a,b] [--node-labels k=v,...] [--bookmark-ms N]
@@ -50,6 +50,27 @@ container's command, args, env values or workingDir that starts with a
 volumeMount's mountPath is rewritten to that directory, so the process sees
 the mounted files without a mount namespace.  env: value and
 valueFrom.secretKeyRef; PATH is the fake's own (the "image").
+
+agent-sandbox (kubernetes-sigs/agent-sandbox, v1alpha1): sandboxtemplates
+and sandboxclaims under /apis/extensions.agents.x-k8s.io/v1alpha1, sandboxes
+under /apis/agents.x-k8s.io/v1alpha1, with the same create/get/list/watch/
+delete.  A claim's "controller" makes a Sandbox of the claim's name from its
+spec.sandboxTemplateRef and that sandbox's Pod (same name, the template's
+podTemplate); the claim gets status.conditions Ready False (reason
+TemplateNotFound, or SandboxNotReady "Pod is not ready: ImagePullBackOff")
+until the pod's container runs, then Ready True and status.sandbox.name.
+Deleting a claim deletes its sandbox, which deletes its pod (grace 0).
+
+GET …/pods/NAME/exec?command=…&stdin=true&stdout=true&stderr=true: a
+WebSocket (subprotocol v5.channel.k8s.io or v4.channel.k8s.io, the client's
+first that matches) running the command as a local process with the pod's
+first container's environment and working directory; each binary message
+has its channel first: 0 stdin (to the process), 1 stdout, 2 stderr, 3 the
+end — {"status": "Success"} or Failure reason NonZeroExitCode with
+details.causes [{reason: ExitCode, message: "N"}] — and, v5 only, 255 +
+channel closes that channel (255 0: EOF on stdin).  A closed stream closes
+the process's stdin; a deleted pod kills its execs.  GET /_fake/execs lists
+[subprotocol, argv] of each exec.
 
 Discovery (GET /api, /apis, /api/v1) lists v1 with pods, pods/log and
 secrets, enough for `kubectl create --dry-run=client` to map a Pod.
