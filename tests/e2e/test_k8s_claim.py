@@ -87,12 +87,13 @@ def test_task_runs_in_a_claimed_sandbox(tmp, ds, cl):
           == "2", "two turns, two commits on the branch")
     check(claims(cl) == ["sb-1"], "the claim was reused")
     ex = execs(cl)
-    check(len(ex) == 2 and all(p == "v5.channel.k8s.io" for p, _ in ex),
-          "two execs over v5: %r" % [p for p, _ in ex])
+    check(len(ex) == 2 and all(e["protocol"] == "v5.channel.k8s.io"
+                               for e in ex),
+          "two execs over v5: %r" % [e["protocol"] for e in ex])
     # What the exec's URL says: a loader, never the token or the task.
-    check(all(a[:2] == ["sh", "-c"] and len(a) == 3 for _, a in ex),
-          "the command is the loader only")
-    check(not any("once more" in x for _, a in ex for x in a),
+    check(all(e["argv"][:2] == ["sh", "-c"] and len(e["argv"]) == 3
+              for e in ex), "the command is the loader only")
+    check(not any("once more" in x for e in ex for x in e["argv"]),
           "the task is not in the exec's URL")
     reqs = cl.api("/_fake/requests")
     check(sum(r.startswith("POST " + CLAIMS) for r in reqs) == 2,
@@ -150,6 +151,30 @@ def test_sandbox_never_ready_is_reported(tmp, ds, cl):
     cl.wait(lambda: claims(cl) == [], "the claim deleted")
     check(execs(cl) == [], "nothing exec'd")
     check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
+def test_restart_interrupts_the_turn_and_keeps_the_sandbox(tmp, ds, cl):
+    """An exec stream does not survive its daemon: the turn is reported
+    interrupted (not kept running, as a pod's is), and after the restart
+    the next turn reuses the claim."""
+    template(cl)
+    d = claim_daemon(tmp, ds, cl)
+    d.send("new slow and interrupted")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: slow and interrupted").group(1)
+    cl.wait(lambda: "waiting" in kept(d, 1), "the agent runs", timeout=20)
+    check(d.stop() == 0, "clean exit")
+    d.expect(r"#1 was interrupted: switchboard is shutting down")
+    # The closed stream was the agent's stdin EOF: it was stopped.
+    cl.wait(lambda: execs(cl)[0]["rc"] is not None, "the turn ended")
+    check(execs(cl)[0]["rc"] == 143, "SIGTERM'd: %r" % execs(cl))
+    check(claims(cl) == ["sb-1"], "the claim stays")
+    d2 = claim_daemon(tmp, ds, cl)
+    d2.send("t%s #1 now quickly" % t)
+    d2.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t,
+              timeout=20 * SLOW)
+    check(claims(cl) == ["sb-1"], "the same claim")
+    check(d2.stop() == 0, "clean exit")
 
 
 if __name__ == "__main__":

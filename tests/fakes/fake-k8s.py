@@ -70,7 +70,7 @@ end — {"status": "Success"} or Failure reason NonZeroExitCode with
 details.causes [{reason: ExitCode, message: "N"}] — and, v5 only, 255 +
 channel closes that channel (255 0: EOF on stdin).  A closed stream closes
 the process's stdin; a deleted pod kills its execs.  GET /_fake/execs lists
-[subprotocol, argv] of each exec.
+{protocol, argv, rc} of each exec (rc null while it runs).
 
 Discovery (GET /api, /apis, /api/v1) lists v1 with pods, pods/log and
 secrets, enough for `kubectl create --dry-run=client` to map a Pod.
@@ -128,7 +128,7 @@ watchers = set()        # asyncio.Queue per open watch
 requests = []
 pods = {}               # (ns, name) -> Kubelet
 cut_gen = 0             # bumped by /_fake/cut-logs
-execs = []              # (subprotocol, argv) of each exec
+execs = []              # {protocol, argv, rc} of each exec
 
 
 def now():
@@ -474,7 +474,8 @@ async def pod_exec(req):
                                           "v4.channel.k8s.io"))
     await ws.prepare(req)
     v5 = ws.ws_protocol == "v5.channel.k8s.io"
-    execs.append((ws.ws_protocol, argv))
+    rec = {"protocol": ws.ws_protocol, "argv": argv, "rc": None}
+    execs.append(rec)
     proc = await asyncio.create_subprocess_exec(
         *argv, env=c.env, cwd=c.cwd, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -515,6 +516,7 @@ async def pod_exec(req):
     rc = await proc.wait()
     k.execs.discard(proc)
     rc = rc if rc >= 0 else 128 - rc
+    rec["rc"] = rc
     if rc == 0:
         st = {"metadata": {}, "status": "Success"}
     else:
