@@ -25,7 +25,8 @@
  * Cancel: the exec's stdin gets its EOF (v5's close frame), which a watcher
  * in the script turns into SIGTERM for the agent; the script still pushes
  * the partial work and ends with the agent's status.  After the grace the
- * stream is dropped.  The claim is deleted then too, and by `cleanup #N`;
+ * stream is dropped.  v4 cannot close stdin alone: the stream is closed,
+ * which closes the command's stdin too, and the claim waits out the grace.  The claim is deleted then too, and by `cleanup #N`;
  * a later follow-up claims a new sandbox.  A daemon restart cannot take an
  * exec stream back: a running turn is interrupted (its sandbox stays).
  */
@@ -222,6 +223,15 @@ exec_out(int stream, const char *p, size_t n, void *arg)
 }
 
 static void
+linger_over(uv_timer_t *t)
+{
+	struct run	*r = t->data;
+
+	if (!r->settled)
+		krun_settle(r);
+}
+
+static void
 exec_done(int64_t status, const char *error, void *arg)
 {
 	struct run	*r = arg;
@@ -232,7 +242,18 @@ exec_done(int64_t status, const char *error, void *arg)
 	    r->pod, (long long)status, error != NULL ? error : "");
 	if (error == NULL)
 		r->status = status;
-	else if (r->deleting)
+	else if (r->deleting && r->stream_closed) {
+		/*
+		 * v4: the closed stream was the stop, and no status comes.
+		 * The command is finishing (its stdin's EOF): give it the
+		 * grace before the claim, and its sandbox, go.
+		 */
+		r->term_signal = SIGTERM;
+		r->pod_done = 1;
+		uv_timer_start(r->log_timer, linger_over,
+		    (uint64_t)r->grace_s * 1000, 0);
+		return;
+	} else if (r->deleting)
 		r->term_signal = SIGTERM;
 	else if (!r->exec_output)
 		r->error = xasprintf("the turn could not run in pod %s of "
@@ -536,6 +557,7 @@ krun_claim_stop(struct run *r)
 		return;
 	}
 	/* EOF on its stdin: the script's watcher sends the agent SIGTERM. */
+	r->stream_closed = !k8s_exec_v5(r->exec);
 	k8s_exec_close_stdin(r->exec);
 	uv_timer_start(r->log_timer, grace_over, (uint64_t)r->grace_s * 1000,
 	    0);

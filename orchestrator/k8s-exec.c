@@ -430,6 +430,12 @@ k8s_exec_close_stdin(struct k8s_exec *e)
 	}
 }
 
+int
+k8s_exec_v5(const struct k8s_exec *e)
+{
+	return e != NULL && e->open && e->v5;
+}
+
 void
 k8s_exec_cancel(struct k8s_exec *e)
 {

@@ -47,6 +47,7 @@ struct run {
 	/* mode "sandbox-claim" (k8s-claim.c); name is the claim's. */
 	int			 claim;
 	int			 claim_posted;	/* its POST answered */
+	int			 stream_closed;	/* a v4 stop: no status to come */
 	char			*pod;		/* the sandbox's, once Ready */
 	char			*script;	/* the turn, for the exec's stdin */
 	char			*not_ready;	/* the claim's last word on it */

@@ -86,6 +86,8 @@ struct k8s_exec	*k8s_exec_start(struct k8s *, const char *ns, const char *pod,
 /* EOF on its stdin (v5; with v4 the stream is closed instead). */
 void		 k8s_exec_close_stdin(struct k8s_exec *);
 void		 k8s_exec_cancel(struct k8s_exec *);
+/* 1 once open with v5 (its stdin can be closed alone). */
+int		 k8s_exec_v5(const struct k8s_exec *);
 /*
  * The exit code a status channel message says (0 for Success); -1 with
  * *why (malloc'd) for a failure that is not an exit code.  For tests too.

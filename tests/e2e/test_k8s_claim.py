@@ -154,6 +154,29 @@ def test_sandbox_never_ready_is_reported(tmp, ds, cl):
 
 
 @with_cluster
+def test_a_v4_only_server_runs_and_cancels_the_turn(tmp, ds, cl):
+    """Before v5 there is no closing stdin alone: the exit code still comes
+    from the status channel, and a cancel closes the whole stream (which
+    closes the command's stdin all the same)."""
+    cl.api("/_fake/exec-protocols", "POST",
+           {"protocols": ["v4.channel.k8s.io"]})
+    template(cl)
+    d = claim_daemon(tmp, ds, cl)
+    d.send("new fail in v4")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: fail in v4").group(1)
+    d.expect(r"⚠️ #1 failed \(exit 3\)", timeout=20 * SLOW)
+    d.send("t%s #1 slow now" % t)
+    cl.wait(lambda: "waiting" in kept(d, 1), "the agent runs", timeout=20)
+    d.send("t%s cancel #1" % t)
+    d.expect(r"⚠️ #1 cancelled", timeout=20 * SLOW)
+    cl.wait(lambda: execs(cl)[-1]["rc"] is not None, "the turn ended")
+    check(execs(cl)[-1]["rc"] == 143, "SIGTERM'd: %r" % execs(cl)[-1])
+    check([e["protocol"] for e in execs(cl)] == ["v4.channel.k8s.io"] * 2,
+          "spoken v4")
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
 def test_restart_interrupts_the_turn_and_keeps_the_sandbox(tmp, ds, cl):
     """An exec stream does not survive its daemon: the turn is reported
     interrupted (not kept running, as a pod's is), and after the restart

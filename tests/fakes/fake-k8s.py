@@ -70,7 +70,8 @@ end — {"status": "Success"} or Failure reason NonZeroExitCode with
 details.causes [{reason: ExitCode, message: "N"}] — and, v5 only, 255 +
 channel closes that channel (255 0: EOF on stdin).  A closed stream closes
 the process's stdin; a deleted pod kills its execs.  GET /_fake/execs lists
-{protocol, argv, rc} of each exec (rc null while it runs).
+{protocol, argv, rc} of each exec (rc null while it runs); POST
+/_fake/exec-protocols {"protocols": [...]} sets what it offers.
 
 Discovery (GET /api, /apis, /api/v1) lists v1 with pods, pods/log and
 secrets, enough for `kubectl create --dry-run=client` to map a Pod.
@@ -129,6 +130,7 @@ requests = []
 pods = {}               # (ns, name) -> Kubelet
 cut_gen = 0             # bumped by /_fake/cut-logs
 execs = []              # {protocol, argv, rc} of each exec
+exec_protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
 
 
 def now():
@@ -470,8 +472,7 @@ async def pod_exec(req):
         return status(400, "BadRequest", "container %s is not running"
                       % c.spec["name"])
     argv = req.query.getall("command", [])
-    ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io",
-                                          "v4.channel.k8s.io"))
+    ws = web.WebSocketResponse(protocols=exec_protocols)
     await ws.prepare(req)
     v5 = ws.ws_protocol == "v5.channel.k8s.io"
     rec = {"protocol": ws.ws_protocol, "argv": argv, "rc": None}
@@ -864,6 +865,12 @@ async def cut_logs(req):
     return web.json_response({"cut": cut_gen})
 
 
+async def set_exec_protocols(req):
+    """What the exec endpoint speaks, e.g. only v4 (servers before 1.30)."""
+    exec_protocols[:] = (await req.json())["protocols"]
+    return web.json_response(exec_protocols)
+
+
 async def get_execs(req):
     return web.json_response(execs)
 
@@ -891,6 +898,7 @@ def main():
     app.router.add_get(crd + "/{name}", get_one)
     app.router.add_delete(crd + "/{name}", delete)
     app.router.add_get("/_fake/execs", get_execs)
+    app.router.add_post("/_fake/exec-protocols", set_exec_protocols)
     app.on_shutdown.append(on_shutdown)
     app.router.add_post("/_fake/compact", compact)
     app.router.add_get("/_fake/requests", get_requests)
