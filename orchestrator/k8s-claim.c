@@ -81,7 +81,6 @@ K8S_GIT_CREDS_SH
 "  echo \"switchboard: cannot push $SWITCHBOARD_BRANCH\" >&2\n"
 "  [ \"$rc\" -ne 0 ] || rc=1\n"
 "fi\n"
-"cd / && rm -rf \"$d\"\n"
 "exit \"$rc\"\n";
 
 /* 'v' for sh, newlines as "$N" so that no line of the script is a value's. */
@@ -131,8 +130,9 @@ script(const struct run_spec *spec, const struct cfg_kube *kc,
 	const char		*tok, *eq;
 	char			*const *e, *k;
 
+	/* printf is a builtin: the token is on no process's argv. */
 	buf_printf(&b, "N='\n'\numask 077\nd=$(mktemp -d) || exit 1\n"
-	    "printf '%%s' ");
+	    "trap 'cd / && rm -rf \"$d\"' EXIT\nprintf '%%s' ");
 	tok = env_value(spec->env, "SWITCHBOARD_AGENT_TOKEN");
 	quote(&b, tok != NULL ? tok : "");
 	buf_printf(&b, " >\"$d/token\"\n"
@@ -146,6 +146,8 @@ script(const struct run_spec *spec, const struct cfg_kube *kc,
 	for (e = spec->env; e != NULL && *e != NULL; e++) {
 		if ((eq = strchr(*e, '=')) == NULL ||
 		    strncmp(*e, "SWITCHBOARD_", 12) != 0 ||
+		    strspn(*e, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+		    (size_t)(eq - *e) ||
 		    strncmp(*e, "SWITCHBOARD_AGENT_TOKEN=", 24) == 0 ||
 		    strncmp(*e, "SWITCHBOARD_SOCKET=", 19) == 0 ||
 		    strncmp(*e, "SWITCHBOARD_BIN=", 16) == 0)
