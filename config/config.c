@@ -389,6 +389,7 @@ load_agent_runner(struct load *ld, const config_setting_t *item, int i,
 	k->sandbox_template = dup_str(item, p, "kubernetes.sandbox_template");
 	k->warm_pool = dup_str(item, p, "kubernetes.warm_pool");
 	k->ready_timeout = get_int(item, p, "kubernetes.ready_timeout");
+	k->claim_ttl = get_int(item, p, "kubernetes.claim_ttl");
 	if (k->claim && k->sandbox_template == NULL)
 		schema_error(&ld->errs, item, "agents.[%d].kubernetes: mode "
 		    "\"sandbox-claim\" needs sandbox_template", i);

@@ -44,6 +44,7 @@ struct cfg_kube {
 	int	  claim;		/* mode "sandbox-claim" */
 	char	 *sandbox_template, *warm_pool;	/* claim mode */
 	long long ready_timeout;	/* claim mode: seconds to Ready */
+	long long claim_ttl;	/* claim mode: seconds after a turn; 0 = ∞ */
 	char	 *namespace;
 	char	 *image;
 	char	 *service_account, *runtime_class;	/* NULL = unset */

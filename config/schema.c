@@ -684,6 +684,12 @@ const struct schema_key schema_keys[] = {
 	  .def = "300", .min = 1, .max = 86400,
 	  .help = "mode \"sandbox-claim\": seconds a claimed sandbox may take "
 	  "to become Ready before the turn fails." },
+	{ .path = "agents.[].kubernetes.claim_ttl", .type = SCHEMA_INT,
+	  .def = "86400", .min = 0, .max = 31536000,
+	  .help = "mode \"sandbox-claim\": seconds an agent's claimed sandbox "
+	  "lives after its last turn started (the claim's lifecycle."
+	  "shutdownTime, renewed by each turn; agent-sandbox deletes it "
+	  "then); longer than the kind's timeout.  0 = until `cleanup #N`." },
 	{ .path = "agents.[].kubernetes.namespace", .type = SCHEMA_STRING,
 	  .def = "switchboard", .check = check_nonempty,
 	  .help = "Namespace of the pods and their token secrets." },

@@ -9,7 +9,10 @@
  * Ready condition is True and status.sandbox.name is set, reads that
  * Sandbox (agents.x-k8s.io/v1alpha1) for its pod (the annotation
  * agents.x-k8s.io/pod-name of an adopted warm-pool pod, else the sandbox's
- * name), and runs the turn there through the exec API (k8s-exec.c).  A
+ * name), and runs the turn there through the exec API (k8s-exec.c).
+ * The claim's lifecycle.shutdownTime (claim_ttl after the turn's start,
+ * moved on by each follow-up with a merge patch) lets agent-sandbox delete
+ * the sandbox of an agent nobody talks to any more.  A
  * sandbox not Ready within ready_timeout fails the turn in plain words, with
  * what the claim's condition said, and the claim is deleted.
  *
@@ -38,6 +41,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CLAIMS	"/apis/extensions.agents.x-k8s.io/v1alpha1/namespaces/%s/" \
 		"sandboxclaims"
@@ -183,6 +187,53 @@ krun_claim_name(const struct cfg_kube *kc, int64_t id)
 	if (kc->daemon_id != NULL)
 		return xasprintf("sb-%s-%lld", kc->daemon_id, (long long)id);
 	return xasprintf("sb-%lld", (long long)id);
+}
+
+/*
+ * Its lifecycle: agent-sandbox deletes it claim_ttl after this turn's
+ * start, unless a later turn pushes that back.  NULL with claim_ttl 0.
+ */
+static json_t *
+lifecycle(const struct cfg_kube *kc)
+{
+	char		 when[32];
+	time_t		 t = time(NULL) + (time_t)kc->claim_ttl;
+	struct tm	 tm;
+
+	if (kc->claim_ttl <= 0)
+		return NULL;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s, s:s}", "shutdownTime", when, "shutdownPolicy",
+	    "Delete");
+}
+
+static void
+renewed(long status, json_t *obj, const char *error, void *arg)
+{
+	char	*name = arg, *why;
+
+	if (error != NULL || status != 200) {
+		why = k8s_error(status, obj, error);
+		log_warnx("kubernetes: renewing sandboxclaim %s: %s", name, why);
+		free(why);
+	}
+	free(name);
+}
+
+/* A follow-up: the claim lives claim_ttl from now (lc, taken). */
+static void
+renew_with(struct run *r, json_t *lc)
+{
+	json_t	*patch;
+	char	*path;
+
+	patch = json_pack("{s:{s:o}}", "spec", "lifecycle", lc);
+	path = xasprintf(CLAIMS "/%s", r->ns, r->name);
+	k8s_on_cancel(k8s_call(r->k, "PATCH", path, patch, renewed,
+	    xstrdup(r->name)), free);
+	free(path);
+	json_decref(patch);
 }
 
 /* ---- deleting it ------------------------------------------------------------ */
@@ -473,6 +524,12 @@ claim_created(long status, json_t *obj, const char *error, void *arg)
 	}
 	log_info("agent %lld: sandbox claim %s/%s %s", (long long)r->id,
 	    r->ns, r->name, status == 201 ? "created" : "reused");
+	if (status == 409 && r->renew != NULL) {
+		json_t *lc = r->renew;
+
+		r->renew = NULL;
+		renew_with(r, lc);
+	}
 	if (r->stop_pending) {
 		r->term_signal = SIGTERM;
 		r->deleting = 1;
@@ -515,6 +572,9 @@ krun_claim_start(struct run *r, const struct run_spec *spec,
 	if (kc->warm_pool != NULL)
 		json_object_set_new(json_object_get(claim, "spec"), "warmpool",
 		    json_string(kc->warm_pool));
+	if ((r->renew = lifecycle(kc)) != NULL)
+		json_object_set(json_object_get(claim, "spec"), "lifecycle",
+		    r->renew);
 	path = xasprintf(CLAIMS, r->ns);
 	r->call = k8s_call(r->k, "POST", path, claim, claim_created, r);
 	free(path);
@@ -575,4 +635,5 @@ krun_claim_free(struct run *r)
 	free(r->script);
 	free(r->pod);
 	free(r->not_ready);
+	json_decref(r->renew);
 }

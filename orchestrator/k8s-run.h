@@ -48,6 +48,7 @@ struct run {
 	int			 claim;
 	int			 claim_posted;	/* its POST answered */
 	int			 stream_closed;	/* a v4 stop: no status to come */
+	json_t			*renew;		/* its lifecycle, if it exists */
 	char			*pod;		/* the sandbox's, once Ready */
 	char			*script;	/* the turn, for the exec's stdin */
 	char			*not_ready;	/* the claim's last word on it */

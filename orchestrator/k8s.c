@@ -361,7 +361,10 @@ request(struct k8s *k, const char *method, const char *path, json_t *body,
 	url = xasprintf("%s%s", k->server, path);
 	hdrs[nh++] = "Accept: application/json";
 	if (body != NULL) {
-		hdrs[nh++] = "Content-Type: application/json";
+		/* A JSON merge patch: only the fields given change. */
+		hdrs[nh++] = strcmp(method, "PATCH") == 0 ?
+		    "Content-Type: application/merge-patch+json" :
+		    "Content-Type: application/json";
 		data = json_dumps(body, JSON_COMPACT);
 	}
 	if ((op->auth = auth_header(k)) != NULL)

@@ -36,6 +36,7 @@ char		*k8s_auth_header(struct k8s *);
 /*
  * One call: status is the HTTP status (0 with error on a transport
  * failure); obj the parsed body or NULL; both borrowed for the callback.
+ * A PATCH's body is a JSON merge patch.
  */
 typedef void	(*k8s_cb)(long status, json_t *obj, const char *error,
 		    void *arg);

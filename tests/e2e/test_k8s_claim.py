@@ -98,6 +98,11 @@ def test_task_runs_in_a_claimed_sandbox(tmp, ds, cl):
     reqs = cl.api("/_fake/requests")
     check(sum(r.startswith("POST " + CLAIMS) for r in reqs) == 2,
           "the follow-up asked for the claim again (409, reused)")
+    check(reqs.count("PATCH %s/sb-1" % CLAIMS) == 1,
+          "the follow-up renewed the claim's lifecycle")
+    claim = cl.api(CLAIMS + "/sb-1")
+    check(claim["spec"]["lifecycle"]["shutdownPolicy"] == "Delete",
+          "agent-sandbox deletes it when it expires")
     check(any("watch=1" in r and "sandboxclaims" in r for r in reqs) or
           any("sandboxclaims?labelSelector" in r for r in reqs),
           "the claim was watched")
@@ -173,6 +178,24 @@ def test_a_v4_only_server_runs_and_cancels_the_turn(tmp, ds, cl):
     check(execs(cl)[-1]["rc"] == 143, "SIGTERM'd: %r" % execs(cl)[-1])
     check([e["protocol"] for e in execs(cl)] == ["v4.channel.k8s.io"] * 2,
           "spoken v4")
+    check(d.stop() == 0, "clean exit")
+
+
+@with_cluster
+def test_claim_of_an_idle_agent_expires(tmp, ds, cl):
+    """claim_ttl after its last turn began, agent-sandbox deletes the claim
+    (lifecycle.shutdownTime, policy Delete); a later follow-up claims a new
+    sandbox."""
+    template(cl)
+    d = claim_daemon(tmp, ds, cl, extra="claim_ttl = 2;")
+    d.send("new quick one")
+    t = d.expect(r"^\[t(\d+)\] \d+ console:me: quick one").group(1)
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t, timeout=20 * SLOW)
+    cl.wait(lambda: claims(cl) == [], "the claim expired")
+    cl.wait(lambda: cl.names("pods") == [], "its sandbox's pod deleted")
+    d.send("t%s #1 and again" % t)
+    d.expect(r"^\[t%s\] \d+ switchboard: ✅ #1 done" % t, timeout=20 * SLOW)
+    check(len(execs(cl)) == 2, "two turns")
     check(d.stop() == 0, "clean exit")
 
 

@@ -59,7 +59,10 @@ spec.sandboxTemplateRef and that sandbox's Pod (same name, the template's
 podTemplate); the claim gets status.conditions Ready False (reason
 TemplateNotFound, or SandboxNotReady "Pod is not ready: ImagePullBackOff")
 until the pod's container runs, then Ready True and status.sandbox.name.
-Deleting a claim deletes its sandbox, which deletes its pod (grace 0).
+Deleting a claim deletes its sandbox, which deletes its pod (grace 0); so
+does its spec.lifecycle.shutdownTime passing with shutdownPolicy Delete.
+PATCH of these takes a JSON merge patch (application/merge-patch+json;
+another Content-Type gets 415, as from the real server).
 
 GET …/pods/NAME/exec?command=…&stdin=true&stdout=true&stderr=true: a
 WebSocket (subprotocol v5.channel.k8s.io or v4.channel.k8s.io, the client's
@@ -455,6 +458,50 @@ async def claim_controller(ns, name):
                 set_ready("sandboxclaims", ns, name, False,
                           "SandboxNotReady", msg)
         await asyncio.sleep(0.05)
+
+
+def merge(dst, patch):
+    """RFC 7386 JSON merge patch."""
+    for k, v in patch.items():
+        if v is None:
+            dst.pop(k, None)
+        elif isinstance(v, dict) and isinstance(dst.get(k), dict):
+            merge(dst[k], v)
+        else:
+            dst[k] = v
+
+
+async def patch_one(req):
+    res, ns = check_res(req)
+    name = req.match_info["name"]
+    if req.content_type != "application/merge-patch+json":
+        return status(415, "UnsupportedMediaType", "the body of the request "
+                      "was in an unknown format - accepted media types "
+                      "include: application/json-patch+json, application/"
+                      "merge-patch+json, application/apply-patch+yaml")
+    obj = objects.get((res, ns, name))
+    if obj is None:
+        return status(404, "NotFound", '%s "%s" not found' % (res, name),
+                      {"name": name, "kind": res})
+    merge(obj, json.loads(await req.text()))
+    bump(res, "MODIFIED", obj)
+    return web.json_response(obj)
+
+
+async def claim_expiry(app):
+    """agent-sandbox's lifecycle: a claim whose spec.lifecycle.shutdownTime
+    has passed, with shutdownPolicy Delete, is deleted (and its sandbox)."""
+    async def sweep():
+        while True:
+            await asyncio.sleep(0.1)
+            for (r, ns, name), o in list(objects.items()):
+                lc = o.get("spec", {}).get("lifecycle") or {} \
+                    if r == "sandboxclaims" else {}
+                if lc.get("shutdownTime") and \
+                        lc.get("shutdownPolicy") == "Delete" and \
+                        parse_ts(lc["shutdownTime"]) <= now():
+                    drop(r, ns, name)
+    app["expiry"] = asyncio.ensure_future(sweep())
 
 
 async def pod_exec(req):
@@ -897,6 +944,8 @@ def main():
     app.router.add_get(crd, list_or_watch)
     app.router.add_get(crd + "/{name}", get_one)
     app.router.add_delete(crd + "/{name}", delete)
+    app.router.add_patch(crd + "/{name}", patch_one)
+    app.on_startup.append(claim_expiry)
     app.router.add_get("/_fake/execs", get_execs)
     app.router.add_post("/_fake/exec-protocols", set_exec_protocols)
     app.on_shutdown.append(on_shutdown)
