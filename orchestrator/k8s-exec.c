@@ -169,7 +169,10 @@ exec_report(void *arg)
 	exec_free(e);
 }
 
-/* The one way out: detach from the wsi, report once. */
+/*
+ * The one way out: detach from the wsi (lws is closing it, or our -1
+ * return makes it), report once.
+ */
 static void
 exec_finish(struct k8s_exec *e, const char *error)
 {
@@ -178,8 +181,6 @@ exec_finish(struct k8s_exec *e, const char *error)
 	e->done = 1;
 	if (e->wsi != NULL) {
 		lws_set_opaque_user_data(e->wsi, NULL);
-		lws_set_timeout(e->wsi, PENDING_TIMEOUT_USER_OK,
-		    LWS_TO_KILL_ASYNC);
 		e->wsi = NULL;
 	}
 	if (!e->have_status && e->error == NULL)
