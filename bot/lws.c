@@ -101,6 +101,16 @@ lws_client_vhost(const struct lws_protocols *protocols)
 	return client_vh;
 }
 
+struct lws_vhost *
+lws_client_vhost_info(struct lws_context_creation_info *info)
+{
+	if (lws_ensure() != 0)
+		return NULL;
+	info->port = CONTEXT_PORT_NO_LISTEN;
+	info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	return lws_create_vhost(ctx, info);
+}
+
 /*
  * lws reports a failed bind only as NULL.  Binding the same address with
  * libuv (which sets SO_REUSEADDR like lws) recovers the reason.

@@ -27,6 +27,12 @@
  */
 struct lws_vhost	*lws_client_vhost(const struct lws_protocols *);
 
+/*
+ * Another client vhost, from a filled-in info (its own protocols and TLS
+ * files: orchestrator/k8s-exec.c); NULL on failure.
+ */
+struct lws_vhost	*lws_client_vhost_info(struct lws_context_creation_info *);
+
 /* The context the vhosts above belong to, or NULL before first use. */
 struct lws_context	*lws_the_context(void);
 

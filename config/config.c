@@ -386,6 +386,14 @@ load_agent_runner(struct load *ld, const config_setting_t *item, int i,
 	}
 	a->kube = k = xcalloc(1, sizeof *k);
 	k->mode = dup_str(item, p, "kubernetes.mode");
+	k->claim = strcmp(k->mode, "sandbox-claim") == 0;
+	k->sandbox_template = dup_str(item, p, "kubernetes.sandbox_template");
+	k->warm_pool = dup_str(item, p, "kubernetes.warm_pool");
+	k->ready_timeout = get_int(item, p, "kubernetes.ready_timeout");
+	k->claim_ttl = get_int(item, p, "kubernetes.claim_ttl");
+	if (k->claim && k->sandbox_template == NULL)
+		schema_error(&ld->errs, item, "agents.[%d].kubernetes: mode "
+		    "\"sandbox-claim\" needs sandbox_template", i);
 	k->namespace = dup_str(item, p, "kubernetes.namespace");
 	k->image = dup_str(item, p, "kubernetes.image");
 	k->service_account = dup_str(item, p, "kubernetes.service_account");
@@ -402,7 +410,7 @@ load_agent_runner(struct load *ld, const config_setting_t *item, int i,
 	    "kubernetes.image_pull_secrets"), &k->nimage_pull_secrets);
 	k->git_image = dup_str(item, p, "kubernetes.git_image");
 	k->git_secret = dup_str(item, p, "kubernetes.git_secret");
-	if (k->image == NULL)
+	if (k->image == NULL && !k->claim)
 		schema_error(&ld->errs, item, "agents.[%d].kubernetes.image: "
 		    "runner \"kubernetes\" needs an image", i);
 }
@@ -429,6 +437,8 @@ cfg_kube_free(struct cfg_kube *k)
 	free(k->git_secret);
 	free(k->daemon_id);
 	free(k->agent_url);
+	free(k->sandbox_template);
+	free(k->warm_pool);
 	free(k->agent_ca);
 	free(k);
 }

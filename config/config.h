@@ -41,7 +41,11 @@ struct cfg_repo {
 
 /* agents.[].kubernetes: the pod of a kubernetes-run agent kind. */
 struct cfg_kube {
-	char	 *mode;			/* "pod" */
+	char	 *mode;			/* "pod" or "sandbox-claim" */
+	int	  claim;		/* mode "sandbox-claim" */
+	char	 *sandbox_template, *warm_pool;	/* claim mode */
+	long long ready_timeout;	/* claim mode: seconds to Ready */
+	long long claim_ttl;	/* claim mode: seconds after a turn; 0 = ∞ */
 	char	 *namespace;
 	char	 *image;
 	char	 *service_account, *runtime_class;	/* NULL = unset */

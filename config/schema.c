@@ -22,7 +22,7 @@ static const char *const codex_sandboxes[] = { "read-only", "workspace-write",
     "danger-full-access", NULL };
 static const char *const sandbox_modes[] = { "auto", "off", NULL };
 static const char *const runner_names[] = { "local", "kubernetes", NULL };
-static const char *const kube_modes[] = { "pod", NULL };
+static const char *const kube_modes[] = { "pod", "sandbox-claim", NULL };
 
 static int
 check_kube_pair(const char *v, char **why)
@@ -675,7 +675,30 @@ const struct schema_key schema_keys[] = {
 	  .help = "The pod template of a kubernetes-run agent kind." },
 	{ .path = "agents.[].kubernetes.mode", .type = SCHEMA_STRING,
 	  .def = "pod", .values = kube_modes,
-	  .help = "\"pod\": a bare Pod per turn (restartPolicy Never)." },
+	  .help = "\"pod\": a bare Pod per turn (restartPolicy Never).  "
+	  "\"sandbox-claim\": a SandboxClaim of agent-sandbox "
+	  "(extensions.agents.x-k8s.io) per agent, from `sandbox_template`, "
+	  "reused by its follow-ups; each turn runs in the sandbox's pod "
+	  "through the exec API." },
+	{ .path = "agents.[].kubernetes.sandbox_template", .type = SCHEMA_STRING,
+	  .help = "mode \"sandbox-claim\": the SandboxTemplate the claims name "
+	  "(required).  Its pod needs sh and git, and the git credentials "
+	  "Secret mounted at /var/run/switchboard-git when `git_secret` is "
+	  "set." },
+	{ .path = "agents.[].kubernetes.warm_pool", .type = SCHEMA_STRING,
+	  .help = "mode \"sandbox-claim\": the claims' spec.warmpool: "
+	  "\"none\", \"default\" or a SandboxWarmPool's name; unset = the "
+	  "controller's default." },
+	{ .path = "agents.[].kubernetes.ready_timeout", .type = SCHEMA_INT,
+	  .def = "300", .min = 1, .max = 86400,
+	  .help = "mode \"sandbox-claim\": seconds a claimed sandbox may take "
+	  "to become Ready before the turn fails." },
+	{ .path = "agents.[].kubernetes.claim_ttl", .type = SCHEMA_INT,
+	  .def = "86400", .min = 0, .max = 31536000,
+	  .help = "mode \"sandbox-claim\": seconds an agent's claimed sandbox "
+	  "lives after its last turn started (the claim's lifecycle."
+	  "shutdownTime, renewed by each turn; agent-sandbox deletes it "
+	  "then); longer than the kind's timeout.  0 = until `cleanup #N`." },
 	{ .path = "agents.[].kubernetes.namespace", .type = SCHEMA_STRING,
 	  .def = "switchboard", .check = check_nonempty,
 	  .help = "Namespace of the pods and their token secrets." },

@@ -196,6 +196,13 @@ krun_reattach(const struct run_spec *spec, const struct run_hooks *hooks)
 		free(cause);
 		return r;
 	}
+	if (kc->claim) {
+		/* Its exec stream ended with the daemon (k8s-claim.c). */
+		krun_fail(r, xstrdup("a turn in a sandbox cannot be followed "
+		    "across a restart: its exec stream ended with switchboard "
+		    "(the sandbox stays for the next turn)"));
+		return r;
+	}
 	/* Never another daemon's pod for the same agent id. */
 	if (kc->daemon_id != NULL)
 		sel = xasprintf("app.kubernetes.io/managed-by=switchboard,"

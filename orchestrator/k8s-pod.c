@@ -163,35 +163,10 @@ runner_k8s_pod(const char *name, const char *ns, int64_t agent_id,
 
 /* ---- the workspace: cloned in the pod, pushed back ------------------------ */
 
-/*
- * Git credentials from the mounted secret (config kubernetes.git_secret), for
- * both scripts: basic-auth keys through an inline credential helper, an
- * ssh-auth key through GIT_SSH_COMMAND.  Nothing of them is in the pod spec
- * or on a command line.  `g` is git with them.
- */
-#define GIT_CREDS_SH \
-"export GIT_TERMINAL_PROMPT=0\n" \
-"c=${SWITCHBOARD_GIT_CREDENTIALS:-}\n" \
-"h=\n" \
-"if [ -n \"$c\" ] && [ -r \"$c/password\" ]; then\n" \
-"  h='!f() { [ \"$1\" = get ] || exit 0;" \
-" echo \"username=$(cat \"$SWITCHBOARD_GIT_CREDENTIALS/username\"" \
-" 2>/dev/null || echo x-access-token)\";" \
-" echo \"password=$(cat \"$SWITCHBOARD_GIT_CREDENTIALS/password\")\"; }; f'\n" \
-"fi\n" \
-"if [ -n \"$c\" ] && [ -r \"$c/ssh-privatekey\" ]; then\n" \
-"  k='-o StrictHostKeyChecking=accept-new'\n" \
-"  [ -r \"$c/known_hosts\" ] && k=\"-o UserKnownHostsFile=$c/known_hosts" \
-" -o StrictHostKeyChecking=yes\"\n" \
-"  export GIT_SSH_COMMAND=\"ssh -i $c/ssh-privatekey -o IdentitiesOnly=yes $k\"\n" \
-"fi\n" \
-"g() { git -c safe.directory='*' -c credential.helper= " \
-"-c credential.helper=\"$h\" \"$@\"; }\n"
-
 /* The init container: the agent's branch (the daemon pushed it) into the volume. */
 static const char clone_sh[] =
 "set -e\n"
-GIT_CREDS_SH
+K8S_GIT_CREDS_SH
 "g clone -q --single-branch --branch \"$SWITCHBOARD_BRANCH\" -- "
 "\"$SWITCHBOARD_GIT_URL\" \"$SWITCHBOARD_WORKSPACE\"\n";
 
@@ -205,7 +180,7 @@ GIT_CREDS_SH
  * pushed.
  */
 static const char turn_sh[] =
-GIT_CREDS_SH
+K8S_GIT_CREDS_SH
 "\"$@\" &\n"
 "p=$!\n"
 "trap 'kill -TERM \"$p\" 2>/dev/null' TERM\n"

@@ -4,6 +4,7 @@
  *   runner-k8s.c  a turn's run: create, watch the pod, settle, stop
  *   k8s-log.c     the container's output through the log API
  *   k8s-attach.c  restarts: detach at shutdown, re-attach by label
+ *   k8s-claim.c   mode "sandbox-claim": a claimed sandbox, the turn exec'd
  */
 #ifndef SB_K8S_RUN_H
 #define SB_K8S_RUN_H
@@ -43,6 +44,16 @@ struct run {
 	char			*clone_out;	/* and the end of its log */
 	char			*state_dir;	/* where a detach leaves its mark */
 	struct k8s_op		*secret_get;	/* re-attach: its token */
+	/* mode "sandbox-claim" (k8s-claim.c); name is the claim's. */
+	int			 claim;
+	int			 claim_posted;	/* its POST answered */
+	int			 stream_closed;	/* a v4 stop: no status to come */
+	json_t			*renew;		/* its lifecycle, if it exists */
+	char			*pod;		/* the sandbox's, once Ready */
+	char			*script;	/* the turn, for the exec's stdin */
+	char			*not_ready;	/* the claim's last word on it */
+	int			 ready_s, exec_output;
+	struct k8s_exec		*exec;
 };
 
 /* runner-k8s.c */
@@ -53,6 +64,7 @@ void		 krun_free(struct run *);
 /* Never started: report why (malloc'd, taken), from the loop. */
 void		 krun_fail(struct run *, char *why);
 void		 krun_maybe_settle(struct run *);
+void		 krun_settle(struct run *);
 void		 krun_pod_update(struct run *, json_t *pod);
 void		 krun_remember_rv(struct run *, json_t *obj);
 void		 krun_watch_start(struct run *);
@@ -62,6 +74,16 @@ void		 krun_abandon(struct run *);
 void		 krun_log_start(struct run *);
 /* The clone container failed with rc: its log's end becomes the error. */
 void		 krun_clone_log(struct run *, int rc);
+
+/* k8s-claim.c */
+void		 krun_claim_start(struct run *, const struct run_spec *,
+		    const char *git_url);
+void		 krun_claim_stop(struct run *);
+void		 krun_claim_free(struct run *);
+/* The agent's claim name, malloc'd. */
+char		*krun_claim_name(const struct cfg_kube *, int64_t agent_id);
+void		 krun_claim_delete(struct k8s *, const char *ns,
+		    const char *name);
 
 /* k8s-attach.c */
 int		 krun_detach(struct run *);

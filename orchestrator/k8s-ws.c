@@ -21,6 +21,7 @@
 #include "orchestrator/runner.h"
 #include "orchestrator/gitremote.h"
 #include "orchestrator/k8s.h"
+#include "orchestrator/k8s-run.h"
 #include "orchestrator/worktree.h"
 #include "bot/log.h"
 #include "bot/loop.h"
@@ -199,11 +200,28 @@ k8s_ws_collect(const struct ws_req *q, ws_done_fn done, void *arg)
 	kws_queue(KWS_COLLECT, q, done, arg);
 }
 
-/* The pod's volume went with the pod: nothing here to remove. */
+/*
+ * The pod's volume went with the pod: nothing here to remove.  A claimed
+ * sandbox (k8s-claim.c) is the agent's until now: it goes.
+ */
 void
 k8s_ws_cleanup(const struct ws_req *q, ws_done_fn done, void *arg)
 {
 	struct ws_result	 res = { 0 };
+	const struct cfg_kube	*kc = q->agent != NULL ? q->agent->kube : NULL;
+	struct k8s		*k;
+	char			*cause = NULL, *name;
 
+	if (kc != NULL && kc->claim) {
+		if ((k = krun_cluster_get(kc->kubeconfig, &cause)) == NULL) {
+			log_warnx("agent %lld: kubernetes: %s",
+			    (long long)q->agent_id, cause);
+			free(cause);
+		} else {
+			name = krun_claim_name(kc, q->agent_id);
+			krun_claim_delete(k, kc->namespace, name);
+			free(name);
+		}
+	}
 	done(arg, &res);
 }

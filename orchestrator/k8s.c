@@ -17,6 +17,8 @@ struct k8s {
 	char	*client_cert, *client_key;
 };
 
+static char	*auth_header(struct k8s *);
+
 struct k8s_op {
 	k8s_cb		 cb;
 	k8s_line_fn	 line;
@@ -184,6 +186,25 @@ k8s_close(struct k8s *k)
 	free(k);
 }
 
+const char *
+k8s_ca_file(const struct k8s *k)
+{
+	return k->ca_file;
+}
+
+void
+k8s_client_cert(const struct k8s *k, const char **cert, const char **key)
+{
+	*cert = k->client_cert;
+	*key = k->client_key;
+}
+
+char *
+k8s_auth_header(struct k8s *k)
+{
+	return auth_header(k);
+}
+
 static char *
 auth_header(struct k8s *k)
 {
@@ -340,7 +361,10 @@ request(struct k8s *k, const char *method, const char *path, json_t *body,
 	url = xasprintf("%s%s", k->server, path);
 	hdrs[nh++] = "Accept: application/json";
 	if (body != NULL) {
-		hdrs[nh++] = "Content-Type: application/json";
+		/* A JSON merge patch: only the fields given change. */
+		hdrs[nh++] = strcmp(method, "PATCH") == 0 ?
+		    "Content-Type: application/merge-patch+json" :
+		    "Content-Type: application/json";
 		data = json_dumps(body, JSON_COMPACT);
 	}
 	if ((op->auth = auth_header(k)) != NULL)

@@ -26,10 +26,17 @@ struct k8s	*k8s_open(const char *kubeconfig, char **cause);
 void		 k8s_close(struct k8s *);
 /* The server URL, for messages. */
 const char	*k8s_server(const struct k8s *);
+/* For the exec stream (k8s-exec.c): its TLS files, NULL = unset. */
+const char	*k8s_ca_file(const struct k8s *);
+void		 k8s_client_cert(const struct k8s *, const char **cert,
+		    const char **key);
+/* "Authorization: Bearer …" (malloc'd; bzero it after), or NULL. */
+char		*k8s_auth_header(struct k8s *);
 
 /*
  * One call: status is the HTTP status (0 with error on a transport
  * failure); obj the parsed body or NULL; both borrowed for the callback.
+ * A PATCH's body is a JSON merge patch.
  */
 typedef void	(*k8s_cb)(long status, json_t *obj, const char *error,
 		    void *arg);
@@ -59,6 +66,40 @@ char		*k8s_error(long status, json_t *obj, const char *error);
 
 /* Percent-encodes a query value (labelSelector). Malloc'd. */
 char		*k8s_qs(const char *);
+
+/*
+ * A command in a running pod through the exec API, over a WebSocket
+ * (k8s-exec.c; subprotocol v5.channel.k8s.io or v4): stdin_data is written
+ * to its stdin first, which then stays open until k8s_exec_close_stdin();
+ * out() gets stdout (1) and stderr (2) as they come; done() once, with the
+ * exit code from the status channel, or error (malloc'd by nobody:
+ * borrowed) when it never ran or the stream broke.  The exec is freed
+ * after done(); k8s_exec_cancel() before it drops it with no more calls.
+ */
+struct k8s_exec;
+struct k8s_exec_cb {
+	void	(*out)(int stream, const char *, size_t, void *arg);
+	void	(*done)(int64_t status, const char *error, void *arg);
+};
+struct k8s_exec	*k8s_exec_start(struct k8s *, const char *ns, const char *pod,
+		    char *const *argv, const char *stdin_data, size_t len,
+		    const struct k8s_exec_cb *, void *arg);
+/* EOF on its stdin (v5; with v4 the stream is closed instead). */
+void		 k8s_exec_close_stdin(struct k8s_exec *);
+void		 k8s_exec_cancel(struct k8s_exec *);
+/* 1 once open with v5 (its stdin can be closed alone). */
+int		 k8s_exec_v5(const struct k8s_exec *);
+/*
+ * The exit code a status channel message says (0 for Success); -1 with
+ * *why (malloc'd) for a failure that is not an exit code.  For tests too.
+ */
+int64_t		 k8s_exec_status(const char *json, size_t len, char **why);
+/*
+ * One message from the server: its channel (1 stdout, 2 stderr, 3 the
+ * status) and payload in *data, *len; -1 for what carries nothing for us.
+ */
+int		 k8s_exec_frame(const unsigned char *, size_t,
+		    const unsigned char **data, size_t *len);
 
 /* The turn's container, and where the token secret is mounted in it. */
 #define K8S_CONTAINER	"agent"
@@ -95,5 +136,30 @@ void		 k8s_ws_collect(const struct ws_req *,
 		    void (*)(void *, struct ws_result *), void *);
 void		 k8s_ws_cleanup(const struct ws_req *,
 		    void (*)(void *, struct ws_result *), void *);
+
+/*
+ * Git credentials from the mounted secret (config kubernetes.git_secret), for
+ * the turn's scripts: basic-auth keys through an inline credential helper, an
+ * ssh-auth key through GIT_SSH_COMMAND.  Nothing of them is in the pod spec
+ * or on a command line.  `g` is git with them.
+ */
+#define K8S_GIT_CREDS_SH \
+"export GIT_TERMINAL_PROMPT=0\n" \
+"c=${SWITCHBOARD_GIT_CREDENTIALS:-}\n" \
+"h=\n" \
+"if [ -n \"$c\" ] && [ -r \"$c/password\" ]; then\n" \
+"  h='!f() { [ \"$1\" = get ] || exit 0;" \
+" echo \"username=$(cat \"$SWITCHBOARD_GIT_CREDENTIALS/username\"" \
+" 2>/dev/null || echo x-access-token)\";" \
+" echo \"password=$(cat \"$SWITCHBOARD_GIT_CREDENTIALS/password\")\"; }; f'\n" \
+"fi\n" \
+"if [ -n \"$c\" ] && [ -r \"$c/ssh-privatekey\" ]; then\n" \
+"  k='-o StrictHostKeyChecking=accept-new'\n" \
+"  [ -r \"$c/known_hosts\" ] && k=\"-o UserKnownHostsFile=$c/known_hosts" \
+" -o StrictHostKeyChecking=yes\"\n" \
+"  export GIT_SSH_COMMAND=\"ssh -i $c/ssh-privatekey -o IdentitiesOnly=yes $k\"\n" \
+"fi\n" \
+"g() { git -c safe.directory='*' -c credential.helper= " \
+"-c credential.helper=\"$h\" \"$@\"; }\n"
 
 #endif

@@ -22,6 +22,9 @@
  * set, pod names and branches carry it and pods the label
  * switchboard.dev/daemon, so daemons sharing a remote or a namespace never
  * take each other's.
+ *
+ * Mode "sandbox-claim" (k8s-claim.c) runs the turn in a sandbox of
+ * agent-sandbox claimed for the agent instead, through the exec API.
  */
 #include "orchestrator/runner.h"
 #include "orchestrator/k8s.h"
@@ -130,17 +133,21 @@ krun_free(struct run *r)
 	free(r->clone_out);
 	free(r->state_dir);
 	json_decref(r->pod_json);
+	krun_claim_free(r);
 	free(r);
 }
 
-static void
-settle(struct run *r)
+void
+krun_settle(struct run *r)
 {
 	struct run_hooks	 h = r->hooks;
 
 	if (r->settled)
 		return;
 	r->settled = 1;
+	/* A claim outlives its turns, but for a cancel or one never Ready. */
+	if (r->claim && r->deleting)
+		krun_claim_delete(r->k, r->ns, r->name);
 	if (r->created) {
 		gc_delete(r->k, r->ns, "pods", r->name, r->pod_done ? 0 : -1);
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
@@ -152,7 +159,7 @@ settle(struct run *r)
 static void
 settle_soon_fired(uv_timer_t *t)
 {
-	settle(t->data);
+	krun_settle(t->data);
 }
 
 /* Never started: report why, from the loop (never inside start()). */
@@ -171,7 +178,7 @@ void
 krun_maybe_settle(struct run *r)
 {
 	if (r->pod_done && (!r->log_started || r->log_done))
-		settle(r);
+		krun_settle(r);
 }
 
 /* ---- the pod's status ------------------------------------------------------- */
@@ -601,6 +608,11 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 		free(cause);
 		return r;
 	}
+	if (kc->claim) {
+		krun_claim_start(r, spec, url);
+		free(url);
+		return r;
+	}
 	r->pod_json = runner_k8s_pod(r->name, r->ns, r->id, kc, spec);
 	runner_k8s_workspace(r->pod_json, kc, spec, url);
 	free(url);
@@ -636,6 +648,10 @@ k8s_stop(struct run *r, int first_signal, int grace_s)
 	if (r->settled || r->deleting)
 		return;
 	r->grace_s = grace_s;
+	if (r->claim) {
+		krun_claim_stop(r);
+		return;
+	}
 	if (!r->created) {
 		r->stop_pending = 1;
 		return;
@@ -680,7 +696,7 @@ void
 krun_abandon(struct run *r)
 {
 	r->settled = 1;
-	if (r->created || r->call != NULL) {
+	if (!r->claim && (r->created || r->call != NULL)) {
 		gc_delete(r->k, r->ns, "pods", r->name, r->grace_s);
 		gc_delete(r->k, r->ns, "secrets", r->name, -1);
 	}

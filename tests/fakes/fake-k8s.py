@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""A fake Kubernetes API server (core/v1 pods and secrets) with a "kubelet"
-that runs each pod's containers as local processes, for the kubernetes
-runner's tests.
+"""A fake Kubernetes API server (core/v1 pods and secrets, and agent-sandbox's
+SandboxTemplate / SandboxClaim / Sandbox) with a "kubelet" that runs each
+pod's containers as local processes, for the kubernetes runner's tests.
 
   fake-k8s.py --cert CRT --key KEY --token T [--forbidden-token F]
               [--images a,b] [--node-labels k=v,...] [--bookmark-ms N]
@@ -51,6 +51,32 @@ volumeMount's mountPath is rewritten to that directory, so the process sees
 the mounted files without a mount namespace.  env: value and
 valueFrom.secretKeyRef; PATH is the fake's own (the "image").
 
+agent-sandbox (kubernetes-sigs/agent-sandbox, v1alpha1; its controller, the
+lifecycle, PATCH and the exec API are in fake_sandbox.py): sandboxtemplates
+and sandboxclaims under /apis/extensions.agents.x-k8s.io/v1alpha1, sandboxes
+under /apis/agents.x-k8s.io/v1alpha1, with the same create/get/list/watch/
+delete.  A claim's "controller" makes a Sandbox of the claim's name from its
+spec.sandboxTemplateRef and that sandbox's Pod (same name, the template's
+podTemplate); the claim gets status.conditions Ready False (reason
+TemplateNotFound, or SandboxNotReady "Pod is not ready: ImagePullBackOff")
+until the pod's container runs, then Ready True and status.sandbox.name.
+Deleting a claim deletes its sandbox, which deletes its pod (grace 0); so
+does its spec.lifecycle.shutdownTime passing with shutdownPolicy Delete.
+PATCH of these takes a JSON merge patch (application/merge-patch+json;
+another Content-Type gets 415, as from the real server).
+
+GET …/pods/NAME/exec?command=…&stdin=true&stdout=true&stderr=true: a
+WebSocket (subprotocol v5.channel.k8s.io or v4.channel.k8s.io, the client's
+first that matches) running the command as a local process with the pod's
+first container's environment and working directory; each binary message
+has its channel first: 0 stdin (to the process), 1 stdout, 2 stderr, 3 the
+end — {"status": "Success"} or Failure reason NonZeroExitCode with
+details.causes [{reason: ExitCode, message: "N"}] — and, v5 only, 255 +
+channel closes that channel (255 0: EOF on stdin).  A closed stream closes
+the process's stdin; a deleted pod kills its execs.  GET /_fake/execs lists
+{protocol, argv, rc} of each exec (rc null while it runs); POST
+/_fake/exec-protocols {"protocols": [...]} sets what it offers.
+
 Discovery (GET /api, /apis, /api/v1) lists v1 with pods, pods/log and
 secrets, enough for `kubectl create --dry-run=client` to map a Pod.
 
@@ -76,6 +102,9 @@ import uuid
 
 from aiohttp import web
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fake_sandbox  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--cert", required=True)
 ap.add_argument("--key", required=True)
@@ -89,7 +118,16 @@ IMAGES = None if ARGS.images is None else set(ARGS.images.split(","))
 NODE_LABELS = dict(kv.split("=", 1) for kv in ARGS.node_labels.split(",")
                    if kv)
 
-KINDS = {"pods": ("Pod", "PodList"), "secrets": ("Secret", "SecretList")}
+KINDS = {"pods": ("Pod", "PodList"), "secrets": ("Secret", "SecretList"),
+         "sandboxes": ("Sandbox", "SandboxList"),
+         "sandboxtemplates": ("SandboxTemplate", "SandboxTemplateList"),
+         "sandboxclaims": ("SandboxClaim", "SandboxClaimList")}
+API_VERSION = {"sandboxes": "agents.x-k8s.io/v1alpha1",
+               "sandboxtemplates": "extensions.agents.x-k8s.io/v1alpha1",
+               "sandboxclaims": "extensions.agents.x-k8s.io/v1alpha1"}
+GROUP_OF = {"sandboxes": "agents.x-k8s.io",
+            "sandboxtemplates": "extensions.agents.x-k8s.io",
+            "sandboxclaims": "extensions.agents.x-k8s.io"}
 rv = 0
 objects = {}            # (resource, ns, name) -> object
 history = []            # (rv, resource, type, object copy)
@@ -177,7 +215,7 @@ async def auth(req, handler):
 
 def check_res(req):
     res = req.match_info["res"]
-    if res not in KINDS:
+    if res not in KINDS or req.match_info.get("group") != GROUP_OF.get(res):
         raise web.HTTPNotFound()
     return res, req.match_info["ns"]
 
@@ -188,6 +226,10 @@ async def create(req):
         obj = json.loads(await req.text())
     except ValueError as e:
         return status(400, "BadRequest", "invalid JSON: %s" % e)
+    return add(res, ns, obj)
+
+
+def add(res, ns, obj):
     md = obj.setdefault("metadata", {})
     if not md.get("name") and md.get("generateName"):
         md["name"] = md["generateName"] + uuid.uuid4().hex[:5]
@@ -199,7 +241,8 @@ async def create(req):
     if (res, ns, name) in objects:
         return status(409, "AlreadyExists", '%s "%s" already exists'
                       % (res, name), {"name": name, "kind": res})
-    obj["kind"], obj["apiVersion"] = KINDS[res][0], "v1"
+    obj["kind"] = KINDS[res][0]
+    obj["apiVersion"] = API_VERSION.get(res, "v1")
     md.update(namespace=ns, uid=str(uuid.uuid4()),
               creationTimestamp=ts())
     if res == "secrets":
@@ -207,14 +250,18 @@ async def create(req):
         for k, v in (obj.pop("stringData", None) or {}).items():
             data[k] = base64.b64encode(v.encode()).decode()
         obj.setdefault("type", "Opaque")
-    else:
+    elif res == "pods":
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    else:
+        obj.setdefault("status", {})
     objects[(res, ns, name)] = obj
     bump(res, "ADDED", obj)
     if res == "pods":
         k = Kubelet(ns, name)
         pods[(ns, name)] = k
         k.task = asyncio.ensure_future(k.run())
+    elif res == "sandboxclaims":
+        asyncio.ensure_future(fake_sandbox.claim_controller(ns, name))
     return web.json_response(obj, status=201)
 
 
@@ -240,7 +287,8 @@ async def list_or_watch(req):
         return await watch(req, res, ns, sel)
     items = [o for (r, n, _), o in sorted(objects.items())
              if r == res and visible(res, ns, sel, o)]
-    return web.json_response({"kind": KINDS[res][1], "apiVersion": "v1",
+    return web.json_response({"kind": KINDS[res][1],
+                              "apiVersion": API_VERSION.get(res, "v1"),
                               "metadata": {"resourceVersion": str(rv)},
                               "items": items})
 
@@ -318,9 +366,8 @@ async def delete(req):
             grace = json.loads(body).get("gracePeriodSeconds")
         except ValueError:
             pass
-    if res == "secrets":
-        del objects[(res, ns, name)]
-        bump(res, "DELETED", obj)
+    if res != "pods":
+        drop(res, ns, name)
         return web.json_response({"kind": "Status", "apiVersion": "v1",
                                   "metadata": {}, "status": "Success",
                                   "details": {"name": name, "kind": res,
@@ -335,6 +382,25 @@ async def delete(req):
         bump(res, "MODIFIED", obj)
         pods[(ns, name)].kill(grace)
     return web.json_response(obj)
+
+
+def drop(res, ns, name):
+    """Deletes a non-pod object now, and what it owns: a claim its
+    sandbox, a sandbox its pod (the agent-sandbox controllers do it
+    through ownerReferences and finalizers)."""
+    obj = objects.pop((res, ns, name), None)
+    if obj is None:
+        return
+    bump(res, "DELETED", obj)
+    if res == "sandboxclaims":
+        drop("sandboxes", ns, name)
+    elif res == "sandboxes":
+        pod = objects.get(("pods", ns, name))
+        if pod is not None and "deletionTimestamp" not in pod["metadata"]:
+            pod["metadata"]["deletionTimestamp"] = ts()
+            pod["metadata"]["deletionGracePeriodSeconds"] = 0
+            bump("pods", "MODIFIED", pod)
+            pods[(ns, name)].kill(0)
 
 
 async def logs(req):
@@ -396,6 +462,8 @@ class Container:
         self.exit = None
         self.reason = None
         self.cond = asyncio.Condition()
+        self.env = None
+        self.cwd = None
 
     async def note(self):
         async with self.cond:
@@ -408,6 +476,7 @@ class Kubelet:
         self.killed = False
         self.task = None
         self.mounts = []
+        self.execs = set()      # exec'd processes
         self.root = tempfile.mkdtemp(prefix="fake-k8s-pod-")
         spec = self.obj["spec"]
         self.init = [Container(c) for c in spec.get("initContainers", [])]
@@ -538,6 +607,7 @@ class Kubelet:
                 c.spec.get("command", []) + c.spec.get("args", [])]
         cwd = self.path(c.spec.get("workingDir") or self.root)
         os.makedirs(cwd, exist_ok=True)
+        c.env, c.cwd = env, cwd
         try:
             c.proc = await asyncio.create_subprocess_exec(
                 *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
@@ -573,6 +643,11 @@ class Kubelet:
         self.killed = True
         live = [c for c in self.containers.values()
                 if c.proc is not None and c.finished is None]
+        for p in list(self.execs):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for c in live:
             try:
                 os.killpg(c.proc.pid, signal.SIGTERM)
@@ -661,6 +736,7 @@ async def get_requests(req):
 
 
 def main():
+    fake_sandbox.K = sys.modules[__name__]
     app = web.Application(middlewares=[auth])
     base = "/api/v1/namespaces/{ns}/{res}"
     app.router.add_get("/api", discovery_api)
@@ -671,6 +747,12 @@ def main():
     app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", logs)
     app.router.add_get(base + "/{name}", get_one)
     app.router.add_delete(base + "/{name}", delete)
+    crd = "/apis/{group}/v1alpha1/namespaces/{ns}/{res}"
+    app.router.add_post(crd, create)
+    app.router.add_get(crd, list_or_watch)
+    app.router.add_get(crd + "/{name}", get_one)
+    app.router.add_delete(crd + "/{name}", delete)
+    fake_sandbox.routes(app, crd)
     app.on_shutdown.append(on_shutdown)
     app.router.add_post("/_fake/compact", compact)
     app.router.add_get("/_fake/requests", get_requests)
@@ -679,6 +761,7 @@ def main():
     ctx.load_cert_chain(ARGS.cert, ARGS.key)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)            # connectable once the port is printed
     print(sock.getsockname()[1], flush=True)
     web.run_app(app, sock=sock, ssl_context=ctx, print=None,
                 handle_signals=True)

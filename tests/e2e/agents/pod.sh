@@ -15,6 +15,10 @@ case "$1" in
 	sleep 4
 	echo "after the restart"
 	;;
+*fail*)
+	echo "giving up" >&2
+	exit 3
+	;;
 *slow*)
 	echo "waiting"
 	trap 'echo "got SIGTERM"; exit 143' TERM
