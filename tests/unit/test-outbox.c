@@ -571,7 +571,12 @@ TEST(outbox_budget_lets_a_burst_go_then_paces_and_holds_a_retry_after)
 	CHECK_STR(sent[5].text, "probe");
 	CHECK(sent[5].at_ms - sent[4].at_ms >= 700);
 	CHECK_STR(sent[6].text, "after");
-	CHECK(sent[6].at_ms - sent[5].at_ms >= 900);
+	/*
+	 * At 1/s, no two posts within a second of the 429: measured from the
+	 * 429, not between the two, since a load that delays the probe's
+	 * resend lets the bucket refill meanwhile (as Slack's does).
+	 */
+	CHECK(sent[6].at_ms - sent[4].at_ms >= 1000);
 	teardown(1);
 }
 
