@@ -26,6 +26,9 @@ int	 wt_resolve_base(git_repository *, const char *base, git_commit **out,
 	    char **cause);
 char	*wt_worktrees_dir(const char *state_dir, int create, char **cause);
 int	 wt_prune(git_worktree *, uint32_t flags, char **cause);
+/* A scratch or warm worktree and its branch, by name, whatever their state. */
+int	 wt_remove_named(const char *repo_path, const char *name,
+	    const char *branch, char **cause);
 int	 wt_is_agent_name(const char *name);
 
 /* This daemon's worktree name of agent_id: "sb-N", or "sb-INSTANCE-N". */

@@ -159,35 +159,11 @@ out:
 int
 worktree_scratch_remove(const char *repo_path, int64_t merge_id, char **cause)
 {
-	git_repository	*repo = NULL;
-	git_worktree	*wt = NULL;
-	git_reference	*ref = NULL;
-	char		 name[64], bname[64];
-	int		 rc = 0;
+	char	 name[64], bname[64];
 
-	if (wt_open_repo(&repo, repo_path, cause) < 0)
-		return -1;
 	snprintf(name, sizeof name, SCRATCH_PREFIX "%" PRId64, merge_id);
 	snprintf(bname, sizeof bname, SCRATCH_BRANCH "%" PRId64, merge_id);
-	if (git_worktree_lookup(&wt, repo, name) == 0) {
-		rc = wt_prune(wt, GIT_WORKTREE_PRUNE_VALID |
-		    GIT_WORKTREE_PRUNE_LOCKED | GIT_WORKTREE_PRUNE_WORKING_TREE,
-		    cause);
-		git_worktree_free(wt);
-	}
-	/*
-	 * git_reference_delete, not git_branch_delete: a scratch branch has
-	 * no config section, and removing one goes through libgit2 1.5's
-	 * regex matching, which leaks its match data on every non-match.
-	 */
-	if (rc == 0 && git_branch_lookup(&ref, repo, bname,
-	    GIT_BRANCH_LOCAL) == 0) {
-		if (git_reference_delete(ref) < 0)
-			rc = wt_gfail(cause, "cannot delete %s", bname);
-		git_reference_free(ref);
-	}
-	git_repository_free(repo);
-	return rc;
+	return wt_remove_named(repo_path, name, bname, cause);
 }
 
 int

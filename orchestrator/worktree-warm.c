@@ -350,33 +350,13 @@ out:
 int
 worktree_warm_remove(const char *repo_path, const char *tag, char **cause)
 {
-	git_repository	*repo = NULL;
-	git_worktree	*wt = NULL;
-	git_reference	*ref = NULL;
-	char		 name[80], bname[80];
-	int		 rc = 0;
+	char	 name[80], bname[80];
 
 	if (!tag_ok(tag))
 		return wt_fail(cause, "bad warm worktree tag %s", tag);
-	if (wt_open_repo(&repo, repo_path, cause) < 0)
-		return -1;
 	snprintf(name, sizeof name, WARM_PREFIX "%s", tag);
 	snprintf(bname, sizeof bname, WARM_BRANCH "%s", tag);
-	if (git_worktree_lookup(&wt, repo, name) == 0) {
-		rc = wt_prune(wt, GIT_WORKTREE_PRUNE_VALID |
-		    GIT_WORKTREE_PRUNE_LOCKED | GIT_WORKTREE_PRUNE_WORKING_TREE,
-		    cause);
-		git_worktree_free(wt);
-	}
-	/* git_reference_delete: see worktree_scratch_remove. */
-	if (rc == 0 && git_branch_lookup(&ref, repo, bname,
-	    GIT_BRANCH_LOCAL) == 0) {
-		if (git_reference_delete(ref) < 0)
-			rc = wt_gfail(cause, "cannot delete %s", bname);
-		git_reference_free(ref);
-	}
-	git_repository_free(repo);
-	return rc;
+	return wt_remove_named(repo_path, name, bname, cause);
 }
 
 int

@@ -209,6 +209,40 @@ wt_prune(git_worktree *wt, uint32_t flags, char **cause)
 	return 0;
 }
 
+/*
+ * A worktree of ours that is nobody's agent (a merge's scratch, a warm one)
+ * and its branch, by name, whatever state they are in: gone, or -1.
+ * git_reference_delete, not git_branch_delete: such a branch has no config
+ * section, and removing one goes through libgit2 1.5's regex matching,
+ * which leaks its match data on every non-match.
+ */
+int
+wt_remove_named(const char *repo_path, const char *name, const char *branch,
+    char **cause)
+{
+	git_repository	*repo = NULL;
+	git_worktree	*wt = NULL;
+	git_reference	*ref = NULL;
+	int		 rc = 0;
+
+	if (wt_open_repo(&repo, repo_path, cause) < 0)
+		return -1;
+	if (git_worktree_lookup(&wt, repo, name) == 0) {
+		rc = wt_prune(wt, GIT_WORKTREE_PRUNE_VALID |
+		    GIT_WORKTREE_PRUNE_LOCKED | GIT_WORKTREE_PRUNE_WORKING_TREE,
+		    cause);
+		git_worktree_free(wt);
+	}
+	if (rc == 0 && git_branch_lookup(&ref, repo, branch,
+	    GIT_BRANCH_LOCAL) == 0) {
+		if (git_reference_delete(ref) < 0)
+			rc = wt_gfail(cause, "cannot delete %s", branch);
+		git_reference_free(ref);
+	}
+	git_repository_free(repo);
+	return rc;
+}
+
 static int
 find_gitattributes(const char *root, const git_tree_entry *e, void *arg)
 {
