@@ -1,5 +1,6 @@
 #include "orchestrator/agentlog.h"
 #include "bot/log.h"
+#include "bot/loop.h"
 #include "bot/util.h"
 
 #include <sys/stat.h>
@@ -14,10 +15,11 @@
 #include <unistd.h>
 
 /*
- * Output is kept in memory and written in blocks (FLUSH_BYTES, or the first
- * add FLUSH_MS after the last write; at the process's exit, at a rotation,
- * before a read): an agent streaming 1 MB/s used to cost an open, a write
- * and a close per pipe read.  cur and total count what is pending too.
+ * Output is kept in memory and written in blocks (FLUSH_BYTES, or at most
+ * FLUSH_MS after it came — a timer, so that the last line of an agent gone
+ * quiet is on disk too; at the process's exit, at a rotation, before a
+ * read): an agent streaming 1 MB/s used to cost an open, a write and a
+ * close per pipe read.  cur and total count what is pending too.
  */
 #define FLUSH_BYTES	(64 * 1024)
 #define FLUSH_MS	250
@@ -38,6 +40,7 @@ struct alog {
 static char		*logs_dir;
 static size_t		 log_cap;
 static struct alog	*alogs;
+static struct loop_timer *flush_timer;	/* armed while something is pending */
 
 void
 agentlog_configure(const char *state_dir, size_t cap)
@@ -145,6 +148,17 @@ alog_flush(struct alog *l)
 	l->flushed_ms = now_ms();
 	alog_write(l, l->pend.data, l->pend.len);
 	buf_reset(&l->pend);
+}
+
+static void
+flush_due(void *arg)
+{
+	struct alog	*l;
+
+	flush_timer = NULL;
+	for (l = alogs; l != NULL; l = l->next)
+		if (l->pend.len > 0)
+			alog_flush(l);
 }
 
 static void
@@ -289,6 +303,8 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 		buf_add(&l->pend, p, n);
 		if (now_ms() - l->flushed_ms >= FLUSH_MS)
 			alog_flush(l);
+		else if (flush_timer == NULL)
+			flush_timer = loop_timer_once(FLUSH_MS, flush_due, NULL);
 	}
 	trim(l, l->dir);
 }
@@ -361,6 +377,8 @@ agentlog_free_all(void)
 {
 	struct alog	*l;
 
+	loop_timer_cancel(flush_timer);
+	flush_timer = NULL;
 	while ((l = alogs) != NULL) {
 		alogs = l->next;
 		alog_free(l);

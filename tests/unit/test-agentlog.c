@@ -6,13 +6,17 @@
  */
 #include "tests/unit/t.h"
 #include "orchestrator/agentlog.h"
+#include "bot/loop.h"
 #include "bot/util.h"
 
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 static char	 dir[] = "/tmp/sb-test-agentlog-XXXXXX";
 
@@ -25,6 +29,21 @@ ino(const char *name)
 
 	free(p);
 	return r;
+}
+
+/* The file's whole text (NUL-terminated), or NULL. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE	*f = fopen(path, "r");
+	char	*p;
+
+	if (f == NULL)
+		return NULL;
+	p = xcalloc(1, 4096);
+	*len = fread(p, 1, 4095, f);
+	fclose(f);
+	return p;
 }
 
 TEST(agentlog_rotation_keeps_newest_and_reuses_inodes)
@@ -78,13 +97,44 @@ TEST(agentlog_rotation_keeps_newest_and_reuses_inodes)
 	agentlog_free_all();
 }
 
+/* An agent gone quiet: its last line reaches the disk without another. */
+TEST(agentlog_writes_a_quiet_agents_last_line_within_the_flush_time)
+{
+	char		*path, *text;
+	uint64_t	 t0;
+	size_t		 len;
+
+	agentlog_configure(dir, 1 << 20);
+	agentlog_add(8, 0, "first\n", 6);
+	agentlog_add(8, 0, "waiting\n", 8);	/* within FLUSH_MS: kept */
+	path = xasprintf("%s/logs/8/0.log", dir);
+	t0 = now_ms();
+	text = NULL;
+	while (now_ms() - t0 < 2000) {
+		uv_run(loop_uv(), UV_RUN_ONCE);
+		free(text);
+		if ((text = slurp(path, &len)) != NULL &&
+		    strstr(text, "waiting") != NULL)
+			break;
+	}
+	CHECK(text != NULL && strstr(text, "first\nwaiting\n") != NULL);
+	CHECK(now_ms() - t0 < 1000);
+	free(text);
+	free(path);
+	agentlog_free_all();
+}
+
 int
 main(void)
 {
 	char	*cmd;
 	int	 rc;
 
+	if (loop_init() < 0)
+		return 1;
 	RUN(agentlog_rotation_keeps_newest_and_reuses_inodes);
+	RUN(agentlog_writes_a_quiet_agents_last_line_within_the_flush_time);
+	loop_free();
 	cmd = xasprintf("rm -rf %s", dir);
 	rc = system(cmd);
 	free(cmd);
