@@ -189,17 +189,7 @@ K8S_GIT_CREDS_SH
 "wait \"$p\" || rc=$?\n"
 "while kill -0 \"$p\" 2>/dev/null; do rc=0; wait \"$p\" || rc=$?; done\n"
 "cd \"$SWITCHBOARD_WORKSPACE\" || exit 1\n"
-"g add -A\n"
-"if ! g diff --cached --quiet; then\n"
-"  g commit -q -m \"$SWITCHBOARD_COMMIT_MESSAGE\" ||"
-" { echo 'switchboard: cannot commit what the agent left' >&2;"
-" [ \"$rc\" -ne 0 ] || rc=1; }\n"
-"fi\n"
-"if ! g push -q origin \"HEAD:refs/heads/$SWITCHBOARD_BRANCH\"; then\n"
-"  echo \"switchboard: cannot push $SWITCHBOARD_BRANCH\" >&2\n"
-"  [ \"$rc\" -ne 0 ] || rc=1\n"
-"fi\n"
-"exit \"$rc\"\n";
+K8S_PUSH_BACK_SH;
 
 static void
 env_add(json_t *env, const char *k, const char *v)

@@ -162,4 +162,23 @@ void		 k8s_ws_cleanup(const struct ws_req *,
 "g() { git -c safe.directory='*' -c credential.helper= " \
 "-c credential.helper=\"$h\" \"$@\"; }\n"
 
+/*
+ * The end of a turn's script, in the workspace, with the agent's exit
+ * status in $rc: what the agent left uncommitted is committed, the branch
+ * pushed back to the remote; a failure of either fails the turn (with a
+ * line saying which) unless the agent had already failed.
+ */
+#define K8S_PUSH_BACK_SH \
+"g add -A\n" \
+"if ! g diff --cached --quiet; then\n" \
+"  g commit -q -m \"$SWITCHBOARD_COMMIT_MESSAGE\" ||" \
+" { echo 'switchboard: cannot commit what the agent left' >&2;" \
+" [ \"$rc\" -ne 0 ] || rc=1; }\n" \
+"fi\n" \
+"if ! g push -q origin \"HEAD:refs/heads/$SWITCHBOARD_BRANCH\"; then\n" \
+"  echo \"switchboard: cannot push $SWITCHBOARD_BRANCH\" >&2\n" \
+"  [ \"$rc\" -ne 0 ] || rc=1\n" \
+"fi\n" \
+"exit \"$rc\"\n"
+
 #endif
