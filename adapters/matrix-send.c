@@ -517,6 +517,7 @@ matrix_put_now(struct matrix_out *o)
 
 	m->send_inflight++;
 	m->send_last_ms = now_ms();
+	log_debug("matrix: PUT %s", o->put_path);
 	matrix_call(m, "PUT", o->put_path, json_incref(o->put_body), 0,
 	    matrix_on_sent, matrix_out_drop, o);
 }
