@@ -273,6 +273,8 @@ TEST(jscan_object_checks_the_whole_text)
 	/* Refused where an unread member is bad (jscan_pick does not look). */
 	s = "{\"big\":[1,],\"a\":\"x\"}";
 	CHECK(jscan_object(s, strlen(s), keys, 2) == NULL);
+	s = "{\"big\":\"\xff\",\"a\":\"x\"}";
+	CHECK(jscan_object(s, strlen(s), keys, 2) == NULL);
 	s = "{\"a\":\"x\",\"a\":\"y\"}";
 	CHECK(jscan_object(s, strlen(s), keys, 2) == NULL);
 	CHECK(jscan_object("[1]", 3, keys, 2) == NULL);
