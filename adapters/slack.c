@@ -10,6 +10,7 @@
 #include "bot/store.h"
 #include "bot/util.h"
 #include "orchestrator/chat.h"
+#include "orchestrator/jscan.h"
 #include "config/config.h"
 
 #include <curl/curl.h>
@@ -62,6 +63,7 @@ struct slack_call {
 	slack_api_cb		 cb;
 	void			*arg;
 	char			*method;
+	const char *const	*keys;	/* the reply's members read, or NULL */
 	struct slack_call	*next;
 };
 
@@ -167,22 +169,62 @@ slack_call_unlink(struct slack_call *c)
 		}
 }
 
+/* The members a callback reads of a reply (ok and error, for the log). */
+static const char *const reply_simple[] = { "ok", "error", NULL };
+static const char *const reply_post[] = { "ok", "error", "ts", NULL };
+
+/*
+ * A reply as its callback reads it: with keys, only those members built
+ * (chat.postMessage answers with the whole message, which nothing reads;
+ * building it was a tenth of an event's cost), the text checked by jscan
+ * as jansson would; anything jscan refuses is built whole as before.
+ */
+static json_t *
+reply_decode(const struct http_response *res, const char *const *keys)
+{
+	struct jscan_field	 f[4];
+	json_t			*reply, *v;
+	json_error_t		 jerr;
+	size_t			 i, n;
+
+	for (n = 0; keys != NULL && keys[n] != NULL && n < nitems(f); n++) {
+		f[n].key = keys[n];
+		f[n].val = NULL;
+	}
+	if (n > 0 && res->body != NULL &&
+	    jscan(res->body, res->body_len, f, n) == '{') {
+		reply = json_object();
+		for (i = 0; i < n; i++) {
+			if (f[i].val == NULL)
+				continue;
+			if ((v = jscan_value(f[i].val, f[i].len)) == NULL) {
+				json_decref(reply);
+				goto whole;
+			}
+			json_object_set_new(reply, keys[i], v);
+		}
+		return reply;
+	}
+whole:
+	reply = json_loadb(res->body, res->body_len, 0, &jerr);
+	if (reply != NULL && !json_is_object(reply)) {
+		json_decref(reply);
+		reply = NULL;
+	}
+	return reply;
+}
+
 static void
 slack_api_done(const struct http_response *res, const char *error, void *arg)
 {
 	struct slack_call	*c = arg;
 	struct slack		*s = c->s;
 	json_t			*reply = NULL;
-	json_error_t		 jerr;
 	long long		 retry = -1;
 
 	slack_call_unlink(c);
 	if (res != NULL) {
-		reply = json_loadb(res->body, res->body_len, 0, &jerr);
-		if (reply != NULL && !json_is_object(reply)) {
-			json_decref(reply);
-			reply = NULL;
-		}
+		reply = reply_decode(res, c->keys);
 		if (res->status == 429)
 			retry = http_retry_after_ms(res);
 		log_debug("slack: %s → %ld%s%s", c->method, res->status,
@@ -200,9 +242,20 @@ slack_api_done(const struct http_response *res, const char *error, void *arg)
 	slack_settle(s);
 }
 
+static void	slack_api_keys(struct slack *, const char *, int, json_t *,
+		    const char *const *, slack_api_cb, void *);
+
 void
 slack_api(struct slack *s, const char *method, int app, json_t *body,
     slack_api_cb cb, void *arg)
+{
+	slack_api_keys(s, method, app, body, NULL, cb, arg);
+}
+
+/* slack_api for a callback that reads only keys of the reply. */
+static void
+slack_api_keys(struct slack *s, const char *method, int app, json_t *body,
+    const char *const *keys, slack_api_cb cb, void *arg)
 {
 	struct http_request_opts	 o;
 	struct slack_call		*c;
@@ -231,6 +284,7 @@ slack_api(struct slack *s, const char *method, int app, json_t *body,
 	c->cb = cb;
 	c->arg = arg;
 	c->method = xstrdup(method);
+	c->keys = keys;
 	c->next = s->calls;
 	s->calls = c;
 	c->req = http_request(&o, slack_api_done, c);
@@ -516,7 +570,8 @@ slack_post_now(struct slack_send *x)
 	    op->question != NULL)
 		json_object_set_new(body, "blocks", slack_blocks_question(
 		    x->text, op->question, op->choices, 0));
-	slack_api(x->s, "chat.postMessage", 0, body, slack_post_done, x);
+	slack_api_keys(x->s, "chat.postMessage", 0, body, reply_post,
+	    slack_post_done, x);
 }
 
 static void	slack_lookup(struct slack_send *, const char *cursor);
@@ -800,7 +855,8 @@ slack_send(struct adapter *a, struct chat_op *op)
 			json_object_set_new(body, "blocks",
 			    slack_blocks_question(x->text, op->question,
 			    op->choices, op->closed));
-		slack_api(s, "chat.update", 0, body, slack_simple_done, x);
+		slack_api_keys(s, "chat.update", 0, body, reply_simple,
+		    slack_simple_done, x);
 		return 0;
 	case CHAT_OP_REACT:
 		if (op->target == NULL)
@@ -812,7 +868,8 @@ slack_send(struct adapter *a, struct chat_op *op)
 		}
 		body = json_pack("{s:s, s:s, s:s}", "channel", op->channel,
 		    "timestamp", op->target, "name", name);
-		slack_api(s, "reactions.add", 0, body, slack_simple_done, x);
+		slack_api_keys(s, "reactions.add", 0, body, reply_simple,
+		    slack_simple_done, x);
 		return 0;
 	}
 	/*

@@ -122,12 +122,18 @@ process(json_t *p, void *arg)
 	return 0;
 }
 
+/* What process reads of a row: chat_event_of_json's members. */
+static const char *const chat_keys[] = { "adapter", "kind", "channel",
+    "thread", "msg_id", "sender", "sender_name", "text", "reply_to",
+    "mentioned", "question", "choice", "target", "emoji" };
+
 static void
 ensure_kind(void)
 {
 	if (!registered) {
 		registered = 1;
 		inbox_kind("chat", process, NULL, NULL);
+		inbox_kind_reads("chat", chat_keys, nitems(chat_keys));
 	}
 }
 
@@ -342,6 +348,7 @@ chat_inbox_setup(struct adapter *(*lookup)(const char *),
 	fallback = lookup;
 	registered = 1;
 	inbox_kind("chat", process, on_insert, NULL);
+	inbox_kind_reads("chat", chat_keys, nitems(chat_keys));
 	/*
 	 * What an earlier run parked is checked again from its row; on a
 	 * reload, what this run parked is asked about again (the adapter

@@ -1,5 +1,6 @@
 #include "orchestrator/inbox.h"
 #include "orchestrator/outbox.h"
+#include "orchestrator/jscan.h"
 #include "adapters/adapter.h"
 #include "bot/httpd.h"
 #include "bot/log.h"
@@ -25,6 +26,8 @@ struct kind {
 	inbox_process_fn	 process;
 	inbox_insert_fn		 insert;
 	void			*arg;
+	const char *const	*keys;	/* what process reads, or NULL: all */
+	size_t			 nkeys;
 	struct kind		*next;
 };
 
@@ -136,6 +139,36 @@ inbox_kind(const char *name, inbox_process_fn process, inbox_insert_fn insert,
 	k->process = process;
 	k->insert = insert;
 	k->arg = arg;
+}
+
+void
+inbox_kind_reads(const char *name, const char *const *keys, size_t nkeys)
+{
+	struct kind	*k;
+
+	if ((k = kind_find(name)) != NULL) {
+		k->keys = keys;
+		k->nkeys = nkeys;
+	}
+}
+
+/*
+ * A row's payload for its kind's process: with the members it reads
+ * named, only those are built (the text still checked whole); what jscan
+ * refuses, and a kind that reads anything, jansson decodes whole.
+ */
+static json_t *
+payload_decode(const struct kind *k, const char *text)
+{
+	json_error_t	 jerr;
+	json_t		*p;
+
+	if (text == NULL)
+		return NULL;
+	if (k != NULL && k->keys != NULL && (p = jscan_object(text,
+	    strlen(text), k->keys, k->nkeys)) != NULL)
+		return p;
+	return json_loads(text, 0, &jerr);
 }
 
 static void
@@ -445,7 +478,6 @@ process_one(int64_t *after)
 	sqlite3_stmt	*st;
 	struct kind	*k;
 	json_t		*payload;
-	json_error_t	 jerr;
 	char		*kind;
 	const char	*text;
 	int64_t		 id;
@@ -461,13 +493,14 @@ process_one(int64_t *after)
 	}
 	id = sqlite3_column_int64(st, 0);
 	kind = store_col_text(st, 1);
+	k = kind_find(kind);
 	text = (const char *)sqlite3_column_text(st, 2);
-	payload = text != NULL ? json_loads(text, 0, &jerr) : NULL;
+	payload = payload_decode(k, text);
 	sqlite3_reset(st);
 	*after = id;
 
 	arrived = arrival_take(id);
-	if ((k = kind_find(kind)) == NULL || payload == NULL) {
+	if (k == NULL || payload == NULL) {
 		log_warnx("inbox: row %lld (%s) %s, dropped", (long long)id,
 		    kind, payload == NULL ? "is corrupt" : "has no handler");
 		rc = 0;

@@ -52,6 +52,12 @@ typedef void	(*inbox_done_fn)(int rc, void *arg);
 
 void	 inbox_kind(const char *kind, inbox_process_fn, inbox_insert_fn,
 	    void *arg);
+/*
+ * Optional: the payload members kind's process reads (keys must outlive
+ * the kind, at most 16): only those are built from a row.
+ */
+void	 inbox_kind_reads(const char *kind, const char *const *keys,
+	    size_t nkeys);
 
 /*
  * Queues payload (stolen) as a row of kind for the next group commit.  It

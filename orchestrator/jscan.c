@@ -512,8 +512,9 @@ jscan_next_pick(const char *s, size_t len, size_t *pos, const char **val,
 	return r == 1 && (dup || **val != '{') ? 2 : r;
 }
 
-json_t *
-jscan_pick(const char *s, size_t len, const char *const *keys, size_t nkeys)
+static json_t *
+pick(const char *s, size_t len, const char *const *keys, size_t nkeys,
+    int known)
 {
 	struct jscan_field	 fs[16], *f = fs;
 	json_t			*o = NULL, *v;
@@ -523,7 +524,8 @@ jscan_pick(const char *s, size_t len, const char *const *keys, size_t nkeys)
 		return NULL;
 	for (i = 0; i < nkeys; i++)
 		f[i].key = keys[i];
-	if (jscan_known(s, len, f, nkeys) != '{')
+	if ((known ? jscan_known(s, len, f, nkeys) : jscan(s, len, f, nkeys)) !=
+	    '{')
 		goto out;
 	o = json_object();
 	for (i = 0; i < nkeys; i++) {
@@ -540,6 +542,19 @@ out:
 	if (f != fs)
 		free(f);
 	return o;
+}
+
+json_t *
+jscan_pick(const char *s, size_t len, const char *const *keys, size_t nkeys)
+{
+	return pick(s, len, keys, nkeys, 1);
+}
+
+json_t *
+jscan_object(const char *s, size_t len, const char *const *keys,
+    size_t nkeys)
+{
+	return pick(s, len, keys, nkeys, 0);
 }
 
 json_t *

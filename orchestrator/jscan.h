@@ -83,6 +83,12 @@ int		 jscan_next_pick(const char *s, size_t len, size_t *pos,
 struct json_t	*jscan_pick(const char *s, size_t len, const char *const *keys,
 		    size_t nkeys);
 /*
+ * jscan_pick for a whole text, checked as jscan checks it: NULL also when
+ * jscan refuses the text (a wanted name twice among them).
+ */
+struct json_t	*jscan_object(const char *s, size_t len,
+		    const char *const *keys, size_t nkeys);
+/*
  * A member's value span, built by jansson (a string without escapes
  * straight from its text, its UTF-8 not checked again), or NULL when
  * jansson refuses it.  Like jscan_known, for spans of a text jscan accepted.

@@ -6,6 +6,7 @@
  */
 #include "orchestrator/outbox.h"
 #include "orchestrator/outbox-int.h"
+#include "orchestrator/jscan.h"
 #include "adapters/adapter.h"
 #include "bot/log.h"
 #include "bot/metrics.h"
@@ -140,6 +141,30 @@ ops_name(enum chat_op_kind k)
 	}
 }
 
+/* What an op reads of its row's payload. */
+static const char *const payload_keys[] = { "text", "emoji", "question",
+    "closed", "choices", "thread_key", "target", "data_b64", "size",
+    "filename", "title" };
+
+/*
+ * A row's payload as the op reads it: the text checked whole, only those
+ * members built (a jansson decode per op was ~4 % of an event, callgrind).
+ * What jscan refuses jansson decodes, as before.
+ */
+static json_t *
+payload_decode(const char *text)
+{
+	json_error_t	 jerr;
+	json_t		*p;
+
+	if (text == NULL)
+		return NULL;
+	if ((p = jscan_object(text, strlen(text), payload_keys,
+	    nitems(payload_keys))) != NULL)
+		return p;
+	return json_loads(text, 0, &jerr);
+}
+
 /*
  * Loads the head row of queue q into an op.  Returns 1 with *out set, 0 when
  * the queue is empty, or a positive wait in ms via *wait_ms (head not due
@@ -156,7 +181,6 @@ lane_head(struct lane *l, int q, int single, const char *skip_op,
 	struct out_op	*o;
 	const char	*op, *payload, *tk, *s;
 	char		*ref;
-	json_error_t	 jerr;
 	json_t		*choices;
 	int64_t		 nb, now = wall_ms(), after;
 	size_t		 i, n;
@@ -255,7 +279,7 @@ row:
 	o->op.kind = strcmp(op, "post") == 0 ? CHAT_OP_POST :
 	    strcmp(op, "edit") == 0 ? CHAT_OP_EDIT :
 	    strcmp(op, "upload") == 0 ? CHAT_OP_UPLOAD : CHAT_OP_REACT;
-	o->payload = json_loads(payload, 0, &jerr);
+	o->payload = payload_decode(payload);
 	sqlite3_reset(st);
 	if (o->payload == NULL || (o->op.kind == CHAT_OP_UPLOAD &&
 	    upload_decode(o) != 0)) {

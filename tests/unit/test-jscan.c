@@ -260,6 +260,26 @@ TEST(jscan_pick_builds_only_the_named_members)
 	CHECK(jscan_pick("{\"a\":", 5, keys, 3) == NULL);
 }
 
+TEST(jscan_object_checks_the_whole_text)
+{
+	const char		*s = "{\"big\":[1,{}],\"a\":\"x\"}";
+	const char *const	 keys[] = { "a", "none" };
+	json_t			*o;
+
+	CHECK((o = jscan_object(s, strlen(s), keys, 2)) != NULL);
+	CHECK(json_object_size(o) == 1);
+	CHECK_STR(json_string_value(json_object_get(o, "a")), "x");
+	json_decref(o);
+	/* Refused where an unread member is bad (jscan_pick does not look). */
+	s = "{\"big\":[1,],\"a\":\"x\"}";
+	CHECK(jscan_object(s, strlen(s), keys, 2) == NULL);
+	s = "{\"big\":\"\xff\",\"a\":\"x\"}";
+	CHECK(jscan_object(s, strlen(s), keys, 2) == NULL);
+	s = "{\"a\":\"x\",\"a\":\"y\"}";
+	CHECK(jscan_object(s, strlen(s), keys, 2) == NULL);
+	CHECK(jscan_object("[1]", 3, keys, 2) == NULL);
+}
+
 /* ---- the drivers on top of it ------------------------------------------ */
 
 struct rec {
@@ -370,6 +390,7 @@ main(void)
 	RUN(jscan_next_pick_finds_each_objects_members_in_one_pass);
 	RUN(jscan_sub_finds_one_members_members_in_the_same_pass);
 	RUN(jscan_pick_builds_only_the_named_members);
+	RUN(jscan_object_checks_the_whole_text);
 	RUN(claude_tool_result_lines_are_checked_but_show_nothing);
 	RUN(claude_large_write_shows_its_step_without_the_content);
 	RUN(codex_command_output_is_skipped_exit_code_kept);
