@@ -8,6 +8,8 @@
  *                    shutdown, the retention sweep
  *   agent-tx.c       undoing an agent's in-memory changes when the
  *                    transaction that made them does not commit
+ *   agent-table.c    the agents in memory: by id, by token, the lists
+ *   agent-env.c      the environment of an agent's process (no secrets)
  *
  * Where a turn runs (worktree, process) is the runner's (runner.h).
  */
@@ -111,6 +113,10 @@ void		 agent_free_timers(struct agent *);
 void		 agent_metrics_init(void);
 /* Takes it out of the id table and the list (the caller drops the list's ref). */
 void		 agent_unlink(struct agent *);
+/* agent-table.c: into the id table (the caller links it into agent_all). */
+void		 agent_table_insert(struct agent *);
+/* agent-env.c: the environment of a's process (NULL-terminated, malloc'd). */
+char		**agent_child_env(struct agent *);
 
 /* What a re-attached run needs: its hooks, the workspace request. */
 void		 agent_run_hooks(struct agent *, struct run_hooks *);

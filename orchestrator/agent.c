@@ -24,8 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-extern char **environ;
-
 const struct config	*agent_cfg;
 char			*agent_sock;
 char			*agent_client_exe;
@@ -277,151 +275,6 @@ agent_set_state(struct agent *a, enum agent_state s)
 	agent_touch(a);
 }
 
-/*
- * Agents in memory by id: the live ones and those that ended less than
- * limits.keep_ended ago (agent-restart.c unloads the rest), so a lookup is
- * O(1) and nothing walks every agent ever run.
- */
-static struct agent	**id_table;
-static size_t		  id_buckets, id_count;
-
-static size_t
-id_slot(int64_t id)
-{
-	return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 20) &
-	    (id_buckets - 1);
-}
-
-static void
-id_insert(struct agent *a)
-{
-	struct agent	**old = id_table, *b, *next;
-	size_t		  n = id_buckets, i;
-
-	if (id_count + 1 > id_buckets * 2 || id_buckets == 0) {
-		id_buckets = id_buckets ? id_buckets * 4 : 64;
-		id_table = xcalloc(id_buckets, sizeof *id_table);
-		for (i = 0; i < n; i++)
-			for (b = old[i]; b != NULL; b = next) {
-				next = b->hnext;
-				b->hnext = id_table[id_slot(b->id)];
-				id_table[id_slot(b->id)] = b;
-			}
-		free(old);
-	}
-	a->hnext = id_table[id_slot(a->id)];
-	id_table[id_slot(a->id)] = a;
-	id_count++;
-}
-
-void
-agent_unlink(struct agent *a)
-{
-	struct agent	**pp;
-
-	for (pp = &id_table[id_slot(a->id)]; *pp != NULL; pp = &(*pp)->hnext)
-		if (*pp == a) {
-			*pp = a->hnext;
-			id_count--;
-			break;
-		}
-	for (pp = &agent_all; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == a) {
-			*pp = a->next;
-			break;
-		}
-	a->hnext = a->next = NULL;
-	if (id_count == 0) {
-		free(id_table);
-		id_table = NULL;
-		id_buckets = 0;
-	}
-}
-
-struct agent *
-agent_find(int64_t id)
-{
-	struct agent	*a;
-
-	if (id_buckets > 0)
-		for (a = id_table[id_slot(id)]; a != NULL; a = a->hnext)
-			if (a->id == id)
-				return a;
-	return agent_load(id);
-}
-
-size_t
-agent_loaded_count(void)
-{
-	return id_count;
-}
-
-struct agent *
-agent_by_token(const char *token)
-{
-	struct agent	*a;
-
-	if (token == NULL)
-		return NULL;
-	for (a = agent_all; a != NULL; a = a->next)
-		if (agent_is_live(a) && ct_equal(a->token, strlen(a->token),
-		    token, strlen(token)))
-			return a;
-	return NULL;
-}
-
-int
-agent_list(const struct conversation *c, struct agent **out, int n)
-{
-	sqlite3_stmt	*st;
-	struct agent	*a;
-	int64_t		*ids = NULL;
-	int		 count = 0, k = 0, i;
-
-	/* From the store: ended agents need not be in memory. */
-	st = store_stmt("SELECT id FROM agents WHERE conversation_id = ?"
-	    " ORDER BY id");
-	store_bind_int(st, 1, c->id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		ids = xrealloc(ids, (size_t)(count + 1) * sizeof *ids);
-		ids[count++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	/* The newest n, in id order. */
-	for (i = count > n ? count - n : 0; i < count; i++)
-		if ((a = agent_find(ids[i])) != NULL)
-			out[k++] = a;
-	free(ids);
-	return k;
-}
-
-int
-agent_list_all(struct agent **out, int n)
-{
-	struct agent	*a;
-	int		 count = 0;
-
-	for (a = agent_all; a != NULL; a = a->next) {
-		if (!agent_is_live(a))
-			continue;
-		if (count < n)
-			out[count] = a;
-		count++;
-	}
-	return count;
-}
-
-size_t
-agent_live_count(void)
-{
-	struct agent	*a;
-	size_t		 n = 0;
-
-	for (a = agent_all; a != NULL; a = a->next)
-		n += agent_is_live(a);
-	return n;
-}
-
 /* ---- the turn's process --------------------------------------------------- */
 
 /* Hooks of the turn's run: output feeds the ring and the driver. */
@@ -532,89 +385,6 @@ agent_stop(struct agent *a, const char *reason)
 	terminate(a, "budget");
 }
 
-/* Does entry (n = length of its name) name or hold this secret? */
-static int
-env_holds(const char *entry, size_t n, const char *ref, const char *value)
-{
-	if (ref != NULL && strncmp(ref, "env:", 4) == 0 &&
-	    strlen(ref + 4) == n && strncmp(ref + 4, entry, n) == 0)
-		return 1;
-	return value != NULL && *value != '\0' && strcmp(entry + n + 1,
-	    value) == 0;
-}
-
-/*
- * The bridge's secrets are never handed to a child: variables the config
- * names in an env: reference (enabled adapter or not), any variable holding
- * a resolved secret's value, and our own SWITCHBOARD_* settings.
- */
-static int
-env_is_secret(const char *entry)
-{
-	const char	*eq = strchr(entry, '=');
-	const char	*secrets[5], *refs[5];
-	size_t		 i, n;
-
-	if (eq == NULL)
-		return 1;
-	if (strncmp(entry, "SWITCHBOARD_", 12) == 0)
-		return 1;
-	refs[0] = agent_cfg->slack.app_token_ref;
-	refs[1] = agent_cfg->slack.bot_token_ref;
-	refs[2] = agent_cfg->slack.signing_secret_ref;
-	refs[3] = agent_cfg->matrix.access_token_ref;
-	refs[4] = agent_cfg->matrix.password_ref;
-	n = (size_t)(eq - entry);
-	for (i = 0; i < nitems(refs); i++)
-		if (refs[i] != NULL && strncmp(refs[i], "env:", 4) == 0 &&
-		    strlen(refs[i] + 4) == n && strncmp(refs[i] + 4, entry, n) == 0)
-			return 1;
-	secrets[0] = agent_cfg->slack.app_token;
-	secrets[1] = agent_cfg->slack.bot_token;
-	secrets[2] = agent_cfg->slack.signing_secret;
-	secrets[3] = agent_cfg->matrix.access_token;
-	secrets[4] = agent_cfg->matrix.password;
-	for (i = 0; i < nitems(secrets); i++)
-		if (secrets[i] != NULL && *secrets[i] != '\0' &&
-		    strcmp(eq + 1, secrets[i]) == 0)
-			return 1;
-	/* Webhook signing secrets and forge tokens are secrets too. */
-	for (i = 0; i < agent_cfg->nwebhooks; i++)
-		if (env_holds(entry, n, agent_cfg->webhooks[i].secret_ref,
-		    agent_cfg->webhooks[i].secret) || env_holds(entry, n,
-		    agent_cfg->webhooks[i].github.token_ref,
-		    agent_cfg->webhooks[i].github.token))
-			return 1;
-	/* Push and pull-request tokens of the repos (results). */
-	for (i = 0; i < agent_cfg->nrepos; i++)
-		if (env_holds(entry, n, agent_cfg->repos[i].push_token_ref,
-		    agent_cfg->repos[i].push_token) || env_holds(entry, n,
-		    agent_cfg->repos[i].forge.token_ref,
-		    agent_cfg->repos[i].forge.token))
-			return 1;
-	return 0;
-}
-
-static char **
-child_env(struct agent *a)
-{
-	char	**env;
-	size_t	  n = 0, k = 0, i;
-
-	while (environ[n] != NULL)
-		n++;
-	env = xcalloc(n + 5, sizeof *env);
-	for (i = 0; i < n; i++)
-		if (!env_is_secret(environ[i]))
-			env[k++] = xstrdup(environ[i]);
-	env[k++] = xasprintf("SWITCHBOARD_SOCKET=%s", agent_sock);
-	env[k++] = xasprintf("SWITCHBOARD_AGENT_TOKEN=%s", a->token);
-	env[k++] = xasprintf("SWITCHBOARD_AGENT_ID=%lld", (long long)a->id);
-	env[k++] = xasprintf("SWITCHBOARD_BIN=%s", agent_client_exe);
-	env[k] = NULL;
-	return env;
-}
-
 static void	ws_req_fill(struct agent *, struct ws_req *, char **);
 
 static void
@@ -635,7 +405,7 @@ spawn(struct agent *a)
 	}
 	if ((argv = a->drv->argv(a, ca, a->prompt, a->turn > 0, &cause)) == NULL)
 		goto fail;
-	env = child_env(a);
+	env = agent_child_env(a);
 	spec.argv = argv;
 	spec.env = env;
 	spec.cwd = a->worktree;
@@ -1112,7 +882,7 @@ agent_alloc(int64_t id, struct conversation *c, const char *agent_name,
 	a->timeout_timer->data = a->card_timer->data = a;
 	a->next = agent_all;
 	agent_all = a;
-	id_insert(a);
+	agent_table_insert(a);
 	return a;
 }
 
