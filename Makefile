@@ -98,7 +98,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libswitchboard.a
 
 unit: $(BUILD)/switchboard $(BUILD)/switchboard-agent $(TEST_BINS)
 
-# Runs the whole suite twice: a normal build, then ASan+UBSan. The runner prints the
+# Runs the whole suite twice, a normal build and ASan+UBSan side by side. The runner prints the
 # summary line "N passed, N failed" last and exits non-zero on any failure.
 test: deps
 	$(MAKE) -j2 unit
