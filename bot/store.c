@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -495,6 +496,9 @@ run_hooks(int committed)
 static int	 tx_lazy;	/* the open transaction is store_begin_lazy's */
 static void	 tx_end(void);
 
+/* Why the last BEGIN/COMMIT failed: a ROLLBACK after it clears SQLite's. */
+static char	 tx_error[200] = "no error";
+
 static int
 tx_exec(const char *sql)
 {
@@ -505,10 +509,17 @@ tx_exec(const char *sql)
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		log_warnx("store: \"%s\": %s", sql, sqlite3_errmsg(db));
+		snprintf(tx_error, sizeof tx_error, "%s", sqlite3_errmsg(db));
+		log_warnx("store: \"%s\": %s", sql, tx_error);
 		return -1;
 	}
 	return 0;
+}
+
+const char *
+store_tx_error(void)
+{
+	return tx_error;
 }
 
 /*
@@ -580,6 +591,8 @@ store_commit(void)
 		return tx_doomed ? -1 : 0;
 	if (tx_doomed) {
 		tx_doomed = 0;
+		snprintf(tx_error, sizeof tx_error, "a statement of the"
+		    " transaction failed; it was rolled back");
 		tx_end();
 		run_hooks(0);
 		return -1;

@@ -62,6 +62,8 @@ void		 store_rollback(void);
 void		 store_hook(void (*commit)(void *), void (*rollback)(void *),
 		    void *arg);
 int		 store_in_transaction(void);
+/* Why the last transaction failed to begin or commit (SQLite's words). */
+const char	*store_tx_error(void);
 
 /* Key/value (sync tokens, device ids).  get returns malloc'd or NULL. */
 char		*store_kv_get(const char *key);

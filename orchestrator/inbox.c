@@ -285,8 +285,7 @@ store_failed(const char *what)
 	metrics_inc(m_failed);
 	if (!failing)
 		log_warnx("STORE CANNOT COMMIT (%s): %s; events are not acked"
-		    " and not acted on until it can", what,
-		    sqlite3_errmsg(store_db()));
+		    " and not acted on until it can", what, store_tx_error());
 	failing = 1;
 	health_set("store", "cannot commit");
 	health_fail("store", "the state database cannot commit");

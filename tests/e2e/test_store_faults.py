@@ -95,8 +95,9 @@ def test_failed_commit_mid_work_leaves_no_ghost_agent(tmp, ds):
         # ... but its work cannot commit: retried every second, loudly.
         fake.wait("three tries", lambda: len(re.findall(
             r"agent \d+: ask for conversation", log(d))) >= 3, timeout=20)
-        check("STORE CANNOT COMMIT (inbox processing)" in log(d),
-              "loud line: " + d.stderr_tail())
+        check("STORE CANNOT COMMIT (inbox processing): FOREIGN KEY "
+              "constraint failed;" in log(d),
+              "loud line, with SQLite's reason: " + d.stderr_tail())
         check(healthz(port) == 503, "healthz while failing")
         time.sleep(1)   # a ghost's worktree job would have ended by now
         text = log(d)
