@@ -103,17 +103,6 @@ export(struct buf *b, const char *k, const char *v)
 	buf_add(b, "\n", 1);
 }
 
-static const char *
-env_value(char *const *env, const char *name)
-{
-	size_t	 n = strlen(name);
-
-	for (; env != NULL && *env != NULL; env++)
-		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
-			return *env + n + 1;
-	return NULL;
-}
-
 /* The script on the exec's stdin; it holds the token: bzero it after. */
 static char *
 script(const struct run_spec *spec, const struct cfg_kube *kc,
@@ -127,7 +116,7 @@ script(const struct run_spec *spec, const struct cfg_kube *kc,
 	/* printf is a builtin: the token is on no process's argv. */
 	buf_printf(&b, "N='\n'\numask 077\nd=$(mktemp -d) || exit 1\n"
 	    "trap 'cd / && rm -rf \"$d\"' EXIT\nprintf '%%s' ");
-	tok = env_value(spec->env, "SWITCHBOARD_AGENT_TOKEN");
+	tok = krun_env(spec->env, "SWITCHBOARD_AGENT_TOKEN");
 	quote(&b, tok != NULL ? tok : "");
 	buf_printf(&b, " >\"$d/token\"\n"
 	    "export SWITCHBOARD_AGENT_TOKEN_FILE=\"$d/token\"\n");

@@ -60,6 +60,8 @@ struct run {
 extern int	 krun_n_deleting;	/* deletions not yet answered */
 struct k8s	*krun_cluster_get(const char *kubeconfig, char **cause);
 struct run	*krun_new(const struct run_spec *, const struct run_hooks *);
+/* The value of name in a "k=v" environment, or NULL. */
+const char	*krun_env(char *const *env, const char *name);
 void		 krun_free(struct run *);
 /* Never started: report why (malloc'd, taken), from the loop. */
 void		 krun_fail(struct run *, char *why);

@@ -538,8 +538,9 @@ secret_created(long status, json_t *obj, const char *error, void *arg)
 	free(path);
 }
 
-static const char *
-env_value(char *const *env, const char *name)
+/* The value of name in a "k=v" list, or NULL. */
+const char *
+krun_env(char *const *env, const char *name)
 {
 	size_t	 n = strlen(name);
 
@@ -598,7 +599,7 @@ k8s_start(const struct run_spec *spec, const struct run_hooks *hooks)
 		free(cause);
 		return r;
 	}
-	if ((token = env_value(spec->env, "SWITCHBOARD_AGENT_TOKEN")) == NULL)
+	if ((token = krun_env(spec->env, "SWITCHBOARD_AGENT_TOKEN")) == NULL)
 		token = "";
 	if (spec->ws == NULL || spec->ws->branch == NULL ||
 	    (url = gitremote_url(spec->ws->repo_path, spec->ws->repo != NULL ?
