@@ -289,9 +289,26 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 			log_warn("agentlog: %s", l->path);
 	}
 	if (n > log_cap / 2) {
-		/* One read larger than half the cap: its end is what counts. */
+		/*
+		 * One read larger than half the cap: its end is what counts,
+		 * and what this turn wrote before it is older than what it
+		 * drops: kept beside it, the log would have a gap (its first
+		 * line, then the read's end).  The .old stays, empty, to say
+		 * that earlier output was dropped.
+		 */
 		p += n - log_cap / 2;
 		n = log_cap / 2;
+		old = xasprintf("%s/%d.old", l->dir, turn);
+		if (stat(old, &st) == 0)
+			l->total -= (size_t)st.st_size < l->total ?
+			    (size_t)st.st_size : l->total;
+		if (truncate(old, 0) == -1 && errno == ENOENT) {
+			int fd = open(old, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+			if (fd != -1)
+				close(fd);
+		}
+		free(old);
 	}
 	l->cur += n;
 	l->total += n;

@@ -97,6 +97,29 @@ TEST(agentlog_rotation_keeps_newest_and_reuses_inodes)
 	agentlog_free_all();
 }
 
+/*
+ * A small read, then one larger than half the cap: the big read's end is
+ * kept and nothing from before it (a gap: the first line, then the end).
+ */
+TEST(agentlog_a_huge_read_after_a_small_one_leaves_no_gap)
+{
+	char	 big[301], *text;
+	size_t	 len;
+
+	agentlog_configure(dir, 200);
+	agentlog_add(9, 0, "first line\n", 11);
+	memset(big, 'x', sizeof big - 1);
+	memcpy(big + sizeof big - 5, "end\n", 4);
+	agentlog_add(9, 0, big, sizeof big - 1);
+	text = agentlog_read(9, &len);
+	CHECK(text != NULL);
+	CHECK(strstr(text, "first line") == NULL);
+	CHECK(strstr(text, "(earlier output dropped)") != NULL);
+	CHECK(strstr(text, "xxxend\n") != NULL);
+	free(text);
+	agentlog_free_all();
+}
+
 /* An agent gone quiet: its last line reaches the disk without another. */
 TEST(agentlog_writes_a_quiet_agents_last_line_within_the_flush_time)
 {
@@ -133,6 +156,7 @@ main(void)
 	if (loop_init() < 0)
 		return 1;
 	RUN(agentlog_rotation_keeps_newest_and_reuses_inodes);
+	RUN(agentlog_a_huge_read_after_a_small_one_leaves_no_gap);
 	RUN(agentlog_writes_a_quiet_agents_last_line_within_the_flush_time);
 	loop_free();
 	cmd = xasprintf("rm -rf %s", dir);
