@@ -251,6 +251,26 @@ trim(struct alog *l, const char *dir)
 	afiles_free(v, n);
 }
 
+/* Earlier turns' files: older than output this turn has dropped. */
+static void
+drop_earlier_turns(struct alog *l)
+{
+	struct afile	*v;
+	size_t		 n, i;
+	char		*path;
+
+	v = afiles(l->dir, &n);
+	for (i = 0; i < n; i++) {
+		if (v[i].turn >= l->turn)
+			continue;
+		path = xasprintf("%s/%s", l->dir, v[i].name);
+		if (unlink(path) == 0)
+			l->total -= v[i].size < l->total ? v[i].size : l->total;
+		free(path);
+	}
+	afiles_free(v, n);
+}
+
 void
 agentlog_add(int64_t id, int turn, const char *p, size_t n)
 {
@@ -309,6 +329,7 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 				close(fd);
 		}
 		free(old);
+		drop_earlier_turns(l);
 	}
 	l->cur += n;
 	l->total += n;

@@ -107,13 +107,15 @@ TEST(agentlog_a_huge_read_after_a_small_one_leaves_no_gap)
 	size_t	 len;
 
 	agentlog_configure(dir, 200);
-	agentlog_add(9, 0, "first line\n", 11);
+	agentlog_add(9, 0, "older turn\n", 11);
+	agentlog_add(9, 1, "first line\n", 11);
 	memset(big, 'x', sizeof big - 1);
 	memcpy(big + sizeof big - 5, "end\n", 4);
-	agentlog_add(9, 0, big, sizeof big - 1);
+	agentlog_add(9, 1, big, sizeof big - 1);
 	text = agentlog_read(9, &len);
 	CHECK(text != NULL);
 	CHECK(strstr(text, "first line") == NULL);
+	CHECK(strstr(text, "older turn") == NULL);	/* older still */
 	CHECK(strstr(text, "(earlier output dropped)") != NULL);
 	CHECK(strstr(text, "xxxend\n") != NULL);
 	free(text);
