@@ -28,6 +28,7 @@ run_one() {	# label, command...
 	passed=$((passed + p))
 	failed=$((failed + f))
 	grep '^FAIL ' "$out" | sed "s|^|  [$label] |"
+	[ "$rc" -ne 0 ] || [ "$f" -gt 0 ] && echo "$label $out" >>"$logdir/failed.list"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		failed=$((failed + 1))
 		echo "  [$label] FAIL exited $rc without a FAIL line; last lines:"
@@ -86,6 +87,18 @@ for build in "$@"; do
 		failed=$((failed + 1))
 	fi
 done
+# CI shows only the tail of what we print: say again what failed, with the
+# end of its log, just above the summary, where a red run is read.
+if [ -s "$logdir/failed.list" ]; then
+	echo
+	echo "failures:"
+	while read -r label out; do
+		echo "  [$label]"
+		grep '^FAIL ' "$out" | sed 's/^/    /'
+		echo "    last lines of its log:"
+		tail -n 30 "$out" | cut -c1-300 | sed 's/^/      /'
+	done <"$logdir/failed.list"
+fi
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
