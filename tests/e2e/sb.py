@@ -263,3 +263,49 @@ def run_tests(module_globals):
                     pass
             shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
+
+
+# ---- shared setup of the tests (helpers above are unchanged) ----------------
+
+def launch(ds, d):
+    """Starts d and hands it to run_tests, which kills it if the test fails."""
+    ds.append(d.start())
+    return d
+
+
+def new_thread(d, task):
+    """Sends `new TASK` on the console; the thread it opened, once echoed."""
+    d.send("new " + task)
+    return d.expect(r"^\[t(\d+)\] \d+ console:me: %s" % re.escape(task)
+                    ).group(1)
+
+
+def write_script(tmp, name, text):
+    """An executable agent script in tmp; its path."""
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
+def wait_until(cond, timeout=10):
+    """Polls cond until it holds or timeout seconds (scaled by SLOW) have
+    passed; its last value."""
+    deadline = time.time() + timeout * SLOW
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def log_text(d):
+    """What the daemon has written to its log (stderr) so far."""
+    with open(d.errlog, errors="replace") as f:
+        return f.read()
+
+
+def wait_for_log(d, text, timeout=10):
+    """Whether text shows in the daemon's log within timeout (scaled)."""
+    return wait_until(lambda: text in log_text(d), timeout)

@@ -3,27 +3,23 @@ the real binary, real worktrees, real child processes."""
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sb  # noqa: E402
-from sb import Daemon, add_many_files, agent, branch_of, check, free_port, git, make_repo, run_tests, SLOW  # noqa: E402
+from sb import (Daemon, add_many_files, agent, branch_of, check,  # noqa: E402
+                free_port, git, launch, log_text, make_repo, new_thread,
+                run_tests, wait_for_log, wait_until, write_script)
 
 ASK = [("ask", [agent("ask.sh"), "{task}"], 60)]
-
-
-def started(d, thread):
-    m = d.expect(r"^\[t%s\] \d+ switchboard: Started #(\d+) ask on `(sb/[^`]+)`"
-                 % thread)
-    return int(m.group(1)), m.group(2)
+ENV_AGENT = [("env", [agent("env.sh"), "{task}"], 60)]
+SLOW_AGENT = [("slow", [agent("slow.sh")], 60)]
 
 
 def test_task_runs_with_card_edits_and_answer_by_plain_reply(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, ASK))
     d.send("new login page")
     m = d.expect(r"^\[t(\d+)\] (\d+) console:me: login page$")
     t, root = m.group(1), m.group(2)
@@ -64,10 +60,8 @@ def test_task_runs_with_card_edits_and_answer_by_plain_reply(tmp, ds):
 
 
 def test_answer_by_click_and_second_answer_is_refused(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
-    d.send("new oauth")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: oauth").group(1)
+    d = launch(ds, Daemon(tmp, ASK))
+    t = new_thread(d, "oauth")
     qid = d.expect(r"❓ q(\d+) from #1").group(1)
     d.send("click q%s GitHub" % qid)
     d.expect(r"answered by console:me: GitHub")
@@ -78,10 +72,8 @@ def test_answer_by_click_and_second_answer_is_refused(tmp, ds):
 
 
 def test_two_agents_two_questions_routed_by_id(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
-    d.send("new alpha")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: alpha").group(1)
+    d = launch(ds, Daemon(tmp, ASK))
+    t = new_thread(d, "alpha")
     qa = d.expect(r"❓ q(\d+) from #1: Which provider for alpha").group(1)
     d.send("t%s new beta" % t)
     qb = d.expect(r"❓ q(\d+) from #2: Which provider for beta").group(1)
@@ -105,10 +97,8 @@ def test_two_agents_two_questions_routed_by_id(tmp, ds):
 
 
 def test_cancel_stops_agent_and_cancels_its_question(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
-    d.send("new cancel me")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: cancel me").group(1)
+    d = launch(ds, Daemon(tmp, ASK))
+    t = new_thread(d, "cancel me")
     qmsg, qid = d.expect(r"^\[t\d+\] (\d+) switchboard: ❓ q(\d+)").groups()
     d.send("t%s cancel #1" % t)
     d.expect(r"Cancelling #1")
@@ -124,8 +114,7 @@ def test_cancel_stops_agent_and_cancels_its_question(tmp, ds):
 
 
 def test_crashing_agent_reports_failure_with_output_tail(tmp, ds):
-    d = Daemon(tmp, [("crash", [agent("crash.sh")], 60)]).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, [("crash", [agent("crash.sh")], 60)]))
     d.send("new break it")
     d.expect(r"⚠️ #1 failed \(exit 7\)")
     d.expect(r"output tail:")
@@ -135,13 +124,12 @@ def test_crashing_agent_reports_failure_with_output_tail(tmp, ds):
 
 
 def test_hanging_agent_is_killed_at_timeout(tmp, ds):
-    d = Daemon(tmp, [("hang", [agent("hang.sh")], 2)]).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, [("hang", [agent("hang.sh")], 2)]))
     d.send("new hang forever")
     d.expect(r"#1 hang · running")
     # SIGTERM is ignored by the script; SIGKILL after kill_grace ends it.
     d.expect(r"⚠️ #1 timeout \(killed by signal 9\)", timeout=15)
-    log = open(d.errlog).read()
+    log = log_text(d)
     check("timed out" in log and "SIGKILL" in log, "timeout and SIGKILL logged")
     check(d.stop() == 0, "clean exit")
 
@@ -155,8 +143,7 @@ def rss_kb(pid):
 
 
 def test_flooding_agent_keeps_memory_bounded(tmp, ds):
-    d = Daemon(tmp, [("flood", [agent("flood.sh")], 60)]).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, [("flood", [agent("flood.sh")], 60)]))
     time.sleep(0.3)
     before = rss_kb(d.proc.pid)
     d.send("new flood")
@@ -176,8 +163,7 @@ def test_flooding_agent_keeps_memory_bounded(tmp, ds):
 
 
 def test_not_allowed_user_gets_one_refusal_and_nothing_runs(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, ASK))
     d.send("as mallory new rm -rf everything")
     t = d.expect(r"^\[t(\d+)\] \d+ console:mallory: rm -rf").group(1)
     d.expect(r"Sorry, console:mallory is not allowed")
@@ -191,10 +177,8 @@ def test_not_allowed_user_gets_one_refusal_and_nothing_runs(tmp, ds):
 
 
 def test_kill9_then_restart_reports_interrupted_and_loses_nothing(tmp, ds):
-    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)]).start()
-    ds.append(d)
-    d.send("new slow job")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: slow job").group(1)
+    d = launch(ds, Daemon(tmp, SLOW_AGENT))
+    t = new_thread(d, "slow job")
     d.expect(r"#1 slow · running")
     d.expect(r"working 2")
     # Queue a burst of outgoing messages, then die mid-run.
@@ -204,9 +188,7 @@ def test_kill9_then_restart_reports_interrupted_and_loses_nothing(tmp, ds):
     d.kill9()
     first_run = list(d.lines)
 
-    d2 = Daemon(tmp, [("slow", [agent("slow.sh")], 60)])
-    ds.append(d2)
-    d2.start()
+    d2 = launch(ds, Daemon(tmp, SLOW_AGENT))
     d2.expect(r"^\[t%s\] \d+ switchboard: ⚠️ #1 was interrupted" % t)
     time.sleep(0.5)
     check(d2.saw(r"^\[t%s\] ~\d+ #1 · interrupted" % t), "card shows interrupted")
@@ -252,8 +234,8 @@ def test_agent_environment_has_no_secrets_and_argv_is_literal(tmp, ds):
                      ' target = { adapter = "console"; channel = "console"; };'
                      ' repo = "r"; agent = "env";'
                      ' github = { token = "env:SB_FORGE_TOKEN"; }; } );',
-               http="127.0.0.1:%d" % free_port()).start()
-    ds.append(d)
+               http="127.0.0.1:%d" % free_port())
+    launch(ds, d)
     d.send("new " + hostile)
     d.expect(r"✅ #1 done")
     wt = os.path.join(d.state, "worktrees", "1")
@@ -295,8 +277,7 @@ def test_agents_call_the_small_client_which_links_only_libc_and_jansson(tmp, ds)
     r = subprocess.run([small, "agent", "progress"], capture_output=True,
                        text=True, env={"PATH": "/usr/bin:/bin"})
     check(r.returncode == 2, "usage error exits 2, got %d" % r.returncode)
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, ENV_AGENT))
     d.send("new look at the environment")
     d.expect(r"✅ #1 done")
     env = git("show", "%s:env.txt" % branch_of(d.repo, 1), cwd=d.repo)
@@ -307,8 +288,7 @@ def test_agents_call_the_small_client_which_links_only_libc_and_jansson(tmp, ds)
 
 
 def test_wrong_agent_token_is_refused(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, ASK))
     time.sleep(0.3)
     sock = os.path.join(d.state, "agent.sock")
     r = d.cli("agent", "progress", "hi", env={"SWITCHBOARD_SOCKET": sock,
@@ -321,14 +301,12 @@ def test_wrong_agent_token_is_refused(tmp, ds):
 
 
 def test_ask_timeout_exits_3_and_marks_question_expired(tmp, ds):
-    script = os.path.join(tmp, "asktimeout.sh")
-    with open(script, "w") as f:
-        f.write('#!/bin/sh\n"$SWITCHBOARD_BIN" agent ask "Quick?" --timeout 1\n'
-                'echo "ask exit $?" > rc.txt\n'
-                '"$SWITCHBOARD_BIN" agent done "asked"\n')
-    os.chmod(script, 0o755)
-    d = Daemon(tmp, [("t", [script], 60)]).start()
-    ds.append(d)
+    script = write_script(tmp, "asktimeout.sh",
+                          '#!/bin/sh\n'
+                          '"$SWITCHBOARD_BIN" agent ask "Quick?" --timeout 1\n'
+                          'echo "ask exit $?" > rc.txt\n'
+                          '"$SWITCHBOARD_BIN" agent done "asked"\n')
+    d = launch(ds, Daemon(tmp, [("t", [script], 60)]))
     d.send("new quick question")
     qmsg, qid = d.expect(r"^\[t\d+\] (\d+) switchboard: ❓ q(\d+)").groups()
     d.expect(r"^\[t\d+\] ~%s ✖ q%s.*" % (qmsg, qid))
@@ -342,10 +320,8 @@ def test_ask_timeout_exits_3_and_marks_question_expired(tmp, ds):
 
 
 def test_queue_beyond_per_conversation_limit(tmp, ds):
-    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)]).start()
-    ds.append(d)
-    d.send("new one")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: one").group(1)
+    d = launch(ds, Daemon(tmp, SLOW_AGENT))
+    t = new_thread(d, "one")
     d.send("t%s new two" % t)
     d.send("t%s new three" % t)
     d.send("t%s new four" % t)      # limit is 3 per conversation
@@ -367,10 +343,8 @@ def test_queue_beyond_per_conversation_limit(tmp, ds):
 
 
 def test_commands_status_diff_help_and_unknown(tmp, ds):
-    d = Daemon(tmp, ASK).start()
-    ds.append(d)
-    d.send("new status check")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: status check").group(1)
+    d = launch(ds, Daemon(tmp, ASK))
+    t = new_thread(d, "status check")
     qid = d.expect(r"❓ q(\d+) from #1").group(1)
     d.send("t%s status" % t)
     d.expect(r"#1 ask · running")
@@ -392,20 +366,11 @@ def test_commands_status_diff_help_and_unknown(tmp, ds):
 
 
 def test_ended_agents_leave_memory_and_come_back_when_named(tmp, ds):
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
-               limits="keep_ended = 1;").start()
-    ds.append(d)
-    d.send("new first")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d = launch(ds, Daemon(tmp, ENV_AGENT, limits="keep_ended = 1;"))
+    t = new_thread(d, "first")
     d.expect(r"✅ #1 done")
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        with open(d.errlog, errors="replace") as f:
-            if "agent 1: unloaded" in f.read():
-                break
-        time.sleep(0.2)
-    else:
-        check(False, "an ended agent was never unloaded from memory")
+    check(wait_for_log(d, "agent 1: unloaded", timeout=20),
+          "an ended agent was never unloaded from memory")
     d.send("t%s status" % t)
     d.expect(r"#1 env · done")
     d.send("t%s diff #1" % t)
@@ -413,19 +378,16 @@ def test_ended_agents_leave_memory_and_come_back_when_named(tmp, ds):
     d.send("t%s #1 second round" % t)
     d.expect(r"#1: starting a new turn with your follow-up")
     d.expect(r"✅ #1 done")
-    with open(d.errlog, errors="replace") as f:
-        check("agent 1: loaded from the store" in f.read(),
-              "#1 was loaded back from the store")
+    check("agent 1: loaded from the store" in log_text(d),
+          "#1 was loaded back from the store")
     check(d.stop() == 0, "clean exit")
 
 
 def test_a_stored_agent_without_a_repo_does_not_crash_status(tmp, ds):
     # Found by bench/scale, whose rows leave the nullable repo column empty:
     # loading such an agent compared NULL with the configured repo names.
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
-    ds.append(d)
-    d.send("new first")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d = launch(ds, Daemon(tmp, ENV_AGENT))
+    t = new_thread(d, "first")
     d.expect(r"✅ #1 done")
     check(d.stop() == 0, "clean exit")
     import sqlite3
@@ -433,8 +395,7 @@ def test_a_stored_agent_without_a_repo_does_not_crash_status(tmp, ds):
     con.execute("UPDATE agents SET repo = NULL")
     con.commit()
     con.close()
-    d2 = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
-    ds.append(d2)
+    d2 = launch(ds, Daemon(tmp, ENV_AGENT))
     d2.send("t%s status" % t)
     d2.expect(r"No agents in this thread yet|#1 ")
     check(d2.proc.poll() is None, "the daemon died")
@@ -442,10 +403,8 @@ def test_a_stored_agent_without_a_repo_does_not_crash_status(tmp, ds):
 
 
 def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
-    ds.append(d)
-    d.send("new first")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d = launch(ds, Daemon(tmp, ENV_AGENT))
+    t = new_thread(d, "first")
     d.expect(r"✅ #1 done")
     d.send("t%s #1 second round" % t)
     d.expect(r"#1: starting a new turn with your follow-up")
@@ -459,16 +418,12 @@ def test_followup_to_finished_agent_starts_new_turn_in_same_worktree(tmp, ds):
 
 
 def test_followups_queued_before_a_cancel_are_run_in_order_not_lost(tmp, ds):
-    script = os.path.join(tmp, "hang-or-done.sh")
-    with open(script, "w") as f:
-        f.write('#!/bin/sh\ncase "$1" in hang*) trap "" TERM;'
-                ' while :; do sleep 1; done;; esac\n'
-                '"$SWITCHBOARD_BIN" agent done "ran $1"\n')
-    os.chmod(script, 0o755)
-    d = Daemon(tmp, [("hd", [script, "{task}"], 60)]).start()
-    ds.append(d)
-    d.send("new hang one")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: hang one").group(1)
+    script = write_script(tmp, "hang-or-done.sh",
+                          '#!/bin/sh\ncase "$1" in hang*) trap "" TERM;'
+                          ' while :; do sleep 1; done;; esac\n'
+                          '"$SWITCHBOARD_BIN" agent done "ran $1"\n')
+    d = launch(ds, Daemon(tmp, [("hd", [script, "{task}"], 60)]))
+    t = new_thread(d, "hang one")
     d.send("t%s new hang two" % t)
     d.send("t%s new hang three" % t)
     d.send("t%s new four" % t)      # limit is 3 per conversation
@@ -489,11 +444,8 @@ def test_cancel_while_preparing_keeps_worktree_for_a_followup(tmp, ds):
     repo = os.path.join(tmp, "repo")
     make_repo(repo)
     add_many_files(repo)        # the checkout takes a while
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
-               repo=repo).start()
-    ds.append(d)
-    d.send("new first")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d = launch(ds, Daemon(tmp, ENV_AGENT, repo=repo))
+    t = new_thread(d, "first")
     d.send("t%s cancel #1" % t)
     d.expect(r"#1 cancelled", timeout=20)
     d.send("t%s #1 second round" % t)
@@ -505,11 +457,9 @@ def test_cancel_while_preparing_keeps_worktree_for_a_followup(tmp, ds):
 
 
 def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)],
-               extra="git = { retention = 2; };").start()
-    ds.append(d)
-    d.send("new keep me")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: keep me").group(1)
+    d = launch(ds, Daemon(tmp, ENV_AGENT,
+                          extra="git = { retention = 2; };"))
+    t = new_thread(d, "keep me")
     d.expect(r"✅ #1 done")
     d.send("t%s new sweep me" % t)
     d.expect(r"✅ #2 done")
@@ -520,10 +470,8 @@ def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
     check(not os.path.exists(wt1), "worktree 1 still there")
     check(branch_of(d.repo, 1) == "sb/1-keep-me", "branch 1 kept")
     # The retention sweep (2 s) takes #2's idle worktree; its branch stays.
-    deadline = time.time() + 15 * SLOW
-    while os.path.exists(wt2) and time.time() < deadline:
-        time.sleep(0.2)
-    check(not os.path.exists(wt2), "retention did not remove worktree 2")
+    check(wait_until(lambda: not os.path.exists(wt2), timeout=15),
+          "retention did not remove worktree 2")
     check(branch_of(d.repo, 2) == "sb/2-sweep-me", "branch 2 kept")
     # A follow-up makes each worktree again from its branch, earlier
     # commits and all, whether cleanup or the sweep removed it.
@@ -541,18 +489,15 @@ def test_cleanup_removes_worktree_keeps_branch_and_retention_sweeps(tmp, ds):
 
 
 def test_followup_after_restart_remakes_a_cleaned_worktree(tmp, ds):
-    d = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
-    ds.append(d)
-    d.send("new first round")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: first").group(1)
+    d = launch(ds, Daemon(tmp, ENV_AGENT))
+    t = new_thread(d, "first round")
     d.expect(r"✅ #1 done")
     first = git("rev-parse", branch_of(d.repo, 1), cwd=d.repo).strip()
     d.send("t%s cleanup #1" % t)
     d.expect(r"Removed the worktree of #1")
     check(d.stop() == 0, "clean exit")
 
-    d2 = Daemon(tmp, [("env", [agent("env.sh"), "{task}"], 60)]).start()
-    ds.append(d2)
+    d2 = launch(ds, Daemon(tmp, ENV_AGENT))
     d2.send("t%s #1 second round" % t)
     d2.expect(r"#1: its worktree was removed; made it again from its branch"
               r" `sb/1-first-round`")
@@ -568,8 +513,7 @@ def test_followup_after_restart_remakes_a_cleaned_worktree(tmp, ds):
 def test_interrupted_agents_worktree_is_unlocked_and_swept(tmp, ds):
     """A worktree is locked while its agent runs; one a crash interrupted
     is unlocked at the next start, so the retention sweep can take it."""
-    d = Daemon(tmp, [("slow", [agent("slow.sh")], 60)]).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, SLOW_AGENT))
     d.send("new slow job")
     d.expect(r"working 2")
     wt = os.path.join(d.state, "worktrees", "1")
@@ -577,15 +521,11 @@ def test_interrupted_agents_worktree_is_unlocked_and_swept(tmp, ds):
           "a running agent's worktree is locked")
     d.kill9()
 
-    d2 = Daemon(tmp, [("slow", [agent("slow.sh")], 60)],
-                extra="git = { retention = 2; };")
-    ds.append(d2)
-    d2.start()
+    d2 = launch(ds, Daemon(tmp, SLOW_AGENT,
+                           extra="git = { retention = 2; };"))
     d2.expect(r"⚠️ #1 was interrupted")
-    deadline = time.time() + 20 * SLOW
-    while os.path.exists(wt) and time.time() < deadline:
-        time.sleep(0.2)
-    check(not os.path.exists(wt), "the interrupted agent's worktree stayed")
+    check(wait_until(lambda: not os.path.exists(wt), timeout=20),
+          "the interrupted agent's worktree stayed")
     check(branch_of(d2.repo, 1) == "sb/1-slow-job", "its branch stays")
     check(d2.stop() == 0, "clean exit")
 
@@ -593,12 +533,11 @@ def test_interrupted_agents_worktree_is_unlocked_and_swept(tmp, ds):
 def test_turn_settles_when_a_detached_grandchild_holds_stdout(tmp, ds):
     # Unsandboxed: in a sandbox the child dies with the agent's PID
     # namespace, so nothing holds the output (test_sandbox.py checks that).
-    d = Daemon(tmp, [("detach", [agent("detach.sh")], 60,
-                      'sandbox = "off";')]).start()
-    ds.append(d)
+    d = launch(ds, Daemon(tmp, [("detach", [agent("detach.sh")], 60,
+                                 'sandbox = "off";')]))
     d.send("new leave a child")
     d.expect(r"✅ #1 done", timeout=15)
-    check("output still open" in open(d.errlog).read(), "drain not logged")
+    check("output still open" in log_text(d), "drain not logged")
     check(d.stop() == 0, "clean exit")
 
 

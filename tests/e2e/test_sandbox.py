@@ -17,7 +17,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import AGENTS, SLOW, Daemon, agent, check, run_tests  # noqa: E402
+from sb import (AGENTS, SLOW, Daemon, agent, check, launch,  # noqa: E402
+                log_text, new_thread, run_tests, wait_for_log, wait_until,
+                write_script)
 
 SECRET = "xoxb-sandbox-test-secret-4d1f"
 MARKER = "config-marker-9c2e"
@@ -65,13 +67,12 @@ def procs_with_argv(argv):
     return out
 
 
-def wait_until(cond, timeout=10):
-    deadline = time.time() + timeout * SLOW
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+def with_agent_running(tmp, ds, mode):
+    """A daemon whose agent #1 hangs, running, in thread t; (d, t)."""
+    d = launch(ds, daemon(tmp, mode))
+    t = new_thread(d, "hang")
+    d.expect(r"#1 a · running")
+    return d, t
 
 
 def pid_alive(pid):
@@ -85,10 +86,8 @@ def pid_alive(pid):
 # ---- the attacks, per mode -------------------------------------------------
 
 def attack_read_secrets(tmp, ds, mode):
-    d = daemon(tmp, mode).start()
-    ds.append(d)
-    d.send("new attack-read %s" % d.conf)
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: attack-read").group(1)
+    d = launch(ds, daemon(tmp, mode))
+    t = new_thread(d, "attack-read %s" % d.conf)
     d.expect(r"✅ #1 done")
     loot = worktree_file(d, 1, "loot.txt")
     check("== ppid" in loot, "the attack ran: %r" % loot[:200])
@@ -110,8 +109,7 @@ def attack_read_secrets(tmp, ds, mode):
     # A reload resolves env: again, from the daemon's copies: it works,
     # and the next agent finds the environment just as clean.
     d.proc.send_signal(signal.SIGHUP)
-    check(wait_until(lambda: "reload: access, routes" in
-                     open(d.errlog).read()), "reload failed: %s"
+    check(wait_for_log(d, "reload: access, routes"), "reload failed: %s"
           % d.stderr_tail(5))
     d.send("t%s new attack-read %s" % (t, d.conf))
     d.expect(r"✅ #2 done")
@@ -122,11 +120,7 @@ def attack_read_secrets(tmp, ds, mode):
 
 
 def attack_borrow_token(tmp, ds, mode):
-    d = daemon(tmp, mode).start()
-    ds.append(d)
-    d.send("new hang")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: hang").group(1)
-    d.expect(r"#1 a · running")
+    d, t = with_agent_running(tmp, ds, mode)
     d.send("t%s new attack-borrow" % t)
     d.expect(r"#2 a · running")
     pid = d.db("SELECT pid FROM agents WHERE id = 1")[0][0]
@@ -149,11 +143,7 @@ def attack_borrow_token(tmp, ds, mode):
 
 
 def attack_control_socket(tmp, ds, mode):
-    d = daemon(tmp, mode).start()
-    ds.append(d)
-    d.send("new hang")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: hang").group(1)
-    d.expect(r"#1 a · running")
+    d, t = with_agent_running(tmp, ds, mode)
     d.send("t%s new attack-ctl 1" % t)
     d.expect(r"✅ #2 done", timeout=20)
     out = worktree_file(d, 2, "ctl.txt")
@@ -186,8 +176,7 @@ def attack_write_outside(tmp, ds, mode):
         targets["gitconfig"] = os.path.join(d.repo, ".git", "config")
         targets["etc"] = "/etc/sb-sandbox-test-" + tag
         targets["usr"] = "/usr/sb-sandbox-test-" + tag
-    d.start()
-    ds.append(d)
+    launch(ds, d)
     try:
         d.send("new attack-write %s" % " ".join(targets.values()))
         d.expect(r"✅ #1 done")
@@ -224,11 +213,9 @@ def attack_write_outside(tmp, ds, mode):
 
 def attack_escape_cancel(tmp, ds, mode):
     n = random.randrange(40000, 49999)
-    d = daemon(tmp, mode).start()
-    ds.append(d)
+    d = launch(ds, daemon(tmp, mode))
     try:
-        d.send("new attack-escape %d" % n)
-        t = d.expect(r"^\[t(\d+)\] \d+ console:me: attack-escape").group(1)
+        t = new_thread(d, "attack-escape %d" % n)
         d.expect(r"children left")
         setsid = procs_with_argv(["sleep", str(n)])
         forked = procs_with_argv(["sleep", str(n + 1)])
@@ -252,10 +239,8 @@ def attack_escape_cancel(tmp, ds, mode):
 
 
 def attack_flood_socket(tmp, ds, mode):
-    d = daemon(tmp, mode).start()
-    ds.append(d)
-    d.send("new attack-flood")
-    t = d.expect(r"^\[t(\d+)\] \d+ console:me: attack-flood").group(1)
+    d = launch(ds, daemon(tmp, mode))
+    t = new_thread(d, "attack-flood")
     out = worktree_file(d, 1, "flood.txt", timeout=20)
     check(out.strip() == "kept 8", "flooder kept: %r" % out)
     d.send("t%s new talk" % t)
@@ -266,8 +251,7 @@ def attack_flood_socket(tmp, ds, mode):
 
 
 def orphan_killed_after_restart(tmp, ds, mode):
-    d = daemon(tmp, mode).start()
-    ds.append(d)
+    d = launch(ds, daemon(tmp, mode))
     d.send("new orphan")
     d.expect(r"tick")
     pid = d.db("SELECT pid FROM agents WHERE id = 1")[0][0]
@@ -283,9 +267,7 @@ def orphan_killed_after_restart(tmp, ds, mode):
         n = len(open(rcfile).read().split())
         check(wait_until(lambda: len(open(rcfile).read().split()) > n + 2),
               "orphan stopped calling")
-    d2 = daemon(tmp, mode)
-    ds.append(d2)
-    d2.start()
+    d2 = launch(ds, daemon(tmp, mode))
     d2.expect(r"#1 was interrupted")
     try:
         check(wait_until(lambda: not pid_alive(pid), 10),
@@ -329,8 +311,7 @@ def test_state_dir_and_files_are_0700_and_0600(tmp, ds):
     cfg = os.path.join(state, "mcp", "agent-9.json")
     open(cfg, "w").close()
     os.chmod(cfg, 0o644)
-    d = daemon(tmp, "auto").start()
-    ds.append(d)
+    d = launch(ds, daemon(tmp, "auto"))
     d.send("new talk")
     d.expect(r"✅ #1 done")
     check(os.stat(state).st_mode & 0o777 == 0o700,
@@ -352,11 +333,10 @@ def test_state_dir_of_another_user_is_refused(tmp, ds):
     state = os.path.join(tmp, "state")
     os.makedirs(state)
     os.chown(state, 65534, 65534)
-    d = daemon(tmp, "auto").start()
-    ds.append(d)
+    d = launch(ds, daemon(tmp, "auto"))
     rc = d.proc.wait(timeout=10 * SLOW)
     check(rc == 1, "exit %d" % rc)
-    err = open(d.errlog).read()
+    err = log_text(d)
     check("belongs to uid 65534" in err and "refusing to start" in err, err)
     check(not os.path.exists(os.path.join(state, "switchboard.db")),
           "it wrote into the directory anyway")
@@ -371,8 +351,8 @@ def test_network_false_gives_the_agent_no_network(tmp, ds):
         for net, want in (("true", "OK"), ("false", "FAIL")):
             sub = os.path.join(tmp, net)
             os.makedirs(sub)
-            d = daemon(sub, "auto", extra_agent="network = %s;" % net).start()
-            ds.append(d)
+            d = launch(ds, daemon(sub, "auto",
+                                  extra_agent="network = %s;" % net))
             d.send("new net %d" % port)
             d.expect(r"✅ #1 done")
             got = worktree_file(d, 1, "net.txt").strip()
@@ -383,11 +363,10 @@ def test_network_false_gives_the_agent_no_network(tmp, ds):
 
 
 def test_without_bwrap_agents_run_unsandboxed_with_a_loud_warning(tmp, ds):
-    d = daemon(tmp, "auto", env={"SWITCHBOARD_BWRAP": ""}).start()
-    ds.append(d)
+    d = launch(ds, daemon(tmp, "auto", env={"SWITCHBOARD_BWRAP": ""}))
     d.send("new attack-read %s" % os.path.join(tmp, "sb.conf"))
     d.expect(r"✅ #1 done")
-    err = open(d.errlog).read()
+    err = log_text(d)
     check("sandbox: UNAVAILABLE" in err, "no warning at start")
     check("agent 1: running WITHOUT a sandbox" in err, "no warning per agent")
     check(MARKER in worktree_file(d, 1, "loot.txt"), "it was sandboxed?")
@@ -395,15 +374,13 @@ def test_without_bwrap_agents_run_unsandboxed_with_a_loud_warning(tmp, ds):
 
 
 def test_git_commit_works_inside_the_sandbox(tmp, ds):
-    script = os.path.join(tmp, "commit.sh")
-    with open(script, "w") as f:
-        f.write('#!/bin/sh\nset -e\necho hi > by-agent.txt\ngit add by-agent.txt\n'
-                'git -c user.name=a -c user.email=a@l commit -q -m "by the agent"\n'
-                '"$SWITCHBOARD_BIN" agent done "committed"\n')
-    os.chmod(script, 0o755)
-    d = Daemon(tmp, [("c", [script], 60, 'sandbox_paths = [ "%s" ];' % script)])
-    d.start()
-    ds.append(d)
+    script = write_script(
+        tmp, "commit.sh",
+        '#!/bin/sh\nset -e\necho hi > by-agent.txt\ngit add by-agent.txt\n'
+        'git -c user.name=a -c user.email=a@l commit -q -m "by the agent"\n'
+        '"$SWITCHBOARD_BIN" agent done "committed"\n')
+    d = launch(ds, Daemon(tmp, [("c", [script], 60,
+                                 'sandbox_paths = [ "%s" ];' % script)]))
     d.send("new commit")
     d.expect(r"✅ #1 done")
     log = subprocess.run(["git", "log", "--format=%s", "-3",
