@@ -195,14 +195,27 @@ def test_kill9_then_restart_reports_interrupted_and_loses_nothing(tmp, ds):
     time.sleep(1)
     check(d2.db("SELECT count(*) FROM outbox WHERE status != 'sent'")[0][0]
           == 0, "outbox drained")
-    # Every row was printed exactly once across both runs: each message id
-    # printed is unique, and the count of posts equals the outbox rows.
-    posts = [l for l in first_run + d2.lines
-             if re.match(r"^\[t\d+\] \d+ switchboard:", l)]
+    # Nothing lost: every row was printed, each with an id of its own.  The
+    # README's contract: the message being printed when the kill came may be
+    # printed again (a terminal cannot be asked what it showed) -- the
+    # first run's last post, and only it.
+    def posts_of(lines):
+        return [l for l in lines
+                if re.match(r"^\[t\d+\] \d+ switchboard:", l)]
+
+    def text(line):     # "[t1] 7 switchboard: x" without its message id
+        return re.sub(r"^(\[t\d+\]) \d+ ", r"\1 ", line)
+    before, after = posts_of(first_run), posts_of(d2.lines)
+    posts = before + after
     ids = [l.split()[1] for l in posts]
     check(len(ids) == len(set(ids)), "a message id printed twice")
     rows = d2.db("SELECT count(*) FROM outbox WHERE op = 'post'")[0][0]
-    check(rows == len(posts), "%d post rows, %d printed" % (rows, len(posts)))
+    again = len(posts) - rows
+    check(again in (0, 1), "%d post rows, %d printed" % (rows, len(posts)))
+    if again == 1:
+        check(before and text(before[-1]) in [text(l) for l in after],
+              "printed once more, but not the message in flight at the kill:"
+              " %r" % (before[-1:],))
     # The orphaned agent process was terminated, not left running.
     pid = d2.db("SELECT pid FROM agents WHERE id = 1")[0][0]
     time.sleep(0.5)
