@@ -174,6 +174,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	group = lane_group(adapter, id, op, thread, key);
 	l = lane_get(adapter, channel, group);
 	free(group);
+	lane_mark(l, op);
 	/*
 	 * Never send a row before it is committed: inside a transaction
 	 * (the work of an inbound event), a kill -9 before the commit would
