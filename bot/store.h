@@ -9,8 +9,10 @@
  *
  * Durability rules the rest of the code relies on: an inbound event is recorded
  * (store_seen_add) before it is acted on; an outgoing message is in the outbox
- * before it is sent; synchronous=FULL in WAL mode so a committed transaction
- * survives kill -9 and power loss.
+ * before it is sent; every commit (store_commit, or a write outside a
+ * transaction) is synced to disk before it returns, as synchronous=FULL in
+ * WAL mode does, so it survives kill -9 and power loss; only a lazy one
+ * (store_begin_lazy) waits for the next.
  */
 #ifndef SB_STORE_H
 #define SB_STORE_H
@@ -24,6 +26,12 @@ void		 store_close(void);
 /* WAL checkpoints on loop's threadpool instead of inside a commit. */
 struct uv_loop_s;
 void		 store_checkpoints_on(struct uv_loop_s *, const char *state_dir);
+/*
+ * store-ckpt.c's: called after each commit (once synced) with the WAL's
+ * size in pages, instead of SQLite's automatic checkpoint.  NULL: that.
+ */
+void		 store_wal_checkpoint_hook(int (*)(sqlite3 *, const char *,
+		    int));
 sqlite3		*store_db(void);
 int		 store_schema_version(void);
 /* The version the migrations of this build lead to. */
