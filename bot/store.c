@@ -446,7 +446,10 @@ sql_hash(const char *s)
  * The cache hands out the same statement for the same text, so a caller
  * must finish with it (step to DONE or sqlite3_reset) before anything it
  * calls asks for that SQL again.  A statement left mid-rows also keeps a
- * read snapshot open, which stops WAL checkpoints.
+ * read snapshot open, which stops WAL checkpoints.  Bindings are not
+ * cleared (sqlite3_clear_bindings on every fetch was ~2 % of a command
+ * event): every caller binds every parameter, as a new bind replaces the
+ * old value anyway.
  */
 sqlite3_stmt *
 store_stmt(const char *sql)
@@ -461,7 +464,6 @@ store_stmt(const char *sql)
 	for (c = stmt_cache[h]; c != NULL; c = c->next) {
 		if (strcmp(c->sql, sql) == 0) {
 			sqlite3_reset(c->stmt);
-			sqlite3_clear_bindings(c->stmt);
 			return c->stmt;
 		}
 	}

@@ -38,8 +38,10 @@ int		 store_schema_version(void);
 int		 store_schema_latest(void);
 
 /*
- * Prepared statement for sql, cached; reset and bindings cleared before it is
- * returned.  Fatal on a SQL error (a programming error, not bad input).
+ * Prepared statement for sql, cached; reset before it is returned, its
+ * bindings those of its last use: bind every parameter, a NULL too
+ * (store_bind_text with NULL).  Fatal on a SQL error (a programming error,
+ * not bad input).
  * The same text yields the same statement, so finish with it (step to DONE
  * or sqlite3_reset) before code you call can ask for that SQL again.
  */

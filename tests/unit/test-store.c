@@ -403,7 +403,7 @@ TEST(store_hooks_follow_the_outermost_transaction)
 	tmp_cleanup();
 }
 
-TEST(store_stmt_cache_returns_same_statement_reset_and_unbound)
+TEST(store_stmt_cache_returns_same_statement_reset)
 {
 	sqlite3_stmt	*st, *st2;
 	char		*cause = NULL, *v;
@@ -418,8 +418,11 @@ TEST(store_stmt_cache_returns_same_statement_reset_and_unbound)
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);	/* left mid-rows */
 	st2 = store_stmt(sql);
 	CHECK(st2 == st);
-	/* Bindings cleared: NULL matches nothing. */
-	CHECK_INT(sqlite3_step(st2), SQLITE_DONE);
+	store_bind_text(st2, 1, "b");
+	CHECK_INT(sqlite3_step(st2), SQLITE_ROW);	/* starts over */
+	v = store_col_text(st2, 0);
+	CHECK_STR(v, "b");
+	free(v);
 	st2 = store_stmt(sql);
 	store_bind_text(st2, 1, "a");
 	CHECK_INT(sqlite3_step(st2), SQLITE_ROW);	/* starts over */
@@ -690,7 +693,7 @@ main(void)
 	RUN(store_commits_are_synced_but_a_lazy_one_without_a_pragma);
 	RUN(store_nested_rollback_undoes_outer_and_fails_outer_commit);
 	RUN(store_hooks_follow_the_outermost_transaction);
-	RUN(store_stmt_cache_returns_same_statement_reset_and_unbound);
+	RUN(store_stmt_cache_returns_same_statement_reset);
 	RUN(store_refuses_database_newer_than_binary);
 	RUN(store_failed_migration_leaves_old_version_and_no_partial_schema);
 	RUN(store_unusable_state_dir_fails_naming_the_path);
