@@ -522,6 +522,12 @@ store_in_transaction(void)
 	return tx_depth > 0;
 }
 
+int
+store_tx_lazy(void)
+{
+	return tx_depth > 0 && tx_lazy;
+}
+
 /*
  * The outermost transaction ended (tx_depth is 0 again): commit hooks in
  * order, or rollback hooks newest first.  Taken off the list before they

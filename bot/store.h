@@ -72,6 +72,8 @@ void		 store_rollback(void);
 void		 store_hook(void (*commit)(void *), void (*rollback)(void *),
 		    void *arg);
 int		 store_in_transaction(void);
+/* 1 in a transaction whose commit will not be synced (store_begin_lazy). */
+int		 store_tx_lazy(void);
 /* Why the last transaction failed to begin or commit (SQLite's words). */
 const char	*store_tx_error(void);
 

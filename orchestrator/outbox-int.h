@@ -83,6 +83,8 @@ struct out_op {
 struct reg {
 	char		*name;
 	struct adapter	*adapter;
+	void		(*on_post)(void *, uint64_t);	/* outbox_on_post */
+	void		*on_post_arg;
 	struct reg	*next;
 };
 

@@ -105,6 +105,38 @@ outbox_register(const char *name, struct adapter *a)
 }
 
 void
+outbox_on_post(const char *name, void (*fn)(void *, uint64_t), void *arg)
+{
+	struct reg	*r;
+
+	for (r = regs; r != NULL; r = r->next)
+		if (strcmp(r->name, name) == 0) {
+			r->on_post = fn;
+			r->on_post_arg = arg;
+		}
+}
+
+/*
+ * Post row id of lane l goes out as soon as its transaction commits: no op
+ * in flight in its queue, none counted ahead of it, no pacing gap to wait
+ * for.  Its adapter's outbox_on_post runs now, in that transaction, if the
+ * commit is synced (outside a transaction the insert was, and so is what
+ * the hook writes).
+ */
+static void
+on_post(struct lane *l, uint64_t id)
+{
+	struct reg	*r;
+
+	if (l->inflight[Q_POST] != NULL || l->npend[Q_POST] != 0 ||
+	    l->next_post_ms > wall_ms() || store_tx_lazy())
+		return;
+	for (r = regs; r != NULL; r = r->next)
+		if (strcmp(r->name, l->adapter) == 0 && r->on_post != NULL)
+			r->on_post(r->on_post_arg, id);
+}
+
+void
 outbox_unregister(const char *name)
 {
 	struct reg	**pp, *r;
@@ -174,6 +206,8 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	group = lane_group(adapter, id, op, thread, key);
 	l = lane_get(adapter, channel, group);
 	free(group);
+	if (strcmp(op, "post") == 0)
+		on_post(l, id);
 	lane_mark(l, op);
 	/*
 	 * Never send a row before it is committed: inside a transaction

@@ -707,6 +707,53 @@ TEST(outbox_no_row_is_stranded_by_a_queue_known_empty)
 	teardown(1);
 }
 
+/* outbox_on_post: which rows, and inside which transaction. */
+static uint64_t	 on_post_ids[8];
+static int	 non_post, on_post_in_tx;
+
+static void
+on_post_fn(void *arg, uint64_t id)
+{
+	on_post_ids[non_post++] = id;
+	on_post_in_tx = store_in_transaction();
+}
+
+/*
+ * An adapter's attempt marker goes in the commit of the row it is for when
+ * the row goes out as soon as that commits: an idle queue's post in a
+ * synced transaction.  Not a post behind another one, nor in a lazy
+ * transaction (its commit is not synced), nor a reaction.
+ */
+TEST(outbox_on_post_runs_in_the_rows_transaction_when_it_goes_at_once)
+{
+	uint64_t	 id;
+
+	setup();
+	caps.per_method_limits = 1;	/* Slack */
+	outbox_on_post("fake", on_post_fn, NULL);
+	/* The channel's first: a new lane looks for rows of a past run. */
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	pump_until(1, 2000);
+	non_post = 0;
+	CHECK(store_begin() == 0);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	id = outbox_post("fake", "C1", "T1", NULL, NULL, "reply", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "second", NULL, NULL);
+	CHECK(store_commit() == 0);
+	CHECK_INT(non_post, 1);
+	CHECK(on_post_ids[0] == id);
+	CHECK(on_post_in_tx);
+	pump_until(4, 2000);
+	CHECK_INT(nsent, 4);
+	CHECK(store_begin_lazy() == 0);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "lazy", NULL, NULL);
+	CHECK(store_commit() == 0);
+	CHECK_INT(non_post, 1);
+	pump_until(5, 2000);
+	outbox_on_post("fake", NULL, NULL);
+	teardown(1);
+}
+
 int
 main(void)
 {
@@ -731,5 +778,6 @@ main(void)
 	RUN(outbox_a_reaction_out_of_budget_does_not_hold_an_edit);
 	RUN(outbox_kicks_of_an_empty_queue_run_no_lookup);
 	RUN(outbox_no_row_is_stranded_by_a_queue_known_empty);
+	RUN(outbox_on_post_runs_in_the_rows_transaction_when_it_goes_at_once);
 	return t_done();
 }
