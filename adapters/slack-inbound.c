@@ -1,8 +1,6 @@
 /*
  * slack-inbound — Slack events to chat events: the filters (our own
- * messages, edits, joins), the dedup (a message by channel+ts, which its
- * redeliveries and its message/app_mention twin share; other events by
- * event_id),
+ * messages, edits, joins), the two-level dedup (event_id, then channel+ts),
  * threads, mentions and Slack's markup, button clicks, and Socket Mode's
  * frames around them.  Events go to the inbox (orchestrator/inbox.h): the
  * transport acks once they are recorded, the core gets them from there.
@@ -130,10 +128,11 @@ slack_on_reaction(struct slack *s, json_t *ev, const struct inbox_key *key)
 }
 
 static int
-slack_on_message(struct slack *s, json_t *ev, int app_mention)
+slack_on_message(struct slack *s, json_t *ev, int app_mention,
+    const struct inbox_key *event_key)
 {
 	struct slack_in	*in;
-	struct inbox_key keys[1];
+	struct inbox_key keys[2];
 	const char	*subtype = strj(ev, "subtype"), *user, *bot_id;
 	const char	*channel, *ts, *thread_ts, *text, *ctype;
 	char		*key;
@@ -175,15 +174,11 @@ slack_on_message(struct slack *s, json_t *ev, int app_mention)
 	    (ctype != NULL && strcmp(ctype, "im") == 0) ||
 	    (ctype == NULL && channel[0] == 'D');
 	in->text = slack_text_decode(text != NULL ? text : "", s->bot_user);
-	/*
-	 * message and app_mention of the same message: act on the first.
-	 * The one key: a redelivery (same event_id) is the same message, so
-	 * the event's own key would only cost a statement and a page per
-	 * message.
-	 */
+	/* message and app_mention of the same message: act on the first. */
 	key = xasprintf("%s:%s", channel, ts);
-	keys[0] = (struct inbox_key){ "slack.msg", key, SLACK_SEEN_TTL_S };
-	slack_in_schedule(s, in, keys, 1);
+	keys[0] = *event_key;
+	keys[1] = (struct inbox_key){ "slack.msg", key, SLACK_SEEN_TTL_S };
+	slack_in_schedule(s, in, keys, 2);
 	free(key);
 	return 0;
 }
@@ -237,9 +232,9 @@ inbound_event(struct slack *s, json_t *payload)
 	if (!s->ready)
 		return 0;
 	if (strcmp(type, "message") == 0)
-		return slack_on_message(s, ev, 0);
+		return slack_on_message(s, ev, 0, &key);
 	if (strcmp(type, "app_mention") == 0)
-		return slack_on_message(s, ev, 1);
+		return slack_on_message(s, ev, 1, &key);
 	if (strcmp(type, "reaction_added") == 0)
 		return slack_on_reaction(s, ev, &key);
 	log_debug("slack: %s event ignored", type);
