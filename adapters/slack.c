@@ -5,12 +5,14 @@
  */
 #include "adapters/slack.h"
 #include "bot/http.h"
+#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/store.h"
 #include "bot/util.h"
 #include "orchestrator/chat.h"
 #include "orchestrator/jscan.h"
+#include "orchestrator/outbox.h"
 #include "config/config.h"
 
 #include <curl/curl.h>
@@ -265,7 +267,7 @@ slack_api_keys(struct slack *s, const char *method, int app, json_t *body,
 	url = xasprintf("%s%s", s->cfg->slack.api_url, method);
 	auth = xasprintf("Authorization: Bearer %s", app ?
 	    s->cfg->slack.app_token : s->cfg->slack.bot_token);
-	data = json_dumps(body, JSON_COMPACT);
+	data = jdump(body);
 	json_decref(body);
 	hdrs[0] = auth;
 	hdrs[1] = "Content-Type: application/json; charset=utf-8";
@@ -477,6 +479,52 @@ post_mark_clean(struct slack *s, uint64_t id)
 		s->clean_posts[s->nclean++ % nitems(s->clean_posts)] = id;
 }
 
+/* An attempt is under way: what it leaves in Slack is not known. */
+static void
+post_unmark_clean(struct slack *s, uint64_t id)
+{
+	unsigned	 i;
+
+	for (i = 0; i < s->nclean && i < nitems(s->clean_posts); i++)
+		if (s->clean_posts[i] == id)
+			s->clean_posts[i] = 0;
+}
+
+/*
+ * The attempt marker of a post row that goes out as soon as it commits,
+ * written in the transaction that inserts the row (outbox_on_post): durable
+ * with the row, before any attempt, without a commit and fsync of its own
+ * per post.  Once committed the row is clean: marked, nothing posted.
+ */
+struct premark {
+	struct slack	*s;
+	uint64_t	 id;
+};
+
+static void
+premark_committed(void *arg)
+{
+	struct premark	*p = arg;
+
+	post_mark_clean(p->s, p->id);
+	free(p);
+}
+
+static void
+slack_premark(void *arg, uint64_t id)
+{
+	struct premark	*p;
+	char		 k[32];
+
+	snprintf(k, sizeof k, "%" PRIu64, id);
+	if (store_seen_add("slack.post", k, SLACK_SEEN_TTL_S) != 1)
+		return;
+	p = xmalloc(sizeof *p);
+	p->s = arg;
+	p->id = id;
+	store_hook(premark_committed, free, p);
+}
+
 /*
  * Reports a failed call: 429 honours Retry-After; 5xx, network errors and
  * Slack's transient errors back off; anything else Slack said is permanent.
@@ -636,12 +684,19 @@ slack_post(struct slack_send *x)
 	int		 r;
 
 	/*
-	 * First attempt of this row ever: post.  Otherwise, unless we know
-	 * the last attempt posted nothing, look for it in Slack first.
+	 * Its marker durable and the last attempt known to have posted
+	 * nothing (or none made: slack_premark): post, and this attempt is
+	 * not known clean any more.  The first attempt of this row ever:
+	 * post.  Otherwise look for it in Slack first.
 	 */
+	if (post_is_clean(x->s, op->id)) {
+		post_unmark_clean(x->s, op->id);
+		slack_post_now(x);
+		return;
+	}
 	snprintf(id, sizeof id, "%" PRIu64, op->id);
 	r = store_seen_add("slack.post", id, SLACK_SEEN_TTL_S);
-	if (r != 0 || post_is_clean(x->s, op->id)) {
+	if (r != 0) {
 		slack_post_now(x);
 		return;
 	}
@@ -931,6 +986,7 @@ slack_start(struct adapter *a, char **cause)
 	}
 	s->started = 1;
 	s->hdr.state = "starting";
+	outbox_on_post(a->ops->name, slack_premark, s);
 	if (!s->socket_mode)
 		slack_events_start(s);
 	slack_auth_test(s);
@@ -979,6 +1035,7 @@ slack_destroy(struct adapter *a)
 	if (!s->stopping)
 		slack_stop(a);
 	s->destroyed = 1;
+	outbox_on_post(a->ops->name, NULL, NULL);
 	chat_inbox_forget(a);
 	/* Ops in flight are reported (the outbox keeps them for next time). */
 	slack_api_cancel_all(s);

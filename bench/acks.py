@@ -334,8 +334,9 @@ def report(a, out):
         bl.row("CPU per command event (ack + 👀 + reply)",
                "%.3f ms" % ms(out["cpu"]),
                "%d sequential `status` in threads, daemon schedstat minus"
-               " idle rate (%.2f %% of a core); 3 fsyncs per event (record,"
-               " work, post marker) at %.3f ms CPU each on this disk" % (
+               " idle rate (%.2f %% of a core); 2 fsyncs per event (record;"
+               " work, with the reply's post marker) at %.3f ms CPU each on"
+               " this disk" % (
                    a.events, 100 * out["idle"],
                    ms(out.get("fsync cpu", 0))),
                "<= 0.3 ms", bl.verdict(ms(out["cpu"]), 0.3))

@@ -53,7 +53,7 @@ ckpt_after(uv_work_t *w, int status)
 }
 
 static int
-wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+wal_hook(sqlite3 *db, const char *name, int pages)
 {
 	if (pages >= CKPT_INLINE) {
 		(void)sqlite3_wal_checkpoint_v2(db, name,
@@ -76,6 +76,6 @@ store_checkpoints_on(struct uv_loop_s *loop, const char *state_dir)
 	free(ck.path);
 	ck.path = xasprintf("%s/switchboard.db", state_dir);
 	ck.loop = loop;
-	/* Replaces SQLite's automatic checkpoint (itself a WAL hook). */
-	sqlite3_wal_hook(store_db(), wal_hook, NULL);
+	/* Instead of SQLite's automatic checkpoint (store.c's WAL hook). */
+	store_wal_checkpoint_hook(wal_hook);
 }

@@ -117,6 +117,7 @@ static const char *const migrations[] = {
 };
 
 #define STMT_BUCKETS	64
+#define AUTOCHECKPOINT_PAGES	1000	/* SQLite's wal_autocheckpoint default */
 
 struct cached_stmt {
 	char			*sql;
@@ -275,6 +276,54 @@ fail:
 	return -1;
 }
 
+/*
+ * Durability without toggling PRAGMA synchronous per transaction (two
+ * statements around every lazy commit, each parsed again: 3 % of a command
+ * event).  SQLite's docs: in WAL mode, FULL is NORMAL plus a sync of the
+ * log after each commit.  The connection stays at NORMAL and this WAL hook,
+ * which SQLite calls after every commit that wrote to the log (a COMMIT
+ * and an autocommit statement alike, before sqlite3_step returns), does
+ * that sync itself, for every commit but a lazy one (store_begin_lazy).
+ * So store_commit() and a write outside a transaction return only once
+ * they are on disk, as under FULL.  A sync that fails leaves a commit that
+ * happened but may not survive a power cut: neither "committed" (it may
+ * vanish) nor "rolled back" (it is visible) is true, so we stop, and the
+ * restart reads what the disk has.
+ */
+static int	 tx_lazy;	/* the open transaction is store_begin_lazy's */
+static int	 (*ckpt_hook)(sqlite3 *, const char *, int);
+
+static int
+wal_commit(void *arg, sqlite3 *h, const char *name, int pages)
+{
+	sqlite3_file	*f = NULL;
+	int		 rc;
+
+	if (!tx_lazy) {
+		rc = sqlite3_file_control(h, name, SQLITE_FCNTL_JOURNAL_POINTER,
+		    &f);
+		if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
+			rc = SQLITE_IOERR_FSYNC;
+		if (rc == SQLITE_OK)
+			rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+		if (rc != SQLITE_OK)
+			fatalx("store: cannot sync the WAL after a commit: %s",
+			    sqlite3_errstr(rc));
+	}
+	if (ckpt_hook != NULL)
+		return ckpt_hook(h, name, pages);
+	/* SQLite's own automatic checkpoint, which this hook replaces. */
+	if (pages >= AUTOCHECKPOINT_PAGES)
+		(void)sqlite3_wal_checkpoint(h, name);
+	return SQLITE_OK;
+}
+
+void
+store_wal_checkpoint_hook(int (*hook)(sqlite3 *, const char *, int))
+{
+	ckpt_hook = hook;
+}
+
 int
 store_open(const char *state_dir, char **cause)
 {
@@ -298,8 +347,10 @@ store_open(const char *state_dir, char **cause)
 	}
 	/*
 	 * busy_timeout first so that switching to WAL waits for another
-	 * process instead of failing.  FULL (not NORMAL) so a commit is on
-	 * disk before we act on it: the outbox and seen rules depend on it.
+	 * process instead of failing.  NORMAL, and wal_commit() syncs the
+	 * log after every commit but a lazy one: a commit is on disk before
+	 * we act on it (the outbox and seen rules depend on it), as FULL
+	 * would have it.
 	 */
 	if (exec_cause("PRAGMA busy_timeout = 5000", dbpath, cause) == -1)
 		goto fail;
@@ -309,9 +360,10 @@ store_open(const char *state_dir, char **cause)
 		    mode != NULL ? mode : sqlite3_errmsg(db));
 		goto fail;
 	}
-	if (exec_cause("PRAGMA synchronous = FULL;"
+	if (exec_cause("PRAGMA synchronous = NORMAL;"
 	    "PRAGMA foreign_keys = ON", dbpath, cause) == -1)
 		goto fail;
+	sqlite3_wal_hook(db, wal_commit, NULL);
 	if (migrate(dbpath, cause) == -1)
 		goto fail;
 	log_debug("store: %s open at schema version %d", dbpath,
@@ -344,6 +396,8 @@ store_close(void)
 	}
 	tx_depth = 0;
 	tx_doomed = 0;
+	tx_lazy = 0;
+	ckpt_hook = NULL;
 	run_hooks(0);
 	for (i = 0; i < nitems(stmt_cache); i++) {
 		while ((c = stmt_cache[i]) != NULL) {
@@ -392,7 +446,10 @@ sql_hash(const char *s)
  * The cache hands out the same statement for the same text, so a caller
  * must finish with it (step to DONE or sqlite3_reset) before anything it
  * calls asks for that SQL again.  A statement left mid-rows also keeps a
- * read snapshot open, which stops WAL checkpoints.
+ * read snapshot open, which stops WAL checkpoints.  Bindings are not
+ * cleared (sqlite3_clear_bindings on every fetch was ~2 % of a command
+ * event): every caller binds every parameter, as a new bind replaces the
+ * old value anyway.
  */
 sqlite3_stmt *
 store_stmt(const char *sql)
@@ -407,7 +464,6 @@ store_stmt(const char *sql)
 	for (c = stmt_cache[h]; c != NULL; c = c->next) {
 		if (strcmp(c->sql, sql) == 0) {
 			sqlite3_reset(c->stmt);
-			sqlite3_clear_bindings(c->stmt);
 			return c->stmt;
 		}
 	}
@@ -466,6 +522,12 @@ store_in_transaction(void)
 	return tx_depth > 0;
 }
 
+int
+store_tx_lazy(void)
+{
+	return tx_depth > 0 && tx_lazy;
+}
+
 /*
  * The outermost transaction ended (tx_depth is 0 again): commit hooks in
  * order, or rollback hooks newest first.  Taken off the list before they
@@ -493,7 +555,6 @@ run_hooks(int committed)
  * statements they are not parsed again each time (sqlite3_exec was ~5 % of
  * a chat event's instructions).
  */
-static int	 tx_lazy;	/* the open transaction is store_begin_lazy's */
 static void	 tx_end(void);
 
 /* Why the last BEGIN/COMMIT failed: a ROLLBACK after it clears SQLite's. */
@@ -534,6 +595,7 @@ store_begin(void)
 		if (tx_doomed)
 			return -1;
 		tx_depth++;
+		tx_lazy = 0;	/* durable work inside: the whole is durable */
 		return 0;
 	}
 	if (tx_exec("BEGIN IMMEDIATE") == -1)
@@ -545,39 +607,34 @@ store_begin(void)
 
 /*
  * A transaction whose commit need not be on disk by itself: its WAL frames
- * are written without an fsync and made durable by the next full commit's
- * fsync of the log (frames are checksummed in a chain, so a synced later
- * commit carries the earlier ones).  Safe against kill -9 (the OS has the
- * frames); a power loss can lose it, so it is only for what a replay
- * repeats harmlessly, like "this outbox row was sent" (the row's
- * idempotency key finds the message).  SQLite takes the safety level only
- * outside a transaction, so it is set here and restored when the outermost
- * transaction ends; nested in another transaction this is a plain begin.
+ * are written without an fsync (wal_commit) and made durable by the next
+ * full commit's fsync of the log (frames are checksummed in a chain, so a
+ * synced later commit carries the earlier ones).  Safe against kill -9 (the
+ * OS has the frames); a power loss can lose it, so it is only for what a
+ * replay repeats harmlessly, like "this outbox row was sent" (the row's
+ * idempotency key finds the message).  Nested in another transaction this
+ * is a plain begin; a plain begin nested in it makes the whole durable.
  */
 int
 store_begin_lazy(void)
 {
-	if (tx_depth > 0)
-		return store_begin();
-	if (tx_exec("PRAGMA synchronous = NORMAL") == -1)
-		return store_begin();
-	tx_lazy = 1;
-	if (store_begin() == -1) {
-		tx_end();
-		return -1;
+	if (tx_depth > 0) {
+		if (tx_doomed)
+			return -1;
+		tx_depth++;
+		return 0;
 	}
+	if (store_begin() == -1)
+		return -1;
+	tx_lazy = 1;
 	return 0;
 }
 
-/* The outermost transaction ended: back to one fsync per commit. */
+/* The outermost transaction ended: the next commit is fsynced again. */
 static void
 tx_end(void)
 {
-	if (!tx_lazy)
-		return;
 	tx_lazy = 0;
-	if (tx_exec("PRAGMA synchronous = FULL") == -1)
-		fatalx("store: cannot restore synchronous = FULL");
 }
 
 int

@@ -9,8 +9,10 @@
  *
  * Durability rules the rest of the code relies on: an inbound event is recorded
  * (store_seen_add) before it is acted on; an outgoing message is in the outbox
- * before it is sent; synchronous=FULL in WAL mode so a committed transaction
- * survives kill -9 and power loss.
+ * before it is sent; every commit (store_commit, or a write outside a
+ * transaction) is synced to disk before it returns, as synchronous=FULL in
+ * WAL mode does, so it survives kill -9 and power loss; only a lazy one
+ * (store_begin_lazy) waits for the next.
  */
 #ifndef SB_STORE_H
 #define SB_STORE_H
@@ -24,14 +26,22 @@ void		 store_close(void);
 /* WAL checkpoints on loop's threadpool instead of inside a commit. */
 struct uv_loop_s;
 void		 store_checkpoints_on(struct uv_loop_s *, const char *state_dir);
+/*
+ * store-ckpt.c's: called after each commit (once synced) with the WAL's
+ * size in pages, instead of SQLite's automatic checkpoint.  NULL: that.
+ */
+void		 store_wal_checkpoint_hook(int (*)(sqlite3 *, const char *,
+		    int));
 sqlite3		*store_db(void);
 int		 store_schema_version(void);
 /* The version the migrations of this build lead to. */
 int		 store_schema_latest(void);
 
 /*
- * Prepared statement for sql, cached; reset and bindings cleared before it is
- * returned.  Fatal on a SQL error (a programming error, not bad input).
+ * Prepared statement for sql, cached; reset before it is returned, its
+ * bindings those of its last use: bind every parameter, a NULL too
+ * (store_bind_text with NULL).  Fatal on a SQL error (a programming error,
+ * not bad input).
  * The same text yields the same statement, so finish with it (step to DONE
  * or sqlite3_reset) before code you call can ask for that SQL again.
  */
@@ -62,6 +72,8 @@ void		 store_rollback(void);
 void		 store_hook(void (*commit)(void *), void (*rollback)(void *),
 		    void *arg);
 int		 store_in_transaction(void);
+/* 1 in a transaction whose commit will not be synced (store_begin_lazy). */
+int		 store_tx_lazy(void);
 /* Why the last transaction failed to begin or commit (SQLite's words). */
 const char	*store_tx_error(void);
 

@@ -84,6 +84,45 @@ refuse(struct conversation *c, const char *adapter, const char *user)
 #define BUSY_AHEAD	100
 
 /*
+ * The taken keys this run committed lately, newest last: a message taken
+ * when its event was recorded is taken again when it is processed, and
+ * that statement could only answer "seen" (a store lookup per event).
+ */
+#define TAKEN_RECENT	64
+static struct {
+	char		*key;
+	int64_t		 until;		/* wall_s: its seen entry's expiry */
+} taken_recent[TAKEN_RECENT];
+static unsigned		 ntaken_recent;
+
+static int
+taken_known(const char *k)
+{
+	int64_t		 now = wall_s();
+	unsigned	 i, n, slot;
+
+	n = ntaken_recent < TAKEN_RECENT ? ntaken_recent : TAKEN_RECENT;
+	for (i = 1; i <= n; i++) {
+		slot = (ntaken_recent - i) % TAKEN_RECENT;
+		if (taken_recent[slot].until > now &&
+		    strcmp(taken_recent[slot].key, k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Runs once the key's transaction committed (store_hook). */
+static void
+taken_committed(void *arg)
+{
+	unsigned	 slot = ntaken_recent++ % TAKEN_RECENT;
+
+	free(taken_recent[slot].key);
+	taken_recent[slot].key = arg;
+	taken_recent[slot].until = wall_s() + TAKEN_TTL;
+}
+
+/*
  * 👀 says "taken": at most once per message, whether it goes out when the
  * event is recorded or when it is processed.
  */
@@ -92,11 +131,19 @@ take(const char *adapter, const char *channel, const char *thread,
     const char *msg_id)
 {
 	char	*k;
+	int	 r;
 
 	k = xasprintf("%s:%s:%s", adapter, channel, msg_id);
-	if (store_seen_add("chat.taken", k, TAKEN_TTL) == 1)
+	if (taken_known(k)) {
+		free(k);
+		return;
+	}
+	if ((r = store_seen_add("chat.taken", k, TAKEN_TTL)) == 1)
 		outbox_react(adapter, channel, thread, msg_id, "👀");
-	free(k);
+	if (r == 1)	/* its expiry is ours: now + TAKEN_TTL */
+		store_hook(taken_committed, free, k);
+	else
+		free(k);
 }
 
 /*

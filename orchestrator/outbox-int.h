@@ -44,6 +44,15 @@ struct lane {
 	int64_t		 next_post_ms;	/* pacing: no POST before this wall time */
 	uv_timer_t	*timer[NQ];
 	int		 dirty;		/* rows queued in an open transaction */
+	/*
+	 * At least how many rows of queue q are pending and not in flight
+	 * (lane_more): counted up for each row that may have become one,
+	 * down for each sent, and set to 0 by a lookup that found none.  A
+	 * kick of a queue at 0 runs no SQL (five of a command event's seven
+	 * lookups found nothing).  Only ever too high (a rolled-back insert),
+	 * never too low, or a row would wait for a kick that never comes.
+	 */
+	int		 npend[NQ];
 	struct lane	*next;
 };
 
@@ -74,6 +83,8 @@ struct out_op {
 struct reg {
 	char		*name;
 	struct adapter	*adapter;
+	void		(*on_post)(void *, uint64_t);	/* outbox_on_post */
+	void		*on_post_arg;
 	struct reg	*next;
 };
 
@@ -92,6 +103,8 @@ char		*lane_group(const char *, uint64_t, const char *,
 		    const char *, const char *);
 struct lane	*lane_get(const char *, const char *, const char *);
 void		 lane_kick(struct lane *);
+void		 lane_mark(struct lane *, const char *);
+void		 lane_more(struct lane *, int);
 int		 quick_busy(const struct lane *, int64_t, const char *,
 		    const char *);
 void		 lane_unlink(struct lane *, struct out_op *);

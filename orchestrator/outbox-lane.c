@@ -11,8 +11,12 @@
 #include "bot/loop.h"
 #include "bot/util.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A count no run reaches: until a lookup finds the queue empty. */
+#define NPEND_UNKNOWN	(INT_MAX / 2)
 
 static void	lane_kick_q(struct lane *, int);
 
@@ -66,6 +70,7 @@ lane_get(const char *adapter, const char *channel, const char *group)
 	l->channel = xstrdup(channel);
 	l->group = xstrdup(group);
 	for (q = 0; q < NQ; q++) {
+		l->npend[q] = NPEND_UNKNOWN;	/* rows of a past run */
 		l->timer[q] = xcalloc(1, sizeof *l->timer[q]);
 		uv_timer_init(loop_uv(), l->timer[q]);
 		l->timer[q]->data = l;
@@ -95,18 +100,52 @@ lane_free(struct lane *l)
 	free(l);
 }
 
-/* Row id is in flight, or is an edit of a message whose edit is. */
+/*
+ * Row id is in flight (1), or is an edit of a message whose edit is (2: a
+ * row that waits, not one that went).
+ */
 int
 quick_busy(const struct lane *l, int64_t id, const char *op, const char *key)
 {
 	const struct out_op	*o;
+	int			 busy = 0;
 
-	for (o = l->inflight[Q_QUICK]; o != NULL; o = o->next)
-		if ((int64_t)o->op.id == id || (strcmp(op, "edit") == 0 &&
-		    o->op.kind == CHAT_OP_EDIT && key != NULL &&
-		    o->key != NULL && strcmp(o->key, key) == 0))
+	for (o = l->inflight[Q_QUICK]; o != NULL; o = o->next) {
+		if ((int64_t)o->op.id == id)
 			return 1;
-	return 0;
+		if (strcmp(op, "edit") == 0 && o->op.kind == CHAT_OP_EDIT &&
+		    key != NULL && o->key != NULL && strcmp(o->key, key) == 0)
+			busy = 2;
+	}
+	return busy;
+}
+
+/* A row of queue q may now be pending and not in flight. */
+void
+lane_more(struct lane *l, int q)
+{
+	if (l->npend[q] < NPEND_UNKNOWN)
+		l->npend[q]++;
+}
+
+/*
+ * A new row of op in l.  Without per-method limits every op goes through
+ * Q_POST (lane_kick_q); an adapter not registered yet may have them, or
+ * not: both then.
+ */
+void
+lane_mark(struct lane *l, const char *op)
+{
+	struct adapter	*a;
+
+	if (strcmp(op, "post") == 0 || strcmp(op, "upload") == 0) {
+		lane_more(l, Q_POST);
+		return;
+	}
+	lane_more(l, Q_QUICK);
+	if ((a = reg_find(l->adapter)) == NULL ||
+	    !a->ops->caps(a)->per_method_limits)
+		lane_more(l, Q_POST);
 }
 
 void
@@ -202,6 +241,8 @@ again:
 	}
 	outbox_pace_take(caps, l->adapter, l->channel, o);
 	o->sent_ms = now_ms();
+	if (l->npend[q] > 0)
+		l->npend[q]--;
 	if (q == Q_POST)
 		l->inflight[q] = o;
 	else {
@@ -214,6 +255,7 @@ again:
 	if (a->ops->send(a, &o->op) != 0) {
 		/* Not connected: keep the row, look again shortly. */
 		lane_unlink(l, o);
+		lane_more(l, q);
 		outbox_pace_settle(o, PACE_FAILED, -1);
 		op_free(o);
 		uv_timer_start(l->timer[q], lane_timer_fired, 1000, 0);

@@ -171,7 +171,10 @@ payload_decode(const char *text)
  * yet).  In the quick queue an edit whose message is not sent yet is passed
  * over (the post's completion kicks the queue again); the first other row
  * is the head.  skip_op ("react", "edit" or NULL): in the quick queue, rows
- * of that op are passed over too (out of budget for now).
+ * of that op are passed over too (out of budget for now).  A lookup that
+ * finds nothing to send, and passed over nothing but ops in flight, learns
+ * that the queue is empty (l->npend); one outside a transaction only, as
+ * a rollback could bring back a row the transaction had finished.
  */
 int
 lane_head(struct lane *l, int q, int single, const char *skip_op,
@@ -185,10 +188,12 @@ lane_head(struct lane *l, int q, int single, const char *skip_op,
 	int64_t		 nb, now = wall_ms(), after;
 	size_t		 i, n;
 	char		*g;
-	int		 found;
+	int		 found, clean = 1, busy;
 
 	*out = NULL;
 	*wait_ms = 0;
+	if (l->npend[q] == 0)
+		return 0;
 	after = 0;
 again:
 	if (l->group[0] != '\0') {
@@ -229,7 +234,7 @@ again:
 		}
 		if (!found) {
 			sqlite3_reset(st);
-			return 0;
+			goto empty;
 		}
 		goto row;
 	}
@@ -252,7 +257,7 @@ again:
 		store_bind_text(st, 4, skip_op != NULL ? skip_op : "");
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return 0;
+		goto empty;
 	}
 row:
 	nb = sqlite3_column_int64(st, 5);
@@ -261,9 +266,11 @@ row:
 		sqlite3_reset(st);
 		return 0;
 	}
-	if (q == Q_QUICK && quick_busy(l, sqlite3_column_int64(st, 0),
+	if (q == Q_QUICK && (busy = quick_busy(l, sqlite3_column_int64(st, 0),
 	    (const char *)sqlite3_column_text(st, 2),
-	    (const char *)sqlite3_column_text(st, 3))) {
+	    (const char *)sqlite3_column_text(st, 3))) != 0) {
+		if (busy != 1)
+			clean = 0;	/* an edit waits for another */
 		after = sqlite3_column_int64(st, 0);
 		sqlite3_reset(st);
 		goto again;
@@ -300,6 +307,7 @@ row:
 				goto again;
 			}
 			after = (int64_t)o->op.id;
+			clean = 0;
 			op_free(o);
 			if (single) {
 				/* Strict order: its post is ahead anyway. */
@@ -359,6 +367,10 @@ row:
 	o->op.priv = o;
 	*out = o;
 	return 1;
+empty:
+	if (clean && skip_op == NULL && sqlite3_get_autocommit(store_db()))
+		l->npend[q] = 0;
+	return 0;
 }
 
 /*
@@ -411,7 +423,7 @@ outbox_done_flush(void)
 	struct lane	*l;
 	enum chat_op_kind kind;
 	sqlite3_stmt	*st;
-	int		 q;
+	int		 q, failed;
 
 	if ((list = done_head) == NULL)
 		return;
@@ -444,13 +456,16 @@ outbox_done_flush(void)
 			    o->key, sqlite3_errmsg(store_db()));
 		sqlite3_reset(st);
 	}
-	store_commit();
+	failed = store_commit() == -1;
 	for (o = list; o != NULL; o = next) {
 		next = o->done_next;
 		l = o->lane;
 		kind = o->op.kind;
 		q = o->q;
 		lane_unlink(l, o);
+		/* Not recorded sent: pending again, sent again (see above). */
+		if (failed)
+			lane_more(l, q);
 		op_free(o);
 		/* A kick may free a lane, but not one an op on the list holds. */
 		if (outbox_running)
@@ -500,6 +515,7 @@ chat_op_failed(struct chat_op *op, long long retry_ms, int permanent,
 		    error != NULL ? error : "?", attempts, backoff);
 		row_finish(op->id, "pending", error, attempts,
 		    wall_ms() + backoff);
+		lane_more(l, o->q);
 		metrics_inc(m_retried);
 		outbox_metrics(l->adapter, o, "retry");
 	}

@@ -2,6 +2,7 @@
 #include "orchestrator/outbox-int.h"
 #include "orchestrator/render.h"
 #include "adapters/adapter.h"
+#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/metrics.h"
@@ -105,6 +106,38 @@ outbox_register(const char *name, struct adapter *a)
 }
 
 void
+outbox_on_post(const char *name, void (*fn)(void *, uint64_t), void *arg)
+{
+	struct reg	*r;
+
+	for (r = regs; r != NULL; r = r->next)
+		if (strcmp(r->name, name) == 0) {
+			r->on_post = fn;
+			r->on_post_arg = arg;
+		}
+}
+
+/*
+ * Post row id of lane l goes out as soon as its transaction commits: no op
+ * in flight in its queue, none counted ahead of it, no pacing gap to wait
+ * for.  Its adapter's outbox_on_post runs now, in that transaction, if the
+ * commit is synced (outside a transaction the insert was, and so is what
+ * the hook writes).
+ */
+static void
+on_post(struct lane *l, uint64_t id)
+{
+	struct reg	*r;
+
+	if (l->inflight[Q_POST] != NULL || l->npend[Q_POST] != 0 ||
+	    l->next_post_ms > wall_ms() || store_tx_lazy())
+		return;
+	for (r = regs; r != NULL; r = r->next)
+		if (strcmp(r->name, l->adapter) == 0 && r->on_post != NULL)
+			r->on_post(r->on_post_arg, id);
+}
+
+void
 outbox_unregister(const char *name)
 {
 	struct reg	**pp, *r;
@@ -151,7 +184,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	char		*s, *group;
 	uint64_t	 id = 0;
 
-	s = json_dumps(payload, JSON_COMPACT);
+	s = jdump(payload);
 	json_decref(payload);
 	st = store_stmt("INSERT INTO outbox (adapter, channel, thread, op,"
 	    " msg_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -174,6 +207,9 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	group = lane_group(adapter, id, op, thread, key);
 	l = lane_get(adapter, channel, group);
 	free(group);
+	if (strcmp(op, "post") == 0)
+		on_post(l, id);
+	lane_mark(l, op);
 	/*
 	 * Never send a row before it is committed: inside a transaction
 	 * (the work of an inbound event), a kill -9 before the commit would
@@ -311,7 +347,7 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 					    o->key != NULL &&
 					    strcmp(o->key, key) == 0)
 						busy = (int64_t)o->op.id;
-	s = json_dumps(p, JSON_COMPACT);
+	s = jdump(p);
 	st = store_stmt("UPDATE outbox SET payload = ? WHERE id = (SELECT"
 	    " max(id) FROM outbox WHERE status = 'pending' AND op = 'edit'"
 	    " AND adapter = ? AND channel = ? AND msg_key = ? AND id != ?)");

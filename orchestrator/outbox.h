@@ -30,6 +30,18 @@ int		 outbox_init(void);
 void		 outbox_shutdown(void);
 void		 outbox_register(const char *name, struct adapter *);
 void		 outbox_unregister(const char *name);
+/*
+ * Optional, per registered adapter: fn(arg, id) runs in the transaction
+ * that inserts post row id when the row is to go out as soon as that
+ * commits (its queue is idle), and only in one whose commit is synced.
+ * An adapter that makes an attempt marker durable before each post
+ * (Slack) writes it there: in that commit, not in one of its own with its
+ * own fsync.  A row that then waits after all, or a restart, costs such an
+ * adapter no more than a marker it cannot tell from an attempt.  NULL fn:
+ * none.
+ */
+void		 outbox_on_post(const char *name, void (*fn)(void *, uint64_t),
+		    void *arg);
 
 /*
  * A thread root we post ourselves has a key ending in this ("c7.root"); a

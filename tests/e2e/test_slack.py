@@ -325,6 +325,34 @@ def test_socket_post_whose_reply_was_lost_is_not_posted_twice(tmp, ds):
         fake.stop()
 
 
+def test_socket_reply_in_a_quiet_thread_whose_answer_was_lost_once(tmp, ds):
+    """A reply that goes out as soon as its work commits has its attempt
+    marker written in that commit; an attempt whose answer was lost
+    leaves it unknown whether it posted, so the retry reads the thread
+    back instead of posting blind."""
+    fake = FakeSlack("--no-echo")
+    try:
+        slack_daemon(tmp, ds, fake)
+        connected(fake)
+        fake.event(mention("1705.000001"))
+        question_in(fake, "login page")     # the agent waits: a quiet lane
+        fake.post("/_test/lose", {"method": "chat.postMessage", "count": 1})
+        fake.event(mention("1705.000002", text="status", etype="message",
+                           thread_ts="1705.000001"))
+        look = fake.wait_call("conversations.replies")
+        check(look["args"]["ts"] == "1705.000001", "looked in the thread")
+        lost = [c for c in fake.calls("chat.postMessage")
+                if c.get("done_but_lost")]
+        check(len(lost) == 1, "a reply was lost")
+        fake.wait("the reply recorded as sent", lambda: count(
+            ds[0], "SELECT count(*) FROM outbox WHERE status = 'pending'")
+            == 0)
+        no_post_twice(fake)
+        check(ds[0].stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_socket_deaf_and_dropped_sockets_are_replaced(tmp, ds):
     fake = FakeSlack("--no-echo")
     try:

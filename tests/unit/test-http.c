@@ -262,6 +262,37 @@ TEST(http_echo_keeps_method_headers_and_binary_body)
 	CHECK_INT(teardown(), 0);
 }
 
+/*
+ * Easy handles are reused (http.c keeps spares): a request after another
+ * has none of its method, headers or body.
+ */
+TEST(http_a_request_after_another_has_nothing_of_it)
+{
+	const char *const		 hdrs[] = { "X-Echo: abc", NULL };
+	struct result			 r = { .want = { "X-Method" } };
+	struct result			 g = { .want = { "X-Method", "X-Echo",
+					    "X-Body-Len" } };
+	struct http_request_opts	 o = {
+		.method = "PUT", .headers = hdrs, .body = "abc", .body_len = 3,
+	};
+
+	setup();
+	o.url = url("/echo");
+	CHECK(http_request(&o, on_done, &r) != NULL);
+	run();
+	CHECK_STR(r.hdr[0], "PUT");
+	get("/echo", &g);
+	run();
+	CHECK(g.error == NULL);
+	CHECK_STR(g.hdr[0], "GET");
+	/* The server echoes "" when absent (curl's header API: "\r"). */
+	CHECK(g.hdr[1] == NULL || strstr(g.hdr[1], "abc") == NULL);
+	CHECK_STR(g.hdr[2], "0");
+	result_free(&r);
+	result_free(&g);
+	CHECK_INT(teardown(), 0);
+}
+
 TEST(http_post_is_the_method_when_asked)
 {
 	struct result			 r = { .want = { "X-Method" } };
@@ -794,6 +825,7 @@ main(void)
 	}
 	RUN(http_200_delivers_status_body_and_headers);
 	RUN(http_echo_keeps_method_headers_and_binary_body);
+	RUN(http_a_request_after_another_has_nothing_of_it);
 	RUN(http_post_is_the_method_when_asked);
 	RUN(http_429_exposes_retry_after);
 	RUN(http_500_is_a_response_not_an_error);

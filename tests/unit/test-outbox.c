@@ -612,6 +612,148 @@ TEST(outbox_a_reaction_out_of_budget_does_not_hold_an_edit)
 	teardown(1);
 }
 
+/* Lookups of a lane's head row (lane_head's SELECTs), by SQLite's trace. */
+static int	 nlookups;
+
+static int
+count_lookups(unsigned type, void *arg, void *p, void *x)
+{
+	const char	*sql = sqlite3_sql(p);
+
+	if (sql != NULL && strncmp(sql, "SELECT id, thread, op, msg_key,", 31)
+	    == 0)
+		nlookups++;
+	return 0;
+}
+
+/*
+ * A command event's 👀 and reply in a channel used before: each row is
+ * looked up once, when it goes; the kicks after the reaction went and
+ * after both were answered know their queue is empty (five of seven
+ * lookups found nothing).
+ */
+TEST(outbox_kicks_of_an_empty_queue_run_no_lookup)
+{
+	setup();
+	caps.per_method_limits = 1;	/* Slack */
+	/* The channel's first: a new lane looks for rows of a past run. */
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	outbox_react("fake", "C1", "T1", "41", "👀");
+	pump_until(2, 2000);
+	CHECK_INT(nsent, 2);
+	nsent = 0;
+	sqlite3_trace_v2(store_db(), SQLITE_TRACE_STMT, count_lookups, NULL);
+	nlookups = 0;
+	CHECK(store_begin() == 0);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	CHECK(store_commit() == 0);
+	pump_until(1, 2000);
+	CHECK(store_begin() == 0);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "reply", NULL, NULL);
+	CHECK(store_commit() == 0);
+	pump_until(2, 2000);
+	CHECK_INT(nsent, 2);
+	CHECK_INT(outbox_pending(), 0);
+	CHECK_INT(nlookups, 2);
+	sqlite3_trace_v2(store_db(), 0, NULL, NULL);
+	teardown(1);
+}
+
+/*
+ * What the lanes know of empty queues never strands a row: rows left by a
+ * past run in both queues, a row whose insert was rolled back, a retried
+ * one, and one added while another is in flight all go out.
+ */
+TEST(outbox_no_row_is_stranded_by_a_queue_known_empty)
+{
+	char	*cause = NULL;
+
+	setup();
+	caps.per_method_limits = 1;
+	outbox_unregister("fake");	/* adapter down: nothing can go out */
+	outbox_post("fake", "C1", "T1", NULL, NULL, "p1", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "p2", NULL, NULL);
+	outbox_react("fake", "C1", "T1", "41", "👀");
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	outbox_post("fake", "C1", "T1", NULL, NULL, "p3", NULL, NULL);
+	teardown(0);
+
+	CHECK(loop_init() == 0);
+	CHECK(store_open(dir, &cause) == 0);
+	outbox_register("fake", &the_fake.hdr);
+	outbox_init();
+	pump_until(5, 3000);
+	CHECK_INT(nsent, 5);
+	CHECK_INT(outbox_pending(), 0);
+
+	CHECK(store_begin() == 0);
+	outbox_react("fake", "C1", "T1", "43", "👀");
+	store_rollback();
+	fail_next = 1;
+	fail_retry_ms = 100;
+	outbox_react("fake", "C1", "T1", "44", "👀");
+	pump_until(6, 2000);
+	hold = 1;
+	outbox_post("fake", "C1", "T1", NULL, NULL, "p4", NULL, NULL);
+	pump_until(8, 2000);	/* the retried 👀 and p4, held */
+	outbox_post("fake", "C1", "T1", NULL, NULL, "p5", NULL, NULL);
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+	hold = 0;
+	release();
+	pump_until(9, 2000);
+	CHECK_INT(nsent, 9);
+	CHECK_STR(sent[8].text, "p5");
+	CHECK_INT(outbox_pending(), 0);
+	teardown(1);
+}
+
+/* outbox_on_post: which rows, and inside which transaction. */
+static uint64_t	 on_post_ids[8];
+static int	 non_post, on_post_in_tx;
+
+static void
+on_post_fn(void *arg, uint64_t id)
+{
+	on_post_ids[non_post++] = id;
+	on_post_in_tx = store_in_transaction();
+}
+
+/*
+ * An adapter's attempt marker goes in the commit of the row it is for when
+ * the row goes out as soon as that commits: an idle queue's post in a
+ * synced transaction.  Not a post behind another one, nor in a lazy
+ * transaction (its commit is not synced), nor a reaction.
+ */
+TEST(outbox_on_post_runs_in_the_rows_transaction_when_it_goes_at_once)
+{
+	uint64_t	 id;
+
+	setup();
+	caps.per_method_limits = 1;	/* Slack */
+	outbox_on_post("fake", on_post_fn, NULL);
+	/* The channel's first: a new lane looks for rows of a past run. */
+	outbox_post("fake", "C1", "T1", NULL, NULL, "first", NULL, NULL);
+	pump_until(1, 2000);
+	non_post = 0;
+	CHECK(store_begin() == 0);
+	outbox_react("fake", "C1", "T1", "42", "👀");
+	id = outbox_post("fake", "C1", "T1", NULL, NULL, "reply", NULL, NULL);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "second", NULL, NULL);
+	CHECK(store_commit() == 0);
+	CHECK_INT(non_post, 1);
+	CHECK(on_post_ids[0] == id);
+	CHECK(on_post_in_tx);
+	pump_until(4, 2000);
+	CHECK_INT(nsent, 4);
+	CHECK(store_begin_lazy() == 0);
+	outbox_post("fake", "C1", "T1", NULL, NULL, "lazy", NULL, NULL);
+	CHECK(store_commit() == 0);
+	CHECK_INT(non_post, 1);
+	pump_until(5, 2000);
+	outbox_on_post("fake", NULL, NULL);
+	teardown(1);
+}
+
 int
 main(void)
 {
@@ -634,5 +776,8 @@ main(void)
 	RUN(pace_bucket_429_within_budget_halves_the_rate_which_recovers);
 	RUN(outbox_budget_lets_a_burst_go_then_paces_and_holds_a_retry_after);
 	RUN(outbox_a_reaction_out_of_budget_does_not_hold_an_edit);
+	RUN(outbox_kicks_of_an_empty_queue_run_no_lookup);
+	RUN(outbox_no_row_is_stranded_by_a_queue_known_empty);
+	RUN(outbox_on_post_runs_in_the_rows_transaction_when_it_goes_at_once);
 	return t_done();
 }

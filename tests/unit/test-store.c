@@ -111,7 +111,8 @@ TEST(store_open_creates_0700_dir_with_latest_schema_and_pragmas)
 	mode = query_str(store_db(), "PRAGMA journal_mode");
 	CHECK_STR(mode, "wal");
 	free(mode);
-	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);	/* FULL */
+	/* NORMAL: store.c's WAL hook syncs each commit, as FULL would. */
+	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 1);
 	CHECK_INT(query_int(store_db(), "PRAGMA foreign_keys"), 1);
 	CHECK_INT(query_int(store_db(), "PRAGMA busy_timeout"), 5000);
 	free(state);
@@ -201,32 +202,113 @@ TEST(store_nested_commit_only_outermost_commits)
 	tmp_cleanup();
 }
 
-TEST(store_lazy_commit_commits_and_every_end_restores_full_sync)
+/*
+ * Counts syncs of WAL files: the default VFS with each WAL file's xSync
+ * wrapped (the file object stays the default VFS's own).
+ */
+static sqlite3_vfs		 count_vfs, *real_vfs;
+static sqlite3_io_methods	 count_methods;
+static const sqlite3_io_methods	*real_methods;
+static int			 wal_syncs;
+
+static int
+count_sync(sqlite3_file *f, int flags)
+{
+	wal_syncs++;
+	return real_methods->xSync(f, flags);
+}
+
+static int
+count_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags,
+    int *out)
+{
+	int	 rc;
+
+	rc = real_vfs->xOpen(real_vfs, name, f, flags, out);
+	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && f->pMethods != NULL) {
+		if (real_methods == NULL) {
+			real_methods = f->pMethods;
+			count_methods = *f->pMethods;
+			count_methods.xSync = count_sync;
+		}
+		if (f->pMethods == real_methods)
+			f->pMethods = &count_methods;
+	}
+	return rc;
+}
+
+/* Statements a transaction runs, by SQLite's trace. */
+static int	 nstmts;
+
+static int
+count_stmts(unsigned type, void *arg, void *p, void *x)
+{
+	nstmts++;
+	return 0;
+}
+
+TEST(store_commits_are_synced_but_a_lazy_one_without_a_pragma)
 {
 	const char	*state = tmp_fresh();
 	char		*cause = NULL;
 
+	real_vfs = sqlite3_vfs_find(NULL);
+	count_vfs = *real_vfs;
+	count_vfs.zName = "sb-count-syncs";
+	count_vfs.xOpen = count_open;
+	CHECK(sqlite3_vfs_register(&count_vfs, 1) == SQLITE_OK);
 	CHECK(store_open(state, &cause) == 0);
-	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
-	CHECK(store_begin_lazy() == 0);
-	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 1);
+	CHECK(real_methods != NULL);	/* the WAL went through count_open */
+
+	/* A transaction: synced before store_commit returns. */
+	wal_syncs = 0;
+	CHECK(store_begin() == 0);
 	CHECK(store_kv_set("a", "1") == 0);
+	CHECK_INT(wal_syncs, 0);
 	CHECK(store_commit() == 0);
-	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 1);
-	/* The next transaction, whatever its kind, is fsynced again. */
-	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
+	CHECK_INT(wal_syncs, 1);
+	/* A write outside one: synced before it returns. */
+	CHECK(store_kv_set("b", "1") == 0);
+	CHECK_INT(wal_syncs, 2);
+
+	/* Lazy: committed, not synced, and nothing but BEGIN/write/COMMIT. */
+	sqlite3_trace_v2(store_db(), SQLITE_TRACE_STMT, count_stmts, NULL);
+	nstmts = 0;
 	CHECK(store_begin_lazy() == 0);
-	CHECK(store_kv_set("b", "2") == 0);
+	CHECK(store_kv_set("c", "1") == 0);
+	CHECK(store_commit() == 0);
+	CHECK_INT(nstmts, 3);
+	sqlite3_trace_v2(store_db(), 0, NULL, NULL);
+	CHECK_INT(wal_syncs, 2);
+	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 3);
+	/* The next commit, whatever its kind, is synced again. */
+	CHECK(store_kv_set("d", "1") == 0);
+	CHECK_INT(wal_syncs, 3);
+	CHECK(store_begin_lazy() == 0);
+	CHECK(store_kv_set("e", "2") == 0);
 	store_rollback();
-	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
-	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 1);
-	/* Nested in a full transaction it is a plain begin. */
+	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 4);
+	CHECK(store_begin() == 0);
+	CHECK(store_kv_set("e", "3") == 0);
+	CHECK(store_commit() == 0);
+	CHECK_INT(wal_syncs, 4);
+	/* Nested in a full transaction it is a plain begin... */
 	CHECK(store_begin() == 0);
 	CHECK(store_begin_lazy() == 0);
+	CHECK(store_kv_set("f", "1") == 0);
 	CHECK(store_commit() == 0);
 	CHECK(store_commit() == 0);
-	CHECK_INT(query_int(store_db(), "PRAGMA synchronous"), 2);
+	CHECK_INT(wal_syncs, 5);
+	/* ... and durable work nested in a lazy one makes the whole durable. */
+	CHECK(store_begin_lazy() == 0);
+	CHECK(store_begin() == 0);
+	CHECK(store_kv_set("g", "1") == 0);
+	CHECK(store_commit() == 0);
+	CHECK(store_commit() == 0);
+	CHECK_INT(wal_syncs, 6);
+	CHECK_INT(peek_int(state, "SELECT count(*) FROM kv"), 7);
 	tmp_cleanup();
+	sqlite3_vfs_unregister(&count_vfs);
 }
 
 TEST(store_nested_rollback_undoes_outer_and_fails_outer_commit)
@@ -321,7 +403,7 @@ TEST(store_hooks_follow_the_outermost_transaction)
 	tmp_cleanup();
 }
 
-TEST(store_stmt_cache_returns_same_statement_reset_and_unbound)
+TEST(store_stmt_cache_returns_same_statement_reset)
 {
 	sqlite3_stmt	*st, *st2;
 	char		*cause = NULL, *v;
@@ -336,8 +418,11 @@ TEST(store_stmt_cache_returns_same_statement_reset_and_unbound)
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);	/* left mid-rows */
 	st2 = store_stmt(sql);
 	CHECK(st2 == st);
-	/* Bindings cleared: NULL matches nothing. */
-	CHECK_INT(sqlite3_step(st2), SQLITE_DONE);
+	store_bind_text(st2, 1, "b");
+	CHECK_INT(sqlite3_step(st2), SQLITE_ROW);	/* starts over */
+	v = store_col_text(st2, 0);
+	CHECK_STR(v, "b");
+	free(v);
 	st2 = store_stmt(sql);
 	store_bind_text(st2, 1, "a");
 	CHECK_INT(sqlite3_step(st2), SQLITE_ROW);	/* starts over */
@@ -605,10 +690,10 @@ main(void)
 	RUN(store_kv_get_set_overwrite_and_missing_is_null);
 	RUN(store_seen_add_is_new_once_until_it_expires);
 	RUN(store_nested_commit_only_outermost_commits);
-	RUN(store_lazy_commit_commits_and_every_end_restores_full_sync);
+	RUN(store_commits_are_synced_but_a_lazy_one_without_a_pragma);
 	RUN(store_nested_rollback_undoes_outer_and_fails_outer_commit);
 	RUN(store_hooks_follow_the_outermost_transaction);
-	RUN(store_stmt_cache_returns_same_statement_reset_and_unbound);
+	RUN(store_stmt_cache_returns_same_statement_reset);
 	RUN(store_refuses_database_newer_than_binary);
 	RUN(store_failed_migration_leaves_old_version_and_no_partial_schema);
 	RUN(store_unusable_state_dir_fails_naming_the_path);
