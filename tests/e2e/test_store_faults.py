@@ -10,7 +10,8 @@ its worktree and process, replies) runs in the transaction that deletes
 the event's inbox row; when that COMMIT fails, the agent and conversation
 made in memory are undone and no worktree or process is started, and the
 row, replayed when the store commits again, starts exactly one agent with
-the id the store gives it.
+the id the store gives it.  An answer to an agent's question reaches the
+agent only once it is recorded, and the question stays open until then.
 
 The failure is real SQLite behaviour, injected from outside: a deferred
 foreign key (checked at COMMIT) that a trigger on `agents` violates, so
@@ -29,9 +30,11 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import check, free_port, run_tests  # noqa: E402
-from test_slack import (FakeSlack, connected, mention, no_post_twice,  # noqa: E402
-                        reacted_once, reply_in, slack_daemon, text_of)
+from sb import SLOW, check, free_port, run_tests  # noqa: E402
+import test_slack  # noqa: E402
+from test_slack import (FakeSlack, answered, click, connected,  # noqa: E402
+                        mention, no_post_twice, ok_posts, reacted_once,
+                        reply_in, slack_daemon, text_of)
 
 INJECT = """
 CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
@@ -171,6 +174,115 @@ def test_cancel_whose_commit_fails_sends_no_signal_until_recorded(tmp, ds):
         no_post_twice(fake)
         check(d.stop() == 0, "clean exit")
     finally:
+        fake.stop()
+
+
+def test_answer_whose_commit_fails_reaches_the_agent_once_recorded(tmp, ds):
+    """A click answers q1 in a transaction that cannot commit: the agent
+    does not get the answer (the store would not know it was given, and
+    the replay would find the question settled in memory only); once the
+    store commits again, the replayed click answers it, once."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1750.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        # Recording the answer fails at COMMIT; the click's own inbox
+        # row commits.
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER UPDATE OF status ON questions WHEN"
+                              " NEW.status = 'answered'"))
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait("the failed commit", lambda:
+                  "STORE CANNOT COMMIT (inbox processing)" in log(d))
+        time.sleep(2.5)     # two more tries of the row, a second apart
+        wt = os.path.join(d.state, "worktrees", worktrees(d)[0])
+        check(not os.path.exists(os.path.join(wt, "answer.txt")),
+              "the agent got an answer that was not recorded")
+        check(not [c for c in fake.calls("chat.postMessage")
+                   if "chose" in text_of(c)], "the agent went on")
+        check(d.db("SELECT status FROM questions") == [("open",)],
+              "question row %r" % d.db("SELECT * FROM questions"))
+        check("question q1: answered, but the store did not commit; open"
+              " again" in log(d), "rollback logged: " + d.stderr_tail())
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait_call("chat.postMessage", lambda c: "chose Google"
+                       in text_of(c))
+        answered(fake, q, "slack:U1: Google")
+        time.sleep(0.5)
+        with open(os.path.join(wt, "answer.txt")) as f:
+            check(f.read() == "Google\n", "answer file")
+        posts = [text_of(c) for c in ok_posts(fake)]
+        check(len([p for p in posts if "chose Google" in p]) == 1,
+              "posts %r" % posts)
+        check(not [p for p in posts if "no longer be answered" in p or
+                   "already answered" in p or "Sorry" in p],
+              "posts %r" % posts)
+        check(d.db("SELECT status, answer, answered_by FROM questions") ==
+              [("answered", "Google", "slack:U1")],
+              "question row %r" % d.db("SELECT * FROM questions"))
+        check(len(re.findall(r"question q1 answered", log(d))) == 1,
+              "settled once: " + d.stderr_tail())
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_answer_whose_commit_fails_leaves_the_question_to_expire(tmp, ds):
+    """While the answer's commit fails the question stays open as it was,
+    with its ask timeout: it expires on time, the agent hears "expired"
+    (not the unrecorded answer), and the replayed click is told so."""
+    script = os.path.join(tmp, "askshort.sh")
+    with open(script, "w") as f:
+        f.write('#!/bin/sh\na=$("$SWITCHBOARD_BIN" agent ask "Which'
+                ' provider?" --choice GitHub --choice Google --timeout'
+                ' %d)\n"$SWITCHBOARD_BIN" agent done "ask exit $? [$a]"\n'
+                % (4 * SLOW))
+    os.chmod(script, 0o755)
+    fake = FakeSlack()
+    saved = test_slack.ASK
+    test_slack.ASK = [("ask", [script], 60)]
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1760.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER UPDATE OF status ON questions WHEN"
+                              " NEW.status = 'answered'"))
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait("the failed commit", lambda:
+                  "STORE CANNOT COMMIT (inbox processing)" in log(d))
+        done = fake.wait_call("chat.postMessage", lambda c: "ask exit" in
+                              text_of(c), timeout=10)
+        check("ask exit 3 []" in text_of(done), "agent heard %r" %
+              text_of(done))
+        fake.wait_call("chat.update", lambda c: c["args"]["ts"] ==
+                       q["reply"]["ts"] and "(expired)" in text_of(c))
+        check(d.db("SELECT status FROM questions") == [("expired",)],
+              "question row %r" % d.db("SELECT * FROM questions"))
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait("healthy", lambda: "store: commits work again" in log(d))
+        time.sleep(0.5)
+        check(d.db("SELECT count(*) FROM inbox") == [(0,)], "row replayed")
+        check(d.db("SELECT status FROM questions") == [("expired",)],
+              "question row %r" % d.db("SELECT * FROM questions"))
+        check(not [c for c in fake.calls("chat.update")
+                   if "answered by" in text_of(c)], "shown answered")
+        check(len(re.findall(r"question q1 expired", log(d))) == 1,
+              "settled once: " + d.stderr_tail())
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        test_slack.ASK = saved
         fake.stop()
 
 
