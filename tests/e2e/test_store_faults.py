@@ -30,11 +30,12 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import SLOW, check, free_port, run_tests  # noqa: E402
-import test_slack  # noqa: E402
-from test_slack import (FakeSlack, answered, click, connected,  # noqa: E402
-                        mention, no_post_twice, ok_posts, reacted_once,
-                        reply_in, slack_daemon, text_of)
+from sb import SLOW, Daemon, check, free_port, run_tests  # noqa: E402
+from test_brain import Fake as FakeLLM, brains  # noqa: E402
+from test_slack import (APP, ASK, BOT, SECRET, FakeSlack,  # noqa: E402
+                        answered, click, connected, mention, no_post_twice,
+                        ok_posts, reacted_once, reply_in, slack_daemon,
+                        text_of)
 
 INJECT = """
 CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
@@ -80,6 +81,28 @@ def branches(d):
     return subprocess.run(["git", "-C", d.repo, "for-each-ref",
                            "--format=%(refname:short)", "refs/heads/sb/"],
                           capture_output=True, text=True).stdout.split()
+
+
+def slack_with(tmp, ds, fake, agents, extra="", route="", env=None):
+    """slack_daemon with other agents, config and Slack route keys."""
+    slack = ('slack = { enabled = true; mode = "socket"; '
+             'bot_token = "env:SB_SLACK_BOT"; app_token = "env:SB_SLACK_APP";'
+             ' signing_secret = "env:SB_SLACK_SECRET"; api_url = "%s"; };'
+             % (fake.base + "/api/"))
+    d = Daemon(tmp, agents, adapters=slack, extra=extra,
+               allowed='"console:me", "slack:U1"',
+               env=dict({"SB_SLACK_BOT": BOT, "SB_SLACK_APP": APP,
+                         "SB_SLACK_SECRET": SECRET}, **(env or {})))
+    with open(d.conf) as f:
+        conf = f.read()
+    conf = re.sub(r'routes = \( (\{[^}]*\}) \);',
+                  r'routes = ( \1, { adapter = "slack"; channel = "*"; '
+                  r'repo = "r"; agent = "%s"; %s } );' % (agents[0][0], route),
+                  conf)
+    with open(d.conf, "w") as f:
+        f.write(conf)
+    ds.append(d)
+    return d.start()
 
 
 def test_failed_commit_mid_work_leaves_no_ghost_agent(tmp, ds):
@@ -245,10 +268,8 @@ def test_answer_whose_commit_fails_leaves_the_question_to_expire(tmp, ds):
                 % (4 * SLOW))
     os.chmod(script, 0o755)
     fake = FakeSlack()
-    saved = test_slack.ASK
-    test_slack.ASK = [("ask", [script], 60)]
     try:
-        d = slack_daemon(tmp, ds, fake)
+        d = slack_with(tmp, ds, fake, [("ask", [script], 60)])
         connected(fake)
         root = "1760.000100"
         fake.event(mention(root, text="<@UBOT> login page"))
@@ -282,8 +303,90 @@ def test_answer_whose_commit_fails_leaves_the_question_to_expire(tmp, ds):
         no_post_twice(fake)
         check(d.stop() == 0, "clean exit")
     finally:
-        test_slack.ASK = saved
         fake.stop()
+
+
+def test_diff_whose_commit_fails_is_posted_once_recorded(tmp, ds):
+    """`diff #1` in a transaction that cannot commit starts no diff job (it
+    would post from the job, outside the transaction, once per try of the
+    row): the diff is posted once, after the store commits again."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1780.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait_call("chat.postMessage", lambda c: "chose Google"
+                       in text_of(c))
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER DELETE ON inbox WHEN OLD.payload"
+                              " LIKE '%diff #1%'"))
+        fake.event(reply_in(root, "1780.000200", "diff #1"))
+        fake.wait("three tries", lambda: len(re.findall(
+            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        time.sleep(0.5)     # a job started by a try would have posted
+
+        def diffs():
+            return [text_of(c) for c in ok_posts(fake)
+                    if "against" in text_of(c)]
+        check(diffs() == [], "diff posted before it was recorded: %r"
+              % diffs())
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait("the diff", diffs)
+        time.sleep(1.5)     # and no second one
+        check(len(diffs()) == 1 and "answer.txt" in diffs()[0],
+              "diffs %r" % diffs())
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_brain_hears_a_message_whose_commit_fails_once_recorded(tmp, ds):
+    """The LLM brain keeps nothing of a message whose work is rolled back:
+    it records the message as a row and starts its turn on the next loop
+    turn from the rows, so no model call is made for a message the store
+    does not have, and the replay makes exactly one."""
+    llm = FakeLLM()
+    fake = FakeSlack()
+    try:
+        d = slack_with(tmp, ds, fake, ASK, route='brain = "main";',
+                       extra=brains("anthropic", llm.url),
+                       env={"LLM_KEY": "sk-test-not-a-real-key"})
+        connected(fake)
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER INSERT ON brain_inbox"))
+        root = "1770.000100"
+        llm.script({"match": r"slack:U1: what can you do\?",
+                    "text": "I run coding agents."})
+        fake.event(mention(root, text="<@UBOT> what can you do?"))
+        fake.wait("three tries", lambda: len(re.findall(
+            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        time.sleep(0.5)     # a kick deferred by the failed try has run
+        check(llm.requests() == [], "a model call for an unrecorded"
+              " message: %r" % llm.requests())
+        check(d.db("SELECT count(*) FROM brain_transcript") == [(0,)] and
+              d.db("SELECT count(*) FROM brain_turns") == [(0,)],
+              "recorded a turn")
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait_call("chat.postMessage", lambda c: "I run coding agents"
+                       in text_of(c))
+        time.sleep(0.5)
+        reqs = llm.requests()
+        check(len(reqs) == 1, "model calls: %d" % len(reqs))
+        check(json.dumps(reqs[0]["body"]["messages"]).count(
+            "what can you do?") == 1, "the message once")
+        llm.assert_clean()
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+        llm.stop()
 
 
 def tmpfs_wrapper(state, size):
