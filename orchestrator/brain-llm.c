@@ -538,7 +538,10 @@ kick_fired(void *arg)
 /*
  * Turns start on the next loop turn: events arrive from deep inside the
  * agent and question code (an observer must not re-enter them), and
- * several events of one loop turn batch into one model call.
+ * several events of one loop turn batch into one model call.  By then the
+ * event's transaction has ended, and the turn takes what it answers from
+ * the brain_inbox rows: a message whose commit failed left none, so it
+ * starts nothing, and its replay starts one turn (test_store_faults.py).
  */
 static void
 turn_kick(struct conversation *c)

@@ -32,6 +32,7 @@
 #include "orchestrator/results.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
+#include "bot/store.h"
 #include "bot/util.h"
 
 #include <ctype.h>
@@ -130,6 +131,71 @@ answer(struct conversation *c, int64_t qid, const char *text, const char *by)
 }
 
 /*
+ * What diff, push, pr and cleanup start cannot be taken back (a push, a pull
+ * request, a worktree removed) or speaks from a job after the event's
+ * transaction (the diff): it starts only once that commits.  Otherwise a
+ * transaction that fails to commit — retried every second while the store
+ * cannot — pushed, or posted the diff, on every try.  At once outside a
+ * transaction.  (log posts in the transaction; merge and resolve record
+ * their own rows there.)
+ */
+enum rules_job_kind { JOB_DIFF, JOB_PUSH, JOB_PR, JOB_CLEANUP };
+
+struct rules_job {
+	enum rules_job_kind	 kind;
+	struct agent		*a;
+	char			*path;		/* diff's, or NULL */
+};
+
+static void
+job_free(void *arg)
+{
+	struct rules_job	*j = arg;
+
+	agent_unref(j->a);
+	free(j->path);
+	free(j);
+}
+
+static void
+job_go(void *arg)
+{
+	struct rules_job	*j = arg;
+
+	switch (j->kind) {
+	case JOB_DIFF:
+		results_diff(j->a, j->path);
+		break;
+	case JOB_PUSH:
+		results_push(j->a, NULL, NULL);
+		break;
+	case JOB_PR:
+		forge_pr(j->a);
+		break;
+	case JOB_CLEANUP:
+		if (agent_cleanup(j->a) != 0)
+			conversation_say(agent_conversation(j->a), "#%lld is"
+			    " still running or has no worktree.",
+			    (long long)agent_id(j->a));
+		break;
+	}
+	job_free(j);
+}
+
+static void
+job_after_commit(enum rules_job_kind kind, struct agent *a, const char *path)
+{
+	struct rules_job	*j;
+
+	j = xcalloc(1, sizeof *j);
+	j->kind = kind;
+	j->a = a;
+	agent_ref(a);
+	j->path = path != NULL ? xstrdup(path) : NULL;
+	store_hook(job_go, job_free, j);
+}
+
+/*
  * Results commands: diff, log, push, pr, merge, resolve — each "VERB #N"
  * (or "VERB N"); diff takes an optional path after the number.  1 if t
  * was one of them.
@@ -168,16 +234,16 @@ results_command(struct conversation *c, const char *t, const char *by)
 		return 1;
 	switch (i) {
 	case 0:
-		results_diff(a, rest);
+		job_after_commit(JOB_DIFF, a, rest);
 		break;
 	case 1:
 		results_log(a);
 		break;
 	case 2:
-		results_push(a, NULL, NULL);
+		job_after_commit(JOB_PUSH, a, NULL);
 		break;
 	case 3:
-		forge_pr(a);
+		job_after_commit(JOB_PR, a, NULL);
 		break;
 	case 4:
 		merge_enqueue(a, by);
@@ -254,11 +320,8 @@ brain_rules_command(struct conversation *c, const struct brain_msg *m)
 			conversation_say(c, "Which one? Say `cleanup #N`.");
 			return 1;
 		}
-		if ((a = find_here(c, n)) == NULL)
-			return 1;
-		if (agent_cleanup(a) != 0)
-			conversation_say(c, "#%lld is still running or has no"
-			    " worktree.", n);
+		if ((a = find_here(c, n)) != NULL)
+			job_after_commit(JOB_CLEANUP, a, NULL);
 		return 1;
 	}
 	if (results_command(c, t, m->by))

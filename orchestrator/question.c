@@ -94,7 +94,11 @@ q_unlink(struct question *q)
 		}
 }
 
-/* The asking agent hung up (killed, crashed) while waiting. */
+/*
+ * The asking agent hung up (killed, crashed) while waiting.  A question
+ * settled in a transaction still open is left alone: its commit replies
+ * (into the void), its rollback sees the request gone (q_unsettle).
+ */
 static void
 q_req_gone(struct ctl_req *req, void *arg)
 {
@@ -110,9 +114,104 @@ q_req_gone(struct ctl_req *req, void *arg)
 	}
 }
 
+/* Answers the waiting agent: the ticket's state, answer and by are set. */
+static void
+q_reply(struct question *q)
+{
+	if (q->req == NULL)
+		return;
+	if (q->on_settle != NULL)
+		q->on_settle(q, q->req);
+	else if (q->state == Q_ANSWERED)
+		ctl_reply(q->req, json_pack("{s:s, s:s}", "answer", q->answer,
+		    "answered_by", q->answered_by));
+	else
+		ctl_reply_error(q->req, "%s", state_name(q->state));
+	q->req = NULL;
+}
+
+/* What others see of a settled ticket: the agent's reply, and it is gone. */
+static void
+q_done(struct question *q)
+{
+	char	 key[32];
+
+	q_key(q->id, key, sizeof key);
+	q_reply(q);
+	loop_timer_cancel(q->timer);
+	q->timer = NULL;
+	q_unlink(q);
+	log_info("question %s %s%s%s", key, state_name(q->state),
+	    q->answered_by != NULL ? " by " : "",
+	    q->answered_by != NULL ? q->answered_by : "");
+	agent_touch(q->agent);
+	q_free(q);
+}
+
+/* A ticket settled in a transaction not yet ended; NULL once freed. */
+static struct question *
+q_pending(int64_t id)
+{
+	struct question	*q;
+
+	for (q = open_list; q != NULL; q = q->next)
+		if (q->id == id && q->pending)
+			return q;
+	return NULL;
+}
+
+/* Hooks take the id: question_free_all may free the ticket first. */
+static void
+q_settled(void *arg)
+{
+	struct question	*q;
+
+	if ((q = q_pending((int64_t)(intptr_t)arg)) == NULL)
+		return;
+	q->pending = 0;
+	q_done(q);
+}
+
+static void	q_expire_later(void *);
+static void	q_gone_later(void *);
+
 /*
- * Settles q: records it, edits its message, replies to the waiting agent
- * and drops it from the open list.
+ * The settle was not recorded: the ticket is open again as it was (its
+ * request, timer and place in the list were never touched), so the event,
+ * replayed from its inbox row, can settle it.  What happened meanwhile
+ * and was ignored because it was settled happens now.
+ */
+static void
+q_unsettle(void *arg)
+{
+	struct question	*q;
+	char		 key[32];
+
+	if ((q = q_pending((int64_t)(intptr_t)arg)) == NULL)
+		return;
+	q_key(q->id, key, sizeof key);
+	log_warnx("question %s: %s, but the store did not commit; open"
+	    " again", key, state_name(q->state));
+	q->pending = 0;
+	q->state = Q_OPEN;
+	free(q->answer);
+	q->answer = NULL;
+	free(q->answered_by);
+	q->answered_by = NULL;
+	if (q->expired) {
+		q->expired = 0;
+		loop_defer(q_expire_later, (void *)(intptr_t)q->id);
+	} else if (q->req != NULL && ctl_req_gone(q->req))
+		loop_defer(q_gone_later, (void *)(intptr_t)q->id);
+}
+
+/*
+ * Settles q: records it, edits its message and tells the observers, in the
+ * caller's transaction if there is one.  The agent hears of it, and the
+ * ticket leaves the open list, only once that commits: an answer the store
+ * does not have must not reach the agent, and a rollback leaves the ticket
+ * open for the replayed event.  Meanwhile it is no longer Q_OPEN, so
+ * nothing finds or settles it again (the store says by whom it was).
  */
 static void
 q_settle(struct question *q, enum question_state st, const char *answer,
@@ -143,25 +242,14 @@ q_settle(struct question *q, enum question_state st, const char *answer,
 	    state_name(st), st == Q_ANSWERED ? answer : NULL, by);
 	outbox_edit(c->adapter, c->channel, c->thread, key, text, NULL, key, 1);
 	free(text);
-
-	if (q->req != NULL) {
-		if (q->on_settle != NULL)
-			q->on_settle(q, q->req);
-		else if (st == Q_ANSWERED)
-			ctl_reply(q->req, json_pack("{s:s, s:s}", "answer",
-			    answer, "answered_by", by));
-		else
-			ctl_reply_error(q->req, "%s", state_name(st));
-		q->req = NULL;
-	}
-	loop_timer_cancel(q->timer);
-	q->timer = NULL;
-	q_unlink(q);
-	log_info("question %s %s%s%s", key, state_name(st),
-	    by != NULL ? " by " : "", by != NULL ? by : "");
-	agent_touch(q->agent);
+	/* Observers record in the store: their rows follow ours. */
 	q_notify(q, QUESTION_SETTLED);
-	q_free(q);
+
+	if (store_in_transaction()) {
+		q->pending = 1;
+		store_hook(q_settled, q_unsettle, (void *)(intptr_t)q->id);
+	} else
+		q_done(q);
 }
 
 static void
@@ -182,7 +270,19 @@ q_expire(void *arg)
 	struct question	*q = arg;
 
 	q->timer = NULL;	/* the timer frees itself */
-	q_settle(q, Q_EXPIRED, NULL, NULL);
+	if (q->pending)
+		q->expired = 1;	/* settled unless that is rolled back */
+	else
+		q_settle(q, Q_EXPIRED, NULL, NULL);
+}
+
+static void
+q_expire_later(void *arg)
+{
+	struct question	*q;
+
+	if ((q = question_find((int64_t)(intptr_t)arg)) != NULL)
+		q_settle(q, Q_EXPIRED, NULL, NULL);
 }
 
 struct question *
@@ -274,7 +374,7 @@ question_find(int64_t id)
 	struct question	*q;
 
 	for (q = open_list; q != NULL; q = q->next)
-		if (q->id == id)
+		if (q->id == id && q->state == Q_OPEN)
 			return q;
 	return NULL;
 }
@@ -299,7 +399,7 @@ question_open_in(const struct conversation *c, struct question **out, int n)
 	int		 count = 0;
 
 	for (q = open_list; q != NULL; q = q->next) {
-		if (agent_conversation(q->agent) != c)
+		if (q->state != Q_OPEN || agent_conversation(q->agent) != c)
 			continue;
 		if (count < n)
 			out[count] = q;
@@ -377,7 +477,7 @@ question_cancel_agent(struct agent *a, const char *why)
 
 	for (q = open_list; q != NULL; q = next) {
 		next = q->next;
-		if (q->agent == a)
+		if (q->agent == a && q->state == Q_OPEN)
 			q_settle(q, Q_CANCELLED, NULL, why);
 	}
 }
@@ -402,6 +502,18 @@ question_free_all(void)
 	while ((q = open_list) != NULL) {
 		open_list = q->next;
 		loop_timer_cancel(q->timer);
+		/*
+		 * Settled in a transaction still open (its hook will find
+		 * nothing), it ignored its agent hanging up: that transaction
+		 * never commits, so the agent is told "cancelled", not the
+		 * answer, and its request is released.
+		 */
+		if (q->pending && q->req != NULL) {
+			free(q->answer);
+			q->answer = NULL;
+			q->state = Q_CANCELLED;
+			q_reply(q);
+		}
 		q_free(q);
 	}
 }

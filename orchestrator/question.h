@@ -6,6 +6,11 @@
  * The asking agent is blocked on its socket request (struct ctl_req) until the
  * ticket settles; the reply goes back on that request.  If the agent hangs up
  * first, the ticket is cancelled and its message says so.
+ *
+ * Settling inside a transaction (an inbound event's work) records it there;
+ * the agent hears, and the ticket is freed, only once it commits.  If it does
+ * not, the ticket is open again as it was, and the event, replayed, settles
+ * it: an answer reaches the agent once, and only one the store has.
  */
 #ifndef SB_QUESTION_H
 #define SB_QUESTION_H
@@ -36,13 +41,22 @@ struct question {
 	 */
 	void		(*on_settle)(struct question *, struct ctl_req *);
 	void		*settle_arg;
+	/*
+	 * Settled inside a transaction that has not ended: state is no
+	 * longer Q_OPEN (nobody can settle it again or find it), but the
+	 * agent hears only when the transaction commits; a rollback makes
+	 * it open again, as it was, for the replayed event.
+	 */
+	int		 pending;
+	int		 expired;	/* its timer fired while pending */
 	struct question	*next;		/* in the open list */
 };
 
 /* Opens a ticket and posts the question.  timeout_s 0 = none. */
 struct question	*question_open(struct agent *, const char *text,
 		    const char *const *choices, int timeout_s, struct ctl_req *);
-struct question	*question_find(int64_t id);	/* open ones only */
+/* Open ones only: not one settled in a transaction not yet ended. */
+struct question	*question_find(int64_t id);
 /* Parses "q5" or "5". */
 int64_t		 question_parse_id(const char *);
 /* Open questions of a conversation (count, and fills up to n). */
@@ -57,8 +71,10 @@ int		 question_answer(int64_t id, const char *answer, const char *by,
 /*
  * Observers of every ticket opened (after its message is posted) and
  * settled (answered, cancelled or expired; state, answer and answered_by
- * set, before it is freed).  The brain records them; an observer must not
- * settle or free the question.  Register at start; at most a handful.
+ * set, in the settling transaction, before the agent hears).  The brain
+ * records them; an observer must not settle or free the question, and
+ * should only write rows: a settle rolled back is told again when the
+ * replayed event settles it.  Register at start; at most a handful.
  */
 enum question_event { QUESTION_OPENED, QUESTION_SETTLED };
 typedef void	(*question_event_fn)(struct question *, enum question_event,

@@ -10,7 +10,8 @@ its worktree and process, replies) runs in the transaction that deletes
 the event's inbox row; when that COMMIT fails, the agent and conversation
 made in memory are undone and no worktree or process is started, and the
 row, replayed when the store commits again, starts exactly one agent with
-the id the store gives it.
+the id the store gives it.  An answer to an agent's question reaches the
+agent only once it is recorded, and the question stays open until then.
 
 The failure is real SQLite behaviour, injected from outside: a deferred
 foreign key (checked at COMMIT) that a trigger on `agents` violates, so
@@ -29,9 +30,12 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb import check, free_port, run_tests  # noqa: E402
-from test_slack import (FakeSlack, connected, mention, no_post_twice,  # noqa: E402
-                        reacted_once, reply_in, slack_daemon, text_of)
+from sb import SLOW, Daemon, check, free_port, run_tests  # noqa: E402
+from test_brain import Fake as FakeLLM, brains  # noqa: E402
+from test_slack import (APP, ASK, BOT, SECRET, FakeSlack,  # noqa: E402
+                        answered, click, connected, mention, no_post_twice,
+                        ok_posts, reacted_once, reply_in, slack_daemon,
+                        text_of)
 
 INJECT = """
 CREATE TABLE inject_parent (id INTEGER PRIMARY KEY);
@@ -77,6 +81,28 @@ def branches(d):
     return subprocess.run(["git", "-C", d.repo, "for-each-ref",
                            "--format=%(refname:short)", "refs/heads/sb/"],
                           capture_output=True, text=True).stdout.split()
+
+
+def slack_with(tmp, ds, fake, agents, extra="", route="", env=None):
+    """slack_daemon with other agents, config and Slack route keys."""
+    slack = ('slack = { enabled = true; mode = "socket"; '
+             'bot_token = "env:SB_SLACK_BOT"; app_token = "env:SB_SLACK_APP";'
+             ' signing_secret = "env:SB_SLACK_SECRET"; api_url = "%s"; };'
+             % (fake.base + "/api/"))
+    d = Daemon(tmp, agents, adapters=slack, extra=extra,
+               allowed='"console:me", "slack:U1"',
+               env=dict({"SB_SLACK_BOT": BOT, "SB_SLACK_APP": APP,
+                         "SB_SLACK_SECRET": SECRET}, **(env or {})))
+    with open(d.conf) as f:
+        conf = f.read()
+    conf = re.sub(r'routes = \( (\{[^}]*\}) \);',
+                  r'routes = ( \1, { adapter = "slack"; channel = "*"; '
+                  r'repo = "r"; agent = "%s"; %s } );' % (agents[0][0], route),
+                  conf)
+    with open(d.conf, "w") as f:
+        f.write(conf)
+    ds.append(d)
+    return d.start()
 
 
 def test_failed_commit_mid_work_leaves_no_ghost_agent(tmp, ds):
@@ -172,6 +198,198 @@ def test_cancel_whose_commit_fails_sends_no_signal_until_recorded(tmp, ds):
         check(d.stop() == 0, "clean exit")
     finally:
         fake.stop()
+
+
+def test_answer_whose_commit_fails_reaches_the_agent_once_recorded(tmp, ds):
+    """A click answers q1 in a transaction that cannot commit: the agent
+    does not get the answer (the store would not know it was given, and
+    the replay would find the question settled in memory only); once the
+    store commits again, the replayed click answers it, once."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1750.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        # Recording the answer fails at COMMIT; the click's own inbox
+        # row commits.
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER UPDATE OF status ON questions WHEN"
+                              " NEW.status = 'answered'"))
+        wt = os.path.join(d.state, "worktrees", worktrees(d)[0])
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait("the failed commit", lambda:
+                  "STORE CANNOT COMMIT (inbox processing)" in log(d))
+        # Three tries of the row, a second apart, unless the agent went on.
+        fake.wait("three tries", lambda: len(re.findall(
+            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3 or
+            os.path.exists(os.path.join(wt, "answer.txt")), timeout=20)
+        check(not os.path.exists(os.path.join(wt, "answer.txt")),
+              "the agent got an answer that was not recorded")
+        check(not [c for c in fake.calls("chat.postMessage")
+                   if "chose" in text_of(c)], "the agent went on")
+        check(d.db("SELECT status FROM questions") == [("open",)],
+              "question row %r" % d.db("SELECT * FROM questions"))
+        check("question q1: answered, but the store did not commit; open"
+              " again" in log(d), "rollback logged: " + d.stderr_tail())
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait_call("chat.postMessage", lambda c: "chose Google"
+                       in text_of(c))
+        answered(fake, q, "slack:U1: Google")
+        time.sleep(0.5)
+        with open(os.path.join(wt, "answer.txt")) as f:
+            check(f.read() == "Google\n", "answer file")
+        posts = [text_of(c) for c in ok_posts(fake)]
+        check(len([p for p in posts if "chose Google" in p]) == 1,
+              "posts %r" % posts)
+        check(not [p for p in posts if "no longer be answered" in p or
+                   "already answered" in p or "Sorry" in p],
+              "posts %r" % posts)
+        check(d.db("SELECT status, answer, answered_by FROM questions") ==
+              [("answered", "Google", "slack:U1")],
+              "question row %r" % d.db("SELECT * FROM questions"))
+        check(len(re.findall(r"question q1 answered", log(d))) == 1,
+              "settled once: " + d.stderr_tail())
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_answer_whose_commit_fails_leaves_the_question_to_expire(tmp, ds):
+    """While the answer's commit fails the question stays open as it was,
+    with its ask timeout: it expires on time, the agent hears "expired"
+    (not the unrecorded answer), and the replayed click is told so."""
+    script = os.path.join(tmp, "askshort.sh")
+    with open(script, "w") as f:
+        f.write('#!/bin/sh\na=$("$SWITCHBOARD_BIN" agent ask "Which'
+                ' provider?" --choice GitHub --choice Google --timeout'
+                ' %d)\n"$SWITCHBOARD_BIN" agent done "ask exit $? [$a]"\n'
+                % (4 * SLOW))
+    os.chmod(script, 0o755)
+    fake = FakeSlack()
+    try:
+        d = slack_with(tmp, ds, fake, [("ask", [script], 60)])
+        connected(fake)
+        root = "1760.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER UPDATE OF status ON questions WHEN"
+                              " NEW.status = 'answered'"))
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait("the failed commit", lambda:
+                  "STORE CANNOT COMMIT (inbox processing)" in log(d))
+        done = fake.wait_call("chat.postMessage", lambda c: "ask exit" in
+                              text_of(c), timeout=10)
+        check("ask exit 3 []" in text_of(done), "agent heard %r" %
+              text_of(done))
+        fake.wait_call("chat.update", lambda c: c["args"]["ts"] ==
+                       q["reply"]["ts"] and "(expired)" in text_of(c))
+        check(d.db("SELECT status FROM questions") == [("expired",)],
+              "question row %r" % d.db("SELECT * FROM questions"))
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait("healthy", lambda: "store: commits work again" in log(d))
+        time.sleep(0.5)
+        check(d.db("SELECT count(*) FROM inbox") == [(0,)], "row replayed")
+        check(d.db("SELECT status FROM questions") == [("expired",)],
+              "question row %r" % d.db("SELECT * FROM questions"))
+        check(not [c for c in fake.calls("chat.update")
+                   if "answered by" in text_of(c)], "shown answered")
+        check(len(re.findall(r"question q1 expired", log(d))) == 1,
+              "settled once: " + d.stderr_tail())
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_diff_whose_commit_fails_is_posted_once_recorded(tmp, ds):
+    """`diff #1` in a transaction that cannot commit starts no diff job (it
+    would post from the job, outside the transaction, once per try of the
+    row): the diff is posted once, after the store commits again."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1780.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait_call("chat.postMessage", lambda c: "chose Google"
+                       in text_of(c))
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER DELETE ON inbox WHEN OLD.payload"
+                              " LIKE '%diff #1%'"))
+        fake.event(reply_in(root, "1780.000200", "diff #1"))
+        fake.wait("three tries", lambda: len(re.findall(
+            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        time.sleep(0.5)     # a job started by a try would have posted
+
+        def diffs():
+            return [text_of(c) for c in ok_posts(fake)
+                    if "against" in text_of(c)]
+        check(diffs() == [], "diff posted before it was recorded: %r"
+              % diffs())
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait("the diff", diffs)
+        time.sleep(0.5)     # and no second one
+        check(len(diffs()) == 1 and "answer.txt" in diffs()[0],
+              "diffs %r" % diffs())
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
+def test_brain_hears_a_message_whose_commit_fails_once_recorded(tmp, ds):
+    """The LLM brain keeps nothing of a message whose work is rolled back:
+    it records the message as a row and starts its turn on the next loop
+    turn from the rows, so no model call is made for a message the store
+    does not have, and the replay makes exactly one."""
+    llm = FakeLLM()
+    fake = FakeSlack()
+    try:
+        d = slack_with(tmp, ds, fake, ASK, route='brain = "main";',
+                       extra=brains("anthropic", llm.url),
+                       env={"LLM_KEY": "sk-test-not-a-real-key"})
+        connected(fake)
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER INSERT ON brain_inbox"))
+        root = "1770.000100"
+        llm.script({"match": r"slack:U1: what can you do\?",
+                    "text": "I run coding agents."})
+        fake.event(mention(root, text="<@UBOT> what can you do?"))
+        fake.wait("three tries", lambda: len(re.findall(
+            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        time.sleep(0.5)     # a kick deferred by the failed try has run
+        check(llm.requests() == [], "a model call for an unrecorded"
+              " message: %r" % llm.requests())
+        check(d.db("SELECT count(*) FROM brain_transcript") == [(0,)] and
+              d.db("SELECT count(*) FROM brain_turns") == [(0,)],
+              "recorded a turn")
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait_call("chat.postMessage", lambda c: "I run coding agents"
+                       in text_of(c))
+        time.sleep(0.5)
+        reqs = llm.requests()
+        check(len(reqs) == 1, "model calls: %d" % len(reqs))
+        check(json.dumps(reqs[0]["body"]["messages"]).count(
+            "what can you do?") == 1, "the message once")
+        llm.assert_clean()
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+        llm.stop()
 
 
 def tmpfs_wrapper(state, size):
