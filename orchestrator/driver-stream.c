@@ -22,9 +22,16 @@
 
 #define STEP_MAX	120
 
-static const char *const token_prefixes[] = { "sk-", "sk_", "xoxb-", "xoxp-",
-    "xoxa-", "xapp-", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat-",
-    "AKIA", "ASIA", "AIza", "ya29.", "eyJ" };
+/* Each with its length: a step's every word is checked against them all. */
+#define PREFIX(s)	{ s, sizeof s - 1 }
+static const struct {
+	const char	*s;
+	size_t		 n;
+} token_prefixes[] = { PREFIX("sk-"), PREFIX("sk_"), PREFIX("xoxb-"),
+    PREFIX("xoxp-"), PREFIX("xoxa-"), PREFIX("xapp-"), PREFIX("ghp_"),
+    PREFIX("gho_"), PREFIX("ghu_"), PREFIX("ghs_"), PREFIX("github_pat_"),
+    PREFIX("glpat-"), PREFIX("AKIA"), PREFIX("ASIA"), PREFIX("AIza"),
+    PREFIX("ya29."), PREFIX("eyJ") };
 static const char *const secret_words[] = { "token", "secret", "password",
     "passwd", "key", "auth", "credential" };
 
@@ -104,8 +111,9 @@ has_token_prefix(const char *w, size_t n)
 		n--;
 	}
 	for (i = 0; i < nitems(token_prefixes); i++) {
-		k = strlen(token_prefixes[i]);
-		if (n > k + 8 && strncmp(w, token_prefixes[i], k) == 0)
+		k = token_prefixes[i].n;
+		if (n > k + 8 && w[0] == token_prefixes[i].s[0] &&
+		    memcmp(w, token_prefixes[i].s, k) == 0)
 			return 1;
 	}
 	return 0;
@@ -121,8 +129,10 @@ driver_redact(const char *text)
 
 	while (*p != '\0') {
 		if (isspace((unsigned char)*p)) {
-			buf_add(&b, p, 1);
-			p++;
+			/* A run of it in one go ('\0' is not a space). */
+			for (w = p; isspace((unsigned char)*p); p++)
+				;
+			buf_add(&b, w, (size_t)(p - w));
 			continue;
 		}
 		w = p;
@@ -172,6 +182,19 @@ driver_relative(const char *path, const char *cwd)
 	return path;
 }
 
+/* a, b and c in one string: a step's "%s %s", without a format's cost. */
+static char *
+cat3(const char *a, const char *b, const char *c)
+{
+	size_t	 na = strlen(a), nb = strlen(b), nc = strlen(c);
+	char	*s = xmalloc(na + nb + nc + 1);
+
+	memcpy(s, a, na);
+	memcpy(s + na, b, nb);
+	memcpy(s + na + nb, c, nc + 1);
+	return s;
+}
+
 char *
 driver_tool_step(const char *tool, const json_t *input, const char *cwd)
 {
@@ -188,24 +211,24 @@ driver_tool_step(const char *tool, const json_t *input, const char *cwd)
 		v = str_of(input, "file_path");
 		if (v == NULL)
 			v = str_of(input, "notebook_path");
-		raw = xasprintf("%s %s", tool, v != NULL ? driver_relative(v, cwd) :
+		raw = cat3(tool, " ", v != NULL ? driver_relative(v, cwd) :
 		    "a file");
 	} else if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0) {
 		v = str_of(input, "command");
-		raw = xasprintf("Run: %s", v != NULL ? v : "?");
+		raw = cat3("Run: ", v != NULL ? v : "?", "");
 	} else if (strcmp(tool, "Grep") == 0 || strcmp(tool, "Glob") == 0) {
 		v = str_of(input, "pattern");
-		raw = xasprintf("%s %s", strcmp(tool, "Grep") == 0 ? "Search:" :
-		    "Find:", v != NULL ? v : "?");
+		raw = cat3(strcmp(tool, "Grep") == 0 ? "Search: " : "Find: ",
+		    v != NULL ? v : "?", "");
 	} else if (strcmp(tool, "WebFetch") == 0) {
 		v = str_of(input, "url");
-		raw = xasprintf("Fetch %s", v != NULL ? v : "a page");
+		raw = cat3("Fetch ", v != NULL ? v : "a page", "");
 	} else if (strcmp(tool, "WebSearch") == 0) {
 		v = str_of(input, "query");
-		raw = xasprintf("Search the web: %s", v != NULL ? v : "?");
+		raw = cat3("Search the web: ", v != NULL ? v : "?", "");
 	} else if (strcmp(tool, "Task") == 0) {
 		v = str_of(input, "description");
-		raw = xasprintf("Subagent: %s", v != NULL ? v : "a task");
+		raw = cat3("Subagent: ", v != NULL ? v : "a task", "");
 	} else if (strcmp(tool, "TodoWrite") == 0) {
 		todos = json_object_get(input, "todos");
 		v = NULL;

@@ -243,9 +243,11 @@ escaped_key_is(const char *k, size_t klen, const char *key)
 
 /*
  * The field of f whose name the key span k (quotes included) is, or NULL.
- * A plain key is compared in place, a byte at a time: most keys differ
- * from a name at the first byte, and a key holds no NUL (the scan refused
- * control bytes), so key's NUL ends a longer name's compare too.
+ * A plain key is compared in place: most differ from a name at the first
+ * byte (one compare, no call); the rest a byte at a time, and as a key
+ * holds no NUL (the scan refused control bytes), a shorter name's NUL ends
+ * the compare too.  (An empty key's first byte is its closing quote: like
+ * key_is before, it matches no name.)
  */
 static inline struct jscan_field *
 find_key(const char *k, size_t klen, int escaped, struct jscan_field *f,
@@ -254,14 +256,17 @@ find_key(const char *k, size_t klen, int escaped, struct jscan_field *f,
 	const char	*key;
 	size_t		 i, j, n = klen - 2;
 
+	if (escaped) {
+		for (i = 0; i < nf; i++)
+			if (escaped_key_is(k, klen, f[i].key))
+				return &f[i];
+		return NULL;
+	}
 	for (i = 0; i < nf; i++) {
 		key = f[i].key;
-		if (escaped) {
-			if (escaped_key_is(k, klen, key))
-				return &f[i];
+		if (k[1] != key[0])
 			continue;
-		}
-		for (j = 0; j < n && k[1 + j] == key[j]; j++)
+		for (j = 1; j < n && k[1 + j] == key[j]; j++)
 			;
 		if (j == n && key[n] == '\0')
 			return &f[i];
