@@ -192,34 +192,86 @@ static const char *const claude_input[] = { "file_path", "notebook_path",
     "command", "pattern", "url", "query", "description", "todos" };
 
 /*
+ * A tool_use block's step (f: its type, text, name and input spans).  Only
+ * the one input member the step shows is looked for and read: building the
+ * input's members as a jansson object cost more than the rest of the step.
+ */
+static void
+on_tool_use(struct drv_stream *st, const struct jscan_field *f)
+{
+	struct jscan_field	 in[2] = { { 0 }, { 0 } };
+	enum drv_tool		 kind;
+	json_t			*hname, *harg = NULL, *input;
+	const char		*name = NULL, *arg = NULL, *key, *key2;
+	char			 nbuf[128], abuf[512], *step;
+
+	hname = NULL;
+	if (f[2].val != NULL)
+		name = jscan_str(f[2].val, f[2].len, nbuf, sizeof nbuf, &hname);
+	/* Our own tools report themselves through the socket. */
+	if (name != NULL && strncmp(name, "mcp__switchboard__", 18) == 0) {
+		json_decref(hname);
+		return;
+	}
+	if ((kind = driver_tool_kind(name, &key, &key2)) == DRV_TOOL_TODO) {
+		input = f[3].val == NULL ? NULL : *f[3].val == '{' ?
+		    jscan_pick(f[3].val, f[3].len, claude_input,
+		    nitems(claude_input)) : json_null();
+		step = driver_tool_step(name, input, st->cwd);
+		json_decref(input);
+	} else {
+		in[0].key = key;
+		in[1].key = key2;
+		if (key != NULL && f[3].val != NULL && *f[3].val == '{' &&
+		    jscan_known(f[3].val, f[3].len, in, key2 != NULL ? 2 : 1) ==
+		    '{') {
+			if (in[0].val != NULL)
+				arg = jscan_str(in[0].val, in[0].len, abuf,
+				    sizeof abuf, &harg);
+			if (arg == NULL && in[1].val != NULL) {
+				json_decref(harg);
+				arg = jscan_str(in[1].val, in[1].len, abuf,
+				    sizeof abuf, &harg);
+			}
+		}
+		step = driver_tool_step_of(name, kind, arg, st->cwd);
+		json_decref(harg);
+	}
+	emit(st, DRV_PROGRESS, step);
+	free(step);
+	json_decref(hname);
+}
+
+/*
  * An assistant message straight from its spans (mf: its id and content,
  * found by the line's own scan): the id, and of each content block the
- * type, text, name and the input's few members, each decoded by jansson
- * alone.  Building the message as a jansson tree (message, content
- * array, a block object each) and freeing it was a third of the daemon's
- * instructions with 50 streaming agents (callgrind, bench/agents).
+ * type, text, name and the input's few members, each read in place when
+ * it is a plain string (jscan_str), else decoded by jansson.  Building the
+ * message as a jansson tree (message, content array, a block object each)
+ * and freeing it was a third of the daemon's instructions with 50
+ * streaming agents (callgrind, bench/agents); a jansson string per member
+ * was still a tenth.
  */
 static void
 on_assistant_spans(struct drv_stream *st, const struct jscan_field *mf)
 {
 	struct jscan_field	 f[nitems(claude_block) + 1];
-	json_t			*id = NULL, *type, *v, *input;
-	const char		*ids, *t, *e;
-	char			*step;
+	json_t			*hid = NULL, *htype, *htext;
+	const char		*ids = NULL, *t, *v, *e;
+	char			 ibuf[128], tbuf[32], vbuf[512];
 	size_t			 pos = 0, elen, i;
 	int			 r;
 
 	/* One API response may arrive as several events with one id. */
 	if (mf[0].val != NULL)
-		id = jscan_value(mf[0].val, mf[0].len);
-	ids = json_string_value(id);
+		ids = jscan_str(mf[0].val, mf[0].len, ibuf, sizeof ibuf, &hid);
 	if (ids == NULL || st->last_msg_id == NULL ||
 	    strcmp(ids, st->last_msg_id) != 0) {
 		st->turns++;
 		free(st->last_msg_id);
 		st->last_msg_id = ids != NULL ? xstrdup(ids) : NULL;
 	}
-	json_decref(id);
+	json_decref(hid);
 	if (mf[1].val == NULL || *mf[1].val != '[')
 		return;
 	for (i = 0; i < nitems(claude_block); i++)
@@ -230,34 +282,21 @@ on_assistant_spans(struct drv_stream *st, const struct jscan_field *mf)
 	    nitems(f))) > 0) {
 		if (r != 1 || f[0].val == NULL)
 			continue;
-		type = jscan_value(f[0].val, f[0].len);
-		if ((t = json_string_value(type)) == NULL)
+		if ((t = jscan_str(f[0].val, f[0].len, tbuf, sizeof tbuf,
+		    &htype)) == NULL)
 			;
 		else if (strcmp(t, "text") == 0) {
-			v = f[1].val != NULL ? jscan_value(f[1].val, f[1].len) :
-			    NULL;
-			if (json_is_string(v))
-				emit_text(st, json_string_value(v));
-			json_decref(v);
-		} else if (strcmp(t, "tool_use") == 0) {
-			v = f[2].val != NULL ? jscan_value(f[2].val, f[2].len) :
-			    NULL;
-			t = json_string_value(v);
-			/* Our own tools report themselves through the socket. */
-			if (t == NULL || strncmp(t, "mcp__switchboard__",
-			    18) != 0) {
-				input = f[3].val == NULL ? NULL :
-				    *f[3].val == '{' ? jscan_pick(f[3].val,
-				    f[3].len, claude_input,
-				    nitems(claude_input)) : json_null();
-				step = driver_tool_step(t, input, st->cwd);
-				emit(st, DRV_PROGRESS, step);
-				free(step);
-				json_decref(input);
-			}
-			json_decref(v);
-		}
-		json_decref(type);
+			v = NULL;
+			htext = NULL;
+			if (f[1].val != NULL)
+				v = jscan_str(f[1].val, f[1].len, vbuf,
+				    sizeof vbuf, &htext);
+			if (v != NULL)
+				emit_text(st, v);
+			json_decref(htext);
+		} else if (strcmp(t, "tool_use") == 0)
+			on_tool_use(st, f);
+		json_decref(htype);
 	}
 }
 

@@ -195,64 +195,125 @@ cat3(const char *a, const char *b, const char *c)
 	return s;
 }
 
-char *
-driver_tool_step(const char *tool, const json_t *input, const char *cwd)
+enum drv_tool
+driver_tool_kind(const char *tool, const char **key, const char **key2)
 {
-	const char	*v, *p;
-	char		*raw, *red, *out;
-	json_t		*todos, *t;
-	size_t		 i, done = 0;
+	enum drv_tool	 k;
 
+	*key = *key2 = NULL;
 	if (tool == NULL)
-		tool = "tool";
+		return DRV_TOOL_OTHER;
 	if (strcmp(tool, "Edit") == 0 || strcmp(tool, "MultiEdit") == 0 ||
 	    strcmp(tool, "Write") == 0 || strcmp(tool, "Read") == 0 ||
 	    strcmp(tool, "NotebookEdit") == 0) {
-		v = str_of(input, "file_path");
-		if (v == NULL)
-			v = str_of(input, "notebook_path");
-		raw = cat3(tool, " ", v != NULL ? driver_relative(v, cwd) :
-		    "a file");
-	} else if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0) {
-		v = str_of(input, "command");
-		raw = cat3("Run: ", v != NULL ? v : "?", "");
-	} else if (strcmp(tool, "Grep") == 0 || strcmp(tool, "Glob") == 0) {
-		v = str_of(input, "pattern");
-		raw = cat3(strcmp(tool, "Grep") == 0 ? "Search: " : "Find: ",
-		    v != NULL ? v : "?", "");
-	} else if (strcmp(tool, "WebFetch") == 0) {
-		v = str_of(input, "url");
-		raw = cat3("Fetch ", v != NULL ? v : "a page", "");
-	} else if (strcmp(tool, "WebSearch") == 0) {
-		v = str_of(input, "query");
-		raw = cat3("Search the web: ", v != NULL ? v : "?", "");
-	} else if (strcmp(tool, "Task") == 0) {
-		v = str_of(input, "description");
-		raw = cat3("Subagent: ", v != NULL ? v : "a task", "");
-	} else if (strcmp(tool, "TodoWrite") == 0) {
-		todos = json_object_get(input, "todos");
-		v = NULL;
-		json_array_foreach(todos, i, t) {
-			p = str_of(t, "status");
-			if (p != NULL && strcmp(p, "completed") == 0)
-				done++;
-			else if (v == NULL && p != NULL &&
-			    strcmp(p, "in_progress") == 0)
-				v = str_of(t, "content");
-		}
-		raw = xasprintf("Plan: %zu/%zu done%s%s", done,
-		    json_array_size(todos), v != NULL ? " · now: " : "",
-		    v != NULL ? v : "");
-	} else if (strncmp(tool, "mcp__", 5) == 0 &&
-	    (p = strstr(tool + 5, "__")) != NULL)
-		raw = xasprintf("%.*s: %s", (int)(p - tool - 5), tool + 5, p + 2);
+		*key = "file_path";
+		*key2 = "notebook_path";
+		return DRV_TOOL_FILE;
+	}
+	if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0)
+		k = DRV_TOOL_RUN, *key = "command";
+	else if (strcmp(tool, "Grep") == 0)
+		k = DRV_TOOL_GREP, *key = "pattern";
+	else if (strcmp(tool, "Glob") == 0)
+		k = DRV_TOOL_GLOB, *key = "pattern";
+	else if (strcmp(tool, "WebFetch") == 0)
+		k = DRV_TOOL_FETCH, *key = "url";
+	else if (strcmp(tool, "WebSearch") == 0)
+		k = DRV_TOOL_WEB, *key = "query";
+	else if (strcmp(tool, "Task") == 0)
+		k = DRV_TOOL_TASK, *key = "description";
+	else if (strcmp(tool, "TodoWrite") == 0)
+		k = DRV_TOOL_TODO, *key = "todos";
 	else
-		raw = xstrdup(tool);
+		k = DRV_TOOL_OTHER;
+	return k;
+}
+
+/* A step's text, redacted and cut to one line. */
+static char *
+step_finish(char *raw)
+{
+	char	*red, *out;
+
 	red = driver_redact(raw);
 	out = render_oneline(red, STEP_MAX);
 	free(raw);
 	free(red);
 	return out;
+}
+
+char *
+driver_tool_step_of(const char *tool, enum drv_tool kind, const char *v,
+    const char *cwd)
+{
+	const char	*p;
+	char		*raw;
+
+	if (tool == NULL)
+		tool = "tool";
+	switch (kind) {
+	case DRV_TOOL_FILE:
+		raw = cat3(tool, " ", v != NULL ? driver_relative(v, cwd) :
+		    "a file");
+		break;
+	case DRV_TOOL_RUN:
+		raw = cat3("Run: ", v != NULL ? v : "?", "");
+		break;
+	case DRV_TOOL_GREP:
+	case DRV_TOOL_GLOB:
+		raw = cat3(kind == DRV_TOOL_GREP ? "Search: " : "Find: ",
+		    v != NULL ? v : "?", "");
+		break;
+	case DRV_TOOL_FETCH:
+		raw = cat3("Fetch ", v != NULL ? v : "a page", "");
+		break;
+	case DRV_TOOL_WEB:
+		raw = cat3("Search the web: ", v != NULL ? v : "?", "");
+		break;
+	case DRV_TOOL_TASK:
+		raw = cat3("Subagent: ", v != NULL ? v : "a task", "");
+		break;
+	default:
+		if (strncmp(tool, "mcp__", 5) == 0 &&
+		    (p = strstr(tool + 5, "__")) != NULL)
+			raw = xasprintf("%.*s: %s", (int)(p - tool - 5),
+			    tool + 5, p + 2);
+		else
+			raw = xstrdup(tool);
+		break;
+	}
+	return step_finish(raw);
+}
+
+char *
+driver_tool_step(const char *tool, const json_t *input, const char *cwd)
+{
+	enum drv_tool	 kind;
+	const char	*v, *p, *key, *key2;
+	char		*raw;
+	json_t		*todos, *t;
+	size_t		 i, done = 0;
+
+	if ((kind = driver_tool_kind(tool, &key, &key2)) != DRV_TOOL_TODO) {
+		v = key != NULL ? str_of(input, key) : NULL;
+		if (v == NULL && key2 != NULL)
+			v = str_of(input, key2);
+		return driver_tool_step_of(tool, kind, v, cwd);
+	}
+	todos = json_object_get(input, "todos");
+	v = NULL;
+	json_array_foreach(todos, i, t) {
+		p = str_of(t, "status");
+		if (p != NULL && strcmp(p, "completed") == 0)
+			done++;
+		else if (v == NULL && p != NULL &&
+		    strcmp(p, "in_progress") == 0)
+			v = str_of(t, "content");
+	}
+	raw = xasprintf("Plan: %zu/%zu done%s%s", done,
+	    json_array_size(todos), v != NULL ? " · now: " : "",
+	    v != NULL ? v : "");
+	return step_finish(raw);
 }
 
 void

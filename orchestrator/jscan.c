@@ -659,3 +659,18 @@ jscan_value(const char *val, size_t len)
 	return json_loadb(val, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
 	    NULL);
 }
+
+const char *
+jscan_str(const char *val, size_t len, char *buf, size_t size, json_t **hold)
+{
+	*hold = NULL;
+	if (len < 2 || val[0] != '"')
+		return NULL;
+	if (len - 2 < size && memchr(val + 1, '\\', len - 2) == NULL) {
+		memcpy(buf, val + 1, len - 2);
+		buf[len - 2] = '\0';
+		return buf;
+	}
+	*hold = jscan_value(val, len);
+	return json_string_value(*hold);
+}

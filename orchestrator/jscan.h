@@ -94,5 +94,14 @@ struct json_t	*jscan_object(const char *s, size_t len,
  * jansson refuses it.  Like jscan_known, for spans of a text jscan accepted.
  */
 struct json_t	*jscan_value(const char *val, size_t len);
+/*
+ * A string member's value to read at once, without a jansson string per
+ * value: a plain one (no escapes: its text is its value) copied into buf
+ * when it fits, else built by jansson and kept in *hold (json_decref it
+ * after; NULL when nothing was built).  NULL when the span is not a
+ * string.  Like jscan_known, for spans of a text jscan accepted.
+ */
+const char	*jscan_str(const char *val, size_t len, char *buf, size_t size,
+		    struct json_t **hold);
 
 #endif
