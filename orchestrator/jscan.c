@@ -134,13 +134,16 @@ plain_run(const char *p, const char *end)
 	return p;
 }
 
-/* A string at p (*p == '"'): the byte after its closing quote, or NULL. */
+/*
+ * The rest of a string from p, a byte plain_run stopped at: the byte after
+ * its closing quote, or NULL.
+ */
 static const char *
-skip_string(const char *p, const char *end, int *escaped)
+string_rest(const char *p, const char *end, int *escaped)
 {
 	unsigned	 v, w;
 
-	for (p++; p < end; ) {
+	while (p < end) {
 		if ((p = plain_run(p, end)) == end)
 			break;
 		switch (str_class[(unsigned char)*p]) {
@@ -184,6 +187,19 @@ skip_string(const char *p, const char *end, int *escaped)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * A string at p (*p == '"'): the byte after its closing quote, or NULL.
+ * Most strings (every key) are short and plain: their closing quote is the
+ * first byte plain_run stops at, found without a call.
+ */
+static inline const char *
+skip_string(const char *p, const char *end, int *escaped)
+{
+	if ((p = plain_run(p + 1, end)) < end && *p == '"')
+		return p + 1;
+	return string_rest(p, end, escaped);
 }
 
 static const char *
@@ -343,9 +359,17 @@ struct sub {
 	int			*dup;
 };
 
+/* After a container closes: is the one around it (depth levels) an object? */
+static inline int
+pop(const unsigned char *objs, int depth)
+{
+	return depth > 0 && (objs[(depth - 1) / 8] >> (depth - 1) % 8 & 1);
+}
+
 /*
  * One value at p (no leading whitespace): the byte after it, or NULL.  When
- * it is an object, its top-level members named in f get their spans.
+ * it is an object, its top-level members named in f get their spans.  obj
+ * says whether the innermost open container is an object.
  */
 static const char *
 skip_value(const char *p, const char *end, struct jscan_field *f, size_t nf,
@@ -354,7 +378,7 @@ skip_value(const char *p, const char *end, struct jscan_field *f, size_t nf,
 	unsigned char		 objs[JSCAN_MAX_DEPTH / 8];
 	struct jscan_field	*cur = NULL, *subcur = NULL;
 	const char		*k;
-	int			 depth = 0, esc, obj, in_sub = 0;
+	int			 depth = 0, esc, obj = 0, in_sub = 0;
 
 value:
 	if (p == end)
@@ -375,7 +399,7 @@ value:
 		p = skip_ws(p + 1, end);
 		if (p < end && *p == (obj ? '}' : ']')) {
 			p++;
-			depth--;
+			obj = pop(objs, --depth);
 			goto after;
 		}
 		if (obj)
@@ -424,10 +448,10 @@ after:
 	p = skip_ws(p, end);
 	if (p == end)
 		return NULL;
-	if (objs[(depth - 1) / 8] & (1u << (depth - 1) % 8)) {
+	if (obj) {
 		if (*p == '}') {
 			p++;
-			depth--;
+			obj = pop(objs, --depth);
 			goto after;
 		}
 		if (*p != ',')
@@ -437,7 +461,7 @@ after:
 	}
 	if (*p == ']') {
 		p++;
-		depth--;
+		obj = pop(objs, --depth);
 		goto after;
 	}
 	if (*p != ',')
