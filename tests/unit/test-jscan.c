@@ -94,6 +94,49 @@ TEST(jscan_every_cut_of_a_line_is_invalid)
 		}
 }
 
+/*
+ * Strings are checked sixteen and eight bytes a step: a byte that ends or
+ * breaks a run (a quote, an escape, a control byte, UTF-8, good or bad)
+ * must be seen at every offset in a step and near the end of the text,
+ * and a checked text's rescan must end the string where jansson does.
+ */
+TEST(jscan_strings_agree_with_jansson_at_every_offset)
+{
+	static const char *const odd[] = { "\"", "\\n", "\\\"", "\\u00e9",
+	    "\\ud83d\\ude00", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+	    "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xff", "\xed\xa0\x80",
+	    "\\x", "\\u0000", "\\" };
+	struct jscan_field	 f[1] = { { .key = "k" } };
+	char			 s[96];
+	size_t			 i, pre, post, n;
+	int			 ok, r;
+
+	for (i = 0; i < nitems(odd); i++)
+		for (pre = 0; pre < 34; pre++)
+			for (post = 0; post < 20; post += 3) {
+				n = (size_t)snprintf(s, sizeof s,
+				    "{\"k\":\"%.*s%s%.*s\"}", (int)pre,
+				    "abcdefghijklmnopqrstuvwxyz0123456789",
+				    odd[i], (int)post, "ABCDEFGHIJKLMNOPQRST");
+				ok = jansson_ok(s, n);
+				r = jscan(s, n, f, 1);
+				if ((r == '{') != ok) {
+					printf("# %s: %s\n", ok ? "refused" :
+					    "accepted", s);
+					CHECK(0);
+					continue;
+				}
+				/* The member's span ends where the object does. */
+				if (ok && (f[0].val == NULL ||
+				    f[0].val + f[0].len != s + n - 1 ||
+				    jscan_known(s, n, f, 1) != '{' ||
+				    f[0].val + f[0].len != s + n - 1)) {
+					printf("# span: %s\n", s);
+					CHECK(0);
+				}
+			}
+}
+
 TEST(jscan_finds_top_level_members_only)
 {
 	const char		*s = "{\"inner\":{\"type\":\"no\",\"x\":[{\"type\":"
@@ -382,6 +425,7 @@ main(void)
 	RUN(jscan_accepts_what_jansson_accepts);
 	RUN(jscan_refuses_what_jansson_refuses);
 	RUN(jscan_every_cut_of_a_line_is_invalid);
+	RUN(jscan_strings_agree_with_jansson_at_every_offset);
 	RUN(jscan_finds_top_level_members_only);
 	RUN(jscan_escaped_keys_match_and_duplicates_are_refused);
 	RUN(jscan_nesting_is_bounded_like_jansson);
