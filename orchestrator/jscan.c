@@ -260,10 +260,10 @@ escaped_key_is(const char *k, size_t klen, const char *key)
 /*
  * The field of f whose name the key span k (quotes included) is, or NULL.
  * A plain key is compared in place: most differ from a name at the first
- * byte (one compare, no call); the rest a byte at a time, and as a key
- * holds no NUL (the scan refused control bytes), a shorter name's NUL ends
- * the compare too.  (An empty key's first byte is its closing quote: like
- * key_is before, it matches no name.)
+ * byte (one compare, no call); the rest a byte at a time, up to the name's
+ * NUL (a key of a text not checked, jscan_pick's, may hold one).  (An empty
+ * key's first byte is its closing quote: like key_is before, it matches no
+ * name.)
  */
 static inline struct jscan_field *
 find_key(const char *k, size_t klen, int escaped, struct jscan_field *f,
@@ -282,7 +282,7 @@ find_key(const char *k, size_t klen, int escaped, struct jscan_field *f,
 		key = f[i].key;
 		if (k[1] != key[0])
 			continue;
-		for (j = 1; j < n && k[1 + j] == key[j]; j++)
+		for (j = 1; j < n && key[j] != '\0' && k[1 + j] == key[j]; j++)
 			;
 		if (j == n && key[n] == '\0')
 			return &f[i];

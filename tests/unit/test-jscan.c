@@ -137,6 +137,20 @@ TEST(jscan_strings_agree_with_jansson_at_every_offset)
 			}
 }
 
+/*
+ * jscan_pick does not check its text: a key holding NUL bytes must not
+ * make the compare read past the end of a shorter name (ASan).
+ */
+TEST(jscan_pick_reads_no_name_past_its_end)
+{
+	static const char	 s[] = "{\"a\0\0\0\":1}";
+	json_t			*j;
+
+	j = jscan_pick(s, sizeof s - 1, (const char *const[]){ "a" }, 1);
+	CHECK(j == NULL || json_object_get(j, "a") == NULL);
+	json_decref(j);
+}
+
 TEST(jscan_finds_top_level_members_only)
 {
 	const char		*s = "{\"inner\":{\"type\":\"no\",\"x\":[{\"type\":"
@@ -426,6 +440,7 @@ main(void)
 	RUN(jscan_refuses_what_jansson_refuses);
 	RUN(jscan_every_cut_of_a_line_is_invalid);
 	RUN(jscan_strings_agree_with_jansson_at_every_offset);
+	RUN(jscan_pick_reads_no_name_past_its_end);
 	RUN(jscan_finds_top_level_members_only);
 	RUN(jscan_escaped_keys_match_and_duplicates_are_refused);
 	RUN(jscan_nesting_is_bounded_like_jansson);
