@@ -112,27 +112,33 @@ has_token_prefix(const char *w, size_t n)
 	}
 	for (i = 0; i < nitems(token_prefixes); i++) {
 		k = token_prefixes[i].n;
-		if (n > k + 8 && w[0] == token_prefixes[i].s[0] &&
+		if (w[0] == token_prefixes[i].s[0] && n > k + 8 &&
 		    memcmp(w, token_prefixes[i].s, k) == 0)
 			return 1;
 	}
 	return 0;
 }
 
+/*
+ * Written straight into one allocation: a word becomes at most "***" (or
+ * NAME= and "***" for a longer one), so the text grows at most threefold.
+ */
 char *
 driver_redact(const char *text)
 {
-	struct buf	 b = { 0 };
 	const char	*p = text, *w;
-	size_t		 n, eq;
+	size_t		 n, eq, len = 0;
 	int		 mask_next = 0;
+	char		*out;
 
+	out = xmalloc(3 * strlen(text) + 1);
 	while (*p != '\0') {
 		if (isspace((unsigned char)*p)) {
 			/* A run of it in one go ('\0' is not a space). */
 			for (w = p; isspace((unsigned char)*p); p++)
 				;
-			buf_add(&b, w, (size_t)(p - w));
+			memcpy(out + len, w, (size_t)(p - w));
+			len += (size_t)(p - w);
 			continue;
 		}
 		w = p;
@@ -140,16 +146,20 @@ driver_redact(const char *text)
 			p++;
 		n = (size_t)(p - w);
 		if (mask_next) {
-			buf_adds(&b, "***");
+			memcpy(out + len, "***", 3);
+			len += 3;
 			mask_next = 0;
 		} else if (is_env_assignment(w, n, &eq) ||
 		    is_secret_flag(w, n, &eq)) {
-			buf_add(&b, w, eq + 1);
-			buf_adds(&b, "***");
-		} else if (has_token_prefix(w, n) || looks_random(w, n))
-			buf_adds(&b, "***");
-		else {
-			buf_add(&b, w, n);
+			memcpy(out + len, w, eq + 1);
+			memcpy(out + len + eq + 1, "***", 3);
+			len += eq + 4;
+		} else if (has_token_prefix(w, n) || looks_random(w, n)) {
+			memcpy(out + len, "***", 3);
+			len += 3;
+		} else {
+			memcpy(out + len, w, n);
+			len += n;
 			/* "Bearer X", "--password X", "-p X" after a secret word */
 			if ((n == 6 && strncasecmp(w, "bearer", 6) == 0) ||
 			    (n > 2 && w[0] == '-' && w[1] == '-' &&
@@ -159,9 +169,8 @@ driver_redact(const char *text)
 				mask_next = 1;
 		}
 	}
-	if (b.data == NULL)
-		return xstrdup("");
-	return buf_steal(&b);
+	out[len] = '\0';
+	return out;
 }
 
 static const char *
