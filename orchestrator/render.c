@@ -1,7 +1,6 @@
 #include "orchestrator/render.h"
 #include "bot/util.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,37 +23,18 @@ render_elapsed(int64_t s)
  * (then cut at a character and "…").  Only what can be shown is walked:
  * a step can be a many-KB command line, and this runs twice per step.
  */
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
-
 char *
 render_oneline(const char *text, size_t max)
 {
-	const char	*p, *end;
+	const char	*p;
 	size_t		 n, cap, len = 0;
-	uint64_t	 x;
 	int		 space = 0;
 	char		*s;
 
 	n = strlen(text);
-	end = text + n;
 	cap = n < max + 1 ? n : max + 1;
 	s = xmalloc(cap + 4);		/* room for "…" and the NUL */
 	for (p = text; *p != '\0' && len <= max; p++) {
-		/*
-		 * Eight printable bytes (none below '!') go as they are, in
-		 * one step; a byte below 0x80 flags exactly, one above never.
-		 */
-		while (!space && end - p >= 8 && cap - len >= 8) {
-			memcpy(&x, p, 8);
-			if (((x - ONES * '!') & ~x & HIGHS) != 0)
-				break;
-			memcpy(s + len, &x, 8);
-			len += 8;
-			p += 8;
-		}
-		if (*p == '\0' || len > max)
-			break;
 		if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
 			space = len > 0;
 			continue;
