@@ -8,6 +8,8 @@
  * where the top-level members the caller names are; the caller then hands
  * those few (small) spans to jansson.  Every value is still only ever built
  * by jansson: this is the house rule's one accepted exception, for speed.
+ * (A plain string, one without escapes, is its own text: jscan_str hands
+ * those bytes over as they are; anything with an escape goes to jansson.)
  *
  * What it accepts is what json_loadb accepts (RFC 8259, UTF-8 checked,
  * surrogate pairs checked, "\u0000" refused, nesting at most
