@@ -432,17 +432,19 @@ value:
 		break;
 	}
 after:
-	if (depth == 0)
-		return p;
-	if (depth == 2 && subcur != NULL) {
-		subcur->len = (size_t)(p - subcur->val);
-		subcur = NULL;
-	}
-	if (depth == 1) {
-		in_sub = 0;
-		if (cur != NULL) {
-			cur->len = (size_t)(p - cur->val);
-			cur = NULL;
+	if (depth <= 2) {
+		if (depth == 0)
+			return p;
+		if (depth == 2 && subcur != NULL) {
+			subcur->len = (size_t)(p - subcur->val);
+			subcur = NULL;
+		}
+		if (depth == 1) {
+			in_sub = 0;
+			if (cur != NULL) {
+				cur->len = (size_t)(p - cur->val);
+				cur = NULL;
+			}
 		}
 	}
 	p = skip_ws(p, end);
@@ -487,9 +489,12 @@ key:
 			subcur = NULL;
 		}
 	}
-	p = skip_ws(p, end);
-	if (p == end || *p != ':')
-		return NULL;
+	/* The colon comes straight after the key in every writer's style. */
+	if (p == end || *p != ':') {
+		p = skip_ws(p, end);
+		if (p == end || *p != ':')
+			return NULL;
+	}
 	p = skip_ws(p + 1, end);
 	if (depth == 1 && cur != NULL)
 		cur->val = p;
