@@ -3,9 +3,10 @@
  *
  * Iterative, so a deeply nested line costs a bit per level, not a stack
  * frame: the open containers are a bit stack (1 = object), bounded like
- * jansson's parser.  Strings are checked byte by byte against a class
- * table; UTF-8 follows jansson's utf8_check_full (no overlongs, no encoded
- * surrogates, nothing above U+10FFFF).
+ * jansson's parser.  Strings are checked sixteen bytes a step (SSE2, else
+ * eight) up to a byte that needs a look of its own (a quote, an escape, a
+ * control byte, UTF-8); UTF-8 follows jansson's utf8_check_full (no
+ * overlongs, no encoded surrogates, nothing above U+10FFFF).
  */
 #include "orchestrator/jscan.h"
 
@@ -17,11 +18,10 @@
 #include <emmintrin.h>
 #endif
 
-/* Byte classes inside a string: 0 plain, 1 end or escape, 2 control, 3 UTF-8 lead/other. */
-static const unsigned char str_class[256] = {
-	[0x00 ... 0x1f] = 2,
-	['"'] = 1, ['\\'] = 1,
-	[0x80 ... 0xff] = 3,
+/* The bytes a backslash may escape with one byte ("\\u" has four more). */
+static const unsigned char esc_one[256] = {
+	['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1,
+	['r'] = 1, ['t'] = 1,
 };
 
 static int
@@ -146,32 +146,28 @@ string_rest(const char *p, const char *end, int *escaped)
 	while (p < end) {
 		if ((p = plain_run(p, end)) == end)
 			break;
-		switch (str_class[(unsigned char)*p]) {
-		case 0:
-			p++;
-			continue;
-		case 2:
+		/* Where plain_run stops: most often an escape ("\\n"). */
+		if (*p == '\\') {
+			*escaped = 1;
+			if (++p == end)
+				return NULL;
+			if (esc_one[(unsigned char)*p]) {
+				p++;
+				continue;
+			}
+			if (*p != 'u')
+				return NULL;
+		} else if (*p == '"')
+			return p + 1;
+		else if ((unsigned char)*p < 0x20)
 			return NULL;
-		case 3:
+		else if ((unsigned char)*p >= 0x80) {
 			if ((p = utf8_seq(p, end)) == NULL)
 				return NULL;
 			continue;
-		}
-		if (*p == '"')
-			return p + 1;
-		/* A backslash. */
-		*escaped = 1;
-		if (++p == end)
-			return NULL;
-		switch (*p) {
-		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-		case 'r': case 't':
-			p++;
+		} else {
+			p++;	/* plain: only the last few bytes come one by one */
 			continue;
-		case 'u':
-			break;
-		default:
-			return NULL;
 		}
 		if (hex4(p + 1, end, &v) == -1 || v == 0)
 			return NULL;	/* jansson refuses \u0000 */
