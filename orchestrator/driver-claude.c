@@ -183,10 +183,11 @@ on_result(struct drv_stream *st, const json_t *j)
  * they go through jansson, so a tool_result's file contents or a Write's new
  * file is never built.  A "user" line (tool results) shows nothing at all.
  */
-static const char *const claude_top[] = { "type", "subtype", "session_id",
-    "cwd", "tool_name", "result", "usage", "num_turns", "total_cost_usd",
-    "is_error", "message" };
-#define CLAUDE_MESSAGE	10		/* claude_top[CLAUDE_MESSAGE] */
+/* Most lines are assistant and user lines: their members' names first. */
+static const char *const claude_top[] = { "type", "message", "session_id",
+    "subtype", "cwd", "tool_name", "result", "usage", "num_turns",
+    "total_cost_usd", "is_error" };
+#define CLAUDE_MESSAGE	1		/* claude_top[CLAUDE_MESSAGE] */
 static const char *const claude_block[] = { "type", "text", "name" };
 static const char *const claude_input[] = { "file_path", "notebook_path",
     "command", "pattern", "url", "query", "description", "todos" };
