@@ -353,6 +353,17 @@ struct sub {
 	struct jscan_field	*f;
 	size_t			 nf;
 	int			*dup;
+	/*
+	 * The object elements of the array that is f[arr]'s value, each
+	 * into a row of nrow fields (rows[r * nrow ...], the names of the
+	 * first row copied), at most maxrow of them; *nrows counts them, -1
+	 * past maxrow.  rows NULL: none wanted.
+	 */
+	size_t			 arr;
+	struct jscan_field	*rows;
+	size_t			 nrow;
+	size_t			 maxrow;
+	int			*nrows;
 };
 
 /* After a container closes: is the one around it (depth levels) an object? */
@@ -372,9 +383,12 @@ skip_value(const char *p, const char *end, struct jscan_field *f, size_t nf,
     int known, const struct sub *sub)
 {
 	unsigned char		 objs[JSCAN_MAX_DEPTH / 8];
-	struct jscan_field	*cur = NULL, *subcur = NULL;
+	struct jscan_field	*cur = NULL, *subcur = NULL, *row = NULL;
+	struct jscan_field	*ecur = NULL;
 	const char		*k;
-	int			 depth = 0, esc, obj = 0, in_sub = 0;
+	size_t			 i;
+	int			 depth = 0, esc, obj = 0, in_sub = 0, in_arr = 0;
+	int			 edup = 0;
 
 value:
 	if (p == end)
@@ -387,6 +401,24 @@ value:
 		obj = *p == '{';
 		if (obj && depth == 1 && sub != NULL && cur == &f[sub->which])
 			in_sub = 1;	/* the object whose members sub wants */
+		else if (depth == 2 && !obj && in_sub && sub->rows != NULL &&
+		    subcur == &sub->f[sub->arr])
+			in_arr = 1;	/* the array whose elements sub wants */
+		else if (depth == 3 && obj && in_arr) {
+			if (*sub->nrows < 0 || (size_t)*sub->nrows ==
+			    sub->maxrow)
+				*sub->nrows = -1;	/* more than room */
+			else {
+				row = &sub->rows[(size_t)*sub->nrows *
+				    sub->nrow];
+				for (i = 0; i < sub->nrow; i++) {
+					row[i].key = sub->rows[i].key;
+					row[i].val = NULL;
+					row[i].len = 0;
+				}
+				edup = 0;
+			}
+		}
 		if (obj)
 			objs[depth / 8] |= (unsigned char)(1u << depth % 8);
 		else
@@ -431,9 +463,12 @@ after:
 	if (depth <= 2) {
 		if (depth == 0)
 			return p;
-		if (depth == 2 && subcur != NULL) {
-			subcur->len = (size_t)(p - subcur->val);
-			subcur = NULL;
+		if (depth == 2) {
+			in_arr = 0;
+			if (subcur != NULL) {
+				subcur->len = (size_t)(p - subcur->val);
+				subcur = NULL;
+			}
 		}
 		if (depth == 1) {
 			in_sub = 0;
@@ -441,6 +476,16 @@ after:
 				cur->len = (size_t)(p - cur->val);
 				cur = NULL;
 			}
+		}
+	} else if (row != NULL) {
+		if (depth == 4 && ecur != NULL) {
+			ecur->len = (size_t)(p - ecur->val);
+			ecur = NULL;
+		} else if (depth == 3) {
+			/* An element done: kept unless it named a key twice. */
+			if (!edup)
+				(*sub->nrows)++;
+			row = NULL;
 		}
 	}
 	p = skip_ws(p, end);
@@ -484,6 +529,12 @@ key:
 			*sub->dup = 1;
 			subcur = NULL;
 		}
+	} else if (depth == 4 && row != NULL) {
+		ecur = find_key(k, (size_t)(p - k), esc, row, sub->nrow);
+		if (ecur != NULL && ecur->val != NULL) {
+			edup = 1;
+			ecur = NULL;
+		}
 	}
 	/* The colon comes straight after the key in every writer's style. */
 	if (p == end || *p != ':') {
@@ -496,6 +547,8 @@ key:
 		cur->val = p;
 	else if (depth == 2 && subcur != NULL)
 		subcur->val = p;
+	else if (depth == 4 && ecur != NULL)
+		ecur->val = p;
 	goto value;
 }
 
@@ -520,6 +573,8 @@ scan(const char *s, size_t len, struct jscan_field *f, size_t nf, int known,
 	if (sub != NULL) {
 		fields_clear(sub->f, sub->nf);
 		*sub->dup = 0;
+		if (sub->rows != NULL)
+			*sub->nrows = 0;
 	}
 	v = skip_ws(s, end);
 	if ((p = skip_value(v, end, f, nf, known, sub)) == NULL ||
@@ -544,9 +599,24 @@ int
 jscan_sub(const char *s, size_t len, struct jscan_field *f, size_t nf,
     size_t which, struct jscan_field *sf, size_t nsf, int *dup)
 {
-	struct sub	 sub = { which, sf, nsf, dup };
+	struct sub	 sub = { .which = which, .f = sf, .nf = nsf, .dup = dup };
 
 	if (which >= nf)
+		return -1;
+	return scan(s, len, f, nf, 0, &sub);
+}
+
+int
+jscan_sub_rows(const char *s, size_t len, struct jscan_field *f, size_t nf,
+    size_t which, struct jscan_field *sf, size_t nsf, int *dup, size_t arr,
+    struct jscan_field *rows, size_t nrow, size_t maxrow, int *nrows)
+{
+	struct sub	 sub = { .which = which, .f = sf, .nf = nsf, .dup = dup,
+	    .arr = arr, .rows = rows, .nrow = nrow, .maxrow = maxrow,
+	    .nrows = nrows };
+
+	*nrows = 0;
+	if (which >= nf || arr >= nsf)
 		return -1;
 	return scan(s, len, f, nf, 0, &sub);
 }

@@ -51,6 +51,23 @@ int		 jscan_sub(const char *s, size_t len, struct jscan_field *f,
 		    size_t nf, size_t which, struct jscan_field *sf, size_t nsf,
 		    int *dup);
 /*
+ * jscan_sub, and in the same pass the object elements of the array that is
+ * sf[arr]'s value (an assistant message's content blocks): the members of
+ * the r-th such element named in a row of nrow fields go to rows[r * nrow
+ * ...] (the names are those of the first row, set by the caller), as
+ * jscan_next_pick would find them; an element naming a wanted key twice is
+ * left out, as
+ * jscan_next_pick's 2 says.  *nrows is how many rows were filled, or -1
+ * when there were more than maxrow elements (walk the array with
+ * jscan_next_pick then).  Rows are meaningful only when the text is
+ * accepted and sf[arr] is an array (not refused for *dup).
+ */
+int		 jscan_sub_rows(const char *s, size_t len,
+		    struct jscan_field *f, size_t nf, size_t which,
+		    struct jscan_field *sf, size_t nsf, int *dup, size_t arr,
+		    struct jscan_field *rows, size_t nrow, size_t maxrow,
+		    int *nrows);
+/*
  * The same for a span of a text jscan accepted (a member's value, an
  * element), without checking it again: an assistant line's message is
  * looked into three levels deep, and checking it at each level cost more

@@ -141,6 +141,74 @@ TEST(jscan_strings_agree_with_jansson_at_every_offset)
  * jscan_pick does not check its text: a key holding NUL bytes must not
  * make the compare read past the end of a shorter name (ASan).
  */
+/*
+ * jscan_sub_rows finds in the line's one pass what jscan_next_pick finds
+ * walking the content array afterwards: the same spans for each object
+ * element, an element naming a wanted key twice left out, elements that
+ * are no objects skipped, and -1 when there are more than room for.
+ */
+TEST(jscan_sub_rows_finds_what_next_pick_finds)
+{
+	static const char *const lines[] = {
+	    "{\"message\":{\"id\":\"m\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"hi\"},{\"type\":\"tool_use\",\"name\":\"Read\","
+	    "\"input\":{\"type\":\"deep\",\"a\":[{\"name\":1}]}}]}}",
+	    "{\"message\": {\"content\": [ {}, 1, \"s\", [{\"type\": 2}],"
+	    " {\"type\": \"a\", \"type\": \"b\"}, {\"name\": \"n\"} ] }}",
+	    "{\"message\":{\"content\":[{\"type\":1},{\"type\":2},"
+	    "{\"type\":3}]}}",
+	    "{\"message\":{\"content\":[{\"type\":1},{\"type\":2},"
+	    "{\"type\":3},{\"type\":4}]}}",
+	    "{\"message\":{\"content\":[{\"type\":1},{\"type\":2}]},"
+	    "\"content\":[{\"type\":9}]}",
+	    "{\"message\":{\"content\":{\"type\":1}}}",
+	    "{\"message\":{\"x\":[{\"type\":1}],\"content\":[]}}",
+	    "{\"content\":[{\"type\":1}],\"message\":{\"content\":"
+	    "[{\"t\\u0079pe\":\"e\"}]}}",
+	};
+	struct jscan_field	 f[1] = { { .key = "message" } };
+	struct jscan_field	 sf[2] = { { .key = "id" }, { .key = "content" } };
+	struct jscan_field	 rows[3 * 3], w[3];
+	const char		*e;
+	size_t			 i, j, pos, elen;
+	int			 dup, nrows, r, k;
+
+	for (i = 0; i < nitems(lines); i++) {
+		rows[0].key = "type";
+		rows[1].key = "name";
+		rows[2].key = "input";
+		CHECK(jscan_sub_rows(lines[i], strlen(lines[i]), f, 1, 0, sf,
+		    2, &dup, 1, rows, 3, 3, &nrows) == '{');
+		if (sf[1].val == NULL || *sf[1].val != '[') {
+			CHECK(nrows == 0);
+			continue;
+		}
+		w[0].key = "type";
+		w[1].key = "name";
+		w[2].key = "input";
+		pos = 0;
+		k = 0;
+		while ((r = jscan_next_pick(sf[1].val, sf[1].len, &pos, &e,
+		    &elen, w, 3)) > 0) {
+			if (r != 1)
+				continue;
+			if (k == 3) {		/* a fourth: no room */
+				k = -1;
+				break;
+			}
+			for (j = 0; j < 3; j++)
+				if (rows[k * 3 + j].val != w[j].val ||
+				    rows[k * 3 + j].len != w[j].len) {
+					printf("# line %zu row %d field %zu\n",
+					    i, k, j);
+					CHECK(0);
+				}
+			k++;
+		}
+		CHECK(nrows == k);
+	}
+}
+
 TEST(jscan_pick_reads_no_name_past_its_end)
 {
 	static const char	 s[] = "{\"a\0\0\0\":1}";
@@ -440,6 +508,7 @@ main(void)
 	RUN(jscan_refuses_what_jansson_refuses);
 	RUN(jscan_every_cut_of_a_line_is_invalid);
 	RUN(jscan_strings_agree_with_jansson_at_every_offset);
+	RUN(jscan_sub_rows_finds_what_next_pick_finds);
 	RUN(jscan_pick_reads_no_name_past_its_end);
 	RUN(jscan_finds_top_level_members_only);
 	RUN(jscan_escaped_keys_match_and_duplicates_are_refused);
