@@ -22,8 +22,15 @@
 
 #define STEP_MAX	120
 
-/* Each with its length: a step's every word is checked against them all. */
-#define PREFIX(s)	{ s, sizeof s - 1 }
+/*
+ * Each with its length: a step's every word is checked against them all.
+ * A token is more than 8 bytes past its prefix, so a word of up to
+ * PREFIX_MIN + 8 bytes is none (most are): PREFIX refuses to compile a
+ * shorter prefix.
+ */
+#define PREFIX_MIN	3
+#define PREFIX(s)	{ s, sizeof s - 1 + \
+			    0 * sizeof(char[sizeof s - 1 >= PREFIX_MIN ? 1 : -1]) }
 static const struct {
 	const char	*s;
 	size_t		 n;
@@ -110,6 +117,8 @@ has_token_prefix(const char *w, size_t n)
 		w++;
 		n--;
 	}
+	if (n <= PREFIX_MIN + 8)
+		return 0;
 	for (i = 0; i < nitems(token_prefixes); i++) {
 		k = token_prefixes[i].n;
 		if (w[0] == token_prefixes[i].s[0] && n > k + 8 &&
