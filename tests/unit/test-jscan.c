@@ -480,6 +480,39 @@ TEST(claude_large_write_shows_its_step_without_the_content)
 	free(r.last);
 }
 
+/*
+ * The blocks are found in the line's own pass, up to a few; a message with
+ * more is walked again: every block shows either way, in order, and one
+ * naming a member twice shows nothing.
+ */
+TEST(claude_every_block_shows_however_many)
+{
+	struct rec		 r = { 0 };
+	struct drv_stream	 st = { .emit = rec_emit, .arg = &r };
+	struct buf		 b = { 0 };
+	int			 n, i;
+
+	for (n = 1; n <= 7; n += 3) {
+		buf_reset(&b);
+		buf_adds(&b, "{\"type\":\"assistant\",\"message\":{\"id\":"
+		    "\"m\",\"content\":[{\"type\":\"text\",\"type\":\"text\","
+		    "\"text\":\"twice\"}");
+		for (i = 0; i < n; i++)
+			buf_printf(&b, ",{\"type\":\"tool_use\",\"name\":"
+			    "\"Bash\",\"input\":{\"command\":\"step %d\"}}", i);
+		buf_adds(&b, "]}}");
+		r.nprogress = 0;
+		CHECK(claude_stream_line(&st, b.data, b.len) == 0);
+		CHECK(r.nprogress == n);
+		buf_reset(&b);
+		buf_printf(&b, "Run: step %d", n - 1);
+		CHECK_STR(r.last, b.data);
+	}
+	buf_free(&b);
+	drv_stream_free(&st);
+	free(r.last);
+}
+
 TEST(codex_command_output_is_skipped_exit_code_kept)
 {
 	struct rec		 r = { 0 };
@@ -521,6 +554,7 @@ main(void)
 	RUN(jscan_object_checks_the_whole_text);
 	RUN(claude_tool_result_lines_are_checked_but_show_nothing);
 	RUN(claude_large_write_shows_its_step_without_the_content);
+	RUN(claude_every_block_shows_however_many);
 	RUN(codex_command_output_is_skipped_exit_code_kept);
 	return t_done();
 }
