@@ -30,6 +30,14 @@ import benchlib as bl  # noqa: E402
 STREAM = os.path.join(bl.ROOT, "bench", "stream-claude")
 
 
+def cpu_us(pid):
+    """(utime, stime) of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return int(fields[11]) / bl.CLK_TCK, int(fields[12]) / bl.CLK_TCK
+
+
 def run(a, tmp):
     go = os.path.join(tmp, "go")
     report = os.path.join(tmp, "report")
@@ -84,9 +92,9 @@ def run(a, tmp):
             el = time.time() - t_go
             peak = max(peak, bl.rss_kb(pid))
             if c0 is None and el >= 1.0:
-                c0, w0 = bl.cpu_s(pid), time.time()
+                c0, w0 = cpu_us(pid), time.time()
             if c0 is not None and el <= a.seconds - 1.0:
-                c1, w1 = bl.cpu_s(pid), time.time()
+                c1, w1 = cpu_us(pid), time.time()
             time.sleep(0.25)
         if prof is not None:
             prof.wait()
@@ -111,8 +119,9 @@ def run(a, tmp):
                 tot_b += int(b)
                 tot_s = max(tot_s, float(s))
                 n += 1
-        share = (c1 - c0) / (w1 - w0)
-        return started, share, peak, tot_b, tot_s, n, idle_cpu
+        user = (c1[0] - c0[0]) / (w1 - w0)
+        share = user + (c1[1] - c0[1]) / (w1 - w0)
+        return started, share, user, peak, tot_b, tot_s, n, idle_cpu
     finally:
         d.kill9()
 
@@ -129,7 +138,7 @@ def main():
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sb-bench-agents-")
     try:
-        started, share, peak, tot_b, tot_s, n, _ = run(a, tmp)
+        started, share, user, peak, tot_b, tot_s, n, _ = run(a, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if a.callgrind:
@@ -146,9 +155,10 @@ def main():
                   % (ir / 1e6 / (tot_b / 1048576.0), tot_b >> 20))
     agg = tot_b / tot_s / (1 << 20) if tot_s else 0
     print("agents: %d started, %d finished; streams delivered %.1f MB/s in "
-          "all (%.2f MB/s each); daemon CPU %.1f%% of a core; peak RSS "
-          "%.1f MB" % (started, n, agg, agg / max(n, 1), share * 100,
-                       peak / 1024.0))
+          "all (%.2f MB/s each); daemon CPU %.1f%% of a core (user %.1f%%, "
+          "system %.1f%%); peak RSS %.1f MB"
+          % (started, n, agg, agg / max(n, 1), share * 100, user * 100,
+             (share - user) * 100, peak / 1024.0))
     how = ("%d claude-driver agents x %.1f MB/s stream-json for %.0f s "
            "(delivered %.1f MB/s total)" % (started, a.rate / 1048576.0,
                                             a.seconds, agg))

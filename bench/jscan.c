@@ -1,7 +1,7 @@
 /*
  * bench/jscan — CPU of the claude stream parser per MB of stream-json.
  *
- *	build/default/bench/jscan [-m megabytes] [-o]
+ *	build/default/bench/jscan [-m megabytes] [-o] [-s]
  *
  * Feeds claude_stream_line the same turn bench/stream-claude replays
  * (assistant text, tool_use Read/Edit/Bash, tool_result with file contents)
@@ -9,7 +9,10 @@
  * from the same run, json_loadb + json_decref of every line: what the
  * driver cost before jscan, when every line was built whole.  Prints CPU ms
  * per MB of each and the share of a core 50 agents x 1 MB/s would take on
- * parsing alone.  -o runs the driver alone (for perf).  Numbers only; it never fails on speed.
+ * parsing alone.  -o runs the driver alone (for perf).  -s writes the lines
+ * with ", " and ": " between members, as bench/stream-claude's Python
+ * json.dumps does (Claude Code's own lines are compact, the default).
+ * Numbers only; it never fails on speed.
  */
 #include "orchestrator/driver.h"
 #include "bot/util.h"
@@ -22,11 +25,12 @@
 #include <unistd.h>
 
 static struct buf	 chunk;
+static size_t		 dump_flags = JSON_COMPACT;
 
 static void
 add_line(json_t *j)
 {
-	char	*s = json_dumps(j, JSON_COMPACT);
+	char	*s = json_dumps(j, dump_flags);
 
 	buf_adds(&chunk, s);
 	buf_adds(&chunk, "\n");
@@ -150,11 +154,13 @@ main(int argc, char **argv)
 	double	 ours, ref;
 	int	 ch, only = 0;
 
-	while ((ch = getopt(argc, argv, "m:o")) != -1)
+	while ((ch = getopt(argc, argv, "m:os")) != -1)
 		if (ch == 'm')
 			mb = (size_t)atoi(optarg);
 		else if (ch == 'o')
 			only = 1;	/* the driver alone, for perf */
+		else if (ch == 's')
+			dump_flags = 0;	/* ", " and ": ", like Python's */
 	make_turn();
 	if (only) {
 		printf("driver with jscan %.2f ms/MB\n", run(0, mb << 20));

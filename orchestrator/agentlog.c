@@ -32,6 +32,7 @@ struct alog {
 	char		*dir;		/* logs/<id> */
 	char		*path;		/* logs/<id>/<turn>.log */
 	int		 fd;		/* path, open for appending; or -1 */
+	int		 old_fd;	/* the turn's .old, kept open; or -1 */
 	struct buf	 pend;		/* not written yet */
 	uint64_t	 flushed_ms;
 	struct alog	*next;
@@ -167,7 +168,9 @@ alog_close(struct alog *l)
 	alog_flush(l);
 	if (l->fd != -1)
 		close(l->fd);
-	l->fd = -1;
+	if (l->old_fd != -1)
+		close(l->old_fd);
+	l->fd = l->old_fd = -1;
 }
 
 static void
@@ -202,7 +205,7 @@ alog_get(int64_t id, int turn)
 		l = xcalloc(1, sizeof *l);
 		l->id = id;
 		l->turn = -1;
-		l->fd = -1;
+		l->fd = l->old_fd = -1;
 		l->dir = xasprintf("%s/%" PRId64, logs_dir, id);
 		l->next = alogs;
 		alogs = l;
@@ -271,6 +274,59 @@ drop_earlier_turns(struct alog *l)
 	afiles_free(v, n);
 }
 
+/*
+ * This turn alone is large: keep its newer half only.  The two files swap
+ * names and the new current one is emptied, rather than renamed over .old:
+ * a streaming agent rotates every half cap (twice a second at 1 MB/s), and
+ * each new inode cost ext4 a scan of the recently deleted ones — 18 % of
+ * the daemon's CPU with 50 such agents (perf, bench/agents).  Both stay
+ * open until the turn ends: closing a file that a truncate emptied makes
+ * ext4 allocate and write out its blocks at once (auto_da_alloc), a
+ * quarter of the daemon's system time for data a later rotation drops.
+ */
+static void
+rotate(struct alog *l)
+{
+	struct stat	 st, fst;
+	char		*old;
+	int		 fd, had_old;
+
+	alog_flush(l);
+	old = xasprintf("%s/%d.old", l->dir, l->turn);
+	if ((had_old = stat(old, &st) == 0))
+		l->total -= (size_t)st.st_size < l->total ?
+		    (size_t)st.st_size : l->total;
+	if (had_old && renameat2(AT_FDCWD, l->path, AT_FDCWD, old,
+	    RENAME_EXCHANGE) == 0) {
+		/* old_fd is the file now current, unless .old was replaced. */
+		if (l->old_fd != -1 && (fstat(l->old_fd, &fst) == -1 ||
+		    fst.st_ino != st.st_ino || fst.st_dev != st.st_dev)) {
+			close(l->old_fd);
+			l->old_fd = -1;
+		}
+		if (l->old_fd == -1)
+			l->old_fd = open(l->path, O_WRONLY | O_APPEND |
+			    O_CLOEXEC);
+		fd = l->fd;
+		l->fd = l->old_fd;
+		l->old_fd = fd;
+		if (l->fd == -1 || ftruncate(l->fd, 0) == -1)
+			log_warn("agentlog: truncate %s", l->path);
+	} else {
+		if (rename(l->path, old) == -1)
+			log_warn("agentlog: rename %s", l->path);
+		if (l->old_fd != -1)
+			close(l->old_fd);
+		l->old_fd = l->fd;
+		/* The current file exists from the rotation on. */
+		if ((l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC, 0600)) == -1)
+			log_warn("agentlog: %s", l->path);
+	}
+	free(old);
+	l->cur = 0;
+}
+
 void
 agentlog_add(int64_t id, int turn, const char *p, size_t n)
 {
@@ -281,33 +337,8 @@ agentlog_add(int64_t id, int turn, const char *p, size_t n)
 	if (logs_dir == NULL || log_cap == 0 || n == 0)
 		return;
 	l = alog_get(id, turn);
-	if (l->cur + n > log_cap / 2 && l->cur > 0) {
-		/* This turn alone is large: keep its newer half only. */
-		alog_close(l);
-		old = xasprintf("%s/%d.old", l->dir, turn);
-		if (stat(old, &st) == 0)
-			l->total -= (size_t)st.st_size < l->total ?
-			    (size_t)st.st_size : l->total;
-		/*
-		 * Swap the two files and empty the new current one rather
-		 * than rename over .old: a streaming agent rotates every
-		 * half cap (twice a second at 1 MB/s), and each new inode
-		 * cost ext4 a scan of the recently deleted ones — 18 % of
-		 * the daemon's CPU with 50 such agents (perf, bench/agents).
-		 */
-		if (renameat2(AT_FDCWD, l->path, AT_FDCWD, old,
-		    RENAME_EXCHANGE) == 0) {
-			if (truncate(l->path, 0) == -1)
-				log_warn("agentlog: truncate %s", l->path);
-		} else if (rename(l->path, old) == -1)
-			log_warn("agentlog: rename %s", l->path);
-		free(old);
-		l->cur = 0;
-		/* The current file exists from the rotation on. */
-		if ((l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND |
-		    O_CLOEXEC, 0600)) == -1)
-			log_warn("agentlog: %s", l->path);
-	}
+	if (l->cur + n > log_cap / 2 && l->cur > 0)
+		rotate(l);
 	if (n > log_cap / 2) {
 		/*
 		 * One read larger than half the cap: its end is what counts,

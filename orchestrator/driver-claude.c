@@ -183,82 +183,142 @@ on_result(struct drv_stream *st, const json_t *j)
  * they go through jansson, so a tool_result's file contents or a Write's new
  * file is never built.  A "user" line (tool results) shows nothing at all.
  */
-static const char *const claude_top[] = { "type", "subtype", "session_id",
-    "cwd", "tool_name", "result", "usage", "num_turns", "total_cost_usd",
-    "is_error", "message" };
-#define CLAUDE_MESSAGE	10		/* claude_top[CLAUDE_MESSAGE] */
-static const char *const claude_block[] = { "type", "text", "name" };
+/* Most lines are assistant and user lines: their members' names first. */
+static const char *const claude_top[] = { "type", "message", "session_id",
+    "subtype", "cwd", "tool_name", "result", "usage", "num_turns",
+    "total_cost_usd", "is_error" };
+#define CLAUDE_MESSAGE	1		/* claude_top[CLAUDE_MESSAGE] */
+static const char *const claude_block[] = { "type", "text", "name",
+    "input" };
+#define CLAUDE_NBLOCK	nitems(claude_block)
+#define CLAUDE_ROWS	4	/* blocks found in the line's pass, at most */
 static const char *const claude_input[] = { "file_path", "notebook_path",
     "command", "pattern", "url", "query", "description", "todos" };
 
 /*
- * An assistant message straight from its spans (mf: its id and content,
- * found by the line's own scan): the id, and of each content block the
- * type, text, name and the input's few members, each decoded by jansson
- * alone.  Building the message as a jansson tree (message, content
- * array, a block object each) and freeing it was a third of the daemon's
- * instructions with 50 streaming agents (callgrind, bench/agents).
+ * A tool_use block's step (f: its type, text, name and input spans).  Only
+ * the one input member the step shows is looked for and read: building the
+ * input's members as a jansson object cost more than the rest of the step.
  */
 static void
-on_assistant_spans(struct drv_stream *st, const struct jscan_field *mf)
+on_tool_use(struct drv_stream *st, const struct jscan_field *f)
 {
-	struct jscan_field	 f[nitems(claude_block) + 1];
-	json_t			*id = NULL, *type, *v, *input;
-	const char		*ids, *t, *e;
-	char			*step;
+	struct jscan_field	 in[2] = { { 0 }, { 0 } };
+	enum drv_tool		 kind;
+	json_t			*hname, *harg = NULL, *input;
+	const char		*name = NULL, *arg = NULL, *key, *key2;
+	char			 nbuf[128], abuf[512], *step;
+
+	hname = NULL;
+	if (f[2].val != NULL)
+		name = jscan_str(f[2].val, f[2].len, nbuf, sizeof nbuf, &hname);
+	/* Our own tools report themselves through the socket. */
+	if (name != NULL && strncmp(name, "mcp__switchboard__", 18) == 0) {
+		json_decref(hname);
+		return;
+	}
+	if ((kind = driver_tool_kind(name, &key, &key2)) == DRV_TOOL_TODO) {
+		input = f[3].val == NULL ? NULL : *f[3].val == '{' ?
+		    jscan_pick(f[3].val, f[3].len, claude_input,
+		    nitems(claude_input)) : json_null();
+		step = driver_tool_step(name, input, st->cwd);
+		json_decref(input);
+	} else {
+		in[0].key = key;
+		in[1].key = key2;
+		if (key != NULL && f[3].val != NULL && *f[3].val == '{' &&
+		    jscan_known(f[3].val, f[3].len, in, key2 != NULL ? 2 : 1) ==
+		    '{') {
+			if (in[0].val != NULL)
+				arg = jscan_str(in[0].val, in[0].len, abuf,
+				    sizeof abuf, &harg);
+			if (arg == NULL && in[1].val != NULL) {
+				json_decref(harg);
+				arg = jscan_str(in[1].val, in[1].len, abuf,
+				    sizeof abuf, &harg);
+			}
+		}
+		step = driver_tool_step_of(name, kind, arg, st->cwd);
+		json_decref(harg);
+	}
+	emit(st, DRV_PROGRESS, step);
+	free(step);
+	json_decref(hname);
+}
+
+/* A content block (f: its type, text, name and input spans). */
+static void
+on_block(struct drv_stream *st, const struct jscan_field *f)
+{
+	json_t		*htype = NULL, *htext;
+	const char	*t = NULL, *v;
+	char		 tbuf[32], vbuf[512];
+
+	if (f[0].val != NULL)
+		t = jscan_str(f[0].val, f[0].len, tbuf, sizeof tbuf, &htype);
+	if (t == NULL)
+		;
+	else if (strcmp(t, "text") == 0) {
+		v = NULL;
+		htext = NULL;
+		if (f[1].val != NULL)
+			v = jscan_str(f[1].val, f[1].len, vbuf, sizeof vbuf,
+			    &htext);
+		if (v != NULL)
+			emit_text(st, v);
+		json_decref(htext);
+	} else if (strcmp(t, "tool_use") == 0)
+		on_tool_use(st, f);
+	json_decref(htype);
+}
+
+/*
+ * An assistant message straight from its spans (mf: its id and content;
+ * rows: the first nrows content blocks' members; all found by the line's
+ * own scan, nrows -1 when the blocks were too many and are walked again):
+ * the id, and of each content block the type, text, name and the input's
+ * one member its step shows, each read in place when it is a plain string
+ * (jscan_str), else decoded by jansson.  Building the message as a jansson
+ * tree (message, content array, a block object each) and freeing it was a
+ * third of the daemon's instructions with 50 streaming agents (callgrind,
+ * bench/agents); a jansson string per member was still a tenth, and
+ * walking the content array again an eighth.
+ */
+static void
+on_assistant_spans(struct drv_stream *st, const struct jscan_field *mf,
+    const struct jscan_field *rows, int nrows)
+{
+	struct jscan_field	 f[CLAUDE_NBLOCK];
+	json_t			*hid = NULL;
+	const char		*ids = NULL, *e;
+	char			 ibuf[128];
 	size_t			 pos = 0, elen, i;
 	int			 r;
 
 	/* One API response may arrive as several events with one id. */
 	if (mf[0].val != NULL)
-		id = jscan_value(mf[0].val, mf[0].len);
-	ids = json_string_value(id);
+		ids = jscan_str(mf[0].val, mf[0].len, ibuf, sizeof ibuf, &hid);
 	if (ids == NULL || st->last_msg_id == NULL ||
 	    strcmp(ids, st->last_msg_id) != 0) {
 		st->turns++;
 		free(st->last_msg_id);
 		st->last_msg_id = ids != NULL ? xstrdup(ids) : NULL;
 	}
-	json_decref(id);
+	json_decref(hid);
 	if (mf[1].val == NULL || *mf[1].val != '[')
 		return;
-	for (i = 0; i < nitems(claude_block); i++)
-		f[i].key = claude_block[i];
-	f[i].key = "input";
-	/* Each block's members found while stepping over it. */
-	while ((r = jscan_next_pick(mf[1].val, mf[1].len, &pos, &e, &elen, f,
-	    nitems(f))) > 0) {
-		if (r != 1 || f[0].val == NULL)
-			continue;
-		type = jscan_value(f[0].val, f[0].len);
-		if ((t = json_string_value(type)) == NULL)
-			;
-		else if (strcmp(t, "text") == 0) {
-			v = f[1].val != NULL ? jscan_value(f[1].val, f[1].len) :
-			    NULL;
-			if (json_is_string(v))
-				emit_text(st, json_string_value(v));
-			json_decref(v);
-		} else if (strcmp(t, "tool_use") == 0) {
-			v = f[2].val != NULL ? jscan_value(f[2].val, f[2].len) :
-			    NULL;
-			t = json_string_value(v);
-			/* Our own tools report themselves through the socket. */
-			if (t == NULL || strncmp(t, "mcp__switchboard__",
-			    18) != 0) {
-				input = f[3].val == NULL ? NULL :
-				    *f[3].val == '{' ? jscan_pick(f[3].val,
-				    f[3].len, claude_input,
-				    nitems(claude_input)) : json_null();
-				step = driver_tool_step(t, input, st->cwd);
-				emit(st, DRV_PROGRESS, step);
-				free(step);
-				json_decref(input);
-			}
-			json_decref(v);
-		}
-		json_decref(type);
+	/* The blocks the line's own scan found, unless there were many. */
+	if (nrows >= 0) {
+		for (r = 0; r < nrows; r++)
+			on_block(st, &rows[r * CLAUDE_NBLOCK]);
+		return;
 	}
+	for (i = 0; i < CLAUDE_NBLOCK; i++)
+		f[i].key = claude_block[i];
+	while ((r = jscan_next_pick(mf[1].val, mf[1].len, &pos, &e, &elen, f,
+	    nitems(f))) > 0)
+		if (r == 1)
+			on_block(st, f);
 }
 
 int
@@ -266,16 +326,23 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 {
 	struct jscan_field	 f[nitems(claude_top)];
 	struct jscan_field	 mf[2] = { { .key = "id" }, { .key = "content" } };
+	struct jscan_field	 rows[CLAUDE_ROWS * CLAUDE_NBLOCK];
 	json_t			*j, *v;
 	const char		*type, *sub, *sid, *cwd;
 	size_t			 i;
-	int			 dup;
+	int			 dup, nrows;
 
 	for (i = 0; i < nitems(claude_top); i++)
 		f[i].key = claude_top[i];
-	/* An assistant message's id and content are found in the one pass. */
-	if (jscan_sub(line, len, f, nitems(claude_top), CLAUDE_MESSAGE, mf, 2,
-	    &dup) != '{' || f[0].val == NULL)
+	for (i = 0; i < CLAUDE_NBLOCK; i++)
+		rows[i].key = claude_block[i];
+	/*
+	 * An assistant message's id and content, and the content blocks'
+	 * members, are found in the one pass.
+	 */
+	if (jscan_sub_rows(line, len, f, nitems(claude_top), CLAUDE_MESSAGE,
+	    mf, 2, &dup, 1, rows, CLAUDE_NBLOCK, CLAUDE_ROWS, &nrows) != '{' ||
+	    f[0].val == NULL)
 		return -1;
 	if (f[0].len == 6 && memcmp(f[0].val, "\"user\"", 6) == 0)
 		return 0;	/* tool results: nothing to show */
@@ -283,7 +350,7 @@ claude_stream_line(struct drv_stream *st, const char *line, size_t len)
 		/* (A message naming id or content twice shows nothing.) */
 		if (f[CLAUDE_MESSAGE].val != NULL &&
 		    *f[CLAUDE_MESSAGE].val == '{' && !dup)
-			on_assistant_spans(st, mf);
+			on_assistant_spans(st, mf, rows, nrows);
 		return 0;
 	}
 	/* The message is an assistant line's only (above). */

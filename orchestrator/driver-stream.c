@@ -22,9 +22,23 @@
 
 #define STEP_MAX	120
 
-static const char *const token_prefixes[] = { "sk-", "sk_", "xoxb-", "xoxp-",
-    "xoxa-", "xapp-", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat-",
-    "AKIA", "ASIA", "AIza", "ya29.", "eyJ" };
+/*
+ * Each with its length: a step's every word is checked against them all.
+ * A token is more than 8 bytes past its prefix, so a word of up to
+ * PREFIX_MIN + 8 bytes is none (most are): PREFIX refuses to compile a
+ * shorter prefix.
+ */
+#define PREFIX_MIN	3
+#define PREFIX(s)	{ s, sizeof s - 1 + \
+			    0 * sizeof(char[sizeof s - 1 >= PREFIX_MIN ? 1 : -1]) }
+static const struct {
+	const char	*s;
+	size_t		 n;
+} token_prefixes[] = { PREFIX("sk-"), PREFIX("sk_"), PREFIX("xoxb-"),
+    PREFIX("xoxp-"), PREFIX("xoxa-"), PREFIX("xapp-"), PREFIX("ghp_"),
+    PREFIX("gho_"), PREFIX("ghu_"), PREFIX("ghs_"), PREFIX("github_pat_"),
+    PREFIX("glpat-"), PREFIX("AKIA"), PREFIX("ASIA"), PREFIX("AIza"),
+    PREFIX("ya29."), PREFIX("eyJ") };
 static const char *const secret_words[] = { "token", "secret", "password",
     "passwd", "key", "auth", "credential" };
 
@@ -103,26 +117,37 @@ has_token_prefix(const char *w, size_t n)
 		w++;
 		n--;
 	}
+	if (n <= PREFIX_MIN + 8)
+		return 0;
 	for (i = 0; i < nitems(token_prefixes); i++) {
-		k = strlen(token_prefixes[i]);
-		if (n > k + 8 && strncmp(w, token_prefixes[i], k) == 0)
+		k = token_prefixes[i].n;
+		if (w[0] == token_prefixes[i].s[0] && n > k + 8 &&
+		    memcmp(w, token_prefixes[i].s, k) == 0)
 			return 1;
 	}
 	return 0;
 }
 
+/*
+ * Written straight into one allocation: a word becomes at most "***" (or
+ * NAME= and "***" for a longer one), so the text grows at most threefold.
+ */
 char *
 driver_redact(const char *text)
 {
-	struct buf	 b = { 0 };
 	const char	*p = text, *w;
-	size_t		 n, eq;
+	size_t		 n, eq, len = 0;
 	int		 mask_next = 0;
+	char		*out;
 
+	out = xmalloc(3 * strlen(text) + 1);
 	while (*p != '\0') {
 		if (isspace((unsigned char)*p)) {
-			buf_add(&b, p, 1);
-			p++;
+			/* A run of it in one go ('\0' is not a space). */
+			for (w = p; isspace((unsigned char)*p); p++)
+				;
+			memcpy(out + len, w, (size_t)(p - w));
+			len += (size_t)(p - w);
 			continue;
 		}
 		w = p;
@@ -130,16 +155,20 @@ driver_redact(const char *text)
 			p++;
 		n = (size_t)(p - w);
 		if (mask_next) {
-			buf_adds(&b, "***");
+			memcpy(out + len, "***", 3);
+			len += 3;
 			mask_next = 0;
 		} else if (is_env_assignment(w, n, &eq) ||
 		    is_secret_flag(w, n, &eq)) {
-			buf_add(&b, w, eq + 1);
-			buf_adds(&b, "***");
-		} else if (has_token_prefix(w, n) || looks_random(w, n))
-			buf_adds(&b, "***");
-		else {
-			buf_add(&b, w, n);
+			memcpy(out + len, w, eq + 1);
+			memcpy(out + len + eq + 1, "***", 3);
+			len += eq + 4;
+		} else if (has_token_prefix(w, n) || looks_random(w, n)) {
+			memcpy(out + len, "***", 3);
+			len += 3;
+		} else {
+			memcpy(out + len, w, n);
+			len += n;
 			/* "Bearer X", "--password X", "-p X" after a secret word */
 			if ((n == 6 && strncasecmp(w, "bearer", 6) == 0) ||
 			    (n > 2 && w[0] == '-' && w[1] == '-' &&
@@ -149,9 +178,8 @@ driver_redact(const char *text)
 				mask_next = 1;
 		}
 	}
-	if (b.data == NULL)
-		return xstrdup("");
-	return buf_steal(&b);
+	out[len] = '\0';
+	return out;
 }
 
 static const char *
@@ -172,64 +200,138 @@ driver_relative(const char *path, const char *cwd)
 	return path;
 }
 
-char *
-driver_tool_step(const char *tool, const json_t *input, const char *cwd)
+/* a, b and c in one string: a step's "%s %s", without a format's cost. */
+static char *
+cat3(const char *a, const char *b, const char *c)
 {
-	const char	*v, *p;
-	char		*raw, *red, *out;
-	json_t		*todos, *t;
-	size_t		 i, done = 0;
+	size_t	 na = strlen(a), nb = strlen(b), nc = strlen(c);
+	char	*s = xmalloc(na + nb + nc + 1);
 
+	memcpy(s, a, na);
+	memcpy(s + na, b, nb);
+	memcpy(s + na + nb, c, nc + 1);
+	return s;
+}
+
+enum drv_tool
+driver_tool_kind(const char *tool, const char **key, const char **key2)
+{
+	enum drv_tool	 k;
+
+	*key = *key2 = NULL;
 	if (tool == NULL)
-		tool = "tool";
+		return DRV_TOOL_OTHER;
 	if (strcmp(tool, "Edit") == 0 || strcmp(tool, "MultiEdit") == 0 ||
 	    strcmp(tool, "Write") == 0 || strcmp(tool, "Read") == 0 ||
 	    strcmp(tool, "NotebookEdit") == 0) {
-		v = str_of(input, "file_path");
-		if (v == NULL)
-			v = str_of(input, "notebook_path");
-		raw = xasprintf("%s %s", tool, v != NULL ? driver_relative(v, cwd) :
-		    "a file");
-	} else if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0) {
-		v = str_of(input, "command");
-		raw = xasprintf("Run: %s", v != NULL ? v : "?");
-	} else if (strcmp(tool, "Grep") == 0 || strcmp(tool, "Glob") == 0) {
-		v = str_of(input, "pattern");
-		raw = xasprintf("%s %s", strcmp(tool, "Grep") == 0 ? "Search:" :
-		    "Find:", v != NULL ? v : "?");
-	} else if (strcmp(tool, "WebFetch") == 0) {
-		v = str_of(input, "url");
-		raw = xasprintf("Fetch %s", v != NULL ? v : "a page");
-	} else if (strcmp(tool, "WebSearch") == 0) {
-		v = str_of(input, "query");
-		raw = xasprintf("Search the web: %s", v != NULL ? v : "?");
-	} else if (strcmp(tool, "Task") == 0) {
-		v = str_of(input, "description");
-		raw = xasprintf("Subagent: %s", v != NULL ? v : "a task");
-	} else if (strcmp(tool, "TodoWrite") == 0) {
-		todos = json_object_get(input, "todos");
-		v = NULL;
-		json_array_foreach(todos, i, t) {
-			p = str_of(t, "status");
-			if (p != NULL && strcmp(p, "completed") == 0)
-				done++;
-			else if (v == NULL && p != NULL &&
-			    strcmp(p, "in_progress") == 0)
-				v = str_of(t, "content");
-		}
-		raw = xasprintf("Plan: %zu/%zu done%s%s", done,
-		    json_array_size(todos), v != NULL ? " · now: " : "",
-		    v != NULL ? v : "");
-	} else if (strncmp(tool, "mcp__", 5) == 0 &&
-	    (p = strstr(tool + 5, "__")) != NULL)
-		raw = xasprintf("%.*s: %s", (int)(p - tool - 5), tool + 5, p + 2);
+		*key = "file_path";
+		*key2 = "notebook_path";
+		return DRV_TOOL_FILE;
+	}
+	if (strcmp(tool, "Bash") == 0 || strcmp(tool, "shell") == 0)
+		k = DRV_TOOL_RUN, *key = "command";
+	else if (strcmp(tool, "Grep") == 0)
+		k = DRV_TOOL_GREP, *key = "pattern";
+	else if (strcmp(tool, "Glob") == 0)
+		k = DRV_TOOL_GLOB, *key = "pattern";
+	else if (strcmp(tool, "WebFetch") == 0)
+		k = DRV_TOOL_FETCH, *key = "url";
+	else if (strcmp(tool, "WebSearch") == 0)
+		k = DRV_TOOL_WEB, *key = "query";
+	else if (strcmp(tool, "Task") == 0)
+		k = DRV_TOOL_TASK, *key = "description";
+	else if (strcmp(tool, "TodoWrite") == 0)
+		k = DRV_TOOL_TODO, *key = "todos";
 	else
-		raw = xstrdup(tool);
+		k = DRV_TOOL_OTHER;
+	return k;
+}
+
+/* A step's text, redacted and cut to one line. */
+static char *
+step_finish(char *raw)
+{
+	char	*red, *out;
+
 	red = driver_redact(raw);
 	out = render_oneline(red, STEP_MAX);
 	free(raw);
 	free(red);
 	return out;
+}
+
+char *
+driver_tool_step_of(const char *tool, enum drv_tool kind, const char *v,
+    const char *cwd)
+{
+	const char	*p;
+	char		*raw;
+
+	if (tool == NULL)
+		tool = "tool";
+	switch (kind) {
+	case DRV_TOOL_FILE:
+		raw = cat3(tool, " ", v != NULL ? driver_relative(v, cwd) :
+		    "a file");
+		break;
+	case DRV_TOOL_RUN:
+		raw = cat3("Run: ", v != NULL ? v : "?", "");
+		break;
+	case DRV_TOOL_GREP:
+	case DRV_TOOL_GLOB:
+		raw = cat3(kind == DRV_TOOL_GREP ? "Search: " : "Find: ",
+		    v != NULL ? v : "?", "");
+		break;
+	case DRV_TOOL_FETCH:
+		raw = cat3("Fetch ", v != NULL ? v : "a page", "");
+		break;
+	case DRV_TOOL_WEB:
+		raw = cat3("Search the web: ", v != NULL ? v : "?", "");
+		break;
+	case DRV_TOOL_TASK:
+		raw = cat3("Subagent: ", v != NULL ? v : "a task", "");
+		break;
+	default:
+		if (strncmp(tool, "mcp__", 5) == 0 &&
+		    (p = strstr(tool + 5, "__")) != NULL)
+			raw = xasprintf("%.*s: %s", (int)(p - tool - 5),
+			    tool + 5, p + 2);
+		else
+			raw = xstrdup(tool);
+		break;
+	}
+	return step_finish(raw);
+}
+
+char *
+driver_tool_step(const char *tool, const json_t *input, const char *cwd)
+{
+	enum drv_tool	 kind;
+	const char	*v, *p, *key, *key2;
+	char		*raw;
+	json_t		*todos, *t;
+	size_t		 i, done = 0;
+
+	if ((kind = driver_tool_kind(tool, &key, &key2)) != DRV_TOOL_TODO) {
+		v = key != NULL ? str_of(input, key) : NULL;
+		if (v == NULL && key2 != NULL)
+			v = str_of(input, key2);
+		return driver_tool_step_of(tool, kind, v, cwd);
+	}
+	todos = json_object_get(input, "todos");
+	v = NULL;
+	json_array_foreach(todos, i, t) {
+		p = str_of(t, "status");
+		if (p != NULL && strcmp(p, "completed") == 0)
+			done++;
+		else if (v == NULL && p != NULL &&
+		    strcmp(p, "in_progress") == 0)
+			v = str_of(t, "content");
+	}
+	raw = xasprintf("Plan: %zu/%zu done%s%s", done,
+	    json_array_size(todos), v != NULL ? " · now: " : "",
+	    v != NULL ? v : "");
+	return step_finish(raw);
 }
 
 void

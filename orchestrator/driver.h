@@ -121,6 +121,22 @@ struct json_t;
 char		*driver_tool_step(const char *tool, const struct json_t *input,
 		    const char *cwd);
 /*
+ * The same in two steps, for a stream parser that builds no input object:
+ * the tool's kind and the input member its step shows (*key, else *key2
+ * when absent; both NULL when it shows none), then the step from that
+ * member's string (NULL when absent or not a string).  DRV_TOOL_TODO's
+ * step reads more than a string: driver_tool_step only.
+ */
+enum drv_tool {
+	DRV_TOOL_FILE, DRV_TOOL_RUN, DRV_TOOL_GREP, DRV_TOOL_GLOB,
+	DRV_TOOL_FETCH, DRV_TOOL_WEB, DRV_TOOL_TASK, DRV_TOOL_TODO,
+	DRV_TOOL_OTHER
+};
+enum drv_tool	 driver_tool_kind(const char *tool, const char **key,
+		    const char **key2);
+char		*driver_tool_step_of(const char *tool, enum drv_tool kind,
+		    const char *arg, const char *cwd);
+/*
  * Dollars for a person: 2 decimals from $1 up, else 3 significant digits
  * ("$0.008", "$0.00432", "$0.0135"), so a small budget does not print as
  * "$0.01".

@@ -3,9 +3,10 @@
  *
  * Iterative, so a deeply nested line costs a bit per level, not a stack
  * frame: the open containers are a bit stack (1 = object), bounded like
- * jansson's parser.  Strings are checked byte by byte against a class
- * table; UTF-8 follows jansson's utf8_check_full (no overlongs, no encoded
- * surrogates, nothing above U+10FFFF).
+ * jansson's parser.  Strings are checked sixteen bytes a step (SSE2, else
+ * eight) up to a byte that needs a look of its own (a quote, an escape, a
+ * control byte, UTF-8); UTF-8 follows jansson's utf8_check_full (no
+ * overlongs, no encoded surrogates, nothing above U+10FFFF).
  */
 #include "orchestrator/jscan.h"
 
@@ -13,12 +14,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
-/* Byte classes inside a string: 0 plain, 1 end or escape, 2 control, 3 UTF-8 lead/other. */
-static const unsigned char str_class[256] = {
-	[0x00 ... 0x1f] = 2,
-	['"'] = 1, ['\\'] = 1,
-	[0x80 ... 0xff] = 3,
+/* The bytes a backslash may escape with one byte ("\\u" has four more). */
+static const unsigned char esc_one[256] = {
+	['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1,
+	['r'] = 1, ['t'] = 1,
 };
 
 static int
@@ -78,65 +81,93 @@ utf8_seq(const char *p, const char *end)
 	return p + n + 1;
 }
 
-/* A string at p (*p == '"'): the byte after its closing quote, or NULL. */
 #define ONES	0x0101010101010101ULL
 #define HIGHS	0x8080808080808080ULL
 
-static const char *
-skip_string(const char *p, const char *end, int *escaped)
+/*
+ * The first byte from p that is not plain inside a string (a control byte,
+ * '"', '\\' or non-ASCII), or the last few bytes before end, which the
+ * caller takes one by one.  Most of a line is plain text: sixteen bytes a
+ * step with SSE2 (every x86-64), eight without.  A signed compare below
+ * ' ' flags both the control bytes and those >= 0x80.
+ */
+static inline const char *
+plain_run(const char *p, const char *end)
 {
 	uint64_t	 x, q, b, m;
+
+#ifdef __SSE2__
+	const __m128i	 quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+	const __m128i	 space = _mm_set1_epi8(' ');
+	__m128i		 v;
+	unsigned	 k;
+
+	while (end - p >= 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		k = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)),
+		    _mm_cmplt_epi8(v, space)));
+		if (k != 0)
+			return p + __builtin_ctz(k);
+		p += 16;
+	}
+#endif
+	while (end - p >= 8) {
+		memcpy(&x, p, 8);
+		q = x ^ ONES * '"';
+		b = x ^ ONES * '\\';
+		/*
+		 * A control byte, '"', '\\' or a non-ASCII byte: the lowest
+		 * flag is exact (a borrow only runs upwards), so go straight
+		 * to that byte.
+		 */
+		m = (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
+		    ((b - ONES) & ~b) | x) & HIGHS;
+		if (m != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			p += __builtin_ctzll(m) / 8;
+#endif
+			break;
+		}
+		p += 8;
+	}
+	return p;
+}
+
+/*
+ * The rest of a string from p, a byte plain_run stopped at: the byte after
+ * its closing quote, or NULL.
+ */
+static const char *
+string_rest(const char *p, const char *end, int *escaped)
+{
 	unsigned	 v, w;
 
-	for (p++; p < end; ) {
-		/* Eight plain bytes at a time: most of a line is plain text. */
-		while (end - p >= 8) {
-			memcpy(&x, p, 8);
-			q = x ^ ONES * '"';
-			b = x ^ ONES * '\\';
-			/*
-			 * A control byte, '"', '\\' or a non-ASCII byte: the
-			 * lowest flag is exact (a borrow only runs upwards),
-			 * so go straight to that byte.
-			 */
-			m = (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
-			    ((b - ONES) & ~b) | x) & HIGHS;
-			if (m != 0) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-				p += __builtin_ctzll(m) / 8;
-#endif
-				break;
-			}
-			p += 8;
-		}
-		if (p == end)
+	while (p < end) {
+		if ((p = plain_run(p, end)) == end)
 			break;
-		switch (str_class[(unsigned char)*p]) {
-		case 0:
-			p++;
-			continue;
-		case 2:
+		/* Where plain_run stops: most often an escape ("\\n"). */
+		if (*p == '\\') {
+			*escaped = 1;
+			if (++p == end)
+				return NULL;
+			if (esc_one[(unsigned char)*p]) {
+				p++;
+				continue;
+			}
+			if (*p != 'u')
+				return NULL;
+		} else if (*p == '"')
+			return p + 1;
+		else if ((unsigned char)*p < 0x20)
 			return NULL;
-		case 3:
+		else if ((unsigned char)*p >= 0x80) {
 			if ((p = utf8_seq(p, end)) == NULL)
 				return NULL;
 			continue;
-		}
-		if (*p == '"')
-			return p + 1;
-		/* A backslash. */
-		*escaped = 1;
-		if (++p == end)
-			return NULL;
-		switch (*p) {
-		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-		case 'r': case 't':
-			p++;
+		} else {
+			p++;	/* plain: only the last few bytes come one by one */
 			continue;
-		case 'u':
-			break;
-		default:
-			return NULL;
 		}
 		if (hex4(p + 1, end, &v) == -1 || v == 0)
 			return NULL;	/* jansson refuses \u0000 */
@@ -152,6 +183,19 @@ skip_string(const char *p, const char *end, int *escaped)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * A string at p (*p == '"'): the byte after its closing quote, or NULL.
+ * Most strings (every key) are short and plain: their closing quote is the
+ * first byte plain_run stops at, found without a call.
+ */
+static inline const char *
+skip_string(const char *p, const char *end, int *escaped)
+{
+	if ((p = plain_run(p + 1, end)) < end && *p == '"')
+		return p + 1;
+	return string_rest(p, end, escaped);
 }
 
 static const char *
@@ -195,16 +239,13 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* Does the key span (quotes included) name key?  Escaped keys via jansson. */
+/* Does the escaped key span (quotes included) name key?  Via jansson. */
 static int
-key_is(const char *k, size_t klen, int escaped, const char *key)
+escaped_key_is(const char *k, size_t klen, const char *key)
 {
 	json_t	*j;
 	int	 r;
 
-	if (!escaped)
-		return k[1] == key[0] && strlen(key) == klen - 2 &&
-		    memcmp(k + 1, key, klen - 2) == 0;
 	if ((j = json_loadb(k, klen, JSON_DECODE_ANY, NULL)) == NULL)
 		return 0;
 	r = strcmp(json_string_value(j), key) == 0;
@@ -213,27 +254,91 @@ key_is(const char *k, size_t klen, int escaped, const char *key)
 }
 
 /*
- * One value at p (no leading whitespace): the byte after it, or NULL.  When
- * it is an object, its top-level members named in f get their spans.
+ * The field of f whose name the key span k (quotes included) is, or NULL.
+ * A plain key is compared in place: most differ from a name at the first
+ * byte (one compare, no call); the rest a byte at a time, up to the name's
+ * NUL (a key of a text not checked, jscan_pick's, may hold one).  (An empty
+ * key's first byte is its closing quote: like key_is before, it matches no
+ * name.)
  */
+static inline struct jscan_field *
+find_key(const char *k, size_t klen, int escaped, struct jscan_field *f,
+    size_t nf)
+{
+	const char	*key;
+	size_t		 i, j, n = klen - 2;
+
+	if (escaped) {
+		for (i = 0; i < nf; i++)
+			if (escaped_key_is(k, klen, f[i].key))
+				return &f[i];
+		return NULL;
+	}
+	for (i = 0; i < nf; i++) {
+		key = f[i].key;
+		if (k[1] != key[0])
+			continue;
+		for (j = 1; j < n && key[j] != '\0' && k[1 + j] == key[j]; j++)
+			;
+		if (j == n && key[n] == '\0')
+			return &f[i];
+	}
+	return NULL;
+}
+
+/* The first '"' or '\\' from p, or end: plain_run for a checked text. */
+static inline const char *
+quote_run(const char *p, const char *end)
+{
+	uint64_t	 x, q, b, m;
+
+#ifdef __SSE2__
+	const __m128i	 quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+	__m128i		 v;
+	unsigned	 k;
+
+	while (end - p >= 16) {
+		v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		k = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bsl)));
+		if (k != 0)
+			return p + __builtin_ctz(k);
+		p += 16;
+	}
+#endif
+	while (end - p >= 8) {
+		memcpy(&x, p, 8);
+		q = x ^ ONES * '"';
+		b = x ^ ONES * '\\';
+		m = (((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+		if (m != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return p + __builtin_ctzll(m) / 8;
+#else
+			break;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 /*
- * A string of a text already checked: only its end is wanted, so the
- * closing quote is the first one not escaped by an odd run of backslashes.
+ * A string of a text already checked: only its end is wanted, so each
+ * backslash just hides the byte after it.
  */
 static const char *
 skip_known_string(const char *p, const char *end, int *escaped)
 {
-	const char	*start = ++p, *q, *r;
-
-	while ((q = memchr(p, '"', (size_t)(end - p))) != NULL) {
-		for (r = q; r > start && r[-1] == '\\'; r--)
-			;
-		if ((q - r) % 2 == 0) {
-			*escaped = memchr(start, '\\', (size_t)(q - start)) !=
-			    NULL;
-			return q + 1;
-		}
-		p = q + 1;
+	for (p++; (p = quote_run(p, end)) < end; ) {
+		if (*p == '"')
+			return p + 1;
+		*escaped = 1;
+		if (end - p < 2)
+			return NULL;
+		p += 2;
 	}
 	return NULL;
 }
@@ -248,17 +353,42 @@ struct sub {
 	struct jscan_field	*f;
 	size_t			 nf;
 	int			*dup;
+	/*
+	 * The object elements of the array that is f[arr]'s value, each
+	 * into a row of nrow fields (rows[r * nrow ...], the names of the
+	 * first row copied), at most maxrow of them; *nrows counts them, -1
+	 * past maxrow.  rows NULL: none wanted.
+	 */
+	size_t			 arr;
+	struct jscan_field	*rows;
+	size_t			 nrow;
+	size_t			 maxrow;
+	int			*nrows;
 };
 
+/* After a container closes: is the one around it (depth levels) an object? */
+static inline int
+pop(const unsigned char *objs, int depth)
+{
+	return depth > 0 && (objs[(depth - 1) / 8] >> (depth - 1) % 8 & 1);
+}
+
+/*
+ * One value at p (no leading whitespace): the byte after it, or NULL.  When
+ * it is an object, its top-level members named in f get their spans.  obj
+ * says whether the innermost open container is an object.
+ */
 static const char *
 skip_value(const char *p, const char *end, struct jscan_field *f, size_t nf,
     int known, const struct sub *sub)
 {
 	unsigned char		 objs[JSCAN_MAX_DEPTH / 8];
-	struct jscan_field	*cur = NULL, *subcur = NULL;
+	struct jscan_field	*cur = NULL, *subcur = NULL, *row = NULL;
+	struct jscan_field	*ecur = NULL;
 	const char		*k;
 	size_t			 i;
-	int			 depth = 0, esc, obj, in_sub = 0;
+	int			 depth = 0, esc, obj = 0, in_sub = 0, in_arr = 0;
+	int			 edup = 0;
 
 value:
 	if (p == end)
@@ -271,6 +401,24 @@ value:
 		obj = *p == '{';
 		if (obj && depth == 1 && sub != NULL && cur == &f[sub->which])
 			in_sub = 1;	/* the object whose members sub wants */
+		else if (depth == 2 && !obj && in_sub && sub->rows != NULL &&
+		    subcur == &sub->f[sub->arr])
+			in_arr = 1;	/* the array whose elements sub wants */
+		else if (depth == 3 && obj && in_arr) {
+			if (*sub->nrows < 0 || (size_t)*sub->nrows ==
+			    sub->maxrow)
+				*sub->nrows = -1;	/* more than room */
+			else {
+				row = &sub->rows[(size_t)*sub->nrows *
+				    sub->nrow];
+				for (i = 0; i < sub->nrow; i++) {
+					row[i].key = sub->rows[i].key;
+					row[i].val = NULL;
+					row[i].len = 0;
+				}
+				edup = 0;
+			}
+		}
 		if (obj)
 			objs[depth / 8] |= (unsigned char)(1u << depth % 8);
 		else
@@ -279,7 +427,7 @@ value:
 		p = skip_ws(p + 1, end);
 		if (p < end && *p == (obj ? '}' : ']')) {
 			p++;
-			depth--;
+			obj = pop(objs, --depth);
 			goto after;
 		}
 		if (obj)
@@ -312,26 +460,41 @@ value:
 		break;
 	}
 after:
-	if (depth == 0)
-		return p;
-	if (depth == 2 && subcur != NULL) {
-		subcur->len = (size_t)(p - subcur->val);
-		subcur = NULL;
-	}
-	if (depth == 1) {
-		in_sub = 0;
-		if (cur != NULL) {
-			cur->len = (size_t)(p - cur->val);
-			cur = NULL;
+	if (depth <= 2) {
+		if (depth == 0)
+			return p;
+		if (depth == 2) {
+			in_arr = 0;
+			if (subcur != NULL) {
+				subcur->len = (size_t)(p - subcur->val);
+				subcur = NULL;
+			}
+		}
+		if (depth == 1) {
+			in_sub = 0;
+			if (cur != NULL) {
+				cur->len = (size_t)(p - cur->val);
+				cur = NULL;
+			}
+		}
+	} else if (row != NULL) {
+		if (depth == 4 && ecur != NULL) {
+			ecur->len = (size_t)(p - ecur->val);
+			ecur = NULL;
+		} else if (depth == 3) {
+			/* An element done: kept unless it named a key twice. */
+			if (!edup)
+				(*sub->nrows)++;
+			row = NULL;
 		}
 	}
 	p = skip_ws(p, end);
 	if (p == end)
 		return NULL;
-	if (objs[(depth - 1) / 8] & (1u << (depth - 1) % 8)) {
+	if (obj) {
 		if (*p == '}') {
 			p++;
-			depth--;
+			obj = pop(objs, --depth);
 			goto after;
 		}
 		if (*p != ',')
@@ -341,7 +504,7 @@ after:
 	}
 	if (*p == ']') {
 		p++;
-		depth--;
+		obj = pop(objs, --depth);
 		goto after;
 	}
 	if (*p != ',')
@@ -357,33 +520,35 @@ key:
 	    skip_string(p, end, &esc)) == NULL)
 		return NULL;
 	if (depth == 1 && nf > 0) {
-		cur = NULL;
-		for (i = 0; i < nf; i++)
-			if (key_is(k, (size_t)(p - k), esc, f[i].key)) {
-				if (f[i].val != NULL)
-					return NULL;	/* duplicate */
-				cur = &f[i];
-				break;
-			}
+		cur = find_key(k, (size_t)(p - k), esc, f, nf);
+		if (cur != NULL && cur->val != NULL)
+			return NULL;	/* duplicate */
 	} else if (depth == 2 && in_sub) {
-		subcur = NULL;
-		for (i = 0; i < sub->nf; i++)
-			if (key_is(k, (size_t)(p - k), esc, sub->f[i].key)) {
-				if (sub->f[i].val != NULL)
-					*sub->dup = 1;
-				else
-					subcur = &sub->f[i];
-				break;
-			}
+		subcur = find_key(k, (size_t)(p - k), esc, sub->f, sub->nf);
+		if (subcur != NULL && subcur->val != NULL) {
+			*sub->dup = 1;
+			subcur = NULL;
+		}
+	} else if (depth == 4 && row != NULL) {
+		ecur = find_key(k, (size_t)(p - k), esc, row, sub->nrow);
+		if (ecur != NULL && ecur->val != NULL) {
+			edup = 1;
+			ecur = NULL;
+		}
 	}
-	p = skip_ws(p, end);
-	if (p == end || *p != ':')
-		return NULL;
+	/* The colon comes straight after the key in every writer's style. */
+	if (p == end || *p != ':') {
+		p = skip_ws(p, end);
+		if (p == end || *p != ':')
+			return NULL;
+	}
 	p = skip_ws(p + 1, end);
 	if (depth == 1 && cur != NULL)
 		cur->val = p;
 	else if (depth == 2 && subcur != NULL)
 		subcur->val = p;
+	else if (depth == 4 && ecur != NULL)
+		ecur->val = p;
 	goto value;
 }
 
@@ -408,6 +573,8 @@ scan(const char *s, size_t len, struct jscan_field *f, size_t nf, int known,
 	if (sub != NULL) {
 		fields_clear(sub->f, sub->nf);
 		*sub->dup = 0;
+		if (sub->rows != NULL)
+			*sub->nrows = 0;
 	}
 	v = skip_ws(s, end);
 	if ((p = skip_value(v, end, f, nf, known, sub)) == NULL ||
@@ -432,9 +599,24 @@ int
 jscan_sub(const char *s, size_t len, struct jscan_field *f, size_t nf,
     size_t which, struct jscan_field *sf, size_t nsf, int *dup)
 {
-	struct sub	 sub = { which, sf, nsf, dup };
+	struct sub	 sub = { .which = which, .f = sf, .nf = nsf, .dup = dup };
 
 	if (which >= nf)
+		return -1;
+	return scan(s, len, f, nf, 0, &sub);
+}
+
+int
+jscan_sub_rows(const char *s, size_t len, struct jscan_field *f, size_t nf,
+    size_t which, struct jscan_field *sf, size_t nsf, int *dup, size_t arr,
+    struct jscan_field *rows, size_t nrow, size_t maxrow, int *nrows)
+{
+	struct sub	 sub = { .which = which, .f = sf, .nf = nsf, .dup = dup,
+	    .arr = arr, .rows = rows, .nrow = nrow, .maxrow = maxrow,
+	    .nrows = nrows };
+
+	*nrows = 0;
+	if (which >= nf || arr >= nsf)
 		return -1;
 	return scan(s, len, f, nf, 0, &sub);
 }
@@ -571,4 +753,19 @@ jscan_value(const char *val, size_t len)
 		return json_stringn_nocheck(val + 1, len - 2);
 	return json_loadb(val, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
 	    NULL);
+}
+
+const char *
+jscan_str(const char *val, size_t len, char *buf, size_t size, json_t **hold)
+{
+	*hold = NULL;
+	if (len < 2 || val[0] != '"')
+		return NULL;
+	if (len - 2 < size && memchr(val + 1, '\\', len - 2) == NULL) {
+		memcpy(buf, val + 1, len - 2);
+		buf[len - 2] = '\0';
+		return buf;
+	}
+	*hold = jscan_value(val, len);
+	return json_string_value(*hold);
 }

@@ -8,6 +8,8 @@
  * where the top-level members the caller names are; the caller then hands
  * those few (small) spans to jansson.  Every value is still only ever built
  * by jansson: this is the house rule's one accepted exception, for speed.
+ * (A plain string, one without escapes, is its own text: jscan_str hands
+ * those bytes over as they are; anything with an escape goes to jansson.)
  *
  * What it accepts is what json_loadb accepts (RFC 8259, UTF-8 checked,
  * surrogate pairs checked, "\u0000" refused, nesting at most
@@ -48,6 +50,23 @@ int		 jscan(const char *s, size_t len, struct jscan_field *f, size_t nf);
 int		 jscan_sub(const char *s, size_t len, struct jscan_field *f,
 		    size_t nf, size_t which, struct jscan_field *sf, size_t nsf,
 		    int *dup);
+/*
+ * jscan_sub, and in the same pass the object elements of the array that is
+ * sf[arr]'s value (an assistant message's content blocks): the members of
+ * the r-th such element named in a row of nrow fields go to rows[r * nrow
+ * ...] (the names are those of the first row, set by the caller), as
+ * jscan_next_pick would find them; an element naming a wanted key twice is
+ * left out, as
+ * jscan_next_pick's 2 says.  *nrows is how many rows were filled, or -1
+ * when there were more than maxrow elements (walk the array with
+ * jscan_next_pick then).  Rows are meaningful only when the text is
+ * accepted and sf[arr] is an array (not refused for *dup).
+ */
+int		 jscan_sub_rows(const char *s, size_t len,
+		    struct jscan_field *f, size_t nf, size_t which,
+		    struct jscan_field *sf, size_t nsf, int *dup, size_t arr,
+		    struct jscan_field *rows, size_t nrow, size_t maxrow,
+		    int *nrows);
 /*
  * The same for a span of a text jscan accepted (a member's value, an
  * element), without checking it again: an assistant line's message is
@@ -94,5 +113,14 @@ struct json_t	*jscan_object(const char *s, size_t len,
  * jansson refuses it.  Like jscan_known, for spans of a text jscan accepted.
  */
 struct json_t	*jscan_value(const char *val, size_t len);
+/*
+ * A string member's value to read at once, without a jansson string per
+ * value: a plain one (no escapes: its text is its value) copied into buf
+ * when it fits, else built by jansson and kept in *hold (json_decref it
+ * after; NULL when nothing was built).  NULL when the span is not a
+ * string.  Like jscan_known, for spans of a text jscan accepted.
+ */
+const char	*jscan_str(const char *val, size_t len, char *buf, size_t size,
+		    struct json_t **hold);
 
 #endif

@@ -12,6 +12,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* jscan_sub_rows finds in its pass what jscan_next_pick finds after it. */
+static void
+sub_rows(const char *s, size_t size)
+{
+	struct jscan_field	 mf[1] = { { .key = "message" } };
+	struct jscan_field	 sf[2] = { { .key = "id" }, { .key = "content" } };
+	struct jscan_field	 rows[2 * 2], w[2] = { { .key = "type" },
+	    { .key = "a" } };
+	const char		*v;
+	size_t			 pos = 0, vlen, i;
+	int			 dup, nrows, r, k = 0;
+
+	rows[0].key = "type";
+	rows[1].key = "a";
+	if (jscan_sub_rows(s, size, mf, 1, 0, sf, 2, &dup, 1, rows, 2, 2,
+	    &nrows) != '{' || sf[1].val == NULL || *sf[1].val != '[')
+		return;
+	while ((r = jscan_next_pick(sf[1].val, sf[1].len, &pos, &v, &vlen, w,
+	    2)) > 0) {
+		if (r != 1)
+			continue;
+		if (k == 2) {
+			k = -1;
+			break;
+		}
+		for (i = 0; i < 2; i++)
+			if (rows[k * 2 + i].val != w[i].val ||
+			    rows[k * 2 + i].len != w[i].len)
+				abort();
+		k++;
+	}
+	if (r == -1 || nrows != k)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,6 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(jscan_pick(copy, size, (const char *const[]){ "type",
 	    "a" }, 2));
 	json_decref(j);
+	sub_rows(copy, size);
 	free(copy);
 	return 0;
 }

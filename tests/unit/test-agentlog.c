@@ -2,7 +2,7 @@
  * test-agentlog — a turn larger than half the cap keeps its newest output,
  * and rotating it reuses the two files' inodes instead of making new ones
  * (a new inode per rotation was most of the daemon's kernel time with many
- * streaming agents).
+ * streaming agents), keeping both open.
  */
 #include "tests/unit/t.h"
 #include "orchestrator/agentlog.h"
@@ -97,6 +97,55 @@ TEST(agentlog_rotation_keeps_newest_and_reuses_inodes)
 	agentlog_free_all();
 }
 
+/* This process's descriptor open on the file, or -1. */
+static int
+fd_on(const char *name)
+{
+	struct stat	 st, fst;
+	char		*p = xasprintf("%s/logs/6/%s", dir, name);
+	int		 fd, r = -1;
+
+	if (stat(p, &st) == 0)
+		for (fd = 0; fd < 1024 && r == -1; fd++)
+			if (fstat(fd, &fst) == 0 && fst.st_ino == st.st_ino &&
+			    fst.st_dev == st.st_dev)
+				r = fd;
+	free(p);
+	return r;
+}
+
+/*
+ * Rotating closes neither file: closing one a truncate emptied makes ext4
+ * allocate and write out its blocks at once (auto_da_alloc), most of the
+ * daemon's system time with many streaming agents.  The same two
+ * descriptors stay open on them, whichever name each has now.
+ */
+TEST(agentlog_rotation_keeps_both_files_open)
+{
+	char	 chunk[41];
+	int	 i, a, b, rot;
+
+	agentlog_configure(dir, 200);
+	for (i = 0; i < 6; i++) {	/* 240 bytes: one rotation */
+		snprintf(chunk, sizeof chunk, "%039d\n", i);
+		agentlog_add(6, 0, chunk, 40);
+	}
+	agentlog_flush(6);
+	a = fd_on("0.log");
+	b = fd_on("0.old");
+	CHECK(a != -1 && b != -1 && a != b);
+	for (rot = 0; rot < 4; rot++) {
+		for (; i < 6 + 3 * (rot + 1); i++) {	/* 120 bytes each */
+			snprintf(chunk, sizeof chunk, "%039d\n", i);
+			agentlog_add(6, 0, chunk, 40);
+		}
+		agentlog_flush(6);
+		CHECK((fd_on("0.log") == a && fd_on("0.old") == b) ||
+		    (fd_on("0.log") == b && fd_on("0.old") == a));
+	}
+	agentlog_free_all();
+}
+
 /*
  * A small read, then one larger than half the cap: the big read's end is
  * kept and nothing from before it (a gap: the first line, then the end).
@@ -158,6 +207,7 @@ main(void)
 	if (loop_init() < 0)
 		return 1;
 	RUN(agentlog_rotation_keeps_newest_and_reuses_inodes);
+	RUN(agentlog_rotation_keeps_both_files_open);
 	RUN(agentlog_a_huge_read_after_a_small_one_leaves_no_gap);
 	RUN(agentlog_writes_a_quiet_agents_last_line_within_the_flush_time);
 	loop_free();

@@ -94,6 +94,131 @@ TEST(jscan_every_cut_of_a_line_is_invalid)
 		}
 }
 
+/*
+ * Strings are checked sixteen and eight bytes a step: a byte that ends or
+ * breaks a run (a quote, an escape, a control byte, UTF-8, good or bad)
+ * must be seen at every offset in a step and near the end of the text,
+ * and a checked text's rescan must end the string where jansson does.
+ */
+TEST(jscan_strings_agree_with_jansson_at_every_offset)
+{
+	static const char *const odd[] = { "\"", "\\n", "\\\"", "\\u00e9",
+	    "\\ud83d\\ude00", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+	    "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xff", "\xed\xa0\x80",
+	    "\\x", "\\u0000", "\\" };
+	struct jscan_field	 f[1] = { { .key = "k" } };
+	char			 s[96];
+	size_t			 i, pre, post, n;
+	int			 ok, r;
+
+	for (i = 0; i < nitems(odd); i++)
+		for (pre = 0; pre < 34; pre++)
+			for (post = 0; post < 20; post += 3) {
+				n = (size_t)snprintf(s, sizeof s,
+				    "{\"k\":\"%.*s%s%.*s\"}", (int)pre,
+				    "abcdefghijklmnopqrstuvwxyz0123456789",
+				    odd[i], (int)post, "ABCDEFGHIJKLMNOPQRST");
+				ok = jansson_ok(s, n);
+				r = jscan(s, n, f, 1);
+				if ((r == '{') != ok) {
+					printf("# %s: %s\n", ok ? "refused" :
+					    "accepted", s);
+					CHECK(0);
+					continue;
+				}
+				/* The member's span ends where the object does. */
+				if (ok && (f[0].val == NULL ||
+				    f[0].val + f[0].len != s + n - 1 ||
+				    jscan_known(s, n, f, 1) != '{' ||
+				    f[0].val + f[0].len != s + n - 1)) {
+					printf("# span: %s\n", s);
+					CHECK(0);
+				}
+			}
+}
+
+/*
+ * jscan_pick does not check its text: a key holding NUL bytes must not
+ * make the compare read past the end of a shorter name (ASan).
+ */
+/*
+ * jscan_sub_rows finds in the line's one pass what jscan_next_pick finds
+ * walking the content array afterwards: the same spans for each object
+ * element, an element naming a wanted key twice left out, elements that
+ * are no objects skipped, and -1 when there are more than room for.
+ */
+TEST(jscan_sub_rows_finds_what_next_pick_finds)
+{
+	static const char *const lines[] = {
+	    "{\"message\":{\"id\":\"m\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"hi\"},{\"type\":\"tool_use\",\"name\":\"Read\","
+	    "\"input\":{\"type\":\"deep\",\"a\":[{\"name\":1}]}}]}}",
+	    "{\"message\": {\"content\": [ {}, 1, \"s\", [{\"type\": 2}],"
+	    " {\"type\": \"a\", \"type\": \"b\"}, {\"name\": \"n\"} ] }}",
+	    "{\"message\":{\"content\":[{\"type\":1},{\"type\":2},"
+	    "{\"type\":3}]}}",
+	    "{\"message\":{\"content\":[{\"type\":1},{\"type\":2},"
+	    "{\"type\":3},{\"type\":4}]}}",
+	    "{\"message\":{\"content\":[{\"type\":1},{\"type\":2}]},"
+	    "\"content\":[{\"type\":9}]}",
+	    "{\"message\":{\"content\":{\"type\":1}}}",
+	    "{\"message\":{\"x\":[{\"type\":1}],\"content\":[]}}",
+	    "{\"content\":[{\"type\":1}],\"message\":{\"content\":"
+	    "[{\"t\\u0079pe\":\"e\"}]}}",
+	};
+	struct jscan_field	 f[1] = { { .key = "message" } };
+	struct jscan_field	 sf[2] = { { .key = "id" }, { .key = "content" } };
+	struct jscan_field	 rows[3 * 3], w[3];
+	const char		*e;
+	size_t			 i, j, pos, elen;
+	int			 dup, nrows, r, k;
+
+	for (i = 0; i < nitems(lines); i++) {
+		rows[0].key = "type";
+		rows[1].key = "name";
+		rows[2].key = "input";
+		CHECK(jscan_sub_rows(lines[i], strlen(lines[i]), f, 1, 0, sf,
+		    2, &dup, 1, rows, 3, 3, &nrows) == '{');
+		if (sf[1].val == NULL || *sf[1].val != '[') {
+			CHECK(nrows == 0);
+			continue;
+		}
+		w[0].key = "type";
+		w[1].key = "name";
+		w[2].key = "input";
+		pos = 0;
+		k = 0;
+		while ((r = jscan_next_pick(sf[1].val, sf[1].len, &pos, &e,
+		    &elen, w, 3)) > 0) {
+			if (r != 1)
+				continue;
+			if (k == 3) {		/* a fourth: no room */
+				k = -1;
+				break;
+			}
+			for (j = 0; j < 3; j++)
+				if (rows[k * 3 + j].val != w[j].val ||
+				    rows[k * 3 + j].len != w[j].len) {
+					printf("# line %zu row %d field %zu\n",
+					    i, k, j);
+					CHECK(0);
+				}
+			k++;
+		}
+		CHECK(nrows == k);
+	}
+}
+
+TEST(jscan_pick_reads_no_name_past_its_end)
+{
+	static const char	 s[] = "{\"a\0\0\0\":1}";
+	json_t			*j;
+
+	j = jscan_pick(s, sizeof s - 1, (const char *const[]){ "a" }, 1);
+	CHECK(j == NULL || json_object_get(j, "a") == NULL);
+	json_decref(j);
+}
+
 TEST(jscan_finds_top_level_members_only)
 {
 	const char		*s = "{\"inner\":{\"type\":\"no\",\"x\":[{\"type\":"
@@ -355,6 +480,39 @@ TEST(claude_large_write_shows_its_step_without_the_content)
 	free(r.last);
 }
 
+/*
+ * The blocks are found in the line's own pass, up to a few; a message with
+ * more is walked again: every block shows either way, in order, and one
+ * naming a member twice shows nothing.
+ */
+TEST(claude_every_block_shows_however_many)
+{
+	struct rec		 r = { 0 };
+	struct drv_stream	 st = { .emit = rec_emit, .arg = &r };
+	struct buf		 b = { 0 };
+	int			 n, i;
+
+	for (n = 1; n <= 7; n += 3) {
+		buf_reset(&b);
+		buf_adds(&b, "{\"type\":\"assistant\",\"message\":{\"id\":"
+		    "\"m\",\"content\":[{\"type\":\"text\",\"type\":\"text\","
+		    "\"text\":\"twice\"}");
+		for (i = 0; i < n; i++)
+			buf_printf(&b, ",{\"type\":\"tool_use\",\"name\":"
+			    "\"Bash\",\"input\":{\"command\":\"step %d\"}}", i);
+		buf_adds(&b, "]}}");
+		r.nprogress = 0;
+		CHECK(claude_stream_line(&st, b.data, b.len) == 0);
+		CHECK(r.nprogress == n);
+		buf_reset(&b);
+		buf_printf(&b, "Run: step %d", n - 1);
+		CHECK_STR(r.last, b.data);
+	}
+	buf_free(&b);
+	drv_stream_free(&st);
+	free(r.last);
+}
+
 TEST(codex_command_output_is_skipped_exit_code_kept)
 {
 	struct rec		 r = { 0 };
@@ -382,6 +540,9 @@ main(void)
 	RUN(jscan_accepts_what_jansson_accepts);
 	RUN(jscan_refuses_what_jansson_refuses);
 	RUN(jscan_every_cut_of_a_line_is_invalid);
+	RUN(jscan_strings_agree_with_jansson_at_every_offset);
+	RUN(jscan_sub_rows_finds_what_next_pick_finds);
+	RUN(jscan_pick_reads_no_name_past_its_end);
 	RUN(jscan_finds_top_level_members_only);
 	RUN(jscan_escaped_keys_match_and_duplicates_are_refused);
 	RUN(jscan_nesting_is_bounded_like_jansson);
@@ -393,6 +554,7 @@ main(void)
 	RUN(jscan_object_checks_the_whole_text);
 	RUN(claude_tool_result_lines_are_checked_but_show_nothing);
 	RUN(claude_large_write_shows_its_step_without_the_content);
+	RUN(claude_every_block_shows_however_many);
 	RUN(codex_command_output_is_skipped_exit_code_kept);
 	return t_done();
 }
