@@ -570,6 +570,23 @@ kick(const char *repo)
 	free(mo);
 }
 
+/*
+ * The request's row is in the event's transaction: its job starts only once
+ * that commits.  The job runs outside it (libgit2 on the threadpool, the
+ * base moved, replies from its steps), so a job started before a COMMIT that
+ * failed would merge for a request the store never kept, and again on each
+ * try of the event's row.  Rolled back, nothing in memory knew of it: only
+ * the repo's name, freed.  Outside a transaction this runs at once.
+ */
+static void
+kick_committed(void *arg)
+{
+	char	*repo = arg;
+
+	kick(repo);
+	free(repo);
+}
+
 void
 merge_enqueue(struct agent *a, const char *by)
 {
@@ -622,7 +639,7 @@ merge_enqueue(struct agent *a, const char *by)
 	if (ahead > 0)
 		conversation_say(c, "#%lld is %s in the merge queue of repo %s.",
 		    id, ordinal(ahead + 1), cr->name);
-	kick(cr->name);
+	store_hook(kick_committed, free, xstrdup(cr->name));
 }
 
 void

@@ -349,6 +349,59 @@ def test_diff_whose_commit_fails_is_posted_once_recorded(tmp, ds):
         fake.stop()
 
 
+def test_merge_whose_commit_fails_lands_once_recorded(tmp, ds):
+    """`merge #1` in a transaction that cannot commit starts no merge job:
+    the job runs outside the transaction, so one started by a try landed
+    the branch (and told the thread) for a request the store never kept,
+    and again on every try of the row.  main moves once, after the store
+    commits again, and the thread hears of it once."""
+    fake = FakeSlack()
+    try:
+        d = slack_daemon(tmp, ds, fake)
+        connected(fake)
+        root = "1790.000100"
+        fake.event(mention(root, text="<@UBOT> login page"))
+        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                           c["args"] and "Which provider" in text_of(c))
+        fake.post("/_test/event", {"interactive": click(q)})
+        fake.wait_call("chat.postMessage", lambda c: "Next for #1"
+                       in text_of(c))
+
+        def main():
+            return subprocess.run(["git", "-C", d.repo, "rev-parse", "main"],
+                                  capture_output=True, text=True).stdout
+
+        def merges():
+            return [text_of(c) for c in ok_posts(fake)
+                    if re.search(r"merg|nothing to", text_of(c)) and
+                    "Next for" not in text_of(c)]
+        before = main()
+        sql(d, INJECT.replace("AFTER INSERT ON agents",
+                              "AFTER DELETE ON inbox WHEN OLD.payload"
+                              " LIKE '%merge #1%'"))
+        fake.event(reply_in(root, "1790.000200", "merge #1"))
+        fake.wait("three tries", lambda: len(re.findall(
+            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        time.sleep(0.5)     # a job started by a try would have landed
+        check(main() == before, "main moved before the merge was recorded")
+        check(merges() == [], "said before recorded: %r" % merges())
+        check(d.db("SELECT count(*) FROM merges") == [(0,)], "merge rows")
+
+        sql(d, "DROP TRIGGER inject_fail;")
+        fake.wait("the merge", lambda: [t for t in merges()
+                                        if "merged into main" in t])
+        time.sleep(0.5)     # and no second one
+        check(main() != before, "main did not move")
+        check(len(merges()) == 2 and "merging" in merges()[0],
+              "merge posts %r" % merges())
+        check(d.db("SELECT status FROM merges") == [("done",)],
+              "merges %r" % d.db("SELECT * FROM merges"))
+        no_post_twice(fake)
+        check(d.stop() == 0, "clean exit")
+    finally:
+        fake.stop()
+
+
 def test_brain_hears_a_message_whose_commit_fails_once_recorded(tmp, ds):
     """The LLM brain keeps nothing of a message whose work is rolled back:
     it records the message as a row and starts its turn on the next loop
