@@ -61,6 +61,27 @@ def log(d):
         return f.read()
 
 
+def fail_commits(d, when):
+    """From now on a commit whose transaction fires the trigger `when`
+    (e.g. "AFTER INSERT ON agents") fails at COMMIT (a deferred foreign
+    key), as a full or broken disk would: real SQLite, no test hook."""
+    sql(d, INJECT.replace("AFTER INSERT ON agents", when))
+
+
+def asked(fake, root):
+    """A mention in a new thread whose agent asks "Which provider?": the
+    question's post."""
+    fake.event(mention(root, text="<@UBOT> login page"))
+    return fake.wait_call("chat.postMessage", lambda c: "blocks" in
+                          c["args"] and "Which provider" in text_of(c))
+
+
+def tried(fake, d, n=3):
+    """The failing row was tried n times (a second apart)."""
+    fake.wait("%d tries" % n, lambda: len(re.findall(
+        r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= n, timeout=20)
+
+
 def healthz(port):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
@@ -175,9 +196,8 @@ def test_cancel_whose_commit_fails_sends_no_signal_until_recorded(tmp, ds):
                        in text_of(c))
         # The transaction that answers "Cancelling" now fails at COMMIT
         # (the one that records the event, with its 👀, does not).
-        sql(d, INJECT.replace("AFTER INSERT ON agents",
-                              "AFTER INSERT ON outbox WHEN NEW.payload"
-                              " LIKE '%Cancelling%'"))
+        fail_commits(d, "AFTER INSERT ON outbox WHEN NEW.payload"
+                        " LIKE '%Cancelling%'")
         fake.event(reply_in(root, "1740.000200", "cancel #1"))
         fake.wait("the failed commit", lambda:
                   "STORE CANNOT COMMIT (inbox processing)" in log(d))
@@ -210,14 +230,11 @@ def test_answer_whose_commit_fails_reaches_the_agent_once_recorded(tmp, ds):
         d = slack_daemon(tmp, ds, fake)
         connected(fake)
         root = "1750.000100"
-        fake.event(mention(root, text="<@UBOT> login page"))
-        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
-                           c["args"] and "Which provider" in text_of(c))
+        q = asked(fake, root)
         # Recording the answer fails at COMMIT; the click's own inbox
         # row commits.
-        sql(d, INJECT.replace("AFTER INSERT ON agents",
-                              "AFTER UPDATE OF status ON questions WHEN"
-                              " NEW.status = 'answered'"))
+        fail_commits(d, "AFTER UPDATE OF status ON questions WHEN"
+                        " NEW.status = 'answered'")
         wt = os.path.join(d.state, "worktrees", worktrees(d)[0])
         fake.post("/_test/event", {"interactive": click(q)})
         fake.wait("the failed commit", lambda:
@@ -275,12 +292,9 @@ def test_answer_whose_commit_fails_leaves_the_question_to_expire(tmp, ds):
         d = slack_with(tmp, ds, fake, [("ask", [script], 60)])
         connected(fake)
         root = "1760.000100"
-        fake.event(mention(root, text="<@UBOT> login page"))
-        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
-                           c["args"] and "Which provider" in text_of(c))
-        sql(d, INJECT.replace("AFTER INSERT ON agents",
-                              "AFTER UPDATE OF status ON questions WHEN"
-                              " NEW.status = 'answered'"))
+        q = asked(fake, root)
+        fail_commits(d, "AFTER UPDATE OF status ON questions WHEN"
+                        " NEW.status = 'answered'")
         fake.post("/_test/event", {"interactive": click(q)})
         fake.wait("the failed commit", lambda:
                   "STORE CANNOT COMMIT (inbox processing)" in log(d))
@@ -318,18 +332,14 @@ def test_diff_whose_commit_fails_is_posted_once_recorded(tmp, ds):
         d = slack_daemon(tmp, ds, fake)
         connected(fake)
         root = "1780.000100"
-        fake.event(mention(root, text="<@UBOT> login page"))
-        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
-                           c["args"] and "Which provider" in text_of(c))
+        q = asked(fake, root)
         fake.post("/_test/event", {"interactive": click(q)})
         fake.wait_call("chat.postMessage", lambda c: "chose Google"
                        in text_of(c))
-        sql(d, INJECT.replace("AFTER INSERT ON agents",
-                              "AFTER DELETE ON inbox WHEN OLD.payload"
-                              " LIKE '%diff #1%'"))
+        fail_commits(d, "AFTER DELETE ON inbox WHEN OLD.payload"
+                        " LIKE '%diff #1%'")
         fake.event(reply_in(root, "1780.000200", "diff #1"))
-        fake.wait("three tries", lambda: len(re.findall(
-            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        tried(fake, d)
         time.sleep(0.5)     # a job started by a try would have posted
 
         def diffs():
@@ -360,9 +370,7 @@ def test_merge_whose_commit_fails_lands_once_recorded(tmp, ds):
         d = slack_daemon(tmp, ds, fake)
         connected(fake)
         root = "1790.000100"
-        fake.event(mention(root, text="<@UBOT> login page"))
-        q = fake.wait_call("chat.postMessage", lambda c: "blocks" in
-                           c["args"] and "Which provider" in text_of(c))
+        q = asked(fake, root)
         fake.post("/_test/event", {"interactive": click(q)})
         fake.wait_call("chat.postMessage", lambda c: "Next for #1"
                        in text_of(c))
@@ -376,12 +384,10 @@ def test_merge_whose_commit_fails_lands_once_recorded(tmp, ds):
                     if re.search(r"merg|nothing to", text_of(c)) and
                     "Next for" not in text_of(c)]
         before = main()
-        sql(d, INJECT.replace("AFTER INSERT ON agents",
-                              "AFTER DELETE ON inbox WHEN OLD.payload"
-                              " LIKE '%merge #1%'"))
+        fail_commits(d, "AFTER DELETE ON inbox WHEN OLD.payload"
+                        " LIKE '%merge #1%'")
         fake.event(reply_in(root, "1790.000200", "merge #1"))
-        fake.wait("three tries", lambda: len(re.findall(
-            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        tried(fake, d)
         time.sleep(0.5)     # a job started by a try would have landed
         check(main() == before, "main moved before the merge was recorded")
         check(merges() == [], "said before recorded: %r" % merges())
@@ -414,14 +420,12 @@ def test_brain_hears_a_message_whose_commit_fails_once_recorded(tmp, ds):
                        extra=brains("anthropic", llm.url),
                        env={"LLM_KEY": "sk-test-not-a-real-key"})
         connected(fake)
-        sql(d, INJECT.replace("AFTER INSERT ON agents",
-                              "AFTER INSERT ON brain_inbox"))
+        fail_commits(d, "AFTER INSERT ON brain_inbox")
         root = "1770.000100"
         llm.script({"match": r"slack:U1: what can you do\?",
                     "text": "I run coding agents."})
         fake.event(mention(root, text="<@UBOT> what can you do?"))
-        fake.wait("three tries", lambda: len(re.findall(
-            r"store: \"COMMIT\": FOREIGN KEY", log(d))) >= 3, timeout=20)
+        tried(fake, d)
         time.sleep(0.5)     # a kick deferred by the failed try has run
         check(llm.requests() == [], "a model call for an unrecorded"
               " message: %r" % llm.requests())
