@@ -28,6 +28,7 @@ static struct {
 	char		*path;
 	int		 running;
 	int		 rc;
+	int		 log, done;	/* frames in the WAL, copied */
 } ck;
 
 static void
@@ -38,9 +39,19 @@ ckpt_work(uv_work_t *w)
 	ck.rc = sqlite3_open_v2(ck.path, &c, SQLITE_OPEN_READWRITE, NULL);
 	if (ck.rc == SQLITE_OK) {
 		sqlite3_busy_timeout(c, 1000);
-		ck.rc = sqlite3_wal_checkpoint_v2(c, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		/*
+		 * A connection that has read nothing yet has not seen that
+		 * the database is in WAL mode: its checkpoint is a no-op
+		 * that returns SQLITE_OK with -1 frames.  One read first.
+		 */
+		ck.rc = sqlite3_exec(c, "PRAGMA schema_version", NULL, NULL,
+		    NULL);
 	}
+	if (ck.rc == SQLITE_OK)
+		ck.rc = sqlite3_wal_checkpoint_v2(c, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &ck.log, &ck.done);
+	if (ck.rc == SQLITE_OK && ck.log < 0)
+		ck.rc = SQLITE_NOTADB;	/* still not WAL: say so */
 	sqlite3_close_v2(c);
 }
 
@@ -50,6 +61,9 @@ ckpt_after(uv_work_t *w, int status)
 	ck.running = 0;
 	if (ck.rc != SQLITE_OK && ck.rc != SQLITE_BUSY)
 		log_warnx("store: checkpoint: %s", sqlite3_errstr(ck.rc));
+	else if (ck.rc == SQLITE_OK)
+		log_debug("store: checkpoint: %d of %d WAL frames copied",
+		    ck.done, ck.log);
 }
 
 static int

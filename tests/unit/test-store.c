@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 static char	 tmpdir[64];
 
@@ -682,6 +683,44 @@ TEST(store_history_lookups_do_not_scan_their_table)
 	tmp_cleanup();
 }
 
+/*
+ * The threadpool's checkpoint copies the WAL into the database.  Its
+ * connection used to checkpoint before it had read anything, which SQLite
+ * answers with SQLITE_OK and nothing done (it has not seen that the file
+ * is in WAL mode): the database stayed one page, the WAL grew without end.
+ */
+TEST(store_checkpoint_job_copies_the_wal_into_the_database)
+{
+	const char	*dir = tmp_fresh();
+	char		*cause = NULL, *db, key[32], val[3001];
+	struct stat	 sb;
+	uv_loop_t	 loop;
+	int		 i;
+
+	CHECK(uv_loop_init(&loop) == 0);
+	CHECK(store_open(dir, &cause) == 0);
+	store_checkpoints_on(&loop, dir);
+	memset(val, 'x', sizeof val - 1);
+	val[sizeof val - 1] = '\0';
+	/* One page or more per commit: past the 1,000 pages that start it. */
+	for (i = 0; i < 1300; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		CHECK(store_begin() == 0);
+		CHECK(store_kv_set(key, val) == 0);
+		CHECK(store_commit() == 0);
+	}
+	CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);	/* the job and its end */
+	db = xasprintf("%s/switchboard.db", dir);
+	CHECK(stat(db, &sb) == 0);
+	if (sb.st_size < 64 * 4096)
+		fprintf(stderr, "database: %lld bytes\n", (long long)sb.st_size);
+	CHECK(sb.st_size >= 64 * 4096);	/* was one page */
+	free(db);
+	store_close();
+	CHECK(uv_loop_close(&loop) == 0);
+	tmp_cleanup();
+}
+
 int
 main(void)
 {
@@ -699,6 +738,7 @@ main(void)
 	RUN(store_unusable_state_dir_fails_naming_the_path);
 	RUN(store_kill9_mid_batch_leaves_every_batch_whole_or_absent);
 	RUN(store_history_lookups_do_not_scan_their_table);
+	RUN(store_checkpoint_job_copies_the_wal_into_the_database);
 	tmp_cleanup();
 	return t_done();
 }
