@@ -1,0 +1,110 @@
+/* The brains list: the LLM providers that routes and webhooks may use. */
+
+#include "config/config-int.h"
+#include "bot/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+load_brains(struct load *ld, struct config *c)
+{
+	const char		*p = "brains.[]";
+	const config_setting_t	*list, *item;
+	struct cfg_brain	*b;
+	const char		*url;
+	size_t			 j, len;
+	int			 i, n;
+
+	list = config_lookup(&ld->cf, "brains");
+	n = list_length(list);
+	c->brains = xcalloc(n + 1, sizeof *c->brains);
+	for (i = 0; i < n; i++) {
+		item = config_setting_get_elem(list, i);
+		b = &c->brains[c->nbrains++];
+		b->name = dup_str(item, p, "name");
+		b->provider = dup_str(item, p, "provider");
+		b->model = dup_str(item, p, "model");
+		b->api_key_ref = dup_str(item, p, "api_key");
+		url = get_str(item, p, "base_url");
+		if (url == NULL)
+			url = strcmp(b->provider, "anthropic") == 0 ?
+			    "https://api.anthropic.com" :
+			    "https://api.openai.com";
+		/* The providers add "/v1/..."; a trailing '/' would double. */
+		len = strlen(url);
+		while (len > 0 && url[len - 1] == '/')
+			len--;
+		b->base_url = xstrndup(url, len);
+		b->max_tokens = get_int(item, p, "max_tokens");
+		b->context_tokens = get_int(item, p, "context_tokens");
+		b->timeout = get_int(item, p, "timeout");
+		b->max_tool_rounds = get_int(item, p, "max_tool_rounds");
+		b->price_in_per_mtok = get_float(item, p, "price_in_per_mtok");
+		b->price_out_per_mtok = get_float(item, p,
+		    "price_out_per_mtok");
+		b->max_cost_usd_per_day = get_float(item, p,
+		    "max_cost_usd_per_day");
+		for (j = 0; j + 1 < c->nbrains; j++)
+			if (strcmp(c->brains[j].name, b->name) == 0)
+				schema_error(&ld->errs, find(item, "name"),
+				    "brains.[%d].name: duplicate brain '%s'", i,
+				    b->name);
+		if (strcmp(b->provider, "anthropic") == 0 &&
+		    b->api_key_ref == NULL)
+			schema_error(&ld->errs, item, "brains.[%d].api_key: "
+			    "required for provider \"anthropic\"", i);
+	}
+}
+
+/*
+ * A brain's key is resolved only when a route or an enabled webhook uses
+ * it, like an adapter's secrets only when it is enabled: an example entry
+ * must not need its environment variable.
+ */
+void
+resolve_brain_keys(struct load *ld, struct config *c)
+{
+	const config_setting_t	*list;
+	struct cfg_brain	*b;
+	size_t			 i, j;
+	int			 used;
+	char			*gp;
+
+	list = config_lookup(&ld->cf, "brains");
+	for (i = 0; i < c->nbrains; i++) {
+		b = &c->brains[i];
+		used = 0;
+		for (j = 0; j < c->nroutes; j++)
+			if (c->routes[j].brain != NULL &&
+			    strcmp(c->routes[j].brain, b->name) == 0)
+				used = 1;
+		for (j = 0; j < c->nwebhooks; j++)
+			if (c->webhooks[j].enabled &&
+			    c->webhooks[j].brain != NULL &&
+			    strcmp(c->webhooks[j].brain, b->name) == 0)
+				used = 1;
+		if (!used)
+			continue;
+		gp = xasprintf("brains.[%zu]", i);
+		b->api_key = resolve_secret(ld, config_setting_get_elem(list,
+		    (unsigned)i), gp, "api_key");
+		free(gp);
+	}
+}
+
+void
+brains_free(struct config *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nbrains; i++) {
+		free(c->brains[i].name);
+		free(c->brains[i].provider);
+		free(c->brains[i].model);
+		secret_free(c->brains[i].api_key);
+		free(c->brains[i].api_key_ref);
+		free(c->brains[i].base_url);
+	}
+	free(c->brains);
+}
