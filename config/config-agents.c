@@ -14,40 +14,41 @@ load_agent_runner(struct load *ld, const config_setting_t *item, int i,
 	const char	*p = "agents.[]";
 	struct cfg_kube	*k;
 
-	a->runner = dup_str(item, p, "runner");
+	a->runner = cfg_dup_str(item, p, "runner");
 	if (strcmp(a->runner, "kubernetes") != 0) {
-		if (find(item, "kubernetes") != NULL)
-			schema_error(&ld->errs, find(item, "kubernetes"),
+		if (cfg_find(item, "kubernetes") != NULL)
+			schema_error(&ld->errs, cfg_find(item, "kubernetes"),
 			    "agents.[%d].kubernetes: needs runner = "
 			    "\"kubernetes\"", i);
 		return;
 	}
 	a->kube = k = xcalloc(1, sizeof *k);
-	k->mode = dup_str(item, p, "kubernetes.mode");
+	k->mode = cfg_dup_str(item, p, "kubernetes.mode");
 	k->claim = strcmp(k->mode, "sandbox-claim") == 0;
-	k->sandbox_template = dup_str(item, p, "kubernetes.sandbox_template");
-	k->warm_pool = dup_str(item, p, "kubernetes.warm_pool");
-	k->ready_timeout = get_int(item, p, "kubernetes.ready_timeout");
-	k->claim_ttl = get_int(item, p, "kubernetes.claim_ttl");
+	k->sandbox_template = cfg_dup_str(item, p,
+	    "kubernetes.sandbox_template");
+	k->warm_pool = cfg_dup_str(item, p, "kubernetes.warm_pool");
+	k->ready_timeout = cfg_int(item, p, "kubernetes.ready_timeout");
+	k->claim_ttl = cfg_int(item, p, "kubernetes.claim_ttl");
 	if (k->claim && k->sandbox_template == NULL)
 		schema_error(&ld->errs, item, "agents.[%d].kubernetes: mode "
 		    "\"sandbox-claim\" needs sandbox_template", i);
-	k->namespace = dup_str(item, p, "kubernetes.namespace");
-	k->image = dup_str(item, p, "kubernetes.image");
-	k->service_account = dup_str(item, p, "kubernetes.service_account");
-	k->runtime_class = dup_str(item, p, "kubernetes.runtime_class");
-	k->requests_cpu = dup_str(item, p, "kubernetes.requests_cpu");
-	k->requests_memory = dup_str(item, p, "kubernetes.requests_memory");
-	k->limits_cpu = dup_str(item, p, "kubernetes.limits_cpu");
-	k->limits_memory = dup_str(item, p, "kubernetes.limits_memory");
-	k->node_selector = get_strings(find(item, "kubernetes.node_selector"),
-	    &k->nnode_selector);
-	k->tolerations = get_strings(find(item, "kubernetes.tolerations"),
+	k->namespace = cfg_dup_str(item, p, "kubernetes.namespace");
+	k->image = cfg_dup_str(item, p, "kubernetes.image");
+	k->service_account = cfg_dup_str(item, p, "kubernetes.service_account");
+	k->runtime_class = cfg_dup_str(item, p, "kubernetes.runtime_class");
+	k->requests_cpu = cfg_dup_str(item, p, "kubernetes.requests_cpu");
+	k->requests_memory = cfg_dup_str(item, p, "kubernetes.requests_memory");
+	k->limits_cpu = cfg_dup_str(item, p, "kubernetes.limits_cpu");
+	k->limits_memory = cfg_dup_str(item, p, "kubernetes.limits_memory");
+	k->node_selector = cfg_strings(cfg_find(item,
+	    "kubernetes.node_selector"), &k->nnode_selector);
+	k->tolerations = cfg_strings(cfg_find(item, "kubernetes.tolerations"),
 	    &k->ntolerations);
-	k->image_pull_secrets = get_strings(find(item,
+	k->image_pull_secrets = cfg_strings(cfg_find(item,
 	    "kubernetes.image_pull_secrets"), &k->nimage_pull_secrets);
-	k->git_image = dup_str(item, p, "kubernetes.git_image");
-	k->git_secret = dup_str(item, p, "kubernetes.git_secret");
+	k->git_image = cfg_dup_str(item, p, "kubernetes.git_image");
+	k->git_secret = cfg_dup_str(item, p, "kubernetes.git_secret");
 	if (k->image == NULL && !k->claim)
 		schema_error(&ld->errs, item, "agents.[%d].kubernetes.image: "
 		    "runner \"kubernetes\" needs an image", i);
@@ -67,9 +68,9 @@ cfg_kube_free(struct cfg_kube *k)
 	free(k->requests_memory);
 	free(k->limits_cpu);
 	free(k->limits_memory);
-	strings_free(k->node_selector);
-	strings_free(k->tolerations);
-	strings_free(k->image_pull_secrets);
+	cfg_strings_free(k->node_selector);
+	cfg_strings_free(k->tolerations);
+	cfg_strings_free(k->image_pull_secrets);
 	free(k->kubeconfig);
 	free(k->git_image);
 	free(k->git_secret);
@@ -82,7 +83,7 @@ cfg_kube_free(struct cfg_kube *k)
 }
 
 void
-load_agents(struct load *ld, struct config *c)
+cfg_load_agents(struct load *ld, struct config *c)
 {
 	const config_setting_t	*list, *item;
 	struct cfg_agent	*a;
@@ -90,46 +91,48 @@ load_agents(struct load *ld, struct config *c)
 	size_t			 j;
 
 	list = config_lookup(&ld->cf, "agents");
-	n = list_length(list);
+	n = cfg_list_length(list);
 	c->agents = xcalloc(n + 1, sizeof *c->agents);
 	for (i = 0; i < n; i++) {
 		item = config_setting_get_elem(list, i);
 		a = &c->agents[c->nagents++];
-		a->name = dup_str(item, "agents.[]", "name");
-		a->driver = dup_str(item, "agents.[]", "driver");
-		a->command = get_strings(find(item, "command"), &a->ncommand);
-		a->timeout = get_int(item, "agents.[]", "timeout");
-		a->model = dup_str(item, "agents.[]", "model");
-		a->permission_mode = dup_str(item, "agents.[]",
+		a->name = cfg_dup_str(item, "agents.[]", "name");
+		a->driver = cfg_dup_str(item, "agents.[]", "driver");
+		a->command = cfg_strings(cfg_find(item, "command"),
+		    &a->ncommand);
+		a->timeout = cfg_int(item, "agents.[]", "timeout");
+		a->model = cfg_dup_str(item, "agents.[]", "model");
+		a->permission_mode = cfg_dup_str(item, "agents.[]",
 		    "permission_mode");
-		a->args = get_strings(find(item, "args"), &a->nargs);
-		a->approvals_chat = strcmp(get_str(item, "agents.[]",
+		a->args = cfg_strings(cfg_find(item, "args"), &a->nargs);
+		a->approvals_chat = strcmp(cfg_str(item, "agents.[]",
 		    "approvals"), "chat") == 0;
-		a->auto_allow = get_strings(find(item, "auto_allow"),
+		a->auto_allow = cfg_strings(cfg_find(item, "auto_allow"),
 		    &a->nauto_allow);
-		a->auto_deny = get_strings(find(item, "auto_deny"),
+		a->auto_deny = cfg_strings(cfg_find(item, "auto_deny"),
 		    &a->nauto_deny);
-		a->max_turns = get_int(item, "agents.[]", "max_turns");
-		a->max_wall_time = get_int(item, "agents.[]", "max_wall_time");
-		a->max_cost_usd = get_float(item, "agents.[]", "max_cost_usd");
-		a->codex_sandbox = dup_str(item, "agents.[]", "codex_sandbox");
+		a->max_turns = cfg_int(item, "agents.[]", "max_turns");
+		a->max_wall_time = cfg_int(item, "agents.[]", "max_wall_time");
+		a->max_cost_usd = cfg_float(item, "agents.[]", "max_cost_usd");
+		a->codex_sandbox = cfg_dup_str(item, "agents.[]",
+		    "codex_sandbox");
 		if (a->codex_sandbox != NULL && strcmp(a->driver, "codex") != 0)
-			schema_error(&ld->errs, find(item, "codex_sandbox"),
+			schema_error(&ld->errs, cfg_find(item, "codex_sandbox"),
 			    "agents.[%d].codex_sandbox: needs driver \"codex\"",
 			    i);
-		a->sandbox = strcmp(get_str(item, "agents.[]", "sandbox"),
+		a->sandbox = strcmp(cfg_str(item, "agents.[]", "sandbox"),
 		    "off") != 0;
-		a->network = get_bool(item, "agents.[]", "network");
-		a->sandbox_paths = get_strings(find(item, "sandbox_paths"),
+		a->network = cfg_bool(item, "agents.[]", "network");
+		a->sandbox_paths = cfg_strings(cfg_find(item, "sandbox_paths"),
 		    &a->nsandbox_paths);
 		load_agent_runner(ld, item, i, a);
 		if (a->approvals_chat && strcmp(a->driver, "claude") != 0)
-			schema_error(&ld->errs, find(item, "approvals"),
+			schema_error(&ld->errs, cfg_find(item, "approvals"),
 			    "agents.[%d].approvals: \"chat\" needs driver "
 			    "\"claude\"", i);
 		for (j = 0; j + 1 < c->nagents; j++) {
 			if (strcmp(c->agents[j].name, a->name) == 0) {
-				schema_error(&ld->errs, find(item, "name"),
+				schema_error(&ld->errs, cfg_find(item, "name"),
 				    "agents.[%d].name: duplicate agent name "
 				    "'%s'", i, a->name);
 				break;
@@ -148,7 +151,7 @@ load_agents(struct load *ld, struct config *c)
 		 */
 		if (a->ncommand > 0 && a->command[0][0] != '/' &&
 		    strchr(a->command[0], '/') != NULL) {
-			char *abs = resolve_path(ld, a->command[0]);
+			char *abs = cfg_path(ld, a->command[0]);
 
 			free(a->command[0]);
 			a->command[0] = abs;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 void
-load_brains(struct load *ld, struct config *c)
+cfg_load_brains(struct load *ld, struct config *c)
 {
 	const char		*p = "brains.[]";
 	const config_setting_t	*list, *item;
@@ -17,16 +17,16 @@ load_brains(struct load *ld, struct config *c)
 	int			 i, n;
 
 	list = config_lookup(&ld->cf, "brains");
-	n = list_length(list);
+	n = cfg_list_length(list);
 	c->brains = xcalloc(n + 1, sizeof *c->brains);
 	for (i = 0; i < n; i++) {
 		item = config_setting_get_elem(list, i);
 		b = &c->brains[c->nbrains++];
-		b->name = dup_str(item, p, "name");
-		b->provider = dup_str(item, p, "provider");
-		b->model = dup_str(item, p, "model");
-		b->api_key_ref = dup_str(item, p, "api_key");
-		url = get_str(item, p, "base_url");
+		b->name = cfg_dup_str(item, p, "name");
+		b->provider = cfg_dup_str(item, p, "provider");
+		b->model = cfg_dup_str(item, p, "model");
+		b->api_key_ref = cfg_dup_str(item, p, "api_key");
+		url = cfg_str(item, p, "base_url");
 		if (url == NULL)
 			url = strcmp(b->provider, "anthropic") == 0 ?
 			    "https://api.anthropic.com" :
@@ -36,18 +36,18 @@ load_brains(struct load *ld, struct config *c)
 		while (len > 0 && url[len - 1] == '/')
 			len--;
 		b->base_url = xstrndup(url, len);
-		b->max_tokens = get_int(item, p, "max_tokens");
-		b->context_tokens = get_int(item, p, "context_tokens");
-		b->timeout = get_int(item, p, "timeout");
-		b->max_tool_rounds = get_int(item, p, "max_tool_rounds");
-		b->price_in_per_mtok = get_float(item, p, "price_in_per_mtok");
-		b->price_out_per_mtok = get_float(item, p,
+		b->max_tokens = cfg_int(item, p, "max_tokens");
+		b->context_tokens = cfg_int(item, p, "context_tokens");
+		b->timeout = cfg_int(item, p, "timeout");
+		b->max_tool_rounds = cfg_int(item, p, "max_tool_rounds");
+		b->price_in_per_mtok = cfg_float(item, p, "price_in_per_mtok");
+		b->price_out_per_mtok = cfg_float(item, p,
 		    "price_out_per_mtok");
-		b->max_cost_usd_per_day = get_float(item, p,
+		b->max_cost_usd_per_day = cfg_float(item, p,
 		    "max_cost_usd_per_day");
 		for (j = 0; j + 1 < c->nbrains; j++)
 			if (strcmp(c->brains[j].name, b->name) == 0)
-				schema_error(&ld->errs, find(item, "name"),
+				schema_error(&ld->errs, cfg_find(item, "name"),
 				    "brains.[%d].name: duplicate brain '%s'", i,
 				    b->name);
 		if (strcmp(b->provider, "anthropic") == 0 &&
@@ -63,7 +63,7 @@ load_brains(struct load *ld, struct config *c)
  * must not need its environment variable.
  */
 void
-resolve_brain_keys(struct load *ld, struct config *c)
+cfg_brain_keys(struct load *ld, struct config *c)
 {
 	const config_setting_t	*list;
 	struct cfg_brain	*b;
@@ -87,14 +87,14 @@ resolve_brain_keys(struct load *ld, struct config *c)
 		if (!used)
 			continue;
 		gp = xasprintf("brains.[%zu]", i);
-		b->api_key = resolve_secret(ld, config_setting_get_elem(list,
+		b->api_key = cfg_secret(ld, config_setting_get_elem(list,
 		    (unsigned)i), gp, "api_key");
 		free(gp);
 	}
 }
 
 void
-brains_free(struct config *c)
+cfg_brains_free(struct config *c)
 {
 	size_t	 i;
 
@@ -102,7 +102,7 @@ brains_free(struct config *c)
 		free(c->brains[i].name);
 		free(c->brains[i].provider);
 		free(c->brains[i].model);
-		secret_free(c->brains[i].api_key);
+		cfg_secret_free(c->brains[i].api_key);
 		free(c->brains[i].api_key_ref);
 		free(c->brains[i].base_url);
 	}

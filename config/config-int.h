@@ -18,39 +18,39 @@ struct load {
 };
 
 /* config.c: keys with the schema's defaults, secrets, paths. */
-config_setting_t	*find(const config_setting_t *base, const char *rel);
-const char	*get_str(const config_setting_t *base, const char *prefix,
+config_setting_t	*cfg_find(const config_setting_t *base, const char *rel);
+const char	*cfg_str(const config_setting_t *base, const char *prefix,
     const char *rel);
-char	*dup_str(const config_setting_t *base, const char *prefix,
+char	*cfg_dup_str(const config_setting_t *base, const char *prefix,
     const char *rel);
-long long	 get_int(const config_setting_t *base, const char *prefix,
+long long	 cfg_int(const config_setting_t *base, const char *prefix,
     const char *rel);
-double	 get_float(const config_setting_t *base, const char *prefix,
+double	 cfg_float(const config_setting_t *base, const char *prefix,
     const char *rel);
-int	 get_bool(const config_setting_t *base, const char *prefix,
+int	 cfg_bool(const config_setting_t *base, const char *prefix,
     const char *rel);
-char	**get_strings(const config_setting_t *s, size_t *n);
-void	 strings_free(char **v);
-char	*resolve_path(const struct load *ld, const char *p);
-void	 secret_free(char *s);
-char	*resolve_secret(struct load *ld, const config_setting_t *adapter,
+char	**cfg_strings(const config_setting_t *s, size_t *n);
+void	 cfg_strings_free(char **v);
+char	*cfg_path(const struct load *ld, const char *p);
+void	 cfg_secret_free(char *s);
+char	*cfg_secret(struct load *ld, const config_setting_t *adapter,
     const char *adapter_path, const char *key);
-int	 list_length(const config_setting_t *s);
+int	 cfg_list_length(const config_setting_t *s);
 
 /* The sections, in the order load_config() calls them. */
-void	 load_repos(struct load *ld, struct config *c);
-void	 load_agents(struct load *ld, struct config *c);
-void	 load_brains(struct load *ld, struct config *c);
-void	 load_routes(struct load *ld, struct config *c);
-void	 load_slack(struct load *ld, struct config *c);
-void	 load_matrix(struct load *ld, struct config *c);
-void	 load_web(struct load *ld, struct config *c);
-void	 load_webhooks(struct load *ld, struct config *c);
-void	 resolve_brain_keys(struct load *ld, struct config *c);
-void	 load_agent_listener(struct load *ld, struct config *c);
+void	 cfg_load_repos(struct load *ld, struct config *c);
+void	 cfg_load_agents(struct load *ld, struct config *c);
+void	 cfg_load_brains(struct load *ld, struct config *c);
+void	 cfg_load_routes(struct load *ld, struct config *c);
+void	 cfg_load_slack(struct load *ld, struct config *c);
+void	 cfg_load_matrix(struct load *ld, struct config *c);
+void	 cfg_load_web(struct load *ld, struct config *c);
+void	 cfg_load_webhooks(struct load *ld, struct config *c);
+void	 cfg_brain_keys(struct load *ld, struct config *c);
+void	 cfg_load_agent_listener(struct load *ld, struct config *c);
 
 /* For config_free(). */
 void	 cfg_kube_free(struct cfg_kube *k);
-void	 brains_free(struct config *c);
+void	 cfg_brains_free(struct config *c);
 
 #endif

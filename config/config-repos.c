@@ -50,29 +50,29 @@ load_repo_results(struct load *ld, const config_setting_t *item, int i,
 	char		*gp;
 	size_t		 len;
 
-	r->remote = dup_str(item, p, "remote");
-	if (find(item, "push.ssh_key") != NULL)
-		r->push_ssh_key = resolve_path(ld, get_str(item, p,
+	r->remote = cfg_dup_str(item, p, "remote");
+	if (cfg_find(item, "push.ssh_key") != NULL)
+		r->push_ssh_key = cfg_path(ld, cfg_str(item, p,
 		    "push.ssh_key"));
-	r->push_ssh_agent = get_bool(item, p, "push.ssh_agent");
-	r->push_user = dup_str(item, p, "push.user");
-	r->push_token_ref = dup_str(item, p, "push.token");
-	if (find(item, "check") != NULL)
-		r->check = get_strings(find(item, "check"), &r->ncheck);
+	r->push_ssh_agent = cfg_bool(item, p, "push.ssh_agent");
+	r->push_user = cfg_dup_str(item, p, "push.user");
+	r->push_token_ref = cfg_dup_str(item, p, "push.token");
+	if (cfg_find(item, "check") != NULL)
+		r->check = cfg_strings(cfg_find(item, "check"), &r->ncheck);
 	if (r->check != NULL && r->ncheck == 0) {
 		free(r->check);
 		r->check = NULL;
 	}
-	r->check_timeout = (int)get_int(item, p, "check_timeout");
-	r->merge_push = get_bool(item, p, "merge_push");
-	r->warm = (int)get_int(item, p, "warm");
+	r->check_timeout = (int)cfg_int(item, p, "check_timeout");
+	r->merge_push = cfg_bool(item, p, "merge_push");
+	r->warm = (int)cfg_int(item, p, "warm");
 	gp = xasprintf("repos.[%d]", i);
-	r->push_token = resolve_secret(ld, item, gp, "push.token");
-	if (find(item, "forge") != NULL) {
-		r->forge.kind = dup_str(item, p, "forge.kind");
-		r->forge.repo = dup_str(item, p, "forge.repo");
-		r->forge.token_ref = dup_str(item, p, "forge.token");
-		url = get_str(item, p, "forge.api_url");
+	r->push_token = cfg_secret(ld, item, gp, "push.token");
+	if (cfg_find(item, "forge") != NULL) {
+		r->forge.kind = cfg_dup_str(item, p, "forge.kind");
+		r->forge.repo = cfg_dup_str(item, p, "forge.repo");
+		r->forge.token_ref = cfg_dup_str(item, p, "forge.token");
+		url = cfg_str(item, p, "forge.api_url");
 		len = strlen(url);
 		while (len > 0 && url[len - 1] == '/')
 			len--;
@@ -80,16 +80,16 @@ load_repo_results(struct load *ld, const config_setting_t *item, int i,
 		if (r->forge.repo != NULL && (strchr(r->forge.repo, '/') ==
 		    NULL || strchr(r->forge.repo, '/') != strrchr(r->forge.repo,
 		    '/')))
-			schema_error(&ld->errs, find(item, "forge.repo"),
+			schema_error(&ld->errs, cfg_find(item, "forge.repo"),
 			    "%s.forge.repo: \"%s\" is not owner/name", gp,
 			    r->forge.repo);
-		r->forge.token = resolve_secret(ld, item, gp, "forge.token");
+		r->forge.token = cfg_secret(ld, item, gp, "forge.token");
 	}
 	free(gp);
 }
 
 void
-load_repos(struct load *ld, struct config *c)
+cfg_load_repos(struct load *ld, struct config *c)
 {
 	const config_setting_t	*list, *item;
 	struct cfg_repo		*r;
@@ -98,18 +98,18 @@ load_repos(struct load *ld, struct config *c)
 	size_t			 j;
 
 	list = config_lookup(&ld->cf, "repos");
-	n = list_length(list);
+	n = cfg_list_length(list);
 	c->repos = xcalloc(n + 1, sizeof *c->repos);
 	for (i = 0; i < n; i++) {
 		item = config_setting_get_elem(list, i);
 		r = &c->repos[c->nrepos++];
-		r->name = dup_str(item, "repos.[]", "name");
-		r->path = resolve_path(ld, get_str(item, "repos.[]", "path"));
-		r->base = dup_str(item, "repos.[]", "base");
+		r->name = cfg_dup_str(item, "repos.[]", "name");
+		r->path = cfg_path(ld, cfg_str(item, "repos.[]", "path"));
+		r->base = cfg_dup_str(item, "repos.[]", "base");
 		load_repo_results(ld, item, i, r);
 		for (j = 0; j + 1 < c->nrepos; j++) {
 			if (strcmp(c->repos[j].name, r->name) == 0) {
-				schema_error(&ld->errs, find(item, "name"),
+				schema_error(&ld->errs, cfg_find(item, "name"),
 				    "repos.[%d].name: duplicate repo name "
 				    "'%s'", i, r->name);
 				break;
@@ -117,7 +117,7 @@ load_repos(struct load *ld, struct config *c)
 		}
 		why = NULL;
 		if (repo_check(r->path, r->base, &why) != 0) {
-			schema_error(&ld->errs, find(item, "path"),
+			schema_error(&ld->errs, cfg_find(item, "path"),
 			    "repos.[%d].path: %s", i, why);
 			free(why);
 		}

@@ -18,7 +18,7 @@
 #define SECRET_MAX	65536
 
 config_setting_t *
-find(const config_setting_t *base, const char *rel)
+cfg_find(const config_setting_t *base, const char *rel)
 {
 	if (base == NULL)
 		return NULL;
@@ -40,42 +40,42 @@ def(const char *prefix, const char *rel)
 }
 
 const char *
-get_str(const config_setting_t *base, const char *prefix, const char *rel)
+cfg_str(const config_setting_t *base, const char *prefix, const char *rel)
 {
 	const config_setting_t	*s;
 
-	if ((s = find(base, rel)) != NULL)
+	if ((s = cfg_find(base, rel)) != NULL)
 		return config_setting_get_string(s);
 	return def(prefix, rel);
 }
 
 char *
-dup_str(const config_setting_t *base, const char *prefix, const char *rel)
+cfg_dup_str(const config_setting_t *base, const char *prefix, const char *rel)
 {
-	const char	*v = get_str(base, prefix, rel);
+	const char	*v = cfg_str(base, prefix, rel);
 
 	return v == NULL ? NULL : xstrdup(v);
 }
 
 long long
-get_int(const config_setting_t *base, const char *prefix, const char *rel)
+cfg_int(const config_setting_t *base, const char *prefix, const char *rel)
 {
 	const config_setting_t	*s;
 	const char		*d;
 
-	if ((s = find(base, rel)) != NULL)
+	if ((s = cfg_find(base, rel)) != NULL)
 		return config_setting_get_int64(s);
 	d = def(prefix, rel);
 	return d == NULL ? 0 : strtoll(d, NULL, 10);
 }
 
 double
-get_float(const config_setting_t *base, const char *prefix, const char *rel)
+cfg_float(const config_setting_t *base, const char *prefix, const char *rel)
 {
 	const config_setting_t	*s;
 	const char		*d;
 
-	if ((s = find(base, rel)) != NULL)
+	if ((s = cfg_find(base, rel)) != NULL)
 		return config_setting_type(s) == CONFIG_TYPE_FLOAT ?
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
@@ -84,12 +84,12 @@ get_float(const config_setting_t *base, const char *prefix, const char *rel)
 }
 
 int
-get_bool(const config_setting_t *base, const char *prefix, const char *rel)
+cfg_bool(const config_setting_t *base, const char *prefix, const char *rel)
 {
 	const config_setting_t	*s;
 	const char		*d;
 
-	if ((s = find(base, rel)) != NULL)
+	if ((s = cfg_find(base, rel)) != NULL)
 		return config_setting_get_bool(s);
 	d = def(prefix, rel);
 	return d != NULL && strcmp(d, "true") == 0;
@@ -97,7 +97,7 @@ get_bool(const config_setting_t *base, const char *prefix, const char *rel)
 
 /* A NULL-terminated copy of a list of strings; *n excludes the NULL. */
 char **
-get_strings(const config_setting_t *s, size_t *n)
+cfg_strings(const config_setting_t *s, size_t *n)
 {
 	char	**v;
 	int	  i, len;
@@ -111,7 +111,7 @@ get_strings(const config_setting_t *s, size_t *n)
 }
 
 void
-strings_free(char **v)
+cfg_strings_free(char **v)
 {
 	char	**p;
 
@@ -127,7 +127,7 @@ strings_free(char **v)
  * "switchboard serve -c /etc/switchboard/x.conf" means the same from anywhere.
  */
 char *
-resolve_path(const struct load *ld, const char *p)
+cfg_path(const struct load *ld, const char *p)
 {
 	if (p[0] == '/')
 		return xstrdup(p);
@@ -139,7 +139,7 @@ resolve_path(const struct load *ld, const char *p)
 }
 
 void
-secret_free(char *s)
+cfg_secret_free(char *s)
 {
 	if (s != NULL) {
 		explicit_bzero(s, strlen(s));
@@ -205,14 +205,14 @@ config_set_env_lookup(const char *(*fn)(const char *))
 
 /* Errors name the key and the reference, never the value. */
 char *
-resolve_secret(struct load *ld, const config_setting_t *adapter,
+cfg_secret(struct load *ld, const config_setting_t *adapter,
     const char *adapter_path, const char *key)
 {
 	const config_setting_t	*s;
 	const char		*ref, *v;
 	char			*path, *why = NULL, *out;
 
-	if ((s = find(adapter, key)) == NULL)
+	if ((s = cfg_find(adapter, key)) == NULL)
 		return NULL;
 	ref = config_setting_get_string(s);
 	if (strncmp(ref, "env:", 4) == 0) {
@@ -229,7 +229,7 @@ resolve_secret(struct load *ld, const config_setting_t *adapter,
 		}
 		return xstrdup(v);
 	}
-	path = resolve_path(ld, ref + 5);
+	path = cfg_path(ld, ref + 5);
 	out = read_secret_file(path, &why);
 	free(path);
 	if (out == NULL) {
@@ -240,7 +240,7 @@ resolve_secret(struct load *ld, const config_setting_t *adapter,
 }
 
 int
-list_length(const config_setting_t *s)
+cfg_list_length(const config_setting_t *s)
 {
 	return s == NULL ? 0 : config_setting_length(s);
 }
@@ -254,46 +254,46 @@ load_config(struct load *ld)
 
 	c = xcalloc(1, sizeof *c);
 	c->path = xstrdup(ld->path);
-	c->state_dir = resolve_path(ld, get_str(root, "", "state_dir"));
-	c->http_listen = dup_str(root, "", "http.listen");
-	c->http_max_body = get_int(root, "", "http.max_body");
-	c->http_health_grace = get_int(root, "", "http.health_grace");
-	c->log_level = dup_str(root, "", "log.level");
-	c->log_json = get_bool(root, "", "log.json");
-	if ((v = get_str(root, "", "log.file")) != NULL)
-		c->log_file = resolve_path(ld, v);
-	c->allowed_users = get_strings(find(root, "access.allowed_users"),
+	c->state_dir = cfg_path(ld, cfg_str(root, "", "state_dir"));
+	c->http_listen = cfg_dup_str(root, "", "http.listen");
+	c->http_max_body = cfg_int(root, "", "http.max_body");
+	c->http_health_grace = cfg_int(root, "", "http.health_grace");
+	c->log_level = cfg_dup_str(root, "", "log.level");
+	c->log_json = cfg_bool(root, "", "log.json");
+	if ((v = cfg_str(root, "", "log.file")) != NULL)
+		c->log_file = cfg_path(ld, v);
+	c->allowed_users = cfg_strings(cfg_find(root, "access.allowed_users"),
 	    &c->nallowed_users);
 
-	load_repos(ld, c);
-	load_agents(ld, c);
-	load_brains(ld, c);	/* before routes and webhooks, which name them */
-	load_routes(ld, c);
+	cfg_load_repos(ld, c);
+	cfg_load_agents(ld, c);
+	cfg_load_brains(ld, c);	/* before routes and webhooks, which name them */
+	cfg_load_routes(ld, c);
 
-	c->console.enabled = get_bool(root, "", "adapters.console.enabled");
-	load_slack(ld, c);
-	load_matrix(ld, c);
-	load_web(ld, c);
-	load_webhooks(ld, c);
-	resolve_brain_keys(ld, c);
+	c->console.enabled = cfg_bool(root, "", "adapters.console.enabled");
+	cfg_load_slack(ld, c);
+	cfg_load_matrix(ld, c);
+	cfg_load_web(ld, c);
+	cfg_load_webhooks(ld, c);
+	cfg_brain_keys(ld, c);
 
-	c->limits.max_agents = get_int(root, "", "limits.max_agents");
-	c->limits.max_agents_per_conversation = get_int(root, "",
+	c->limits.max_agents = cfg_int(root, "", "limits.max_agents");
+	c->limits.max_agents_per_conversation = cfg_int(root, "",
 	    "limits.max_agents_per_conversation");
-	c->limits.agent_timeout = get_int(root, "", "limits.agent_timeout");
-	c->limits.kill_grace = get_int(root, "", "limits.kill_grace");
-	c->limits.output_tail = get_int(root, "", "limits.output_tail");
-	c->limits.keep_ended = get_int(root, "", "limits.keep_ended");
-	c->limits.keep_conversations = get_int(root, "",
+	c->limits.agent_timeout = cfg_int(root, "", "limits.agent_timeout");
+	c->limits.kill_grace = cfg_int(root, "", "limits.kill_grace");
+	c->limits.output_tail = cfg_int(root, "", "limits.output_tail");
+	c->limits.keep_ended = cfg_int(root, "", "limits.keep_ended");
+	c->limits.keep_conversations = cfg_int(root, "",
 	    "limits.keep_conversations");
-	c->limits.log_size = get_int(root, "", "limits.log_size");
-	c->git.name = dup_str(root, "", "git.name");
-	c->git.email = dup_str(root, "", "git.email");
-	c->git.retention = get_int(root, "", "git.retention");
-	c->render.card_interval_ms = get_int(root, "", "render.card_interval_ms");
-	if ((v = get_str(root, "", "cluster.kubeconfig")) != NULL)
-		c->cluster.kubeconfig = resolve_path(ld, v);
-	c->cluster.daemon_id = dup_str(root, "", "cluster.daemon_id");
+	c->limits.log_size = cfg_int(root, "", "limits.log_size");
+	c->git.name = cfg_dup_str(root, "", "git.name");
+	c->git.email = cfg_dup_str(root, "", "git.email");
+	c->git.retention = cfg_int(root, "", "git.retention");
+	c->render.card_interval_ms = cfg_int(root, "", "render.card_interval_ms");
+	if ((v = cfg_str(root, "", "cluster.kubeconfig")) != NULL)
+		c->cluster.kubeconfig = cfg_path(ld, v);
+	c->cluster.daemon_id = cfg_dup_str(root, "", "cluster.daemon_id");
 	for (size_t i = 0; i < c->nagents; i++) {
 		if (c->agents[i].kube != NULL && c->cluster.kubeconfig != NULL)
 			c->agents[i].kube->kubeconfig =
@@ -302,7 +302,7 @@ load_config(struct load *ld)
 			c->agents[i].kube->daemon_id =
 			    xstrdup(c->cluster.daemon_id);
 	}
-	load_agent_listener(ld, c);
+	cfg_load_agent_listener(ld, c);
 	return c;
 }
 
@@ -374,8 +374,8 @@ config_free(struct config *c)
 	free(c->cluster.daemon_id);
 	free(c->agent_listener.listen);
 	free(c->agent_listener.url);
-	secret_free(c->agent_listener.cert);
-	secret_free(c->agent_listener.key);
+	cfg_secret_free(c->agent_listener.cert);
+	cfg_secret_free(c->agent_listener.key);
 	free(c->agent_listener.ca);
 	free(c->agent_listener.cert_ref);
 	free(c->agent_listener.key_ref);
@@ -384,7 +384,7 @@ config_free(struct config *c)
 	free(c->http_listen);
 	free(c->log_level);
 	free(c->log_file);
-	strings_free(c->allowed_users);
+	cfg_strings_free(c->allowed_users);
 	for (i = 0; i < c->nrepos; i++) {
 		free(c->repos[i].name);
 		free(c->repos[i].path);
@@ -392,12 +392,12 @@ config_free(struct config *c)
 		free(c->repos[i].remote);
 		free(c->repos[i].push_ssh_key);
 		free(c->repos[i].push_user);
-		secret_free(c->repos[i].push_token);
+		cfg_secret_free(c->repos[i].push_token);
 		free(c->repos[i].push_token_ref);
-		strings_free(c->repos[i].check);
+		cfg_strings_free(c->repos[i].check);
 		free(c->repos[i].forge.kind);
 		free(c->repos[i].forge.repo);
-		secret_free(c->repos[i].forge.token);
+		cfg_secret_free(c->repos[i].forge.token);
 		free(c->repos[i].forge.token_ref);
 		free(c->repos[i].forge.api_url);
 	}
@@ -405,14 +405,14 @@ config_free(struct config *c)
 	for (i = 0; i < c->nagents; i++) {
 		free(c->agents[i].name);
 		free(c->agents[i].driver);
-		strings_free(c->agents[i].command);
+		cfg_strings_free(c->agents[i].command);
 		free(c->agents[i].model);
 		free(c->agents[i].permission_mode);
 		free(c->agents[i].codex_sandbox);
-		strings_free(c->agents[i].args);
-		strings_free(c->agents[i].auto_allow);
-		strings_free(c->agents[i].auto_deny);
-		strings_free(c->agents[i].sandbox_paths);
+		cfg_strings_free(c->agents[i].args);
+		cfg_strings_free(c->agents[i].auto_allow);
+		cfg_strings_free(c->agents[i].auto_deny);
+		cfg_strings_free(c->agents[i].sandbox_paths);
 		free(c->agents[i].runner);
 		cfg_kube_free(c->agents[i].kube);
 	}
@@ -431,17 +431,17 @@ config_free(struct config *c)
 		free(w->name);
 		free(w->path);
 		free(w->kind);
-		secret_free(w->secret);
+		cfg_secret_free(w->secret);
 		free(w->secret_ref);
 		free(w->target_adapter);
 		free(w->target_channel);
 		free(w->repo);
 		free(w->agent);
 		free(w->brain);
-		strings_free(w->github.labels);
+		cfg_strings_free(w->github.labels);
 		free(w->github.command);
-		strings_free(w->github.events);
-		secret_free(w->github.token);
+		cfg_strings_free(w->github.events);
+		cfg_secret_free(w->github.token);
 		free(w->github.token_ref);
 		free(w->github.api_url);
 		free(w->generic.task_field);
@@ -451,19 +451,19 @@ config_free(struct config *c)
 		free(w->generic.signature_header);
 	}
 	free(c->webhooks);
-	brains_free(c);
+	cfg_brains_free(c);
 	free(c->slack.mode);
-	secret_free(c->slack.app_token);
-	secret_free(c->slack.bot_token);
-	secret_free(c->slack.signing_secret);
+	cfg_secret_free(c->slack.app_token);
+	cfg_secret_free(c->slack.bot_token);
+	cfg_secret_free(c->slack.signing_secret);
 	free(c->slack.api_url);
 	free(c->slack.app_token_ref);
 	free(c->slack.bot_token_ref);
 	free(c->slack.signing_secret_ref);
 	free(c->matrix.homeserver);
 	free(c->matrix.user_id);
-	secret_free(c->matrix.access_token);
-	secret_free(c->matrix.password);
+	cfg_secret_free(c->matrix.access_token);
+	cfg_secret_free(c->matrix.password);
 	free(c->matrix.access_token_ref);
 	free(c->matrix.password_ref);
 	free(c->web.user);
