@@ -10,7 +10,6 @@
  * missed in between.
  */
 #include "adapters/slack.h"
-#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/util.h"
@@ -117,7 +116,7 @@ sock_ack_send(int rc, void *arg)
 		    a->envelope_id);
 	else {
 		ack = json_pack("{s:s}", "envelope_id", a->envelope_id);
-		t = jdump(ack);
+		t = json_dumps(ack, JSON_COMPACT);
 		if (ws_send_text(k->ws, t, strlen(t)) != 0)
 			log_warnx("slack: socket %u: cannot ack %s (closed)",
 			    k->id, a->envelope_id);

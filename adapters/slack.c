@@ -5,7 +5,6 @@
  */
 #include "adapters/slack.h"
 #include "bot/http.h"
-#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/store.h"
@@ -267,7 +266,7 @@ slack_api_keys(struct slack *s, const char *method, int app, json_t *body,
 	url = xasprintf("%s%s", s->cfg->slack.api_url, method);
 	auth = xasprintf("Authorization: Bearer %s", app ?
 	    s->cfg->slack.app_token : s->cfg->slack.bot_token);
-	data = jdump(body);
+	data = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	hdrs[0] = auth;
 	hdrs[1] = "Content-Type: application/json; charset=utf-8";

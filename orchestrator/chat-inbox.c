@@ -14,7 +14,6 @@
 #include "orchestrator/chat.h"
 #include "orchestrator/inbox.h"
 #include "adapters/adapter.h"
-#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/store.h"
@@ -217,7 +216,7 @@ chat_park(const char *adapter, const struct chat_event *ev)
 		park_seq = (uint64_t)wall_ms() * 1000;
 	snprintf(key, sizeof key, PARK_PREFIX "%020" PRIu64, park_seq++);
 	p = chat_event_json(adapter, ev);
-	s = jdump(p);
+	s = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
 	rc = store_kv_set(key, s);
 	free(s);

@@ -3,7 +3,6 @@
 #include "orchestrator/jscan.h"
 #include "adapters/adapter.h"
 #include "bot/httpd.h"
-#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/metrics.h"
@@ -263,7 +262,7 @@ insert_row(const char *kind, json_t *payload)
 	char		*s;
 	int		 rc = 0;
 
-	s = jdump(payload);
+	s = json_dumps(payload, JSON_COMPACT);
 	st = store_stmt("INSERT INTO inbox (kind, payload, created_at)"
 	    " VALUES (?, ?, ?)");
 	store_bind_text(st, 1, kind);

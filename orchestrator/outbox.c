@@ -2,7 +2,6 @@
 #include "orchestrator/outbox-int.h"
 #include "orchestrator/render.h"
 #include "adapters/adapter.h"
-#include "bot/jdump.h"
 #include "bot/log.h"
 #include "bot/loop.h"
 #include "bot/metrics.h"
@@ -184,7 +183,7 @@ enqueue(const char *adapter, const char *channel, const char *thread,
 	char		*s, *group;
 	uint64_t	 id = 0;
 
-	s = jdump(payload);
+	s = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);
 	st = store_stmt("INSERT INTO outbox (adapter, channel, thread, op,"
 	    " msg_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -347,7 +346,7 @@ outbox_edit(const char *adapter, const char *channel, const char *thread,
 					    o->key != NULL &&
 					    strcmp(o->key, key) == 0)
 						busy = (int64_t)o->op.id;
-	s = jdump(p);
+	s = json_dumps(p, JSON_COMPACT);
 	st = store_stmt("UPDATE outbox SET payload = ? WHERE id = (SELECT"
 	    " max(id) FROM outbox WHERE status = 'pending' AND op = 'edit'"
 	    " AND adapter = ? AND channel = ? AND msg_key = ? AND id != ?)");
