@@ -119,7 +119,9 @@ def metrics(port):
                                 timeout=10) as r:
         t = r.read().decode()
     return (bl.metric(t, "switchboard_inbox_commits_total"),
-            bl.metric(t, "switchboard_inbox_processed_total"))
+            bl.metric(t, "switchboard_inbox_processed_total"),
+            bl.metric(t, "switchboard_inbound_ack_seconds_sum"),
+            bl.metric(t, "switchboard_inbound_ack_seconds_count"))
 
 
 def cg_total(out):
@@ -224,6 +226,7 @@ async def run(a, tmp, out):
             await asyncio.sleep(1.0)
         c0, t0 = cpu_ns(pid), now()
         us0 = user_sys(pid)
+        m0 = metrics(hp)
         for k in range(a.events):
             ch = chans[k % len(chans)]
             wait = last[ch] + a.gap - now()
@@ -239,6 +242,9 @@ async def run(a, tmp, out):
         await asyncio.sleep(0.3)        # the reply's own bookkeeping
         c1, t1 = cpu_ns(pid), now()
         us1 = user_sys(pid)
+        m1 = metrics(hp)
+        if m1[3] > m0[3]:
+            out["daemon ack"] = (m1[2] - m0[2]) / (m1[3] - m0[3])
         if tracer:
             tracer.send_signal(2)
             tracer.wait()
@@ -272,6 +278,7 @@ async def run(a, tmp, out):
             # is the work after the ack, not the ack's).
             await asyncio.sleep(a.task_gap)
         out["task ack"] = task
+        print("  task acks in order (ms): " + " ".join("%.1f" % ms(x) for x in task[:10]))
         await asyncio.sleep(2.0)
 
         # Bursts of mentions in the threads: 500, then growing.
@@ -351,6 +358,13 @@ def report(a, out):
         ref = ms(bl.pct(f, 99)) + 0.3
         print("sequential ack: p50 %.2f / p99 %.2f / max %.2f ms" % (
             ms(bl.pct(s, 50)), ms(bl.pct(s, 99)), ms(max(s))))
+        if "daemon ack" in out:
+            print("  of which in the daemon, frame parsed -> ack queued:"
+                  " mean %.2f ms (switchboard_inbound_ack_seconds)" %
+                  ms(out["daemon ack"]))
+        slow = sorted(range(len(s)), key=lambda i: -s[i])[:6]
+        print("  slowest (event #: ms): " + ", ".join(
+            "#%d: %.2f" % (i, ms(s[i])) for i in sorted(slow)))
         bl.row("sequential ack p50 / p99",
                "%.2f / %.2f ms" % (ms(bl.pct(s, 50)), ms(bl.pct(s, 99))),
                "%d `status`, one at a time, fake's clock; fdatasync p99 of"

@@ -534,13 +534,10 @@ store_tx_lazy(void)
  * run, since a hook may start transactions (and hooks) of its own.
  */
 static void
-run_hooks(int committed)
+hooks_run(struct tx_hook *list, size_t n, int committed)
 {
-	struct tx_hook	*list = hooks;
-	size_t		 n = nhooks, i;
+	size_t	 i;
 
-	hooks = NULL;
-	nhooks = hooks_cap = 0;
 	for (i = 0; i < n; i++) {
 		if (committed && list[i].commit != NULL)
 			list[i].commit(list[i].arg);
@@ -548,6 +545,32 @@ run_hooks(int committed)
 			list[n - 1 - i].rollback(list[n - 1 - i].arg);
 	}
 	free(list);
+}
+
+static void
+run_hooks(int committed)
+{
+	struct tx_hook	*list = hooks;
+	size_t		 n = nhooks;
+
+	hooks = NULL;
+	nhooks = hooks_cap = 0;
+	hooks_run(list, n, committed);
+}
+
+/* The commit hooks of a store_commit_held(), not run yet. */
+struct store_held {
+	struct tx_hook	*list;
+	size_t		 n;
+};
+
+void
+store_held_run(struct store_held *h)
+{
+	if (h == NULL)
+		return;
+	hooks_run(h->list, h->n, 1);
+	free(h);
 }
 
 /*
@@ -637,8 +660,12 @@ tx_end(void)
 	tx_lazy = 0;
 }
 
-int
-store_commit(void)
+/*
+ * held: NULL, or where the commit hooks of a successful outermost commit
+ * go instead of running (store_commit_held).
+ */
+static int
+commit(struct store_held **held)
 {
 	if (tx_depth == 0) {
 		log_warnx("store: commit without a transaction");
@@ -663,8 +690,28 @@ store_commit(void)
 		return -1;
 	}
 	tx_end();
-	run_hooks(1);
+	if (held != NULL && nhooks > 0) {
+		*held = xcalloc(1, sizeof **held);
+		(*held)->list = hooks;
+		(*held)->n = nhooks;
+		hooks = NULL;
+		nhooks = hooks_cap = 0;
+	} else
+		run_hooks(1);
 	return 0;
+}
+
+int
+store_commit(void)
+{
+	return commit(NULL);
+}
+
+int
+store_commit_held(struct store_held **held)
+{
+	*held = NULL;
+	return commit(held);
 }
 
 /*

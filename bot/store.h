@@ -71,6 +71,17 @@ void		 store_rollback(void);
  */
 void		 store_hook(void (*commit)(void *), void (*rollback)(void *),
 		    void *arg);
+/*
+ * store_commit(), for a caller with something to do between the commit and
+ * its commit hooks (the inbox sends the acks of what it committed before
+ * any agent it started is spawned): the outermost commit's hooks are not
+ * run but returned in *held (NULL if none), for store_held_run(), which
+ * runs them in order and frees *held.  A failed commit runs the rollback
+ * hooks as store_commit() does.
+ */
+struct store_held;
+int		 store_commit_held(struct store_held **held);
+void		 store_held_run(struct store_held *);
 int		 store_in_transaction(void);
 /* 1 in a transaction whose commit will not be synced (store_begin_lazy). */
 int		 store_tx_lazy(void);

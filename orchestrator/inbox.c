@@ -319,13 +319,108 @@ record_keys(const struct put *p)
 	return fresh;
 }
 
+/*
+ * The lone event of a flush, worked on in the transaction that records it
+ * (inbox_flush): its 👀 as at any insert, then its work.  -1 the work
+ * failed.
+ */
+static int
+work_inline(struct kind *k, struct put *p)
+{
+	uint64_t	 first;
+
+	if (k->insert != NULL)
+		k->insert(p->payload, 0, k->arg);
+	first = chat_op_last_id();	/* the 👀 is not the reply */
+	if (k->process(p->payload, k->arg) == -1)
+		return -1;
+	if (chat_op_last_id() > first)
+		outbox_time_reply(first + 1, p->put_ms);
+	return 0;
+}
+
+/* What one record() did. */
+struct tally {
+	int			 inserted;	/* rows written */
+	int			 worked;	/* events worked on inline */
+	struct store_held	*held;		/* the commit's hooks */
+};
+
+/*
+ * One transaction for everything queued: each put's keys, and its row, or
+ * with work set its work instead (inbox_flush: one put at most).  -1 not
+ * committed (rolled back).
+ */
+static int
+record(struct put *list, int work, struct tally *t)
+{
+	struct put	*p;
+	struct kind	*k;
+	int64_t		 ahead = count_rows();
+	int		 r, rc = 0;
+
+	memset(t, 0, sizeof *t);
+	if (store_begin() == -1)
+		return -1;
+	for (p = list; rc == 0 && p != NULL; p = p->next) {
+		if (p->kind == NULL) {
+			p->rc = 1;
+			continue;
+		}
+		if ((r = record_keys(p)) == -1) {
+			rc = -1;
+			break;
+		}
+		if ((p->rc = r) == 0)
+			continue;
+		k = kind_find(p->kind);
+		if (work && k != NULL && k->process != NULL) {
+			processing = 1;
+			rc = work_inline(k, p);
+			processing = 0;
+			t->worked++;
+			continue;
+		}
+		if (insert_row(p->kind, p->payload) == -1) {
+			rc = -1;
+			break;
+		}
+		arrival_add(sqlite3_last_insert_rowid(store_db()), p->put_ms);
+		if (k != NULL && k->insert != NULL)
+			k->insert(p->payload, (size_t)ahead + t->inserted,
+			    k->arg);
+		t->inserted++;
+	}
+	if (rc == 0)
+		return store_commit_held(&t->held);
+	if (store_in_transaction())
+		store_rollback();
+	return -1;
+}
+
+static void
+held_fire(void *arg)
+{
+	store_held_run(arg);
+}
+
+/*
+ * A lone event is worked on in the transaction that records it, when no
+ * row waits (nothing may overtake one) and no batch is being processed:
+ * one commit, one fsync and one loop turn per event instead of two, and no
+ * row written only to be read back and deleted.  Its ack then waits for
+ * its work, which for a command costs less than the commit it saves; what
+ * the work starts (an agent spawned, a post sent: commit hooks) waits for
+ * the ack, from a 0 ms timer, i.e. after the loop turn that writes the
+ * acks.  Should that commit fail, the event is recorded again without its
+ * work, which then runs from its row like any other.
+ */
 int
 inbox_flush(void)
 {
 	struct put	*list, *p;
-	struct kind	*k;
-	int64_t		 ahead;
-	int		 rc = 0, r, inserted = 0;
+	struct tally	 t;
+	int		 rc, nput = 0, work;
 
 	if (q_head == NULL)
 		return 0;
@@ -344,42 +439,24 @@ inbox_flush(void)
 	q_tail = &q_head;
 	nqueued = 0;
 
-	ahead = count_rows();
-	if (store_begin() == -1)
-		rc = -1;
-	for (p = list; rc == 0 && p != NULL; p = p->next) {
-		if (p->kind == NULL) {
-			p->rc = 1;
-			continue;
-		}
-		if ((r = record_keys(p)) == -1) {
-			rc = -1;
-			break;
-		}
-		p->rc = r;
-		if (r == 0)
-			continue;
-		if (insert_row(p->kind, p->payload) == -1) {
-			rc = -1;
-			break;
-		}
-		arrival_add(sqlite3_last_insert_rowid(store_db()), p->put_ms);
-		if ((k = kind_find(p->kind)) != NULL && k->insert != NULL)
-			k->insert(p->payload, (size_t)(ahead + inserted),
-			    k->arg);
-		inserted++;
+	for (p = list; p != NULL; p = p->next)
+		nput += p->kind != NULL;
+	work = nput == 1 && count_rows() == 0 && !processing && !failing &&
+	    retry_timer == NULL && !loop_stopping();
+	rc = record(list, work, &t);
+	if (rc == -1 && work) {
+		log_warnx("inbox: an event's work did not commit (%s); the"
+		    " event is recorded alone, its work runs from its row",
+		    store_tx_error());
+		rc = record(list, 0, &t);
 	}
-	if (rc == 0) {
-		if (store_commit() == -1)
-			rc = -1;
-	} else if (sqlite3_get_autocommit(store_db()) == 0)
-		store_rollback();
 	if (rc == 0) {
 		store_ok();
 		metrics_inc(m_commits);
-		metrics_add(m_rows, inserted);
+		metrics_add(m_rows, t.inserted);
+		metrics_add(m_processed, t.worked);
 		if (rows >= 0)
-			rows += inserted;
+			rows += t.inserted;
 	} else
 		store_failed("inbox");
 	while ((p = list) != NULL) {
@@ -392,7 +469,9 @@ inbox_flush(void)
 			    1000);
 		put_free(p);
 	}
-	if (rc == 0 && inserted > 0)
+	if (t.held != NULL)
+		loop_timer_once(0, held_fire, t.held);
+	if (rc == 0 && t.inserted > 0)
 		inbox_kick();
 	return rc;
 }

@@ -22,12 +22,24 @@ static int	 done_rc[16], ndone;
 static size_t	 ahead[16];
 static int	 ninsert;
 static int	 fail_work;	/* the handler's work fails (store error) */
+static int	 done_at_hook = -1;	/* ndone when the work's hook ran */
+static int	 work_at_done = -1;	/* rows of done when the first ack went */
+
+static int	count(const char *);
 
 static void
 on_done(int rc, void *arg)
 {
 	done_rc[(intptr_t)arg] = rc;
-	ndone++;
+	if (ndone++ == 0)
+		work_at_done = count("SELECT count(*) FROM done");
+}
+
+/* What the work starts (a spawn, say): a commit hook. */
+static void
+work_committed(void *arg)
+{
+	done_at_hook = ndone;
 }
 
 static void
@@ -53,6 +65,7 @@ work(json_t *p, void *arg)
 		return -1;
 	}
 	sqlite3_reset(st);
+	store_hook(work_committed, NULL, NULL);
 	return 0;
 }
 
@@ -94,6 +107,7 @@ setup(void)
 	CHECK(mkdtemp(dir) != NULL);
 	memset(done_rc, 0x7f, sizeof done_rc);
 	ndone = ninsert = fail_work = 0;
+	done_at_hook = work_at_done = -1;
 	open_all();
 }
 
@@ -227,6 +241,66 @@ TEST(inbox_a_store_that_cannot_commit_acks_nothing_and_acts_on_nothing)
 	teardown();
 }
 
+TEST(inbox_a_lone_event_is_worked_on_in_the_commit_that_records_it)
+{
+	setup();
+	put(0, "a");
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+	CHECK_INT(commits(), 1);
+	CHECK_INT(ndone, 1);
+	CHECK_INT(done_rc[0], 1);
+	/* Recorded and worked on at once: no row was left for later. */
+	CHECK_INT(work_at_done, 1);
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 0);
+	CHECK_INT(ninsert, 1);
+	CHECK_INT(ahead[0], 0);
+	/* What the work starts waits for the loop turn that sends the ack. */
+	CHECK_INT(done_at_hook, -1);
+	turns(1);
+	CHECK_INT(done_at_hook, 1);
+	/* Its key was recorded in that commit: a redelivery is a duplicate. */
+	put(1, "a");
+	turns(2);
+	CHECK_INT(done_rc[1], 0);
+	CHECK_INT(count("SELECT count(*) FROM done"), 1);
+	teardown();
+}
+
+TEST(inbox_a_lone_event_never_overtakes_waiting_rows)
+{
+	setup();
+	put(0, NULL);
+	put(1, NULL);
+	CHECK(inbox_flush() == 0);	/* two at once: rows */
+	put(2, NULL);
+	CHECK(inbox_flush() == 0);	/* alone, but rows wait: a row too */
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 3);
+	CHECK_INT(count("SELECT count(*) FROM done"), 0);
+	turns(4);
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 0);
+	CHECK_INT(count("SELECT min(rowid) FROM done WHERE n = 0"), 1);
+	CHECK_INT(count("SELECT min(rowid) FROM done WHERE n = 2"), 3);
+	teardown();
+}
+
+TEST(inbox_a_lone_event_whose_work_fails_is_recorded_for_later)
+{
+	setup();
+	fail_work = 1;
+	put(0, "a");
+	CHECK(inbox_flush() == 0);
+	CHECK_INT(done_rc[0], 1);	/* recorded: acked */
+	CHECK_INT(commits(), 1);
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 1);
+	CHECK_INT(count("SELECT count(*) FROM done"), 0);
+	CHECK(!inbox_store_failing());
+	fail_work = 0;
+	turns(3);
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 0);
+	CHECK_INT(count("SELECT count(*) FROM done"), 1);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -234,5 +308,8 @@ main(void)
 	RUN(inbox_one_commit_for_a_turns_events_then_done_then_work_in_order);
 	RUN(inbox_rows_left_by_a_crash_are_worked_on_once_after_restart);
 	RUN(inbox_a_store_that_cannot_commit_acks_nothing_and_acts_on_nothing);
+	RUN(inbox_a_lone_event_is_worked_on_in_the_commit_that_records_it);
+	RUN(inbox_a_lone_event_never_overtakes_waiting_rows);
+	RUN(inbox_a_lone_event_whose_work_fails_is_recorded_for_later);
 	return t_done();
 }
