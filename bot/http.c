@@ -35,6 +35,7 @@ struct http_req {
 struct http_sock {
 	uv_poll_t		 poll;
 	curl_socket_t		 fd;
+	int			 events;	/* being watched, UV_* */
 	struct http_sock	*prev, *next;
 };
 
@@ -215,7 +216,15 @@ http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 		events |= UV_READABLE;
 	if (what & CURL_POLL_OUT)
 		events |= UV_WRITABLE;
-	uv_poll_start(&s->poll, events, http_on_poll);
+	/*
+	 * libuv's uv_poll_start takes the fd out of epoll and puts it back
+	 * (two epoll_ctl calls) even when nothing changed, which curl asks
+	 * for again and again on a kept-alive connection.
+	 */
+	if (events != s->events || !uv_is_active((uv_handle_t *)&s->poll)) {
+		uv_poll_start(&s->poll, events, http_on_poll);
+		s->events = events;
+	}
 	return 0;
 }
 

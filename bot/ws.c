@@ -306,7 +306,8 @@ ws_on_writeable(struct ws_conn *c, struct lws *wsi)
 	 * behind each other used to leave over hundreds of milliseconds
 	 * (Slack's deadline is 3 s for every one of them).  lws buffers what
 	 * the kernel does not take; once it holds something the pipe is
-	 * choked and the rest waits for the next callback.
+	 * choked and the rest waits for the next callback.  (Asking whether
+	 * it is choked is a poll(2): only while something is left to write.)
 	 */
 	do {
 		if (c->want_ping) {
@@ -325,9 +326,9 @@ ws_on_writeable(struct ws_conn *c, struct lws *wsi)
 				return -1;
 			}
 			free(m);
-		} else
-			break;
-	} while (!lws_send_pipe_choked(wsi));
+		}
+	} while ((c->q_head != NULL || c->want_ping) &&
+	    !lws_send_pipe_choked(wsi));
 	if (c->q_head != NULL || c->want_ping)
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -496,9 +497,15 @@ ws_send_text(struct ws_conn *c, const char *s, size_t len)
 	m->queued_ns = uv_hrtime();
 	m->len = len;
 	memcpy(m->data + LWS_PRE, s, len);
+	/*
+	 * A queue that holds something has asked for the writeable callback
+	 * already, and that callback asks again while any is left: asking per
+	 * message cost two epoll_ctl calls each (lws restarts its uv_poll).
+	 */
+	if (c->q_head == NULL)
+		lws_callback_on_writable(c->wsi);
 	*c->q_tail = m;
 	c->q_tail = &m->next;
-	lws_callback_on_writable(c->wsi);
 	return 0;
 }
 

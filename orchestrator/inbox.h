@@ -5,16 +5,24 @@
  * becomes one small row of the inbox table; the transport is acked as soon
  * as that row is committed, and the work (conversation, brain, agents) runs
  * from the row afterwards, one row per transaction that also deletes it.
- * So an ack never waits for work, however far behind the work is; a crash
- * before the commit loses nothing the sender was told it got (no ack, so
- * it redelivers); a crash after it replays the row on the next start; and a
- * row whose work committed is gone, so nothing is done twice.
+ * So an ack never waits for a backlog of work, however far behind it is;
+ * a crash before the commit loses nothing the sender was told it got (no
+ * ack, so it redelivers); a crash after it replays the row on the next
+ * start; and a row whose work committed is gone, so nothing is done twice.
  *
  * Group commit: inbox_put() only queues.  Everything queued during one loop
  * turn (all the frames of one socket read, say) is written by the next
  * turn in one transaction — one fsync for the lot — and each put's done()
  * then says whether its event is recorded.  HTTP handlers, which must
  * answer synchronously, call inbox_flush() themselves.
+ *
+ * A lone event (the only one of its flush) that finds no row waiting and
+ * no batch being processed is not written as a row: its work runs in the
+ * transaction that records its keys, so one commit (one fsync) serves the
+ * ack and the work, and its ack waits for that work; what the work starts
+ * (commit hooks: an agent's spawn, a post) runs after the acks are
+ * written.  Should that commit fail, the event is recorded alone and
+ * worked on from its row.
  *
  * Rows are processed in id order, which keeps the order of every
  * conversation (and of everything else).  A row's kind names its handler
