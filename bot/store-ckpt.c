@@ -10,6 +10,15 @@
  * pages a reader still needs wait for the next one).  Should the loop not
  * run jobs (no loop, or a stuck pool), a far larger WAL is checkpointed
  * inline as before.
+ *
+ * A PASSIVE checkpoint copies only what was committed when it began, and
+ * the WAL starts over only after one that copied everything, so under
+ * steady traffic the WAL stayed past the threshold and a job ran after
+ * nearly every commit (one per two events in bench/acks, each opening a
+ * connection, reading the schema and syncing the database: a tenth of
+ * the daemon's CPU).  Now the job's connection stays open, and a new job
+ * starts only once the WAL has grown by CKPT_STEP pages since the last
+ * one started, or has started over since.
  */
 #include "bot/store.h"
 #include "bot/log.h"
@@ -20,13 +29,16 @@
 #include <uv.h>
 
 #define CKPT_PAGES	1000	/* SQLite's own default */
+#define CKPT_STEP	128	/* pages committed between two jobs */
 #define CKPT_INLINE	20000	/* the job has not kept up: inline */
 
 static struct {
 	uv_work_t	 work;
 	uv_loop_t	*loop;
 	char		*path;
+	sqlite3		*conn;		/* the jobs', used by one at a time */
 	int		 running;
+	int		 started_at;	/* WAL pages when the last job began */
 	int		 rc;
 	int		 log, done;	/* frames in the WAL, copied */
 } ck;
@@ -34,25 +46,31 @@ static struct {
 static void
 ckpt_work(uv_work_t *w)
 {
-	sqlite3	*c = NULL;
-
-	ck.rc = sqlite3_open_v2(ck.path, &c, SQLITE_OPEN_READWRITE, NULL);
-	if (ck.rc == SQLITE_OK) {
-		sqlite3_busy_timeout(c, 1000);
-		/*
-		 * A connection that has read nothing yet has not seen that
-		 * the database is in WAL mode: its checkpoint is a no-op
-		 * that returns SQLITE_OK with -1 frames.  One read first.
-		 */
-		ck.rc = sqlite3_exec(c, "PRAGMA schema_version", NULL, NULL,
-		    NULL);
+	ck.rc = SQLITE_OK;
+	if (ck.conn == NULL) {
+		ck.rc = sqlite3_open_v2(ck.path, &ck.conn,
+		    SQLITE_OPEN_READWRITE, NULL);
+		if (ck.rc == SQLITE_OK) {
+			sqlite3_busy_timeout(ck.conn, 1000);
+			/*
+			 * A connection that has read nothing yet has not seen
+			 * that the database is in WAL mode: its checkpoint is
+			 * a no-op that returns SQLITE_OK with -1 frames.  One
+			 * read first.
+			 */
+			ck.rc = sqlite3_exec(ck.conn, "PRAGMA schema_version",
+			    NULL, NULL, NULL);
+		}
+		if (ck.rc != SQLITE_OK) {
+			sqlite3_close_v2(ck.conn);
+			ck.conn = NULL;
+			return;
+		}
 	}
-	if (ck.rc == SQLITE_OK)
-		ck.rc = sqlite3_wal_checkpoint_v2(c, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, &ck.log, &ck.done);
+	ck.rc = sqlite3_wal_checkpoint_v2(ck.conn, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, &ck.log, &ck.done);
 	if (ck.rc == SQLITE_OK && ck.log < 0)
 		ck.rc = SQLITE_NOTADB;	/* still not WAL: say so */
-	sqlite3_close_v2(c);
 }
 
 static void
@@ -74,12 +92,29 @@ wal_hook(sqlite3 *db, const char *name, int pages)
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		return SQLITE_OK;
 	}
-	if (pages < CKPT_PAGES || ck.running || ck.path == NULL)
+	if (pages < ck.started_at)	/* the WAL started over */
+		ck.started_at = 0;
+	if (pages < CKPT_PAGES || ck.running || ck.path == NULL ||
+	    (ck.started_at > 0 && pages < ck.started_at + CKPT_STEP))
 		return SQLITE_OK;
 	ck.running = 1;
+	ck.started_at = pages;
 	if (uv_queue_work(ck.loop, &ck.work, ckpt_work, ckpt_after) != 0)
 		ck.running = 0;
 	return SQLITE_OK;
+}
+
+void
+store_checkpoints_off(void)
+{
+	if (ck.running)		/* its loop still owes the job's end */
+		log_warnx("store: closing during a checkpoint");
+	else if (ck.conn != NULL)
+		sqlite3_close_v2(ck.conn);
+	ck.conn = NULL;
+	free(ck.path);
+	ck.path = NULL;
+	ck.started_at = 0;
 }
 
 void
@@ -87,7 +122,7 @@ store_checkpoints_on(struct uv_loop_s *loop, const char *state_dir)
 {
 	if (store_db() == NULL)
 		return;
-	free(ck.path);
+	store_checkpoints_off();	/* a connection to an earlier path */
 	ck.path = xasprintf("%s/switchboard.db", state_dir);
 	ck.loop = loop;
 	/* Instead of SQLite's automatic checkpoint (store.c's WAL hook). */

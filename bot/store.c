@@ -398,6 +398,7 @@ store_close(void)
 	tx_doomed = 0;
 	tx_lazy = 0;
 	ckpt_hook = NULL;
+	store_checkpoints_off();
 	run_hooks(0);
 	for (i = 0; i < nitems(stmt_cache); i++) {
 		while ((c = stmt_cache[i]) != NULL) {

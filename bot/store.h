@@ -26,6 +26,8 @@ void		 store_close(void);
 /* WAL checkpoints on loop's threadpool instead of inside a commit. */
 struct uv_loop_s;
 void		 store_checkpoints_on(struct uv_loop_s *, const char *state_dir);
+/* Closes the checkpoint jobs' connection (store_close does). */
+void		 store_checkpoints_off(void);
 /*
  * store-ckpt.c's: called after each commit (once synced) with the WAL's
  * size in pages, instead of SQLite's automatic checkpoint.  NULL: that.
