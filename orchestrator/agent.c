@@ -7,6 +7,7 @@
 #include "orchestrator/agentlog.h"
 #include "orchestrator/conversation.h"
 #include "orchestrator/driver.h"
+#include "orchestrator/inbox.h"
 #include "orchestrator/outbox.h"
 #include "orchestrator/question.h"
 #include "orchestrator/render.h"
@@ -897,6 +898,11 @@ agent_start(struct conversation *c, const char *agent_name, const char *task,
 	sqlite3_stmt		*st;
 	unsigned char		 rnd[32];
 
+	/* Not on an ack's path: the event is recorded, acked, then redone. */
+	if (inbox_work_later()) {
+		*cause = xstrdup("started once its event is recorded");
+		return NULL;
+	}
 	if ((ca = config_agent(agent_cfg, agent_name)) == NULL) {
 		*cause = xasprintf("no agent named '%s' is configured",
 		    agent_name);

@@ -343,12 +343,13 @@ chat_thread_checked(struct adapter *ad, const char *channel,
 
 void
 chat_inbox_setup(struct adapter *(*lookup)(const char *),
-    inbox_insert_fn on_insert)
+    inbox_insert_fn on_insert, inbox_inline_fn inline_ok)
 {
 	fallback = lookup;
 	registered = 1;
 	inbox_kind("chat", process, on_insert, NULL);
 	inbox_kind_reads("chat", chat_keys, nitems(chat_keys));
+	inbox_kind_inline("chat", inline_ok);
 	/*
 	 * What an earlier run parked is checked again from its row; on a
 	 * reload, what this run parked is asked about again (the adapter

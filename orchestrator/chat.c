@@ -29,12 +29,13 @@ static const char *const choice_keys[] = {
 };
 
 static void	inbox_on_insert(json_t *, size_t, void *);
+static int	inbox_inline_ok(json_t *, void *);
 
 void
 chat_configure(const struct config *c)
 {
 	cfg = c;
-	chat_inbox_setup(outbox_adapter, inbox_on_insert);
+	chat_inbox_setup(outbox_adapter, inbox_on_insert, inbox_inline_ok);
 	if (m_in == NULL) {
 		m_in = metrics_counter("switchboard_chat_events_total", "",
 		    "Chat events received from adapters");
@@ -190,6 +191,25 @@ inbox_on_insert(json_t *p, size_t ahead, void *arg)
 		free(text);
 	}
 	free(k);
+}
+
+/*
+ * A lone event may be worked on before its ack (inbox.c) when it is for a
+ * conversation we have in memory: a command, an answer, a follow-up.  One
+ * that would open a conversation (a task, mostly) is recorded and acked
+ * first, so no conversation or agent is made on an ack's path; an agent
+ * started in a known thread (`new TASK`) is sent there by agent_start.
+ */
+static int
+inbox_inline_ok(json_t *p, void *arg)
+{
+	const char	*name, *channel, *thread;
+
+	name = json_string_value(json_object_get(p, "adapter"));
+	channel = json_string_value(json_object_get(p, "channel"));
+	thread = json_string_value(json_object_get(p, "thread"));
+	return cfg != NULL && name != NULL && channel != NULL &&
+	    thread != NULL && conversation_find(name, channel, thread) != NULL;
 }
 
 /*

@@ -36,9 +36,13 @@ void	 chat_inbox_put(struct adapter *, const struct chat_event *,
 int	 chat_inbox_add(struct adapter *, const struct chat_event *);
 /* The adapter is going away: rows for it wait for the next start. */
 void	 chat_inbox_forget(struct adapter *);
-/* Installed by chat_configure: adapter by name, and the insert hook. */
+/*
+ * Installed by chat_configure: adapter by name, the insert hook, and
+ * whether a lone event may be worked on before its ack (inbox.h).
+ */
 void	 chat_inbox_setup(struct adapter *(*lookup)(const char *),
-	    void (*on_insert)(json_t *, size_t, void *));
+	    void (*on_insert)(json_t *, size_t, void *),
+	    int (*inline_ok)(json_t *, void *));
 json_t	*chat_event_json(const char *adapter, const struct chat_event *);
 /*
  * Events waiting for their thread to be checked (adapter thread_exists):

@@ -25,6 +25,7 @@ struct kind {
 	char			*name;
 	inbox_process_fn	 process;
 	inbox_insert_fn		 insert;
+	inbox_inline_fn		 inline_ok;	/* NULL: never inline */
 	void			*arg;
 	const char *const	*keys;	/* what process reads, or NULL: all */
 	size_t			 nkeys;
@@ -89,6 +90,7 @@ static struct kind	*kinds;
 static struct put	*q_head, **q_tail = &q_head;
 static size_t		 nqueued;
 static int		 flush_scheduled, processing;
+static int		 inline_now, inline_later;	/* work_inline() */
 static struct loop_timer *kick_timer;
 static int64_t		 rows = -1;	/* in the table; -1 = not counted yet */
 static int		 failing;
@@ -139,6 +141,24 @@ inbox_kind(const char *name, inbox_process_fn process, inbox_insert_fn insert,
 	k->process = process;
 	k->insert = insert;
 	k->arg = arg;
+}
+
+void
+inbox_kind_inline(const char *name, inbox_inline_fn inline_ok)
+{
+	struct kind	*k;
+
+	if ((k = kind_find(name)) != NULL)
+		k->inline_ok = inline_ok;
+}
+
+int
+inbox_work_later(void)
+{
+	if (!inline_now)
+		return 0;
+	inline_later = 1;
+	return 1;
 }
 
 void
@@ -319,32 +339,41 @@ record_keys(const struct put *p)
 	return fresh;
 }
 
-/*
- * The lone event of a flush, worked on in the transaction that records it
- * (inbox_flush): its 👀 as at any insert, then its work.  -1 the work
- * failed.
- */
-static int
-work_inline(struct kind *k, struct put *p)
-{
-	uint64_t	 first;
-
-	if (k->insert != NULL)
-		k->insert(p->payload, 0, k->arg);
-	first = chat_op_last_id();	/* the 👀 is not the reply */
-	if (k->process(p->payload, k->arg) == -1)
-		return -1;
-	if (chat_op_last_id() > first)
-		outbox_time_reply(first + 1, p->put_ms);
-	return 0;
-}
-
 /* What one record() did. */
 struct tally {
 	int			 inserted;	/* rows written */
 	int			 worked;	/* events worked on inline */
+	int			 later;		/* inbox_work_later() said so */
 	struct store_held	*held;		/* the commit's hooks */
 };
+
+/*
+ * The lone event of a flush, worked on in the transaction that records it
+ * (inbox_flush): its 👀 as at any insert, then its work.  -1 the work
+ * failed or is for later (t->later).
+ */
+static int
+work_inline(struct kind *k, struct put *p, struct tally *t)
+{
+	uint64_t	 first;
+	int		 rc;
+
+	if (k->insert != NULL)
+		k->insert(p->payload, 0, k->arg);
+	first = chat_op_last_id();	/* the 👀 is not the reply */
+	processing = inline_now = 1;
+	inline_later = 0;
+	rc = k->process(p->payload, k->arg);
+	processing = inline_now = 0;
+	if (inline_later)
+		t->later = 1;
+	if (rc == -1 || t->later)
+		return -1;
+	if (chat_op_last_id() > first)
+		outbox_time_reply(first + 1, p->put_ms);
+	t->worked++;
+	return 0;
+}
 
 /*
  * One transaction for everything queued: each put's keys, and its row, or
@@ -375,10 +404,7 @@ record(struct put *list, int work, struct tally *t)
 			continue;
 		k = kind_find(p->kind);
 		if (work && k != NULL && k->process != NULL) {
-			processing = 1;
-			rc = work_inline(k, p);
-			processing = 0;
-			t->worked++;
+			rc = work_inline(k, p, t);
 			continue;
 		}
 		if (insert_row(p->kind, p->payload) == -1) {
@@ -405,20 +431,22 @@ held_fire(void *arg)
 }
 
 /*
- * A lone event is worked on in the transaction that records it, when no
- * row waits (nothing may overtake one) and no batch is being processed:
- * one commit, one fsync and one loop turn per event instead of two, and no
- * row written only to be read back and deleted.  Its ack then waits for
- * its work, which for a command costs less than the commit it saves; what
- * the work starts (an agent spawned, a post sent: commit hooks) waits for
- * the ack, from a 0 ms timer, i.e. after the loop turn that writes the
- * acks.  Should that commit fail, the event is recorded again without its
- * work, which then runs from its row like any other.
+ * A lone event is worked on in the transaction that records it, when its
+ * kind says the work is quick (inbox_kind_inline), no row waits (nothing
+ * may overtake one) and no batch is being processed: one commit, one
+ * fsync and one loop turn per event instead of two, and no row written
+ * only to be read back and deleted.  Its ack then waits for its work,
+ * which for a command costs less than the commit it saves; what the work
+ * starts (a turn, a post: commit hooks) waits for the ack, from a 0 ms
+ * timer, i.e. after the loop turn that writes the acks.  Should that
+ * commit fail, or the work be for later (inbox_work_later), the event is
+ * recorded again without its work, which then runs from its row.
  */
 int
 inbox_flush(void)
 {
 	struct put	*list, *p;
+	struct kind	*k = NULL;
 	struct tally	 t;
 	int		 rc, nput = 0, work;
 
@@ -440,14 +468,22 @@ inbox_flush(void)
 	nqueued = 0;
 
 	for (p = list; p != NULL; p = p->next)
-		nput += p->kind != NULL;
-	work = nput == 1 && count_rows() == 0 && !processing && !failing &&
+		if (p->kind != NULL) {
+			k = kind_find(p->kind);
+			nput++;
+		}
+	work = nput == 1 && k != NULL && k->inline_ok != NULL &&
+	    count_rows() == 0 && !processing && !failing &&
 	    retry_timer == NULL && !loop_stopping();
+	for (p = list; work && p != NULL; p = p->next)
+		if (p->kind != NULL)
+			work = k->inline_ok(p->payload, k->arg);
 	rc = record(list, work, &t);
 	if (rc == -1 && work) {
-		log_warnx("inbox: an event's work did not commit (%s); the"
-		    " event is recorded alone, its work runs from its row",
-		    store_tx_error());
+		if (!t.later)
+			log_warnx("inbox: an event's work did not commit (%s);"
+			    " the event is recorded alone, its work runs from"
+			    " its row", store_tx_error());
 		rc = record(list, 0, &t);
 	}
 	if (rc == 0) {
@@ -469,7 +505,9 @@ inbox_flush(void)
 			    1000);
 		put_free(p);
 	}
-	if (t.held != NULL)
+	if (t.held != NULL && loop_stopping())
+		store_held_run(t.held);	/* no later turn to wait for */
+	else if (t.held != NULL)
 		loop_timer_once(0, held_fire, t.held);
 	if (rc == 0 && t.inserted > 0)
 		inbox_kick();

@@ -17,12 +17,14 @@
  * answer synchronously, call inbox_flush() themselves.
  *
  * A lone event (the only one of its flush) that finds no row waiting and
- * no batch being processed is not written as a row: its work runs in the
- * transaction that records its keys, so one commit (one fsync) serves the
- * ack and the work, and its ack waits for that work; what the work starts
- * (commit hooks: an agent's spawn, a post) runs after the acks are
- * written.  Should that commit fail, the event is recorded alone and
- * worked on from its row.
+ * no batch being processed, of a kind that says its work is quick
+ * (inbox_kind_inline: chat, in a conversation we know), is not written as
+ * a row: its work runs in the transaction that records its keys, so one
+ * commit (one fsync) serves the ack and the work, and its ack waits for
+ * that work; what the work starts (commit hooks: a spawn, a post) runs
+ * after the acks are written.  Should that commit fail, or the work find
+ * it has to make an agent (inbox_work_later), the event is recorded alone
+ * and worked on from its row.
  *
  * Rows are processed in id order, which keeps the order of every
  * conversation (and of everything else).  A row's kind names its handler
@@ -60,6 +62,21 @@ typedef void	(*inbox_done_fn)(int rc, void *arg);
 
 void	 inbox_kind(const char *kind, inbox_process_fn, inbox_insert_fn,
 	    void *arg);
+/*
+ * Optional: whether a lone event of kind may be worked on in the
+ * transaction that records it, before its ack (inbox_flush): work that is
+ * quick and makes nothing an ack should not wait for.  Without it, never.
+ */
+typedef int	(*inbox_inline_fn)(json_t *payload, void *arg);
+void	 inbox_kind_inline(const char *kind, inbox_inline_fn);
+/*
+ * For work an ack must not wait for (an agent's start): 1 if the work
+ * running now is a lone event's, inline in the transaction its ack waits
+ * for; that work is then undone and done again from the event's row after
+ * the ack, so the caller may stop (what it does is rolled back).  0
+ * otherwise: go on.
+ */
+int	 inbox_work_later(void);
 /*
  * Optional: the payload members kind's process reads (keys must outlive
  * the kind, at most 16): only those are built from a row.

@@ -546,10 +546,7 @@ def test_disk_full_on_a_small_tmpfs_acks_nothing_it_did_not_record(tmp, ds):
         check(not [e for e in fake.get("/_test/envelopes")
                    if e["envelope_id"] in ids and e["acked"]],
               "acked what was not recorded")
-        # A lone event's work runs in the commit that records it (inbox.c):
-        # its agent may reach "preparing" in memory, undone with that commit.
-        check("→ running" not in log(d) and log(d).count("→ preparing") ==
-              log(d).count("its start was not recorded"),
+        check("→ running" not in log(d) and "→ preparing" not in log(d),
               "an agent started: " + d.stderr_tail())
         check(d.db("SELECT count(*) FROM inbox") == [(0,)] and
               d.db("SELECT count(*) FROM agents") == [(0,)], "recorded?")

@@ -22,6 +22,8 @@ static int	 done_rc[16], ndone;
 static size_t	 ahead[16];
 static int	 ninsert;
 static int	 fail_work;	/* the handler's work fails (store error) */
+static int	 later_n = -1;	/* the work of event n is for later */
+static int	 no_inline;	/* the kind's inline_ok says no */
 static int	 done_at_hook = -1;	/* ndone when the work's hook ran */
 static int	 work_at_done = -1;	/* rows of done when the first ack went */
 
@@ -58,6 +60,9 @@ work(json_t *p, void *arg)
 
 	if (fail_work)
 		return -1;
+	if (json_integer_value(json_object_get(p, "n")) == later_n &&
+	    inbox_work_later())
+		return 0;	/* stops: an agent would start here */
 	st = store_stmt("INSERT INTO done (n) VALUES (?)");
 	store_bind_int(st, 1, json_integer_value(json_object_get(p, "n")));
 	if (sqlite3_step(st) != SQLITE_DONE) {
@@ -67,6 +72,12 @@ work(json_t *p, void *arg)
 	sqlite3_reset(st);
 	store_hook(work_committed, NULL, NULL);
 	return 0;
+}
+
+static int
+inline_ok(json_t *p, void *arg)
+{
+	return !no_inline;
 }
 
 static int
@@ -89,6 +100,7 @@ open_all(void)
 	CHECK(store_open(dir, &cause) == 0);
 	CHECK(store_exec("CREATE TABLE IF NOT EXISTS done (n INTEGER)") == 0);
 	inbox_kind("t", work, on_insert, NULL);
+	inbox_kind_inline("t", inline_ok);
 }
 
 static void
@@ -106,7 +118,8 @@ setup(void)
 	strcpy(dir, "/tmp/sb-inbox-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	memset(done_rc, 0x7f, sizeof done_rc);
-	ndone = ninsert = fail_work = 0;
+	ndone = ninsert = fail_work = no_inline = 0;
+	later_n = -1;
 	done_at_hook = work_at_done = -1;
 	open_all();
 }
@@ -301,6 +314,39 @@ TEST(inbox_a_lone_event_whose_work_fails_is_recorded_for_later)
 	teardown();
 }
 
+TEST(inbox_a_lone_event_of_a_kind_not_quick_is_recorded_first)
+{
+	setup();
+	no_inline = 1;
+	put(0, "a");
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+	CHECK_INT(done_rc[0], 1);
+	CHECK_INT(work_at_done, 0);	/* acked before its work */
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 1);
+	turns(2);
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 0);
+	CHECK_INT(count("SELECT count(*) FROM done"), 1);
+	teardown();
+}
+
+TEST(inbox_work_that_is_for_later_runs_from_its_row_after_the_ack)
+{
+	setup();
+	later_n = 0;
+	CHECK(!inbox_work_later());	/* no work running */
+	put(0, "a");
+	uv_run(loop_uv(), UV_RUN_NOWAIT);
+	CHECK_INT(done_rc[0], 1);
+	CHECK_INT(commits(), 1);
+	CHECK_INT(work_at_done, 0);
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 1);
+	CHECK(!inbox_store_failing());
+	turns(2);			/* from its row: not inline */
+	CHECK_INT(count("SELECT count(*) FROM inbox"), 0);
+	CHECK_INT(count("SELECT count(*) FROM done"), 1);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -311,5 +357,7 @@ main(void)
 	RUN(inbox_a_lone_event_is_worked_on_in_the_commit_that_records_it);
 	RUN(inbox_a_lone_event_never_overtakes_waiting_rows);
 	RUN(inbox_a_lone_event_whose_work_fails_is_recorded_for_later);
+	RUN(inbox_a_lone_event_of_a_kind_not_quick_is_recorded_first);
+	RUN(inbox_work_that_is_for_later_runs_from_its_row_after_the_ack);
 	return t_done();
 }
