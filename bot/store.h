@@ -76,10 +76,10 @@ void		 store_hook(void (*commit)(void *), void (*rollback)(void *),
 /*
  * store_commit(), for a caller with something to do between the commit and
  * its commit hooks (the inbox sends the acks of what it committed before
- * any agent it started is spawned): the outermost commit's hooks are not
- * run but returned in *held (NULL if none), for store_held_run(), which
- * runs them in order and frees *held.  A failed commit runs the rollback
- * hooks as store_commit() does.
+ * what the work started, a turn's spawn or a post, goes): the outermost
+ * commit's hooks are not run but returned in *held (NULL if none), for
+ * store_held_run(), which runs them in order and frees *held.  A failed
+ * commit runs the rollback hooks as store_commit() does.
  */
 struct store_held;
 int		 store_commit_held(struct store_held **held);
