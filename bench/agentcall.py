@@ -100,7 +100,15 @@ def load(a, tmp):
             if sum(1 for l in d.lines if "Started #" in l) >= a.agents:
                 break
             time.sleep(0.1)
-        time.sleep(0.5)
+        # Starting 100 agents leaves work behind (their warm worktrees are
+        # made again on the threadpool): measure calls, not that.
+        prev = bl.cpu_s(pid)
+        for _ in range(120):
+            time.sleep(0.5)
+            cur = bl.cpu_s(pid)
+            if cur - prev < 0.02 * 0.5:
+                break
+            prev = cur
         open(go, "w").close()
         time.sleep(1.0)
         prof = None

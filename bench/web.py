@@ -113,8 +113,10 @@ def run(a, tmp):
     os.chmod(agent, 0o755)
     go = os.path.join(tmp, "go")
     port = bl.sb.free_port()
+    # Sandboxed as agents are by default: the go file is outside it.
     d = bl.sb.Daemon(tmp, [("tick", [agent, go, str(a.rate),
-                                     str(a.seconds)], 600)],
+                                     str(a.seconds)], 600,
+                            'sandbox_paths = [ "ro:%s" ];' % tmp)],
                      allowed='"web:me"', http="127.0.0.1:%d" % port,
                      adapters='web = { enabled = true; };')
     bl.quiet_log(d)
