@@ -103,13 +103,14 @@ static void
 inbox_metrics(void)
 {
 	m_rows = metrics_counter("switchboard_inbox_rows_total", "",
-	    "Inbound events recorded in the inbox");
+	    "Inbound events written as inbox rows (not a lone one worked on"
+	    " in the commit that records it)");
 	m_commits = metrics_counter("switchboard_inbox_commits_total", "",
 	    "Group commits of the inbox (one fsync each)");
 	m_failed = metrics_counter("switchboard_inbox_commit_failures_total",
 	    "", "Inbox commits the store refused");
 	m_processed = metrics_counter("switchboard_inbox_processed_total", "",
-	    "Inbox rows whose work committed");
+	    "Inbound events whose work committed, from a row or at once");
 	m_ack = metrics_histogram("switchboard_inbound_ack_seconds", "",
 	    "Inbound event arrived until its ack (after the inbox commit)",
 	    NULL);
