@@ -44,17 +44,10 @@ echo $i >> %(report)s
 '''
 
 
-def script(tmp, name, text):
-    p = os.path.join(tmp, name)
-    with open(p, "w") as f:
-        f.write(text)
-    os.chmod(p, 0o755)
-    return p
-
-
 def per_call(a, tmp):
     out = os.path.join(tmp, "per-call")
-    s = script(tmp, "per-call.sh", PER_CALL % {"calls": a.calls, "out": out})
+    s = bl.sb.write_script(tmp, "per-call.sh",
+                           PER_CALL % {"calls": a.calls, "out": out})
     # Sandboxed as agents are by default; the timings file is outside it.
     d = bl.sb.Daemon(os.path.join(tmp, "d1"), [("timer", [s], 300,
                      'sandbox_paths = [ "rw:%s" ];' % tmp)])
@@ -73,9 +66,9 @@ def per_call(a, tmp):
 def load(a, tmp):
     go = os.path.join(tmp, "go")
     report = os.path.join(tmp, "report")
-    s = script(tmp, "load.sh", LOAD % {"go": go, "seconds": a.seconds,
-                                       "gap": "%.3f" % (1.0 / a.rate),
-                                       "report": report})
+    s = bl.sb.write_script(tmp, "load.sh", LOAD % {
+        "go": go, "seconds": a.seconds, "gap": "%.3f" % (1.0 / a.rate),
+        "report": report})
     d = bl.sb.Daemon(os.path.join(tmp, "d2"), [("loader", [s], 300,
                      'sandbox_paths = [ "rw:%s" ];' % tmp)])
     with open(d.conf) as f:

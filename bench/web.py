@@ -107,10 +107,7 @@ def pages_proc(ks, port, cookie, go, stop_at, out):
 
 
 def run(a, tmp):
-    agent = os.path.join(tmp, "agent.py")
-    with open(agent, "w") as f:
-        f.write(AGENT)
-    os.chmod(agent, 0o755)
+    agent = bl.sb.write_script(tmp, "agent.py", AGENT)
     go = os.path.join(tmp, "go")
     port = bl.sb.free_port()
     # Sandboxed as agents are by default: the go file is outside it.
